@@ -1,0 +1,41 @@
+namespace OrleansMigrate.Fleet;
+
+/// <summary>One hypervisor host's record and capacity ledger (key: host id). Capacity checks and
+/// reservations happen here, one call at a time, so two placements can never over-commit a host.</summary>
+[Alias("omig.IHostGrain")]
+public interface IHostGrain : IGrainWithStringKey
+{
+    /// <summary>The record, or null when no such host is registered.</summary>
+    [Alias("Get")]
+    Task<HostRecord?> GetAsync();
+
+    [Alias("Register")]
+    Task<HostRecord> RegisterAsync(HostSpec spec);
+
+    [Alias("Unregister")]
+    Task UnregisterAsync();
+
+    [Alias("SetScheduling")]
+    Task<HostRecord> SetSchedulingAsync(SchedulingState state);
+
+    [Alias("SetHealth")]
+    Task<HostRecord> SetHealthAsync(HostHealth health);
+
+    /// <summary>Checks schedulability, compatibility and capacity, then records the VM as placed here.
+    /// Idempotent for the same VM and size.</summary>
+    [Alias("PlaceVm")]
+    Task<HostRecord> PlaceVmAsync(VmSpec vm);
+
+    /// <summary>Forgets a placed VM and frees its capacity. Idempotent.</summary>
+    [Alias("RemoveVm")]
+    Task<HostRecord> RemoveVmAsync(string vmId);
+
+    /// <summary>Holds capacity under <paramref name="reservationId"/> (e.g. an incoming migration).
+    /// Idempotent for the same id and size.</summary>
+    [Alias("Reserve")]
+    Task<HostRecord> ReserveAsync(string reservationId, VmSpec vm);
+
+    /// <summary>Frees a reservation. Idempotent.</summary>
+    [Alias("Release")]
+    Task<HostRecord> ReleaseAsync(string reservationId);
+}

@@ -1,0 +1,21 @@
+using System.Collections.Immutable;
+
+namespace OrleansMigrate.Fleet;
+
+/// <summary>What a cloud API asks for when it creates a VM.</summary>
+/// <param name="Vcpus">1–1024.</param>
+/// <param name="MemoryMiB">64 MiB – 16 TiB.</param>
+/// <param name="RequiredCpuFeatures">Flags the guest was started with; every destination must have them.</param>
+/// <param name="InstanceClass">Service class, selects the migration policy (e.g. <c>standard</c>, <c>critical</c>).</param>
+[GenerateSerializer, Immutable]
+[Alias("omig.VmSpec")]
+public sealed record VmSpec(
+    [property: Id(0)] string VmId,
+    [property: Id(1)] int Vcpus,
+    [property: Id(2)] long MemoryMiB,
+    [property: Id(3)] ImmutableArray<string> RequiredCpuFeatures,
+    [property: Id(4)] string InstanceClass,
+    [property: Id(5)] ImmutableDictionary<string, string> Labels,
+    [property: Id(6)] ImmutableArray<DiskSpec> Disks,
+    [property: Id(7)] ImmutableArray<NicSpec> Nics,
+    [property: Id(8)] ImmutableArray<PassthroughDevice> PassthroughDevices);

@@ -1,0 +1,170 @@
+using System.Collections.Immutable;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
+using OrleansMigrate.Agents;
+using OrleansMigrate.Cluster;
+using OrleansMigrate.Errors;
+using OrleansMigrate.Fleet;
+
+namespace OrleansMigrate.Client;
+
+/// <summary>
+/// The typed client that cloud API services embed. Validates requests before sending them (the grains
+/// validate again), and turns grain errors into <see cref="OmigException"/> with the field and reason.
+/// </summary>
+public sealed class OmigClient : IAsyncDisposable
+{
+    private readonly IHost? _host;
+
+    /// <summary>Wraps a grain factory the caller already has (an in-process silo, a test cluster).</summary>
+    public OmigClient(IGrainFactory grains)
+    {
+        Grains = grains;
+    }
+
+    private OmigClient(IHost host)
+    {
+        _host = host;
+        Grains = host.Services.GetRequiredService<IClusterClient>();
+    }
+
+    public IGrainFactory Grains { get; }
+
+    private IFleetGrain Fleet => Grains.GetGrain<IFleetGrain>(IFleetGrain.Key);
+
+    /// <summary>Connects to a running cluster; throws <see cref="OmigException"/> (Unavailable) when no gateway answers.</summary>
+    public static async Task<OmigClient> ConnectAsync(OmigClientOptions options, CancellationToken cancellationToken = default)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.UseOrleansClient(client =>
+        {
+            client.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = options.ClusterId;
+                o.ServiceId = options.ServiceId;
+            });
+            if (options.PostgresConnectionString is { Length: > 0 } cs)
+            {
+                client.UseAdoNetClustering(o =>
+                {
+                    o.Invariant = "Npgsql";
+                    o.ConnectionString = cs;
+                });
+            }
+            else
+            {
+                client.UseLocalhostClustering([.. options.GatewayPorts], options.ServiceId, options.ClusterId);
+            }
+        });
+        var host = builder.Build();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(options.ConnectTimeout);
+        try
+        {
+            await host.StartAsync(timeout.Token);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            host.Dispose();
+            var where = options.PostgresConnectionString is { Length: > 0 }
+                ? "the gateways listed in PostgreSQL"
+                : $"localhost gateway port(s) {string.Join(",", options.GatewayPorts)}";
+            throw new OmigException(OmigErrorCode.Unavailable, null, $"cannot connect to the cluster at {where}: {ex.GetBaseException().Message}");
+        }
+
+        return new OmigClient(host);
+    }
+
+    public Task<HostRecord> AddHostAsync(HostSpec spec)
+    {
+        FleetValidation.ValidateHost(spec);
+        return Fleet.AddHostAsync(spec);
+    }
+
+    public Task<ImmutableArray<HostRecord>> ListHostsAsync() => Fleet.ListHostsAsync();
+
+    public async Task<HostRecord> GetHostAsync(string hostId)
+    {
+        FleetValidation.RequireId("host", hostId);
+        return await Grains.GetGrain<IHostGrain>(hostId).GetAsync()
+            ?? throw OmigException.NotFound("host", $"host '{hostId}' is not registered");
+    }
+
+    public async Task<HostRecord> CordonHostAsync(string hostId)
+    {
+        await GetHostAsync(hostId);
+        return await Grains.GetGrain<IHostGrain>(hostId).SetSchedulingAsync(SchedulingState.Cordoned);
+    }
+
+    public async Task<HostRecord> UncordonHostAsync(string hostId)
+    {
+        await GetHostAsync(hostId);
+        return await Grains.GetGrain<IHostGrain>(hostId).SetSchedulingAsync(SchedulingState.Schedulable);
+    }
+
+    public Task RemoveHostAsync(string hostId)
+    {
+        FleetValidation.RequireId("host", hostId);
+        return Fleet.RemoveHostAsync(hostId);
+    }
+
+    /// <summary>What the host's agent reports; fails with Unavailable when no live silo serves the host.</summary>
+    public Task<HostAgentInfo> GetHostAgentAsync(string hostId)
+    {
+        FleetValidation.RequireId("host", hostId);
+        return Grains.GetGrain<IHostAgentGrain>(hostId).GetInfoAsync();
+    }
+
+    public Task<VmRecord> CreateVmAsync(VmSpec spec, string hostId)
+    {
+        FleetValidation.ValidateVm(spec);
+        FleetValidation.RequireId("host", hostId);
+        return Fleet.CreateVmAsync(spec, hostId);
+    }
+
+    public Task<ImmutableArray<VmRecord>> ListVmsAsync() => Fleet.ListVmsAsync();
+
+    public async Task<VmRecord> GetVmAsync(string vmId)
+    {
+        FleetValidation.RequireId("vm", vmId);
+        return await Grains.GetGrain<IVmGrain>(vmId).GetAsync()
+            ?? throw OmigException.NotFound("vm", $"VM '{vmId}' does not exist");
+    }
+
+    public Task DeleteVmAsync(string vmId)
+    {
+        FleetValidation.RequireId("vm", vmId);
+        return Fleet.DeleteVmAsync(vmId);
+    }
+
+    public Task<CloudDiskRecord?> GetDiskAsync(string diskId)
+    {
+        FleetValidation.RequireId("disk", diskId);
+        return Grains.GetGrain<ICloudDiskGrain>(diskId).GetAsync();
+    }
+
+    public Task<VpcFlowTable> GetVpcAsync(string vpcId)
+    {
+        FleetValidation.RequireId("vpc", vpcId);
+        return Grains.GetGrain<IVpcFlowTableGrain>(vpcId).GetAsync();
+    }
+
+    public Task<ImmutableArray<SiloInfo>> GetSilosAsync(bool includeDead = false) =>
+        Grains.GetGrain<IClusterStatusGrain>(0).GetSilosAsync(includeDead);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_host is not null)
+        {
+            try
+            {
+                await _host.StopAsync(TimeSpan.FromSeconds(5));
+            }
+            finally
+            {
+                _host.Dispose();
+            }
+        }
+    }
+}

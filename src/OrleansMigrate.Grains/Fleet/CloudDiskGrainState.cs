@@ -1,0 +1,9 @@
+namespace OrleansMigrate.Fleet;
+
+/// <summary>Persisted state of <see cref="CloudDiskGrain"/>. Keep the type name stable.</summary>
+[GenerateSerializer]
+[Alias("omig.CloudDiskGrainState")]
+public sealed class CloudDiskGrainState
+{
+    [Id(0)] public CloudDiskRecord? Record { get; set; }
+}

@@ -1,0 +1,202 @@
+using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
+using OrleansMigrate.Agents;
+using OrleansMigrate.Errors;
+using OrleansMigrate.Hosting;
+using OrleansMigrate.Placement;
+
+namespace OrleansMigrate.Fleet;
+
+/// <summary>
+/// The registry index and the coordinator of multi-grain changes. Requests are processed one at a
+/// time (the grain is not reentrant), so the duplicate checks and the compensation on failure see a
+/// stable fleet.
+/// </summary>
+[ControlPlanePlacement]
+public sealed partial class FleetGrain(
+    [PersistentState("fleet", StorageNames.Fleet)] IPersistentState<FleetGrainState> state,
+    ILogger<FleetGrain> logger) : Grain, IFleetGrain
+{
+    public async Task<HostRecord> AddHostAsync(HostSpec spec)
+    {
+        FleetValidation.ValidateHost(spec);
+        if (state.State.HostIds.Contains(spec.HostId))
+        {
+            throw OmigException.Conflict("host_id", $"host '{spec.HostId}' is already registered");
+        }
+
+        var record = await GrainFactory.GetGrain<IHostGrain>(spec.HostId).RegisterAsync(spec);
+        await UpdateIndexAsync(s => s.HostIds = s.HostIds.Add(spec.HostId));
+        return record;
+    }
+
+    public async Task RemoveHostAsync(string hostId)
+    {
+        FleetValidation.RequireId("host_id", hostId);
+        if (!state.State.HostIds.Contains(hostId))
+        {
+            throw OmigException.NotFound("host_id", $"host '{hostId}' is not registered");
+        }
+
+        await GrainFactory.GetGrain<IHostGrain>(hostId).UnregisterAsync();
+        await UpdateIndexAsync(s => s.HostIds = s.HostIds.Remove(hostId));
+    }
+
+    public async Task<ImmutableArray<HostRecord>> ListHostsAsync()
+    {
+        var records = await Task.WhenAll(state.State.HostIds.Select(id => GrainFactory.GetGrain<IHostGrain>(id).GetAsync()));
+        return [.. records.OfType<HostRecord>()];
+    }
+
+    public async Task<VmRecord> CreateVmAsync(VmSpec spec, string hostId)
+    {
+        FleetValidation.ValidateVm(spec);
+        FleetValidation.RequireId("host", hostId);
+        if (state.State.VmIds.Contains(spec.VmId))
+        {
+            throw OmigException.Conflict("vm_id", $"VM '{spec.VmId}' already exists");
+        }
+
+        if (!state.State.HostIds.Contains(hostId))
+        {
+            throw OmigException.NotFound("host", $"host '{hostId}' is not registered");
+        }
+
+        await CheckDisksAndAddressesFreeAsync(spec);
+
+        // Each step registers its undo; a failure anywhere undoes what was done, newest first, so a
+        // refused or failed create leaves the fleet exactly as it was.
+        var undo = new Stack<Func<Task>>();
+        try
+        {
+            var host = GrainFactory.GetGrain<IHostGrain>(hostId);
+            await host.PlaceVmAsync(spec);
+            undo.Push(() => host.RemoveVmAsync(spec.VmId));
+
+            var vm = GrainFactory.GetGrain<IVmGrain>(spec.VmId);
+            var record = await vm.CreateAsync(spec, hostId);
+            undo.Push(vm.DeleteAsync);
+
+            foreach (var disk in spec.Disks)
+            {
+                var grain = GrainFactory.GetGrain<ICloudDiskGrain>(disk.DiskId);
+                await grain.CreateAsync(disk, spec.VmId, hostId);
+                undo.Push(grain.DeleteAsync);
+            }
+
+            foreach (var nic in spec.Nics)
+            {
+                var table = GrainFactory.GetGrain<IVpcFlowTableGrain>(nic.VpcId);
+                await table.AddFlowAsync(new FlowEntry(nic.Ip, nic.Mac, spec.VmId, hostId));
+                undo.Push(() => table.RemoveFlowAsync(nic.Ip, spec.VmId));
+            }
+
+            var agent = GrainFactory.GetGrain<IHostAgentGrain>(hostId);
+            await agent.StartVmAsync(spec);
+            undo.Push(() => agent.DestroyVmAsync(spec.VmId));
+
+            await UpdateIndexAsync(s => s.VmIds = s.VmIds.Add(spec.VmId));
+            return record;
+        }
+        catch (Exception ex)
+        {
+            LogCreateUndone(logger, spec.VmId, hostId, ex.Message);
+            await UndoAsync(undo);
+            throw;
+        }
+    }
+
+    public async Task DeleteVmAsync(string vmId)
+    {
+        FleetValidation.RequireId("vm_id", vmId);
+        if (!state.State.VmIds.Contains(vmId))
+        {
+            throw OmigException.NotFound("vm_id", $"VM '{vmId}' does not exist");
+        }
+
+        var vm = GrainFactory.GetGrain<IVmGrain>(vmId);
+        if (await vm.GetAsync() is { } record)
+        {
+            // The hypervisor goes first: if the host agent is unreachable, nothing is removed and the
+            // caller is told why, rather than leaving a VM running that the registry no longer knows.
+            await GrainFactory.GetGrain<IHostAgentGrain>(record.HostId).DestroyVmAsync(vmId);
+            foreach (var nic in record.Spec.Nics)
+            {
+                await GrainFactory.GetGrain<IVpcFlowTableGrain>(nic.VpcId).RemoveFlowAsync(nic.Ip, vmId);
+            }
+
+            foreach (var disk in record.Spec.Disks)
+            {
+                await GrainFactory.GetGrain<ICloudDiskGrain>(disk.DiskId).DeleteAsync();
+            }
+
+            await GrainFactory.GetGrain<IHostGrain>(record.HostId).RemoveVmAsync(vmId);
+            await vm.DeleteAsync();
+        }
+
+        await UpdateIndexAsync(s => s.VmIds = s.VmIds.Remove(vmId));
+    }
+
+    public async Task<ImmutableArray<VmRecord>> ListVmsAsync()
+    {
+        var records = await Task.WhenAll(state.State.VmIds.Select(id => GrainFactory.GetGrain<IVmGrain>(id).GetAsync()));
+        return [.. records.OfType<VmRecord>()];
+    }
+
+    private async Task CheckDisksAndAddressesFreeAsync(VmSpec spec)
+    {
+        for (var i = 0; i < spec.Disks.Length; i++)
+        {
+            if (await GrainFactory.GetGrain<ICloudDiskGrain>(spec.Disks[i].DiskId).GetAsync() is { } disk)
+            {
+                throw OmigException.Conflict($"disks[{i}].id", $"disk '{disk.DiskId}' already exists (used by VM '{disk.VmId}')");
+            }
+        }
+
+        for (var i = 0; i < spec.Nics.Length; i++)
+        {
+            var nic = spec.Nics[i];
+            var table = await GrainFactory.GetGrain<IVpcFlowTableGrain>(nic.VpcId).GetAsync();
+            if (table.Flows.TryGetValue(nic.Ip, out var flow))
+            {
+                throw OmigException.Conflict($"nics[{i}].ip", $"'{nic.Ip}' in VPC '{nic.VpcId}' belongs to VM '{flow.VmId}'");
+            }
+        }
+    }
+
+    private async Task UndoAsync(Stack<Func<Task>> undo)
+    {
+        while (undo.TryPop(out var step))
+        {
+            try
+            {
+                await step();
+            }
+            catch (Exception ex)
+            {
+                LogUndoFailed(logger, ex);
+            }
+        }
+    }
+
+    private async Task UpdateIndexAsync(Action<FleetGrainState> change)
+    {
+        var before = (state.State.HostIds, state.State.VmIds);
+        change(state.State);
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            (state.State.HostIds, state.State.VmIds) = before;
+            throw;
+        }
+    }
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Creating VM {VmId} on {HostId} failed ({Reason}); undoing the steps taken")]
+    private static partial void LogCreateUndone(ILogger logger, string vmId, string hostId, string reason);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Error, Message = "An undo step of a failed VM create failed")]
+    private static partial void LogUndoFailed(ILogger logger, Exception ex);
+}

@@ -1,0 +1,181 @@
+using System.Collections.Immutable;
+using OrleansMigrate.Errors;
+using OrleansMigrate.Hosting;
+using OrleansMigrate.Placement;
+
+namespace OrleansMigrate.Fleet;
+
+[ControlPlanePlacement]
+public sealed class HostGrain(
+    [PersistentState("host", StorageNames.Fleet)] IPersistentState<HostGrainState> state,
+    TimeProvider time) : Grain, IHostGrain
+{
+    private string HostId => this.GetPrimaryKeyString();
+
+    public Task<HostRecord?> GetAsync() => Task.FromResult(state.State.Record);
+
+    public async Task<HostRecord> RegisterAsync(HostSpec spec)
+    {
+        FleetValidation.ValidateHost(spec);
+        if (spec.HostId != HostId)
+        {
+            throw OmigException.Invalid("host_id", $"'{spec.HostId}' does not match the grain key '{HostId}'");
+        }
+
+        if (state.State.Record is { } existing)
+        {
+            if (existing.Spec == spec || SameSpec(existing.Spec, spec))
+            {
+                return existing;
+            }
+
+            throw OmigException.Conflict("host_id", $"host '{HostId}' is already registered");
+        }
+
+        state.State.Record = new HostRecord(spec, HostHealth.Ok, SchedulingState.Schedulable,
+            ImmutableDictionary<string, Placement>.Empty, ImmutableDictionary<string, Placement>.Empty, time.GetUtcNow());
+        await state.WriteStateAsync();
+        return state.State.Record;
+    }
+
+    public async Task UnregisterAsync()
+    {
+        var record = Require();
+        if (record.Vms.Count > 0)
+        {
+            throw OmigException.Conflict("host_id", $"host '{HostId}' still runs {record.Vms.Count} VM(s): drain or delete them first");
+        }
+
+        if (record.Reservations.Count > 0)
+        {
+            throw OmigException.Conflict("host_id", $"host '{HostId}' holds {record.Reservations.Count} reservation(s) of migrations in flight");
+        }
+
+        await state.ClearStateAsync();
+        state.State.Record = null;
+    }
+
+    public Task<HostRecord> SetSchedulingAsync(SchedulingState scheduling)
+    {
+        if (!Enum.IsDefined(scheduling))
+        {
+            throw OmigException.Invalid("scheduling", $"'{scheduling}' is not a scheduling state");
+        }
+
+        return UpdateAsync(r => r with { Scheduling = scheduling });
+    }
+
+    public Task<HostRecord> SetHealthAsync(HostHealth health)
+    {
+        if (!Enum.IsDefined(health))
+        {
+            throw OmigException.Invalid("health", $"'{health}' is not a health state");
+        }
+
+        return UpdateAsync(r => r with { Health = health });
+    }
+
+    public Task<HostRecord> PlaceVmAsync(VmSpec vm)
+    {
+        FleetValidation.ValidateVm(vm);
+        var record = Require();
+        var wanted = new Placement(vm.Vcpus, vm.MemoryMiB);
+        if (record.Vms.TryGetValue(vm.VmId, out var placed))
+        {
+            return placed == wanted
+                ? Task.FromResult(record)
+                : throw OmigException.Conflict("vm_id", $"VM '{vm.VmId}' is already placed on host '{HostId}' with another size");
+        }
+
+        CheckAdmission(record, vm);
+        return UpdateAsync(r => r with { Vms = r.Vms.SetItem(vm.VmId, wanted) });
+    }
+
+    public Task<HostRecord> RemoveVmAsync(string vmId)
+    {
+        var record = Require();
+        return record.Vms.ContainsKey(vmId) ? UpdateAsync(r => r with { Vms = r.Vms.Remove(vmId) }) : Task.FromResult(record);
+    }
+
+    public Task<HostRecord> ReserveAsync(string reservationId, VmSpec vm)
+    {
+        FleetValidation.RequireId("reservation_id", reservationId);
+        FleetValidation.ValidateVm(vm);
+        var record = Require();
+        var wanted = new Placement(vm.Vcpus, vm.MemoryMiB);
+        if (record.Reservations.TryGetValue(reservationId, out var held))
+        {
+            return held == wanted
+                ? Task.FromResult(record)
+                : throw OmigException.Conflict("reservation_id", $"reservation '{reservationId}' exists with another size");
+        }
+
+        CheckAdmission(record, vm);
+        return UpdateAsync(r => r with { Reservations = r.Reservations.SetItem(reservationId, wanted) });
+    }
+
+    public Task<HostRecord> ReleaseAsync(string reservationId)
+    {
+        var record = Require();
+        return record.Reservations.ContainsKey(reservationId)
+            ? UpdateAsync(r => r with { Reservations = r.Reservations.Remove(reservationId) })
+            : Task.FromResult(record);
+    }
+
+    /// <summary>Schedulability, health, compatibility and capacity after reservations, in that order.</summary>
+    private static void CheckAdmission(HostRecord host, VmSpec vm)
+    {
+        if (host.Scheduling != SchedulingState.Schedulable)
+        {
+            throw new OmigException(OmigErrorCode.Conflict, "host", $"host '{host.HostId}' is {host.Scheduling.ToString().ToLowerInvariant()}: no new VMs are placed on it");
+        }
+
+        if (host.Health == HostHealth.Failed)
+        {
+            throw new OmigException(OmigErrorCode.Conflict, "host", $"host '{host.HostId}' has failed");
+        }
+
+        if (FleetValidation.IncompatibilityReason(host.Spec, vm) is { } reason)
+        {
+            throw new OmigException(OmigErrorCode.Incompatible, "cpu_features", reason);
+        }
+
+        if (vm.Vcpus > host.FreeVcpus)
+        {
+            throw new OmigException(OmigErrorCode.InsufficientCapacity, "vcpus",
+                $"host '{host.HostId}' has {host.FreeVcpus} of {host.Spec.Cores} cores free after reservations; the VM needs {vm.Vcpus}");
+        }
+
+        if (vm.MemoryMiB > host.FreeMemoryMiB)
+        {
+            throw new OmigException(OmigErrorCode.InsufficientCapacity, "memory_mib",
+                $"host '{host.HostId}' has {host.FreeMemoryMiB} of {host.Spec.MemoryMiB} MiB free after reservations; the VM needs {vm.MemoryMiB}");
+        }
+    }
+
+    private HostRecord Require() =>
+        state.State.Record ?? throw OmigException.NotFound("host", $"host '{HostId}' is not registered");
+
+    private async Task<HostRecord> UpdateAsync(Func<HostRecord, HostRecord> change)
+    {
+        var before = Require();
+        var after = change(before);
+        state.State.Record = after;
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            // A failed write must leave the in-memory ledger as it was, or the next check would see capacity that is not stored.
+            state.State.Record = before;
+            throw;
+        }
+
+        return after;
+    }
+
+    private static bool SameSpec(HostSpec a, HostSpec b) =>
+        a with { CpuFeatures = [], Labels = ImmutableDictionary<string, string>.Empty } == b with { CpuFeatures = [], Labels = ImmutableDictionary<string, string>.Empty }
+        && a.CpuFeatures.SequenceEqual(b.CpuFeatures) && a.Labels.Count == b.Labels.Count && !a.Labels.Except(b.Labels).Any();
+}

@@ -1,0 +1,61 @@
+using OrleansMigrate.Errors;
+using OrleansMigrate.Hosting;
+using OrleansMigrate.Placement;
+
+namespace OrleansMigrate.Fleet;
+
+[ControlPlanePlacement]
+public sealed class VmGrain(
+    [PersistentState("vm", StorageNames.Fleet)] IPersistentState<VmGrainState> state,
+    TimeProvider time) : Grain, IVmGrain
+{
+    private string VmId => this.GetPrimaryKeyString();
+
+    public Task<VmRecord?> GetAsync() => Task.FromResult(state.State.Record);
+
+    public async Task<VmRecord> CreateAsync(VmSpec spec, string hostId)
+    {
+        FleetValidation.ValidateVm(spec);
+        FleetValidation.RequireId("host", hostId);
+        if (spec.VmId != VmId)
+        {
+            throw OmigException.Invalid("vm_id", $"'{spec.VmId}' does not match the grain key '{VmId}'");
+        }
+
+        if (state.State.Record is { } existing)
+        {
+            return existing.HostId == hostId ? existing : throw OmigException.Conflict("vm_id", $"VM '{VmId}' already exists");
+        }
+
+        state.State.Record = new VmRecord(spec, hostId, PowerState.Running, time.GetUtcNow());
+        await state.WriteStateAsync();
+        return state.State.Record;
+    }
+
+    public async Task<VmRecord> SetPowerAsync(PowerState power)
+    {
+        if (!Enum.IsDefined(power))
+        {
+            throw OmigException.Invalid("power", $"'{power}' is not a power state");
+        }
+
+        var record = state.State.Record ?? throw OmigException.NotFound("vm", $"VM '{VmId}' does not exist");
+        if (record.Power == power)
+        {
+            return record;
+        }
+
+        state.State.Record = record with { Power = power };
+        await state.WriteStateAsync();
+        return state.State.Record;
+    }
+
+    public async Task DeleteAsync()
+    {
+        if (state.State.Record is not null)
+        {
+            await state.ClearStateAsync();
+            state.State.Record = null;
+        }
+    }
+}

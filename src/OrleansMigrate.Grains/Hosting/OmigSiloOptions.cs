@@ -1,0 +1,63 @@
+namespace OrleansMigrate.Hosting;
+
+/// <summary>
+/// Silo settings, section <c>Omig</c> of appsettings.json, environment (<c>Omig__Role=host</c>) or the
+/// command line (<c>--role host</c>). Validated at start by <see cref="OmigSiloOptionsValidator"/>.
+/// </summary>
+public sealed class OmigSiloOptions
+{
+    public const string Section = "Omig";
+
+    /// <summary><c>control</c>, <c>host</c> or <c>all</c> (default).</summary>
+    public string Role { get; set; } = "all";
+
+    /// <summary>Comma-separated host ids whose agents this silo runs (host and all roles), or <c>*</c>
+    /// (default) for any host that no other silo names.</summary>
+    public string Hosts { get; set; } = SiloMetadataKeys.AnyHost;
+
+    /// <summary>Silo name in membership; default <c>omig-{role}-{siloPort}</c>.</summary>
+    public string? Name { get; set; }
+
+    /// <summary><c>memory</c> (default) or <c>postgres</c>.</summary>
+    public string Storage { get; set; } = "memory";
+
+    /// <summary>Npgsql connection string; required with <c>postgres</c> storage. Never logged.</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>Orleans cluster id; silos and clients of one cluster share it.</summary>
+    public string ClusterId { get; set; } = "omig";
+
+    /// <summary>Orleans service id; keys grain state and reminders, keep it stable across deployments.</summary>
+    public string ServiceId { get; set; } = "orleansmigrate";
+
+    /// <summary>Silo-to-silo port, 1–65535; default 11111.</summary>
+    public int SiloPort { get; set; } = 11111;
+
+    /// <summary>Client gateway port, 1–65535; default 30000.</summary>
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>The address other silos and clients reach this silo at; default 127.0.0.1.</summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>Hypervisor backend of the host agents: <c>simulated</c> (default).</summary>
+    public string Driver { get; set; } = "simulated";
+
+    public SiloRole ParsedRole => Role.Trim().ToLowerInvariant() switch
+    {
+        "control" => SiloRole.Control,
+        "host" => SiloRole.Host,
+        "all" => SiloRole.All,
+        _ => throw new InvalidOperationException($"Omig:Role '{Role}' is not control, host or all"),
+    };
+
+    public StorageMode ParsedStorage => Storage.Trim().ToLowerInvariant() switch
+    {
+        "memory" => StorageMode.Memory,
+        "postgres" or "postgresql" => StorageMode.Postgres,
+        _ => throw new InvalidOperationException($"Omig:Storage '{Storage}' is not memory or postgres"),
+    };
+
+    public IReadOnlyList<string> HostList => SiloMetadataKeys.Split(Hosts);
+
+    public string EffectiveName => string.IsNullOrWhiteSpace(Name) ? $"omig-{Role.Trim().ToLowerInvariant()}-{SiloPort}" : Name;
+}

@@ -1,0 +1,81 @@
+using System.Net;
+using Microsoft.Extensions.Options;
+using OrleansMigrate.Fleet;
+
+namespace OrleansMigrate.Hosting;
+
+/// <summary>Refuses a bad silo configuration at start with one message per field at fault.</summary>
+public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
+{
+    public ValidateOptionsResult Validate(string? name, OmigSiloOptions options) =>
+        Check(options) is { Count: > 0 } errors ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
+
+    public static List<string> Check(OmigSiloOptions o)
+    {
+        var errors = new List<string>();
+        if (o.Role.Trim().ToLowerInvariant() is not ("control" or "host" or "all"))
+        {
+            errors.Add($"Omig:Role: '{o.Role}' is not one of control, host, all");
+        }
+
+        if (o.Storage.Trim().ToLowerInvariant() is not ("memory" or "postgres" or "postgresql"))
+        {
+            errors.Add($"Omig:Storage: '{o.Storage}' is not one of memory, postgres");
+        }
+        else if (o.ParsedStorage == StorageMode.Postgres && string.IsNullOrWhiteSpace(o.ConnectionString))
+        {
+            errors.Add("Omig:ConnectionString: required when Omig:Storage is postgres");
+        }
+
+        var hosts = o.HostList;
+        if (o.Role.Trim().ToLowerInvariant() is "host" && hosts.Count == 0)
+        {
+            errors.Add("Omig:Hosts: a host silo must serve at least one host id (or '*')");
+        }
+
+        foreach (var h in hosts)
+        {
+            if (h != SiloMetadataKeys.AnyHost && !FleetValidation.IsValidId(h))
+            {
+                errors.Add($"Omig:Hosts: '{h}' is not a valid host id");
+            }
+        }
+
+        if (o.SiloPort is < 1 or > 65535)
+        {
+            errors.Add($"Omig:SiloPort: {o.SiloPort} is not a port (1-65535)");
+        }
+
+        if (o.GatewayPort is < 1 or > 65535)
+        {
+            errors.Add($"Omig:GatewayPort: {o.GatewayPort} is not a port (1-65535)");
+        }
+
+        if (o.SiloPort == o.GatewayPort)
+        {
+            errors.Add("Omig:GatewayPort: must differ from Omig:SiloPort");
+        }
+
+        if (!IPAddress.TryParse(o.AdvertisedAddress, out _))
+        {
+            errors.Add($"Omig:AdvertisedAddress: '{o.AdvertisedAddress}' is not an IP address");
+        }
+
+        if (string.IsNullOrWhiteSpace(o.ClusterId) || o.ClusterId.Length > 100)
+        {
+            errors.Add("Omig:ClusterId: must be 1-100 characters");
+        }
+
+        if (string.IsNullOrWhiteSpace(o.ServiceId) || o.ServiceId.Length > 100)
+        {
+            errors.Add("Omig:ServiceId: must be 1-100 characters");
+        }
+
+        if (o.Driver.Trim().ToLowerInvariant() is not "simulated")
+        {
+            errors.Add($"Omig:Driver: '{o.Driver}' is not a known hypervisor driver (simulated)");
+        }
+
+        return errors;
+    }
+}

@@ -1,0 +1,92 @@
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Hosting;
+using Orleans.Runtime.MembershipService.SiloMetadata;
+using Orleans.Serialization;
+using Orleans.Storage;
+using OrleansMigrate.Agents;
+using OrleansMigrate.Placement;
+
+namespace OrleansMigrate.Hosting;
+
+public static class SiloBuilderExtensions
+{
+    public const string AdoNetInvariant = "Npgsql";
+
+    /// <summary>Everything an OrleansMigrate silo needs: clustering and storage for the chosen mode,
+    /// our silo metadata, placement directors and the host runtime.</summary>
+    public static ISiloBuilder UseOrleansMigrate(this ISiloBuilder silo, OmigSiloOptions options)
+    {
+        if (OmigSiloOptionsValidator.Check(options) is { Count: > 0 } errors)
+        {
+            throw new InvalidOperationException("Invalid silo configuration:\n  " + string.Join("\n  ", errors));
+        }
+
+        silo.Configure<ClusterOptions>(o =>
+        {
+            o.ClusterId = options.ClusterId;
+            o.ServiceId = options.ServiceId;
+        });
+        silo.Configure<SiloOptions>(o => o.SiloName = options.EffectiveName);
+
+        if (options.ParsedStorage == StorageMode.Memory)
+        {
+            silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, serviceId: options.ServiceId, clusterId: options.ClusterId);
+            silo.AddMemoryGrainStorage(StorageNames.Fleet);
+            silo.UseInMemoryReminderService();
+        }
+        else
+        {
+            silo.ConfigureEndpoints(IPAddress.Parse(options.AdvertisedAddress), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: false);
+            silo.UseAdoNetClustering(o =>
+            {
+                o.Invariant = AdoNetInvariant;
+                o.ConnectionString = options.ConnectionString;
+            });
+            silo.AddAdoNetGrainStorage(StorageNames.Fleet, (OptionsBuilder<AdoNetGrainStorageOptions> b) => b.Configure<Serializer>((o, serializer) =>
+            {
+                o.Invariant = AdoNetInvariant;
+                o.ConnectionString = options.ConnectionString;
+                // Orleans' own serializer honours our [Id]/[Alias] contracts, so stored rows survive
+                // renamed members and added fields.
+                o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+            }));
+            silo.UseAdoNetReminderService(o =>
+            {
+                o.Invariant = AdoNetInvariant;
+                o.ConnectionString = options.ConnectionString;
+            });
+        }
+
+        return silo.AddOrleansMigrateCore(options.ParsedRole, options.Hosts);
+    }
+
+    /// <summary>Metadata, placement and host runtime only: for test clusters that bring their own clustering and storage.</summary>
+    public static ISiloBuilder AddOrleansMigrateCore(this ISiloBuilder silo, SiloRole role, string hosts)
+    {
+        var roles = new List<string>();
+        if (role.HasFlag(SiloRole.Control))
+        {
+            roles.Add("control");
+        }
+
+        if (role.HasFlag(SiloRole.Host))
+        {
+            roles.Add("host");
+        }
+
+        silo.UseSiloMetadata(new Dictionary<string, string>
+        {
+            [SiloMetadataKeys.Roles] = string.Join(',', roles),
+            [SiloMetadataKeys.Hosts] = role.HasFlag(SiloRole.Host) ? hosts : string.Empty,
+        });
+        silo.Services.AddSingleton<SiloDirectory>();
+        silo.Services.AddPlacementDirector<HostPinnedPlacementStrategy, HostPinnedPlacementDirector>();
+        silo.Services.AddPlacementDirector<ControlPlanePlacementStrategy, ControlPlanePlacementDirector>();
+        silo.Services.AddSingleton(TimeProvider.System);
+        silo.Services.AddSingleton<IHostRuntime, SimulatedHostRuntime>();
+        return silo;
+    }
+}
