@@ -110,10 +110,17 @@ public sealed class OmigClient : IAsyncDisposable
     }
 
     /// <summary>What the host's agent reports; fails with Unavailable when no live silo serves the host.</summary>
-    public Task<HostAgentInfo> GetHostAgentAsync(string hostId)
+    public async Task<HostAgentInfo> GetHostAgentAsync(string hostId)
     {
         FleetValidation.RequireId("host", hostId);
-        return Grains.GetGrain<IHostAgentGrain>(hostId).GetInfoAsync();
+        try
+        {
+            return await Grains.GetGrain<IHostAgentGrain>(hostId).GetInfoAsync();
+        }
+        catch (SiloUnavailableException ex)
+        {
+            throw new OmigException(OmigErrorCode.Unavailable, "host", $"the silo running the agent of host '{hostId}' is down: {ex.Message}");
+        }
     }
 
     public Task<VmRecord> CreateVmAsync(VmSpec spec, string hostId)

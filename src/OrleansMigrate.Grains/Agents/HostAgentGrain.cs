@@ -1,6 +1,4 @@
-using System.Collections.Immutable;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Hosting;
 using OrleansMigrate.Placement;
 
 namespace OrleansMigrate.Agents;
@@ -10,6 +8,28 @@ namespace OrleansMigrate.Agents;
 public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime) : Grain, IHostAgentGrain
 {
     private string HostId => this.GetPrimaryKeyString();
+
+    /// <summary>
+    /// Reconciles the hypervisor with the registry when the agent (re)starts: a VM the registry places on
+    /// this host but the hypervisor does not run is booted, so a silo restart does not silently drop
+    /// guests. The hypervisor is never told to stop a VM here; unknown guests are left for the operator.
+    /// </summary>
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (await GrainFactory.GetGrain<IHostGrain>(HostId).GetAsync() is not { } host)
+        {
+            return;
+        }
+
+        var running = runtime.RunningVms(HostId).ToHashSet(StringComparer.Ordinal);
+        foreach (var vmId in host.Vms.Keys.Where(v => !running.Contains(v)))
+        {
+            if (await GrainFactory.GetGrain<IVmGrain>(vmId).GetAsync() is { } vm && vm.HostId == HostId)
+            {
+                await runtime.StartVmAsync(HostId, vm.Spec);
+            }
+        }
+    }
 
     public Task<HostAgentInfo> GetInfoAsync() =>
         Task.FromResult(new HostAgentInfo(HostId, silo.Name, silo.SiloAddress.ToParsableString(), Environment.ProcessId,

@@ -1,0 +1,48 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using OrleansMigrate.Hosting;
+using OrleansMigrate.Silo;
+
+// The silo host: thin by design. Everything an OrleansMigrate silo is lives in
+// OrleansMigrate.Grains (SiloBuilderExtensions.UseOrleansMigrate).
+if (SiloCommandLine.Check(args) is { Count: > 0 } argErrors)
+{
+    Console.Error.WriteLine("omig-silo: " + string.Join("\nomig-silo: ", argErrors));
+    return 2;
+}
+
+var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+{
+    Args = args,
+    ContentRootPath = AppContext.BaseDirectory,
+});
+builder.Configuration.AddCommandLine(args, SiloCommandLine.Switches.ToDictionary());
+
+var options = new OmigSiloOptions();
+try
+{
+    builder.Configuration.GetSection(OmigSiloOptions.Section).Bind(options, o => o.ErrorOnUnknownConfiguration = true);
+}
+catch (InvalidOperationException ex)
+{
+    Console.Error.WriteLine($"omig-silo: configuration: {ex.Message}");
+    return 2;
+}
+
+if (OmigSiloOptionsValidator.Check(options) is { Count: > 0 } errors)
+{
+    Console.Error.WriteLine("omig-silo: invalid configuration:\n  " + string.Join("\n  ", errors));
+    return 2;
+}
+
+builder.Services.AddSingleton(Options.Create(options));
+builder.UseOrleans(silo => silo.UseOrleansMigrate(options));
+
+using var host = builder.Build();
+await host.StartAsync();
+Console.WriteLine($"omig-silo {options.EffectiveName} up: role {options.Role}, hosts {(options.ParsedRole.HasFlag(SiloRole.Host) ? options.Hosts : "-")}, " +
+    $"storage {options.ParsedStorage.ToString().ToLowerInvariant()}, silo port {options.SiloPort}, gateway port {options.GatewayPort}, pid {Environment.ProcessId}");
+await host.WaitForShutdownAsync();
+return 0;

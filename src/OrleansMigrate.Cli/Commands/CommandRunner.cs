@@ -1,0 +1,72 @@
+using System.CommandLine;
+using OrleansMigrate.Client;
+using OrleansMigrate.Cli.Output;
+using OrleansMigrate.Errors;
+using Spectre.Console;
+
+namespace OrleansMigrate.Cli.Commands;
+
+/// <summary>Connects, runs one command, and turns every failure into a message and an exit code.</summary>
+public static class CommandRunner
+{
+    /// <summary>Exit codes: 0 ok, 1 unexpected, 2 invalid input, 3 not found, 4 conflict, 5 capacity, 6 incompatible, 7 unavailable.</summary>
+    public static int ExitCode(OmigErrorCode code) => code switch
+    {
+        OmigErrorCode.InvalidArgument => 2,
+        OmigErrorCode.NotFound => 3,
+        OmigErrorCode.Conflict => 4,
+        OmigErrorCode.InsufficientCapacity => 5,
+        OmigErrorCode.Incompatible => 6,
+        OmigErrorCode.Unavailable => 7,
+        _ => 1,
+    };
+
+    public static void SetClientAction(this Command command, Func<ParseResult, OmigClient, CancellationToken, Task<int>> action) =>
+        command.SetAction(async (parse, ct) => await RunAsync(parse, ct, async () =>
+        {
+            await using var client = await OmigClient.ConnectAsync(GlobalOptions.ClientOptions(parse), ct);
+            return await action(parse, client, ct);
+        }));
+
+    public static void SetLocalAction(this Command command, Func<ParseResult, CancellationToken, Task<int>> action) =>
+        command.SetAction(async (parse, ct) => await RunAsync(parse, ct, () => action(parse, ct)));
+
+    private static async Task<int> RunAsync(ParseResult parse, CancellationToken ct, Func<Task<int>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (OmigException ex)
+        {
+            return Fail(ExitCode(ex.Code), ex.Message);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return Fail(130, "cancelled");
+        }
+        catch (Exception ex) when (ex is TimeoutException or SiloUnavailableException or OrleansMessageRejectionException or Orleans.Runtime.Messaging.ConnectionFailedException)
+        {
+            return Fail(7, $"the cluster did not answer: {ex.Message}");
+        }
+    }
+
+    public static int Fail(int code, string message)
+    {
+        Console.Error.WriteLine($"omig: error: {message}");
+        return code;
+    }
+
+    /// <summary>Prints <paramref name="value"/> as JSON under --json, else the table.</summary>
+    public static void Print<T>(ParseResult parse, T value, Func<T, Spectre.Console.Rendering.IRenderable> table)
+    {
+        if (parse.GetValue(GlobalOptions.Json))
+        {
+            Console.Out.WriteLine(Json.Serialize(value));
+        }
+        else
+        {
+            AnsiConsole.Write(table(value));
+        }
+    }
+}

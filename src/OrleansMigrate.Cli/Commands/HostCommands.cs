@@ -1,0 +1,127 @@
+using System.CommandLine;
+using OrleansMigrate.Cli.Output;
+using OrleansMigrate.Cli.Parsing;
+using OrleansMigrate.Fleet;
+using Spectre.Console;
+
+namespace OrleansMigrate.Cli.Commands;
+
+public static class HostCommands
+{
+    public static Command Build()
+    {
+        var host = new Command("host", "Hypervisor hosts in the fleet registry");
+        host.Subcommands.Add(Add());
+        host.Subcommands.Add(List());
+        host.Subcommands.Add(Show());
+        host.Subcommands.Add(SetScheduling("cordon", "Keep new VMs off a host", (c, id) => c.CordonHostAsync(id)));
+        host.Subcommands.Add(SetScheduling("uncordon", "Let new VMs onto a host again", (c, id) => c.UncordonHostAsync(id)));
+        host.Subcommands.Add(Remove());
+        return host;
+    }
+
+    private static Argument<string> HostId() => new("HOST") { Description = "Host id" };
+
+    private static Command Add()
+    {
+        var id = HostId();
+        var cores = new Option<int>("--cores") { Description = "Physical cores for VMs (1-4096)", Required = true };
+        var memory = new Option<string>("--memory") { Description = "Memory for VMs: MiB or with unit, e.g. 256G", Required = true };
+        var cpuModel = new Option<string>("--cpu-model") { Description = "CPU model name", DefaultValueFactory = _ => "generic-x86-64" };
+        var features = new Option<string>("--cpu-features") { Description = "Comma-separated CPU flags, e.g. sse4_2,avx,avx2", DefaultValueFactory = _ => "" };
+        var hwGen = new Option<int>("--hw-gen") { Description = "Hardware generation (1-1000)", DefaultValueFactory = _ => 1 };
+        var firmware = new Option<string>("--firmware") { Description = "Firmware version, e.g. 2.4.1", DefaultValueFactory = _ => "1.0.0" };
+        var kernel = new Option<string>("--kernel") { Description = "Kernel version", DefaultValueFactory = _ => "6.1.0" };
+        var hypervisor = new Option<string>("--hypervisor") { Description = "Hypervisor (QEMU) version", DefaultValueFactory = _ => "7.2.0" };
+        var labels = new Option<string[]>("--label") { Description = "KEY=VALUE, repeatable", AllowMultipleArgumentsPerToken = false };
+        var cmd = new Command("add", "Register a host") { id, cores, memory, cpuModel, features, hwGen, firmware, kernel, hypervisor, labels };
+        cmd.SetClientAction(async (parse, client, _) =>
+        {
+            var spec = new HostSpec(
+                parse.GetValue(id)!,
+                parse.GetValue(cores),
+                CliParsers.ParseMemoryMiB("--memory", parse.GetValue(memory)!),
+                parse.GetValue(cpuModel)!,
+                CliParsers.ParseList(parse.GetValue(features)),
+                parse.GetValue(hwGen),
+                parse.GetValue(firmware)!,
+                parse.GetValue(kernel)!,
+                parse.GetValue(hypervisor)!,
+                CliParsers.ParseLabels("--label", parse.GetValue(labels)));
+            var record = await client.AddHostAsync(spec);
+            CommandRunner.Print(parse, record, r => Render.Hosts([r]));
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command List()
+    {
+        var cmd = new Command("list", "List hosts with capacity and state");
+        cmd.SetClientAction(async (parse, client, _) =>
+        {
+            var hosts = await client.ListHostsAsync();
+            CommandRunner.Print(parse, hosts, h => Render.Hosts(h));
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command Show()
+    {
+        var id = HostId();
+        var cmd = new Command("show", "One host in detail, with what its agent reports") { id };
+        cmd.SetClientAction(async (parse, client, _) =>
+        {
+            var record = await client.GetHostAsync(parse.GetValue(id)!);
+            Agents.HostAgentInfo? agent = null;
+            string? agentError = null;
+            try
+            {
+                agent = await client.GetHostAgentAsync(record.HostId);
+            }
+            catch (Errors.OmigException ex)
+            {
+                agentError = ex.Reason;
+            }
+
+            if (parse.GetValue(GlobalOptions.Json))
+            {
+                Console.Out.WriteLine(Json.Serialize(new { host = record, agent, agent_error = agentError }));
+            }
+            else
+            {
+                AnsiConsole.Write(Render.HostDetail(record, agent, agentError));
+            }
+
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command SetScheduling(string name, string description, Func<Client.OmigClient, string, Task<HostRecord>> change)
+    {
+        var id = HostId();
+        var cmd = new Command(name, description) { id };
+        cmd.SetClientAction(async (parse, client, _) =>
+        {
+            var record = await change(client, parse.GetValue(id)!);
+            CommandRunner.Print(parse, record, r => Render.Hosts([r]));
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command Remove()
+    {
+        var id = HostId();
+        var cmd = new Command("remove", "Unregister an empty host") { id };
+        cmd.SetClientAction(async (parse, client, _) =>
+        {
+            await client.RemoveHostAsync(parse.GetValue(id)!);
+            Console.Out.WriteLine(parse.GetValue(GlobalOptions.Json) ? Json.Serialize(new { removed = parse.GetValue(id) }) : $"host {parse.GetValue(id)} removed");
+            return 0;
+        });
+        return cmd;
+    }
+}

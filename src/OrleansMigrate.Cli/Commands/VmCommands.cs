@@ -1,0 +1,109 @@
+using System.CommandLine;
+using OrleansMigrate.Cli.Output;
+using OrleansMigrate.Cli.Parsing;
+using OrleansMigrate.Fleet;
+using Spectre.Console;
+
+namespace OrleansMigrate.Cli.Commands;
+
+public static class VmCommands
+{
+    public static Command Build()
+    {
+        var vm = new Command("vm", "Virtual machines");
+        vm.Subcommands.Add(Create());
+        vm.Subcommands.Add(List());
+        vm.Subcommands.Add(Show());
+        vm.Subcommands.Add(Delete());
+        return vm;
+    }
+
+    private static Argument<string> VmId() => new("VM") { Description = "VM id" };
+
+    private static Command Create()
+    {
+        var id = VmId();
+        var host = new Option<string>("--host") { Description = "Host to create the VM on", Required = true };
+        var vcpus = new Option<int>("--vcpus") { Description = "vCPUs (1-1024)", DefaultValueFactory = _ => 1 };
+        var memory = new Option<string>("--memory") { Description = "Memory: MiB or with unit, e.g. 4G", DefaultValueFactory = _ => "1024" };
+        var features = new Option<string>("--cpu-features") { Description = "Comma-separated CPU flags the guest needs", DefaultValueFactory = _ => "" };
+        var instanceClass = new Option<string>("--class") { Description = "Instance class (selects the migration policy)", DefaultValueFactory = _ => "standard" };
+        var labels = new Option<string[]>("--label") { Description = "KEY=VALUE, repeatable" };
+        var disks = new Option<string[]>("--disk") { Description = "Cloud disk ID:SIZE_GIB, repeatable (default: VM-root:20)" };
+        var nics = new Option<string[]>("--nic") { Description = "NIC VPC:IP[:MAC], repeatable" };
+        var passthrough = new Option<string[]>("--passthrough") { Description = "Pass-through PCI device ADDRESS=KIND, repeatable" };
+        var cmd = new Command("create", "Create a VM on a host: reserve capacity, create its disks and flows, start it")
+        {
+            id, host, vcpus, memory, features, instanceClass, labels, disks, nics, passthrough,
+        };
+        cmd.SetClientAction(async (parse, client, _) =>
+        {
+            var vmId = parse.GetValue(id)!;
+            var diskArgs = parse.GetValue(disks) ?? [];
+            var spec = new VmSpec(
+                vmId,
+                parse.GetValue(vcpus),
+                CliParsers.ParseMemoryMiB("--memory", parse.GetValue(memory)!),
+                CliParsers.ParseList(parse.GetValue(features)),
+                parse.GetValue(instanceClass)!,
+                CliParsers.ParseLabels("--label", parse.GetValue(labels)),
+                diskArgs.Length == 0 ? [new DiskSpec($"{vmId}-root", 20)] : [.. diskArgs.Select(CliParsers.ParseDisk)],
+                [.. (parse.GetValue(nics) ?? []).Select(n => CliParsers.ParseNic(n, vmId))],
+                [.. (parse.GetValue(passthrough) ?? []).Select(CliParsers.ParsePassthrough)]);
+            var record = await client.CreateVmAsync(spec, parse.GetValue(host)!);
+            CommandRunner.Print(parse, record, r => Render.Vms([r]));
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command List()
+    {
+        var host = new Option<string?>("--host") { Description = "Only VMs on this host" };
+        var cmd = new Command("list", "List VMs") { host };
+        cmd.SetClientAction(async (parse, client, _) =>
+        {
+            var vms = await client.ListVmsAsync();
+            var only = parse.GetValue(host);
+            var shown = only is null ? vms : [.. vms.Where(v => v.HostId == only)];
+            CommandRunner.Print(parse, shown, v => Render.Vms(v));
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command Show()
+    {
+        var id = VmId();
+        var cmd = new Command("show", "One VM with its disks and NICs") { id };
+        cmd.SetClientAction(async (parse, client, _) =>
+        {
+            var vm = await client.GetVmAsync(parse.GetValue(id)!);
+            var disks = (await Task.WhenAll(vm.Spec.Disks.Select(d => client.GetDiskAsync(d.DiskId)))).OfType<CloudDiskRecord>().ToList();
+            if (parse.GetValue(GlobalOptions.Json))
+            {
+                Console.Out.WriteLine(Json.Serialize(new { vm, disks }));
+            }
+            else
+            {
+                AnsiConsole.Write(Render.VmDetail(vm, disks));
+            }
+
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command Delete()
+    {
+        var id = VmId();
+        var cmd = new Command("delete", "Stop a VM and remove it with its disks and flows") { id };
+        cmd.SetClientAction(async (parse, client, _) =>
+        {
+            await client.DeleteVmAsync(parse.GetValue(id)!);
+            Console.Out.WriteLine(parse.GetValue(GlobalOptions.Json) ? Json.Serialize(new { deleted = parse.GetValue(id) }) : $"vm {parse.GetValue(id)} deleted");
+            return 0;
+        });
+        return cmd;
+    }
+}

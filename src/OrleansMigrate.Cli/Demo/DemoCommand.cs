@@ -1,0 +1,95 @@
+using System.CommandLine;
+using System.Diagnostics;
+using OrleansMigrate.Cli.Commands;
+using OrleansMigrate.Cli.Output;
+using Spectre.Console;
+
+namespace OrleansMigrate.Cli.Demo;
+
+public static class DemoCommand
+{
+    public static Command Build()
+    {
+        var hosts = new Option<int>("--hosts") { Description = "Simulated hosts (1-64)", DefaultValueFactory = _ => 4 };
+        var vms = new Option<int>("--vms") { Description = "VMs to create (0-500)", DefaultValueFactory = _ => 12 };
+        var json = new Option<string?>("--json-out", "--report") { Description = "Write a machine-readable summary to this path" };
+        var keep = new Option<bool>("--keep-running") { Description = "Keep the embedded cluster up afterwards (gateway 30000) so other omig commands can reach it; Ctrl-C stops it" };
+        var cmd = new Command("demo", "Start the embedded cluster in-process with a simulated fleet and show it") { hosts, vms, json, keep };
+        cmd.SetLocalAction(async (parse, ct) =>
+        {
+            var hostCount = parse.GetValue(hosts);
+            var vmCount = parse.GetValue(vms);
+            if (hostCount is < 1 or > 64)
+            {
+                throw Errors.OmigException.Invalid("--hosts", $"must be between 1 and 64, got {hostCount}");
+            }
+
+            if (vmCount is < 0 or > 500)
+            {
+                throw Errors.OmigException.Invalid("--vms", $"must be between 0 and 500, got {vmCount}");
+            }
+
+            var clock = Stopwatch.StartNew();
+            AnsiConsole.MarkupLine("[bold]OrleansMigrate demo[/]: starting the embedded cluster (one silo, roles control+host, in-memory state)…");
+            await using var cluster = await EmbeddedCluster.StartAsync(parse.GetValue(keep) ? 30000 : 0, ct);
+            var client = cluster.Client;
+            var startMs = clock.ElapsedMilliseconds;
+
+            foreach (var spec in DemoFleet.Hosts(hostCount))
+            {
+                await client.AddHostAsync(spec);
+            }
+
+            foreach (var (vm, hostId) in DemoFleet.Vms(vmCount, hostCount))
+            {
+                await client.CreateVmAsync(vm, hostId);
+            }
+
+            var silos = await client.GetSilosAsync();
+            var hostRecords = await client.ListHostsAsync();
+            var vmRecords = await client.ListVmsAsync();
+            var problems = await FleetAudit.CheckAsync(client);
+
+            AnsiConsole.Write(new Rule("[bold]cluster[/]").LeftJustified());
+            AnsiConsole.Write(Render.Silos(silos));
+            AnsiConsole.Write(new Rule($"[bold]hosts ({hostRecords.Length})[/]").LeftJustified());
+            AnsiConsole.Write(Render.Hosts(hostRecords));
+            AnsiConsole.Write(new Rule($"[bold]VMs ({vmRecords.Length})[/]").LeftJustified());
+            AnsiConsole.Write(Render.Vms(vmRecords));
+            foreach (var vpc in vmRecords.SelectMany(v => v.Spec.Nics).Select(n => n.VpcId).Distinct().Order(StringComparer.Ordinal))
+            {
+                var table = await client.GetVpcAsync(vpc);
+                AnsiConsole.MarkupLine($"VPC [bold]{Markup.Escape(vpc)}[/]: {table.Flows.Count} flows, " +
+                    Markup.Escape(string.Join(", ", table.Flows.Values.OrderBy(f => f.Ip, StringComparer.Ordinal).Select(f => $"{f.Ip}→{f.HostId}"))));
+            }
+
+            AnsiConsole.MarkupLine(problems.Count == 0
+                ? "[green]audit: every VM runs on exactly its recorded host, its disks are writable only there and its flows deliver there[/]"
+                : "[red]audit found problems:[/]\n  " + Markup.Escape(string.Join("\n  ", problems)));
+
+            if (parse.GetValue(json) is { } path)
+            {
+                var summary = new
+                {
+                    cluster = new { silos, start_ms = startMs },
+                    hosts = hostRecords.Select(h => new { host = h.HostId, cores = h.Spec.Cores, used_vcpus = h.UsedVcpus, memory_mib = h.Spec.MemoryMiB, used_memory_mib = h.UsedMemoryMiB, vms = h.Vms.Count }),
+                    vms = vmRecords.Select(v => new { vm = v.VmId, host = v.HostId, vcpus = v.Spec.Vcpus, memory_mib = v.Spec.MemoryMiB, disks = v.Spec.Disks.Length, nics = v.Spec.Nics.Length }),
+                    audit = new { ok = problems.Count == 0, problems },
+                    wall_ms = clock.ElapsedMilliseconds,
+                };
+                await File.WriteAllTextAsync(path, Json.Serialize(summary), ct);
+                AnsiConsole.MarkupLine($"summary written to [bold]{Markup.Escape(path)}[/]");
+            }
+
+            if (parse.GetValue(keep))
+            {
+                AnsiConsole.MarkupLine($"cluster running: gateway port {cluster.Options.GatewayPort}, cluster id {cluster.Options.ClusterId}. " +
+                    $"Try: omig --cluster-id {cluster.Options.ClusterId} host list. Ctrl-C to stop.");
+                await cluster.WaitForShutdownAsync(ct);
+            }
+
+            return problems.Count == 0 ? 0 : 1;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,62 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using OrleansMigrate.Client;
+using OrleansMigrate.Hosting;
+
+namespace OrleansMigrate.Cli.Demo;
+
+/// <summary>One in-process silo with every role, localhost clustering and in-memory state: the embedded default.</summary>
+public sealed class EmbeddedCluster : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private EmbeddedCluster(IHost host, OmigSiloOptions options)
+    {
+        _host = host;
+        Options = options;
+        Client = new OmigClient(host.Services.GetRequiredService<IGrainFactory>());
+    }
+
+    public OmigSiloOptions Options { get; }
+
+    public OmigClient Client { get; }
+
+    /// <param name="gatewayPort">0 picks a free port.</param>
+    public static async Task<EmbeddedCluster> StartAsync(int gatewayPort, CancellationToken cancellationToken)
+    {
+        var options = new OmigSiloOptions
+        {
+            Role = "all",
+            Hosts = SiloMetadataKeys.AnyHost,
+            Storage = "memory",
+            Name = "omig-embedded",
+            SiloPort = FreePort(),
+            GatewayPort = gatewayPort == 0 ? FreePort() : gatewayPort,
+            ClusterId = "omig-demo",
+        };
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
+        builder.UseOrleans(silo => silo.UseOrleansMigrate(options));
+        var host = builder.Build();
+        await host.StartAsync(cancellationToken);
+        return new EmbeddedCluster(host, options);
+    }
+
+    public Task WaitForShutdownAsync(CancellationToken cancellationToken) => _host.WaitForShutdownAsync(cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.StopAsync(TimeSpan.FromSeconds(10));
+        _host.Dispose();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

@@ -1,0 +1,25 @@
+using System.Text.Json;
+
+namespace OrleansMigrate.Tests;
+
+/// <summary>Runs the real <c>omig</c> CLI against a PostgreSQL cluster.</summary>
+public sealed class OmigCli(string connectionString, string clusterId)
+{
+    public async Task<(int Code, string Stdout, string Stderr)> RunAsync(params string[] args)
+    {
+        string[] all = [RepoPaths.CliDll, "--postgres", connectionString, "--cluster-id", clusterId, .. args];
+        return await ProcessRunner.RunAsync("dotnet", all, TimeSpan.FromSeconds(120));
+    }
+
+    /// <summary>Runs a command with --json, requires exit 0, and parses the output.</summary>
+    public async Task<JsonElement> JsonAsync(params string[] args)
+    {
+        var (code, stdout, stderr) = await RunAsync([.. args, "--json"]);
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"omig {string.Join(' ', args)} exited {code}: {stderr}");
+        }
+
+        return JsonDocument.Parse(stdout).RootElement.Clone();
+    }
+}

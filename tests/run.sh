@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The one test command. On a fresh machine with only `dotnet`, it sets up everything the tests need
+# (a private PostgreSQL run as the postgres user on a free port), builds the solution in Release with
+# warnings as errors, runs every test project, stops what it started, and prints a last line
+#   N passed, N failed[, N skipped]
+# Exit status is non-zero when any test failed or any step broke.
+#
+#   tests/run.sh                 # everything
+#   tests/run.sh --filter EXPR   # pass a dotnet test filter to every project (e.g. Category!=Slow)
+set -Eeuo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+filter=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --filter) filter=(--filter "$2"); shift 2 ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        *) echo "tests/run.sh: unknown argument '$1'" >&2; exit 2 ;;
+    esac
+done
+
+out="$root/artifacts/test"
+rm -rf "$out"
+mkdir -p "$out/results"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+pg_dir=""
+cleanup() {
+    if [ -n "$pg_dir" ]; then
+        "$root/tests/pg/stop-private-pg.sh" "$pg_dir" >/dev/null 2>&1 || true
+    fi
+}
+trap cleanup EXIT
+
+echo "== private PostgreSQL"
+eval "$("$root/tests/pg/start-private-pg.sh" "$out/pg")"
+pg_dir="$OMIG_PG_DATADIR"
+export OMIG_PG_CONNSTR
+
+echo "== build (Release, warnings are errors)"
+dotnet build "$root/OrleansMigrate.sln" -c Release -warnaserror -nologo -clp:ErrorsOnly
+
+failed_runs=0
+for project in "$root"/tests/*/*.Tests.csproj; do
+    name=$(basename "$project" .csproj)
+    echo "== $name"
+    if ! dotnet test "$project" -c Release --no-build --nologo \
+        --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=normal" \
+        --results-directory "$out/results" "${filter[@]}" > "$out/$name.log" 2>&1; then
+        failed_runs=$((failed_runs + 1))
+    fi
+    grep -E '^\s+(Passed|Failed|Skipped) ' "$out/$name.log" | sed 's/^\s*/   /' || true
+    grep -E '^(Passed!|Failed!)|error' "$out/$name.log" | tail -n 3 || true
+done
+
+passed=0 failed=0 skipped=0 projects_without_results=0
+for project in "$root"/tests/*/*.Tests.csproj; do
+    trx="$out/results/$(basename "$project" .csproj).trx"
+    if [ ! -f "$trx" ]; then
+        projects_without_results=$((projects_without_results + 1))
+        echo "no results for $(basename "$project") (see $out/$(basename "$project" .csproj).log)" >&2
+        continue
+    fi
+    counters=$(grep -o '<Counters [^>]*>' "$trx")
+    get() { echo "$counters" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p"; }
+    p=$(get passed); f=$(get failed); t=$(get total); e=$(get executed)
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + t - e))
+done
+
+if [ "$skipped" -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ] && [ "$failed_runs" -eq 0 ] && [ "$projects_without_results" -eq 0 ]
