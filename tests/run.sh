@@ -50,8 +50,9 @@ for project in "$root"/tests/*/*.Tests.csproj; do
         --results-directory "$out/results" "${filter[@]}" > "$out/$name.log" 2>&1; then
         failed_runs=$((failed_runs + 1))
     fi
-    grep -E '^\s+(Passed|Failed|Skipped) ' "$out/$name.log" | sed 's/^\s*/   /' || true
-    grep -E '^(Passed!|Failed!)|error' "$out/$name.log" | tail -n 3 || true
+    # Full per-test output stays in the log; the console gets failures and the project's summary.
+    grep -E '^\s+Failed ' "$out/$name.log" | sed 's/^\s*/   /' || true
+    grep -E '^(Passed!|Failed!)|error|No test is available' "$out/$name.log" | tail -n 3 || true
 done
 
 passed=0 failed=0 skipped=0 projects_without_results=0
