@@ -14,7 +14,8 @@ cd "$root"
 filter=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --filter) filter=(--filter "$2"); shift 2 ;;
+        --filter) [ $# -ge 2 ] || { echo "tests/run.sh: --filter needs an expression" >&2; exit 2; }
+                  filter=(--filter "$2"); shift 2 ;;
         -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
         *) echo "tests/run.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
@@ -34,12 +35,17 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== private PostgreSQL"
-eval "$("$root/tests/pg/start-private-pg.sh" "$out/pg")"
+pg_env=$("$root/tests/pg/start-private-pg.sh" "$out/pg") || { echo "tests/run.sh: the private PostgreSQL did not start (see above)"; echo "0 passed, 1 failed"; exit 1; }
+eval "$pg_env"
 pg_dir="$OMIG_PG_DATADIR"
 export OMIG_PG_CONNSTR
 
 echo "== build (Release, warnings are errors)"
-dotnet build "$root/OrleansMigrate.sln" -c Release -warnaserror -nologo -clp:ErrorsOnly
+if ! dotnet build "$root/OrleansMigrate.sln" -c Release -warnaserror -nologo -clp:ErrorsOnly; then
+    echo "tests/run.sh: the build failed"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
 
 failed_runs=0
 for project in "$root"/tests/*/*.Tests.csproj; do

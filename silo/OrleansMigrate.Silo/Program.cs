@@ -41,8 +41,18 @@ builder.Services.AddSingleton(Options.Create(options));
 builder.UseOrleans(silo => silo.UseOrleansMigrate(options));
 
 using var host = builder.Build();
-await host.StartAsync();
-Console.WriteLine($"omig-silo {options.EffectiveName} up: role {options.Role}, hosts {(options.ParsedRole.HasFlag(SiloRole.Host) ? options.Hosts : "-")}, " +
+try
+{
+    await host.StartAsync();
+}
+catch (Exception ex)
+{
+    // PostgreSQL down, schema missing, port taken: one line that says why, not a stack trace.
+    Console.Error.WriteLine($"omig-silo: failed to start: {ex.GetBaseException().Message}");
+    return 1;
+}
+
+Console.WriteLine($"omig-silo {options.EffectiveName} up: role {options.Role}, hosts {(options.ParsedRole.HasFlag(SiloRole.Host) ? options.EffectiveHosts : "-")}, " +
     $"storage {options.ParsedStorage.ToString().ToLowerInvariant()}, silo port {options.SiloPort}, gateway port {options.GatewayPort}, pid {Environment.ProcessId}");
 await host.WaitForShutdownAsync();
 return 0;

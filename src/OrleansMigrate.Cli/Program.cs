@@ -1,6 +1,13 @@
 using System.CommandLine;
 using OrleansMigrate.Cli.Commands;
 using OrleansMigrate.Cli.Demo;
+using Spectre.Console;
+
+// Piped output has no terminal width; tables would wrap at 80 columns and split ids.
+if (Console.IsOutputRedirected)
+{
+    AnsiConsole.Profile.Width = 200;
+}
 
 var root = new RootCommand("omig: the OrleansMigrate operator CLI — fleet registry, live migration, fleet operations");
 GlobalOptions.AddTo(root);

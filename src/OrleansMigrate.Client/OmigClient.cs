@@ -117,9 +117,10 @@ public sealed class OmigClient : IAsyncDisposable
         {
             return await Grains.GetGrain<IHostAgentGrain>(hostId).GetInfoAsync();
         }
-        catch (SiloUnavailableException ex)
+        catch (Exception ex) when (ex is SiloUnavailableException or TimeoutException or OrleansMessageRejectionException
+                                   or Orleans.Runtime.Messaging.ConnectionFailedException)
         {
-            throw new OmigException(OmigErrorCode.Unavailable, "host", $"the silo running the agent of host '{hostId}' is down: {ex.Message}");
+            throw new OmigException(OmigErrorCode.Unavailable, "host", $"the agent of host '{hostId}' did not answer (its silo is down or being declared dead): {ex.Message}");
         }
     }
 

@@ -107,7 +107,7 @@ public static partial class FleetValidation
         var diskIds = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < spec.Disks.Length; i++)
         {
-            var disk = spec.Disks[i];
+            var disk = spec.Disks[i] ?? throw OmigException.Invalid($"disks[{i}]", "is required");
             RequireId($"disks[{i}].id", disk.DiskId);
             if (disk.SizeGiB is < 1 or > MaxDiskGiB)
             {
@@ -129,7 +129,7 @@ public static partial class FleetValidation
         var macs = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < spec.Nics.Length; i++)
         {
-            var nic = spec.Nics[i];
+            var nic = spec.Nics[i] ?? throw OmigException.Invalid($"nics[{i}]", "is required");
             RequireId($"nics[{i}].vpc", nic.VpcId);
             if (!IsValidIpv4(nic.Ip))
             {
@@ -159,7 +159,7 @@ public static partial class FleetValidation
 
         for (var i = 0; i < spec.PassthroughDevices.Length; i++)
         {
-            var dev = spec.PassthroughDevices[i];
+            var dev = spec.PassthroughDevices[i] ?? throw OmigException.Invalid($"passthrough[{i}]", "is required");
             if (dev.Address is null || !PciAddressPattern().IsMatch(dev.Address))
             {
                 throw OmigException.Invalid($"passthrough[{i}].address", $"'{Truncate(dev.Address)}' is not a PCI address (dddd:bb:ss.f, lower-case hex)");

@@ -12,6 +12,7 @@ public interface ICloudDiskGrain : IGrainWithStringKey
     [Alias("Create")]
     Task<CloudDiskRecord> CreateAsync(DiskSpec spec, string vmId, string hostId);
 
+    /// <summary>Deletes the disk if <paramref name="vmId"/> owns it. Idempotent.</summary>
     [Alias("Delete")]
-    Task DeleteAsync();
+    Task DeleteAsync(string vmId);
 }

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Orleans.Concurrency;
 
 namespace OrleansMigrate.Fleet;
 
@@ -19,6 +20,8 @@ public interface IFleetGrain : IGrainWithStringKey
     [Alias("RemoveHost")]
     Task RemoveHostAsync(string hostId);
 
+    /// <remarks>Reads a snapshot; interleaves with a slow create so listing never waits on a dead host.</remarks>
+    [AlwaysInterleave]
     [Alias("ListHosts")]
     Task<ImmutableArray<HostRecord>> ListHostsAsync();
 
@@ -31,6 +34,8 @@ public interface IFleetGrain : IGrainWithStringKey
     [Alias("DeleteVm")]
     Task DeleteVmAsync(string vmId);
 
+    /// <remarks>Reads a snapshot; interleaves with a slow create so listing never waits on a dead host.</remarks>
+    [AlwaysInterleave]
     [Alias("ListVms")]
     Task<ImmutableArray<VmRecord>> ListVmsAsync();
 }

@@ -49,6 +49,10 @@ public static class CommandRunner
         {
             return Fail(7, $"the cluster did not answer: {ex.Message}");
         }
+        catch (Exception ex)
+        {
+            return Fail(1, ex.GetBaseException().Message);
+        }
     }
 
     public static int Fail(int code, string message)

@@ -39,6 +39,7 @@ public static class VmCommands
         cmd.SetClientAction(async (parse, client, _) =>
         {
             var vmId = parse.GetValue(id)!;
+            FleetValidation.RequireId("vm_id", vmId);
             var diskArgs = parse.GetValue(disks) ?? [];
             var spec = new VmSpec(
                 vmId,
@@ -47,7 +48,7 @@ public static class VmCommands
                 CliParsers.ParseList(parse.GetValue(features)),
                 parse.GetValue(instanceClass)!,
                 CliParsers.ParseLabels("--label", parse.GetValue(labels)),
-                diskArgs.Length == 0 ? [new DiskSpec($"{vmId}-root", 20)] : [.. diskArgs.Select(CliParsers.ParseDisk)],
+                diskArgs.Length == 0 ? [new DiskSpec($"{vmId[..Math.Min(vmId.Length, 58)]}-root", 20)] : [.. diskArgs.Select(CliParsers.ParseDisk)],
                 [.. (parse.GetValue(nics) ?? []).Select(n => CliParsers.ParseNic(n, vmId))],
                 [.. (parse.GetValue(passthrough) ?? []).Select(CliParsers.ParsePassthrough)]);
             var record = await client.CreateVmAsync(spec, parse.GetValue(host)!);

@@ -12,9 +12,9 @@ public static class DemoCommand
     {
         var hosts = new Option<int>("--hosts") { Description = "Simulated hosts (1-64)", DefaultValueFactory = _ => 4 };
         var vms = new Option<int>("--vms") { Description = "VMs to create (0-500)", DefaultValueFactory = _ => 12 };
-        var json = new Option<string?>("--json-out", "--report") { Description = "Write a machine-readable summary to this path" };
+        var report = new Option<string?>("--report") { Description = "Write the machine-readable summary to this path (the global --json prints it instead of the tables)" };
         var keep = new Option<bool>("--keep-running") { Description = "Keep the embedded cluster up afterwards (gateway 30000) so other omig commands can reach it; Ctrl-C stops it" };
-        var cmd = new Command("demo", "Start the embedded cluster in-process with a simulated fleet and show it") { hosts, vms, json, keep };
+        var cmd = new Command("demo", "Start the embedded cluster in-process with a simulated fleet and show it") { hosts, vms, report, keep };
         cmd.SetLocalAction(async (parse, ct) =>
         {
             var hostCount = parse.GetValue(hosts);
@@ -30,17 +30,26 @@ public static class DemoCommand
             }
 
             var clock = Stopwatch.StartNew();
-            AnsiConsole.MarkupLine("[bold]OrleansMigrate demo[/]: starting the embedded cluster (one silo, roles control+host, in-memory state)…");
+            var asJson = parse.GetValue(GlobalOptions.Json);
+            var progress = asJson ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) }) : AnsiConsole.Console;
+            progress.MarkupLine("[bold]OrleansMigrate demo[/]: starting the embedded cluster (one silo, roles control+host, in-memory state)…");
             await using var cluster = await EmbeddedCluster.StartAsync(parse.GetValue(keep) ? 30000 : 0, ct);
             var client = cluster.Client;
             var startMs = clock.ElapsedMilliseconds;
 
-            foreach (var spec in DemoFleet.Hosts(hostCount))
+            var hostSpecs = DemoFleet.Hosts(hostCount);
+            foreach (var spec in hostSpecs)
             {
                 await client.AddHostAsync(spec);
             }
 
-            foreach (var (vm, hostId) in DemoFleet.Vms(vmCount, hostCount))
+            var vmPlan = DemoFleet.Vms(vmCount, hostSpecs);
+            if (vmPlan.Count < vmCount)
+            {
+                throw Errors.OmigException.Invalid("--vms", $"{hostCount} demo host(s) have room for {vmPlan.Count} of the {vmCount} VMs asked for; add --hosts");
+            }
+
+            foreach (var (vm, hostId) in vmPlan)
             {
                 await client.CreateVmAsync(vm, hostId);
             }
@@ -50,40 +59,47 @@ public static class DemoCommand
             var vmRecords = await client.ListVmsAsync();
             var problems = await FleetAudit.CheckAsync(client);
 
-            AnsiConsole.Write(new Rule("[bold]cluster[/]").LeftJustified());
-            AnsiConsole.Write(Render.Silos(silos));
-            AnsiConsole.Write(new Rule($"[bold]hosts ({hostRecords.Length})[/]").LeftJustified());
-            AnsiConsole.Write(Render.Hosts(hostRecords));
-            AnsiConsole.Write(new Rule($"[bold]VMs ({vmRecords.Length})[/]").LeftJustified());
-            AnsiConsole.Write(Render.Vms(vmRecords));
-            foreach (var vpc in vmRecords.SelectMany(v => v.Spec.Nics).Select(n => n.VpcId).Distinct().Order(StringComparer.Ordinal))
+            var summary = new
             {
-                var table = await client.GetVpcAsync(vpc);
-                AnsiConsole.MarkupLine($"VPC [bold]{Markup.Escape(vpc)}[/]: {table.Flows.Count} flows, " +
-                    Markup.Escape(string.Join(", ", table.Flows.Values.OrderBy(f => f.Ip, StringComparer.Ordinal).Select(f => $"{f.Ip}→{f.HostId}"))));
+                cluster = new { silos, start_ms = startMs },
+                hosts = hostRecords.Select(h => new { host = h.HostId, cores = h.Spec.Cores, used_vcpus = h.UsedVcpus, memory_mib = h.Spec.MemoryMiB, used_memory_mib = h.UsedMemoryMiB, vms = h.Vms.Count }),
+                vms = vmRecords.Select(v => new { vm = v.VmId, host = v.HostId, vcpus = v.Spec.Vcpus, memory_mib = v.Spec.MemoryMiB, disks = v.Spec.Disks.Length, nics = v.Spec.Nics.Length }),
+                audit = new { ok = problems.Count == 0, problems },
+                wall_ms = clock.ElapsedMilliseconds,
+            };
+            if (asJson)
+            {
+                Console.Out.WriteLine(Json.Serialize(summary));
+            }
+            else
+            {
+                AnsiConsole.Write(new Rule("[bold]cluster[/]").LeftJustified());
+                AnsiConsole.Write(Render.Silos(silos));
+                AnsiConsole.Write(new Rule($"[bold]hosts ({hostRecords.Length})[/]").LeftJustified());
+                AnsiConsole.Write(Render.Hosts(hostRecords));
+                AnsiConsole.Write(new Rule($"[bold]VMs ({vmRecords.Length})[/]").LeftJustified());
+                AnsiConsole.Write(Render.Vms(vmRecords));
+                foreach (var vpc in vmRecords.SelectMany(v => v.Spec.Nics).Select(n => n.VpcId).Distinct().Order(StringComparer.Ordinal))
+                {
+                    var table = await client.GetVpcAsync(vpc);
+                    AnsiConsole.MarkupLine($"VPC [bold]{Markup.Escape(vpc)}[/]: {table.Flows.Count} flows, " +
+                        Markup.Escape(string.Join(", ", table.Flows.Values.OrderBy(f => f.Ip, StringComparer.Ordinal).Select(f => $"{f.Ip}→{f.HostId}"))));
+                }
+
+                AnsiConsole.MarkupLine(problems.Count == 0
+                    ? "[green]audit: every VM runs on exactly its recorded host, its disks are writable only there and its flows deliver there[/]"
+                    : "[red]audit found problems:[/]\n  " + Markup.Escape(string.Join("\n  ", problems)));
             }
 
-            AnsiConsole.MarkupLine(problems.Count == 0
-                ? "[green]audit: every VM runs on exactly its recorded host, its disks are writable only there and its flows deliver there[/]"
-                : "[red]audit found problems:[/]\n  " + Markup.Escape(string.Join("\n  ", problems)));
-
-            if (parse.GetValue(json) is { } path)
+            if (parse.GetValue(report) is { } path)
             {
-                var summary = new
-                {
-                    cluster = new { silos, start_ms = startMs },
-                    hosts = hostRecords.Select(h => new { host = h.HostId, cores = h.Spec.Cores, used_vcpus = h.UsedVcpus, memory_mib = h.Spec.MemoryMiB, used_memory_mib = h.UsedMemoryMiB, vms = h.Vms.Count }),
-                    vms = vmRecords.Select(v => new { vm = v.VmId, host = v.HostId, vcpus = v.Spec.Vcpus, memory_mib = v.Spec.MemoryMiB, disks = v.Spec.Disks.Length, nics = v.Spec.Nics.Length }),
-                    audit = new { ok = problems.Count == 0, problems },
-                    wall_ms = clock.ElapsedMilliseconds,
-                };
                 await File.WriteAllTextAsync(path, Json.Serialize(summary), ct);
-                AnsiConsole.MarkupLine($"summary written to [bold]{Markup.Escape(path)}[/]");
+                progress.MarkupLine($"summary written to [bold]{Markup.Escape(path)}[/]");
             }
 
             if (parse.GetValue(keep))
             {
-                AnsiConsole.MarkupLine($"cluster running: gateway port {cluster.Options.GatewayPort}, cluster id {cluster.Options.ClusterId}. " +
+                progress.MarkupLine($"cluster running: gateway port {cluster.Options.GatewayPort}, cluster id {cluster.Options.ClusterId}. " +
                     $"Try: omig --cluster-id {cluster.Options.ClusterId} host list. Ctrl-C to stop.");
                 await cluster.WaitForShutdownAsync(ct);
             }

@@ -25,8 +25,31 @@ public static class DemoFleet
                 Labels: ImmutableDictionary<string, string>.Empty.Add("rack", $"r{(i + 1) / 2}").Add("zone", "az-1"));
         })];
 
-    public static IReadOnlyList<(VmSpec Vm, string HostId)> Vms(int count, int hostCount) =>
-        [.. Enumerable.Range(1, count).Select(i =>
+    /// <summary>VMs spread round-robin over the hosts that still have room; stops when none has.</summary>
+    public static IReadOnlyList<(VmSpec Vm, string HostId)> Vms(int count, IReadOnlyList<HostSpec> hosts)
+    {
+        var free = hosts.ToDictionary(h => h.HostId, h => (Vcpus: h.Cores, MemoryMiB: h.MemoryMiB));
+        var placed = new List<(VmSpec, string)>();
+        var next = 0;
+        foreach (var vm in Enumerable.Range(1, count).Select(Vm))
+        {
+            for (var tried = 0; tried < hosts.Count; tried++, next++)
+            {
+                var host = hosts[next % hosts.Count].HostId;
+                if (free[host].Vcpus >= vm.Vcpus && free[host].MemoryMiB >= vm.MemoryMiB)
+                {
+                    free[host] = (free[host].Vcpus - vm.Vcpus, free[host].MemoryMiB - vm.MemoryMiB);
+                    placed.Add((vm, host));
+                    next++;
+                    break;
+                }
+            }
+        }
+
+        return placed;
+    }
+
+    private static VmSpec Vm(int i)
         {
             var id = $"vm-{i:00}";
             var (vcpus, memGiB, cls) = (i % 3) switch
@@ -36,12 +59,11 @@ public static class DemoFleet
                 _ => (8, 32, "economy"),
             };
             var vpc = i % 2 == 0 ? "vpc-blue" : "vpc-green";
-            var ip = string.Create(CultureInfo.InvariantCulture, $"10.{(i % 2) + 1}.0.{10 + i}");
-            var spec = new VmSpec(id, vcpus, memGiB * 1024L, ["avx2"], cls,
+            var ip = string.Create(CultureInfo.InvariantCulture, $"10.{(i % 2) + 1}.{i / 200}.{10 + (i % 200)}");
+            return new VmSpec(id, vcpus, memGiB * 1024L, ["avx2"], cls,
                 ImmutableDictionary<string, string>.Empty.Add("tenant", $"t{(i % 4) + 1}"),
                 [new DiskSpec($"{id}-root", 40), new DiskSpec($"{id}-data", 200)],
                 [new NicSpec(vpc, ip, CliParsers.DeriveMac(id, ip))],
                 []);
-            return (spec, $"host-{((i - 1) % hostCount) + 1}");
-        })];
+        }
 }

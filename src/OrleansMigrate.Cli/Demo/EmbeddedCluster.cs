@@ -30,7 +30,6 @@ public sealed class EmbeddedCluster : IAsyncDisposable
         var options = new OmigSiloOptions
         {
             Role = "all",
-            Hosts = SiloMetadataKeys.AnyHost,
             Storage = "memory",
             Name = "omig-embedded",
             SiloPort = FreePort(),

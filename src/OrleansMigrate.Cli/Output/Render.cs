@@ -12,7 +12,7 @@ public static class Render
     public static Table Hosts(IEnumerable<HostRecord> hosts)
     {
         var table = new Table().Border(TableBorder.Rounded)
-            .AddColumns("HOST", "STATE", "HEALTH", "VCPUS used/total", "MEMORY used/total", "RESERVED", "VMS", "HW GEN", "FIRMWARE", "CPU");
+            .AddColumns("HOST", "STATE", "HEALTH", "VCPUS", "MEMORY", "RESERVED", "VMS", "HW GEN", "FIRMWARE", "CPU");
         foreach (var h in hosts)
         {
             table.AddRow(

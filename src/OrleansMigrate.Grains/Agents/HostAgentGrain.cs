@@ -10,7 +10,7 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
     private string HostId => this.GetPrimaryKeyString();
 
     /// <summary>
-    /// Reconciles the hypervisor with the registry when the agent (re)starts: a VM the registry places on
+    /// Reconciles the hypervisor with the registry when the agent (re)starts: a running VM the registry places on
     /// this host but the hypervisor does not run is booted, so a silo restart does not silently drop
     /// guests. The hypervisor is never told to stop a VM here; unknown guests are left for the operator.
     /// </summary>
@@ -24,7 +24,7 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
         var running = runtime.RunningVms(HostId).ToHashSet(StringComparer.Ordinal);
         foreach (var vmId in host.Vms.Keys.Where(v => !running.Contains(v)))
         {
-            if (await GrainFactory.GetGrain<IVmGrain>(vmId).GetAsync() is { } vm && vm.HostId == HostId)
+            if (await GrainFactory.GetGrain<IVmGrain>(vmId).GetAsync() is { Power: PowerState.Running } vm && vm.HostId == HostId)
             {
                 await runtime.StartVmAsync(HostId, vm.Spec);
             }

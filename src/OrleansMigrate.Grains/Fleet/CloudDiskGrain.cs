@@ -36,9 +36,9 @@ public sealed class CloudDiskGrain(
         return state.State.Record;
     }
 
-    public async Task DeleteAsync()
+    public async Task DeleteAsync(string vmId)
     {
-        if (state.State.Record is not null)
+        if (state.State.Record is { } record && record.VmId == vmId)
         {
             await state.ClearStateAsync();
             state.State.Record = null;

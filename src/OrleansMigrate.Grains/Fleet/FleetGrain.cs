@@ -64,36 +64,37 @@ public sealed partial class FleetGrain(
 
         await CheckDisksAndAddressesFreeAsync(spec);
 
-        // Each step registers its undo; a failure anywhere undoes what was done, newest first, so a
-        // refused or failed create leaves the fleet exactly as it was.
+        // Each step registers its (idempotent) undo before it runs, so a step that times out but took
+        // effect is still undone; a failure anywhere undoes everything, newest first, and a refused or
+        // failed create leaves the fleet exactly as it was.
         var undo = new Stack<Func<Task>>();
         try
         {
             var host = GrainFactory.GetGrain<IHostGrain>(hostId);
-            await host.PlaceVmAsync(spec);
             undo.Push(() => host.RemoveVmAsync(spec.VmId));
+            await host.PlaceVmAsync(spec);
 
             var vm = GrainFactory.GetGrain<IVmGrain>(spec.VmId);
-            var record = await vm.CreateAsync(spec, hostId);
             undo.Push(vm.DeleteAsync);
+            var record = await vm.CreateAsync(spec, hostId);
 
             foreach (var disk in spec.Disks)
             {
                 var grain = GrainFactory.GetGrain<ICloudDiskGrain>(disk.DiskId);
+                undo.Push(() => grain.DeleteAsync(spec.VmId));
                 await grain.CreateAsync(disk, spec.VmId, hostId);
-                undo.Push(grain.DeleteAsync);
             }
 
             foreach (var nic in spec.Nics)
             {
                 var table = GrainFactory.GetGrain<IVpcFlowTableGrain>(nic.VpcId);
-                await table.AddFlowAsync(new FlowEntry(nic.Ip, nic.Mac, spec.VmId, hostId));
                 undo.Push(() => table.RemoveFlowAsync(nic.Ip, spec.VmId));
+                await table.AddFlowAsync(new FlowEntry(nic.Ip, nic.Mac, spec.VmId, hostId));
             }
 
             var agent = GrainFactory.GetGrain<IHostAgentGrain>(hostId);
-            await agent.StartVmAsync(spec);
             undo.Push(() => agent.DestroyVmAsync(spec.VmId));
+            await agent.StartVmAsync(spec);
 
             await UpdateIndexAsync(s => s.VmIds = s.VmIds.Add(spec.VmId));
             return record;
@@ -127,7 +128,7 @@ public sealed partial class FleetGrain(
 
             foreach (var disk in record.Spec.Disks)
             {
-                await GrainFactory.GetGrain<ICloudDiskGrain>(disk.DiskId).DeleteAsync();
+                await GrainFactory.GetGrain<ICloudDiskGrain>(disk.DiskId).DeleteAsync(vmId);
             }
 
             await GrainFactory.GetGrain<IHostGrain>(record.HostId).RemoveVmAsync(vmId);

@@ -11,9 +11,10 @@ public sealed class OmigSiloOptions
     /// <summary><c>control</c>, <c>host</c> or <c>all</c> (default).</summary>
     public string Role { get; set; } = "all";
 
-    /// <summary>Comma-separated host ids whose agents this silo runs (host and all roles), or <c>*</c>
-    /// (default) for any host that no other silo names.</summary>
-    public string Hosts { get; set; } = SiloMetadataKeys.AnyHost;
+    /// <summary>Comma-separated host ids whose agents this silo runs (host and all roles). <c>*</c> (any
+    /// host) is allowed, and the default, only with memory storage: the embedded single-silo cluster. A
+    /// PostgreSQL cluster must name its hosts, so a host's agent can never move to another machine.</summary>
+    public string? Hosts { get; set; }
 
     /// <summary>Silo name in membership; default <c>omig-{role}-{siloPort}</c>.</summary>
     public string? Name { get; set; }
@@ -57,7 +58,10 @@ public sealed class OmigSiloOptions
         _ => throw new InvalidOperationException($"Omig:Storage '{Storage}' is not memory or postgres"),
     };
 
-    public IReadOnlyList<string> HostList => SiloMetadataKeys.Split(Hosts);
+    /// <summary>The hosts served: <see cref="Hosts"/>, or <c>*</c> when unset in memory mode.</summary>
+    public string EffectiveHosts => Hosts ?? (Storage.Trim().Equals("memory", StringComparison.OrdinalIgnoreCase) ? SiloMetadataKeys.AnyHost : string.Empty);
+
+    public IReadOnlyList<string> HostList => SiloMetadataKeys.Split(EffectiveHosts);
 
     public string EffectiveName => string.IsNullOrWhiteSpace(Name) ? $"omig-{Role.Trim().ToLowerInvariant()}-{SiloPort}" : Name;
 }

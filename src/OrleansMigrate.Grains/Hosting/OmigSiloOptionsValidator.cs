@@ -28,9 +28,26 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
         }
 
         var hosts = o.HostList;
-        if (o.Role.Trim().ToLowerInvariant() is "host" && hosts.Count == 0)
+        var role = o.Role.Trim().ToLowerInvariant();
+        var memory = o.Storage.Trim().Equals("memory", StringComparison.OrdinalIgnoreCase);
+        if (role is "host" && hosts.Count == 0)
         {
-            errors.Add("Omig:Hosts: a host silo must serve at least one host id (or '*')");
+            errors.Add("Omig:Hosts: a host silo must name the host ids it serves, e.g. --hosts h-1,h-2");
+        }
+
+        if (role is "control" && o.Hosts is { Length: > 0 })
+        {
+            errors.Add("Omig:Hosts: a control silo runs no host agents; use --role all or --role host to serve hosts");
+        }
+
+        if (!memory && hosts.Contains(SiloMetadataKeys.AnyHost))
+        {
+            errors.Add("Omig:Hosts: '*' (any host) is only for the embedded memory mode; with postgres name the hosts this silo serves, so an agent never moves to another machine");
+        }
+
+        if (memory && role is "host")
+        {
+            errors.Add("Omig:Role: memory storage is a single-silo cluster, which needs the control role too: use --role all");
         }
 
         foreach (var h in hosts)
@@ -56,9 +73,13 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
             errors.Add("Omig:GatewayPort: must differ from Omig:SiloPort");
         }
 
-        if (!IPAddress.TryParse(o.AdvertisedAddress, out _))
+        if (!IPAddress.TryParse(o.AdvertisedAddress, out var advertised))
         {
             errors.Add($"Omig:AdvertisedAddress: '{o.AdvertisedAddress}' is not an IP address");
+        }
+        else if (advertised.Equals(IPAddress.Any) || advertised.Equals(IPAddress.IPv6Any))
+        {
+            errors.Add($"Omig:AdvertisedAddress: '{o.AdvertisedAddress}' is not reachable; give the address other silos and clients use");
         }
 
         if (string.IsNullOrWhiteSpace(o.ClusterId) || o.ClusterId.Length > 100)

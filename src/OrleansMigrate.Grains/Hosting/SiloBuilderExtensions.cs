@@ -60,7 +60,7 @@ public static class SiloBuilderExtensions
             });
         }
 
-        return silo.AddOrleansMigrateCore(options.ParsedRole, options.Hosts);
+        return silo.AddOrleansMigrateCore(options.ParsedRole, options.EffectiveHosts);
     }
 
     /// <summary>Metadata, placement and host runtime only: for test clusters that bring their own clustering and storage.</summary>

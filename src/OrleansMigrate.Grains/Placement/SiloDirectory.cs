@@ -55,9 +55,11 @@ public sealed class SiloDirectory(IClusterMembershipService membership, ISiloMet
         var deadline = DateTime.UtcNow + MetadataWait;
         while (true)
         {
+            // Wait while any active silo's metadata is still unknown, even when something matched: the
+            // unknown silo may be the one that names the host, and it must win over a wildcard.
             var found = select();
             var pending = candidates.Any(s => IsActive(s) && !HasMetadata(s));
-            if (found.Count > 0 || !pending || DateTime.UtcNow >= deadline)
+            if (!pending || DateTime.UtcNow >= deadline)
             {
                 return found;
             }

@@ -1,0 +1,49 @@
+using OrleansMigrate.Hosting;
+
+namespace OrleansMigrate.Tests.Hosting;
+
+public sealed class OmigSiloOptionsValidatorTests
+{
+    private static OmigSiloOptions Postgres(string role, string? hosts) =>
+        new() { Role = role, Hosts = hosts, Storage = "postgres", ConnectionString = "Host=127.0.0.1;Database=x" };
+
+    [Fact]
+    public void The_embedded_default_is_valid_and_serves_any_host() =>
+        Assert.Equal(["*"], new OmigSiloOptions().HostList.ToArray());
+
+    [Theory]
+    [InlineData("all", "*", "Omig:Hosts")]
+    [InlineData("host", null, "Omig:Hosts")]
+    [InlineData("control", "h-1", "Omig:Hosts")]
+    [InlineData("host", "H_1", "Omig:Hosts")]
+    [InlineData("boss", "h-1", "Omig:Role")]
+    public void A_PostgreSQL_silo_must_name_valid_hosts_and_never_serve_any_host(string role, string? hosts, string key)
+    {
+        var errors = OmigSiloOptionsValidator.Check(Postgres(role, hosts));
+
+        Assert.Contains(errors, e => e.StartsWith(key + ":", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Postgres_storage_needs_a_connection_string_and_a_reachable_address()
+    {
+        var errors = OmigSiloOptionsValidator.Check(new OmigSiloOptions
+        {
+            Role = "all", Hosts = "h-1", Storage = "postgres", AdvertisedAddress = "0.0.0.0", SiloPort = 70000, GatewayPort = 70000,
+        });
+
+        Assert.Contains(errors, e => e.StartsWith("Omig:ConnectionString:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Omig:AdvertisedAddress:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Omig:SiloPort:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Omig:GatewayPort:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_host_only_silo_in_memory_mode_is_refused_because_it_would_have_no_control_plane() =>
+        Assert.Contains(OmigSiloOptionsValidator.Check(new OmigSiloOptions { Role = "host", Hosts = "h-1" }),
+            e => e.StartsWith("Omig:Role:", StringComparison.Ordinal));
+
+    [Fact]
+    public void Named_hosts_in_PostgreSQL_mode_are_valid() =>
+        Assert.Empty(OmigSiloOptionsValidator.Check(Postgres("host", "h-1,h-2")));
+}
