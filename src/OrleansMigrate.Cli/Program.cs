@@ -1,4 +1,5 @@
 using System.CommandLine;
+using OrleansMigrate.Cli.Bench;
 using OrleansMigrate.Cli.Commands;
 using OrleansMigrate.Cli.Demo;
 using Spectre.Console;
@@ -14,7 +15,9 @@ GlobalOptions.AddTo(root);
 root.Subcommands.Add(ClusterCommands.Build());
 root.Subcommands.Add(HostCommands.Build());
 root.Subcommands.Add(VmCommands.Build());
+root.Subcommands.Add(MigrationCommands.Build());
 root.Subcommands.Add(DemoCommand.Build());
+root.Subcommands.Add(BenchCommands.Build());
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

@@ -6,6 +6,7 @@ using OrleansMigrate.Agents;
 using OrleansMigrate.Cluster;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Migration;
 
 namespace OrleansMigrate.Client;
 
@@ -156,6 +157,64 @@ public sealed class OmigClient : IAsyncDisposable
     {
         FleetValidation.RequireId("vpc", vpcId);
         return Grains.GetGrain<IVpcFlowTableGrain>(vpcId).GetAsync();
+    }
+
+    /// <summary>Starts a live migration (queued when admission limits are reached); returns its first status.</summary>
+    public Task<MigrationStatus> MigrateAsync(MigrationRequest request)
+    {
+        FleetValidation.RequireId("vm", request.VmId);
+        if (request.DestinationHost is not null)
+        {
+            FleetValidation.RequireId("to", request.DestinationHost);
+        }
+
+        return Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).SubmitAsync(request);
+    }
+
+    public Task<ImmutableArray<MigrationStatus>> ListMigrationsAsync(bool includeEnded = true) =>
+        Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).ListAsync(includeEnded);
+
+    public async Task<MigrationStatus> GetMigrationAsync(string migrationId)
+    {
+        RequireMigrationId(migrationId);
+        return await Grains.GetGrain<IMigrationGrain>(migrationId).GetAsync()
+            ?? await QueuedAsync(migrationId)
+            ?? throw OmigException.NotFound("migration", $"migration '{migrationId}' does not exist");
+    }
+
+    public Task<MigrationStatus> CancelMigrationAsync(string migrationId, string reason)
+    {
+        RequireMigrationId(migrationId);
+        return Grains.GetGrain<IMigrationGrain>(migrationId).CancelAsync(reason);
+    }
+
+    /// <summary>Status updates until the migration ends (a queued migration is polled until it starts).</summary>
+    public async IAsyncEnumerable<MigrationStatus> WatchMigrationAsync(string migrationId, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        RequireMigrationId(migrationId);
+        var grain = Grains.GetGrain<IMigrationGrain>(migrationId);
+        while (await grain.GetAsync() is null)
+        {
+            var queued = await QueuedAsync(migrationId) ?? throw OmigException.NotFound("migration", $"migration '{migrationId}' does not exist");
+            yield return queued;
+            await Task.Delay(500, cancellationToken);
+        }
+
+        await foreach (var status in grain.WatchAsync(cancellationToken))
+        {
+            yield return status;
+        }
+    }
+
+    private async Task<MigrationStatus?> QueuedAsync(string migrationId) =>
+        (await ListMigrationsAsync(includeEnded: false)).FirstOrDefault(m => m.MigrationId == migrationId);
+
+    private static void RequireMigrationId(string migrationId)
+    {
+        if (string.IsNullOrEmpty(migrationId) || migrationId.Length > 64 || !migrationId.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-'))
+        {
+            throw OmigException.Invalid("migration", $"'{migrationId}' is not a migration id (mig-…)");
+        }
     }
 
     public Task<ImmutableArray<SiloInfo>> GetSilosAsync(bool includeDead = false) =>

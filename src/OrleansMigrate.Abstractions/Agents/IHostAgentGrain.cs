@@ -6,6 +6,8 @@ namespace OrleansMigrate.Agents;
 /// The agent on one hypervisor host (key: host id). Host-pinned: it activates only on the silo that
 /// serves that host, because it drives that host's hypervisor; when no live silo serves the host a
 /// call fails at once with <see cref="Errors.OmigErrorCode.Unavailable"/> instead of activating elsewhere.
+/// Time-critical migration steps run here, on the host; the migration grain decides when.
+/// Every migration call is keyed by the migration id, so a replay after a crash is harmless.
 /// </summary>
 [Alias("omig.IHostAgentGrain")]
 public interface IHostAgentGrain : IGrainWithStringKey
@@ -20,4 +22,41 @@ public interface IHostAgentGrain : IGrainWithStringKey
     /// <summary>Destroys the VM on this host's hypervisor. Idempotent.</summary>
     [Alias("DestroyVm")]
     Task DestroyVmAsync(string vmId);
+
+    /// <summary>Destination: defines the VM and listens for the migration stream. Idempotent per migration.</summary>
+    [Alias("PrepareIncoming")]
+    Task<IncomingEndpoint> PrepareIncomingAsync(string migrationId, VmSpec spec);
+
+    /// <summary>Source: connects to the destination and starts pre-copy. Idempotent per migration.</summary>
+    [Alias("StartOutgoing")]
+    Task StartOutgoingAsync(string migrationId, string vmId, IncomingEndpoint destination, MigrationTuning tuning);
+
+    /// <summary>Source: the migration's state, waiting up to <paramref name="waitMs"/> for the VM to pause
+    /// for switchover (a long poll: it returns at once on the pause, so no downtime is spent polling).</summary>
+    [Alias("WaitOutgoing")]
+    Task<OutgoingSnapshot> WaitOutgoingAsync(string migrationId, int waitMs);
+
+    /// <summary>Source: asks pre-copy to stop at the next round and pause (deadline or stall).</summary>
+    [Alias("ForceSwitchover")]
+    Task ForceSwitchoverAsync(string migrationId);
+
+    /// <summary>Source: the final copy (pages, session delta, device state) once paused; returns on the destination's acknowledgement.</summary>
+    [Alias("FinalCopy")]
+    Task<FinalCopyReport> FinalCopyAsync(string migrationId);
+
+    /// <summary>Destination: runs the VM — the commit point. Idempotent: a replay returns the first resume.</summary>
+    [Alias("ResumeIncoming")]
+    Task<ResumeReport> ResumeIncomingAsync(string migrationId);
+
+    /// <summary>Source, after the commit point: the source VM stops for good and is destroyed. Idempotent.</summary>
+    [Alias("CompleteOutgoing")]
+    Task CompleteOutgoingAsync(string migrationId, string vmId);
+
+    /// <summary>Source, before the commit point: stops the stream and resumes the VM on the source. Idempotent.</summary>
+    [Alias("CancelOutgoing")]
+    Task CancelOutgoingAsync(string migrationId, string vmId, string reason);
+
+    /// <summary>Destination, before the commit point: tears the incoming VM down. Idempotent.</summary>
+    [Alias("AbortIncoming")]
+    Task AbortIncomingAsync(string migrationId, string vmId, string reason);
 }

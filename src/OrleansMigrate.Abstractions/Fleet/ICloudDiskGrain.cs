@@ -1,7 +1,11 @@
 namespace OrleansMigrate.Fleet;
 
-/// <summary>One cloud disk on the distributed block store (key: disk id): who holds it, in which mode,
-/// and its fencing generation. Enforces that at most one host holds it read-write.</summary>
+/// <summary>
+/// One cloud disk on the distributed block store (key: disk id): who holds it, in which mode, and its
+/// fencing generation. Enforces that at most one host holds it read-write at any instant; every
+/// read-write hand-over bumps the generation so a stale writer is fenced off by the block store.
+/// Hand-over operations are idempotent: each asks for a target mode and is a no-op when already there.
+/// </summary>
 [Alias("omig.ICloudDiskGrain")]
 public interface ICloudDiskGrain : IGrainWithStringKey
 {
@@ -15,4 +19,31 @@ public interface ICloudDiskGrain : IGrainWithStringKey
     /// <summary>Deletes the disk if <paramref name="vmId"/> owns it. Idempotent.</summary>
     [Alias("Delete")]
     Task DeleteAsync(string vmId);
+
+    /// <summary>Opens the disk read-only on <paramref name="hostId"/> (slow on a distributed file
+    /// system, so it is done before the switchover). No effect when that host already holds it.</summary>
+    [Alias("OpenReadOnly")]
+    Task<CloudDiskRecord> OpenReadOnlyAsync(string hostId);
+
+    /// <summary>Blocks I/O of <paramref name="hostId"/>'s read-write handle without closing it (the light
+    /// action that replaces a slow close inside the downtime).</summary>
+    [Alias("Pause")]
+    Task<CloudDiskRecord> PauseAsync(string hostId);
+
+    /// <summary>Makes <paramref name="hostId"/> the read-write holder at a new fencing generation. Refused
+    /// while another host holds the disk read-write; a paused or read-only holder elsewhere keeps its
+    /// handle (I/O blocked) until closed.</summary>
+    [Alias("PromoteReadWrite")]
+    Task<CloudDiskRecord> PromoteReadWriteAsync(string hostId);
+
+    /// <summary>Rollback: makes <paramref name="hostId"/> the only read-write holder again (un-pausing it, or
+    /// taking the disk back at a new generation from a holder that has not committed), and closes
+    /// every other host's handle.</summary>
+    [Alias("RestoreWriter")]
+    Task<CloudDiskRecord> RestoreWriterAsync(string hostId);
+
+    /// <summary>Closes <paramref name="hostId"/>'s handle (slow: metadata negotiation). Refused for the
+    /// only read-write holder of a disk in use.</summary>
+    [Alias("Close")]
+    Task<CloudDiskRecord> CloseAsync(string hostId);
 }

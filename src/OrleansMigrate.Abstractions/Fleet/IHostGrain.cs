@@ -35,6 +35,11 @@ public interface IHostGrain : IGrainWithStringKey
     [Alias("Reserve")]
     Task<HostRecord> ReserveAsync(string reservationId, VmSpec vm);
 
+    /// <summary>Turns the reservation into the placed VM (a migration's commit): no admission check, the
+    /// capacity is already held. Idempotent: a replay after the VM is placed is a no-op.</summary>
+    [Alias("CommitReservation")]
+    Task<HostRecord> CommitReservationAsync(string reservationId, VmSpec vm);
+
     /// <summary>Frees a reservation. Idempotent.</summary>
     [Alias("Release")]
     Task<HostRecord> ReleaseAsync(string reservationId);

@@ -14,6 +14,10 @@ public interface IVmGrain : IGrainWithStringKey
     [Alias("SetPower")]
     Task<VmRecord> SetPowerAsync(PowerState power);
 
+    /// <summary>Records that the VM now runs on <paramref name="hostId"/> (a migration's roll-forward). Idempotent.</summary>
+    [Alias("Move")]
+    Task<VmRecord> MoveAsync(string hostId);
+
     [Alias("Delete")]
     Task DeleteAsync();
 }

@@ -61,16 +61,21 @@ public static class CommandRunner
         return code;
     }
 
-    /// <summary>Prints <paramref name="value"/> as JSON under --json, else the table.</summary>
+    /// <summary>Prints <paramref name="value"/> as JSON under <c>--json</c>, writes it to PATH under <c>--json PATH</c>
+    /// (and shows the table), else shows the table.</summary>
     public static void Print<T>(ParseResult parse, T value, Func<T, Spectre.Console.Rendering.IRenderable> table)
     {
-        if (parse.GetValue(GlobalOptions.Json))
+        if (GlobalOptions.JsonToConsole(parse))
         {
             Console.Out.WriteLine(Json.Serialize(value));
+            return;
         }
-        else
+
+        AnsiConsole.Write(table(value));
+        if (GlobalOptions.JsonPath(parse) is { } path)
         {
-            AnsiConsole.Write(table(value));
+            File.WriteAllText(path, Json.Serialize(value));
+            AnsiConsole.MarkupLine($"JSON written to [bold]{Markup.Escape(path)}[/]");
         }
     }
 }

@@ -24,11 +24,21 @@ public static class GlobalOptions
         Recursive = true,
     };
 
-    public static readonly Option<bool> Json = new("--json")
+    /// <summary><c>--json</c> prints JSON instead of tables; <c>--json PATH</c> writes it to PATH (demo and
+    /// benchmarks keep their tables on the console then). Put it after the command's arguments.</summary>
+    public static readonly Option<string?> Json = new("--json")
     {
-        Description = "Print JSON instead of tables",
+        Description = "Print JSON instead of tables, or with PATH write the JSON report there",
         Recursive = true,
+        Arity = ArgumentArity.ZeroOrOne,
+        HelpName = "PATH",
     };
+
+    /// <summary>True when JSON goes to standard output (<c>--json</c> without a path).</summary>
+    public static bool JsonToConsole(ParseResult parse) => parse.GetResult(Json) is not null && string.IsNullOrEmpty(parse.GetValue(Json));
+
+    /// <summary>The path of <c>--json PATH</c>, or null.</summary>
+    public static string? JsonPath(ParseResult parse) => parse.GetValue(Json) is { Length: > 0 } path ? path : null;
 
     public static void AddTo(RootCommand root)
     {

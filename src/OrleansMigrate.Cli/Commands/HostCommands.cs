@@ -85,7 +85,7 @@ public static class HostCommands
                 agentError = ex.Reason;
             }
 
-            if (parse.GetValue(GlobalOptions.Json))
+            if (GlobalOptions.JsonToConsole(parse))
             {
                 Console.Out.WriteLine(Json.Serialize(new { host = record, agent, agent_error = agentError }));
             }
@@ -119,7 +119,7 @@ public static class HostCommands
         cmd.SetClientAction(async (parse, client, _) =>
         {
             await client.RemoveHostAsync(parse.GetValue(id)!);
-            Console.Out.WriteLine(parse.GetValue(GlobalOptions.Json) ? Json.Serialize(new { removed = parse.GetValue(id) }) : $"host {parse.GetValue(id)} removed");
+            Console.Out.WriteLine(GlobalOptions.JsonToConsole(parse) ? Json.Serialize(new { removed = parse.GetValue(id) }) : $"host {parse.GetValue(id)} removed");
             return 0;
         });
         return cmd;

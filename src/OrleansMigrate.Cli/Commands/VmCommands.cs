@@ -15,6 +15,7 @@ public static class VmCommands
         vm.Subcommands.Add(List());
         vm.Subcommands.Add(Show());
         vm.Subcommands.Add(Delete());
+        vm.Subcommands.Add(MigrationCommands.Migrate());
         return vm;
     }
 
@@ -81,7 +82,7 @@ public static class VmCommands
         {
             var vm = await client.GetVmAsync(parse.GetValue(id)!);
             var disks = (await Task.WhenAll(vm.Spec.Disks.Select(d => client.GetDiskAsync(d.DiskId)))).OfType<CloudDiskRecord>().ToList();
-            if (parse.GetValue(GlobalOptions.Json))
+            if (GlobalOptions.JsonToConsole(parse))
             {
                 Console.Out.WriteLine(Json.Serialize(new { vm, disks }));
             }
@@ -102,7 +103,7 @@ public static class VmCommands
         cmd.SetClientAction(async (parse, client, _) =>
         {
             await client.DeleteVmAsync(parse.GetValue(id)!);
-            Console.Out.WriteLine(parse.GetValue(GlobalOptions.Json) ? Json.Serialize(new { deleted = parse.GetValue(id) }) : $"vm {parse.GetValue(id)} deleted");
+            Console.Out.WriteLine(GlobalOptions.JsonToConsole(parse) ? Json.Serialize(new { deleted = parse.GetValue(id) }) : $"vm {parse.GetValue(id)} deleted");
             return 0;
         });
         return cmd;

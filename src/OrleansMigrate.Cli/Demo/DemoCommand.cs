@@ -12,9 +12,8 @@ public static class DemoCommand
     {
         var hosts = new Option<int>("--hosts") { Description = "Simulated hosts (1-64)", DefaultValueFactory = _ => 4 };
         var vms = new Option<int>("--vms") { Description = "VMs to create (0-500)", DefaultValueFactory = _ => 12 };
-        var report = new Option<string?>("--report") { Description = "Write the machine-readable summary to this path (the global --json prints it instead of the tables)" };
         var keep = new Option<bool>("--keep-running") { Description = "Keep the embedded cluster up afterwards (gateway 30000) so other omig commands can reach it; Ctrl-C stops it" };
-        var cmd = new Command("demo", "Start the embedded cluster in-process with a simulated fleet and show it") { hosts, vms, report, keep };
+        var cmd = new Command("demo", "Start the embedded cluster in-process with a simulated fleet and show it (--json PATH writes a summary)") { hosts, vms, keep };
         cmd.SetLocalAction(async (parse, ct) =>
         {
             var hostCount = parse.GetValue(hosts);
@@ -30,7 +29,7 @@ public static class DemoCommand
             }
 
             var clock = Stopwatch.StartNew();
-            var asJson = parse.GetValue(GlobalOptions.Json);
+            var asJson = GlobalOptions.JsonToConsole(parse);
             var progress = asJson ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) }) : AnsiConsole.Console;
             progress.MarkupLine("[bold]OrleansMigrate demo[/]: starting the embedded cluster (one silo, roles control+host, in-memory state)…");
             await using var cluster = await EmbeddedCluster.StartAsync(parse.GetValue(keep) ? 30000 : 0, ct);
@@ -91,7 +90,7 @@ public static class DemoCommand
                     : "[red]audit found problems:[/]\n  " + Markup.Escape(string.Join("\n  ", problems)));
             }
 
-            if (parse.GetValue(report) is { } path)
+            if (GlobalOptions.JsonPath(parse) is { } path)
             {
                 await File.WriteAllTextAsync(path, Json.Serialize(summary), ct);
                 progress.MarkupLine($"summary written to [bold]{Markup.Escape(path)}[/]");

@@ -116,5 +116,62 @@ public static class Render
         return table;
     }
 
+    public static Table Migrations(IEnumerable<Migration.MigrationStatus> migrations)
+    {
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("MIGRATION", "VM", "FROM", "TO", "MODE", "PHASE", "DOWNTIME", "TOTAL", "FAILURE");
+        foreach (var m in migrations)
+        {
+            table.AddRow(
+                Markup.Escape(m.MigrationId),
+                Markup.Escape(m.Request.VmId),
+                Markup.Escape(m.SourceHost),
+                Markup.Escape(m.DestinationHost),
+                m.Request.Mode.ToString().ToLowerInvariant(),
+                PhaseMarkup(m.Phase),
+                m.Downtime is { } d ? $"{d.DowntimeMs:0.0} ms" : "-",
+                m.TotalMs is { } t ? $"{t / 1000:0.00} s" : "-",
+                Markup.Escape(m.Failure ?? ""));
+        }
+
+        return table;
+    }
+
+    public static Grid MigrationReport(Migration.MigrationStatus m)
+    {
+        var grid = new Grid().AddColumn();
+        grid.AddRow(Migrations([m]));
+        var timeline = new Table().Border(TableBorder.Rounded).AddColumns("PHASE", "STARTED", "DURATION");
+        foreach (var span in m.Timeline)
+        {
+            timeline.AddRow(PhaseMarkup(span.Phase), span.StartedAt.ToString("HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture),
+                span.EndedAt is { } end ? $"{(end - span.StartedAt).TotalMilliseconds:0.0} ms" : "…");
+        }
+
+        grid.AddRow(timeline);
+        if (m.Downtime is { } d)
+        {
+            var breakdown = new Table().Border(TableBorder.Rounded).AddColumns("INSIDE THE DOWNTIME", "MS");
+            breakdown.AddRow("[bold]downtime (source pause → destination resume)[/]", $"[bold]{d.DowntimeMs:0.00}[/]");
+            breakdown.AddRow("data plane: final copy until acknowledged", $"{d.DataPlaneMs:0.00}");
+            foreach (var (step, ms) in d.Steps.OrderByDescending(kv => kv.Value))
+            {
+                breakdown.AddRow(Markup.Escape(step), $"{ms:0.00}");
+            }
+
+            breakdown.AddRow("final copy", $"{d.FinalPages} pages, {d.FinalBytes} bytes on the wire ({d.CompressedBytes} compressed), {d.SessionDeltaEntries} session entries");
+            grid.AddRow(breakdown);
+        }
+
+        return grid;
+    }
+
+    private static string PhaseMarkup(Migration.MigrationPhase phase) => phase switch
+    {
+        Migration.MigrationPhase.Completed => "[green]completed[/]",
+        Migration.MigrationPhase.RolledBack => "[yellow]rolled back[/]",
+        Migration.MigrationPhase.Failed => "[red]failed[/]",
+        _ => phase.ToString().ToLowerInvariant(),
+    };
+
     public static string Gib(long mib) => mib % 1024 == 0 ? $"{mib / 1024}G" : $"{mib / 1024.0:0.#}G";
 }

@@ -1,12 +1,19 @@
+using Orleans.Concurrency;
 using OrleansMigrate.Fleet;
 using OrleansMigrate.Placement;
 
 namespace OrleansMigrate.Agents;
 
 /// <summary>The agent of one hypervisor host, pinned to the silo that serves it.</summary>
+/// <remarks>Reentrant: a long poll on one migration or a slow final copy must not hold up the time-critical
+/// steps of another migration on the same host. The runtime underneath is thread-safe and keyed by
+/// migration id; the agent holds no state of its own.</remarks>
 [HostPinnedPlacement]
+[Reentrant]
 public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime) : Grain, IHostAgentGrain
 {
+    private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(10);
+
     private string HostId => this.GetPrimaryKeyString();
 
     /// <summary>
@@ -21,7 +28,7 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
             return;
         }
 
-        var running = runtime.RunningVms(HostId).ToHashSet(StringComparer.Ordinal);
+        var running = (await runtime.RunningVmsAsync(HostId)).ToHashSet(StringComparer.Ordinal);
         foreach (var vmId in host.Vms.Keys.Where(v => !running.Contains(v)))
         {
             if (await GrainFactory.GetGrain<IVmGrain>(vmId).GetAsync() is { Power: PowerState.Running } vm && vm.HostId == HostId)
@@ -31,11 +38,34 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
         }
     }
 
-    public Task<HostAgentInfo> GetInfoAsync() =>
-        Task.FromResult(new HostAgentInfo(HostId, silo.Name, silo.SiloAddress.ToParsableString(), Environment.ProcessId,
-            runtime.DriverName, runtime.RunningVms(HostId)));
+    public async Task<HostAgentInfo> GetInfoAsync() =>
+        new(HostId, silo.Name, silo.SiloAddress.ToParsableString(), Environment.ProcessId, runtime.DriverName, await runtime.RunningVmsAsync(HostId));
 
     public Task StartVmAsync(VmSpec spec) => runtime.StartVmAsync(HostId, spec);
 
     public Task DestroyVmAsync(string vmId) => runtime.DestroyVmAsync(HostId, vmId);
+
+    public Task<IncomingEndpoint> PrepareIncomingAsync(string migrationId, VmSpec spec) => runtime.PrepareIncomingAsync(HostId, migrationId, spec);
+
+    public Task StartOutgoingAsync(string migrationId, string vmId, IncomingEndpoint destination, MigrationTuning tuning) =>
+        runtime.StartOutgoingAsync(HostId, migrationId, vmId, destination, tuning);
+
+    public Task<OutgoingSnapshot> WaitOutgoingAsync(string migrationId, int waitMs) =>
+        runtime.WaitOutgoingAsync(HostId, migrationId, TimeSpan.FromMilliseconds(Math.Clamp(waitMs, 0, (int)MaxWait.TotalMilliseconds)));
+
+    public Task ForceSwitchoverAsync(string migrationId)
+    {
+        runtime.ForceSwitchover(HostId, migrationId);
+        return Task.CompletedTask;
+    }
+
+    public Task<FinalCopyReport> FinalCopyAsync(string migrationId) => runtime.FinalCopyAsync(HostId, migrationId);
+
+    public Task<ResumeReport> ResumeIncomingAsync(string migrationId) => runtime.ResumeIncomingAsync(HostId, migrationId);
+
+    public Task CompleteOutgoingAsync(string migrationId, string vmId) => runtime.CompleteOutgoingAsync(HostId, migrationId, vmId);
+
+    public Task CancelOutgoingAsync(string migrationId, string vmId, string reason) => runtime.CancelOutgoingAsync(HostId, migrationId, vmId, reason);
+
+    public Task AbortIncomingAsync(string migrationId, string vmId, string reason) => runtime.AbortIncomingAsync(HostId, migrationId, vmId, reason);
 }

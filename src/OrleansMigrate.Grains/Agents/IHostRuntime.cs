@@ -5,15 +5,38 @@ namespace OrleansMigrate.Agents;
 
 /// <summary>
 /// The hypervisor side of the host agents on this silo: one per silo process, shared by the agents of
-/// every host the silo serves. It outlives agent activations, as a hypervisor outlives its agent.
+/// every host the silo serves. It outlives agent activations, as a hypervisor outlives its agent, and
+/// holds the in-flight migrations by migration id so that a replayed call finds them.
 /// </summary>
 public interface IHostRuntime
 {
     string DriverName { get; }
 
-    ImmutableArray<string> RunningVms(string hostId);
+    /// <summary>VMs that run on the host now: running, or paused for a switchover (still there until committed).</summary>
+    Task<ImmutableArray<string>> RunningVmsAsync(string hostId);
+
+    /// <summary>The hypervisor's state of the VM on the host (<c>running</c>, <c>paused</c>, <c>incoming</c>, <c>postmigrate</c>…), or null.</summary>
+    Task<string?> VmStateAsync(string hostId, string vmId);
 
     Task StartVmAsync(string hostId, VmSpec spec);
 
     Task DestroyVmAsync(string hostId, string vmId);
+
+    Task<IncomingEndpoint> PrepareIncomingAsync(string hostId, string migrationId, VmSpec spec);
+
+    Task StartOutgoingAsync(string hostId, string migrationId, string vmId, IncomingEndpoint destination, MigrationTuning tuning);
+
+    Task<OutgoingSnapshot> WaitOutgoingAsync(string hostId, string migrationId, TimeSpan wait);
+
+    void ForceSwitchover(string hostId, string migrationId);
+
+    Task<FinalCopyReport> FinalCopyAsync(string hostId, string migrationId);
+
+    Task<ResumeReport> ResumeIncomingAsync(string hostId, string migrationId);
+
+    Task CompleteOutgoingAsync(string hostId, string migrationId, string vmId);
+
+    Task CancelOutgoingAsync(string hostId, string migrationId, string vmId, string reason);
+
+    Task AbortIncomingAsync(string hostId, string migrationId, string vmId, string reason);
 }

@@ -1,13 +1,22 @@
 using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
+using OrleansMigrate.Cloud;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Hosting;
 using OrleansMigrate.Placement;
 
 namespace OrleansMigrate.Fleet;
 
+/// <summary>
+/// One cloud disk. Its hand-over rules live in <see cref="DiskHandover"/>; this grain applies each step to
+/// the block store (<see cref="ICloudDiskBackend"/>) first and then persists the record, so a failed action
+/// changes nothing and a replay after a restart finds the state already held. Requests run one at a time.
+/// </summary>
 [ControlPlanePlacement]
-public sealed class CloudDiskGrain(
-    [PersistentState("disk", StorageNames.Fleet)] IPersistentState<CloudDiskGrainState> state) : Grain, ICloudDiskGrain
+public sealed partial class CloudDiskGrain(
+    [PersistentState("disk", StorageNames.Fleet)] IPersistentState<CloudDiskGrainState> state,
+    ICloudDiskBackend blockStore,
+    ILogger<CloudDiskGrain> logger) : Grain, ICloudDiskGrain
 {
     private string DiskId => this.GetPrimaryKeyString();
 
@@ -30,18 +39,86 @@ public sealed class CloudDiskGrain(
                 : throw OmigException.Conflict("disk_id", $"disk '{DiskId}' already exists (used by VM '{existing.VmId}')");
         }
 
-        state.State.Record = new CloudDiskRecord(DiskId, spec.SizeGiB, vmId,
+        var record = new CloudDiskRecord(DiskId, spec.SizeGiB, vmId,
             ImmutableDictionary<string, DiskAttachment>.Empty.Add(hostId, new DiskAttachment(DiskAttachmentMode.ReadWrite, 1)), 1);
-        await state.WriteStateAsync();
-        return state.State.Record;
+        await blockStore.CreateAsync(DiskId, hostId);
+        await SaveAsync(record);
+        return record;
     }
 
     public async Task DeleteAsync(string vmId)
     {
         if (state.State.Record is { } record && record.VmId == vmId)
         {
+            await blockStore.DeleteAsync(DiskId);
             await state.ClearStateAsync();
             state.State.Record = null;
         }
     }
+
+    public Task<CloudDiskRecord> OpenReadOnlyAsync(string hostId) => ApplyAsync(hostId, DiskHandover.OpenReadOnly);
+
+    public Task<CloudDiskRecord> PauseAsync(string hostId) => ApplyAsync(hostId, DiskHandover.Pause);
+
+    public Task<CloudDiskRecord> PromoteReadWriteAsync(string hostId) => ApplyAsync(hostId, DiskHandover.PromoteReadWrite);
+
+    public async Task<CloudDiskRecord> RestoreWriterAsync(string hostId)
+    {
+        var record = await ApplyAsync(hostId, DiskHandover.RestoreWriter);
+
+        // The writer is back first (the light action); the slow closes follow, each persisted, so a failed
+        // close leaves a record that matches the store and a replay finishes the rest.
+        foreach (var other in record.Attachments.Keys.Where(h => h != hostId).Order(StringComparer.Ordinal).ToList())
+        {
+            record = await ApplyAsync(other, DiskHandover.Close);
+        }
+
+        return record;
+    }
+
+    public Task<CloudDiskRecord> CloseAsync(string hostId) => ApplyAsync(hostId, DiskHandover.Close);
+
+    private async Task<CloudDiskRecord> ApplyAsync(string hostId, Func<CloudDiskRecord, string, DiskStep> rule)
+    {
+        FleetValidation.RequireId("host", hostId);
+        var record = state.State.Record ?? throw OmigException.NotFound("disk", $"disk '{DiskId}' does not exist");
+        var step = rule(record, hostId);
+        if (step.Action == DiskBackendAction.None)
+        {
+            return record;
+        }
+
+        await (step.Action switch
+        {
+            DiskBackendAction.OpenReadOnly => blockStore.OpenReadOnlyAsync(DiskId, hostId),
+            DiskBackendAction.Pause => blockStore.PauseAsync(DiskId, hostId),
+            DiskBackendAction.ReopenReadWrite => blockStore.ReopenReadWriteAsync(DiskId, hostId, step.Generation),
+            DiskBackendAction.ResumeWriter => blockStore.ResumeWriterAsync(DiskId, hostId, step.Generation),
+            DiskBackendAction.Close => blockStore.CloseAsync(DiskId, hostId),
+            _ => throw new InvalidOperationException($"unknown disk action {step.Action}"),
+        });
+        await SaveAsync(step.After);
+        LogStep(logger, DiskId, step.Action, hostId, step.After.FencingGeneration);
+        return step.After;
+    }
+
+    /// <summary>Persists <paramref name="record"/>; on a storage failure the grain keeps the record it had, so it
+    /// never answers with state it did not store (the block-store action is idempotent and is replayed).</summary>
+    private async Task SaveAsync(CloudDiskRecord record)
+    {
+        var before = state.State.Record;
+        state.State.Record = record;
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            state.State.Record = before;
+            throw;
+        }
+    }
+
+    [LoggerMessage(EventId = 6101, Level = LogLevel.Information, Message = "Disk {DiskId}: {Action} on host {HostId}; fencing generation {Generation}")]
+    private static partial void LogStep(ILogger logger, string diskId, DiskBackendAction action, string hostId, long generation);
 }

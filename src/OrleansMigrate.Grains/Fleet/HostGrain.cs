@@ -114,6 +114,22 @@ public sealed class HostGrain(
         return UpdateAsync(r => r with { Reservations = r.Reservations.SetItem(reservationId, wanted) });
     }
 
+    public Task<HostRecord> CommitReservationAsync(string reservationId, VmSpec vm)
+    {
+        var record = Require();
+        if (record.Vms.ContainsKey(vm.VmId) && !record.Reservations.ContainsKey(reservationId))
+        {
+            return Task.FromResult(record);
+        }
+
+        if (!record.Reservations.TryGetValue(reservationId, out var held))
+        {
+            throw OmigException.NotFound("reservation_id", $"host '{HostId}' holds no reservation '{reservationId}'");
+        }
+
+        return UpdateAsync(r => r with { Vms = r.Vms.SetItem(vm.VmId, held), Reservations = r.Reservations.Remove(reservationId) });
+    }
+
     public Task<HostRecord> ReleaseAsync(string reservationId)
     {
         var record = Require();

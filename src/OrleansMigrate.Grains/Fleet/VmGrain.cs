@@ -50,6 +50,20 @@ public sealed class VmGrain(
         return state.State.Record;
     }
 
+    public async Task<VmRecord> MoveAsync(string hostId)
+    {
+        FleetValidation.RequireId("host", hostId);
+        var record = state.State.Record ?? throw OmigException.NotFound("vm", $"VM '{VmId}' does not exist");
+        if (record.HostId == hostId)
+        {
+            return record;
+        }
+
+        state.State.Record = record with { HostId = hostId };
+        await state.WriteStateAsync();
+        return state.State.Record;
+    }
+
     public async Task DeleteAsync()
     {
         if (state.State.Record is not null)

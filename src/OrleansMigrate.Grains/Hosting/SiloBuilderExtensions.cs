@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Hosting;
@@ -7,6 +8,9 @@ using Orleans.Runtime.MembershipService.SiloMetadata;
 using Orleans.Serialization;
 using Orleans.Storage;
 using OrleansMigrate.Agents;
+using OrleansMigrate.Cloud;
+using OrleansMigrate.Faults;
+using OrleansMigrate.Migration;
 using OrleansMigrate.Placement;
 
 namespace OrleansMigrate.Hosting;
@@ -86,7 +90,14 @@ public static class SiloBuilderExtensions
         silo.Services.AddPlacementDirector<HostPinnedPlacementStrategy, HostPinnedPlacementDirector>();
         silo.Services.AddPlacementDirector<ControlPlanePlacementStrategy, ControlPlanePlacementDirector>();
         silo.Services.AddSingleton(TimeProvider.System);
-        silo.Services.AddSingleton<IHostRuntime, SimulatedHostRuntime>();
+        silo.Services.AddOptions<HostRuntimeOptions>();
+        silo.Services.AddOptions<MigrationAdmissionOptions>();
+        silo.Services.TryAddSingleton<MigrationTelemetry>();
+        silo.Services.TryAddSingleton<IFaultInjector>(NoFaults.Instance);
+        silo.Services.TryAddSingleton<SimulatedLocationServicesBackend>();
+        silo.Services.TryAddSingleton<ILocationServicesBackend>(sp => sp.GetRequiredService<SimulatedLocationServicesBackend>());
+        silo.Services.TryAddSingleton<IHostRuntime, DriverHostRuntime>();
+        silo.Services.AddOmigCloudBackends();
         return silo;
     }
 }

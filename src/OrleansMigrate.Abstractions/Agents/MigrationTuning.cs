@@ -1,0 +1,16 @@
+namespace OrleansMigrate.Agents;
+
+/// <summary>Data-plane settings of one migration, from its policy.</summary>
+/// <param name="DowntimeTargetMs">The pre-last-copy stage waits until the final copy is estimated to fit this (0.1–60,000).</param>
+/// <param name="LinkBandwidthBytesPerSecond">Cap on the migration stream (emulates the link), bytes/s.</param>
+/// <param name="Compression"><c>none</c>, <c>all</c> or <c>final</c>.</param>
+/// <param name="MaxPreCopyMs">Longest pre-copy before the switchover is forced.</param>
+[GenerateSerializer, Immutable]
+[Alias("omig.MigrationTuning")]
+public sealed record MigrationTuning(
+    [property: Id(0)] double DowntimeTargetMs = 20,
+    [property: Id(1)] long LinkBandwidthBytesPerSecond = 1_250_000_000,
+    [property: Id(2)] string Compression = "final",
+    [property: Id(3)] bool PreLastCopy = true,
+    [property: Id(4)] int MaxRounds = 30,
+    [property: Id(5)] double MaxPreCopyMs = 120_000);

@@ -1,0 +1,31 @@
+using Orleans.Concurrency;
+
+namespace OrleansMigrate.Migration;
+
+/// <summary>
+/// Coordinates one live migration across the VM, host, cloud-disk, VPC and host-agent grains (key:
+/// migration id). Started by <see cref="IMigrationSchedulerGrain"/>; persisted at every phase transition
+/// and re-driven by a reminder if its silo dies.
+/// </summary>
+[Alias("omig.IMigrationGrain")]
+public interface IMigrationGrain : IGrainWithStringKey
+{
+    /// <summary>Starts the migration (idempotent for the same request). Returns at once; it runs in the background.</summary>
+    [Alias("Start")]
+    Task<MigrationStatus> StartAsync(MigrationRequest request, string sourceHost, string destinationHost);
+
+    /// <summary>The status, or null for an unknown id.</summary>
+    [AlwaysInterleave]
+    [Alias("Get")]
+    Task<MigrationStatus?> GetAsync();
+
+    /// <summary>Asks for a rollback. Honoured before the commit point; after it the migration rolls forward.</summary>
+    [AlwaysInterleave]
+    [Alias("Cancel")]
+    Task<MigrationStatus> CancelAsync(string reason);
+
+    /// <summary>Status updates (phase changes and progress, about every 200 ms) until the migration ends.</summary>
+    [AlwaysInterleave]
+    [Alias("Watch")]
+    IAsyncEnumerable<MigrationStatus> WatchAsync(CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,28 @@
+using System.Collections.Immutable;
+using Orleans.Concurrency;
+
+namespace OrleansMigrate.Migration;
+
+/// <summary>
+/// Admission for migrations (one activation per cluster, key <see cref="Key"/>): chooses the destination,
+/// allows one migration per VM at a time, enforces per-host and per-cluster concurrency limits with
+/// priority, and keeps the queue and the list of migrations.
+/// </summary>
+[Alias("omig.IMigrationSchedulerGrain")]
+public interface IMigrationSchedulerGrain : IGrainWithStringKey
+{
+    const string Key = "scheduler";
+
+    /// <summary>Validates and accepts a request; returns its migration id. A VM already migrating, a VM with
+    /// pass-through devices, or no compatible destination is refused with the reason.</summary>
+    [Alias("Submit")]
+    Task<MigrationStatus> SubmitAsync(MigrationRequest request);
+
+    [AlwaysInterleave]
+    [Alias("List")]
+    Task<ImmutableArray<MigrationStatus>> ListAsync(bool includeEnded);
+
+    /// <summary>Called by a migration when it ends, to free its admission slot.</summary>
+    [Alias("Ended")]
+    Task EndedAsync(string migrationId);
+}

@@ -1,0 +1,14 @@
+namespace OrleansMigrate.Migration;
+
+/// <summary>A request to live-migrate one VM.</summary>
+/// <param name="DestinationHost">Target host, or null to let placement choose.</param>
+/// <param name="Policy">Migration policy name; null for the VM class's default.</param>
+[GenerateSerializer, Immutable]
+[Alias("omig.MigrationRequest")]
+public sealed record MigrationRequest(
+    [property: Id(0)] string VmId,
+    [property: Id(1)] string? DestinationHost = null,
+    [property: Id(2)] string? Policy = null,
+    [property: Id(3)] OrchestrationMode Mode = OrchestrationMode.Parallel,
+    [property: Id(4)] MigrationPriority Priority = MigrationPriority.User,
+    [property: Id(5)] string RequestedBy = "api");

@@ -1,0 +1,25 @@
+using System.Collections.Immutable;
+
+namespace OrleansMigrate.Migration;
+
+/// <summary>A migration as callers see it.</summary>
+/// <param name="Failure">Why it rolled back or failed, or null.</param>
+/// <param name="TotalMs">Prepare start to end, once ended.</param>
+[GenerateSerializer, Immutable]
+[Alias("omig.MigrationStatus")]
+public sealed record MigrationStatus(
+    [property: Id(0)] string MigrationId,
+    [property: Id(1)] MigrationRequest Request,
+    [property: Id(2)] string SourceHost,
+    [property: Id(3)] string DestinationHost,
+    [property: Id(4)] MigrationPhase Phase,
+    [property: Id(5)] ImmutableArray<PhaseSpan> Timeline,
+    [property: Id(6)] MigrationProgressInfo Progress,
+    [property: Id(7)] DowntimeReport? Downtime,
+    [property: Id(8)] string? Failure,
+    [property: Id(9)] DateTimeOffset CreatedAt,
+    [property: Id(10)] double? TotalMs,
+    [property: Id(11)] int Attempts)
+{
+    public bool IsEnded => Phase is MigrationPhase.Completed or MigrationPhase.RolledBack or MigrationPhase.Failed;
+}

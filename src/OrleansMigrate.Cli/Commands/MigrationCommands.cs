@@ -1,0 +1,159 @@
+using System.CommandLine;
+using System.Globalization;
+using OrleansMigrate.Cli.Output;
+using OrleansMigrate.Client;
+using OrleansMigrate.Errors;
+using OrleansMigrate.Migration;
+using Spectre.Console;
+
+namespace OrleansMigrate.Cli.Commands;
+
+public static class MigrationCommands
+{
+    /// <summary><c>omig vm migrate</c>.</summary>
+    public static Command Migrate()
+    {
+        var vm = new Argument<string>("VM") { Description = "VM id" };
+        var to = new Option<string?>("--to") { Description = "Destination host; chosen by placement when omitted" };
+        var policy = new Option<string?>("--policy") { Description = $"Migration policy: {string.Join(", ", MigrationPolicyNames)}" };
+        var mode = new Option<string>("--mode") { Description = "parallel (default) or serial (the naive design, for comparison)", DefaultValueFactory = _ => "parallel" };
+        var priority = new Option<string>("--priority") { Description = "user (default) or maintenance (queued first)", DefaultValueFactory = _ => "user" };
+        var wait = new Option<bool>("--wait") { Description = "Follow the migration with a live progress display until it ends" };
+        var cmd = new Command("migrate", "Live-migrate a VM with its disks and network") { vm, to, policy, mode, priority, wait };
+        cmd.SetClientAction(async (parse, client, ct) =>
+        {
+            var request = new MigrationRequest(
+                parse.GetValue(vm)!,
+                parse.GetValue(to),
+                parse.GetValue(policy),
+                ParseEnum<OrchestrationMode>("--mode", parse.GetValue(mode)!),
+                ParseEnum<MigrationPriority>("--priority", parse.GetValue(priority)!),
+                "omig");
+            var status = await client.MigrateAsync(request);
+            if (!parse.GetValue(wait))
+            {
+                CommandRunner.Print(parse, status, s => Render.Migrations([s]));
+                return 0;
+            }
+
+            var final = await FollowAsync(parse, client, status.MigrationId, ct);
+            return final.Phase == MigrationPhase.Completed ? 0 : 8;
+        });
+        return cmd;
+    }
+
+    /// <summary><c>omig migration list|show|watch|cancel</c>.</summary>
+    public static Command Build()
+    {
+        var migration = new Command("migration", "Live migrations");
+        var all = new Option<bool>("--all") { Description = "Include ended migrations" };
+        var list = new Command("list", "Migrations in flight and queued (with --all, the recent history)") { all };
+        list.SetClientAction(async (parse, client, _) =>
+        {
+            var migrations = await client.ListMigrationsAsync(parse.GetValue(all));
+            CommandRunner.Print(parse, migrations, m => Render.Migrations(m));
+            return 0;
+        });
+        migration.Subcommands.Add(list);
+
+        var showId = new Argument<string>("MIGRATION") { Description = "Migration id (mig-…)" };
+        var show = new Command("show", "A migration with its phase timeline and downtime breakdown") { showId };
+        show.SetClientAction(async (parse, client, _) =>
+        {
+            var status = await client.GetMigrationAsync(parse.GetValue(showId)!);
+            CommandRunner.Print(parse, status, Render.MigrationReport);
+            return 0;
+        });
+        migration.Subcommands.Add(show);
+
+        var watchId = new Argument<string>("MIGRATION") { Description = "Migration id (mig-…)" };
+        var watch = new Command("watch", "Follow a migration live until it ends") { watchId };
+        watch.SetClientAction(async (parse, client, ct) =>
+        {
+            var final = await FollowAsync(parse, client, parse.GetValue(watchId)!, ct);
+            return final.Phase == MigrationPhase.Completed ? 0 : 8;
+        });
+        migration.Subcommands.Add(watch);
+
+        var cancelId = new Argument<string>("MIGRATION") { Description = "Migration id (mig-…)" };
+        var reason = new Option<string>("--reason") { Description = "Why (recorded)", DefaultValueFactory = _ => "cancelled by operator" };
+        var cancel = new Command("cancel", "Roll a migration back (honoured before the commit point)") { cancelId, reason };
+        cancel.SetClientAction(async (parse, client, _) =>
+        {
+            var status = await client.CancelMigrationAsync(parse.GetValue(cancelId)!, parse.GetValue(reason)!);
+            CommandRunner.Print(parse, status, s => Render.Migrations([s]));
+            return 0;
+        });
+        migration.Subcommands.Add(cancel);
+        return migration;
+    }
+
+    private static IEnumerable<string> MigrationPolicyNames => ["standard", "critical", "economy", "any-version"];
+
+    /// <summary>Live progress (a bar per migration while a terminal is attached, one line per phase otherwise), then the report.</summary>
+    public static async Task<MigrationStatus> FollowAsync(ParseResult parse, OmigClient client, string migrationId, CancellationToken ct)
+    {
+        MigrationStatus? last = null;
+        var json = GlobalOptions.JsonToConsole(parse);
+        if (!json && !Console.IsOutputRedirected)
+        {
+            await AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                .StartAsync(async ctx =>
+                {
+                    var task = ctx.AddTask(migrationId, maxValue: 100);
+                    await foreach (var status in client.WatchMigrationAsync(migrationId, ct))
+                    {
+                        last = status;
+                        task.Description = Markup.Escape(Line(status));
+                        task.Value = Percent(status);
+                    }
+
+                    task.Value = 100;
+                });
+        }
+        else
+        {
+            MigrationPhase? phase = null;
+            await foreach (var status in client.WatchMigrationAsync(migrationId, ct))
+            {
+                last = status;
+                if (!json && status.Phase != phase)
+                {
+                    Console.Out.WriteLine(Line(status));
+                    phase = status.Phase;
+                }
+            }
+        }
+
+        var final = last ?? await client.GetMigrationAsync(migrationId);
+        CommandRunner.Print(parse, final, Render.MigrationReport);
+        return final;
+    }
+
+    private static string Line(MigrationStatus s)
+    {
+        var head = $"{s.MigrationId} {s.Request.VmId} {s.SourceHost}→{s.DestinationHost} {s.Phase.ToString().ToLowerInvariant()}";
+        return s.Progress.Round == 0
+            ? head
+            : head + string.Create(CultureInfo.InvariantCulture,
+                $" round {s.Progress.Round}, {s.Progress.BytesSent / 1048576.0:0} MiB sent, dirty {s.Progress.DirtyRateBytesPerSecond / 1e6:0.#} MB/s, expected downtime {s.Progress.ExpectedDowntimeMs:0.#} ms");
+    }
+
+    private static double Percent(MigrationStatus s) => s.Phase switch
+    {
+        MigrationPhase.Queued or MigrationPhase.Prepare => 2,
+        MigrationPhase.PreCopy or MigrationPhase.PreLastCopy when s.Progress.BytesSent + s.Progress.BytesRemaining > 0 =>
+            5 + (85.0 * s.Progress.BytesSent / (s.Progress.BytesSent + s.Progress.BytesRemaining)),
+        MigrationPhase.PreCopy or MigrationPhase.PreLastCopy => 5,
+        MigrationPhase.Switchover => 92,
+        MigrationPhase.PostMigration => 95,
+        _ => 100,
+    };
+
+    private static T ParseEnum<T>(string field, string text)
+        where T : struct, Enum =>
+        Enum.TryParse<T>(text, ignoreCase: true, out var value) && Enum.IsDefined(value)
+            ? value
+            : throw OmigException.Invalid(field, $"'{text}' is not one of {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}");
+}

@@ -1,0 +1,265 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OrleansMigrate.Errors;
+using OrleansMigrate.Faults;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Hypervisor.Drivers;
+using OrleansMigrate.Hypervisor.Simulated;
+using OrleansMigrate.Migration;
+
+namespace OrleansMigrate.Agents;
+
+/// <summary>
+/// The host runtime over <see cref="IHypervisorDriver"/>: one simulated hypervisor per host this silo
+/// serves, and the in-flight migrations by id. Every migration call is idempotent: a replay finds the
+/// migration it started, or the finished result it cached.
+/// </summary>
+public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> options, IFaultInjector faults, ILogger<DriverHostRuntime> logger) : IHostRuntime, IAsyncDisposable
+{
+    private readonly HostRuntimeOptions _options = options.Value;
+    private readonly ConcurrentDictionary<string, IHypervisorDriver> _drivers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IOutgoingMigration> _outgoing = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IIncomingMigration> _incoming = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<Task<FinalCopyReport>>> _finalCopies = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<Task<ResumeReport>>> _resumes = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _lifecycle = new(1, 1);
+
+    public string DriverName => "simulated";
+
+    private IHypervisorDriver Driver(string hostId) => _drivers.GetOrAdd(hostId, h => new SimulatedHypervisorDriver(h));
+
+    public async Task<ImmutableArray<string>> RunningVmsAsync(string hostId)
+    {
+        var vms = await Driver(hostId).ListVmsAsync();
+        return [.. vms.Where(v => v.State is VmState.Running or VmState.Paused).Select(v => v.Spec.VmId).Order(StringComparer.Ordinal)];
+    }
+
+    public async Task StartVmAsync(string hostId, Fleet.VmSpec spec)
+    {
+        var driver = Driver(hostId);
+        await _lifecycle.WaitAsync();
+        try
+        {
+            var existing = (await driver.ListVmsAsync()).FirstOrDefault(v => v.Spec.VmId == spec.VmId);
+            if (existing is { State: VmState.Running or VmState.Paused or VmState.Incoming })
+            {
+                return;
+            }
+
+            if (existing is not null)
+            {
+                await driver.DestroyVmAsync(spec.VmId);
+            }
+
+            await driver.CreateVmAsync(SimulatedVmSpecs.From(spec, _options));
+            await driver.StartVmAsync(spec.VmId);
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    public Task DestroyVmAsync(string hostId, string vmId) => Driver(hostId).DestroyVmAsync(vmId);
+
+    public async Task<string?> VmStateAsync(string hostId, string vmId) =>
+        (await Driver(hostId).ListVmsAsync()).FirstOrDefault(v => v.Spec.VmId == vmId)?.State.ToString().ToLowerInvariant();
+
+    public async Task<IncomingEndpoint> PrepareIncomingAsync(string hostId, string migrationId, Fleet.VmSpec spec)
+    {
+        await _lifecycle.WaitAsync();
+        try
+        {
+            if (_incoming.TryGetValue(migrationId, out var known))
+            {
+                return new IncomingEndpoint(known.Endpoint.Host, known.Endpoint.Port);
+            }
+
+            await faults.BeforeAsync(FaultSteps.AgentPrepareIncoming, spec.VmId);
+            var driver = Driver(hostId);
+            var existing = (await driver.ListVmsAsync()).FirstOrDefault(v => v.Spec.VmId == spec.VmId);
+            if (existing is { State: VmState.Running or VmState.Paused })
+            {
+                throw OmigException.Conflict("vm", $"VM '{spec.VmId}' already runs on host '{hostId}'");
+            }
+
+            if (existing is not null)
+            {
+                await driver.DestroyVmAsync(spec.VmId);
+            }
+
+            await driver.CreateVmAsync(SimulatedVmSpecs.From(spec, _options));
+            var incoming = await driver.PrepareIncomingAsync(spec.VmId, new IncomingMigrationOptions
+            {
+                ListenAddress = _options.ListenAddress,
+                VerifyConsistency = _options.VerifyConsistency,
+            });
+            _incoming[migrationId] = incoming;
+            return new IncomingEndpoint(incoming.Endpoint.Host, incoming.Endpoint.Port);
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    public async Task StartOutgoingAsync(string hostId, string migrationId, string vmId, IncomingEndpoint destination, MigrationTuning tuning)
+    {
+        await _lifecycle.WaitAsync();
+        try
+        {
+            if (_outgoing.ContainsKey(migrationId))
+            {
+                return;
+            }
+
+            await faults.BeforeAsync(FaultSteps.AgentStartOutgoing, vmId);
+            var outgoing = await Driver(hostId).StartOutgoingAsync(vmId, new MigrationEndpoint(destination.Host, destination.Port), ToOptions(tuning));
+            _outgoing[migrationId] = outgoing;
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    public async Task<OutgoingSnapshot> WaitOutgoingAsync(string hostId, string migrationId, TimeSpan wait)
+    {
+        var outgoing = Outgoing(migrationId);
+        await Task.WhenAny(outgoing.PreSwitchover, Task.Delay(wait));
+        var progress = outgoing.GetProgress();
+        var info = new MigrationProgressInfo(progress.Round, progress.BytesSent, progress.BytesRemaining, progress.DirtyRateBytesPerSecond,
+            progress.BandwidthBytesPerSecond, progress.ExpectedDowntimeMs,
+            progress.BandwidthBytesPerSecond > 0 ? progress.BytesRemaining / progress.BandwidthBytesPerSecond * 1000 : null,
+            progress.State.ToString().ToLowerInvariant());
+        var pre = outgoing.PreSwitchover;
+        string? failure = pre.IsFaulted ? pre.Exception!.GetBaseException().Message : pre.IsCanceled ? "cancelled" : null;
+        return new OutgoingSnapshot(info.Stage, info, pre.IsCompletedSuccessfully, pre.IsCompletedSuccessfully ? pre.Result.PausedAtUtc : null,
+            failure, progress.State == OutgoingMigrationState.PreLastCopy);
+    }
+
+    public void ForceSwitchover(string hostId, string migrationId) => Outgoing(migrationId).RequestSwitchover();
+
+    public Task<FinalCopyReport> FinalCopyAsync(string hostId, string migrationId)
+    {
+        var outgoing = Outgoing(migrationId);
+        return _finalCopies.GetOrAdd(migrationId, _ => new Lazy<Task<FinalCopyReport>>(async () =>
+        {
+            await faults.BeforeAsync(FaultSteps.AgentFinalCopy, outgoing.VmId);
+            var final = await outgoing.FinalCopyAsync();
+            var ms = (final.AcknowledgedTimestamp - final.StartedTimestamp) * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
+            return new FinalCopyReport(ms, final.Pages, final.WireBytes, final.CompressedBytes, final.SessionDeltaEntries);
+        })).Value;
+    }
+
+    public Task<ResumeReport> ResumeIncomingAsync(string hostId, string migrationId)
+    {
+        if (!_incoming.TryGetValue(migrationId, out var incoming))
+        {
+            throw OmigException.NotFound("migration", $"no incoming migration '{migrationId}' on host '{hostId}'");
+        }
+
+        return _resumes.GetOrAdd(migrationId, _ => new Lazy<Task<ResumeReport>>(async () =>
+        {
+            await incoming.Received;
+            await faults.BeforeAsync(FaultSteps.AgentResume, incoming.VmId);
+            var resumed = await incoming.ResumeAsync();
+            ConsistencyReport? check = null;
+            if (_options.VerifyConsistency)
+            {
+                check = await incoming.Consistency.WaitAsync(TimeSpan.FromSeconds(60));
+                if (check is { Consistent: false })
+                {
+                    LogInconsistent(logger, migrationId, check.Summary);
+                }
+            }
+
+            return new ResumeReport(resumed.ResumedAtUtc, check?.Consistent);
+        })).Value;
+    }
+
+    public async Task CompleteOutgoingAsync(string hostId, string migrationId, string vmId)
+    {
+        if (_outgoing.TryRemove(migrationId, out var outgoing))
+        {
+            await outgoing.CompleteAsync();
+            await outgoing.DisposeAsync();
+        }
+
+        await Driver(hostId).DestroyVmAsync(vmId);
+        _finalCopies.TryRemove(migrationId, out _);
+    }
+
+    public async Task CancelOutgoingAsync(string hostId, string migrationId, string vmId, string reason)
+    {
+        if (_outgoing.TryRemove(migrationId, out var outgoing))
+        {
+            await outgoing.CancelAsync(reason);
+            await outgoing.DisposeAsync();
+        }
+
+        _finalCopies.TryRemove(migrationId, out _);
+
+        // After a silo restart the stream is gone; make sure the guest runs on the source either way.
+        var driver = Driver(hostId);
+        var vm = (await driver.ListVmsAsync()).FirstOrDefault(v => v.Spec.VmId == vmId);
+        if (vm is { State: VmState.Paused })
+        {
+            await driver.ResumeVmAsync(vmId);
+        }
+    }
+
+    public async Task AbortIncomingAsync(string hostId, string migrationId, string vmId, string reason)
+    {
+        var driver = Driver(hostId);
+        var vm = (await driver.ListVmsAsync()).FirstOrDefault(v => v.Spec.VmId == vmId);
+        if (vm is { State: VmState.Running or VmState.Paused } && _resumes.ContainsKey(migrationId))
+        {
+            throw OmigException.Conflict("migration", $"migration '{migrationId}' has resumed the VM on '{hostId}': it can only roll forward");
+        }
+
+        if (_incoming.TryRemove(migrationId, out var incoming))
+        {
+            await incoming.AbortAsync(reason);
+            await incoming.DisposeAsync();
+        }
+
+        if (vm is not null && vm.State is not (VmState.Running or VmState.Paused))
+        {
+            await driver.DestroyVmAsync(vmId);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var driver in _drivers.Values)
+        {
+            await driver.DisposeAsync();
+        }
+    }
+
+    private IOutgoingMigration Outgoing(string migrationId) =>
+        _outgoing.TryGetValue(migrationId, out var outgoing)
+            ? outgoing
+            : throw OmigException.NotFound("migration", $"no outgoing migration '{migrationId}' on this host (its silo may have restarted)");
+
+    private static MigrationOptions ToOptions(MigrationTuning t) => new()
+    {
+        DowntimeTargetMs = t.DowntimeTargetMs,
+        LinkBandwidthBytesPerSecond = t.LinkBandwidthBytesPerSecond,
+        Compression = t.Compression switch
+        {
+            "none" => CompressionMode.None,
+            "all" => CompressionMode.All,
+            _ => CompressionMode.Final,
+        },
+        PreLastCopy = new PreLastCopyOptions { Enabled = t.PreLastCopy },
+        MaxRounds = t.MaxRounds,
+        MaxPreCopyMs = t.MaxPreCopyMs,
+    };
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Error, Message = "Migration {MigrationId}: the destination guest failed its consistency check: {Summary}")]
+    private static partial void LogInconsistent(ILogger logger, string migrationId, string summary);
+}

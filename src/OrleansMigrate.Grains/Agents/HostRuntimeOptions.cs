@@ -1,0 +1,18 @@
+namespace OrleansMigrate.Agents;
+
+/// <summary>How this silo's hypervisor runtime backs guests.</summary>
+public sealed class HostRuntimeOptions
+{
+    /// <summary>
+    /// Real bytes behind each simulated guest, in MiB (1–16,384; default 64): a VM of any registered size
+    /// is simulated with this much byte-real memory, so a fleet of large VMs fits on one machine. The
+    /// VM label <c>sim.memory-mib</c> overrides it per VM.
+    /// </summary>
+    public int SimulatedGuestMiB { get; set; } = 64;
+
+    /// <summary>Address the migration stream listens on; the silo's advertised address in a cluster.</summary>
+    public string ListenAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>Check every received guest against the source's state at pause (after resume, off the critical path).</summary>
+    public bool VerifyConsistency { get; set; } = true;
+}

@@ -1,0 +1,44 @@
+using System.Globalization;
+using OrleansMigrate.Hypervisor.Simulated;
+using HvVmSpec = OrleansMigrate.Hypervisor.Drivers.VmSpec;
+
+namespace OrleansMigrate.Agents;
+
+/// <summary>
+/// Maps a registry VM to a simulated guest. Its behaviour is data on the VM, in labels:
+/// <c>sim.memory-mib</c> (byte-real memory), <c>sim.dirty-mbps</c> (MB/s the workload dirties, 0 = idle),
+/// <c>sim.hotset-mib</c> (dirty only a hot set of that size).
+/// </summary>
+public static class SimulatedVmSpecs
+{
+    public const string MemoryLabel = "sim.memory-mib";
+    public const string DirtyLabel = "sim.dirty-mbps";
+    public const string HotSetLabel = "sim.hotset-mib";
+
+    public static HvVmSpec From(Fleet.VmSpec vm, HostRuntimeOptions options)
+    {
+        var memory = Label(vm, MemoryLabel, options.SimulatedGuestMiB, 1, 16384);
+        var dirty = Label(vm, DirtyLabel, 0, 0, 100_000);
+        var hotSet = Label(vm, HotSetLabel, 0, 0, memory);
+        return new HvVmSpec
+        {
+            VmId = vm.VmId,
+            MemoryMiB = memory,
+            VCpuCount = Math.Clamp(vm.Vcpus, 1, 256),
+            Simulation = new SimulatedGuestOptions
+            {
+                Workload = dirty == 0 ? null : new GuestWorkloadOptions
+                {
+                    DirtyMegabytesPerSecond = dirty,
+                    Pattern = hotSet > 0 ? DirtyPattern.HotSet : DirtyPattern.Uniform,
+                    HotSetMiB = hotSet > 0 ? hotSet : 64,
+                },
+            },
+        };
+    }
+
+    private static int Label(Fleet.VmSpec vm, string key, int fallback, int min, int max) =>
+        vm.Labels.TryGetValue(key, out var text) && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value)
+            ? Math.Clamp(value, min, max)
+            : Math.Clamp(fallback, min, max);
+}

@@ -1,0 +1,29 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using OrleansMigrate.Cloud;
+using OrleansMigrate.Faults;
+
+// In the DI namespace, as .NET's own registration extensions are, so hosts find it without a using.
+namespace Microsoft.Extensions.DependencyInjection;
+
+public static class CloudServiceCollectionExtensions
+{
+    /// <summary>
+    /// The cloud backends the disk and VPC grains act through: the simulated block store and network
+    /// manager (singletons, also resolvable as their concrete types for inspection), default
+    /// <see cref="CloudBackendOptions"/> (checked at silo start) and <see cref="NoFaults"/>. Every registration
+    /// is a TryAdd, so services registered before this call (test latencies, a shared
+    /// <see cref="ScriptedFaults"/>, another backend) win.
+    /// </summary>
+    public static IServiceCollection AddOmigCloudBackends(this IServiceCollection services)
+    {
+        services.TryAddSingleton(_ => new CloudBackendOptions());
+        services.TryAddSingleton<IFaultInjector>(NoFaults.Instance);
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<SimulatedCloudDiskBackend>();
+        services.TryAddSingleton<ICloudDiskBackend>(sp => sp.GetRequiredService<SimulatedCloudDiskBackend>());
+        services.TryAddSingleton<SimulatedNetworkManagerBackend>();
+        services.TryAddSingleton<INetworkManagerBackend>(sp => sp.GetRequiredService<SimulatedNetworkManagerBackend>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigurationValidator, CloudBackendOptionsValidator>());
+        return services;
+    }
+}

@@ -1,0 +1,40 @@
+namespace OrleansMigrate.Cloud;
+
+/// <summary>
+/// The distributed block store that holds cloud disks: the handles hosts hold on a disk and the disk's
+/// fencing generation. The store refuses a read-write handle carrying a generation older than the disk's
+/// current one, and granting a newer generation blocks the I/O of the writer it supersedes, so a stale
+/// writer can never write again. Every action is idempotent: asking for what the store already holds
+/// succeeds without change. Refusals are <see cref="Errors.OmigException"/> with code Conflict.
+/// </summary>
+public interface ICloudDiskBackend
+{
+    /// <summary>Provisions <paramref name="diskId"/> with a read-write handle on <paramref name="hostId"/> at
+    /// generation 1.</summary>
+    Task CreateAsync(string diskId, string hostId, CancellationToken cancellationToken = default);
+
+    /// <summary>Closes every handle on <paramref name="diskId"/> and deletes it.</summary>
+    Task DeleteAsync(string diskId, CancellationToken cancellationToken = default);
+
+    /// <summary>Opens a read-only handle on <paramref name="hostId"/> (slow: metadata negotiation). No effect
+    /// when the host already holds a handle.</summary>
+    Task OpenReadOnlyAsync(string diskId, string hostId, CancellationToken cancellationToken = default);
+
+    /// <summary>Blocks the I/O of <paramref name="hostId"/>'s read-write handle without closing it (light).
+    /// Refused when the host holds no read-write handle.</summary>
+    Task PauseAsync(string diskId, string hostId, CancellationToken cancellationToken = default);
+
+    /// <summary>Reopens <paramref name="hostId"/>'s handle read-write at <paramref name="generation"/> (light when
+    /// the host already holds a handle; a full open otherwise). Refused when <paramref name="generation"/> is
+    /// older than the disk's, or equal to it while another host writes at it.</summary>
+    Task ReopenReadWriteAsync(string diskId, string hostId, long generation, CancellationToken cancellationToken = default);
+
+    /// <summary>Rollback: lets <paramref name="hostId"/> write again at <paramref name="generation"/>. Un-pauses
+    /// its handle when that handle was granted at <paramref name="generation"/> and the disk is still there;
+    /// when <paramref name="generation"/> is newer than the disk's, reopens the handle read-write at it,
+    /// which fences off the host that was promoted meanwhile. Refused for an older generation.</summary>
+    Task ResumeWriterAsync(string diskId, string hostId, long generation, CancellationToken cancellationToken = default);
+
+    /// <summary>Closes <paramref name="hostId"/>'s handle (slow: metadata negotiation). No effect when it holds none.</summary>
+    Task CloseAsync(string diskId, string hostId, CancellationToken cancellationToken = default);
+}

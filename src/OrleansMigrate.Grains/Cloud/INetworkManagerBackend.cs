@@ -1,0 +1,24 @@
+namespace OrleansMigrate.Cloud;
+
+/// <summary>
+/// The central VPC controller: installs the flows that deliver an IP's packets to a host, and the relay
+/// routes that forward packets still arriving at a migration's source host to its destination. Flow
+/// installation is slow (tens of flows per NIC, installed one by one); relay switches are light. Every
+/// action is idempotent. Refusals are <see cref="Errors.OmigException"/>.
+/// </summary>
+public interface INetworkManagerBackend
+{
+    /// <summary>Stages a disabled relay for <paramref name="ip"/> from <paramref name="fromHost"/> to
+    /// <paramref name="toHost"/>. Refused when the VPC already has a different relay for that IP.</summary>
+    Task StageRelayAsync(string vpcId, string ip, string fromHost, string toHost, CancellationToken cancellationToken = default);
+
+    /// <summary>Enables or disables the relay for <paramref name="ip"/> (light).</summary>
+    Task SetRelayEnabledAsync(string vpcId, string ip, string fromHost, string toHost, bool enabled, CancellationToken cancellationToken = default);
+
+    /// <summary>Removes the relay for <paramref name="ip"/>. No effect when there is none.</summary>
+    Task RemoveRelayAsync(string vpcId, string ip, CancellationToken cancellationToken = default);
+
+    /// <summary>Installs the flows of <paramref name="ip"/> on <paramref name="hostId"/>, so its packets go
+    /// there directly (slow: every flow of the NIC, one by one).</summary>
+    Task InstallFlowsAsync(string vpcId, string ip, string hostId, CancellationToken cancellationToken = default);
+}

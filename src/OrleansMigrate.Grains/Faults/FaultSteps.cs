@@ -1,0 +1,24 @@
+namespace OrleansMigrate.Faults;
+
+/// <summary>The step names component actions report to <see cref="IFaultInjector"/>.</summary>
+public static class FaultSteps
+{
+    public const string DiskOpenReadOnly = "disk.open-read-only";
+    public const string DiskPause = "disk.pause";
+    public const string DiskPromote = "disk.promote-read-write";
+    public const string DiskRestore = "disk.restore-writer";
+    public const string DiskClose = "disk.close";
+    public const string VpcStageRelay = "vpc.stage-relay";
+    public const string VpcEnableRelay = "vpc.enable-relay";
+    public const string VpcDisableRelay = "vpc.disable-relay";
+    public const string VpcRemoveRelay = "vpc.remove-relay";
+    public const string VpcRepointFlow = "vpc.repoint-flow";
+    public const string AgentPrepareIncoming = "agent.prepare-incoming";
+    public const string AgentStartOutgoing = "agent.start-outgoing";
+    public const string AgentFinalCopy = "agent.final-copy";
+    public const string AgentResume = "agent.resume";
+    public const string MigrationPrepare = "migration.prepare";
+    public const string MigrationPreCopy = "migration.precopy";
+    public const string MigrationSwitchover = "migration.switchover";
+    public const string ServicesNotify = "services.notify-moved";
+}

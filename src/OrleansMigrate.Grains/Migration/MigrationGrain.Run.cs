@@ -1,0 +1,440 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using OrleansMigrate.Agents;
+using OrleansMigrate.Cloud;
+using OrleansMigrate.Errors;
+using OrleansMigrate.Fleet;
+
+namespace OrleansMigrate.Migration;
+
+public sealed partial class MigrationGrain
+{
+    private static readonly TimeSpan PollWait = TimeSpan.FromSeconds(1);
+
+    private IHostAgentGrain SourceAgent => GrainFactory.GetGrain<IHostAgentGrain>(S.SourceHost);
+
+    private IHostAgentGrain DestinationAgent => GrainFactory.GetGrain<IHostAgentGrain>(S.DestinationHost);
+
+    private VmSpec Vm => S.Vm!;
+
+    private bool Parallel => S.Request!.Mode == OrchestrationMode.Parallel;
+
+    private MigrationPolicy Policy => MigrationPolicy.BuiltIn.GetValueOrDefault(S.Request!.Policy ?? "standard") ?? MigrationPolicy.BuiltIn["standard"];
+
+    private async Task RunAsync()
+    {
+        _trace ??= MigrationTelemetry.Source.StartActivity("migration", ActivityKind.Internal, parentContext: default)
+            ?.SetTag("omig.migration_id", Id).SetTag("omig.vm_id", S.Request!.VmId)
+            .SetTag("omig.source", S.SourceHost).SetTag("omig.destination", S.DestinationHost).SetTag("omig.mode", S.Request.Mode.ToString());
+        S.Attempts++;
+        while (!MigrationPhases.IsEnded(S.Phase))
+        {
+            DelayDeactivation(TimeSpan.FromMinutes(10));
+            try
+            {
+                switch (S.Phase)
+                {
+                    case MigrationPhase.Prepare:
+                        await PhaseAsync("prepare", PrepareAsync);
+                        await CheckEntryAsync(MigrationPhase.PreCopy);
+                        await MoveAsync(MigrationPhase.PreCopy);
+                        break;
+                    case MigrationPhase.PreCopy or MigrationPhase.PreLastCopy or MigrationPhase.Switchover:
+                        var paused = await PreCopyAsync();
+                        await SwitchoverAsync(paused);
+                        break;
+                    case MigrationPhase.PostMigration:
+                        await PhaseAsync("post-migration", RollForwardAsync);
+                        await MoveAsync(MigrationPhase.Completed);
+                        Ended("completed");
+                        break;
+                    case MigrationPhase.RollingBack:
+                        await PhaseAsync("rollback", RollBackAsync);
+                        break;
+                }
+            }
+            catch (Exception ex) when (MigrationPhases.IsBeforeCommit(S.Phase))
+            {
+                S.Failure ??= Describe(ex);
+                LogRollingBack(logger, Id, S.Failure);
+                await MoveAsync(MigrationPhase.RollingBack);
+            }
+            catch (Exception ex) when (S.Phase is MigrationPhase.PostMigration or MigrationPhase.RollingBack)
+            {
+                // Roll-forward and rollback retry each step; when a step keeps failing the reminder re-drives
+                // later. Past the attempt budget the migration fails loudly instead of looping forever.
+                if (S.Attempts >= MaxDriveAttempts)
+                {
+                    S.Failure = $"{S.Phase} could not finish after {S.Attempts} attempts: {Describe(ex)}";
+                    LogFailed(logger, Id, S.Failure);
+                    await MoveAsync(MigrationPhase.Failed);
+                    Ended("failed");
+                }
+
+                await SaveAsync();
+                return;
+            }
+        }
+
+        await NotifySchedulerAsync();
+    }
+
+    private void Ended(string outcome)
+    {
+        telemetry.Outcomes.Add(1, new KeyValuePair<string, object?>("outcome", outcome), new KeyValuePair<string, object?>("mode", S.Request!.Mode.ToString()));
+        if (S.Downtime is { } d && outcome == "completed")
+        {
+            telemetry.Downtime.Record(d.DowntimeMs, new KeyValuePair<string, object?>("mode", S.Request.Mode.ToString()));
+        }
+
+        telemetry.BytesMoved.Add(S.Progress.BytesSent);
+        telemetry.Ended();
+        _trace?.SetTag("omig.outcome", outcome).SetTag("omig.bytes_sent", S.Progress.BytesSent);
+        _trace?.Dispose();
+        _trace = null;
+    }
+
+    private async Task NotifySchedulerAsync()
+    {
+        try
+        {
+            await GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).EndedAsync(Id);
+        }
+        catch (Exception ex)
+        {
+            // The scheduler also sweeps ended migrations; a lost notification only delays a queued one.
+            LogRetry(logger, Id, "notify-scheduler", 1, ex.Message);
+        }
+    }
+
+    private async Task PrepareAsync()
+    {
+        await Fault(Faults.FaultSteps.MigrationPrepare);
+        await Step("reserve", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).ReserveAsync(Id, Vm));
+        S.Endpoint = await Step("prepare-incoming", () => DestinationAgent.PrepareIncomingAsync(Id, Vm));
+        if (Parallel)
+        {
+            // Slow cloud work before the freeze: open every disk read-only on the destination and stage the
+            // relays, all at once.
+            await Task.WhenAll(
+                Vm.Disks.Select(d => (Task)Step($"disk {d.DiskId} open-read-only", () => GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId).OpenReadOnlyAsync(S.DestinationHost)))
+                .Concat(Vm.Nics.Select(n => Step($"relay {n.Ip} stage", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).StageRelayAsync(n.Ip, S.SourceHost, S.DestinationHost, Id)))));
+        }
+
+        await SaveAsync();
+    }
+
+    /// <summary>Runs pre-copy and the pre-last-copy stage until the source VM pauses; returns the pause time.</summary>
+    private async Task<DateTimeOffset> PreCopyAsync()
+    {
+        await Fault(Faults.FaultSteps.MigrationPreCopy);
+        await Step("start-outgoing", () => SourceAgent.StartOutgoingAsync(Id, Vm.VmId, S.Endpoint!, Policy.Tuning(Vm.MemoryMiB > int.MaxValue ? int.MaxValue : (int)Vm.MemoryMiB)));
+        var started = time.GetTimestamp();
+        var bestRemaining = long.MaxValue;
+        var lastProgress = time.GetTimestamp();
+        var forced = false;
+        while (true)
+        {
+            if (S.CancelReason is { } cancel)
+            {
+                throw new MigrationCancelledException(cancel);
+            }
+
+            var snap = await SourceAgent.WaitOutgoingAsync(Id, (int)PollWait.TotalMilliseconds);
+            S.Progress = snap.Progress;
+            if (snap.Failure is { } failure)
+            {
+                throw new InvalidOperationException($"data plane: {failure}");
+            }
+
+            if (snap.InPreLastCopy && S.Phase == MigrationPhase.PreCopy)
+            {
+                await CheckEntryAsync(MigrationPhase.PreLastCopy);
+                await MoveAsync(MigrationPhase.PreLastCopy);
+            }
+
+            if (snap.Paused)
+            {
+                return snap.PausedAtUtc!.Value;
+            }
+
+            // Stall detector and completion deadline: no shrink of the remaining set for StallMs, or the
+            // per-GiB budget spent → act per policy.
+            if (snap.Progress.BytesRemaining < bestRemaining)
+            {
+                bestRemaining = snap.Progress.BytesRemaining;
+                lastProgress = time.GetTimestamp();
+            }
+
+            var stalled = time.GetElapsedTime(lastProgress).TotalMilliseconds > Policy.StallMs;
+            var late = time.GetElapsedTime(started).TotalMilliseconds > Policy.Tuning((int)Math.Min(Vm.MemoryMiB, int.MaxValue)).MaxPreCopyMs;
+            if ((stalled && Policy.OnStall == "abort") || (late && Policy.OnTimeout == "abort"))
+            {
+                throw new InvalidOperationException(stalled ? $"stalled: no progress for {Policy.StallMs} ms (policy {Policy.Name} aborts)" : $"not converged within the completion timeout (policy {Policy.Name} aborts)");
+            }
+
+            if ((stalled || late) && !forced)
+            {
+                forced = true;
+                await SourceAgent.ForceSwitchoverAsync(Id);
+            }
+        }
+    }
+
+    /// <summary>The critical path. The VM is paused; everything that must happen before it runs again runs
+    /// in parallel (parallel mode) or one after another with the slow steps inside (serial mode). Ends at the
+    /// commit point: the destination resumed.</summary>
+    private async Task SwitchoverAsync(DateTimeOffset pausedAt)
+    {
+        await CheckEntryAsync(MigrationPhase.Switchover);
+        if (S.Phase != MigrationPhase.Switchover)
+        {
+            await MoveAsync(MigrationPhase.Switchover, persist: false);
+        }
+
+        using var span = MigrationTelemetry.Source.StartActivity("phase switchover", ActivityKind.Internal, _trace?.Context ?? default);
+        var steps = new ConcurrentDictionary<string, double>(StringComparer.Ordinal);
+        async Task<T> Timed<T>(string name, Func<Task<T>> action)
+        {
+            using var child = MigrationTelemetry.Source.StartActivity(name, ActivityKind.Internal, span?.Context ?? default);
+            var t0 = Stopwatch.GetTimestamp();
+            var result = await action();
+            steps[name] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            return result;
+        }
+
+        Task Disk(DiskSpec d, Func<ICloudDiskGrain, Task> action) => Timed($"disk {d.DiskId}", async () =>
+        {
+            await action(GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId));
+            return true;
+        });
+
+        await Fault(Faults.FaultSteps.MigrationSwitchover);
+        FinalCopyReport final;
+        if (Parallel)
+        {
+            var finalCopy = Timed("final copy", () => SourceAgent.FinalCopyAsync(Id));
+            var cloud = Vm.Disks.Select(d => Disk(d, async g =>
+                {
+                    await g.PauseAsync(S.SourceHost);
+                    await g.PromoteReadWriteAsync(S.DestinationHost);
+                }))
+                .Concat(Vm.Nics.Select(n => (Task)Timed($"relay {n.Ip} enable", async () =>
+                {
+                    await GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).SetRelayEnabledAsync(n.Ip, Id, true);
+                    return true;
+                })));
+            await Task.WhenAll(cloud.Append(finalCopy));
+            final = await finalCopy;
+        }
+        else
+        {
+            final = await Timed("final copy", () => SourceAgent.FinalCopyAsync(Id));
+            foreach (var d in Vm.Disks)
+            {
+                await Disk(d, async g =>
+                {
+                    // The naive hand-over, all inside the downtime: open on the destination, take it over,
+                    // and wait for the slow close on the source before the VM may run.
+                    await g.PauseAsync(S.SourceHost);
+                    await g.OpenReadOnlyAsync(S.DestinationHost);
+                    await g.PromoteReadWriteAsync(S.DestinationHost);
+                    await g.CloseAsync(S.SourceHost);
+                });
+            }
+
+            foreach (var n in Vm.Nics)
+            {
+                await Timed($"flow {n.Ip} install", async () =>
+                {
+                    await GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).RepointFlowAsync(n.Ip, Vm.VmId, S.DestinationHost);
+                    return true;
+                });
+            }
+        }
+
+        if (S.CancelReason is { } cancel)
+        {
+            throw new MigrationCancelledException(cancel);
+        }
+
+        var resumed = await Timed("resume", () => DestinationAgent.ResumeIncomingAsync(Id));
+
+        // Committed. From here the migration only rolls forward.
+        S.Downtime = new DowntimeReport((resumed.ResumedAtUtc - pausedAt).TotalMilliseconds, final.DataPlaneMs, final.Pages, final.WireBytes,
+            final.CompressedBytes, final.SessionDeltaEntries, steps.ToImmutableDictionary(StringComparer.Ordinal));
+        span?.SetTag("omig.downtime_ms", S.Downtime.DowntimeMs).SetTag("omig.final_bytes", final.WireBytes);
+        if (resumed.Consistent == false)
+        {
+            S.Failure = "the destination guest failed its consistency check";
+        }
+
+        await MoveAsync(MigrationPhase.PostMigration);
+    }
+
+    /// <summary>Off the critical path, retried until done: flows re-pointed at the controller's pace, then the
+    /// relay removed; the slow disk close on the source; the source VM destroyed; the reservation turned into the
+    /// placement; the VM record moved; location-bound services told.</summary>
+    private async Task RollForwardAsync()
+    {
+        // The source guest stops for good first: after the commit point it must never run again.
+        await Retry("complete-outgoing", () => SourceAgent.CompleteOutgoingAsync(Id, Vm.VmId));
+        await Task.WhenAll(Vm.Nics.Select(async n =>
+        {
+            var table = GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId);
+            await Retry($"flow {n.Ip} repoint", () => table.RepointFlowAsync(n.Ip, Vm.VmId, S.DestinationHost));
+            await Retry($"relay {n.Ip} remove", () => table.RemoveRelayAsync(n.Ip, Id));
+        }).Concat(Vm.Disks.Select(d => Retry($"disk {d.DiskId} close source", () => GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId).CloseAsync(S.SourceHost)))));
+        await Retry("commit-reservation", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).CommitReservationAsync(Id, Vm));
+        await Retry("move-vm-record", () => GrainFactory.GetGrain<IVmGrain>(Vm.VmId).MoveAsync(S.DestinationHost));
+        await Retry("unplace-source", () => GrainFactory.GetGrain<IHostGrain>(S.SourceHost).RemoveVmAsync(Vm.VmId));
+        await Retry("notify-location-services", () => ServiceProvider.GetRequiredService<ILocationServicesBackend>().NotifyMovedAsync(Id, Vm.VmId, S.SourceHost, S.DestinationHost));
+    }
+
+    /// <summary>Before the commit point: the destination torn down first (so it can never resume after the source
+    /// does), the disk handed back to the source, relays disabled, the source VM resumed, relays removed, the
+    /// reservation released. If the destination turns out to have resumed, the migration rolls forward instead.</summary>
+    private async Task RollBackAsync()
+    {
+        var reason = S.Failure ?? S.CancelReason ?? "rolled back";
+        try
+        {
+            await Retry("abort-incoming", () => DestinationAgent.AbortIncomingAsync(Id, Vm.VmId, reason));
+        }
+        catch (OmigException ex) when (ex.Code == OmigErrorCode.Conflict)
+        {
+            S.Failure = null;
+            await MoveAsync(MigrationPhase.PostMigration);
+            return;
+        }
+
+        await Task.WhenAll(Vm.Disks.Select(d => Retry($"disk {d.DiskId} restore source", () => GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId).RestoreWriterAsync(S.SourceHost))));
+        await Task.WhenAll(Vm.Nics.Select(n => Retry($"relay {n.Ip} disable", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).SetRelayEnabledAsync(n.Ip, Id, false))));
+        await Retry("cancel-outgoing", () => SourceAgent.CancelOutgoingAsync(Id, Vm.VmId, reason));
+        await Task.WhenAll(Vm.Nics.Select(n => Retry($"relay {n.Ip} remove", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).RemoveRelayAsync(n.Ip, Id))));
+        if (!Parallel)
+        {
+            // Serial mode may have re-pointed flows inside the failed switchover: point them back.
+            await Task.WhenAll(Vm.Nics.Select(n => Retry($"flow {n.Ip} restore", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).RepointFlowAsync(n.Ip, Vm.VmId, S.SourceHost))));
+        }
+
+        await Retry("release-reservation", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).ReleaseAsync(Id));
+        await MoveAsync(MigrationPhase.RolledBack);
+        Ended(S.CancelReason is not null && S.Failure is null ? "cancelled" : "rolled_back");
+    }
+
+    /// <summary>Checks the entry standard of <paramref name="phase"/> by asking the components (see <see cref="MigrationPhases.Table"/>).</summary>
+    private async Task CheckEntryAsync(MigrationPhase phase)
+    {
+        var unmet = new List<string>();
+        switch (phase)
+        {
+            case MigrationPhase.PreCopy:
+                var host = await GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).GetAsync();
+                if (host is null || !host.Reservations.ContainsKey(Id))
+                {
+                    unmet.Add($"no capacity reserved on {S.DestinationHost}");
+                }
+
+                if (S.Endpoint is null)
+                {
+                    unmet.Add("destination not prepared for incoming");
+                }
+
+                if (Parallel)
+                {
+                    foreach (var d in Vm.Disks)
+                    {
+                        var disk = await GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId).GetAsync();
+                        if (disk is null || !disk.Attachments.TryGetValue(S.DestinationHost, out var a) || a.Mode != DiskAttachmentMode.ReadOnly)
+                        {
+                            unmet.Add($"disk {d.DiskId} not open read-only on {S.DestinationHost}");
+                        }
+                    }
+
+                    foreach (var n in Vm.Nics)
+                    {
+                        var table = await GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).GetAsync();
+                        if (!table.Relays.Any(r => r.Ip == n.Ip && r.OwnerId == Id && !r.Enabled && r.ToHost == S.DestinationHost))
+                        {
+                            unmet.Add($"relay for {n.Ip} not staged");
+                        }
+                    }
+                }
+
+                break;
+            case MigrationPhase.PreLastCopy:
+            case MigrationPhase.Switchover:
+                var snap = await SourceAgent.WaitOutgoingAsync(Id, 0);
+                if (snap.Failure is not null || (phase == MigrationPhase.Switchover && !snap.Paused))
+                {
+                    unmet.Add(phase == MigrationPhase.Switchover ? "source VM not paused for switchover" : $"source stream not running ({snap.State})");
+                }
+
+                break;
+        }
+
+        if (unmet.Count > 0)
+        {
+            throw new InvalidOperationException($"entry standard of {phase} not met: {string.Join("; ", unmet)}");
+        }
+    }
+
+    private async Task PhaseAsync(string name, Func<Task> body)
+    {
+        using var span = MigrationTelemetry.Source.StartActivity("phase " + name, ActivityKind.Internal, _trace?.Context ?? default);
+        await body();
+    }
+
+    /// <summary>A component action before the commit point: one try (a failure rolls the migration back), traced.</summary>
+    private async Task<T> Step<T>(string name, Func<Task<T>> action)
+    {
+        using var span = MigrationTelemetry.Source.StartActivity(name, ActivityKind.Internal, Activity.Current?.Context ?? default);
+        return await action();
+    }
+
+    private Task Step(string name, Func<Task> action) => Step(name, async () =>
+    {
+        await action();
+        return true;
+    });
+
+    /// <summary>A roll-forward or rollback action: idempotent, so retried with backoff until it succeeds
+    /// (bounded; the reminder re-drives after that). NotFound/Conflict from the component are not retried.</summary>
+    private async Task Retry(string name, Func<Task> action)
+    {
+        using var span = MigrationTelemetry.Source.StartActivity(name, ActivityKind.Internal, Activity.Current?.Context ?? default);
+        var delay = TimeSpan.FromMilliseconds(50);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await action();
+                return;
+            }
+            catch (OmigException ex) when (ex.Code is OmigErrorCode.Conflict or OmigErrorCode.NotFound or OmigErrorCode.InvalidArgument)
+            {
+                throw;
+            }
+            catch (Exception ex) when (attempt < 8)
+            {
+                LogRetry(logger, Id, name, attempt, ex.Message);
+                await Task.Delay(delay);
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 2000));
+            }
+        }
+    }
+
+    private Task Fault(string step) => ServiceProvider.GetService(typeof(Faults.IFaultInjector)) is Faults.IFaultInjector faults
+        ? faults.BeforeAsync(step, Id).AsTask()
+        : Task.CompletedTask;
+
+    private static string Describe(Exception ex) => ex switch
+    {
+        MigrationCancelledException c => $"cancelled: {c.Reason}",
+        OmigException o => o.Message,
+        _ => ex.GetBaseException().Message,
+    };
+}

@@ -1,0 +1,196 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using OrleansMigrate.Errors;
+using OrleansMigrate.Hosting;
+using OrleansMigrate.Placement;
+
+namespace OrleansMigrate.Migration;
+
+/// <summary>
+/// One live migration. The run loop drives the phases in the background; the state is persisted at every
+/// phase transition (never inside the downtime) and a reminder re-drives the loop if this grain's silo
+/// dies. Every component action is idempotent and keyed by the migration id, so a replay is harmless.
+/// </summary>
+[ControlPlanePlacement]
+public sealed partial class MigrationGrain(
+    [PersistentState("migration", StorageNames.Fleet)] IPersistentState<MigrationGrainState> state,
+    MigrationTelemetry telemetry,
+    TimeProvider time,
+    ILogger<MigrationGrain> logger) : Grain, IMigrationGrain, IRemindable
+{
+    private const string DriveReminder = "drive";
+    private const int MaxDriveAttempts = 20;
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private Task? _run;
+    private Activity? _trace;
+
+    private string Id => this.GetPrimaryKeyString();
+
+    private MigrationGrainState S => state.State;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (S.Request is not null && !MigrationPhases.IsEnded(S.Phase))
+        {
+            LogRecovered(logger, Id, S.Phase);
+            EnsureRunning();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task<MigrationStatus> StartAsync(MigrationRequest request, string sourceHost, string destinationHost)
+    {
+        if (S.Request is not null)
+        {
+            return Status();
+        }
+
+        var vm = await GrainFactory.GetGrain<Fleet.IVmGrain>(request.VmId).GetAsync()
+            ?? throw OmigException.NotFound("vm", $"VM '{request.VmId}' does not exist");
+        S.Request = request;
+        S.Vm = vm.Spec;
+        S.SourceHost = sourceHost;
+        S.DestinationHost = destinationHost;
+        S.CreatedAt = time.GetUtcNow();
+        S.Phase = MigrationPhase.Prepare;
+        S.Timeline = [new PhaseSpan(MigrationPhase.Prepare, S.CreatedAt, null)];
+        await SaveAsync();
+        await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+        telemetry.Started();
+        EnsureRunning();
+        return Status();
+    }
+
+    public Task<MigrationStatus?> GetAsync() => Task.FromResult(S.Request is null ? null : Status());
+
+    public async Task<MigrationStatus> CancelAsync(string reason)
+    {
+        if (S.Request is null)
+        {
+            throw OmigException.NotFound("migration", $"migration '{Id}' does not exist");
+        }
+
+        if (!MigrationPhases.IsEnded(S.Phase) && S.CancelReason is null)
+        {
+            S.CancelReason = string.IsNullOrWhiteSpace(reason) ? "cancelled by operator" : reason[..Math.Min(reason.Length, 200)];
+            await SaveAsync();
+        }
+
+        return Status();
+    }
+
+    public async IAsyncEnumerable<MigrationStatus> WatchAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        if (S.Request is null)
+        {
+            throw OmigException.NotFound("migration", $"migration '{Id}' does not exist");
+        }
+
+        MigrationStatus? last = null;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var now = Status();
+            if (last is null || now.Phase != last.Phase || now.Progress != last.Progress || now.IsEnded)
+            {
+                yield return now;
+                last = now;
+            }
+
+            if (now.IsEnded)
+            {
+                yield break;
+            }
+
+            await Task.Delay(200, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
+        }
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (S.Request is null || MigrationPhases.IsEnded(S.Phase))
+        {
+            if (await this.GetReminder(reminderName) is { } reminder)
+            {
+                await this.UnregisterReminder(reminder);
+            }
+
+            return;
+        }
+
+        EnsureRunning();
+    }
+
+    private MigrationStatus Status() => new(Id, S.Request!, S.SourceHost, S.DestinationHost, S.Phase, S.Timeline, S.Progress, S.Downtime,
+        S.Failure, S.CreatedAt, S.TotalMs, S.Attempts);
+
+    private void EnsureRunning()
+    {
+        if (_run is null || _run.IsCompleted)
+        {
+            _run = RunAsync();
+        }
+    }
+
+    /// <summary>Moves to <paramref name="next"/>, closing the current span; persisted unless <paramref name="persist"/> is false
+    /// (the switchover: no storage write inside the downtime).</summary>
+    private async Task MoveAsync(MigrationPhase next, bool persist = true)
+    {
+        if (!MigrationPhases.CanMove(S.Phase, next))
+        {
+            throw new InvalidOperationException($"migration {Id}: no transition {S.Phase} → {next}");
+        }
+
+        var now = time.GetUtcNow();
+        var timeline = S.Timeline.IsDefault ? [] : S.Timeline;
+        if (timeline.Length > 0 && timeline[^1].EndedAt is null)
+        {
+            var open = timeline[^1];
+            telemetry.PhaseDuration.Record((now - open.StartedAt).TotalMilliseconds, new KeyValuePair<string, object?>("phase", open.Phase.ToString()));
+            timeline = timeline.SetItem(timeline.Length - 1, open with { EndedAt = now });
+        }
+
+        S.Timeline = MigrationPhases.IsEnded(next) ? timeline.Add(new PhaseSpan(next, now, now)) : timeline.Add(new PhaseSpan(next, now, null));
+        S.Phase = next;
+        if (MigrationPhases.IsEnded(next))
+        {
+            S.TotalMs = (now - S.CreatedAt).TotalMilliseconds;
+        }
+
+        LogPhase(logger, Id, next);
+        if (persist)
+        {
+            await SaveAsync();
+        }
+    }
+
+    private async Task SaveAsync()
+    {
+        await _writeGate.WaitAsync();
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Migration {MigrationId} → {Phase}")]
+    private static partial void LogPhase(ILogger logger, string migrationId, MigrationPhase phase);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Migration {MigrationId} re-driven in phase {Phase} after its activation was lost")]
+    private static partial void LogRecovered(ILogger logger, string migrationId, MigrationPhase phase);
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Migration {MigrationId} rolling back: {Reason}")]
+    private static partial void LogRollingBack(ILogger logger, string migrationId, string reason);
+
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Migration {MigrationId}: step {Step} failed (attempt {Attempt}), retrying: {Error}")]
+    private static partial void LogRetry(ILogger logger, string migrationId, string step, int attempt, string error);
+
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Error, Message = "Migration {MigrationId} failed: {Reason}")]
+    private static partial void LogFailed(ILogger logger, string migrationId, string reason);
+}

@@ -1,0 +1,25 @@
+using System.Collections.Immutable;
+using OrleansMigrate.Agents;
+
+namespace OrleansMigrate.Migration;
+
+/// <summary>Persisted state of <see cref="MigrationGrain"/>, written at every phase transition. Keep the type name stable.</summary>
+[GenerateSerializer]
+[Alias("omig.MigrationGrainState")]
+public sealed class MigrationGrainState
+{
+    [Id(0)] public MigrationRequest? Request { get; set; }
+    [Id(1)] public string SourceHost { get; set; } = "";
+    [Id(2)] public string DestinationHost { get; set; } = "";
+    [Id(3)] public MigrationPhase Phase { get; set; }
+    [Id(4)] public ImmutableArray<PhaseSpan> Timeline { get; set; } = [];
+    [Id(5)] public DowntimeReport? Downtime { get; set; }
+    [Id(6)] public string? Failure { get; set; }
+    [Id(7)] public DateTimeOffset CreatedAt { get; set; }
+    [Id(8)] public double? TotalMs { get; set; }
+    [Id(9)] public int Attempts { get; set; }
+    [Id(10)] public string? CancelReason { get; set; }
+    [Id(11)] public IncomingEndpoint? Endpoint { get; set; }
+    [Id(12)] public Fleet.VmSpec? Vm { get; set; }
+    [Id(13)] public MigrationProgressInfo Progress { get; set; } = MigrationProgressInfo.None;
+}

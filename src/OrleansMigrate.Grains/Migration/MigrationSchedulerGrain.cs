@@ -1,0 +1,160 @@
+using System.Collections.Immutable;
+using Microsoft.Extensions.Options;
+using OrleansMigrate.Errors;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Hosting;
+using OrleansMigrate.Placement;
+
+namespace OrleansMigrate.Migration;
+
+/// <summary>
+/// Admission: one migration per VM, destination choice, per-host and per-cluster concurrency limits with
+/// maintenance before user requests, and a visible queue. Non-reentrant, so each decision sees the
+/// others' effects.
+/// </summary>
+[ControlPlanePlacement]
+public sealed class MigrationSchedulerGrain(
+    [PersistentState("scheduler", StorageNames.Fleet)] IPersistentState<MigrationSchedulerState> state,
+    IOptions<MigrationAdmissionOptions> admission,
+    TimeProvider time) : Grain, IMigrationSchedulerGrain
+{
+    private const int HistoryLimit = 10_000;
+
+    public async Task<MigrationStatus> SubmitAsync(MigrationRequest request)
+    {
+        FleetValidation.RequireId("vm", request.VmId);
+        if (request.DestinationHost is not null)
+        {
+            FleetValidation.RequireId("to", request.DestinationHost);
+        }
+
+        if (!Enum.IsDefined(request.Mode) || !Enum.IsDefined(request.Priority))
+        {
+            throw OmigException.Invalid("mode", "unknown orchestration mode or priority");
+        }
+
+        if (request.Policy is not null && !MigrationPolicy.BuiltIn.ContainsKey(request.Policy))
+        {
+            throw OmigException.Invalid("policy", $"'{request.Policy}' is not a policy; known: {string.Join(", ", MigrationPolicy.BuiltIn.Keys)}");
+        }
+
+        var policy = MigrationPolicy.BuiltIn[request.Policy ?? "standard"];
+        var vm = await GrainFactory.GetGrain<IVmGrain>(request.VmId).GetAsync()
+            ?? throw OmigException.NotFound("vm", $"VM '{request.VmId}' does not exist");
+        if (state.State.Open.Values.FirstOrDefault(m => m.Request.VmId == vm.VmId) is { } busy)
+        {
+            throw OmigException.Conflict("vm", $"VM '{vm.VmId}' is already being migrated by {busy.MigrationId}");
+        }
+
+        if (!vm.Spec.PassthroughDevices.IsEmpty)
+        {
+            throw new OmigException(OmigErrorCode.Incompatible, "vm",
+                $"VM '{vm.VmId}' has pass-through devices ({string.Join(", ", vm.Spec.PassthroughDevices.Select(p => $"{p.Address} {p.Kind}"))}): their state lives in hardware, so it cannot be live-migrated; stop it and cold-move it instead");
+        }
+
+        var destination = await ChooseDestinationAsync(vm, request.DestinationHost, policy);
+        var id = "mig-" + Guid.NewGuid().ToString("N")[..12];
+        var entry = new ScheduledMigration(id, request, vm.HostId, destination, false, time.GetUtcNow());
+        state.State.Open = state.State.Open.Add(id, entry);
+        state.State.History = Trim(state.State.History.Add(id));
+        await state.WriteStateAsync();
+        await AdmitAsync();
+        return await StatusAsync(state.State.Open.TryGetValue(id, out var now) ? now : entry);
+    }
+
+    public async Task<ImmutableArray<MigrationStatus>> ListAsync(bool includeEnded)
+    {
+        var ids = includeEnded ? state.State.History.TakeLast(500).ToList() : [.. state.State.Open.Keys];
+        var statuses = await Task.WhenAll(ids.Select(async id =>
+            state.State.Open.TryGetValue(id, out var open) ? await StatusAsync(open) : await GrainFactory.GetGrain<IMigrationGrain>(id).GetAsync()));
+        return [.. statuses.OfType<MigrationStatus>().OrderBy(s => s.CreatedAt)];
+    }
+
+    public async Task EndedAsync(string migrationId)
+    {
+        if (state.State.Open.ContainsKey(migrationId))
+        {
+            state.State.Open = state.State.Open.Remove(migrationId);
+            await state.WriteStateAsync();
+        }
+
+        await AdmitAsync();
+    }
+
+    /// <summary>Starts queued migrations in priority order while the limits allow.</summary>
+    private async Task AdmitAsync()
+    {
+        var limits = admission.Value;
+        var running = state.State.Open.Values.Where(m => m.Admitted).ToList();
+        var queued = state.State.Open.Values.Where(m => !m.Admitted).OrderBy(m => m.Request.Priority).ThenBy(m => m.SubmittedAt).ToList();
+        foreach (var next in queued)
+        {
+            if (running.Count >= limits.MaxPerCluster)
+            {
+                break;
+            }
+
+            if (running.Count(m => m.SourceHost == next.SourceHost) >= limits.MaxOutboundPerHost
+                || running.Count(m => m.DestinationHost == next.DestinationHost) >= limits.MaxInboundPerHost)
+            {
+                continue;
+            }
+
+            var admitted = next with { Admitted = true };
+            state.State.Open = state.State.Open.SetItem(next.MigrationId, admitted);
+            await state.WriteStateAsync();
+            running.Add(admitted);
+            try
+            {
+                await GrainFactory.GetGrain<IMigrationGrain>(next.MigrationId).StartAsync(next.Request, next.SourceHost, next.DestinationHost);
+            }
+            catch (OmigException)
+            {
+                // The VM vanished between submit and admission: nothing started, nothing to hold.
+                state.State.Open = state.State.Open.Remove(next.MigrationId);
+                await state.WriteStateAsync();
+                running.Remove(admitted);
+            }
+        }
+    }
+
+    private async Task<string> ChooseDestinationAsync(VmRecord vm, string? requested, MigrationPolicy policy)
+    {
+        var fleet = GrainFactory.GetGrain<IFleetGrain>(IFleetGrain.Key);
+        var hosts = await fleet.ListHostsAsync();
+        var source = hosts.FirstOrDefault(h => h.HostId == vm.HostId)
+            ?? throw OmigException.NotFound("vm", $"the host of VM '{vm.VmId}' ('{vm.HostId}') is not registered");
+        var vms = await fleet.ListVmsAsync();
+        var byHost = vms.GroupBy(v => v.HostId).ToDictionary(g => g.Key, g => (IReadOnlyCollection<VmRecord>)g.ToList());
+        IReadOnlyCollection<VmRecord> On(string hostId) => byHost.TryGetValue(hostId, out var list) ? list : [];
+
+        if (requested is not null)
+        {
+            var target = hosts.FirstOrDefault(h => h.HostId == requested) ?? throw OmigException.NotFound("to", $"host '{requested}' is not registered");
+            if (DestinationSelector.Refusal(vm, source, target, On(target.HostId), policy) is { } why)
+            {
+                throw new OmigException(OmigErrorCode.Incompatible, "to", $"host '{requested}' cannot take VM '{vm.VmId}': {why}");
+            }
+
+            return requested;
+        }
+
+        var (best, refusals) = DestinationSelector.Choose(vm, source, hosts, On, policy);
+        return best?.HostId ?? throw new OmigException(OmigErrorCode.InsufficientCapacity, "to",
+            $"no host can take VM '{vm.VmId}': " + string.Join("; ", refusals.Select(r => $"{r.Key}: {r.Value}")));
+    }
+
+    private async Task<MigrationStatus> StatusAsync(ScheduledMigration entry)
+    {
+        if (entry.Admitted && await GrainFactory.GetGrain<IMigrationGrain>(entry.MigrationId).GetAsync() is { } status)
+        {
+            return status;
+        }
+
+        return new MigrationStatus(entry.MigrationId, entry.Request, entry.SourceHost, entry.DestinationHost, MigrationPhase.Queued,
+            [new PhaseSpan(MigrationPhase.Queued, entry.SubmittedAt, null)], MigrationProgressInfo.None, null, null, entry.SubmittedAt, null, 0);
+    }
+
+    private static ImmutableList<string> Trim(ImmutableList<string> history) =>
+        history.Count > HistoryLimit ? history.RemoveRange(0, history.Count - HistoryLimit) : history;
+}

@@ -1,0 +1,44 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace OrleansMigrate.Migration;
+
+/// <summary>
+/// Traces and metrics of migrations: one trace per migration (a span per phase and per component
+/// action, tagged with ids and byte counts) under <see cref="SourceName"/>, and the meter
+/// <see cref="MeterName"/>: downtime histogram, migrations by outcome, phase durations, bytes moved,
+/// active migrations.
+/// </summary>
+public sealed class MigrationTelemetry : IDisposable
+{
+    public const string SourceName = "OrleansMigrate.Migration";
+    public const string MeterName = "OrleansMigrate";
+
+    private readonly Meter _meter = new(MeterName);
+    private long _active;
+
+    public MigrationTelemetry()
+    {
+        Downtime = _meter.CreateHistogram<double>("omig.migration.downtime", "ms", "Source pause to destination resume");
+        PhaseDuration = _meter.CreateHistogram<double>("omig.migration.phase.duration", "ms", "Time spent in each phase");
+        Outcomes = _meter.CreateCounter<long>("omig.migration.outcomes", "{migration}", "Migrations ended, by outcome");
+        BytesMoved = _meter.CreateCounter<long>("omig.migration.bytes", "By", "Bytes sent by migration streams");
+        _meter.CreateObservableUpDownCounter("omig.migration.active", () => Interlocked.Read(ref _active), "{migration}", "Migrations in flight");
+    }
+
+    public static ActivitySource Source { get; } = new(SourceName);
+
+    public Histogram<double> Downtime { get; }
+
+    public Histogram<double> PhaseDuration { get; }
+
+    public Counter<long> Outcomes { get; }
+
+    public Counter<long> BytesMoved { get; }
+
+    public void Started() => Interlocked.Increment(ref _active);
+
+    public void Ended() => Interlocked.Decrement(ref _active);
+
+    public void Dispose() => _meter.Dispose();
+}

@@ -1,0 +1,62 @@
+namespace OrleansMigrate.Hypervisor.Drivers;
+
+/// <summary>
+/// One hypervisor backend on one host: the simulated hypervisor (embedded default) or QEMU over QMP.
+/// A host agent owns one driver; source and destination of a migration are two drivers on two hosts
+/// (possibly two processes) connected only by the migration stream over TCP.
+/// </summary>
+/// <remarks>
+/// The migration shape follows QEMU's <c>pause-before-switchover</c>: the source side runs pre-copy and
+/// the pre-last-copy stage, then pauses the VM and waits (<see cref="IOutgoingMigration.PreSwitchover"/>);
+/// the orchestrator runs the final copy (<see cref="IOutgoingMigration.FinalCopyAsync"/>) in parallel
+/// with its cloud actions, and commits by resuming the destination (<see cref="IIncomingMigration.ResumeAsync"/>).
+/// Until that commit point any failure or <see cref="IOutgoingMigration.CancelAsync"/> leaves the VM
+/// running on the source.
+/// </remarks>
+public interface IHypervisorDriver : IAsyncDisposable
+{
+    /// <summary>Short backend name, e.g. <c>simulated</c> or <c>qemu</c>.</summary>
+    string Kind { get; }
+
+    /// <summary>
+    /// The clock behind every timestamp this driver reports (<see cref="TimeProvider.GetTimestamp"/> ticks in
+    /// <see cref="PreSwitchoverInfo"/>, <see cref="FinalCopyResult"/>, <see cref="IncomingResult"/>, <see cref="ResumeResult"/>).
+    /// </summary>
+    TimeProvider TimeProvider { get; }
+
+    /// <summary>Defines a VM on this host. The VM is <see cref="VmState.Created"/>: memory reserved, not running.</summary>
+    Task<VmInfo> CreateVmAsync(VmSpec spec, CancellationToken cancellationToken = default);
+
+    /// <summary>Boots a <see cref="VmState.Created"/> VM (fresh guest, not a migration target).</summary>
+    Task<VmInfo> StartVmAsync(string vmId, CancellationToken cancellationToken = default);
+
+    /// <summary>The VM's current state. Throws <see cref="VmNotFoundException"/> for an unknown id.</summary>
+    Task<VmInfo> GetVmAsync(string vmId, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists the VMs defined on this host.</summary>
+    Task<IReadOnlyList<VmInfo>> ListVmsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Pauses a running VM outside any migration.</summary>
+    Task PauseVmAsync(string vmId, CancellationToken cancellationToken = default);
+
+    /// <summary>Resumes a VM paused by <see cref="PauseVmAsync"/>.</summary>
+    Task ResumeVmAsync(string vmId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Makes a <see cref="VmState.Created"/> VM the target of an incoming migration: listens on
+    /// <see cref="IncomingMigrationOptions.ListenAddress"/> and reports the endpoint to hand to the source.
+    /// </summary>
+    Task<IIncomingMigration> PrepareIncomingAsync(string vmId, IncomingMigrationOptions options, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Connects to a destination endpoint and starts pre-copy of a running VM. Returns once the
+    /// destination accepted the stream; pre-copy continues in the background.
+    /// </summary>
+    Task<IOutgoingMigration> StartOutgoingAsync(string vmId, MigrationEndpoint destination, MigrationOptions options, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Destroys the VM and releases its memory. A migration still in progress on it is cancelled first
+    /// (outgoing: rolled back; incoming: torn down). Destroying an unknown id is a no-op.
+    /// </summary>
+    Task DestroyVmAsync(string vmId, CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,68 @@
+namespace OrleansMigrate.Hypervisor.Drivers;
+
+/// <summary>
+/// The source side of one live migration. Lives in the source host agent; talks to its
+/// <see cref="IIncomingMigration"/> only through the TCP migration stream.
+/// </summary>
+/// <remarks>
+/// Sequence: pre-copy rounds → pre-last-copy stage → VM paused (<see cref="PreSwitchover"/> completes) →
+/// <see cref="FinalCopyAsync"/> (stop-and-copy: last dirty pages, session-table delta, device state) →
+/// the orchestrator resumes the destination (commit point) → <see cref="CompleteAsync"/>.
+/// Any failure before the final copy has been fully sent resumes the VM on the source by itself.
+/// Once the final copy is sent the source stays paused until the orchestrator decides:
+/// <see cref="CompleteAsync"/> (roll forward) or <see cref="CancelAsync"/> (roll back), so a lost
+/// acknowledgement can never leave the VM running on two hosts.
+/// </remarks>
+public interface IOutgoingMigration : IAsyncDisposable
+{
+    string VmId { get; }
+
+    /// <summary>The destination this stream is connected to.</summary>
+    MigrationEndpoint Destination { get; }
+
+    OutgoingMigrationState State { get; }
+
+    /// <summary>
+    /// Completes when pre-copy and the pre-last-copy stage are done and the source VM is paused,
+    /// ready for switchover. Faults with <see cref="MigrationFailedException"/> if the migration failed or
+    /// was cancelled before that point (the VM then keeps running on the source).
+    /// </summary>
+    Task<PreSwitchoverInfo> PreSwitchover { get; }
+
+    /// <summary>A consistent snapshot of progress, cheap enough to poll.</summary>
+    MigrationProgress GetProgress();
+
+    /// <summary>Per-round records so far (pre-copy and pre-last-copy rounds; not the final copy).</summary>
+    IReadOnlyList<RoundRecord> GetRounds();
+
+    /// <summary>What the pre-last-copy stage decided and why, in order.</summary>
+    IReadOnlyList<PreLastCopyDecision> GetPreLastCopyDecisions();
+
+    /// <summary>
+    /// Asks pre-copy to stop iterating at the next round boundary and pause (an orchestrator deadline).
+    /// </summary>
+    /// <param name="skipPreLastCopy">True to also skip the pre-last-copy stage.</param>
+    void RequestSwitchover(bool skipPreLastCopy = false);
+
+    /// <summary>
+    /// Runs the final copy once <see cref="PreSwitchover"/> has completed: the last dirty pages
+    /// (LZ4-compressed unless <see cref="CompressionMode.None"/>), the session-table delta and the device
+    /// state, then waits for the destination's acknowledgement. The caller may run other work concurrently.
+    /// </summary>
+    Task<FinalCopyResult> FinalCopyAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Roll forward after the destination resumed: the source VM stays stopped for good
+    /// (<see cref="VmState.PostMigrate"/>) and the stream is closed.
+    /// </summary>
+    Task CompleteAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Roll back at any point before <see cref="CompleteAsync"/>: stops the stream, tells the destination
+    /// to tear down, and resumes the VM on the source unchanged. Idempotent.
+    /// </summary>
+    Task CancelAsync(string reason, CancellationToken cancellationToken = default);
+
+    /// <summary>Statistics so far (bytes, pages, compression), final once the migration ended.</summary>
+    OutgoingStatistics GetStatistics();
+}

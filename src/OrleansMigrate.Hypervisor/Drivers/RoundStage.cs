@@ -1,0 +1,8 @@
+namespace OrleansMigrate.Hypervisor.Drivers;
+
+/// <summary>Which stage sent a round.</summary>
+public enum RoundStage
+{
+    PreCopy,
+    PreLastCopy,
+}

@@ -1,0 +1,75 @@
+using System.Collections.Immutable;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Hosting;
+using Orleans.TestingHost;
+using OrleansMigrate.Agents;
+using OrleansMigrate.Client;
+using OrleansMigrate.Cloud;
+using OrleansMigrate.Faults;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Hosting;
+using OrleansMigrate.Tests.Cloud;
+
+namespace OrleansMigrate.Tests.Migration;
+
+/// <summary>
+/// One all-roles silo serving every host, with byte-real 8 MiB simulated guests, millisecond cloud
+/// latencies and a shared <see cref="ScriptedFaults"/>. Tests of the collection run one at a time and
+/// each builds its own VM on hosts m-1..m-3.
+/// </summary>
+public sealed class MigrationClusterFixture : IAsyncLifetime
+{
+    public static readonly string[] HostIds = ["m-1", "m-2", "m-3"];
+
+    public ScriptedFaults Faults { get; } = new();
+
+    public CloudBackendOptions CloudOptions { get; } = CloudClusterFixture.FastOptions();
+
+    public InProcessTestCluster Cluster { get; private set; } = null!;
+
+    public OmigClient Client { get; private set; } = null!;
+
+    public IHostRuntime Runtime => Cluster.Silos[0].ServiceProvider.GetRequiredService<IHostRuntime>();
+
+    public async Task InitializeAsync()
+    {
+        var builder = new InProcessTestClusterBuilder(1);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.Services.AddSingleton(CloudOptions);
+            silo.Services.AddSingleton<IFaultInjector>(Faults);
+            silo.Services.Configure<HostRuntimeOptions>(o => o.SimulatedGuestMiB = 8);
+            silo.AddMemoryGrainStorage(StorageNames.Fleet);
+            silo.UseInMemoryReminderService();
+            silo.AddOrleansMigrateCore(SiloRole.All, SiloMetadataKeys.AnyHost);
+        });
+        Cluster = builder.Build();
+        await Cluster.DeployAsync();
+        Client = new OmigClient(Cluster.Client);
+        foreach (var host in HostIds)
+        {
+            await Client.AddHostAsync(TestFleet.Host(host, cores: 256, memoryMiB: 1024 * 1024));
+        }
+    }
+
+    /// <summary>A fresh VM on <paramref name="hostId"/> with two disks and a NIC; its guest dirties memory.</summary>
+    public async Task<VmSpec> CreateVmAsync(string hostId = "m-1", int dirtyMbps = 5)
+    {
+        var id = TestFleet.Unique("mv");
+        var spec = TestFleet.Vm(id, vcpus: 2, memoryMiB: 4096, ip: TestFleet.RandomIp()) with
+        {
+            Disks = [new DiskSpec(id + "-a", 10), new DiskSpec(id + "-b", 20)],
+            Labels = ImmutableDictionary<string, string>.Empty.Add("sim.dirty-mbps", dirtyMbps.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        };
+        await Client.CreateVmAsync(spec, hostId);
+        return spec;
+    }
+
+    public async Task DisposeAsync() => await Cluster.DisposeAsync();
+}
+
+[CollectionDefinition(Name)]
+public sealed class MigrationCollection : ICollectionFixture<MigrationClusterFixture>
+{
+    public const string Name = "migration";
+}

@@ -1,0 +1,194 @@
+using OrleansMigrate.Errors;
+using OrleansMigrate.Faults;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Migration;
+
+namespace OrleansMigrate.Tests.Migration;
+
+[Collection(MigrationCollection.Name)]
+public sealed class MigrationTests(MigrationClusterFixture fixture) : IDisposable
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);
+
+    public void Dispose() => fixture.Faults.Clear();
+
+    [Fact]
+    public async Task A_parallel_migration_moves_the_VM_with_disks_and_flows_and_every_invariant_holds_throughout()
+    {
+        var vm = await fixture.CreateVmAsync("m-1");
+        var violations = new List<string>();
+        using var stop = new CancellationTokenSource();
+        var checker = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                violations.AddRange(await Invariants.CheckAsync(fixture.Client, fixture.Runtime, vm, MigrationClusterFixture.HostIds));
+                await Task.Delay(5);
+            }
+        });
+
+        var status = await RunAsync(new MigrationRequest(vm.VmId, "m-2"));
+        stop.Cancel();
+        await checker;
+
+        Assert.Equal(MigrationPhase.Completed, status.Phase);
+        Assert.Empty(violations);
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-2", MigrationClusterFixture.HostIds);
+        foreach (var d in vm.Disks)
+        {
+            Assert.Equal(2, (await fixture.Client.GetDiskAsync(d.DiskId))!.FencingGeneration);
+        }
+
+        Assert.Equal(
+            [MigrationPhase.Prepare, MigrationPhase.PreCopy, MigrationPhase.Switchover, MigrationPhase.PostMigration, MigrationPhase.Completed],
+            status.Timeline.Select(t => t.Phase).Where(p => p != MigrationPhase.PreLastCopy).ToArray());
+        Assert.NotNull(status.Downtime);
+        Assert.Contains(status.Downtime.Steps.Keys, k => k.StartsWith("disk ", StringComparison.Ordinal));
+        Assert.Contains(status.Downtime.Steps.Keys, k => k.StartsWith("relay ", StringComparison.Ordinal));
+        Assert.True(status.Downtime.DowntimeMs > 0);
+    }
+
+    [Fact]
+    public async Task A_serial_migration_completes_with_disk_reopen_and_flow_install_inside_the_downtime()
+    {
+        var vm = await fixture.CreateVmAsync("m-2");
+
+        var status = await RunAsync(new MigrationRequest(vm.VmId, "m-3", Mode: OrchestrationMode.Serial));
+
+        Assert.True(status.Phase == MigrationPhase.Completed, status.Failure);
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-3", MigrationClusterFixture.HostIds);
+        Assert.Contains(status.Downtime!.Steps.Keys, k => k.StartsWith("flow ", StringComparison.Ordinal));
+        Assert.DoesNotContain(status.Downtime.Steps.Keys, k => k.StartsWith("relay ", StringComparison.Ordinal));
+    }
+
+    public static TheoryData<string> StepsBeforeCommit =>
+    [
+        FaultSteps.MigrationPrepare,
+        FaultSteps.AgentPrepareIncoming,
+        FaultSteps.DiskOpenReadOnly,
+        FaultSteps.VpcStageRelay,
+        FaultSteps.MigrationPreCopy,
+        FaultSteps.AgentStartOutgoing,
+        FaultSteps.MigrationSwitchover,
+        FaultSteps.AgentFinalCopy,
+        FaultSteps.DiskPause,
+        FaultSteps.DiskPromote,
+        FaultSteps.VpcEnableRelay,
+        FaultSteps.AgentResume,
+    ];
+
+    [Theory]
+    [MemberData(nameof(StepsBeforeCommit))]
+    public async Task A_failure_at_any_step_before_the_commit_point_rolls_back_with_the_VM_whole_on_the_source(string step)
+    {
+        var vm = await fixture.CreateVmAsync("m-1");
+        fixture.Faults.FailNext(step);
+
+        var status = await RunAsync(new MigrationRequest(vm.VmId, "m-2"));
+
+        Assert.Equal(MigrationPhase.RolledBack, status.Phase);
+        Assert.Contains("injected fault", status.Failure);
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-1", MigrationClusterFixture.HostIds);
+    }
+
+    [Theory]
+    [InlineData(FaultSteps.VpcRepointFlow)]
+    [InlineData(FaultSteps.DiskClose)]
+    [InlineData(FaultSteps.ServicesNotify)]
+    public async Task A_failure_after_the_commit_point_is_retried_and_the_migration_rolls_forward(string step)
+    {
+        var vm = await fixture.CreateVmAsync("m-1");
+        fixture.Faults.FailNext(step, times: 2);
+
+        var status = await RunAsync(new MigrationRequest(vm.VmId, "m-3"));
+
+        Assert.Equal(MigrationPhase.Completed, status.Phase);
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-3", MigrationClusterFixture.HostIds);
+    }
+
+    [Theory]
+    [InlineData(FaultSteps.MigrationPrepare, MigrationPhase.Prepare)]
+    [InlineData(FaultSteps.MigrationPreCopy, MigrationPhase.PreCopy)]
+    [InlineData(FaultSteps.MigrationSwitchover, MigrationPhase.Switchover)]
+    public async Task Cancel_in_each_phase_before_the_commit_point_rolls_back(string holdAt, MigrationPhase phase)
+    {
+        var vm = await fixture.CreateVmAsync("m-3");
+        fixture.Faults.Delay(holdAt, TimeSpan.FromMilliseconds(800));
+        var started = await fixture.Client.MigrateAsync(new MigrationRequest(vm.VmId, "m-1"));
+
+        await WaitForPhaseAsync(started.MigrationId, phase);
+        await fixture.Client.CancelMigrationAsync(started.MigrationId, "test cancel");
+        var status = await WaitEndedAsync(started.MigrationId);
+
+        Assert.Equal(MigrationPhase.RolledBack, status.Phase);
+        Assert.Contains("test cancel", status.Failure ?? "cancelled: test cancel");
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-3", MigrationClusterFixture.HostIds);
+    }
+
+    [Fact]
+    public async Task A_second_migrate_request_for_a_VM_in_flight_is_refused()
+    {
+        var vm = await fixture.CreateVmAsync("m-2");
+        fixture.Faults.Delay(FaultSteps.MigrationPrepare, TimeSpan.FromMilliseconds(500));
+        var first = await fixture.Client.MigrateAsync(new MigrationRequest(vm.VmId, "m-1"));
+
+        var ex = await Assert.ThrowsAsync<OmigException>(() => fixture.Client.MigrateAsync(new MigrationRequest(vm.VmId, "m-3")));
+
+        Assert.Equal(OmigErrorCode.Conflict, ex.Code);
+        Assert.Contains(first.MigrationId, ex.Message);
+        Assert.Equal(MigrationPhase.Completed, (await WaitEndedAsync(first.MigrationId)).Phase);
+    }
+
+    [Fact]
+    public async Task A_VM_with_pass_through_devices_is_refused_live_migration_with_the_reason()
+    {
+        var id = TestFleet.Unique("pt");
+        var spec = TestFleet.Vm(id) with { PassthroughDevices = [new PassthroughDevice("0000:3b:00.0", "gpu")] };
+        await fixture.Client.CreateVmAsync(spec, "m-1");
+
+        var ex = await Assert.ThrowsAsync<OmigException>(() => fixture.Client.MigrateAsync(new MigrationRequest(id)));
+
+        Assert.Equal(OmigErrorCode.Incompatible, ex.Code);
+        Assert.Contains("pass-through", ex.Message);
+    }
+
+    [Fact]
+    public async Task Without_a_destination_placement_picks_a_compatible_host()
+    {
+        var vm = await fixture.CreateVmAsync("m-3");
+
+        var status = await RunAsync(new MigrationRequest(vm.VmId));
+
+        Assert.Equal(MigrationPhase.Completed, status.Phase);
+        Assert.NotEqual("m-3", status.DestinationHost);
+        Assert.Contains(status.DestinationHost, MigrationClusterFixture.HostIds);
+    }
+
+    private async Task<MigrationStatus> RunAsync(MigrationRequest request)
+    {
+        var started = await fixture.Client.MigrateAsync(request);
+        return await WaitEndedAsync(started.MigrationId);
+    }
+
+    private async Task<MigrationStatus> WaitEndedAsync(string id)
+    {
+        using var cts = new CancellationTokenSource(Limit);
+        MigrationStatus? last = null;
+        await foreach (var status in fixture.Client.WatchMigrationAsync(id, cts.Token))
+        {
+            last = status;
+        }
+
+        return last ?? await fixture.Client.GetMigrationAsync(id);
+    }
+
+    private async Task WaitForPhaseAsync(string id, MigrationPhase phase)
+    {
+        var deadline = DateTime.UtcNow + Limit;
+        while ((await fixture.Client.GetMigrationAsync(id)).Phase != phase)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"migration {id} never reached {phase}");
+            await Task.Delay(10);
+        }
+    }
+}
