@@ -38,6 +38,7 @@ if (OmigSiloOptionsValidator.Check(options) is { Count: > 0 } errors)
 }
 
 builder.Services.AddSingleton(Options.Create(options));
+Telemetry.Configure(builder, options);
 builder.UseOrleans(silo => silo.UseOrleansMigrate(options));
 
 using var host = builder.Build();

@@ -16,6 +16,8 @@ public static class SiloCommandLine
         ["--gateway-port"] = "Omig:GatewayPort",
         ["--address"] = "Omig:AdvertisedAddress",
         ["--driver"] = "Omig:Driver",
+        ["--telemetry"] = "Omig:Telemetry",
+        ["--otlp-endpoint"] = "Omig:OtlpEndpoint",
     };
 
     /// <summary>Errors for arguments that are neither a known switch with a value nor a <c>--Section:Key=value</c> setting.</summary>

@@ -29,7 +29,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         var builder = new InProcessTestClusterBuilder(3);
         builder.ConfigureSilo((options, silo) =>
         {
-            silo.AddMemoryGrainStorage(StorageNames.Fleet);
+            silo.AddOmigMemoryStorage();
             silo.UseInMemoryReminderService();
             var (role, hosts) = options.SiloName switch
             {

@@ -90,44 +90,58 @@ public static class MigrationCommands
 
     private static IEnumerable<string> MigrationPolicyNames => ["standard", "critical", "economy", "any-version"];
 
-    /// <summary>Live progress (a bar per migration while a terminal is attached, one line per phase otherwise), then the report.</summary>
+    /// <summary>Live progress (a bar while a terminal is attached, one line per phase otherwise), then the report.</summary>
     public static async Task<MigrationStatus> FollowAsync(ParseResult parse, OmigClient client, string migrationId, CancellationToken ct)
     {
-        MigrationStatus? last = null;
-        var json = GlobalOptions.JsonToConsole(parse);
-        if (!json && !Console.IsOutputRedirected)
+        var final = await FollowAsync(client, [migrationId], quiet: GlobalOptions.JsonToConsole(parse), ct);
+        CommandRunner.Print(parse, final[0], Render.MigrationReport);
+        return final[0];
+    }
+
+    /// <summary>Follows several migrations at once with a bar each; returns their final statuses in order.</summary>
+    public static async Task<IReadOnlyList<MigrationStatus>> FollowAsync(OmigClient client, IReadOnlyList<string> migrationIds, bool quiet, CancellationToken ct)
+    {
+        var last = new MigrationStatus?[migrationIds.Count];
+        if (!quiet && !Console.IsOutputRedirected)
         {
             await AnsiConsole.Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-                .StartAsync(async ctx =>
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn())
+                .StartAsync(ctx => Task.WhenAll(migrationIds.Select(async (id, i) =>
                 {
-                    var task = ctx.AddTask(migrationId, maxValue: 100);
-                    await foreach (var status in client.WatchMigrationAsync(migrationId, ct))
+                    var task = ctx.AddTask(id, maxValue: 100);
+                    await foreach (var status in client.WatchMigrationAsync(id, ct))
                     {
-                        last = status;
+                        last[i] = status;
                         task.Description = Markup.Escape(Line(status));
                         task.Value = Percent(status);
                     }
 
                     task.Value = 100;
-                });
+                })));
         }
         else
         {
-            MigrationPhase? phase = null;
-            await foreach (var status in client.WatchMigrationAsync(migrationId, ct))
+            await Task.WhenAll(migrationIds.Select(async (id, i) =>
             {
-                last = status;
-                if (!json && status.Phase != phase)
+                MigrationPhase? phase = null;
+                await foreach (var status in client.WatchMigrationAsync(id, ct))
                 {
-                    Console.Out.WriteLine(Line(status));
-                    phase = status.Phase;
+                    last[i] = status;
+                    if (!quiet && status.Phase != phase)
+                    {
+                        Console.Out.WriteLine(Line(status));
+                        phase = status.Phase;
+                    }
                 }
-            }
+            }));
         }
 
-        var final = last ?? await client.GetMigrationAsync(migrationId);
-        CommandRunner.Print(parse, final, Render.MigrationReport);
+        var final = new List<MigrationStatus>();
+        for (var i = 0; i < migrationIds.Count; i++)
+        {
+            final.Add(last[i] ?? await client.GetMigrationAsync(migrationIds[i]));
+        }
+
         return final;
     }
 

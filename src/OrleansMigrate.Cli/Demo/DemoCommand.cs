@@ -56,21 +56,15 @@ public static class DemoCommand
             var silos = await client.GetSilosAsync();
             var hostRecords = await client.ListHostsAsync();
             var vmRecords = await client.ListVmsAsync();
-            var problems = await FleetAudit.CheckAsync(client);
+            IReadOnlyList<string> problems = await FleetAudit.CheckAsync(client);
 
             var summary = new
             {
                 cluster = new { silos, start_ms = startMs },
                 hosts = hostRecords.Select(h => new { host = h.HostId, cores = h.Spec.Cores, used_vcpus = h.UsedVcpus, memory_mib = h.Spec.MemoryMiB, used_memory_mib = h.UsedMemoryMiB, vms = h.Vms.Count }),
                 vms = vmRecords.Select(v => new { vm = v.VmId, host = v.HostId, vcpus = v.Spec.Vcpus, memory_mib = v.Spec.MemoryMiB, disks = v.Spec.Disks.Length, nics = v.Spec.Nics.Length }),
-                audit = new { ok = problems.Count == 0, problems },
-                wall_ms = clock.ElapsedMilliseconds,
             };
-            if (asJson)
-            {
-                Console.Out.WriteLine(Json.Serialize(summary));
-            }
-            else
+            if (!asJson)
             {
                 AnsiConsole.Write(new Rule("[bold]cluster[/]").LeftJustified());
                 AnsiConsole.Write(Render.Silos(silos));
@@ -90,9 +84,52 @@ public static class DemoCommand
                     : "[red]audit found problems:[/]\n  " + Markup.Escape(string.Join("\n  ", problems)));
             }
 
+            // A live migration of one VM with its disks and NIC, then a few at once.
+            IReadOnlyList<Migration.MigrationStatus> migrations = [];
+            if (vmRecords.Length > 0 && hostRecords.Length > 1)
+            {
+                var first = vmRecords[0];
+                progress.Write(new Rule($"[bold]live migration of {Markup.Escape(first.VmId)}[/] (disks {first.Spec.Disks.Length}, NICs {first.Spec.Nics.Length}, guest dirtying memory)").LeftJustified());
+                var one = await client.MigrateAsync(new Migration.MigrationRequest(first.VmId, RequestedBy: "demo"));
+                var done = await MigrationCommands.FollowAsync(client, [one.MigrationId], quiet: asJson, ct);
+                if (!asJson)
+                {
+                    AnsiConsole.Write(Render.MigrationReport(done[0]));
+                }
+
+                var batch = vmRecords.Skip(1).Take(Math.Min(3, vmRecords.Length - 1)).ToList();
+                progress.Write(new Rule($"[bold]{batch.Count} concurrent migrations[/]").LeftJustified());
+                var started = new List<string>();
+                foreach (var vm in batch)
+                {
+                    started.Add((await client.MigrateAsync(new Migration.MigrationRequest(vm.VmId, RequestedBy: "demo"))).MigrationId);
+                }
+
+                var many = await MigrationCommands.FollowAsync(client, started, quiet: asJson, ct);
+                if (!asJson)
+                {
+                    AnsiConsole.Write(Render.Migrations(many));
+                }
+
+                migrations = [.. done, .. many];
+                problems = await FleetAudit.CheckAsync(client);
+                if (!asJson)
+                {
+                    AnsiConsole.MarkupLine(problems.Count == 0
+                        ? "[green]audit after the migrations: every VM runs on exactly its recorded host, its disks are writable only there and its flows deliver there[/]"
+                        : "[red]audit found problems:[/]\n  " + Markup.Escape(string.Join("\n  ", problems)));
+                }
+            }
+
+            object Final() => new { summary.cluster, summary.hosts, summary.vms, migrations, audit = new { ok = problems.Count == 0, problems }, wall_ms = clock.ElapsedMilliseconds };
+            if (asJson)
+            {
+                Console.Out.WriteLine(Json.Serialize(Final()));
+            }
+
             if (GlobalOptions.JsonPath(parse) is { } path)
             {
-                await File.WriteAllTextAsync(path, Json.Serialize(summary), ct);
+                await File.WriteAllTextAsync(path, Json.Serialize(Final()), ct);
                 progress.MarkupLine($"summary written to [bold]{Markup.Escape(path)}[/]");
             }
 

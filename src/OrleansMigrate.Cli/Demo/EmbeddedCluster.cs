@@ -24,8 +24,12 @@ public sealed class EmbeddedCluster : IAsyncDisposable
 
     public OmigClient Client { get; }
 
+    /// <summary>The silo's services (host runtime, cloud backends), for in-process probes.</summary>
+    public IServiceProvider Services => _host.Services;
+
     /// <param name="gatewayPort">0 picks a free port.</param>
-    public static async Task<EmbeddedCluster> StartAsync(int gatewayPort, CancellationToken cancellationToken)
+    /// <param name="configure">Extra silo services (e.g. runtime options), applied before ours.</param>
+    public static async Task<EmbeddedCluster> StartAsync(int gatewayPort, CancellationToken cancellationToken, Action<ISiloBuilder>? configure = null)
     {
         var options = new OmigSiloOptions
         {
@@ -38,7 +42,11 @@ public sealed class EmbeddedCluster : IAsyncDisposable
         };
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
-        builder.UseOrleans(silo => silo.UseOrleansMigrate(options));
+        builder.UseOrleans(silo =>
+        {
+            configure?.Invoke(silo);
+            silo.UseOrleansMigrate(options);
+        });
         var host = builder.Build();
         await host.StartAsync(cancellationToken);
         return new EmbeddedCluster(host, options);

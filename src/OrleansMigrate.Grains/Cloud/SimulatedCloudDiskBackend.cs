@@ -252,7 +252,7 @@ public sealed class SimulatedCloudDiskBackend : ICloudDiskBackend
     }
 
     private Task DelayAsync(int milliseconds, CancellationToken cancellationToken) =>
-        milliseconds <= 0 ? Task.CompletedTask : Task.Delay(TimeSpan.FromMilliseconds(milliseconds), _time, cancellationToken);
+        SimulatedLatency.DelayAsync(_time, milliseconds, cancellationToken);
 
     /// <param name="adopted">True when the store learned of the disk from an action rather than provisioning it.</param>
     private sealed class Volume(bool adopted)

@@ -121,7 +121,7 @@ public sealed class SimulatedNetworkManagerBackend : INetworkManagerBackend
     }
 
     private Task DelayAsync(int milliseconds, CancellationToken cancellationToken) =>
-        milliseconds <= 0 ? Task.CompletedTask : Task.Delay(TimeSpan.FromMilliseconds(milliseconds), _time, cancellationToken);
+        SimulatedLatency.DelayAsync(_time, milliseconds, cancellationToken);
 
     private sealed class Vpc
     {

@@ -40,6 +40,13 @@ public sealed class OmigSiloOptions
     /// <summary>The address other silos and clients reach this silo at; default 127.0.0.1.</summary>
     public string AdvertisedAddress { get; set; } = "127.0.0.1";
 
+    /// <summary>OpenTelemetry export of migration traces and metrics (and Orleans'): <c>none</c> (default),
+    /// <c>console</c>, or <c>otlp</c> (to <see cref="OtlpEndpoint"/>).</summary>
+    public string Telemetry { get; set; } = "none";
+
+    /// <summary>OTLP collector endpoint, e.g. <c>http://127.0.0.1:4317</c>; required with <c>otlp</c>.</summary>
+    public string? OtlpEndpoint { get; set; }
+
     /// <summary>Hypervisor backend of the host agents: <c>simulated</c> (default).</summary>
     public string Driver { get; set; } = "simulated";
 

@@ -92,6 +92,16 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
             errors.Add("Omig:ServiceId: must be 1-100 characters");
         }
 
+        var telemetry = o.Telemetry.Trim().ToLowerInvariant();
+        if (telemetry is not ("none" or "console" or "otlp"))
+        {
+            errors.Add($"Omig:Telemetry: '{o.Telemetry}' is not one of none, console, otlp");
+        }
+        else if (telemetry == "otlp" && !Uri.TryCreate(o.OtlpEndpoint, UriKind.Absolute, out _))
+        {
+            errors.Add("Omig:OtlpEndpoint: an absolute URI (e.g. http://127.0.0.1:4317) is required with Omig:Telemetry otlp");
+        }
+
         if (o.Driver.Trim().ToLowerInvariant() is not "simulated")
         {
             errors.Add($"Omig:Driver: '{o.Driver}' is not a known hypervisor driver (simulated)");

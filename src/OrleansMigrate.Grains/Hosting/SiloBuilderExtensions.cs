@@ -38,7 +38,7 @@ public static class SiloBuilderExtensions
         if (options.ParsedStorage == StorageMode.Memory)
         {
             silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, serviceId: options.ServiceId, clusterId: options.ClusterId);
-            silo.AddMemoryGrainStorage(StorageNames.Fleet);
+            silo.AddOmigMemoryStorage();
             silo.UseInMemoryReminderService();
         }
         else
@@ -67,6 +67,14 @@ public static class SiloBuilderExtensions
         return silo.AddOrleansMigrateCore(options.ParsedRole, options.EffectiveHosts);
     }
 
+    /// <summary>
+    /// In-memory grain storage for the embedded mode and tests, with Orleans' own serializer as in the
+    /// PostgreSQL mode: the default JSON serializer cannot read back the immutable collections in our state.
+    /// </summary>
+    public static ISiloBuilder AddOmigMemoryStorage(this ISiloBuilder silo) =>
+        silo.AddMemoryGrainStorage(StorageNames.Fleet, (OptionsBuilder<MemoryGrainStorageOptions> b) =>
+            b.Configure<Serializer>((o, serializer) => o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer)));
+
     /// <summary>Metadata, placement and host runtime only: for test clusters that bring their own clustering and storage.</summary>
     public static ISiloBuilder AddOrleansMigrateCore(this ISiloBuilder silo, SiloRole role, string hosts)
     {
@@ -86,6 +94,7 @@ public static class SiloBuilderExtensions
             [SiloMetadataKeys.Roles] = string.Join(',', roles),
             [SiloMetadataKeys.Hosts] = role.HasFlag(SiloRole.Host) ? hosts : string.Empty,
         });
+        silo.AddActivityPropagation();
         silo.Services.AddSingleton<SiloDirectory>();
         silo.Services.AddPlacementDirector<HostPinnedPlacementStrategy, HostPinnedPlacementDirector>();
         silo.Services.AddPlacementDirector<ControlPlanePlacementStrategy, ControlPlanePlacementDirector>();

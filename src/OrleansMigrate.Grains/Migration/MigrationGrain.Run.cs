@@ -260,7 +260,11 @@ public sealed partial class MigrationGrain
             throw new MigrationCancelledException(cancel);
         }
 
-        var resumed = await Timed("resume", () => DestinationAgent.ResumeIncomingAsync(Id));
+        // The resume call also waits for the destination's consistency check, which runs after the guest
+        // resumed; the step records only the time until the guest ran.
+        var resumeCalledAt = time.GetUtcNow();
+        var resumed = await DestinationAgent.ResumeIncomingAsync(Id);
+        steps["resume"] = Math.Max(0, (resumed.ResumedAtUtc - resumeCalledAt).TotalMilliseconds);
 
         // Committed. From here the migration only rolls forward.
         S.Downtime = new DowntimeReport((resumed.ResumedAtUtc - pausedAt).TotalMilliseconds, final.DataPlaneMs, final.Pages, final.WireBytes,

@@ -1,7 +1,7 @@
 namespace OrleansMigrate.Hypervisor.Bench;
 
 /// <summary>Percentiles by linear interpolation between order statistics (R type 7, numpy's default).</summary>
-internal static class Percentiles
+public static class Percentiles
 {
     /// <param name="values">Samples (any order).</param>
     /// <param name="percentile">0..100.</param>

@@ -19,16 +19,11 @@ namespace OrleansMigrate.Tests.Cloud;
 /// </summary>
 public sealed class CloudClusterFixture : IAsyncLifetime
 {
-    private const string InnerStorage = "fleet-memory";
-
     /// <summary>The options instance the backends read at every action: a test may slow one latency down for
     /// its own run, and must put it back.</summary>
     public CloudBackendOptions Options { get; } = FastOptions();
 
     public ScriptedFaults Faults { get; } = new();
-
-    /// <summary>The silo's grain storage, which records overlapping writes of one grain.</summary>
-    public WriteOverlapProbe Storage => (WriteOverlapProbe)Cluster.Silos[0].ServiceProvider.GetRequiredKeyedService<IGrainStorage>(StorageNames.Fleet);
 
     public InProcessTestCluster Cluster { get; private set; } = null!;
 
@@ -65,9 +60,8 @@ public sealed class CloudClusterFixture : IAsyncLifetime
             // Orleans' own serializer, as the PostgreSQL storage uses: the memory provider's default JSON
             // serializer cannot read back the immutable dictionaries of the disk and VPC records, and the
             // restart tests read them back.
-            silo.AddMemoryGrainStorage(InnerStorage, (OptionsBuilder<MemoryGrainStorageOptions> b) =>
+            silo.AddMemoryGrainStorage(StorageNames.Fleet, (OptionsBuilder<MemoryGrainStorageOptions> b) =>
                 b.Configure<Serializer>((o, serializer) => o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer)));
-            silo.Services.AddKeyedSingleton<IGrainStorage>(StorageNames.Fleet, (sp, _) => new WriteOverlapProbe(sp.GetRequiredKeyedService<IGrainStorage>(InnerStorage)));
             silo.UseInMemoryReminderService();
             silo.AddOrleansMigrateCore(SiloRole.All, SiloMetadataKeys.AnyHost);
         });

@@ -101,7 +101,7 @@ public sealed class DiskHandoverTests
     }
 
     [Fact]
-    public async Task Every_store_action_reports_its_step_to_the_fault_injector_before_acting()
+    public async Task A_store_action_reports_its_step_before_acting_and_an_injected_fault_changes_nothing()
     {
         var faults = new ScriptedFaults();
         var store = new SimulatedCloudDiskBackend(ZeroLatency(), faults, TimeProvider.System);

@@ -39,7 +39,7 @@ public sealed class MigrationClusterFixture : IAsyncLifetime
             silo.Services.AddSingleton(CloudOptions);
             silo.Services.AddSingleton<IFaultInjector>(Faults);
             silo.Services.Configure<HostRuntimeOptions>(o => o.SimulatedGuestMiB = 8);
-            silo.AddMemoryGrainStorage(StorageNames.Fleet);
+            silo.AddOmigMemoryStorage();
             silo.UseInMemoryReminderService();
             silo.AddOrleansMigrateCore(SiloRole.All, SiloMetadataKeys.AnyHost);
         });

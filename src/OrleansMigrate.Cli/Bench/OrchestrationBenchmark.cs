@@ -1,0 +1,201 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using OrleansMigrate.Agents;
+using OrleansMigrate.Cli.Demo;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Hypervisor.Bench;
+using OrleansMigrate.Hypervisor.Drivers;
+using OrleansMigrate.Hypervisor.Simulated;
+using OrleansMigrate.Migration;
+using VmSpec = OrleansMigrate.Fleet.VmSpec;
+
+namespace OrleansMigrate.Cli.Bench;
+
+/// <summary>
+/// The same simulated fleet and VM mix migrated under <c>serial</c> and <c>parallel</c> orchestration,
+/// alternating run by run so machine noise hits both, with realistic (slow) cloud latencies and a packet
+/// generator sending to each migrating VM's IP through the VPC flow table every millisecond. The data
+/// plane's own downtime for the same guests (no cloud actions) is measured alongside.
+/// </summary>
+public sealed class OrchestrationBenchmark(int runsPerMode, int guestMiB, int dirtyMbps, Action<string> log)
+{
+    private const int Hosts = 4;
+    private const int VmsPerHost = 2;
+
+    public async Task<OrchestrationBenchmarkResult> RunAsync(CancellationToken ct)
+    {
+        await using var cluster = await EmbeddedCluster.StartAsync(0, ct, silo =>
+            silo.Services.Configure<HostRuntimeOptions>(o => o.SimulatedGuestMiB = guestMiB));
+        var client = cluster.Client;
+        var runtime = cluster.Services.GetRequiredService<IHostRuntime>();
+        // One hardware and firmware generation, so every host can take every VM in both directions.
+        foreach (var host in DemoFleet.Hosts(Hosts))
+        {
+            await client.AddHostAsync(host with { FirmwareVersion = "2.4.0", HardwareGeneration = 4 });
+        }
+
+        var vms = new List<VmSpec>();
+        for (var i = 0; i < Hosts * VmsPerHost; i++)
+        {
+            var id = $"bench-{i:00}";
+            var ip = $"10.9.{i / 200}.{10 + (i % 200)}";
+            var spec = new VmSpec(id, 2, 8192, [], "standard",
+                ImmutableDictionary<string, string>.Empty.Add(SimulatedVmSpecs.DirtyLabel, $"{dirtyMbps}"),
+                [new DiskSpec(id + "-root", 40)], [new NicSpec("vpc-bench", ip, Parsing.CliParsers.DeriveMac(id, ip))], []);
+            await client.CreateVmAsync(spec, $"host-{(i % Hosts) + 1}");
+            vms.Add(spec);
+        }
+
+        // Two warm-up migrations (one per mode, discarded) so JIT and first activations do not land in the figures.
+        var samples = new Dictionary<OrchestrationMode, List<RunSample>> { [OrchestrationMode.Serial] = [], [OrchestrationMode.Parallel] = [] };
+        const int WarmUp = 2;
+        for (var run = 0; run < (runsPerMode * 2) + WarmUp; run++)
+        {
+            var mode = run % 2 == 0 ? OrchestrationMode.Parallel : OrchestrationMode.Serial;
+            var vm = vms[run % vms.Count];
+            var from = (await client.GetVmAsync(vm.VmId)).HostId;
+            var to = $"host-{(int.Parse(from["host-".Length..], System.Globalization.CultureInfo.InvariantCulture) % Hosts) + 1}";
+            var sample = await MigrateWithTrafficAsync(client, runtime, vm, to, mode, ct);
+            if (run < WarmUp)
+            {
+                log($"{mode,-8} warm-up: {sample.Phase} downtime {sample.DowntimeMs:0.0} ms (discarded)");
+                continue;
+            }
+
+            samples[mode].Add(sample);
+            log($"{mode,-8} run {samples[mode].Count,2}/{runsPerMode}: {vm.VmId} {from}→{to} {sample.Phase} downtime {sample.DowntimeMs:0.0} ms, total {sample.TotalMs:0} ms, lost {sample.PacketsLost}/{sample.PacketsSent}");
+        }
+
+        var dataPlane = await DataPlaneDowntimeAsync(runsPerMode, ct);
+        log($"data plane alone: downtime p50 {Percentiles.Of(dataPlane, 50):0.00} ms over {dataPlane.Count} runs");
+        return new OrchestrationBenchmarkResult(
+            Percentiles.Of(dataPlane, 50),
+            [.. samples.OrderByDescending(kv => kv.Key == OrchestrationMode.Parallel).Select(kv => ModeResult(kv.Key, kv.Value))],
+            guestMiB,
+            dirtyMbps);
+    }
+
+    private static OrchestrationModeResult ModeResult(OrchestrationMode mode, List<RunSample> runs)
+    {
+        var done = runs.Where(r => r.Phase == MigrationPhase.Completed).ToList();
+        return new OrchestrationModeResult(
+            mode.ToString().ToLowerInvariant(),
+            runs.Count,
+            Percentiles.Of([.. done.Select(r => r.DowntimeMs)], 50),
+            Percentiles.Of([.. done.Select(r => r.DowntimeMs)], 99),
+            runs.Sum(r => r.PacketsLost),
+            runs.Sum(r => r.PacketsSent),
+            Percentiles.Of([.. done.Select(r => r.TotalMs)], 50),
+            done.Count,
+            runs.Count(r => r.Phase == MigrationPhase.RolledBack));
+    }
+
+    /// <summary>One migration with a packet every millisecond to the VM's IP: resolved through the flow table
+    /// (following an enabled relay), delivered when the host it reaches holds the VM (running, paused for the
+    /// switchover, or arriving), lost otherwise.</summary>
+    private static async Task<RunSample> MigrateWithTrafficAsync(Client.OmigClient client, IHostRuntime runtime, VmSpec vm, string to, OrchestrationMode mode, CancellationToken ct)
+    {
+        var nic = vm.Nics[0];
+        var table = client.Grains.GetGrain<IVpcFlowTableGrain>(nic.VpcId);
+        long sent = 0, lost = 0;
+        using var stop = new CancellationTokenSource();
+        var generator = new Thread(() =>
+        {
+            var next = Stopwatch.GetTimestamp();
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    var host = table.ResolveAsync(nic.Ip).GetAwaiter().GetResult();
+                    var state = host is null ? null : runtime.VmStateAsync(host, vm.VmId).GetAwaiter().GetResult();
+                    sent++;
+                    if (state is not ("running" or "paused" or "incoming"))
+                    {
+                        lost++;
+                    }
+                }
+                catch (Exception) when (stop.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                next += Stopwatch.Frequency / 1000;
+                var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), next);
+                if (wait > TimeSpan.Zero)
+                {
+                    Thread.Sleep(wait);
+                }
+            }
+        }) { IsBackground = true, Name = "packet-generator" };
+        generator.Start();
+
+        MigrationStatus? last = null;
+        try
+        {
+            var started = await client.MigrateAsync(new MigrationRequest(vm.VmId, to, Mode: mode));
+            await foreach (var status in client.WatchMigrationAsync(started.MigrationId, ct))
+            {
+                last = status;
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            generator.Join();
+        }
+
+        return new RunSample(last!.Phase, last.Downtime?.DowntimeMs ?? double.NaN, last.TotalMs ?? double.NaN, sent, lost);
+    }
+
+    /// <summary>The same guests migrated driver to driver with no cloud actions in the switchover.</summary>
+    private async Task<List<double>> DataPlaneDowntimeAsync(int runs, CancellationToken ct)
+    {
+        await using var a = new SimulatedHypervisorDriver("dp-a");
+        await using var b = new SimulatedHypervisorDriver("dp-b");
+        var spec = SimulatedVmSpecs.From(new VmSpec("dp-guest", 2, 8192, [], "standard",
+            ImmutableDictionary<string, string>.Empty.Add(SimulatedVmSpecs.DirtyLabel, $"{dirtyMbps}"), [], [], []), new HostRuntimeOptions { SimulatedGuestMiB = guestMiB });
+        await a.CreateVmAsync(spec, ct);
+        await a.StartVmAsync(spec.VmId, ct);
+        var downtimes = new List<double>();
+        var (source, target) = ((IHypervisorDriver)a, (IHypervisorDriver)b);
+        var tuning = MigrationPolicy.BuiltIn["standard"].Tuning(guestMiB);
+        for (var i = 0; i < runs; i++)
+        {
+            var report = await LiveMigration.RunAsync(source, target, spec.VmId, new MigrationOptions
+            {
+                DowntimeTargetMs = tuning.DowntimeTargetMs,
+                LinkBandwidthBytesPerSecond = tuning.LinkBandwidthBytesPerSecond,
+            }, cancellationToken: ct);
+            downtimes.Add(report.Downtime.TotalMs);
+            await source.DestroyVmAsync(spec.VmId, ct);
+            (source, target) = (target, source);
+        }
+
+        return downtimes;
+    }
+
+    private sealed record RunSample(MigrationPhase Phase, double DowntimeMs, double TotalMs, long PacketsSent, long PacketsLost);
+}
+
+public sealed record OrchestrationBenchmarkResult(
+    double DataplaneDowntimeMsP50,
+    IReadOnlyList<OrchestrationModeResult> Modes,
+    int GuestMib,
+    int DirtyMbps)
+{
+    public double SerialOverParallelDowntimeRatio =>
+        Modes.First(m => m.Mode == "serial").DowntimeMsP50 / Modes.First(m => m.Mode == "parallel").DowntimeMsP50;
+}
+
+public sealed record OrchestrationModeResult(
+    string Mode,
+    int Runs,
+    double DowntimeMsP50,
+    double DowntimeMsP99,
+    long PacketsLostTotal,
+    long PacketsSentTotal,
+    double TotalMsP50,
+    int Completed,
+    int RolledBack);
