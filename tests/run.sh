@@ -56,9 +56,14 @@ for project in "$root"/tests/*/*.Tests.csproj; do
         --results-directory "$out/results" "${filter[@]}" > "$out/$name.log" 2>&1; then
         failed_runs=$((failed_runs + 1))
     fi
-    # Full per-test output stays in the log; the console gets failures and the project's summary.
+    # Full per-test output stays in the log; the console gets failures and the project's counts.
     grep -E '^\s+Failed ' "$out/$name.log" | sed 's/^\s*/   /' || true
-    grep -E '^(Passed!|Failed!)|error|No test is available' "$out/$name.log" | tail -n 3 || true
+    trx="$out/results/$name.trx"
+    if [ -f "$trx" ]; then
+        grep -o '<Counters [^>]*>' "$trx" | sed -E 's/.* total="([0-9]+)".* passed="([0-9]+)" failed="([0-9]+)".*/   \1 tests: \2 passed, \3 failed/'
+    else
+        tail -n 20 "$out/$name.log"
+    fi
 done
 
 passed=0 failed=0 skipped=0 projects_without_results=0

@@ -49,22 +49,29 @@ public static class SiloBuilderExtensions
                 o.Invariant = AdoNetInvariant;
                 o.ConnectionString = options.ConnectionString;
             });
-            silo.AddAdoNetGrainStorage(StorageNames.Fleet, (OptionsBuilder<AdoNetGrainStorageOptions> b) => b.Configure<Serializer>((o, serializer) =>
-            {
-                o.Invariant = AdoNetInvariant;
-                o.ConnectionString = options.ConnectionString;
-                // Orleans' own serializer honours our [Id]/[Alias] contracts, so stored rows survive
-                // renamed members and added fields.
-                o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
-            }));
-            silo.UseAdoNetReminderService(o =>
-            {
-                o.Invariant = AdoNetInvariant;
-                o.ConnectionString = options.ConnectionString;
-            });
+            silo.AddOmigPostgresStorage(options.ConnectionString!);
         }
 
         return silo.AddOrleansMigrateCore(options.ParsedRole, options.EffectiveHosts);
+    }
+
+    /// <summary>Grain storage and reminders on PostgreSQL (our schema, <c>deploy/postgres</c>).</summary>
+    public static ISiloBuilder AddOmigPostgresStorage(this ISiloBuilder silo, string connectionString)
+    {
+        silo.AddAdoNetGrainStorage(StorageNames.Fleet, (OptionsBuilder<AdoNetGrainStorageOptions> b) => b.Configure<Serializer>((o, serializer) =>
+        {
+            o.Invariant = AdoNetInvariant;
+            o.ConnectionString = connectionString;
+            // Orleans' own serializer honours our [Id]/[Alias] contracts, so stored rows survive
+            // renamed members and added fields.
+            o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+        }));
+        silo.UseAdoNetReminderService(o =>
+        {
+            o.Invariant = AdoNetInvariant;
+            o.ConnectionString = connectionString;
+        });
+        return silo;
     }
 
     /// <summary>

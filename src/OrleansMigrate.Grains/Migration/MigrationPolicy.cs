@@ -41,7 +41,7 @@ public sealed record MigrationPolicy
     {
         ["standard"] = new() { Name = "standard" },
         ["critical"] = new() { Name = "critical", DowntimeTargetMs = 50, OnStall = "abort", OnTimeout = "abort" },
-        ["economy"] = new() { Name = "economy", DowntimeTargetMs = 100, OnStall = "escalate", MaxDowntimeTargetMs = 2000 },
+        ["economy"] = new() { Name = "economy", DowntimeTargetMs = 100, LinkBandwidthBytesPerSecond = 125_000_000, OnStall = "escalate", MaxDowntimeTargetMs = 2000 },
         ["any-version"] = new() { Name = "any-version", AllowOlderVersion = true },
     };
 }
