@@ -40,6 +40,10 @@ public interface IHostAgentGrain : IGrainWithStringKey
     [Alias("ForceSwitchover")]
     Task ForceSwitchoverAsync(string migrationId);
 
+    /// <summary>Source: changes the downtime target of a running pre-copy (the stall escalation), in ms.</summary>
+    [Alias("SetDowntimeTarget")]
+    Task SetDowntimeTargetAsync(string migrationId, double downtimeTargetMs);
+
     /// <summary>Source: the final copy (pages, session delta, device state) once paused; returns on the destination's acknowledgement.</summary>
     [Alias("FinalCopy")]
     Task<FinalCopyReport> FinalCopyAsync(string migrationId);

@@ -16,5 +16,8 @@ public sealed record MigrationProgressInfo(
     [property: Id(6)] double? EtaMs,
     [property: Id(7)] string Stage)
 {
+    /// <summary>The downtime target pre-copy converges to now, in ms; raised step by step when the migration stalls.</summary>
+    [Id(8)] public double DowntimeTargetMs { get; init; }
+
     public static readonly MigrationProgressInfo None = new(0, 0, 0, 0, 0, 0, null, "none");
 }

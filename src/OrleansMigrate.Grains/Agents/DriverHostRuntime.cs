@@ -142,6 +142,16 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
 
     public void ForceSwitchover(string hostId, string migrationId) => Outgoing(migrationId).RequestSwitchover();
 
+    public void SetDowntimeTarget(string hostId, string migrationId, double downtimeTargetMs)
+    {
+        if (!double.IsFinite(downtimeTargetMs) || downtimeTargetMs is < 0.1 or > 60_000)
+        {
+            throw OmigException.Invalid("downtime_target_ms", $"{downtimeTargetMs} is not between 0.1 and 60000");
+        }
+
+        Outgoing(migrationId).SetDowntimeTarget(downtimeTargetMs);
+    }
+
     public Task<FinalCopyReport> FinalCopyAsync(string hostId, string migrationId)
     {
         var outgoing = Outgoing(migrationId);

@@ -59,6 +59,12 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
         return Task.CompletedTask;
     }
 
+    public Task SetDowntimeTargetAsync(string migrationId, double downtimeTargetMs)
+    {
+        runtime.SetDowntimeTarget(HostId, migrationId, downtimeTargetMs);
+        return Task.CompletedTask;
+    }
+
     public Task<FinalCopyReport> FinalCopyAsync(string migrationId) => runtime.FinalCopyAsync(HostId, migrationId);
 
     public Task<ResumeReport> ResumeIncomingAsync(string migrationId) => runtime.ResumeIncomingAsync(HostId, migrationId);

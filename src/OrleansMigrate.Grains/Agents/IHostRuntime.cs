@@ -30,6 +30,8 @@ public interface IHostRuntime
 
     void ForceSwitchover(string hostId, string migrationId);
 
+    void SetDowntimeTarget(string hostId, string migrationId, double downtimeTargetMs);
+
     Task<FinalCopyReport> FinalCopyAsync(string hostId, string migrationId);
 
     Task<ResumeReport> ResumeIncomingAsync(string hostId, string migrationId);

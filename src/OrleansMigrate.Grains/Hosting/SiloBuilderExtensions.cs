@@ -108,6 +108,7 @@ public static class SiloBuilderExtensions
         silo.Services.AddSingleton(TimeProvider.System);
         silo.Services.AddOptions<HostRuntimeOptions>();
         silo.Services.AddOptions<MigrationAdmissionOptions>();
+        silo.Services.AddOptions<MigrationPolicyOptions>();
         silo.Services.TryAddSingleton<MigrationTelemetry>();
         silo.Services.TryAddSingleton<IFaultInjector>(NoFaults.Instance);
         silo.Services.TryAddSingleton<SimulatedLocationServicesBackend>();

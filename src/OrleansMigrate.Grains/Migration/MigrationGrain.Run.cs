@@ -21,7 +21,7 @@ public sealed partial class MigrationGrain
 
     private bool Parallel => S.Request!.Mode == OrchestrationMode.Parallel;
 
-    private MigrationPolicy Policy => MigrationPolicy.BuiltIn.GetValueOrDefault(S.Request!.Policy ?? "standard") ?? MigrationPolicy.BuiltIn["standard"];
+    private MigrationPolicy Policy => policies.Value.Resolve(S.Request!.Policy);
 
     private async Task RunAsync()
     {
@@ -135,6 +135,7 @@ public sealed partial class MigrationGrain
         var bestRemaining = long.MaxValue;
         var lastProgress = time.GetTimestamp();
         var forced = false;
+        var target = Policy.DowntimeTargetMs;
         while (true)
         {
             if (S.CancelReason is { } cancel)
@@ -143,7 +144,7 @@ public sealed partial class MigrationGrain
             }
 
             var snap = await SourceAgent.WaitOutgoingAsync(Id, (int)PollWait.TotalMilliseconds);
-            S.Progress = snap.Progress;
+            S.Progress = snap.Progress with { DowntimeTargetMs = target };
             if (snap.Failure is { } failure)
             {
                 throw new InvalidOperationException($"data plane: {failure}");
@@ -175,7 +176,16 @@ public sealed partial class MigrationGrain
                 throw new InvalidOperationException(stalled ? $"stalled: no progress for {Policy.StallMs} ms (policy {Policy.Name} aborts)" : $"not converged within the completion timeout (policy {Policy.Name} aborts)");
             }
 
-            if ((stalled || late) && !forced)
+            // Escalate step by step: double the downtime target (up to the policy's cap) and give pre-copy
+            // another stall period; at the cap, or past the deadline, switch over now.
+            if (stalled && !late && Policy.OnStall == "escalate" && target < Policy.MaxDowntimeTargetMs)
+            {
+                target = Math.Min(target * 2, Policy.MaxDowntimeTargetMs);
+                await SourceAgent.SetDowntimeTargetAsync(Id, target);
+                LogEscalated(logger, Id, target);
+                lastProgress = time.GetTimestamp();
+            }
+            else if ((stalled || late) && !forced)
             {
                 forced = true;
                 await SourceAgent.ForceSwitchoverAsync(Id);

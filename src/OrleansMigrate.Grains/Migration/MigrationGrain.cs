@@ -17,6 +17,7 @@ namespace OrleansMigrate.Migration;
 public sealed partial class MigrationGrain(
     [PersistentState("migration", StorageNames.Fleet)] IPersistentState<MigrationGrainState> state,
     MigrationTelemetry telemetry,
+    Microsoft.Extensions.Options.IOptions<MigrationPolicyOptions> policies,
     TimeProvider time,
     ILogger<MigrationGrain> logger) : Grain, IMigrationGrain, IRemindable
 {
@@ -190,6 +191,9 @@ public sealed partial class MigrationGrain(
 
     [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Migration {MigrationId}: step {Step} failed (attempt {Attempt}), retrying: {Error}")]
     private static partial void LogRetry(ILogger logger, string migrationId, string step, int attempt, string error);
+
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Warning, Message = "Migration {MigrationId} stalled: downtime target raised to {TargetMs} ms")]
+    private static partial void LogEscalated(ILogger logger, string migrationId, double targetMs);
 
     [LoggerMessage(EventId = 4005, Level = LogLevel.Error, Message = "Migration {MigrationId} failed: {Reason}")]
     private static partial void LogFailed(ILogger logger, string migrationId, string reason);

@@ -16,6 +16,7 @@ namespace OrleansMigrate.Migration;
 public sealed class MigrationSchedulerGrain(
     [PersistentState("scheduler", StorageNames.Fleet)] IPersistentState<MigrationSchedulerState> state,
     IOptions<MigrationAdmissionOptions> admission,
+    IOptions<MigrationPolicyOptions> policies,
     TimeProvider time) : Grain, IMigrationSchedulerGrain
 {
     private const int HistoryLimit = 10_000;
@@ -33,12 +34,12 @@ public sealed class MigrationSchedulerGrain(
             throw OmigException.Invalid("mode", "unknown orchestration mode or priority");
         }
 
-        if (request.Policy is not null && !MigrationPolicy.BuiltIn.ContainsKey(request.Policy))
+        if (request.Policy is not null && !policies.Value.Policies.ContainsKey(request.Policy))
         {
-            throw OmigException.Invalid("policy", $"'{request.Policy}' is not a policy; known: {string.Join(", ", MigrationPolicy.BuiltIn.Keys)}");
+            throw OmigException.Invalid("policy", $"'{request.Policy}' is not a policy; known: {string.Join(", ", policies.Value.Policies.Keys.Order(StringComparer.Ordinal))}");
         }
 
-        var policy = MigrationPolicy.BuiltIn[request.Policy ?? "standard"];
+        var policy = policies.Value.Resolve(request.Policy);
         var vm = await GrainFactory.GetGrain<IVmGrain>(request.VmId).GetAsync()
             ?? throw OmigException.NotFound("vm", $"VM '{request.VmId}' does not exist");
         if (state.State.Open.Values.FirstOrDefault(m => m.Request.VmId == vm.VmId) is { } busy)

@@ -38,6 +38,13 @@ public interface IOutgoingMigration : IAsyncDisposable
     /// <summary>What the pre-last-copy stage decided and why, in order.</summary>
     IReadOnlyList<PreLastCopyDecision> GetPreLastCopyDecisions();
 
+    /// <summary>The downtime target pre-copy and the pre-last-copy stage converge to, in ms.</summary>
+    double DowntimeTargetMs { get; }
+
+    /// <summary>Raises (or lowers) the downtime target while pre-copy runs, taking effect at the next round
+    /// boundary: the orchestrator's escalation when a migration stalls (0.1–60,000 ms).</summary>
+    void SetDowntimeTarget(double downtimeTargetMs);
+
     /// <summary>
     /// Asks pre-copy to stop iterating at the next round boundary and pause (an orchestrator deadline).
     /// </summary>

@@ -32,7 +32,7 @@ internal sealed partial class PreCopySource
                 break;
             }
 
-            if (round.EstimatedDowntimeMs <= _options.DowntimeTargetMs)
+            if (round.EstimatedDowntimeMs <= DowntimeTargetMs)
             {
                 reason = SwitchoverReason.Converged;
                 break;
@@ -45,7 +45,7 @@ internal sealed partial class PreCopySource
                 {
                     throw new MigrationFailedException(
                         MigrationFailureKind.DidNotConverge,
-                        $"Pre-copy hit its {reason} after {_round} rounds and {ElapsedMs(preCopyStart):F0} ms; estimated final copy {round.EstimatedDowntimeMs:F1} ms > target {_options.DowntimeTargetMs} ms.");
+                        $"Pre-copy hit its {reason} after {_round} rounds and {ElapsedMs(preCopyStart):F0} ms; estimated final copy {round.EstimatedDowntimeMs:F1} ms > target {DowntimeTargetMs} ms.");
                 }
 
                 break;
@@ -89,7 +89,6 @@ internal sealed partial class PreCopySource
     private async Task PreLastCopyAsync(long stageStart, SwitchoverReason reason, CancellationToken cancellationToken)
     {
         var plc = _options.PreLastCopy;
-        var target = _options.DowntimeTargetMs;
         var window = new Queue<(long End, long Dirtied, double Seconds)>();
         var frequency = (double)_time.TimestampFrequency;
         var windowTicks = (long)(Math.Max(plc.ObservationWindowMs, 1) * frequency / 1000);
@@ -119,6 +118,7 @@ internal sealed partial class PreCopySource
             var pendingPages = _guest.DirtyPages.CountDirty();
             var estimate = EstimateDowntimeMs(pendingPages, _guest.Sessions?.PendingChanges ?? 0);
             var elapsed = ElapsedMs(stageStart);
+            var target = DowntimeTargetMs;
             var pendingBytes = pendingPages * PageBatchFormat.PageSize;
             if (estimate <= target && elapsed >= plc.ObservationWindowMs)
             {

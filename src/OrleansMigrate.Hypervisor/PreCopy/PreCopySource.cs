@@ -16,6 +16,9 @@ internal sealed partial class PreCopySource : IOutgoingMigration
 
     private readonly IPreCopyGuest _guest;
     private readonly MigrationOptions _options;
+
+    /// <summary>Starts at <see cref="MigrationOptions.DowntimeTargetMs"/>; the orchestrator may raise it while pre-copy runs.</summary>
+    private double _downtimeTargetMs;
     private readonly TimeProvider _time;
     private readonly Stream _stream;
     private readonly FrameWriter _writer;
@@ -59,6 +62,7 @@ internal sealed partial class PreCopySource : IOutgoingMigration
     {
         _guest = guest;
         _options = options;
+        _downtimeTargetMs = options.DowntimeTargetMs;
         _time = time;
         _stream = stream;
         _startTimestamp = startTimestamp;
@@ -176,6 +180,15 @@ internal sealed partial class PreCopySource : IOutgoingMigration
                 _compressionCpu.Seconds,
                 _bulkBandwidth);
         }
+    }
+
+    public double DowntimeTargetMs => Volatile.Read(ref _downtimeTargetMs);
+
+    public void SetDowntimeTarget(double downtimeTargetMs)
+    {
+        if (!double.IsFinite(downtimeTargetMs) || downtimeTargetMs is < 0.1 or > 60_000)
+            throw new ArgumentOutOfRangeException(nameof(downtimeTargetMs), downtimeTargetMs, "The downtime target must be 0.1..60000 ms.");
+        Volatile.Write(ref _downtimeTargetMs, downtimeTargetMs);
     }
 
     public void RequestSwitchover(bool skipPreLastCopy = false)

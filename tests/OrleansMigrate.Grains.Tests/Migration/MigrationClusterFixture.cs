@@ -8,6 +8,7 @@ using OrleansMigrate.Cloud;
 using OrleansMigrate.Faults;
 using OrleansMigrate.Fleet;
 using OrleansMigrate.Hosting;
+using OrleansMigrate.Migration;
 using OrleansMigrate.Tests.Cloud;
 
 namespace OrleansMigrate.Tests.Migration;
@@ -39,6 +40,12 @@ public sealed class MigrationClusterFixture : IAsyncLifetime
             silo.Services.AddSingleton(CloudOptions);
             silo.Services.AddSingleton<IFaultInjector>(Faults);
             silo.Services.Configure<HostRuntimeOptions>(o => o.SimulatedGuestMiB = 8);
+            silo.Services.Configure<MigrationPolicyOptions>(o =>
+            {
+                // A guest that out-dirties a throttled link never converges to a 0.2 ms target.
+                o.Policies["stall-escalate"] = new MigrationPolicy { Name = "stall-escalate", DowntimeTargetMs = 0.2, LinkBandwidthBytesPerSecond = 20_000_000, StallMs = 300, OnStall = "escalate", MaxDowntimeTargetMs = 3.2 };
+                o.Policies["stall-abort"] = new MigrationPolicy { Name = "stall-abort", DowntimeTargetMs = 0.2, LinkBandwidthBytesPerSecond = 20_000_000, StallMs = 300, OnStall = "abort" };
+            });
             silo.AddOmigMemoryStorage();
             silo.UseInMemoryReminderService();
             silo.AddOrleansMigrateCore(SiloRole.All, SiloMetadataKeys.AnyHost);

@@ -126,6 +126,40 @@ public sealed class MigrationTests(MigrationClusterFixture fixture) : IDisposabl
     }
 
     [Fact]
+    public async Task A_stalled_migration_escalates_its_downtime_target_step_by_step_and_completes()
+    {
+        var vm = await fixture.CreateVmAsync("m-1", dirtyMbps: 60);
+
+        var status = await RunAsync(new MigrationRequest(vm.VmId, "m-2", Policy: "stall-escalate"));
+
+        Assert.True(status.Phase == MigrationPhase.Completed, status.Failure);
+        Assert.True(status.Progress.DowntimeTargetMs > 0.2, $"target stayed at {status.Progress.DowntimeTargetMs} ms");
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-2", MigrationClusterFixture.HostIds);
+    }
+
+    [Fact]
+    public async Task A_stalled_migration_under_an_abort_policy_rolls_back_saying_so()
+    {
+        var vm = await fixture.CreateVmAsync("m-2", dirtyMbps: 60);
+
+        var status = await RunAsync(new MigrationRequest(vm.VmId, "m-3", Policy: "stall-abort"));
+
+        Assert.Equal(MigrationPhase.RolledBack, status.Phase);
+        Assert.Contains("stalled", status.Failure);
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-2", MigrationClusterFixture.HostIds);
+    }
+
+    [Fact]
+    public async Task An_unknown_policy_is_refused_naming_the_field()
+    {
+        var vm = await fixture.CreateVmAsync("m-3");
+
+        var ex = await Assert.ThrowsAsync<OmigException>(() => fixture.Client.MigrateAsync(new MigrationRequest(vm.VmId, Policy: "gold")));
+
+        Assert.Equal("policy", ex.Field);
+    }
+
+    [Fact]
     public async Task A_second_migrate_request_for_a_VM_in_flight_is_refused()
     {
         var vm = await fixture.CreateVmAsync("m-2");
