@@ -183,10 +183,17 @@ public sealed class OmigClient : IAsyncDisposable
             ?? throw OmigException.NotFound("migration", $"migration '{migrationId}' does not exist");
     }
 
-    public Task<MigrationStatus> CancelMigrationAsync(string migrationId, string reason)
+    public async Task<MigrationStatus> CancelMigrationAsync(string migrationId, string reason)
     {
         RequireMigrationId(migrationId);
-        return Grains.GetGrain<IMigrationGrain>(migrationId).CancelAsync(reason);
+        var queued = await QueuedAsync(migrationId);
+        if (queued is { Phase: MigrationPhase.Queued }
+            && await Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).CancelQueuedAsync(migrationId))
+        {
+            return queued with { Phase = MigrationPhase.RolledBack, Failure = $"cancelled before it started: {reason}" };
+        }
+
+        return await Grains.GetGrain<IMigrationGrain>(migrationId).CancelAsync(reason);
     }
 
     /// <summary>Status updates until the migration ends (a queued migration is polled until it starts).</summary>

@@ -48,6 +48,15 @@ public interface IHostAgentGrain : IGrainWithStringKey
     [Alias("FinalCopy")]
     Task<FinalCopyReport> FinalCopyAsync(string migrationId);
 
+    /// <summary>The hypervisor's state of a VM on this host (<c>running</c>, <c>paused</c>, <c>incoming</c>, <c>postmigrate</c>…), or null.</summary>
+    [Alias("GetVmState")]
+    Task<string?> GetVmStateAsync(string vmId);
+
+    /// <summary>Destination, after the commit: the check of the received guest against the source at pause
+    /// (null when not checked), then the incoming side is released. Idempotent.</summary>
+    [Alias("VerifyIncoming")]
+    Task<bool?> VerifyIncomingAsync(string migrationId);
+
     /// <summary>Destination: runs the VM — the commit point. Idempotent: a replay returns the first resume.</summary>
     [Alias("ResumeIncoming")]
     Task<ResumeReport> ResumeIncomingAsync(string migrationId);

@@ -22,6 +22,10 @@ public interface IMigrationSchedulerGrain : IGrainWithStringKey
     [Alias("List")]
     Task<ImmutableArray<MigrationStatus>> ListAsync(bool includeEnded);
 
+    /// <summary>Removes a migration that is still queued; false when it was already admitted (cancel the migration instead).</summary>
+    [Alias("CancelQueued")]
+    Task<bool> CancelQueuedAsync(string migrationId);
+
     /// <summary>Called by a migration when it ends, to free its admission slot.</summary>
     [Alias("Ended")]
     Task EndedAsync(string migrationId);

@@ -164,81 +164,153 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         })).Value;
     }
 
-    public Task<ResumeReport> ResumeIncomingAsync(string hostId, string migrationId)
+    public async Task<ResumeReport> ResumeIncomingAsync(string hostId, string migrationId)
+    {
+        Lazy<Task<ResumeReport>> resume;
+        await _lifecycle.WaitAsync();
+        try
+        {
+            // Decided under the lifecycle lock, so an abort and a resume of one migration never both win.
+            if (!_incoming.TryGetValue(migrationId, out var incoming))
+            {
+                throw OmigException.NotFound("migration", $"no incoming migration '{migrationId}' on host '{hostId}' (aborted, or its silo restarted)");
+            }
+
+            resume = _resumes.GetOrAdd(migrationId, _ => new Lazy<Task<ResumeReport>>(async () =>
+            {
+                await incoming.Received;
+                await faults.BeforeAsync(FaultSteps.AgentResume, incoming.VmId);
+                var resumed = await incoming.ResumeAsync();
+                return new ResumeReport(resumed.ResumedAtUtc, null);
+            }));
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+
+        return await resume.Value;
+    }
+
+    public async Task<bool?> VerifyIncomingAsync(string hostId, string migrationId)
     {
         if (!_incoming.TryGetValue(migrationId, out var incoming))
         {
-            throw OmigException.NotFound("migration", $"no incoming migration '{migrationId}' on host '{hostId}'");
+            return null;
         }
 
-        return _resumes.GetOrAdd(migrationId, _ => new Lazy<Task<ResumeReport>>(async () =>
+        ConsistencyReport? check = null;
+        if (_options.VerifyConsistency)
         {
-            await incoming.Received;
-            await faults.BeforeAsync(FaultSteps.AgentResume, incoming.VmId);
-            var resumed = await incoming.ResumeAsync();
-            ConsistencyReport? check = null;
-            if (_options.VerifyConsistency)
+            check = await incoming.Consistency.WaitAsync(TimeSpan.FromSeconds(20));
+            if (check is { Consistent: false })
             {
-                check = await incoming.Consistency.WaitAsync(TimeSpan.FromSeconds(60));
-                if (check is { Consistent: false })
-                {
-                    LogInconsistent(logger, migrationId, check.Summary);
-                }
+                LogInconsistent(logger, migrationId, check.Summary);
             }
+        }
 
-            return new ResumeReport(resumed.ResumedAtUtc, check?.Consistent);
-        })).Value;
+        if (_incoming.TryRemove(migrationId, out _))
+        {
+            await incoming.DisposeAsync();
+        }
+
+        _resumes.TryRemove(migrationId, out _);
+        return check?.Consistent;
     }
 
     public async Task CompleteOutgoingAsync(string hostId, string migrationId, string vmId)
     {
-        if (_outgoing.TryRemove(migrationId, out var outgoing))
+        await _lifecycle.WaitAsync();
+        try
         {
-            await outgoing.CompleteAsync();
-            await outgoing.DisposeAsync();
-        }
+            if (_outgoing.TryGetValue(migrationId, out var outgoing))
+            {
+                await outgoing.CompleteAsync();
+                _outgoing.TryRemove(migrationId, out _);
+                await outgoing.DisposeAsync();
+            }
 
-        await Driver(hostId).DestroyVmAsync(vmId);
-        _finalCopies.TryRemove(migrationId, out _);
+            await Driver(hostId).DestroyVmAsync(vmId);
+            _finalCopies.TryRemove(migrationId, out _);
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
     }
 
     public async Task CancelOutgoingAsync(string hostId, string migrationId, string vmId, string reason)
     {
-        if (_outgoing.TryRemove(migrationId, out var outgoing))
+        await _lifecycle.WaitAsync();
+        try
         {
-            await outgoing.CancelAsync(reason);
-            await outgoing.DisposeAsync();
+            // Removed only once cancelled: a failed cancel is retried against the same stream.
+            if (_outgoing.TryGetValue(migrationId, out var outgoing))
+            {
+                await outgoing.CancelAsync(reason);
+                _outgoing.TryRemove(migrationId, out _);
+                await outgoing.DisposeAsync();
+            }
+
+            _finalCopies.TryRemove(migrationId, out _);
+
+            // After a silo restart the stream is gone; make sure the guest runs on the source either way.
+            var driver = Driver(hostId);
+            var vm = (await driver.ListVmsAsync()).FirstOrDefault(v => v.Spec.VmId == vmId);
+            if (vm is { State: VmState.Paused })
+            {
+                await driver.ResumeVmAsync(vmId);
+            }
         }
-
-        _finalCopies.TryRemove(migrationId, out _);
-
-        // After a silo restart the stream is gone; make sure the guest runs on the source either way.
-        var driver = Driver(hostId);
-        var vm = (await driver.ListVmsAsync()).FirstOrDefault(v => v.Spec.VmId == vmId);
-        if (vm is { State: VmState.Paused })
+        finally
         {
-            await driver.ResumeVmAsync(vmId);
+            _lifecycle.Release();
         }
     }
 
     public async Task AbortIncomingAsync(string hostId, string migrationId, string vmId, string reason)
     {
-        var driver = Driver(hostId);
-        var vm = (await driver.ListVmsAsync()).FirstOrDefault(v => v.Spec.VmId == vmId);
-        if (vm is { State: VmState.Running or VmState.Paused } && _resumes.ContainsKey(migrationId))
+        await _lifecycle.WaitAsync();
+        try
         {
-            throw OmigException.Conflict("migration", $"migration '{migrationId}' has resumed the VM on '{hostId}': it can only roll forward");
-        }
+            if (_resumes.TryGetValue(migrationId, out var resume))
+            {
+                // A resume was asked for: it either ran the guest (then this migration can only roll
+                // forward) or failed before doing so.
+                try
+                {
+                    await resume.Value;
+                    throw OmigException.Conflict("migration", $"migration '{migrationId}' has resumed the VM on '{hostId}': it can only roll forward");
+                }
+                catch (Exception ex) when (ex is not OmigException)
+                {
+                    _resumes.TryRemove(migrationId, out _);
+                }
+            }
 
-        if (_incoming.TryRemove(migrationId, out var incoming))
-        {
-            await incoming.AbortAsync(reason);
-            await incoming.DisposeAsync();
-        }
+            var driver = Driver(hostId);
+            var vm = (await driver.ListVmsAsync()).FirstOrDefault(v => v.Spec.VmId == vmId);
+            if (vm is { State: VmState.Running or VmState.Paused } && !_incoming.ContainsKey(migrationId))
+            {
+                // The guest runs here with no incoming side left: the migration committed and was verified.
+                // Resuming the source now would run the VM twice.
+                throw OmigException.Conflict("migration", $"VM '{vmId}' runs on '{hostId}' and migration '{migrationId}' is no longer incoming: it can only roll forward");
+            }
 
-        if (vm is not null && vm.State is not (VmState.Running or VmState.Paused))
+            if (_incoming.TryRemove(migrationId, out var incoming))
+            {
+                await incoming.AbortAsync(reason);
+                await incoming.DisposeAsync();
+            }
+
+            if (vm is not null)
+            {
+                await driver.DestroyVmAsync(vmId);
+            }
+        }
+        finally
         {
-            await driver.DestroyVmAsync(vmId);
+            _lifecycle.Release();
         }
     }
 

@@ -18,7 +18,7 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
 
     /// <summary>
     /// Reconciles the hypervisor with the registry when the agent (re)starts: a running VM the registry places on
-    /// this host but the hypervisor does not run is booted, so a silo restart does not silently drop
+    /// this host but the hypervisor has no instance of is booted, so a silo restart does not silently drop
     /// guests. The hypervisor is never told to stop a VM here; unknown guests are left for the operator.
     /// </summary>
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -28,10 +28,12 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
             return;
         }
 
-        var running = (await runtime.RunningVmsAsync(HostId)).ToHashSet(StringComparer.Ordinal);
-        foreach (var vmId in host.Vms.Keys.Where(v => !running.Contains(v)))
+        foreach (var vmId in host.Vms.Keys)
         {
-            if (await GrainFactory.GetGrain<IVmGrain>(vmId).GetAsync() is { Power: PowerState.Running } vm && vm.HostId == HostId)
+            // Any instance (paused for a switchover, stopped after one, arriving) belongs to a migration
+            // in flight: only a VM the hypervisor has no trace of is booted.
+            if (await runtime.VmStateAsync(HostId, vmId) is null
+                && await GrainFactory.GetGrain<IVmGrain>(vmId).GetAsync() is { Power: PowerState.Running } vm && vm.HostId == HostId)
             {
                 await runtime.StartVmAsync(HostId, vm.Spec);
             }
@@ -66,6 +68,10 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
     }
 
     public Task<FinalCopyReport> FinalCopyAsync(string migrationId) => runtime.FinalCopyAsync(HostId, migrationId);
+
+    public Task<string?> GetVmStateAsync(string vmId) => runtime.VmStateAsync(HostId, vmId);
+
+    public Task<bool?> VerifyIncomingAsync(string migrationId) => runtime.VerifyIncomingAsync(HostId, migrationId);
 
     public Task<ResumeReport> ResumeIncomingAsync(string migrationId) => runtime.ResumeIncomingAsync(HostId, migrationId);
 

@@ -36,6 +36,8 @@ public interface IHostRuntime
 
     Task<ResumeReport> ResumeIncomingAsync(string hostId, string migrationId);
 
+    Task<bool?> VerifyIncomingAsync(string hostId, string migrationId);
+
     Task CompleteOutgoingAsync(string hostId, string migrationId, string vmId);
 
     Task CancelOutgoingAsync(string hostId, string migrationId, string vmId, string reason);

@@ -64,13 +64,13 @@ public sealed partial class MigrationGrain
             catch (Exception ex) when (S.Phase is MigrationPhase.PostMigration or MigrationPhase.RollingBack)
             {
                 // Roll-forward and rollback retry each step; when a step keeps failing the reminder re-drives
-                // later. Past the attempt budget the migration fails loudly instead of looping forever.
-                if (S.Attempts >= MaxDriveAttempts)
+                // later. After the commit point that goes on until done. A rollback past its budget (its
+                // source host is gone) fails loudly, frees what it holds and says the VM needs an operator.
+                LogRetry(logger, Id, S.Phase.ToString(), S.Attempts, Describe(ex));
+                if (S.Phase == MigrationPhase.RollingBack && S.Attempts >= MaxDriveAttempts)
                 {
-                    S.Failure = $"{S.Phase} could not finish after {S.Attempts} attempts: {Describe(ex)}";
-                    LogFailed(logger, Id, S.Failure);
-                    await MoveAsync(MigrationPhase.Failed);
-                    Ended("failed");
+                    await FailAsync($"rollback could not finish after {S.Attempts} attempts ({Describe(ex)}); the VM may need a restart on {S.SourceHost}");
+                    break;
                 }
 
                 await SaveAsync();
@@ -79,6 +79,28 @@ public sealed partial class MigrationGrain
         }
 
         await NotifySchedulerAsync();
+    }
+
+    /// <summary>Ends a rollback that cannot finish: best effort on the reservation and the relays, then Failed.</summary>
+    private async Task FailAsync(string reason)
+    {
+        S.Failure = reason;
+        LogFailed(logger, Id, reason);
+        foreach (var release in Vm.Nics.Select(n => (Func<Task>)(() => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).RemoveRelayAsync(n.Ip, Id)))
+                     .Append(() => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).ReleaseAsync(Id)))
+        {
+            try
+            {
+                await release();
+            }
+            catch (Exception ex)
+            {
+                LogRetry(logger, Id, "fail-cleanup", 1, ex.Message);
+            }
+        }
+
+        await MoveAsync(MigrationPhase.Failed);
+        Ended("failed");
     }
 
     private void Ended(string outcome)
@@ -247,7 +269,14 @@ public sealed partial class MigrationGrain
                 await Disk(d, async g =>
                 {
                     // The naive hand-over, all inside the downtime: open on the destination, take it over,
-                    // and wait for the slow close on the source before the VM may run.
+                    // and wait for the slow close on the source before the VM may run. A replay finds the
+                    // destination writing already and only finishes the close.
+                    if ((await g.GetAsync())?.WriterHost == S.DestinationHost)
+                    {
+                        await g.CloseAsync(S.SourceHost);
+                        return;
+                    }
+
                     await g.PauseAsync(S.SourceHost);
                     await g.OpenReadOnlyAsync(S.DestinationHost);
                     await g.PromoteReadWriteAsync(S.DestinationHost);
@@ -280,11 +309,6 @@ public sealed partial class MigrationGrain
         S.Downtime = new DowntimeReport((resumed.ResumedAtUtc - pausedAt).TotalMilliseconds, final.DataPlaneMs, final.Pages, final.WireBytes,
             final.CompressedBytes, final.SessionDeltaEntries, steps.ToImmutableDictionary(StringComparer.Ordinal));
         span?.SetTag("omig.downtime_ms", S.Downtime.DowntimeMs).SetTag("omig.final_bytes", final.WireBytes);
-        if (resumed.Consistent == false)
-        {
-            S.Failure = "the destination guest failed its consistency check";
-        }
-
         await MoveAsync(MigrationPhase.PostMigration);
     }
 
@@ -293,7 +317,11 @@ public sealed partial class MigrationGrain
     /// placement; the VM record moved; location-bound services told.</summary>
     private async Task RollForwardAsync()
     {
-        // The source guest stops for good first: after the commit point it must never run again.
+        // The records move first, so nothing (an agent reconciling after a restart) takes the source for the
+        // VM's home; then the source guest stops for good: after the commit point it must never run again.
+        await Retry("commit-reservation", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).CommitReservationAsync(Id, Vm));
+        await Retry("move-vm-record", () => GrainFactory.GetGrain<IVmGrain>(Vm.VmId).MoveAsync(S.DestinationHost));
+        await Retry("unplace-source", () => GrainFactory.GetGrain<IHostGrain>(S.SourceHost).RemoveVmAsync(Vm.VmId));
         await Retry("complete-outgoing", () => SourceAgent.CompleteOutgoingAsync(Id, Vm.VmId));
         await Task.WhenAll(Vm.Nics.Select(async n =>
         {
@@ -301,9 +329,13 @@ public sealed partial class MigrationGrain
             await Retry($"flow {n.Ip} repoint", () => table.RepointFlowAsync(n.Ip, Vm.VmId, S.DestinationHost));
             await Retry($"relay {n.Ip} remove", () => table.RemoveRelayAsync(n.Ip, Id));
         }).Concat(Vm.Disks.Select(d => Retry($"disk {d.DiskId} close source", () => GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId).CloseAsync(S.SourceHost)))));
-        await Retry("commit-reservation", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).CommitReservationAsync(Id, Vm));
-        await Retry("move-vm-record", () => GrainFactory.GetGrain<IVmGrain>(Vm.VmId).MoveAsync(S.DestinationHost));
-        await Retry("unplace-source", () => GrainFactory.GetGrain<IHostGrain>(S.SourceHost).RemoveVmAsync(Vm.VmId));
+        await Retry("verify-destination", async () =>
+        {
+            if (await DestinationAgent.VerifyIncomingAsync(Id) == false)
+            {
+                S.Failure = "the destination guest failed its consistency check";
+            }
+        });
         await Retry("notify-location-services", () => ServiceProvider.GetRequiredService<ILocationServicesBackend>().NotifyMovedAsync(Id, Vm.VmId, S.SourceHost, S.DestinationHost));
     }
 
@@ -313,6 +345,14 @@ public sealed partial class MigrationGrain
     private async Task RollBackAsync()
     {
         var reason = S.Failure ?? S.CancelReason ?? "rolled back";
+
+        // A source guest that runs again (the data plane resumes it when the final copy fails before it was
+        // fully sent) means the destination can never resume: give it its disks and packets back first.
+        if (await SourceAgent.GetVmStateAsync(Vm.VmId) == "running")
+        {
+            await RestoreSourceAsync();
+        }
+
         try
         {
             await Retry("abort-incoming", () => DestinationAgent.AbortIncomingAsync(Id, Vm.VmId, reason));
@@ -324,19 +364,26 @@ public sealed partial class MigrationGrain
             return;
         }
 
-        await Task.WhenAll(Vm.Disks.Select(d => Retry($"disk {d.DiskId} restore source", () => GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId).RestoreWriterAsync(S.SourceHost))));
-        await Task.WhenAll(Vm.Nics.Select(n => Retry($"relay {n.Ip} disable", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).SetRelayEnabledAsync(n.Ip, Id, false))));
+        await RestoreSourceAsync();
         await Retry("cancel-outgoing", () => SourceAgent.CancelOutgoingAsync(Id, Vm.VmId, reason));
         await Task.WhenAll(Vm.Nics.Select(n => Retry($"relay {n.Ip} remove", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).RemoveRelayAsync(n.Ip, Id))));
-        if (!Parallel)
-        {
-            // Serial mode may have re-pointed flows inside the failed switchover: point them back.
-            await Task.WhenAll(Vm.Nics.Select(n => Retry($"flow {n.Ip} restore", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).RepointFlowAsync(n.Ip, Vm.VmId, S.SourceHost))));
-        }
-
         await Retry("release-reservation", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).ReleaseAsync(Id));
         await MoveAsync(MigrationPhase.RolledBack);
         Ended(S.CancelReason is not null && S.Failure is null ? "cancelled" : "rolled_back");
+    }
+
+    /// <summary>Disks writable on the source again, relays off, and (serial mode) flows pointing back at the
+    /// source — everything the source guest needs before or as it runs again. Idempotent.</summary>
+    private async Task RestoreSourceAsync()
+    {
+        await Task.WhenAll(Vm.Disks.Select(d => Retry($"disk {d.DiskId} restore source", () => GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId).RestoreWriterAsync(S.SourceHost))));
+        await Task.WhenAll(Vm.Nics.Select(n => Retry($"relay {n.Ip} disable", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).SetRelayEnabledAsync(n.Ip, Id, false))));
+        if (!Parallel)
+        {
+            // Serial mode may have re-pointed flows inside the failed switchover; a re-point still in flight
+            // answers Conflict until it lands, so that one is waited out.
+            await Task.WhenAll(Vm.Nics.Select(n => Retry($"flow {n.Ip} restore", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).RepointFlowAsync(n.Ip, Vm.VmId, S.SourceHost), retryConflict: true)));
+        }
     }
 
     /// <summary>Checks the entry standard of <paramref name="phase"/> by asking the components (see <see cref="MigrationPhases.Table"/>).</summary>
@@ -417,7 +464,7 @@ public sealed partial class MigrationGrain
 
     /// <summary>A roll-forward or rollback action: idempotent, so retried with backoff until it succeeds
     /// (bounded; the reminder re-drives after that). NotFound/Conflict from the component are not retried.</summary>
-    private async Task Retry(string name, Func<Task> action)
+    private async Task Retry(string name, Func<Task> action, bool retryConflict = false)
     {
         using var span = MigrationTelemetry.Source.StartActivity(name, ActivityKind.Internal, Activity.Current?.Context ?? default);
         var delay = TimeSpan.FromMilliseconds(50);
@@ -428,7 +475,7 @@ public sealed partial class MigrationGrain
                 await action();
                 return;
             }
-            catch (OmigException ex) when (ex.Code is OmigErrorCode.Conflict or OmigErrorCode.NotFound or OmigErrorCode.InvalidArgument)
+            catch (OmigException ex) when ((ex.Code == OmigErrorCode.Conflict && !retryConflict) || ex.Code is OmigErrorCode.NotFound or OmigErrorCode.InvalidArgument)
             {
                 throw;
             }

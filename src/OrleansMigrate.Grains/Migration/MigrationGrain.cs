@@ -31,21 +31,26 @@ public sealed partial class MigrationGrain(
 
     private MigrationGrainState S => state.State;
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         if (S.Request is not null && !MigrationPhases.IsEnded(S.Phase))
         {
             LogRecovered(logger, Id, S.Phase);
+            await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
             EnsureRunning();
         }
-
-        return Task.CompletedTask;
     }
 
     public async Task<MigrationStatus> StartAsync(MigrationRequest request, string sourceHost, string destinationHost)
     {
         if (S.Request is not null)
         {
+            if (!MigrationPhases.IsEnded(S.Phase))
+            {
+                await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+                EnsureRunning();
+            }
+
             return Status();
         }
 
@@ -58,8 +63,8 @@ public sealed partial class MigrationGrain(
         S.CreatedAt = time.GetUtcNow();
         S.Phase = MigrationPhase.Prepare;
         S.Timeline = [new PhaseSpan(MigrationPhase.Prepare, S.CreatedAt, null)];
-        await SaveAsync();
         await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+        await SaveAsync();
         telemetry.Started();
         EnsureRunning();
         return Status();
@@ -113,6 +118,12 @@ public sealed partial class MigrationGrain(
     {
         if (S.Request is null || MigrationPhases.IsEnded(S.Phase))
         {
+            if (S.Request is not null)
+            {
+                // An end whose notification was lost still frees the scheduler's slot.
+                await NotifySchedulerAsync();
+            }
+
             if (await this.GetReminder(reminderName) is { } reminder)
             {
                 await this.UnregisterReminder(reminder);
@@ -144,6 +155,7 @@ public sealed partial class MigrationGrain(
             throw new InvalidOperationException($"migration {Id}: no transition {S.Phase} → {next}");
         }
 
+        var (oldPhase, oldTimeline, oldTotal) = (S.Phase, S.Timeline, S.TotalMs);
         var now = time.GetUtcNow();
         var timeline = S.Timeline.IsDefault ? [] : S.Timeline;
         if (timeline.Length > 0 && timeline[^1].EndedAt is null)
@@ -163,7 +175,16 @@ public sealed partial class MigrationGrain(
         LogPhase(logger, Id, next);
         if (persist)
         {
-            await SaveAsync();
+            try
+            {
+                await SaveAsync();
+            }
+            catch
+            {
+                // Memory must not run ahead of storage: a phase that was not stored did not happen.
+                (S.Phase, S.Timeline, S.TotalMs) = (oldPhase, oldTimeline, oldTotal);
+                throw;
+            }
         }
     }
 

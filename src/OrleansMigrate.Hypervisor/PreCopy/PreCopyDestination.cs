@@ -14,6 +14,7 @@ namespace OrleansMigrate.Hypervisor.PreCopy;
 internal sealed partial class PreCopyDestination : IIncomingMigration
 {
     private readonly IPreCopyTarget _target;
+    private int _disposed;
     private readonly IncomingMigrationOptions _options;
     private readonly TimeProvider _time;
     private readonly Socket _listener;
@@ -143,6 +144,9 @@ internal sealed partial class PreCopyDestination : IIncomingMigration
 
     public async ValueTask DisposeAsync()
     {
+        // Both the host agent (once a migration is verified) and the driver (at shutdown) dispose it.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+            return;
         if (State != IncomingMigrationState.Resumed)
             Fail(new MigrationFailedException(MigrationFailureKind.Cancelled, "Incoming migration disposed."));
         else

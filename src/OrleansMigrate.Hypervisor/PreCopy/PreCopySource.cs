@@ -16,6 +16,7 @@ internal sealed partial class PreCopySource : IOutgoingMigration
 
     private readonly IPreCopyGuest _guest;
     private readonly MigrationOptions _options;
+    private int _disposed;
 
     /// <summary>Starts at <see cref="MigrationOptions.DowntimeTargetMs"/>; the orchestrator may raise it while pre-copy runs.</summary>
     private double _downtimeTargetMs;
@@ -236,6 +237,8 @@ internal sealed partial class PreCopySource : IOutgoingMigration
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+            return;
         var terminal = State is OutgoingMigrationState.Completed or OutgoingMigrationState.Cancelled or OutgoingMigrationState.Failed;
         if (!terminal)
             await CancelAsync("outgoing migration disposed").ConfigureAwait(false);
