@@ -174,6 +174,20 @@ public sealed class MigrationTests(MigrationClusterFixture fixture) : IDisposabl
     }
 
     [Fact]
+    public async Task A_VM_cannot_be_deleted_while_it_is_being_migrated()
+    {
+        var vm = await fixture.CreateVmAsync("m-3");
+        fixture.Faults.Delay(FaultSteps.MigrationPrepare, TimeSpan.FromMilliseconds(500));
+        var started = await fixture.Client.MigrateAsync(new MigrationRequest(vm.VmId, "m-1"));
+
+        var ex = await Assert.ThrowsAsync<OmigException>(() => fixture.Client.DeleteVmAsync(vm.VmId));
+
+        Assert.Equal(OmigErrorCode.Conflict, ex.Code);
+        Assert.Equal(MigrationPhase.Completed, (await WaitEndedAsync(started.MigrationId)).Phase);
+        await fixture.Client.DeleteVmAsync(vm.VmId);
+    }
+
+    [Fact]
     public async Task A_VM_with_pass_through_devices_is_refused_live_migration_with_the_reason()
     {
         var id = TestFleet.Unique("pt");
