@@ -100,50 +100,20 @@ internal sealed class GuestWorkload : IDisposable
         var random = _seed ^ ((ulong)(number + 1) * 0x9E37_79B9_7F4A_7C15UL) ^ (ulong)_startTimestamp;
         if (random == 0)
             random = 1;
-        var last = _time.GetTimestamp();
-        var credit = 0.0;
-        var frequency = (double)_time.TimestampFrequency;
-        while (!_stop)
+        PacedLoop.Run(_time, _gate, () => _stop, now => RateAt(now) / threads, PagesPerSection, MaxBacklogSeconds, count =>
         {
-            var now = _time.GetTimestamp();
-            var rate = RateAt(now) / threads;
-            credit = Math.Min(credit + (rate * (now - last) / frequency), Math.Max(PagesPerSection, rate * MaxBacklogSeconds));
-            last = now;
-            while (credit >= 1 && !_stop)
+            for (var i = 0; i < count; i++)
             {
-                if (!_gate.TryEnter())
-                {
-                    _gate.WaitWhilePaused(TimeSpan.FromMilliseconds(50));
-                    // Paused time is not owed afterwards.
-                    last = _time.GetTimestamp();
-                    credit = 0;
-                    break;
-                }
-
-                var count = (int)Math.Min(credit, PagesPerSection);
-                try
-                {
-                    for (var i = 0; i < count; i++)
-                    {
-                        random ^= random << 13;
-                        random ^= random >> 7;
-                        random ^= random << 17;
-                        var page = (int)(random % (ulong)slots * (ulong)threads) + number;
-                        var generation = ++_generations[page];
-                        PageContent.Fill(_memory.Page(page), page, generation, _classes[page], _seed);
-                        _dirty.Mark(page);
-                    }
-                }
-                finally
-                {
-                    _gate.Exit();
-                }
-
-                Interlocked.Add(ref _writes[number * 8], count);
-                credit -= count;
+                random ^= random << 13;
+                random ^= random >> 7;
+                random ^= random << 17;
+                var page = (int)(random % (ulong)slots * (ulong)threads) + number;
+                var generation = ++_generations[page];
+                PageContent.Fill(_memory.Page(page), page, generation, _classes[page], _seed);
+                _dirty.Mark(page);
             }
 
-            Thread.Sleep(1);
-        }
+            Interlocked.Add(ref _writes[number * 8], count);
+        });
     }
 }

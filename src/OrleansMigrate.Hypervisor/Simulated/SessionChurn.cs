@@ -62,43 +62,12 @@ internal sealed class SessionChurn : IDisposable
             _thread.Join();
     }
 
-    private void Run()
-    {
-        var frequency = (double)_time.TimestampFrequency;
-        var last = _time.GetTimestamp();
-        var credit = 0.0;
-        while (!_stop)
+    private void Run() =>
+        PacedLoop.Run(_time, _gate, () => _stop, _ => _options.ChurnPerSecond, OpsPerSection, 0.01, count =>
         {
-            var now = _time.GetTimestamp();
-            credit = Math.Min(credit + (_options.ChurnPerSecond * (now - last) / frequency), Math.Max(OpsPerSection, _options.ChurnPerSecond * 0.01));
-            last = now;
-            while (credit >= 1 && !_stop)
-            {
-                if (!_gate.TryEnter())
-                {
-                    _gate.WaitWhilePaused(TimeSpan.FromMilliseconds(50));
-                    last = _time.GetTimestamp();
-                    credit = 0;
-                    break;
-                }
-
-                var count = (int)Math.Min(credit, OpsPerSection);
-                try
-                {
-                    for (var i = 0; i < count; i++)
-                        Step();
-                }
-                finally
-                {
-                    _gate.Exit();
-                }
-
-                credit -= count;
-            }
-
-            Thread.Sleep(1);
-        }
-    }
+            for (var i = 0; i < count; i++)
+                Step();
+        });
 
     private void Step()
     {
