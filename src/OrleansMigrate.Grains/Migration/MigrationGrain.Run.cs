@@ -149,7 +149,7 @@ public sealed partial class MigrationGrain
     }
 
     /// <summary>Runs pre-copy and the pre-last-copy stage until the source VM pauses; returns the pause time.</summary>
-    private async Task<DateTimeOffset> PreCopyAsync()
+    private async Task<OutgoingSnapshot> PreCopyAsync()
     {
         await Fault(Faults.FaultSteps.MigrationPreCopy);
         await Step("start-outgoing", () => SourceAgent.StartOutgoingAsync(Id, Vm.VmId, S.Endpoint!, Policy.Tuning(Vm.MemoryMiB > int.MaxValue ? int.MaxValue : (int)Vm.MemoryMiB)));
@@ -174,13 +174,13 @@ public sealed partial class MigrationGrain
 
             if (snap.InPreLastCopy && S.Phase == MigrationPhase.PreCopy)
             {
-                await CheckEntryAsync(MigrationPhase.PreLastCopy);
+                await CheckEntryAsync(MigrationPhase.PreLastCopy, snap);
                 await MoveAsync(MigrationPhase.PreLastCopy);
             }
 
             if (snap.Paused)
             {
-                return snap.PausedAtUtc!.Value;
+                return snap;
             }
 
             // Stall detector and completion deadline: no shrink of the remaining set for StallMs, or the
@@ -218,9 +218,12 @@ public sealed partial class MigrationGrain
     /// <summary>The critical path. The VM is paused; everything that must happen before it runs again runs
     /// in parallel (parallel mode) or one after another with the slow steps inside (serial mode). Ends at the
     /// commit point: the destination resumed.</summary>
-    private async Task SwitchoverAsync(DateTimeOffset pausedAt)
+    private async Task SwitchoverAsync(OutgoingSnapshot paused)
     {
-        await CheckEntryAsync(MigrationPhase.Switchover);
+        // The snapshot that reported the pause is the source agent's answer: asking again would spend a
+        // round trip inside the downtime.
+        await CheckEntryAsync(MigrationPhase.Switchover, paused);
+        var pausedAt = paused.PausedAtUtc!.Value;
         if (S.Phase != MigrationPhase.Switchover)
         {
             await MoveAsync(MigrationPhase.Switchover, persist: false);
@@ -387,7 +390,8 @@ public sealed partial class MigrationGrain
     }
 
     /// <summary>Checks the entry standard of <paramref name="phase"/> by asking the components (see <see cref="MigrationPhases.Table"/>).</summary>
-    private async Task CheckEntryAsync(MigrationPhase phase)
+    /// <param name="source">The source agent's latest answer, when the caller has just received it.</param>
+    private async Task CheckEntryAsync(MigrationPhase phase, OutgoingSnapshot? source = null)
     {
         var unmet = new List<string>();
         switch (phase)
@@ -428,7 +432,7 @@ public sealed partial class MigrationGrain
                 break;
             case MigrationPhase.PreLastCopy:
             case MigrationPhase.Switchover:
-                var snap = await SourceAgent.WaitOutgoingAsync(Id, 0);
+                var snap = source ?? await SourceAgent.WaitOutgoingAsync(Id, 0);
                 if (snap.Failure is not null || (phase == MigrationPhase.Switchover && !snap.Paused))
                 {
                     unmet.Add(phase == MigrationPhase.Switchover ? "source VM not paused for switchover" : $"source stream not running ({snap.State})");
