@@ -56,6 +56,12 @@ public sealed record MigrationOptions
     public int SocketBufferBytes { get; init; } = 4 << 20;
 
     /// <summary>
+    /// QEMU's auto-converge: throttle the guest's vCPUs while pre-copy does not converge (QEMU driver; the
+    /// simulated driver converges with its pre-last-copy stage instead and ignores this).
+    /// </summary>
+    public bool AutoConverge { get; init; }
+
+    /// <summary>
     /// Test seam: wraps the connected transport stream (e.g. to flip a byte in transit or to stall).
     /// Null in production.
     /// </summary>

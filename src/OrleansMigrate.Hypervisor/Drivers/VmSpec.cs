@@ -20,6 +20,9 @@ public sealed record VmSpec
     /// </summary>
     public SimulatedGuestOptions? Simulation { get; init; }
 
+    /// <summary>Disk image and machine type for the QEMU driver (required there); other drivers ignore it.</summary>
+    public Qemu.QemuGuest? Qemu { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> if a field is out of range.</summary>
     public void Validate()
     {

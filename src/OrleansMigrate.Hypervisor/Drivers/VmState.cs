@@ -20,4 +20,8 @@ public enum VmState
 
     /// <summary>An incoming migration failed or was aborted; the VM was torn down and only awaits destroy.</summary>
     Failed,
+
+    /// <summary>The hypervisor process died under a running (or migrating-out) guest: the guest is gone and
+    /// needs a restart. Never entered silently: <see cref="VmInfo.Detail"/> says how the process ended.</summary>
+    Lost,
 }

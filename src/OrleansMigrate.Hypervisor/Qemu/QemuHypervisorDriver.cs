@@ -1,0 +1,402 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using OrleansMigrate.Hypervisor.Drivers;
+using OrleansMigrate.Hypervisor.Qmp;
+
+namespace OrleansMigrate.Hypervisor.Qemu;
+
+/// <summary>
+/// The QEMU driver: one QEMU process per VM on this host, driven over QMP. Migrations use QEMU's own
+/// migration stream with <c>pause-before-switchover</c>: <see cref="IOutgoingMigration.PreSwitchover"/> completes on
+/// the <c>pre-switchover</c> event, <see cref="IOutgoingMigration.FinalCopyAsync"/> sends <c>migrate-continue</c>
+/// and returns on <c>completed</c>; the destination runs with <c>-S</c>, so it stays paused until
+/// <see cref="IIncomingMigration.ResumeAsync"/> sends <c>cont</c> — the commit point is ours, not QEMU's.
+/// </summary>
+public sealed class QemuHypervisorDriver : IHypervisorDriver
+{
+    private readonly QemuDriverOptions _options;
+    private readonly ConcurrentDictionary<string, QemuVm> _vms = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _lock = new(1, 1);
+    private readonly Lazy<string> _accelerator;
+    private long _sequence;
+
+    public QemuHypervisorDriver(string hostId, QemuDriverOptions options, TimeProvider? timeProvider = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(hostId);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        HostId = hostId;
+        _options = options;
+        TimeProvider = timeProvider ?? TimeProvider.System;
+        _accelerator = new Lazy<string>(() => options.Accelerator == "auto" ? DetectAccelerator() : options.Accelerator);
+    }
+
+    public string Kind => "qemu";
+
+    public string HostId { get; }
+
+    public TimeProvider TimeProvider { get; }
+
+    /// <summary>The accelerator VMs start with: <c>kvm</c> when <c>/dev/kvm</c> opens read-write (or configured), else <c>tcg</c>.</summary>
+    public string Accelerator => _accelerator.Value;
+
+    internal QemuDriverOptions Options => _options;
+
+    /// <summary><c>kvm</c> when this process can open <c>/dev/kvm</c> for reading and writing, else <c>tcg</c>.</summary>
+    public static string DetectAccelerator()
+    {
+        try
+        {
+            using var kvm = new FileStream("/dev/kvm", FileMode.Open, FileAccess.ReadWrite);
+            return "kvm";
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return "tcg";
+        }
+    }
+
+    public async Task<VmInfo> CreateVmAsync(VmSpec spec, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        spec.Validate();
+        if (spec.Qemu is null)
+            throw new ArgumentException($"VM '{spec.VmId}' has no QEMU settings (disk image).", nameof(spec));
+        CheckImage(spec.Qemu.ImagePath);
+        if (spec.Qemu.MachineType is { } machine && !QemuNames.IsMachineType(machine))
+            throw new ArgumentException($"machine type '{machine}' is not a machine type name.", nameof(spec));
+
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var vm = new QemuVm(spec);
+            if (!_vms.TryAdd(spec.VmId, vm))
+                throw new InvalidOperationException($"VM '{spec.VmId}' already exists on host {HostId}.");
+            return vm.Info();
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    public async Task<VmInfo> StartVmAsync(string vmId, CancellationToken cancellationToken = default)
+    {
+        var vm = Get(vmId);
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (vm.State != VmState.Created)
+                throw new InvalidOperationException($"VM '{vmId}' is {vm.State}, not Created.");
+            var process = await LaunchAsync(vm, incoming: false, cancellationToken).ConfigureAwait(false);
+            await process.ExecuteAsync("cont", cancellationToken: cancellationToken).ConfigureAwait(false);
+            vm.State = VmState.Running;
+            return vm.Info();
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    public Task<VmInfo> GetVmAsync(string vmId, CancellationToken cancellationToken = default) => Task.FromResult(Get(vmId).Info());
+
+    public Task<IReadOnlyList<VmInfo>> ListVmsAsync(CancellationToken cancellationToken = default) =>
+        Task.FromResult<IReadOnlyList<VmInfo>>([.. _vms.Values.Select(v => v.Info())]);
+
+    public async Task PauseVmAsync(string vmId, CancellationToken cancellationToken = default)
+    {
+        var vm = Get(vmId);
+        if (vm.State != VmState.Running)
+            throw new InvalidOperationException($"VM '{vmId}' is {vm.State}, not Running.");
+        await vm.Process!.ExecuteAsync("stop", cancellationToken: cancellationToken).ConfigureAwait(false);
+        vm.State = VmState.Paused;
+    }
+
+    public async Task ResumeVmAsync(string vmId, CancellationToken cancellationToken = default)
+    {
+        var vm = Get(vmId);
+        if (vm.State != VmState.Paused)
+            throw new InvalidOperationException($"VM '{vmId}' is {vm.State}, not Paused.");
+        await vm.Process!.ExecuteAsync("cont", cancellationToken: cancellationToken).ConfigureAwait(false);
+        vm.State = VmState.Running;
+    }
+
+    public async Task<IIncomingMigration> PrepareIncomingAsync(string vmId, IncomingMigrationOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var vm = Get(vmId);
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (vm.State != VmState.Created)
+                throw new InvalidOperationException($"VM '{vmId}' is {vm.State}, not Created.");
+            var process = await LaunchAsync(vm, incoming: true, cancellationToken).ConfigureAwait(false);
+            vm.State = VmState.Incoming;
+            try
+            {
+                await SetCapabilitiesAsync(process, autoConverge: false, cancellationToken).ConfigureAwait(false);
+                var incoming = new QemuIncomingMigration(this, vm, process, options);
+                vm.Incoming = incoming;
+                var address = options.ListenAddress.Contains(':', StringComparison.Ordinal) ? $"[{options.ListenAddress}]" : options.ListenAddress;
+                await process.ExecuteAsync("migrate-incoming", new JsonObject { ["uri"] = $"tcp:{address}:{options.Port.ToString(CultureInfo.InvariantCulture)}" }, cancellationToken).ConfigureAwait(false);
+                var port = await ListeningPortAsync(process, cancellationToken).ConfigureAwait(false);
+                var host = options.AdvertisedHost ?? (options.ListenAddress is "0.0.0.0" or "::" ? "127.0.0.1" : options.ListenAddress);
+                incoming.Endpoint = new MigrationEndpoint(host, port);
+                return incoming;
+            }
+            catch
+            {
+                vm.State = VmState.Failed;
+                await process.StopAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+                throw;
+            }
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    public async Task<IOutgoingMigration> StartOutgoingAsync(string vmId, MigrationEndpoint destination, MigrationOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var vm = Get(vmId);
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (vm.State != VmState.Running)
+                throw new InvalidOperationException($"VM '{vmId}' is {vm.State}, not Running.");
+            if (vm.Outgoing is { State: not (OutgoingMigrationState.Cancelled or OutgoingMigrationState.Failed) })
+                throw new InvalidOperationException($"VM '{vmId}' is already migrating.");
+            var process = vm.Process!;
+            await SetCapabilitiesAsync(process, options.AutoConverge, cancellationToken).ConfigureAwait(false);
+            var outgoing = new QemuOutgoingMigration(this, vm, process, destination, options);
+            vm.Outgoing = outgoing;
+            await outgoing.StartAsync(cancellationToken).ConfigureAwait(false);
+            return outgoing;
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    public async Task DestroyVmAsync(string vmId, CancellationToken cancellationToken = default)
+    {
+        if (!_vms.TryGetValue(vmId, out var vm))
+            return;
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (vm.Outgoing is { State: not (OutgoingMigrationState.Completed or OutgoingMigrationState.Cancelled or OutgoingMigrationState.Failed) } outgoing && vm.Process is { Exited.IsCompleted: false })
+            {
+                try
+                {
+                    await outgoing.CancelAsync("VM destroyed", cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is QemuException or QmpConnectionException or QmpTimeoutException or QmpCommandException or MigrationFailedException)
+                {
+                    // It is being destroyed either way.
+                }
+            }
+
+            if (vm.Incoming is { } incoming)
+                await incoming.AbortAsync("VM destroyed", cancellationToken).ConfigureAwait(false);
+            if (vm.Process is { } process)
+                await process.DisposeAsync().ConfigureAwait(false);
+            _vms.TryRemove(vmId, out _);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Passes one QMP command (a JSON object with <c>execute</c> and optional <c>arguments</c>) to the VM's QEMU and
+    /// returns QEMU's reply as JSON: <c>{"return": …}</c> or <c>{"error": {"class", "desc"}}</c>. Only commands on
+    /// the allow-list pass (<see cref="QmpAllowList"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">The text is not a single QMP command, or the command is not allowed.</exception>
+    public async Task<string> PassthroughAsync(string vmId, string commandJson, CancellationToken cancellationToken = default)
+    {
+        var (command, arguments) = QmpAllowList.Parse(commandJson, _options);
+        var vm = Get(vmId);
+        if (vm.Process is not { } process || process.Exited.IsCompleted)
+            throw new InvalidOperationException($"VM '{vmId}' has no running QEMU ({vm.Info().Detail ?? vm.State.ToString()}).");
+        try
+        {
+            var result = await process.ExecuteAsync(command, arguments, cancellationToken).ConfigureAwait(false);
+            return new JsonObject { ["return"] = result?.DeepClone() ?? new JsonObject() }.ToJsonString();
+        }
+        catch (QmpCommandException ex)
+        {
+            return new JsonObject { ["error"] = new JsonObject { ["class"] = ex.ErrorClass, ["desc"] = ex.Description } }.ToJsonString();
+        }
+    }
+
+    /// <summary>
+    /// Checks a running <see cref="DirtyGuest"/>: pauses it, reads its header and region with <c>pmemsave</c> into
+    /// the runtime directory, resumes it, and verifies the snapshot. Null when the guest is not ours (no magic).
+    /// </summary>
+    public async Task<(ConsistencyReport Report, DirtyGuest.Header Header)?> CheckDirtyGuestAsync(string vmId, CancellationToken cancellationToken = default)
+    {
+        var vm = Get(vmId);
+        if (vm.Process is not { } process || process.Exited.IsCompleted)
+            throw new InvalidOperationException($"VM '{vmId}' has no running QEMU.");
+        return await CheckDirtyGuestAsync(process, cancellationToken).ConfigureAwait(false);
+    }
+
+    internal async Task<(ConsistencyReport Report, DirtyGuest.Header Header)?> CheckDirtyGuestAsync(QemuProcess process, CancellationToken cancellationToken)
+    {
+        var dumpPath = Path.Combine(RuntimeDirectory(), $"dump-{Interlocked.Increment(ref _sequence).ToString(CultureInfo.InvariantCulture)}-{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}.bin");
+        var wasRunning = process.RunState != "paused";
+        if (wasRunning)
+            await process.ExecuteAsync("stop", cancellationToken: cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await PmemSaveAsync(process, DirtyGuest.HeaderAddress, DirtyGuest.HeaderBytes, dumpPath, cancellationToken).ConfigureAwait(false);
+            if (DirtyGuest.ReadHeader(await File.ReadAllBytesAsync(dumpPath, cancellationToken).ConfigureAwait(false)) is not { } header)
+                return null;
+            await PmemSaveAsync(process, header.Base, header.RegionBytes, dumpPath, cancellationToken).ConfigureAwait(false);
+            if (wasRunning)
+            {
+                await process.ExecuteAsync("cont", cancellationToken: cancellationToken).ConfigureAwait(false);
+                wasRunning = false;
+            }
+
+            var region = await File.ReadAllBytesAsync(dumpPath, cancellationToken).ConfigureAwait(false);
+            return (DirtyGuest.Verify(header, region), header);
+        }
+        finally
+        {
+            if (wasRunning && !process.Exited.IsCompleted)
+                await process.ExecuteAsync("cont", cancellationToken: CancellationToken.None).ConfigureAwait(false);
+            File.Delete(dumpPath);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var vmId in _vms.Keys.ToArray())
+            await DestroyVmAsync(vmId).ConfigureAwait(false);
+        _lock.Dispose();
+    }
+
+    /// <summary>Kills the VM's QEMU with SIGKILL, as a crash would (fault tests). Returns false when none runs.</summary>
+    public bool KillQemu(string vmId)
+    {
+        if (!_vms.TryGetValue(vmId, out var vm) || vm.Process is not { } process || process.Exited.IsCompleted)
+            return false;
+        process.Kill();
+        return true;
+    }
+
+    /// <summary>The QEMU process id of the VM, or null.</summary>
+    public int? ProcessId(string vmId) => _vms.TryGetValue(vmId, out var vm) && vm.Process is { Exited.IsCompleted: false } p ? p.ProcessId : null;
+
+    internal static async Task PmemSaveAsync(QemuProcess process, long address, long size, string path, CancellationToken cancellationToken) =>
+        await process.ExecuteAsync("pmemsave", new JsonObject { ["val"] = address, ["size"] = size, ["filename"] = path }, cancellationToken).ConfigureAwait(false);
+
+    private static async Task SetCapabilitiesAsync(QemuProcess process, bool autoConverge, CancellationToken cancellationToken)
+    {
+        var caps = new JsonArray(
+            new JsonObject { ["capability"] = "events", ["state"] = true },
+            new JsonObject { ["capability"] = "pause-before-switchover", ["state"] = true },
+            new JsonObject { ["capability"] = "auto-converge", ["state"] = autoConverge });
+        await process.ExecuteAsync("migrate-set-capabilities", new JsonObject { ["capabilities"] = caps }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<int> ListeningPortAsync(QemuProcess process, CancellationToken cancellationToken)
+    {
+        var status = await process.ExecuteAsync("query-migrate", cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (status?["socket-address"] is JsonArray { Count: > 0 } addresses
+            && addresses[0]?["port"]?.GetValue<string>() is { } text
+            && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port))
+            return port;
+        throw new QemuException($"QEMU did not report the port it listens on for the migration: {status?.ToJsonString()}");
+    }
+
+    private QemuVm Get(string vmId) =>
+        _vms.TryGetValue(vmId, out var vm) ? vm : throw new VmNotFoundException(vmId);
+
+    private async Task<QemuProcess> LaunchAsync(QemuVm vm, bool incoming, CancellationToken cancellationToken)
+    {
+        var spec = vm.Spec;
+        var guest = spec.Qemu!;
+        var image = CheckImage(guest.ImagePath);
+        var arguments = new List<string>
+        {
+            "-name", $"guest={SafeName(spec.VmId)}",
+            "-machine", $"{guest.MachineType ?? _options.MachineType},accel={Accelerator}",
+            "-m", spec.MemoryMiB.ToString(CultureInfo.InvariantCulture),
+            "-smp", spec.VCpuCount.ToString(CultureInfo.InvariantCulture),
+            "-nodefaults", "-no-user-config",
+            "-display", "none", "-serial", "none", "-monitor", "none", "-parallel", "none",
+
+            // JSON syntax: the path is a JSON string, so no character in it can inject another option.
+            "-blockdev", new JsonObject { ["driver"] = "raw", ["node-name"] = "disk0", ["file"] = new JsonObject { ["driver"] = "file", ["filename"] = image } }.ToJsonString(),
+            "-device", "ide-hd,drive=disk0,bootindex=0",
+
+            // Always start stopped: capabilities are set before a vCPU runs, and an incoming guest runs only on our `cont`.
+            "-S",
+        };
+        if (incoming)
+            arguments.AddRange(["-incoming", "defer"]);
+
+        var socket = Path.Combine(RuntimeDirectory(), SocketName(spec.VmId));
+        var process = await QemuProcess.StartAsync(_options.Binary, arguments, socket,
+            TimeSpan.FromMilliseconds(_options.StartTimeoutMs), TimeSpan.FromMilliseconds(_options.CommandTimeoutMs), cancellationToken).ConfigureAwait(false);
+        vm.Attach(process);
+        return process;
+    }
+
+    private string RuntimeDirectory()
+    {
+        const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        if (OperatingSystem.IsWindows())
+            throw new PlatformNotSupportedException("the QEMU driver runs on Linux");
+        var dir = Directory.CreateDirectory(_options.RuntimeDirectory, Private);
+        File.SetUnixFileMode(dir.FullName, Private);
+        return dir.FullName;
+    }
+
+    private string SocketName(string vmId)
+    {
+        var key = $"{HostId}/{vmId}/{Environment.ProcessId}/{Interlocked.Increment(ref _sequence)}";
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..20] + ".qmp";
+    }
+
+    /// <summary>Resolves the image (following symbolic links) and checks it is a regular file inside a configured image directory.</summary>
+    private string CheckImage(string path)
+    {
+        if (string.IsNullOrWhiteSpace(path) || !Path.IsPathFullyQualified(path))
+            throw new ArgumentException($"image path must be absolute, was '{path}'.", nameof(path));
+        if (_options.ImageDirectories.Count == 0)
+            throw new ArgumentException("no image directories are configured on this host (Qemu:ImageDirectories): no image may be used.", nameof(path));
+        var file = new FileInfo(path);
+        if (!file.Exists)
+            throw new ArgumentException($"image '{path}' does not exist on host {HostId}.", nameof(path));
+        var resolved = file.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? file.FullName;
+        resolved = Path.GetFullPath(resolved);
+        foreach (var dir in _options.ImageDirectories)
+        {
+            var root = new DirectoryInfo(dir);
+            var rootPath = Path.GetFullPath(root.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? root.FullName);
+            if (resolved.StartsWith(Path.TrimEndingDirectorySeparator(rootPath) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                return resolved;
+        }
+
+        throw new ArgumentException($"image '{path}' is outside the configured image directories ({string.Join(", ", _options.ImageDirectories)}).", nameof(path));
+    }
+
+    private static string SafeName(string vmId) =>
+        new([.. vmId.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_' ? c : '_')]);
+}

@@ -1,0 +1,426 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using OrleansMigrate.Hypervisor.Drivers;
+using OrleansMigrate.Hypervisor.Qmp;
+
+namespace OrleansMigrate.Hypervisor.Qemu;
+
+/// <summary>
+/// The source side of a QEMU migration. Reacts to QMP events (never polls inside the downtime): <c>STOP</c> starts
+/// the downtime, <c>pre-switchover</c> completes <see cref="PreSwitchover"/>, <c>completed</c> ends the final copy.
+/// Pre-copy progress is sampled with <c>query-migrate</c> until the guest stops.
+/// </summary>
+internal sealed class QemuOutgoingMigration : IOutgoingMigration
+{
+    private const long MaxDowntimeLimitMs = 60_000;
+    private static readonly TimeSpan CancelWait = TimeSpan.FromSeconds(15);
+
+    private readonly QemuHypervisorDriver _driver;
+    private readonly QemuVm _vm;
+    private readonly QemuProcess _process;
+    private readonly MigrationOptions _options;
+    private readonly TaskCompletionSource<PreSwitchoverInfo> _pre = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<long> _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<string> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<RoundRecord> _rounds = [];
+    private readonly CancellationTokenSource _stopSampling = new();
+    private readonly IDisposable _subscription;
+    private readonly long _startTimestamp = Stopwatch.GetTimestamp();
+    private readonly object _gate = new();
+    private OutgoingMigrationState _state = OutgoingMigrationState.PreCopy;
+    private QemuMigrationStats? _last;
+    private Task<QemuMigrationStats?>? _finalStats;
+    private Task<FinalCopyResult>? _finalCopy;
+    private long _stopTimestamp;
+    private DateTimeOffset _stopUtc;
+    private int _passes;
+    private bool _requested;
+    private double _downtimeTarget;
+
+    public QemuOutgoingMigration(QemuHypervisorDriver driver, QemuVm vm, QemuProcess process, MigrationEndpoint destination, MigrationOptions options)
+    {
+        _driver = driver;
+        _vm = vm;
+        _process = process;
+        _options = options;
+        _downtimeTarget = options.DowntimeTargetMs;
+        Destination = destination;
+        _subscription = process.Subscribe(OnEvent);
+        _ = process.Exited.ContinueWith(_ => OnProcessExited(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    public string VmId => _vm.Spec.VmId;
+
+    public MigrationEndpoint Destination { get; }
+
+    public OutgoingMigrationState State
+    {
+        get
+        {
+            lock (_gate)
+                return _state;
+        }
+    }
+
+    public Task<PreSwitchoverInfo> PreSwitchover => _pre.Task;
+
+    public double DowntimeTargetMs => Volatile.Read(ref _downtimeTarget);
+
+    /// <summary>QEMU's final numbers (downtime, total, setup, transferred…), read after completion: re-queried until
+    /// QEMU has filled in the total time and downtime. Null until the final copy completed.</summary>
+    public Task<QemuMigrationStats?> FinalStats => _finalStats ?? Task.FromResult<QemuMigrationStats?>(null);
+
+    /// <summary>The last <c>query-migrate</c> sample (pre-copy) or the final numbers.</summary>
+    public QemuMigrationStats? LastStats => Volatile.Read(ref _last);
+
+    /// <summary>QMP timestamp of the source's STOP event: the start of the downtime as QEMU saw it.</summary>
+    public DateTimeOffset StoppedAtUtc => _stopUtc;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var bandwidth = _options.LinkBandwidthBytesPerSecond == 0 ? 100_000_000_000L : _options.LinkBandwidthBytesPerSecond;
+        await _process.ExecuteAsync("migrate-set-parameters", new JsonObject
+        {
+            ["downtime-limit"] = DowntimeLimit(_options.DowntimeTargetMs),
+            ["max-bandwidth"] = bandwidth,
+        }, cancellationToken).ConfigureAwait(false);
+        var host = Destination.Host.Contains(':', StringComparison.Ordinal) ? $"[{Destination.Host}]" : Destination.Host;
+        await _process.ExecuteAsync("migrate", new JsonObject { ["uri"] = $"tcp:{host}:{Destination.Port.ToString(CultureInfo.InvariantCulture)}" }, cancellationToken).ConfigureAwait(false);
+        _ = SampleAsync();
+    }
+
+    public MigrationProgress GetProgress()
+    {
+        var s = LastStats;
+        var elapsed = Stopwatch.GetElapsedTime(_startTimestamp).TotalMilliseconds;
+        if (s is null)
+            return new MigrationProgress(State, Math.Max(1, _passes), elapsed, 0, 0, 0, 0, 0, 0, 0);
+        var remainingPages = s.PageSize > 0 ? s.RemainingBytes / s.PageSize : 0;
+        return new MigrationProgress(State, (int)Math.Max(1, Math.Max(_passes, s.DirtySyncCount)), elapsed, s.TransferredBytes, s.NormalPages + s.DuplicatePages,
+            remainingPages, s.RemainingBytes, s.DirtyRateBytesPerSecond, s.BandwidthBytesPerSecond, s.ExpectedDowntimeMs ?? 0);
+    }
+
+    public IReadOnlyList<RoundRecord> GetRounds()
+    {
+        lock (_rounds)
+            return [.. _rounds];
+    }
+
+    /// <summary>QEMU has no pre-last-copy stage: convergence is steered by the downtime limit and auto-converge.</summary>
+    public IReadOnlyList<PreLastCopyDecision> GetPreLastCopyDecisions() => [];
+
+    public void SetDowntimeTarget(double downtimeTargetMs)
+    {
+        if (!double.IsFinite(downtimeTargetMs) || downtimeTargetMs is < 0.1 or > 60_000)
+            throw new ArgumentOutOfRangeException(nameof(downtimeTargetMs), downtimeTargetMs, "downtime target must be 0.1..60000 ms");
+        Volatile.Write(ref _downtimeTarget, downtimeTargetMs);
+        _ = SetDowntimeLimitAsync(DowntimeLimit(downtimeTargetMs));
+    }
+
+    /// <summary>QEMU 7.2 has no "switch over now": a downtime limit of a minute makes the next iteration switch over.</summary>
+    public void RequestSwitchover(bool skipPreLastCopy = false)
+    {
+        lock (_gate)
+            _requested = true;
+        _ = SetDowntimeLimitAsync(MaxDowntimeLimitMs);
+    }
+
+    public Task<FinalCopyResult> FinalCopyAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (_finalCopy is not null)
+                return _finalCopy;
+            if (!_pre.Task.IsCompletedSuccessfully || _state != OutgoingMigrationState.PreSwitchover)
+                throw new InvalidOperationException($"final copy needs the VM paused for switchover; the migration is {_state}.");
+            _state = OutgoingMigrationState.FinalCopy;
+            _finalCopy = RunFinalCopyAsync();
+            return _finalCopy;
+        }
+    }
+
+    public async Task CompleteAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (_state == OutgoingMigrationState.Completed)
+                return;
+            if (_state != OutgoingMigrationState.AwaitingCommit)
+                throw new InvalidOperationException($"complete needs the final copy done; the migration is {_state}.");
+        }
+
+        // QEMU's own numbers are read now, off the critical path; bounded.
+        await ((Task)FinalStats).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        lock (_gate)
+            _state = OutgoingMigrationState.Completed;
+        _vm.State = VmState.PostMigrate;
+        _subscription.Dispose();
+    }
+
+    public async Task CancelAsync(string reason, CancellationToken cancellationToken = default)
+    {
+        OutgoingMigrationState state;
+        lock (_gate)
+            state = _state;
+        switch (state)
+        {
+            case OutgoingMigrationState.Completed:
+                throw new InvalidOperationException("the migration committed: the VM runs on the destination");
+            case OutgoingMigrationState.Cancelled or OutgoingMigrationState.Failed:
+                await EnsureSourceRunsAsync(cancellationToken).ConfigureAwait(false);
+                return;
+        }
+
+        if (_process.Exited.IsCompleted)
+        {
+            Fail(OutgoingMigrationState.Failed, new MigrationFailedException(MigrationFailureKind.Transport, $"source QEMU is gone: {_process.ExitDescription}"));
+            return;
+        }
+
+        if (state != OutgoingMigrationState.AwaitingCommit)
+        {
+            await _process.ExecuteAsync("migrate_cancel", cancellationToken: cancellationToken).ConfigureAwait(false);
+
+            // QEMU ends the migration (cancelled, or failed, or — a race — completed) and resumes the guest itself.
+            await ((Task)_ended.Task).WaitAsync(CancelWait, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        Fail(OutgoingMigrationState.Cancelled, new MigrationFailedException(MigrationFailureKind.Cancelled, $"cancelled: {reason}"));
+        await EnsureSourceRunsAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public OutgoingStatistics GetStatistics()
+    {
+        var s = LastStats;
+        return s is null
+            ? new OutgoingStatistics(0, 0, 0, 0, 0, 0, 0, 0)
+            : new OutgoingStatistics(s.TransferredBytes, 0, s.NormalPages + s.DuplicatePages, s.DuplicatePages, 0, 0, 0, s.BandwidthBytesPerSecond);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopSampling.CancelAsync().ConfigureAwait(false);
+        _subscription.Dispose();
+        _stopSampling.Dispose();
+    }
+
+    private static long DowntimeLimit(double ms) => Math.Clamp((long)Math.Ceiling(ms), 1, MaxDowntimeLimitMs);
+
+    /// <summary>After a cancel (or a failure) the guest must run on the source: QEMU resumes it itself when it was
+    /// running, and from <c>postmigrate</c> (a final copy that completed but was never committed) we resume it.</summary>
+    private async Task EnsureSourceRunsAsync(CancellationToken cancellationToken)
+    {
+        if (_process.Exited.IsCompleted)
+            return;
+        var status = (await _process.ExecuteAsync("query-status", cancellationToken: cancellationToken).ConfigureAwait(false))?["status"]?.GetValue<string>();
+        if (status is "paused" or "postmigrate" or "finish-migrate")
+            await _process.ExecuteAsync("cont", cancellationToken: cancellationToken).ConfigureAwait(false);
+        _vm.State = VmState.Running;
+    }
+
+    private async Task<FinalCopyResult> RunFinalCopyAsync()
+    {
+        var started = Stopwatch.GetTimestamp();
+        await _process.ExecuteAsync("migrate-continue", new JsonObject { ["state"] = "pre-switchover" }).ConfigureAwait(false);
+        long completed;
+        try
+        {
+            completed = await _completed.Task.WaitAsync(TimeSpan.FromMilliseconds(_options.AckTimeoutMs)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // The destination is still paused (-S): cancelling is safe and resumes the source.
+            await CancelAsync($"QEMU did not complete the final copy within {_options.AckTimeoutMs} ms").ConfigureAwait(false);
+            throw new MigrationFailedException(MigrationFailureKind.Timeout, $"QEMU did not complete the final copy within {_options.AckTimeoutMs} ms; the source was resumed");
+        }
+
+        _finalStats = ReadFinalStatsAsync();
+        return new FinalCopyResult(0, 0, 0, 0, 0, 0, 0, 0, 0, started, completed, completed, completed, completed, completed);
+    }
+
+    /// <summary>Right after <c>completed</c> QEMU may still report no downtime: re-query until the totals are set (bounded).</summary>
+    private async Task<QemuMigrationStats?> ReadFinalStatsAsync()
+    {
+        QemuMigrationStats? stats = null;
+        for (var i = 0; i < 200 && !_process.Exited.IsCompleted; i++)
+        {
+            try
+            {
+                stats = QemuMigrationStats.Parse(await _process.ExecuteAsync("query-migrate").ConfigureAwait(false));
+            }
+            catch (Exception ex) when (ex is QmpConnectionException or QmpTimeoutException or QemuException)
+            {
+                break;
+            }
+
+            Volatile.Write(ref _last, stats);
+            if (stats.TotalTimeMs is > 0 && stats.DowntimeMs is > 0)
+                break;
+            await Task.Delay(5).ConfigureAwait(false);
+        }
+
+        return stats;
+    }
+
+    private async Task SampleAsync()
+    {
+        var token = _stopSampling.Token;
+        try
+        {
+            while (!token.IsCancellationRequested && State is OutgoingMigrationState.PreCopy && !_process.Exited.IsCompleted)
+            {
+                var reply = await _process.ExecuteAsync("query-migrate", cancellationToken: token).ConfigureAwait(false);
+                var stats = QemuMigrationStats.Parse(reply);
+                if (State is OutgoingMigrationState.PreCopy)
+                    Volatile.Write(ref _last, stats);
+                await Task.Delay(_driver.Options.ProgressIntervalMs, token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or QmpConnectionException or QmpTimeoutException or QemuException or QmpCommandException)
+        {
+            // Sampling is best effort; the events carry the outcome.
+        }
+    }
+
+    private async Task SetDowntimeLimitAsync(long limitMs)
+    {
+        try
+        {
+            await _process.ExecuteAsync("migrate-set-parameters", new JsonObject { ["downtime-limit"] = limitMs }).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is QmpConnectionException or QmpTimeoutException or QemuException or QmpCommandException)
+        {
+            // The migration ended meanwhile; its outcome comes from the events.
+        }
+    }
+
+    private void OnEvent(QmpEvent e, long received)
+    {
+        switch (e.Name)
+        {
+            case "STOP":
+                lock (_gate)
+                {
+                    if (_state is OutgoingMigrationState.PreCopy or OutgoingMigrationState.PreLastCopy)
+                    {
+                        _stopTimestamp = received;
+                        _stopUtc = e.Timestamp ?? DateTimeOffset.UtcNow;
+                    }
+                }
+
+                break;
+            case "MIGRATION_PASS":
+                var pass = (int)(e.Data?["pass"]?.GetValue<long>() ?? 0);
+                var now = Stopwatch.GetElapsedTime(_startTimestamp).TotalMilliseconds;
+                lock (_rounds)
+                {
+                    if (_rounds.Count > 0)
+                        _rounds[^1] = _rounds[^1] with { DurationMs = now - _rounds[^1].StartedAtMs };
+                    if (State is OutgoingMigrationState.PreCopy)
+                    {
+                        var s = LastStats;
+                        _rounds.Add(new RoundRecord(pass, RoundStage.PreCopy, now, 0, 0, 0, 0, 0, 0,
+                            s?.DirtyRateBytesPerSecond ?? 0, s?.BandwidthBytesPerSecond ?? 0, s?.ExpectedDowntimeMs ?? 0));
+                    }
+                }
+
+                _passes = pass;
+                break;
+            case "MIGRATION":
+                OnStatus(e.Data?["status"]?.GetValue<string>() ?? string.Empty, received);
+                break;
+        }
+    }
+
+    private void OnStatus(string status, long received)
+    {
+        switch (status)
+        {
+            case "pre-switchover":
+            {
+                PreSwitchoverInfo info;
+                lock (_gate)
+                {
+                    if (_state is not (OutgoingMigrationState.PreCopy or OutgoingMigrationState.PreLastCopy))
+                        return;
+                    _state = OutgoingMigrationState.PreSwitchover;
+                    var stop = _stopTimestamp != 0 ? _stopTimestamp : received;
+                    var s = LastStats;
+                    info = new PreSwitchoverInfo(_requested ? SwitchoverReason.Requested : SwitchoverReason.Converged, Math.Max(1, _passes),
+                        s is { PageSize: > 0 } ? s.RemainingBytes / s.PageSize : 0, s?.ExpectedDowntimeMs ?? 0,
+                        Stopwatch.GetElapsedTime(_startTimestamp, stop).TotalMilliseconds, 0, stop, received,
+                        _stopTimestamp != 0 ? _stopUtc : DateTimeOffset.UtcNow);
+                }
+
+                _vm.State = VmState.Paused;
+                _pre.TrySetResult(info);
+                break;
+            }
+
+            case "completed":
+                lock (_gate)
+                {
+                    if (_state == OutgoingMigrationState.FinalCopy)
+                        _state = OutgoingMigrationState.AwaitingCommit;
+                }
+
+                _completed.TrySetResult(received);
+                _ended.TrySetResult(status);
+                break;
+            case "failed" or "cancelled":
+                _ended.TrySetResult(status);
+                _ = FailFromQemuAsync(status);
+                break;
+        }
+    }
+
+    private async Task FailFromQemuAsync(string status)
+    {
+        string why = status;
+        try
+        {
+            var reply = await _process.ExecuteAsync("query-migrate", timeout: TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            if (reply?["error-desc"]?.GetValue<string>() is { } desc)
+                why = $"{status}: {desc}";
+        }
+        catch (Exception ex) when (ex is QmpConnectionException or QmpTimeoutException or QemuException or QmpCommandException)
+        {
+        }
+
+        var cancelled = status == "cancelled";
+        Fail(cancelled ? OutgoingMigrationState.Cancelled : OutgoingMigrationState.Failed,
+            new MigrationFailedException(cancelled ? MigrationFailureKind.Cancelled : MigrationFailureKind.DestinationFailed, $"QEMU migration {why}; the VM runs on the source"));
+        if (!_process.Exited.IsCompleted)
+            _vm.State = VmState.Running;
+    }
+
+    private void OnProcessExited()
+    {
+        if (_process.Stopping)
+            return;
+        var failure = new MigrationFailedException(MigrationFailureKind.Transport, $"the source QEMU died during the migration ({_process.ExitDescription}): the VM is lost and needs a restart");
+        lock (_gate)
+        {
+            if (_state is OutgoingMigrationState.Completed)
+                return;
+        }
+
+        Fail(OutgoingMigrationState.Failed, failure);
+    }
+
+    private void Fail(OutgoingMigrationState state, MigrationFailedException failure)
+    {
+        lock (_gate)
+        {
+            if (_state is OutgoingMigrationState.Completed or OutgoingMigrationState.Cancelled or OutgoingMigrationState.Failed)
+                return;
+            _state = state;
+        }
+
+        _stopSampling.Cancel();
+        _pre.TrySetException(failure);
+        _completed.TrySetException(failure);
+        _ended.TrySetResult(state.ToString());
+    }
+}

@@ -1,0 +1,80 @@
+using OrleansMigrate.Hypervisor.Drivers;
+
+namespace OrleansMigrate.Hypervisor.Qemu;
+
+/// <summary>One VM of the QEMU driver: its spec, state, process and the migration attached to it.</summary>
+internal sealed class QemuVm(VmSpec spec)
+{
+    private volatile QemuProcess? _process;
+    private VmState _state = VmState.Created;
+    private string? _lostBecause;
+
+    public VmSpec Spec { get; } = spec;
+
+    public QemuProcess? Process => _process;
+
+    public QemuOutgoingMigration? Outgoing { get; set; }
+
+    public QemuIncomingMigration? Incoming { get; set; }
+
+    public VmState State
+    {
+        get
+        {
+            lock (this)
+                return _state;
+        }
+
+        set
+        {
+            lock (this)
+            {
+                // Lost is final: a late callback of a migration must not make a dead guest look alive.
+                if (_state != VmState.Lost)
+                    _state = value;
+            }
+        }
+    }
+
+    /// <summary>Supervises a freshly launched process: an exit nobody asked for makes the VM lost (or the incoming side failed).</summary>
+    public void Attach(QemuProcess process)
+    {
+        _process = process;
+        _ = process.Exited.ContinueWith(_ => OnExited(process), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    public VmInfo Info()
+    {
+        var process = _process;
+        string? detail;
+        lock (this)
+        {
+            detail = _lostBecause ?? (process is null ? null
+                : process.Exited.IsCompleted ? process.ExitDescription
+                : $"qemu pid {process.ProcessId}, {process.RunState ?? "prelaunch"}");
+        }
+
+        var migrating = Outgoing is { State: not (OutgoingMigrationState.Completed or OutgoingMigrationState.Cancelled or OutgoingMigrationState.Failed) }
+            || Incoming is { Finished: false };
+        return new VmInfo(Spec, State, migrating, detail);
+    }
+
+    private void OnExited(QemuProcess process)
+    {
+        if (process.Stopping || !ReferenceEquals(process, _process))
+            return;
+        lock (this)
+        {
+            switch (_state)
+            {
+                case VmState.Running or VmState.Paused:
+                    _lostBecause = $"lost: {process.ExitDescription}; the VM needs a restart";
+                    _state = VmState.Lost;
+                    break;
+                case VmState.Incoming:
+                    _state = VmState.Failed;
+                    break;
+            }
+        }
+    }
+}

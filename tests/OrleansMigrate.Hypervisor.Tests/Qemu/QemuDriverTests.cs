@@ -1,0 +1,53 @@
+using OrleansMigrate.Hypervisor.Drivers;
+using OrleansMigrate.Hypervisor.Qemu;
+
+namespace OrleansMigrate.Hypervisor.Tests.Qemu;
+
+[Collection("qemu")]
+public sealed class QemuDriverTests(QemuEnvironment env)
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Live_migration_keeps_the_guest_consistent_and_it_keeps_advancing_on_the_destination()
+    {
+        await using var source = new QemuHypervisorDriver("src", env.Options());
+        await using var destination = new QemuHypervisorDriver("dst", env.Options());
+        await source.CreateVmAsync(env.Spec("vm-mig"));
+        await source.StartVmAsync("vm-mig");
+        var before = await WaitForPassesAsync(source, "vm-mig", 1);
+
+        var report = await LiveMigration.RunAsync(source, destination, "vm-mig",
+            new MigrationOptions { DowntimeTargetMs = 50, LinkBandwidthBytesPerSecond = 1_000_000_000 },
+            new IncomingMigrationOptions { VerifyConsistency = true }).WaitAsync(Bound);
+
+        Assert.NotNull(report.Consistency);
+        Assert.True(report.Consistency!.Consistent, report.Consistency.Summary);
+        Assert.Equal(VmState.PostMigrate, (await source.GetVmAsync("vm-mig")).State);
+        Assert.Equal(VmState.Running, (await destination.GetVmAsync("vm-mig")).State);
+
+        var first = await destination.CheckDirtyGuestAsync("vm-mig");
+        await Task.Delay(300);
+        var second = await destination.CheckDirtyGuestAsync("vm-mig");
+        Assert.True(first!.Value.Report.Consistent, first.Value.Report.Summary);
+        Assert.True(second!.Value.Report.Consistent, second.Value.Report.Summary);
+        Assert.True(first.Value.Header.Position >= before.Position, "the destination resumed from the migrated state");
+        Assert.True(second.Value.Header.Position > first.Value.Header.Position, "the guest advances on the destination");
+    }
+
+    private static async Task<DirtyGuest.Header> WaitForPassesAsync(QemuHypervisorDriver driver, string vmId, uint passes)
+    {
+        for (var i = 0; i < 200; i++)
+        {
+            if (await driver.CheckDirtyGuestAsync(vmId) is { } check && check.Header.PassesCompleted >= passes)
+            {
+                Assert.True(check.Report.Consistent, check.Report.Summary);
+                return check.Header;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"the guest did not complete {passes} passes in 20 s");
+    }
+}
