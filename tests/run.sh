@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command. On a fresh machine with only `dotnet`, it sets up everything the tests need
-# (a private PostgreSQL run as the postgres user on a free port), builds the solution in Release with
+# (a private PostgreSQL run as the postgres user on a free port; QEMU and binutils from apt when missing, and
+# our boot-sector guest built with GNU as), builds the solution in Release with
 # warnings as errors, runs every test project, stops what it started, and prints a last line
 #   N passed, N failed[, N skipped]
 # Exit status is non-zero when any test failed or any step broke.
@@ -39,6 +40,11 @@ pg_env=$("$root/tests/pg/start-private-pg.sh" "$out/pg") || { echo "tests/run.sh
 eval "$pg_env"
 pg_dir="$OMIG_PG_DATADIR"
 export OMIG_PG_CONNSTR
+
+echo "== QEMU (installed when missing) and the dirtying guest"
+qemu_env=$("$root/tests/qemu/setup-qemu.sh" "$out/guest") || { echo "tests/run.sh: QEMU setup failed (see above)"; echo "0 passed, 1 failed"; exit 1; }
+eval "$qemu_env"
+export OMIG_QEMU_BINARY OMIG_GUEST_IMAGE
 
 echo "== build (Release, warnings are errors)"
 if ! dotnet build "$root/OrleansMigrate.sln" -c Release -warnaserror -nologo -clp:ErrorsOnly; then

@@ -41,7 +41,9 @@ builder.Services.AddSingleton(Options.Create(options));
 Telemetry.Configure(builder, options);
 builder.UseOrleans(silo => silo.UseOrleansMigrate(options));
 
-using var host = builder.Build();
+// Disposed asynchronously: the host runtime lets go of its hypervisors (QEMU guests run on) only that way.
+var host = builder.Build();
+await using var disposeHost = (IAsyncDisposable)host;
 try
 {
     await host.StartAsync();
@@ -54,6 +56,6 @@ catch (Exception ex)
 }
 
 Console.WriteLine($"omig-silo {options.EffectiveName} up: role {options.Role}, hosts {(options.ParsedRole.HasFlag(SiloRole.Host) ? options.EffectiveHosts : "-")}, " +
-    $"storage {options.ParsedStorage.ToString().ToLowerInvariant()}, silo port {options.SiloPort}, gateway port {options.GatewayPort}, pid {Environment.ProcessId}");
+    $"storage {options.ParsedStorage.ToString().ToLowerInvariant()}, driver {options.Driver}, silo port {options.SiloPort}, gateway port {options.GatewayPort}, pid {Environment.ProcessId}");
 await host.WaitForShutdownAsync();
 return 0;

@@ -16,6 +16,10 @@ public static class SiloCommandLine
         ["--gateway-port"] = "Omig:GatewayPort",
         ["--address"] = "Omig:AdvertisedAddress",
         ["--driver"] = "Omig:Driver",
+        ["--qemu-binary"] = "Omig:Qemu:Binary",
+        ["--qemu-image-dir"] = "Omig:Qemu:ImageDirectories:0",
+        ["--qemu-runtime-dir"] = "Omig:Qemu:RuntimeDirectory",
+        ["--accel"] = "Omig:Qemu:Accelerator",
         ["--telemetry"] = "Omig:Telemetry",
         ["--otlp-endpoint"] = "Omig:OtlpEndpoint",
     };

@@ -142,6 +142,34 @@ public sealed class OmigClient : IAsyncDisposable
             ?? throw OmigException.NotFound("vm", $"VM '{vmId}' does not exist");
     }
 
+    /// <summary>What the VM's host hypervisor says about it now: its state (<c>running</c>, <c>paused</c>, <c>lost</c>…, null when
+    /// the hypervisor has no instance) and detail (QEMU: pid and run status, or how it died).</summary>
+    public async Task<VmHypervisorView> GetVmHypervisorAsync(string vmId)
+    {
+        var vm = await GetVmAsync(vmId);
+        var agent = Grains.GetGrain<Agents.IHostAgentGrain>(vm.HostId);
+        var info = await agent.GetInfoAsync();
+        return new VmHypervisorView(vm.HostId, info.Driver, await agent.GetVmStateAsync(vmId), await agent.GetVmDetailAsync(vmId));
+    }
+
+    /// <summary>
+    /// Passes one QMP command (JSON text, <c>{"execute": …, "arguments": {…}}</c>) to the VM's QEMU through the host
+    /// agent that owns the monitor socket, and returns QEMU's reply as JSON. Only allow-listed commands pass.
+    /// </summary>
+    public const int MaxQmpCommandBytes = 16 * 1024;
+
+    public async Task<string> QmpAsync(string vmId, string commandJson)
+    {
+        ArgumentNullException.ThrowIfNull(commandJson);
+        if (commandJson.Length > MaxQmpCommandBytes)
+        {
+            throw OmigException.Invalid("command", $"the QMP command is over {MaxQmpCommandBytes} bytes");
+        }
+
+        var vm = await GetVmAsync(vmId);
+        return await Grains.GetGrain<Agents.IHostAgentGrain>(vm.HostId).QmpAsync(vmId, commandJson);
+    }
+
     public Task DeleteVmAsync(string vmId)
     {
         FleetValidation.RequireId("vm", vmId);
@@ -243,3 +271,10 @@ public sealed class OmigClient : IAsyncDisposable
         }
     }
 }
+
+/// <summary>A VM as its host's hypervisor sees it.</summary>
+/// <param name="HostId">The host the registry places the VM on.</param>
+/// <param name="Driver">The host's hypervisor driver (<c>qemu</c>, <c>simulated</c>).</param>
+/// <param name="State">The hypervisor's state of the VM, or null when it has no instance.</param>
+/// <param name="Detail">QEMU: pid and run status, or how the process ended.</param>
+public sealed record VmHypervisorView(string HostId, string Driver, string? State, string? Detail);

@@ -12,7 +12,7 @@ public sealed class SiloProcess : IAsyncDisposable
     private readonly StringBuilder _output = new();
     private Process? _process;
 
-    public SiloProcess(string name, string role, string hosts, string connectionString, string clusterId)
+    public SiloProcess(string name, string role, string hosts, string connectionString, string clusterId, params string[] extraArgs)
     {
         Name = name;
         SiloPort = FreePort();
@@ -23,6 +23,7 @@ public sealed class SiloProcess : IAsyncDisposable
             "--connection-string", connectionString, "--cluster-id", clusterId, "--service-id", clusterId,
             "--silo-port", SiloPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--gateway-port", GatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            .. extraArgs,
         ];
     }
 

@@ -61,9 +61,22 @@ public interface IHostAgentGrain : IGrainWithStringKey
     [Alias("ResumeIncoming")]
     Task<ResumeReport> ResumeIncomingAsync(string migrationId);
 
-    /// <summary>Source, after the commit point: the source VM stops for good and is destroyed. Idempotent.</summary>
+    /// <summary>Source, after the commit point: the source VM stops for good and is destroyed. Idempotent.
+    /// Returns the hypervisor's own numbers for the migration when it has them (null on a replay).</summary>
     [Alias("CompleteOutgoing")]
-    Task CompleteOutgoingAsync(string migrationId, string vmId);
+    Task<HypervisorReport?> CompleteOutgoingAsync(string migrationId, string vmId);
+
+    /// <summary>What the hypervisor says about the VM beyond its state (QEMU: pid and run status, or how it died), or null.</summary>
+    [Alias("GetVmDetail")]
+    Task<string?> GetVmDetailAsync(string vmId);
+
+    /// <summary>
+    /// One QMP command for the VM's QEMU, as JSON (<c>{"execute": …, "arguments": {…}}</c>), passed through
+    /// this agent, which owns the monitor socket. Returns QEMU's reply as JSON (<c>{"return": …}</c> or
+    /// <c>{"error": …}</c>). Only allow-listed commands pass; refused ones fail with an invalid-argument error.
+    /// </summary>
+    [Alias("Qmp")]
+    Task<string> QmpAsync(string vmId, string commandJson);
 
     /// <summary>Source, before the commit point: stops the stream and resumes the VM on the source. Idempotent.</summary>
     [Alias("CancelOutgoing")]

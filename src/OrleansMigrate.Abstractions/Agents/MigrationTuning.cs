@@ -5,6 +5,10 @@ namespace OrleansMigrate.Agents;
 /// <param name="LinkBandwidthBytesPerSecond">Cap on the migration stream (emulates the link), bytes/s.</param>
 /// <param name="Compression"><c>none</c>, <c>all</c> or <c>final</c>.</param>
 /// <param name="MaxPreCopyMs">Longest pre-copy before the switchover is forced.</param>
+/// <param name="ContinueAtPause">Start the final copy on the host the moment the source pauses (parallel switchover),
+/// instead of waiting for the migration grain's call: the cloud actions run alongside it, and the destination
+/// still resumes only on the grain's word.</param>
+/// <param name="AutoConverge">Let the hypervisor throttle the guest's vCPUs when pre-copy does not converge (QEMU auto-converge).</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.MigrationTuning")]
 public sealed record MigrationTuning(
@@ -13,4 +17,6 @@ public sealed record MigrationTuning(
     [property: Id(2)] string Compression = "final",
     [property: Id(3)] bool PreLastCopy = true,
     [property: Id(4)] int MaxRounds = 30,
-    [property: Id(5)] double MaxPreCopyMs = 120_000);
+    [property: Id(5)] double MaxPreCopyMs = 120_000,
+    [property: Id(6)] bool ContinueAtPause = false,
+    [property: Id(7)] bool AutoConverge = false);

@@ -29,4 +29,6 @@ public sealed class OmigException : Exception
     public static OmigException NotFound(string field, string reason) => new(OmigErrorCode.NotFound, field, reason);
 
     public static OmigException Conflict(string? field, string reason) => new(OmigErrorCode.Conflict, field, reason);
+
+    public static OmigException Unavailable(string? field, string reason) => new(OmigErrorCode.Unavailable, field, reason);
 }

@@ -97,6 +97,19 @@ public static partial class FleetValidation
 
         ValidateCpuFeatures("cpu_features", spec.RequiredCpuFeatures);
         RequireId("class", spec.InstanceClass);
+        if (spec.Image is { } image)
+        {
+            if (image.Length is 0 or > 1024 || !image.StartsWith('/') || image.Any(char.IsControl))
+            {
+                throw OmigException.Invalid("image", "must be an absolute path of at most 1024 characters without control characters");
+            }
+
+            if (image.Split('/').Any(part => part is ".." or "."))
+            {
+                throw OmigException.Invalid("image", "must not contain '.' or '..' path segments");
+            }
+        }
+
         ValidateLabels("labels", spec.Labels);
 
         if (spec.Disks.IsDefault || spec.Disks.Length > MaxDisksPerVm)

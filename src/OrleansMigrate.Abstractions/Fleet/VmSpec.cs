@@ -7,6 +7,7 @@ namespace OrleansMigrate.Fleet;
 /// <param name="MemoryMiB">64 MiB – 16 TiB.</param>
 /// <param name="RequiredCpuFeatures">Flags the guest was started with; every destination must have them.</param>
 /// <param name="InstanceClass">Service class, selects the migration policy (e.g. <c>standard</c>, <c>critical</c>).</param>
+/// <param name="Image">Boot disk image on storage every host sees (absolute path; QEMU hosts need it, the simulated hypervisor ignores it).</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.VmSpec")]
 public sealed record VmSpec(
@@ -18,4 +19,5 @@ public sealed record VmSpec(
     [property: Id(5)] ImmutableDictionary<string, string> Labels,
     [property: Id(6)] ImmutableArray<DiskSpec> Disks,
     [property: Id(7)] ImmutableArray<NicSpec> Nics,
-    [property: Id(8)] ImmutableArray<PassthroughDevice> PassthroughDevices);
+    [property: Id(8)] ImmutableArray<PassthroughDevice> PassthroughDevices,
+    [property: Id(9)] string? Image = null);

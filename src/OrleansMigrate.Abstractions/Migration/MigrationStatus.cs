@@ -5,6 +5,7 @@ namespace OrleansMigrate.Migration;
 /// <summary>A migration as callers see it.</summary>
 /// <param name="Failure">Why it rolled back or failed, or null.</param>
 /// <param name="TotalMs">Prepare start to end, once ended.</param>
+/// <param name="Hypervisor">The hypervisor's own numbers (downtime, total, transferred…), once committed.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.MigrationStatus")]
 public sealed record MigrationStatus(
@@ -19,7 +20,8 @@ public sealed record MigrationStatus(
     [property: Id(8)] string? Failure,
     [property: Id(9)] DateTimeOffset CreatedAt,
     [property: Id(10)] double? TotalMs,
-    [property: Id(11)] int Attempts)
+    [property: Id(11)] int Attempts,
+    [property: Id(12)] Agents.HypervisorReport? Hypervisor = null)
 {
     public bool IsEnded => Phase is MigrationPhase.Completed or MigrationPhase.RolledBack or MigrationPhase.Failed;
 }

@@ -14,7 +14,69 @@ public static class BenchCommands
         var bench = new Command("bench", "Benchmarks (run in Release; figures are medians and ratios measured side by side)");
         bench.Subcommands.Add(DataPlane());
         bench.Subcommands.Add(Orchestration());
+        bench.Subcommands.Add(Qemu());
         return bench;
+    }
+
+    private static Command Qemu()
+    {
+        var runs = new Option<int>("--runs") { Description = "Migrations per mode (1-200)", DefaultValueFactory = _ => 10 };
+        var image = new Option<string?>("--image") { Description = "Guest image (default: build guest/dirty-guest.S with guest/build.sh)" };
+        var memory = new Option<int>("--memory") { Description = "Guest memory, MiB (64-4096)", DefaultValueFactory = _ => 128 };
+        var warm = new Option<int>("--warm-ms") { Description = "How long each fresh guest dirties memory before it migrates, ms (100-60000)", DefaultValueFactory = _ => 1500 };
+        var priority = new Option<string>("--qemu-priority") { Description = "QEMU process priority for both modes: normal, above-normal or high (root)", DefaultValueFactory = _ => "normal" };
+        var cmd = new Command("qemu", "Real QEMU: plain QMP migration vs the full orchestrated migration of the same guest, alternating (--json PATH, default qemu.json)") { runs, image, memory, warm, priority };
+        cmd.SetLocalAction(async (parse, ct) =>
+        {
+            var (n, mib, warmMs) = (parse.GetValue(runs), parse.GetValue(memory), parse.GetValue(warm));
+            if (n is < 1 or > 200)
+            {
+                throw OmigException.Invalid("--runs", $"must be between 1 and 200, got {n}");
+            }
+
+            if (mib is < 64 or > 4096)
+            {
+                throw OmigException.Invalid("--memory", $"must be between 64 and 4096 MiB, got {mib}");
+            }
+
+            if (warmMs is < 100 or > 60_000)
+            {
+                throw OmigException.Invalid("--warm-ms", $"must be between 100 and 60000, got {warmMs}");
+            }
+
+            var guest = parse.GetValue(image) is { } given ? Path.GetFullPath(given) : await GuestImage.BuildAsync(ct);
+            if (!File.Exists(guest))
+            {
+                throw OmigException.Invalid("--image", $"'{guest}' does not exist");
+            }
+
+            var prio = parse.GetValue(priority)!;
+            if (prio is not ("normal" or "above-normal" or "high"))
+            {
+                throw OmigException.Invalid("--qemu-priority", $"must be normal, above-normal or high, got '{prio}'");
+            }
+
+            var result = await new QemuBenchmark(n, guest, mib, warmMs, prio, line => Console.Error.WriteLine(line)).RunAsync(ct);
+            var json = Output.Json.Serialize(result);
+            if (GlobalOptions.JsonToConsole(parse))
+            {
+                Console.Out.WriteLine(json);
+                return result.Consistent ? 0 : 1;
+            }
+
+            var path = GlobalOptions.JsonPath(parse) ?? "qemu.json";
+            await File.WriteAllTextAsync(path, json, ct);
+            var table = new Table().Border(TableBorder.Rounded).AddColumns("MODE", "QEMU DOWNTIME p50", "p99", "GUEST-VISIBLE p50", "p99", "TOTAL p50");
+            foreach (var (name, m) in new[] { ("plain QMP", result.Plain), ("orchestrated", result.Orchestrated) })
+            {
+                table.AddRow(name, $"{m.DowntimeMsP50:0.00} ms", $"{m.DowntimeMsP99:0.00} ms", $"{m.GuestVisibleMsP50:0.00} ms", $"{m.GuestVisibleMsP99:0.00} ms", $"{m.TotalMsP50:0} ms");
+            }
+
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLine($"ratio p50 {result.RatioP50:0.000} (QEMU-reported), {result.GuestVisibleRatioP50:0.000} (guest-visible); consistent: {result.Consistent}; report written to [bold]{Markup.Escape(path)}[/]");
+            return result.Consistent ? 0 : 1;
+        });
+        return cmd;
     }
 
     private static Command Orchestration()

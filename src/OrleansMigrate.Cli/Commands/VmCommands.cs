@@ -1,6 +1,7 @@
 using System.CommandLine;
 using OrleansMigrate.Cli.Output;
 using OrleansMigrate.Cli.Parsing;
+using OrleansMigrate.Client;
 using OrleansMigrate.Fleet;
 using Spectre.Console;
 
@@ -16,6 +17,7 @@ public static class VmCommands
         vm.Subcommands.Add(Show());
         vm.Subcommands.Add(Delete());
         vm.Subcommands.Add(MigrationCommands.Migrate());
+        vm.Subcommands.Add(Qmp());
         return vm;
     }
 
@@ -33,9 +35,10 @@ public static class VmCommands
         var disks = new Option<string[]>("--disk") { Description = "Cloud disk ID:SIZE_GIB, repeatable (default: VM-root:20)" };
         var nics = new Option<string[]>("--nic") { Description = "NIC VPC:IP[:MAC], repeatable" };
         var passthrough = new Option<string[]>("--passthrough") { Description = "Pass-through PCI device ADDRESS=KIND, repeatable" };
+        var image = new Option<string?>("--image") { Description = "Raw boot image, an absolute path every host sees (QEMU hosts; must be inside their image directories)" };
         var cmd = new Command("create", "Create a VM on a host: reserve capacity, create its disks and flows, start it")
         {
-            id, host, vcpus, memory, features, instanceClass, labels, disks, nics, passthrough,
+            id, host, vcpus, memory, features, instanceClass, labels, disks, nics, passthrough, image,
         };
         cmd.SetClientAction(async (parse, client, _) =>
         {
@@ -51,7 +54,8 @@ public static class VmCommands
                 CliParsers.ParseLabels("--label", parse.GetValue(labels)),
                 diskArgs.Length == 0 ? [new DiskSpec($"{vmId[..Math.Min(vmId.Length, 58)]}-root", 20)] : [.. diskArgs.Select(CliParsers.ParseDisk)],
                 [.. (parse.GetValue(nics) ?? []).Select(n => CliParsers.ParseNic(n, vmId))],
-                [.. (parse.GetValue(passthrough) ?? []).Select(CliParsers.ParsePassthrough)]);
+                [.. (parse.GetValue(passthrough) ?? []).Select(CliParsers.ParsePassthrough)],
+                parse.GetValue(image) is { } path ? Path.GetFullPath(path) : null);
             var record = await client.CreateVmAsync(spec, parse.GetValue(host)!);
             CommandRunner.Print(parse, record, r => Render.Vms([r]));
             return 0;
@@ -82,16 +86,43 @@ public static class VmCommands
         {
             var vm = await client.GetVmAsync(parse.GetValue(id)!);
             var disks = (await Task.WhenAll(vm.Spec.Disks.Select(d => client.GetDiskAsync(d.DiskId)))).OfType<CloudDiskRecord>().ToList();
+            VmHypervisorView? hypervisor;
+            try
+            {
+                hypervisor = await client.GetVmHypervisorAsync(vm.VmId);
+            }
+            catch (Errors.OmigException ex) when (ex.Code == Errors.OmigErrorCode.Unavailable)
+            {
+                // The host's silo is down: the registry still answers, the hypervisor cannot.
+                hypervisor = new VmHypervisorView(vm.HostId, "?", null, ex.Reason);
+            }
+
             if (GlobalOptions.JsonToConsole(parse))
             {
-                Console.Out.WriteLine(Json.Serialize(new { vm, disks }));
+                Console.Out.WriteLine(Json.Serialize(new { vm, disks, hypervisor }));
             }
             else
             {
-                AnsiConsole.Write(Render.VmDetail(vm, disks));
+                AnsiConsole.Write(Render.VmDetail(vm, disks, hypervisor));
             }
 
             return 0;
+        });
+        return cmd;
+    }
+
+    private static Command Qmp()
+    {
+        var id = VmId();
+        var json = new Argument<string>("JSON") { Description = "One QMP command, e.g. '{\"execute\":\"query-status\"}'" };
+        var cmd = new Command("qmp", "Pass one QMP command to the VM's QEMU through its host agent and print the reply (allow-listed commands only)") { id, json };
+        cmd.SetClientAction(async (parse, client, _) =>
+        {
+            var reply = await client.QmpAsync(parse.GetValue(id)!, parse.GetValue(json)!);
+            Console.Out.WriteLine(reply);
+
+            // QEMU answered with an error: the command ran but failed, like virsh qemu-monitor-command.
+            return reply.StartsWith("{\"error\"", StringComparison.Ordinal) ? 1 : 0;
         });
         return cmd;
     }

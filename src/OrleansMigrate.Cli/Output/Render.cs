@@ -85,7 +85,7 @@ public static class Render
         return table;
     }
 
-    public static Table VmDetail(VmRecord v, IEnumerable<CloudDiskRecord> disks)
+    public static Table VmDetail(VmRecord v, IEnumerable<CloudDiskRecord> disks, Client.VmHypervisorView? hypervisor = null)
     {
         var table = new Table().Border(TableBorder.Rounded).HideHeaders().AddColumns("", "");
         void Row(string k, string value) => table.AddRow(Markup.Escape(k), Markup.Escape(value));
@@ -96,6 +96,15 @@ public static class Render
         Row("class", v.Spec.InstanceClass);
         Row("required cpu features", string.Join(",", v.Spec.RequiredCpuFeatures));
         Row("labels", string.Join(", ", v.Spec.Labels.Select(kv => $"{kv.Key}={kv.Value}")));
+        if (v.Spec.Image is { } image)
+        {
+            Row("image", image);
+        }
+
+        if (hypervisor is not null)
+        {
+            Row("hypervisor", $"{hypervisor.Driver}: {hypervisor.State ?? "no instance"}{(hypervisor.Detail is { } d ? $" ({d})" : string.Empty)}");
+        }
         foreach (var d in disks)
         {
             Row($"disk {d.DiskId}", $"{d.SizeGiB} GiB, generation {d.FencingGeneration}, " +
@@ -160,6 +169,22 @@ public static class Render
 
             breakdown.AddRow("final copy", $"{d.FinalPages} pages, {d.FinalBytes} bytes on the wire ({d.CompressedBytes} compressed), {d.SessionDeltaEntries} session entries");
             grid.AddRow(breakdown);
+        }
+
+        if (m.Hypervisor is { } h)
+        {
+            var hv = new Table().Border(TableBorder.Rounded).AddColumns($"{h.Driver.ToUpperInvariant()} REPORTS", "");
+            static string Ms(double? v) => v is { } x ? $"{x:0.##} ms" : "-";
+            hv.AddRow("downtime", Ms(h.DowntimeMs));
+            hv.AddRow("total / setup", $"{Ms(h.TotalMs)} / {Ms(h.SetupMs)}");
+            hv.AddRow("transferred", $"{h.TransferredBytes / 1048576.0:0.0} MiB at {h.ThroughputBytesPerSecond / 1e6:0.0} MB/s");
+            hv.AddRow("dirty syncs / dirty rate", $"{h.DirtySyncCount} / {h.DirtyRateBytesPerSecond / 1e6:0.0} MB/s");
+            if (h.CpuThrottlePercent > 0)
+            {
+                hv.AddRow("auto-converge throttle", $"{h.CpuThrottlePercent} %");
+            }
+
+            grid.AddRow(hv);
         }
 
         return grid;

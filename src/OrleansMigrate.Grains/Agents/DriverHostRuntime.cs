@@ -6,14 +6,16 @@ using OrleansMigrate.Errors;
 using OrleansMigrate.Faults;
 using OrleansMigrate.Fleet;
 using OrleansMigrate.Hypervisor.Drivers;
+using OrleansMigrate.Hypervisor.Qemu;
 using OrleansMigrate.Hypervisor.Simulated;
 using OrleansMigrate.Migration;
+using HvVmSpec = OrleansMigrate.Hypervisor.Drivers.VmSpec;
 
 namespace OrleansMigrate.Agents;
 
 /// <summary>
-/// The host runtime over <see cref="IHypervisorDriver"/>: one simulated hypervisor per host this silo
-/// serves, and the in-flight migrations by id. Every migration call is idempotent: a replay finds the
+/// The host runtime over <see cref="IHypervisorDriver"/>: one hypervisor driver (simulated, or QEMU per
+/// <see cref="HostRuntimeOptions.Driver"/>) per host this silo serves, and the in-flight migrations by id. Every migration call is idempotent: a replay finds the
 /// migration it started, or the finished result it cached.
 /// </summary>
 public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> options, IFaultInjector faults, ILogger<DriverHostRuntime> logger) : IHostRuntime, IAsyncDisposable
@@ -26,9 +28,45 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
     private readonly ConcurrentDictionary<string, Lazy<Task<ResumeReport>>> _resumes = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
 
-    public string DriverName => "simulated";
+    public string DriverName => IsQemu ? "qemu" : "simulated";
 
-    private IHypervisorDriver Driver(string hostId) => _drivers.GetOrAdd(hostId, h => new SimulatedHypervisorDriver(h));
+    private bool IsQemu => _options.Driver == "qemu";
+
+    private IHypervisorDriver Driver(string hostId) => _drivers.GetOrAdd(hostId, h => IsQemu ? new QemuHypervisorDriver(h, _options.Qemu) : new SimulatedHypervisorDriver(h));
+
+    private HvVmSpec Spec(Fleet.VmSpec vm) => IsQemu ? QemuVmSpecs.From(vm) : SimulatedVmSpecs.From(vm, _options);
+
+    public async Task<string?> VmDetailAsync(string hostId, string vmId) =>
+        (await Driver(hostId).ListVmsAsync()).FirstOrDefault(v => v.Spec.VmId == vmId)?.Detail;
+
+    public async Task<string> QmpAsync(string hostId, string vmId, string commandJson)
+    {
+        if (Driver(hostId) is not QemuHypervisorDriver qemu)
+        {
+            throw OmigException.Invalid("command", $"host '{hostId}' runs the {DriverName} hypervisor: QMP needs a QEMU host");
+        }
+
+        try
+        {
+            return await qemu.PassthroughAsync(vmId, commandJson);
+        }
+        catch (ArgumentException ex)
+        {
+            throw OmigException.Invalid("command", ex.Message);
+        }
+        catch (VmNotFoundException)
+        {
+            throw OmigException.NotFound("vm", $"VM '{vmId}' has no QEMU on host '{hostId}'");
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw OmigException.Conflict("vm", ex.Message);
+        }
+        catch (Exception ex) when (ex is Hypervisor.Qmp.QmpConnectionException or Hypervisor.Qmp.QmpTimeoutException or QemuException)
+        {
+            throw OmigException.Unavailable("vm", $"QMP: {ex.Message}");
+        }
+    }
 
     public async Task<ImmutableArray<string>> RunningVmsAsync(string hostId)
     {
@@ -53,8 +91,16 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
                 await driver.DestroyVmAsync(spec.VmId);
             }
 
-            await driver.CreateVmAsync(SimulatedVmSpecs.From(spec, _options));
-            await driver.StartVmAsync(spec.VmId);
+            try
+            {
+                await driver.CreateVmAsync(Spec(spec));
+                await driver.StartVmAsync(spec.VmId);
+            }
+            catch (Exception ex) when (ex is ArgumentException or QemuException)
+            {
+                await driver.DestroyVmAsync(spec.VmId);
+                throw ex is ArgumentException ? OmigException.Invalid("image", ex.Message) : OmigException.Unavailable("hypervisor", ex.Message);
+            }
         }
         finally
         {
@@ -90,7 +136,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
                 await driver.DestroyVmAsync(spec.VmId);
             }
 
-            await driver.CreateVmAsync(SimulatedVmSpecs.From(spec, _options));
+            await driver.CreateVmAsync(Spec(spec));
             var incoming = await driver.PrepareIncomingAsync(spec.VmId, new IncomingMigrationOptions
             {
                 ListenAddress = _options.ListenAddress,
@@ -118,6 +164,22 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
             await faults.BeforeAsync(FaultSteps.AgentStartOutgoing, vmId);
             var outgoing = await Driver(hostId).StartOutgoingAsync(vmId, new MigrationEndpoint(destination.Host, destination.Port), ToOptions(tuning));
             _outgoing[migrationId] = outgoing;
+            if (outgoing is QemuOutgoingMigration qemu)
+            {
+                // QEMU sends migrate-continue straight from its event pump; FinalCopyAsync below joins that run.
+                qemu.ContinueAtPause = tuning.ContinueAtPause;
+            }
+
+            if (tuning.ContinueAtPause)
+            {
+                // Parallel switchover: the final copy starts the moment the source pauses, here on the host,
+                // with no round trip to the migration grain inside the downtime. The grain's FinalCopy call
+                // joins the same run; the destination still resumes only on the grain's word.
+                _ = outgoing.PreSwitchover.ContinueWith(
+                    t => t.IsCompletedSuccessfully ? FinalCopyAsync(hostId, migrationId) : Task.CompletedTask,
+                    CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).Unwrap()
+                    .ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
+            }
         }
         finally
         {
@@ -218,20 +280,23 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         return check?.Consistent;
     }
 
-    public async Task CompleteOutgoingAsync(string hostId, string migrationId, string vmId)
+    public async Task<HypervisorReport?> CompleteOutgoingAsync(string hostId, string migrationId, string vmId)
     {
         await _lifecycle.WaitAsync();
         try
         {
+            HypervisorReport? report = null;
             if (_outgoing.TryGetValue(migrationId, out var outgoing))
             {
                 await outgoing.CompleteAsync();
+                report = Report(outgoing);
                 _outgoing.TryRemove(migrationId, out _);
                 await outgoing.DisposeAsync();
             }
 
             await Driver(hostId).DestroyVmAsync(vmId);
             _finalCopies.TryRemove(migrationId, out _);
+            return report;
         }
         finally
         {
@@ -322,6 +387,19 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         }
     }
 
+    private HypervisorReport Report(IOutgoingMigration outgoing)
+    {
+        if (outgoing is QemuOutgoingMigration { LastStats: { } s } q)
+        {
+            return new HypervisorReport("qemu", s.DowntimeMs, s.TotalTimeMs, s.SetupTimeMs, s.TransferredBytes, s.DirtySyncCount,
+                s.DirtyRateBytesPerSecond, s.BandwidthBytesPerSecond, s.CpuThrottlePercent, q.PauseHoldMs, q.DeviceStageMs, q.StopToPreSwitchoverMs);
+        }
+
+        var stats = outgoing.GetStatistics();
+        var progress = outgoing.GetProgress();
+        return new HypervisorReport(DriverName, null, progress.ElapsedMs, null, stats.BytesSent, progress.Round, progress.DirtyRateBytesPerSecond, stats.BulkCopyBytesPerSecond, 0);
+    }
+
     private IOutgoingMigration Outgoing(string migrationId) =>
         _outgoing.TryGetValue(migrationId, out var outgoing)
             ? outgoing
@@ -340,6 +418,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         PreLastCopy = new PreLastCopyOptions { Enabled = t.PreLastCopy },
         MaxRounds = t.MaxRounds,
         MaxPreCopyMs = t.MaxPreCopyMs,
+        AutoConverge = t.AutoConverge,
     };
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Error, Message = "Migration {MigrationId}: the destination guest failed its consistency check: {Summary}")]

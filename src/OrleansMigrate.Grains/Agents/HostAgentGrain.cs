@@ -75,7 +75,11 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
 
     public Task<ResumeReport> ResumeIncomingAsync(string migrationId) => runtime.ResumeIncomingAsync(HostId, migrationId);
 
-    public Task CompleteOutgoingAsync(string migrationId, string vmId) => runtime.CompleteOutgoingAsync(HostId, migrationId, vmId);
+    public Task<HypervisorReport?> CompleteOutgoingAsync(string migrationId, string vmId) => runtime.CompleteOutgoingAsync(HostId, migrationId, vmId);
+
+    public Task<string?> GetVmDetailAsync(string vmId) => runtime.VmDetailAsync(HostId, vmId);
+
+    public Task<string> QmpAsync(string vmId, string commandJson) => runtime.QmpAsync(HostId, vmId, commandJson);
 
     public Task CancelOutgoingAsync(string migrationId, string vmId, string reason) => runtime.CancelOutgoingAsync(HostId, migrationId, vmId, reason);
 

@@ -13,6 +13,13 @@ public sealed class HostRuntimeOptions
     /// <summary>Address the migration stream listens on; the silo's advertised address in a cluster.</summary>
     public string ListenAddress { get; set; } = "127.0.0.1";
 
-    /// <summary>Check every received guest against the source's state at pause (after resume, off the critical path).</summary>
+    /// <summary>Check every received guest against the source's state at pause (after resume, off the critical path).
+    /// QEMU: only our dirtying test guest can be checked (a short pause after the resume); other guests are not.</summary>
     public bool VerifyConsistency { get; set; } = true;
+
+    /// <summary>Hypervisor backend: <c>simulated</c> (default) or <c>qemu</c>.</summary>
+    public string Driver { get; set; } = "simulated";
+
+    /// <summary>QEMU settings, used when <see cref="Driver"/> is <c>qemu</c>.</summary>
+    public Hypervisor.Qemu.QemuDriverOptions Qemu { get; set; } = new();
 }

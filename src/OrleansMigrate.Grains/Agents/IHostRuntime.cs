@@ -38,7 +38,13 @@ public interface IHostRuntime
 
     Task<bool?> VerifyIncomingAsync(string hostId, string migrationId);
 
-    Task CompleteOutgoingAsync(string hostId, string migrationId, string vmId);
+    Task<HypervisorReport?> CompleteOutgoingAsync(string hostId, string migrationId, string vmId);
+
+    /// <summary>The hypervisor's detail on the VM (QEMU: pid and status, or how it died), or null.</summary>
+    Task<string?> VmDetailAsync(string hostId, string vmId);
+
+    /// <summary>One allow-listed QMP command for the VM's QEMU; QEMU's reply as JSON.</summary>
+    Task<string> QmpAsync(string hostId, string vmId, string commandJson);
 
     Task CancelOutgoingAsync(string hostId, string migrationId, string vmId, string reason);
 

@@ -47,8 +47,11 @@ public sealed class OmigSiloOptions
     /// <summary>OTLP collector endpoint, e.g. <c>http://127.0.0.1:4317</c>; required with <c>otlp</c>.</summary>
     public string? OtlpEndpoint { get; set; }
 
-    /// <summary>Hypervisor backend of the host agents: <c>simulated</c> (default).</summary>
+    /// <summary>Hypervisor backend of the host agents: <c>simulated</c> (default) or <c>qemu</c> (one QEMU process per VM).</summary>
     public string Driver { get; set; } = "simulated";
+
+    /// <summary>QEMU settings (<c>Omig:Qemu:…</c>) for <see cref="Driver"/> <c>qemu</c>: binary, runtime and image directories, accelerator.</summary>
+    public Hypervisor.Qemu.QemuDriverOptions Qemu { get; set; } = new();
 
     public SiloRole ParsedRole => Role.Trim().ToLowerInvariant() switch
     {

@@ -102,9 +102,26 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
             errors.Add("Omig:OtlpEndpoint: an absolute URI (e.g. http://127.0.0.1:4317) is required with Omig:Telemetry otlp");
         }
 
-        if (o.Driver.Trim().ToLowerInvariant() is not "simulated")
+        var driver = o.Driver.Trim().ToLowerInvariant();
+        if (driver is not ("simulated" or "qemu"))
         {
-            errors.Add($"Omig:Driver: '{o.Driver}' is not a known hypervisor driver (simulated)");
+            errors.Add($"Omig:Driver: '{o.Driver}' is not a known hypervisor driver (simulated, qemu)");
+        }
+        else if (driver == "qemu")
+        {
+            try
+            {
+                o.Qemu.Validate();
+            }
+            catch (ArgumentException ex)
+            {
+                errors.Add($"Omig:{ex.Message}");
+            }
+
+            if (o.Qemu.ImageDirectories.Count == 0)
+            {
+                errors.Add("Omig:Qemu:ImageDirectories: at least one directory is required with the qemu driver (VM images must live inside one)");
+            }
         }
 
         return errors;

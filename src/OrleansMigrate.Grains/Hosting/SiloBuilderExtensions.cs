@@ -52,6 +52,12 @@ public static class SiloBuilderExtensions
             silo.AddOmigPostgresStorage(options.ConnectionString!);
         }
 
+        silo.Services.Configure<HostRuntimeOptions>(o =>
+        {
+            o.Driver = options.Driver.Trim().ToLowerInvariant();
+            o.Qemu = options.Qemu;
+            o.ListenAddress = options.AdvertisedAddress;
+        });
         return silo.AddOrleansMigrateCore(options.ParsedRole, options.EffectiveHosts);
     }
 

@@ -152,7 +152,8 @@ public sealed partial class MigrationGrain
     private async Task<OutgoingSnapshot> PreCopyAsync()
     {
         await Fault(Faults.FaultSteps.MigrationPreCopy);
-        await Step("start-outgoing", () => SourceAgent.StartOutgoingAsync(Id, Vm.VmId, S.Endpoint!, Policy.Tuning(Vm.MemoryMiB > int.MaxValue ? int.MaxValue : (int)Vm.MemoryMiB)));
+        await Step("start-outgoing", () => SourceAgent.StartOutgoingAsync(Id, Vm.VmId, S.Endpoint!,
+            Policy.Tuning(Vm.MemoryMiB > int.MaxValue ? int.MaxValue : (int)Vm.MemoryMiB) with { ContinueAtPause = Parallel }));
         var started = time.GetTimestamp();
         var bestRemaining = long.MaxValue;
         var lastProgress = time.GetTimestamp();
@@ -325,7 +326,11 @@ public sealed partial class MigrationGrain
         await Retry("commit-reservation", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).CommitReservationAsync(Id, Vm));
         await Retry("move-vm-record", () => GrainFactory.GetGrain<IVmGrain>(Vm.VmId).MoveAsync(S.DestinationHost));
         await Retry("unplace-source", () => GrainFactory.GetGrain<IHostGrain>(S.SourceHost).RemoveVmAsync(Vm.VmId));
-        await Retry("complete-outgoing", () => SourceAgent.CompleteOutgoingAsync(Id, Vm.VmId));
+        await Retry("complete-outgoing", async () =>
+        {
+            // Null on a replay after the source's silo restarted: keep what an earlier attempt recorded.
+            S.Hypervisor = await SourceAgent.CompleteOutgoingAsync(Id, Vm.VmId) ?? S.Hypervisor;
+        });
         await Task.WhenAll(Vm.Nics.Select(async n =>
         {
             var table = GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId);
@@ -364,6 +369,22 @@ public sealed partial class MigrationGrain
         {
             S.Failure = null;
             await MoveAsync(MigrationPhase.PostMigration);
+            return;
+        }
+
+        // The source's hypervisor process died under the guest: nothing to resume. The migration fails, and the
+        // VM is recorded as lost, needing a restart — never left looking like it runs.
+        if (await SourceAgent.GetVmStateAsync(Vm.VmId) == "lost")
+        {
+            var detail = await SourceAgent.GetVmDetailAsync(Vm.VmId);
+            S.Failure = $"the source VM was lost ({detail ?? "its hypervisor process died"}); it needs a restart. Cause: {reason}";
+            await RestoreSourceAsync();
+            await Retry("cancel-outgoing", () => SourceAgent.CancelOutgoingAsync(Id, Vm.VmId, reason));
+            await Task.WhenAll(Vm.Nics.Select(n => Retry($"relay {n.Ip} remove", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).RemoveRelayAsync(n.Ip, Id))));
+            await Retry("release-reservation", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).ReleaseAsync(Id));
+            await Retry("mark-vm-lost", () => GrainFactory.GetGrain<IVmGrain>(Vm.VmId).SetPowerAsync(PowerState.Lost));
+            await MoveAsync(MigrationPhase.Failed);
+            Ended("failed");
             return;
         }
 

@@ -22,4 +22,5 @@ public sealed class MigrationGrainState
     [Id(11)] public IncomingEndpoint? Endpoint { get; set; }
     [Id(12)] public Fleet.VmSpec? Vm { get; set; }
     [Id(13)] public MigrationProgressInfo Progress { get; set; } = MigrationProgressInfo.None;
+    [Id(14)] public HypervisorReport? Hypervisor { get; set; }
 }

@@ -32,16 +32,19 @@ public sealed record MigrationPolicy
 
     public double MaxDowntimeTargetMs { get; init; } = 500;
 
+    /// <summary>Let the hypervisor throttle the guest's vCPUs when pre-copy does not converge (QEMU auto-converge).</summary>
+    public bool AutoConverge { get; init; }
+
     public MigrationTuning Tuning(int guestMiB) => new(
         DowntimeTargetMs, LinkBandwidthBytesPerSecond, Compression, PreLastCopy: true, MaxRounds: 30,
-        MaxPreCopyMs: Math.Max(1000, CompletionTimeoutMsPerGiB * Math.Max(1, guestMiB) / 1024.0));
+        MaxPreCopyMs: Math.Max(1000, CompletionTimeoutMsPerGiB * Math.Max(1, guestMiB) / 1024.0), AutoConverge: AutoConverge);
 
     /// <summary>The built-in policies; <c>standard</c> is the default.</summary>
     public static readonly IReadOnlyDictionary<string, MigrationPolicy> BuiltIn = new Dictionary<string, MigrationPolicy>(StringComparer.Ordinal)
     {
         ["standard"] = new() { Name = "standard" },
         ["critical"] = new() { Name = "critical", DowntimeTargetMs = 50, OnStall = "abort", OnTimeout = "abort" },
-        ["economy"] = new() { Name = "economy", DowntimeTargetMs = 100, LinkBandwidthBytesPerSecond = 125_000_000, OnStall = "escalate", MaxDowntimeTargetMs = 2000 },
+        ["economy"] = new() { Name = "economy", DowntimeTargetMs = 100, LinkBandwidthBytesPerSecond = 125_000_000, OnStall = "escalate", MaxDowntimeTargetMs = 2000, AutoConverge = true },
         ["any-version"] = new() { Name = "any-version", AllowOlderVersion = true },
     };
 }

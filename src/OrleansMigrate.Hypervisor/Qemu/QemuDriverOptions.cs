@@ -33,6 +33,20 @@ public sealed class QemuDriverOptions
     /// sampled inside the downtime.</summary>
     public int ProgressIntervalMs { get; set; } = 100;
 
+    /// <summary>
+    /// Scheduling priority of the QEMU processes relative to the host agent: <c>normal</c> (default),
+    /// <c>above-normal</c> (nice -5) or <c>high</c> (nice -11; needs CAP_SYS_NICE). Raising it keeps the control plane's
+    /// own work during a switchover from delaying the hypervisor on a host without dedicated cores.
+    /// </summary>
+    public string ProcessPriority { get; set; } = "normal";
+
+    /// <summary>
+    /// What disposing the driver (a graceful agent shutdown) does to the guests: false (default) leaves them running,
+    /// as guests outlive libvirtd — the next driver for the host adopts them from their state files in
+    /// <see cref="RuntimeDirectory"/>; true stops them (tests, benchmarks). Migrations in flight are rolled back either way.
+    /// </summary>
+    public bool StopGuestsOnShutdown { get; set; }
+
     /// <summary>QMP commands <c>omig vm qmp</c> may pass through, beyond the read-only default list.</summary>
     public IList<string> QmpAllow { get; } = new List<string>();
 
@@ -58,6 +72,8 @@ public sealed class QemuDriverOptions
             throw new ArgumentException($"Qemu.Accelerator must be auto, kvm or tcg, was '{Accelerator}'.", nameof(Accelerator));
         if (!QemuNames.IsMachineType(MachineType))
             throw new ArgumentException($"Qemu.MachineType '{MachineType}' is not a machine type name.", nameof(MachineType));
+        if (ProcessPriority is not ("normal" or "above-normal" or "high"))
+            throw new ArgumentException($"Qemu.ProcessPriority must be normal, above-normal or high, was '{ProcessPriority}'.", nameof(ProcessPriority));
         if (StartTimeoutMs is < 100 or > 120_000)
             throw new ArgumentException($"Qemu.StartTimeoutMs must be 100..120000, was {StartTimeoutMs}.", nameof(StartTimeoutMs));
         if (CommandTimeoutMs is < 100 or > 600_000)

@@ -21,6 +21,7 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
     private readonly ConcurrentDictionary<string, QemuVm> _vms = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly Lazy<string> _accelerator;
+    private readonly Lazy<Task> _adoption;
     private long _sequence;
 
     public QemuHypervisorDriver(string hostId, QemuDriverOptions options, TimeProvider? timeProvider = null)
@@ -32,7 +33,11 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
         _options = options;
         TimeProvider = timeProvider ?? TimeProvider.System;
         _accelerator = new Lazy<string>(() => options.Accelerator == "auto" ? DetectAccelerator() : options.Accelerator);
+        _adoption = new Lazy<Task>(AdoptAsync);
     }
+
+    /// <summary>VMs this driver re-attached to at start (QEMU processes an earlier agent of this host left running).</summary>
+    public int AdoptedVms { get; private set; }
 
     public string Kind => "qemu";
 
@@ -69,10 +74,11 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
         if (spec.Qemu.MachineType is { } machine && !QemuNames.IsMachineType(machine))
             throw new ArgumentException($"machine type '{machine}' is not a machine type name.", nameof(spec));
 
+        await _adoption.Value.ConfigureAwait(false);
         await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var vm = new QemuVm(spec);
+            var vm = new QemuVm(spec) { HostId = HostId };
             if (!_vms.TryAdd(spec.VmId, vm))
                 throw new InvalidOperationException($"VM '{spec.VmId}' already exists on host {HostId}.");
             return vm.Info();
@@ -102,10 +108,17 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
         }
     }
 
-    public Task<VmInfo> GetVmAsync(string vmId, CancellationToken cancellationToken = default) => Task.FromResult(Get(vmId).Info());
+    public async Task<VmInfo> GetVmAsync(string vmId, CancellationToken cancellationToken = default)
+    {
+        await _adoption.Value.ConfigureAwait(false);
+        return Get(vmId).Info();
+    }
 
-    public Task<IReadOnlyList<VmInfo>> ListVmsAsync(CancellationToken cancellationToken = default) =>
-        Task.FromResult<IReadOnlyList<VmInfo>>([.. _vms.Values.Select(v => v.Info())]);
+    public async Task<IReadOnlyList<VmInfo>> ListVmsAsync(CancellationToken cancellationToken = default)
+    {
+        await _adoption.Value.ConfigureAwait(false);
+        return [.. _vms.Values.Select(v => v.Info())];
+    }
 
     public async Task PauseVmAsync(string vmId, CancellationToken cancellationToken = default)
     {
@@ -139,7 +152,7 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
             vm.State = VmState.Incoming;
             try
             {
-                await SetCapabilitiesAsync(process, autoConverge: false, cancellationToken).ConfigureAwait(false);
+                await SetCapabilitiesAsync(process, autoConverge: false, cancellationToken, incoming: true).ConfigureAwait(false);
                 var incoming = new QemuIncomingMigration(this, vm, process, options);
                 vm.Incoming = incoming;
                 var address = options.ListenAddress.Contains(':', StringComparison.Ordinal) ? $"[{options.ListenAddress}]" : options.ListenAddress;
@@ -210,7 +223,11 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
             if (vm.Incoming is { } incoming)
                 await incoming.AbortAsync("VM destroyed", cancellationToken).ConfigureAwait(false);
             if (vm.Process is { } process)
+            {
                 await process.DisposeAsync().ConfigureAwait(false);
+                DeleteStateFile(process.SocketPath);
+            }
+
             _vms.TryRemove(vmId, out _);
         }
         finally
@@ -256,8 +273,13 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
 
     internal async Task<(ConsistencyReport Report, DirtyGuest.Header Header)?> CheckDirtyGuestAsync(QemuProcess process, CancellationToken cancellationToken)
     {
-        var dumpPath = Path.Combine(RuntimeDirectory(), $"dump-{Interlocked.Increment(ref _sequence).ToString(CultureInfo.InvariantCulture)}-{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}.bin");
-        var wasRunning = process.RunState != "paused";
+        // Unique across drivers: two drivers of one process may share the runtime directory (and their sequences).
+        var dumpPath = Path.Combine(RuntimeDirectory(), $"dump-{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}-{Guid.NewGuid():N}.bin");
+
+        // Ask QEMU, not RunState: the STOP/RESUME events of our own last stop/cont may still be in the pump, and
+        // reading a running guest's header and region at two moments makes a consistent guest look corrupt.
+        var status = await process.ExecuteAsync("query-status", cancellationToken: cancellationToken).ConfigureAwait(false);
+        var wasRunning = status?["running"]?.GetValue<bool>() == true;
         if (wasRunning)
             await process.ExecuteAsync("stop", cancellationToken: cancellationToken).ConfigureAwait(false);
         try
@@ -283,10 +305,38 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
         }
     }
 
+    /// <summary>
+    /// With <see cref="QemuDriverOptions.StopGuestsOnShutdown"/> every guest is stopped; otherwise migrations in flight
+    /// are rolled back (outgoing cancelled, incoming torn down) and every other guest is left running for the next
+    /// agent to adopt.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
-        foreach (var vmId in _vms.Keys.ToArray())
-            await DestroyVmAsync(vmId).ConfigureAwait(false);
+        foreach (var (vmId, vm) in _vms.ToArray())
+        {
+            if (_options.StopGuestsOnShutdown || vm.Incoming is { Finished: false } || vm.State is VmState.Created or VmState.Incoming or VmState.Failed or VmState.PostMigrate or VmState.Lost)
+            {
+                await DestroyVmAsync(vmId).ConfigureAwait(false);
+                continue;
+            }
+
+            if (vm.Outgoing is { State: not (OutgoingMigrationState.Completed or OutgoingMigrationState.Cancelled or OutgoingMigrationState.Failed) } outgoing)
+            {
+                try
+                {
+                    await outgoing.CancelAsync("the host agent is shutting down").ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is QemuException or QmpConnectionException or QmpTimeoutException or QmpCommandException or InvalidOperationException)
+                {
+                    // Left as it is; the next agent adopts what it finds.
+                }
+            }
+
+            if (vm.Process is { } process)
+                await process.DetachAsync().ConfigureAwait(false);
+        }
+
+        _vms.Clear();
         _lock.Dispose();
     }
 
@@ -305,12 +355,18 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
     internal static async Task PmemSaveAsync(QemuProcess process, long address, long size, string path, CancellationToken cancellationToken) =>
         await process.ExecuteAsync("pmemsave", new JsonObject { ["val"] = address, ["size"] = size, ["filename"] = path }, cancellationToken).ConfigureAwait(false);
 
-    private static async Task SetCapabilitiesAsync(QemuProcess process, bool autoConverge, CancellationToken cancellationToken)
+    private static async Task SetCapabilitiesAsync(QemuProcess process, bool autoConverge, CancellationToken cancellationToken, bool incoming = false)
     {
         var caps = new JsonArray(
             new JsonObject { ["capability"] = "events", ["state"] = true },
             new JsonObject { ["capability"] = "pause-before-switchover", ["state"] = true },
             new JsonObject { ["capability"] = "auto-converge", ["state"] = autoConverge });
+
+        // Destination: take the disk image (and its write lock) only on our `cont`, not when the stream completes.
+        // Otherwise a roll back after the final copy cannot resume the source ("Failed to get shared "write" lock")
+        // while the paused destination still lives.
+        if (incoming)
+            caps.Add(new JsonObject { ["capability"] = "late-block-activate", ["state"] = true });
         await process.ExecuteAsync("migrate-set-capabilities", new JsonObject { ["capabilities"] = caps }, cancellationToken).ConfigureAwait(false);
     }
 
@@ -353,9 +409,114 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
 
         var socket = Path.Combine(RuntimeDirectory(), SocketName(spec.VmId));
         var process = await QemuProcess.StartAsync(_options.Binary, arguments, socket,
-            TimeSpan.FromMilliseconds(_options.StartTimeoutMs), TimeSpan.FromMilliseconds(_options.CommandTimeoutMs), cancellationToken).ConfigureAwait(false);
+            TimeSpan.FromMilliseconds(_options.StartTimeoutMs), TimeSpan.FromMilliseconds(_options.CommandTimeoutMs),
+            _options.ProcessPriority switch { "high" => -11, "above-normal" => -5, _ => 0 }, cancellationToken).ConfigureAwait(false);
         vm.Attach(process);
+        if (!incoming)
+            await WriteStateFileAsync(vm, process).ConfigureAwait(false);
         return process;
+    }
+
+    /// <summary>Records a running guest next to its socket (mode 0600) so that a later agent can adopt it.</summary>
+    private static async Task WriteStateFileAsync(QemuVm vm, QemuProcess process)
+    {
+        var state = new JsonObject
+        {
+            ["host"] = vm.HostId,
+            ["vm"] = vm.Spec.VmId,
+            ["pid"] = process.ProcessId,
+            ["socket"] = process.SocketPath,
+            ["memory_mib"] = vm.Spec.MemoryMiB,
+            ["vcpus"] = vm.Spec.VCpuCount,
+            ["image"] = vm.Spec.Qemu!.ImagePath,
+            ["machine"] = vm.Spec.Qemu.MachineType,
+        };
+        var path = Path.ChangeExtension(process.SocketPath, ".vm.json");
+        var temp = path + ".tmp";
+        await File.WriteAllTextAsync(temp, state.ToJsonString()).ConfigureAwait(false);
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.Move(temp, path, overwrite: true);
+    }
+
+    private static void DeleteStateFile(string socketPath)
+    {
+        try
+        {
+            File.Delete(Path.ChangeExtension(socketPath, ".vm.json"));
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// Adopts the guests an earlier agent of this host left running: for each state file of this host whose QEMU still
+    /// runs with that socket, reconnects and takes the run state from <c>query-status</c>. A guest half-way through an
+    /// incoming migration is stopped (its migration is gone with the old agent; the orchestrator rolls it back); a
+    /// source stopped for a switchover is adopted paused, for the orchestrator to resume or complete.
+    /// </summary>
+    private async Task AdoptAsync()
+    {
+        if (!Directory.Exists(_options.RuntimeDirectory))
+            return;
+        foreach (var file in Directory.EnumerateFiles(_options.RuntimeDirectory, "*.vm.json"))
+        {
+            JsonNode? state;
+            try
+            {
+                state = JsonNode.Parse(await File.ReadAllTextAsync(file).ConfigureAwait(false));
+            }
+            catch (Exception ex) when (ex is IOException or System.Text.Json.JsonException)
+            {
+                continue;
+            }
+
+            if (state?["host"]?.GetValue<string>() != HostId || state["vm"]?.GetValue<string>() is not { } vmId || _vms.ContainsKey(vmId))
+                continue;
+            var socket = state["socket"]?.GetValue<string>() ?? string.Empty;
+            var pid = state["pid"]?.GetValue<int>() ?? 0;
+            var process = pid > 0 && socket.Length > 0
+                ? await QemuProcess.AttachAsync(pid, socket, TimeSpan.FromMilliseconds(_options.CommandTimeoutMs), CancellationToken.None).ConfigureAwait(false)
+                : null;
+            if (process is null)
+            {
+                File.Delete(file);
+                continue;
+            }
+
+            string? status;
+            try
+            {
+                status = (await process.ExecuteAsync("query-status").ConfigureAwait(false))?["status"]?.GetValue<string>();
+            }
+            catch (Exception ex) when (ex is QemuException or QmpConnectionException or QmpTimeoutException or QmpCommandException)
+            {
+                await process.DetachAsync().ConfigureAwait(false);
+                continue;
+            }
+
+            var spec = new VmSpec
+            {
+                VmId = vmId,
+                MemoryMiB = state["memory_mib"]?.GetValue<int>() ?? 0,
+                VCpuCount = state["vcpus"]?.GetValue<int>() ?? 1,
+                Qemu = new QemuGuest { ImagePath = state["image"]?.GetValue<string>() ?? string.Empty, MachineType = state["machine"]?.GetValue<string>() },
+            };
+            var vm = new QemuVm(spec) { HostId = HostId };
+            if (status is "inmigrate" or "prelaunch")
+            {
+                await process.StopAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+                await process.DisposeAsync().ConfigureAwait(false);
+                File.Delete(file);
+                continue;
+            }
+
+            vm.Attach(process);
+            vm.State = status == "running" ? VmState.Running : VmState.Paused;
+            _vms[vmId] = vm;
+            AdoptedVms++;
+        }
     }
 
     private string RuntimeDirectory()
@@ -384,17 +545,56 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
         var file = new FileInfo(path);
         if (!file.Exists)
             throw new ArgumentException($"image '{path}' does not exist on host {HostId}.", nameof(path));
-        var resolved = file.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? file.FullName;
-        resolved = Path.GetFullPath(resolved);
+        // Every component, not only the last: a linked directory inside an image directory may point anywhere.
+        var resolved = RealPath(path);
         foreach (var dir in _options.ImageDirectories)
         {
-            var root = new DirectoryInfo(dir);
-            var rootPath = Path.GetFullPath(root.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? root.FullName);
+            var rootPath = RealPath(dir);
             if (resolved.StartsWith(Path.TrimEndingDirectorySeparator(rootPath) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
                 return resolved;
         }
 
         throw new ArgumentException($"image '{path}' is outside the configured image directories ({string.Join(", ", _options.ImageDirectories)}).", nameof(path));
+    }
+
+    /// <summary>The path with symbolic links resolved in every component, as realpath(3) does (Linux paths).</summary>
+    private static string RealPath(string path)
+    {
+        var pending = new Stack<string>();
+        Push(path);
+        var current = "/";
+        var links = 0;
+        while (pending.TryPop(out var part))
+        {
+            if (part == ".")
+                continue;
+            if (part == "..")
+            {
+                current = Path.GetDirectoryName(current) ?? "/";
+                continue;
+            }
+
+            var next = Path.Join(current, part);
+            if (new FileInfo(next).LinkTarget is { } target)
+            {
+                if (++links > 40)
+                    throw new ArgumentException($"image path '{path}' has too many levels of symbolic links.", nameof(path));
+                if (Path.IsPathRooted(target))
+                    current = "/";
+                Push(target);
+                continue;
+            }
+
+            current = next;
+        }
+
+        return current;
+
+        void Push(string p)
+        {
+            foreach (var component in p.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse())
+                pending.Push(component);
+        }
     }
 
     private static string SafeName(string vmId) =>

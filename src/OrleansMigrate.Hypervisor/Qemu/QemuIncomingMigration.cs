@@ -9,7 +9,7 @@ namespace OrleansMigrate.Hypervisor.Qemu;
 /// <c>migrate-incoming</c>. <see cref="Received"/> completes on the destination's own <c>completed</c> event; the
 /// guest then stays paused until <see cref="ResumeAsync"/> sends <c>cont</c> and QEMU confirms with <c>RESUME</c>.
 /// </summary>
-internal sealed class QemuIncomingMigration : IIncomingMigration
+public sealed class QemuIncomingMigration : IIncomingMigration
 {
     private static readonly TimeSpan ResumeWait = TimeSpan.FromSeconds(10);
 
@@ -26,7 +26,7 @@ internal sealed class QemuIncomingMigration : IIncomingMigration
     private Task<ResumeResult>? _resume;
     private bool _aborted;
 
-    public QemuIncomingMigration(QemuHypervisorDriver driver, QemuVm vm, QemuProcess process, IncomingMigrationOptions options)
+    internal QemuIncomingMigration(QemuHypervisorDriver driver, QemuVm vm, QemuProcess process, IncomingMigrationOptions options)
     {
         _driver = driver;
         _vm = vm;

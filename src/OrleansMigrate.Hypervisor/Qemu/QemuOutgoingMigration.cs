@@ -11,7 +11,7 @@ namespace OrleansMigrate.Hypervisor.Qemu;
 /// the downtime, <c>pre-switchover</c> completes <see cref="PreSwitchover"/>, <c>completed</c> ends the final copy.
 /// Pre-copy progress is sampled with <c>query-migrate</c> until the guest stops.
 /// </summary>
-internal sealed class QemuOutgoingMigration : IOutgoingMigration
+public sealed class QemuOutgoingMigration : IOutgoingMigration
 {
     private const long MaxDowntimeLimitMs = 60_000;
     private static readonly TimeSpan CancelWait = TimeSpan.FromSeconds(15);
@@ -33,12 +33,15 @@ internal sealed class QemuOutgoingMigration : IOutgoingMigration
     private Task<QemuMigrationStats?>? _finalStats;
     private Task<FinalCopyResult>? _finalCopy;
     private long _stopTimestamp;
+    private long _preSwitchoverTimestamp;
+    private long _continueTimestamp;
+    private long _completedTimestamp;
     private DateTimeOffset _stopUtc;
     private int _passes;
     private bool _requested;
     private double _downtimeTarget;
 
-    public QemuOutgoingMigration(QemuHypervisorDriver driver, QemuVm vm, QemuProcess process, MigrationEndpoint destination, MigrationOptions options)
+    internal QemuOutgoingMigration(QemuHypervisorDriver driver, QemuVm vm, QemuProcess process, MigrationEndpoint destination, MigrationOptions options)
     {
         _driver = driver;
         _vm = vm;
@@ -65,6 +68,13 @@ internal sealed class QemuOutgoingMigration : IOutgoingMigration
 
     public Task<PreSwitchoverInfo> PreSwitchover => _pre.Task;
 
+    /// <summary>
+    /// Sends <c>migrate-continue</c> from the QMP event pump the moment <c>pre-switchover</c> arrives (parallel
+    /// switchover), with no thread-pool hop inside the downtime; <see cref="FinalCopyAsync"/> then joins that run.
+    /// The destination (<c>-S</c>) still waits for its own resume, so the commit stays with the orchestrator.
+    /// </summary>
+    public bool ContinueAtPause { get; set; }
+
     public double DowntimeTargetMs => Volatile.Read(ref _downtimeTarget);
 
     /// <summary>QEMU's final numbers (downtime, total, setup, transferred…), read after completion: re-queried until
@@ -73,6 +83,16 @@ internal sealed class QemuOutgoingMigration : IOutgoingMigration
 
     /// <summary>The last <c>query-migrate</c> sample (pre-copy) or the final numbers.</summary>
     public QemuMigrationStats? LastStats => Volatile.Read(ref _last);
+
+    /// <summary>How long QEMU sat in <c>pre-switchover</c> before our <c>migrate-continue</c> went out (the control
+    /// plane's hold inside the downtime), in ms; null until the final copy started.</summary>
+    public double? PauseHoldMs => _continueTimestamp == 0 || _preSwitchoverTimestamp == 0 ? null : Stopwatch.GetElapsedTime(_preSwitchoverTimestamp, _continueTimestamp).TotalMilliseconds;
+
+    /// <summary>From the source's STOP event to its <c>pre-switchover</c> event (QEMU stopping vCPUs, draining and flushing block I/O), in ms.</summary>
+    public double? StopToPreSwitchoverMs => _stopTimestamp == 0 || _preSwitchoverTimestamp == 0 ? null : Stopwatch.GetElapsedTime(_stopTimestamp, _preSwitchoverTimestamp).TotalMilliseconds;
+
+    /// <summary>From <c>migrate-continue</c> to the source's <c>completed</c> (QEMU's device stage), in ms; null until completed.</summary>
+    public double? DeviceStageMs => _continueTimestamp == 0 || _completedTimestamp == 0 ? null : Stopwatch.GetElapsedTime(_continueTimestamp, _completedTimestamp).TotalMilliseconds;
 
     /// <summary>QMP timestamp of the source's STOP event: the start of the downtime as QEMU saw it.</summary>
     public DateTimeOffset StoppedAtUtc => _stopUtc;
@@ -222,6 +242,7 @@ internal sealed class QemuOutgoingMigration : IOutgoingMigration
     private async Task<FinalCopyResult> RunFinalCopyAsync()
     {
         var started = Stopwatch.GetTimestamp();
+        Volatile.Write(ref _continueTimestamp, started);
         await _process.ExecuteAsync("migrate-continue", new JsonObject { ["state"] = "pre-switchover" }).ConfigureAwait(false);
         long completed;
         try
@@ -297,6 +318,7 @@ internal sealed class QemuOutgoingMigration : IOutgoingMigration
 
     private void OnEvent(QmpEvent e, long received)
     {
+
         switch (e.Name)
         {
             case "STOP":
@@ -345,6 +367,7 @@ internal sealed class QemuOutgoingMigration : IOutgoingMigration
                     if (_state is not (OutgoingMigrationState.PreCopy or OutgoingMigrationState.PreLastCopy))
                         return;
                     _state = OutgoingMigrationState.PreSwitchover;
+                    _preSwitchoverTimestamp = received;
                     var stop = _stopTimestamp != 0 ? _stopTimestamp : received;
                     var s = LastStats;
                     info = new PreSwitchoverInfo(_requested ? SwitchoverReason.Requested : SwitchoverReason.Converged, Math.Max(1, _passes),
@@ -355,6 +378,8 @@ internal sealed class QemuOutgoingMigration : IOutgoingMigration
 
                 _vm.State = VmState.Paused;
                 _pre.TrySetResult(info);
+                if (ContinueAtPause)
+                    _ = FinalCopyAsync();
                 break;
             }
 
@@ -365,6 +390,7 @@ internal sealed class QemuOutgoingMigration : IOutgoingMigration
                         _state = OutgoingMigrationState.AwaitingCommit;
                 }
 
+                Volatile.Write(ref _completedTimestamp, received);
                 _completed.TrySetResult(received);
                 _ended.TrySetResult(status);
                 break;
@@ -406,6 +432,9 @@ internal sealed class QemuOutgoingMigration : IOutgoingMigration
                 return;
         }
 
+        // The VM's own exit handler runs on another continuation: mark the VM lost first, so that nobody who
+        // sees this failure reads a Running VM.
+        _vm.OnExited(_process);
         Fail(OutgoingMigrationState.Failed, failure);
     }
 

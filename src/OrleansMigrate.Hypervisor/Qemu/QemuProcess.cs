@@ -25,6 +25,7 @@ internal sealed class QemuProcess : IAsyncDisposable
     private QmpClient? _qmp;
     private Task _pump = Task.CompletedTask;
     private volatile bool _stopping;
+    private bool _adopted;
 
     private QemuProcess(Process process, string socketPath, TimeSpan commandTimeout)
     {
@@ -65,7 +66,7 @@ internal sealed class QemuProcess : IAsyncDisposable
     public QmpClient Qmp => _qmp ?? throw new InvalidOperationException("QMP is not connected.");
 
     /// <summary>Starts QEMU and connects to its QMP socket. The caller passes every argument except <c>-qmp</c>.</summary>
-    public static async Task<QemuProcess> StartAsync(string binary, IReadOnlyList<string> arguments, string socketPath, TimeSpan startTimeout, TimeSpan commandTimeout, CancellationToken cancellationToken)
+    public static async Task<QemuProcess> StartAsync(string binary, IReadOnlyList<string> arguments, string socketPath, TimeSpan startTimeout, TimeSpan commandTimeout, int nice, CancellationToken cancellationToken)
     {
         if (File.Exists(socketPath))
             File.Delete(socketPath);
@@ -106,6 +107,8 @@ internal sealed class QemuProcess : IAsyncDisposable
         try
         {
             await qemu.ConnectAsync(startTimeout, cancellationToken).ConfigureAwait(false);
+            if (nice != 0)
+                NativeMethods.SetNice(qemu.ProcessId, nice);
             return qemu;
         }
         catch
@@ -113,6 +116,62 @@ internal sealed class QemuProcess : IAsyncDisposable
             await qemu.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>
+    /// Re-attaches to a QEMU this host started before (an earlier incarnation of the agent): checks that the process
+    /// still runs QEMU with that QMP socket, connects, and supervises it again. Null when it is gone or not ours.
+    /// </summary>
+    public static async Task<QemuProcess?> AttachAsync(int pid, string socketPath, TimeSpan commandTimeout, CancellationToken cancellationToken)
+    {
+        string cmdline;
+        try
+        {
+            cmdline = (await File.ReadAllTextAsync($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/cmdline", cancellationToken).ConfigureAwait(false)).Replace('\0', ' ');
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        if (!cmdline.Contains($"unix:{socketPath},", StringComparison.Ordinal) || !File.Exists(socketPath))
+            return null;
+        Process process;
+        try
+        {
+            process = Process.GetProcessById(pid);
+            process.EnableRaisingEvents = true;
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+
+        var qemu = new QemuProcess(process, socketPath, commandTimeout) { ProcessId = pid, _adopted = true };
+        process.Exited += (_, _) => qemu.OnExited();
+        try
+        {
+            qemu._qmp = await QmpClient.ConnectUnixAsync(socketPath, new QmpClientOptions { CommandTimeout = commandTimeout, InlineEventDelivery = true }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is QmpConnectionException or QmpTimeoutException)
+        {
+            process.Dispose();
+            return null;
+        }
+
+        qemu._pump = qemu.PumpAsync(qemu._qmp);
+        return qemu;
+    }
+
+    /// <summary>Lets go of QEMU without stopping it: the QMP connection closes, the guest runs on, and a later agent
+    /// can <see cref="AttachAsync"/> again. Idempotent.</summary>
+    public async Task DetachAsync()
+    {
+        _stopping = true;
+        if (_qmp is not null)
+            await _qmp.DisposeAsync().ConfigureAwait(false);
+        await _pump.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _process.Dispose();
     }
 
     /// <summary>Registers a subscriber for every event (called on the pump, with the local receive timestamp). Returns the unsubscriber.</summary>
@@ -210,9 +269,13 @@ internal sealed class QemuProcess : IAsyncDisposable
             cancellationToken.ThrowIfCancellationRequested();
             if (_exited.Task.IsCompleted)
             {
-                // Let the stderr reader catch up before quoting it.
-                await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
-                throw new QemuException($"QEMU exited before its QMP socket opened: {ExitDescription}");
+                // Let the stderr reader reach the end of the stream before quoting it (bounded), and quote all of it:
+                // QEMU's last line is often only a hint ("Use -machine help to list supported machines").
+                using (var drain = new CancellationTokenSource(TimeSpan.FromSeconds(2)))
+                    await _process.WaitForExitAsync(drain.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                var stderr = StderrTail;
+                throw new QemuException($"QEMU (pid {ProcessId}) exited with code {_exited.Task.Result} before its QMP socket opened"
+                    + (stderr.Length > 0 ? ": " + stderr.ReplaceLineEndings(" | ") : " (nothing on stderr)"));
             }
 
             if (File.Exists(SocketPath))
@@ -222,7 +285,7 @@ internal sealed class QemuProcess : IAsyncDisposable
                     if (OperatingSystem.IsWindows())
                         throw new PlatformNotSupportedException("the QEMU driver runs on Linux");
                     File.SetUnixFileMode(SocketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-                    _qmp = await QmpClient.ConnectUnixAsync(SocketPath, new QmpClientOptions { CommandTimeout = _commandTimeout }, cancellationToken).ConfigureAwait(false);
+                    _qmp = await QmpClient.ConnectUnixAsync(SocketPath, new QmpClientOptions { CommandTimeout = _commandTimeout, InlineEventDelivery = true }, cancellationToken).ConfigureAwait(false);
                     break;
                 }
                 catch (QmpConnectionException) when (Stopwatch.GetTimestamp() < deadline)
@@ -253,12 +316,32 @@ internal sealed class QemuProcess : IAsyncDisposable
                     _ => RunState,
                 };
                 foreach (var subscriber in _subscribers)
-                    subscriber(e, received);
+                {
+                    try
+                    {
+                        subscriber(e, received);
+                    }
+                    catch (Exception ex) when (ex is InvalidOperationException or QemuException or QmpConnectionException or QmpTimeoutException)
+                    {
+                        // One subscriber's failure must not stop the pump: every later event (the migration's
+                        // outcome included) would be lost.
+                        OnStderr($"omig: event subscriber failed on {e.Name}: {ex.Message}");
+                    }
+                }
             }
         }
         catch (QmpConnectionException)
         {
             // The connection ended (QEMU exited): subscribers learn it from Exited.
+        }
+
+        // A QEMU adopted from an earlier agent is not our child: its exit may not be reported; the monitor closing
+        // while the process is gone is the sign (bounded wait for /proc to drop it).
+        if (_adopted && !_stopping)
+        {
+            for (var i = 0; i < 50 && Directory.Exists($"/proc/{ProcessId.ToString(CultureInfo.InvariantCulture)}"); i++)
+                await Task.Delay(100).ConfigureAwait(false);
+            _exited.TrySetResult(-1);
         }
     }
 
@@ -301,6 +384,28 @@ internal sealed class QemuProcess : IAsyncDisposable
     }
 
     internal static string Format(double value) => value.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>setpriority(2) for every thread of a process (Linux applies a nice value per thread).</summary>
+internal static partial class NativeMethods
+{
+    private const int PrioProcess = 0;
+
+    /// <summary>Sets the nice value of every thread of <paramref name="pid"/>; threads created later inherit it from
+    /// their creator. Throws <see cref="QemuException"/> when the kernel refuses (no CAP_SYS_NICE for a negative value).</summary>
+    public static void SetNice(int pid, int nice)
+    {
+        if (!OperatingSystem.IsLinux())
+            throw new PlatformNotSupportedException("process priority is set on Linux only");
+        foreach (var task in Directory.EnumerateDirectories($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/task"))
+        {
+            if (int.TryParse(Path.GetFileName(task), NumberStyles.None, CultureInfo.InvariantCulture, out var tid) && setpriority(PrioProcess, tid, nice) != 0)
+                throw new QemuException($"setpriority({tid}, {nice}) failed with errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()} (a negative nice value needs CAP_SYS_NICE)");
+        }
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
+    private static partial int setpriority(int which, int who, int prio);
 }
 
 /// <summary>QEMU could not be started, or refused or failed an operation the driver needed.</summary>

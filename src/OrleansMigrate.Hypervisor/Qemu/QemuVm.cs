@@ -11,6 +11,9 @@ internal sealed class QemuVm(VmSpec spec)
 
     public VmSpec Spec { get; } = spec;
 
+    /// <summary>The host whose driver runs this VM.</summary>
+    public string HostId { get; init; } = string.Empty;
+
     public QemuProcess? Process => _process;
 
     public QemuOutgoingMigration? Outgoing { get; set; }
@@ -59,7 +62,9 @@ internal sealed class QemuVm(VmSpec spec)
         return new VmInfo(Spec, State, migrating, detail);
     }
 
-    private void OnExited(QemuProcess process)
+    /// <summary>Records an exit of <paramref name="process"/> nobody asked for. Idempotent; the migration calls it too,
+    /// before it reports the failure, so a caller that sees "lost" also sees <see cref="VmState.Lost"/>.</summary>
+    public void OnExited(QemuProcess process)
     {
         if (process.Stopping || !ReferenceEquals(process, _process))
             return;

@@ -44,6 +44,7 @@ public sealed class QmpClient : IAsyncDisposable
         {
             FullMode = options.EventFullMode,
             SingleWriter = true,
+            AllowSynchronousContinuations = options.InlineEventDelivery,
         });
     }
 

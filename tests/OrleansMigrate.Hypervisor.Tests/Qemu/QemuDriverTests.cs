@@ -35,6 +35,41 @@ public sealed class QemuDriverTests(QemuEnvironment env)
         Assert.True(second.Value.Header.Position > first.Value.Header.Position, "the guest advances on the destination");
     }
 
+    [Fact]
+    public async Task A_new_driver_adopts_the_guests_its_predecessor_left_running_and_no_second_copy_boots()
+    {
+        var options = env.Options(o => o.StopGuestsOnShutdown = false);
+        int pid;
+        DirtyGuest.Header before;
+        await using (var first = new QemuHypervisorDriver("adopt-host", options))
+        {
+            await first.CreateVmAsync(env.Spec("vm-adopt"));
+            await first.StartVmAsync("vm-adopt");
+            before = await WaitForPassesAsync(first, "vm-adopt", 1);
+            pid = first.ProcessId("vm-adopt")!.Value;
+        }
+
+        // The agent went away; the guest did not.
+        Assert.True(Directory.Exists($"/proc/{pid}"), "the guest outlives its driver");
+        await using var second = new QemuHypervisorDriver("adopt-host", env.Options());
+        var adopted = Assert.Single(await second.ListVmsAsync());
+        Assert.Equal(("vm-adopt", VmState.Running), (adopted.VmId, adopted.State));
+        Assert.Equal(pid, second.ProcessId("vm-adopt"));
+        Assert.Equal(64, adopted.Spec.MemoryMiB);
+        var check = await second.CheckDirtyGuestAsync("vm-adopt");
+        Assert.True(check!.Value.Report.Consistent, check.Value.Report.Summary);
+        Assert.True(check.Value.Header.Position > before.Position, "the adopted guest kept running");
+
+        // Another host's driver sharing the runtime directory adopts nothing of it.
+        await using var other = new QemuHypervisorDriver("other-host", env.Options());
+        Assert.Empty(await other.ListVmsAsync());
+
+        await second.DestroyVmAsync("vm-adopt");
+        for (var i = 0; i < 50 && Directory.Exists($"/proc/{pid}"); i++)
+            await Task.Delay(100);
+        Assert.False(Directory.Exists($"/proc/{pid}"), "destroy stops the adopted QEMU");
+    }
+
     private static async Task<DirtyGuest.Header> WaitForPassesAsync(QemuHypervisorDriver driver, string vmId, uint passes)
     {
         for (var i = 0; i < 200; i++)

@@ -34,7 +34,7 @@ public sealed class QemuEnvironment : IDisposable
 
     public QemuDriverOptions Options(Action<QemuDriverOptions>? configure = null)
     {
-        var options = new QemuDriverOptions { Binary = Binary, RuntimeDirectory = RuntimeDirectory };
+        var options = new QemuDriverOptions { Binary = Binary, RuntimeDirectory = RuntimeDirectory, StopGuestsOnShutdown = true };
         options.ImageDirectories.Add(ImageDirectory);
         configure?.Invoke(options);
         return options;

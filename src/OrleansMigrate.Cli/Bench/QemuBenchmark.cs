@@ -1,0 +1,199 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.DependencyInjection;
+using OrleansMigrate.Agents;
+using OrleansMigrate.Cli.Demo;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Hypervisor.Bench;
+using OrleansMigrate.Hypervisor.Drivers;
+using OrleansMigrate.Hypervisor.Qemu;
+using OrleansMigrate.Migration;
+using FleetVmSpec = OrleansMigrate.Fleet.VmSpec;
+
+namespace OrleansMigrate.Cli.Bench;
+
+/// <summary>
+/// The same QEMU guest (our dirtying boot sector) and the same migration settings, alternating run by run:
+/// (a) a plain QMP migration driven directly by two QEMU drivers, no cloud actions; (b) the full orchestrated
+/// migration through the migration grain of an embedded cluster whose two hosts run QEMU, with a cloud disk
+/// hand-over and a VPC relay inside the switchover. Every run boots a fresh guest, lets it dirty memory, then
+/// migrates it; downtime is QEMU's own <c>query-migrate</c> figure, and the guest-visible downtime (source STOP
+/// event → destination RESUME event, QMP timestamps of one machine) is reported beside it.
+/// </summary>
+public sealed class QemuBenchmark(int runs, string image, int memoryMiB, int warmMs, string priority, Action<string> log)
+{
+    private const double DowntimeTargetMs = 20;
+    private const long LinkBytesPerSecond = 1_250_000_000;
+
+    public async Task<QemuBenchmarkResult> RunAsync(CancellationToken ct)
+    {
+        var runtimeDir = Path.Combine(Path.GetTempPath(), $"omig-bq-{Environment.ProcessId}");
+        var options = new QemuDriverOptions { RuntimeDirectory = runtimeDir, ProcessPriority = priority, StopGuestsOnShutdown = true };
+        options.ImageDirectories.Add(Path.GetDirectoryName(image)!);
+        options.Validate();
+        log($"QEMU accelerator: {QemuHypervisorDriver.DetectAccelerator()}; guest {memoryMiB} MiB from {image}; QEMU priority {priority}; {runs} runs per mode");
+
+        var plain = new List<Sample>();
+        var orchestrated = new List<Sample>();
+        await using (var a = new QemuHypervisorDriver("plain-a", options))
+        await using (var b = new QemuHypervisorDriver("plain-b", options))
+        await using (var cluster = await EmbeddedCluster.StartAsync(0, ct, silo => silo.Services.PostConfigure<HostRuntimeOptions>(o =>
+        {
+            o.Driver = "qemu";
+            o.Qemu = options;
+        })))
+        {
+            var client = cluster.Client;
+            foreach (var host in DemoFleet.Hosts(2))
+            {
+                await client.AddHostAsync(host with { FirmwareVersion = "2.4.0", HardwareGeneration = 4 });
+            }
+
+            // One warm-up of each (discarded): JIT, first activations, QEMU's first start.
+            for (var run = -1; run < runs; run++)
+            {
+                ct.ThrowIfCancellationRequested();
+                var p = await PlainAsync(a, b, run, ct);
+                var o = await OrchestratedAsync(client, run, ct);
+                if (run < 0)
+                {
+                    log($"warm-up: plain {p.DowntimeMs:0.0} ms, orchestrated {o.DowntimeMs:0.0} ms (discarded)");
+                    continue;
+                }
+
+                plain.Add(p);
+                orchestrated.Add(o);
+                log($"run {run + 1,2}/{runs}: QEMU downtime plain {p.DowntimeMs:0.0} ms / orchestrated {o.DowntimeMs:0.0} ms; " +
+                    $"guest-visible {p.GuestVisibleMs:0.0} / {o.GuestVisibleMs:0.0} ms; total {p.TotalMs:0} / {o.TotalMs:0} ms; consistent {p.Consistent}/{o.Consistent}");
+            }
+        }
+
+        try
+        {
+            Directory.Delete(runtimeDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+
+        var plainStats = Stats(plain);
+        var orchestratedStats = Stats(orchestrated);
+        return new QemuBenchmarkResult(
+            runs,
+            plainStats,
+            orchestratedStats,
+            plainStats.DowntimeMsP50 > 0 ? Math.Round(orchestratedStats.DowntimeMsP50 / plainStats.DowntimeMsP50, 3) : double.NaN,
+            plainStats.GuestVisibleMsP50 > 0 ? Math.Round(orchestratedStats.GuestVisibleMsP50 / plainStats.GuestVisibleMsP50, 3) : double.NaN,
+            plain.Concat(orchestrated).All(s => s.Consistent),
+            QemuHypervisorDriver.DetectAccelerator(),
+            memoryMiB,
+            DowntimeTargetMs,
+            priority);
+    }
+
+    private async Task<Sample> PlainAsync(QemuHypervisorDriver a, QemuHypervisorDriver b, int run, CancellationToken ct)
+    {
+        var vmId = $"plain-{run + 1}";
+        var spec = new Hypervisor.Drivers.VmSpec { VmId = vmId, MemoryMiB = memoryMiB, VCpuCount = 1, Qemu = new QemuGuest { ImagePath = image } };
+        await a.CreateVmAsync(spec, ct);
+        await a.StartVmAsync(vmId, ct);
+        try
+        {
+            await Task.Delay(warmMs, ct);
+            await b.CreateVmAsync(spec, ct);
+            var incoming = (QemuIncomingMigration)await b.PrepareIncomingAsync(vmId, new IncomingMigrationOptions { VerifyConsistency = true }, ct);
+            var started = Stopwatch.GetTimestamp();
+            var outgoing = (QemuOutgoingMigration)await a.StartOutgoingAsync(vmId, incoming.Endpoint,
+                new MigrationOptions { DowntimeTargetMs = DowntimeTargetMs, LinkBandwidthBytesPerSecond = LinkBytesPerSecond }, ct);
+            await outgoing.PreSwitchover.WaitAsync(TimeSpan.FromMinutes(2), ct);
+            await outgoing.FinalCopyAsync(CancellationToken.None);
+            await incoming.Received.WaitAsync(TimeSpan.FromSeconds(30), ct);
+            var resumed = await incoming.ResumeAsync(CancellationToken.None);
+            var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            await outgoing.CompleteAsync(CancellationToken.None);
+            var stats = await outgoing.FinalStats;
+            log($"  plain: stop→pre {outgoing.StopToPreSwitchoverMs:0.00} hold {outgoing.PauseHoldMs:0.00} ms, device stage {outgoing.DeviceStageMs:0.00} ms");
+            var consistency = await incoming.Consistency.WaitAsync(TimeSpan.FromSeconds(30), ct);
+            return new Sample(stats?.DowntimeMs ?? double.NaN, (resumed.ResumedAtUtc - outgoing.StoppedAtUtc).TotalMilliseconds, totalMs, consistency?.Consistent == true);
+        }
+        finally
+        {
+            await a.DestroyVmAsync(vmId, CancellationToken.None);
+            await b.DestroyVmAsync(vmId, CancellationToken.None);
+        }
+    }
+
+    private async Task<Sample> OrchestratedAsync(Client.OmigClient client, int run, CancellationToken ct)
+    {
+        var vmId = $"orch-{run + 1}";
+        var ip = $"10.8.0.{10 + run + 1}";
+        var spec = new FleetVmSpec(vmId, 1, memoryMiB, [], "standard", ImmutableDictionary<string, string>.Empty,
+            [new DiskSpec(vmId + "-root", 20)], [new NicSpec("vpc-qemu-bench", ip, Parsing.CliParsers.DeriveMac(vmId, ip))], [], image);
+        await client.CreateVmAsync(spec, "host-1");
+        try
+        {
+            await Task.Delay(warmMs, ct);
+            var started = Stopwatch.GetTimestamp();
+            var status = await client.MigrateAsync(new MigrationRequest(vmId, "host-2", Policy: "standard"));
+            await foreach (var s in client.WatchMigrationAsync(status.MigrationId, ct))
+            {
+                status = s;
+                if (s.IsEnded)
+                {
+                    break;
+                }
+            }
+
+            var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            if (status.Phase != MigrationPhase.Completed)
+            {
+                throw new InvalidOperationException($"orchestrated migration of {vmId} ended {status.Phase}: {status.Failure}");
+            }
+
+            log($"  orchestrated: stop→pre {status.Hypervisor?.StopMs:0.00} hold {status.Hypervisor?.PauseHoldMs:0.00} ms, device stage {status.Hypervisor?.DeviceStageMs:0.00} ms, steps {string.Join(", ", status.Downtime?.Steps.Select(kv => $"{kv.Key} {kv.Value:0.0}") ?? [])}");
+            return new Sample(status.Hypervisor?.DowntimeMs ?? double.NaN, status.Downtime?.DowntimeMs ?? double.NaN, totalMs, status.Failure is null);
+        }
+        finally
+        {
+            await client.DeleteVmAsync(vmId);
+        }
+    }
+
+    private static QemuModeResult Stats(List<Sample> samples)
+    {
+        var downtime = samples.Select(s => s.DowntimeMs).ToList();
+        var visible = samples.Select(s => s.GuestVisibleMs).ToList();
+        return new QemuModeResult(
+            Math.Round(Percentiles.Of(downtime, 50), 3),
+            Math.Round(Percentiles.Of(downtime, 99), 3),
+            Math.Round(Percentiles.Of(visible, 50), 3),
+            Math.Round(Percentiles.Of(visible, 99), 3),
+            Math.Round(Percentiles.Of(samples.Select(s => s.TotalMs).ToList(), 50), 1),
+            [.. downtime.Select(d => Math.Round(d, 3))]);
+    }
+
+    private sealed record Sample(double DowntimeMs, double GuestVisibleMs, double TotalMs, bool Consistent);
+}
+
+/// <summary>What <c>omig bench qemu</c> writes.</summary>
+public sealed record QemuBenchmarkResult(
+    [property: JsonPropertyName("runs")] int Runs,
+    [property: JsonPropertyName("plain")] QemuModeResult Plain,
+    [property: JsonPropertyName("orchestrated")] QemuModeResult Orchestrated,
+    [property: JsonPropertyName("ratio_p50")] double RatioP50,
+    [property: JsonPropertyName("guest_visible_ratio_p50")] double GuestVisibleRatioP50,
+    [property: JsonPropertyName("consistent")] bool Consistent,
+    [property: JsonPropertyName("accelerator")] string Accelerator,
+    [property: JsonPropertyName("guest_mib")] int GuestMiB,
+    [property: JsonPropertyName("downtime_target_ms")] double DowntimeTargetMs,
+    [property: JsonPropertyName("qemu_priority")] string QemuPriority);
+
+/// <summary>One mode's figures: QEMU-reported downtime, and guest-visible downtime (source STOP → destination RESUME).</summary>
+public sealed record QemuModeResult(
+    [property: JsonPropertyName("downtime_ms_p50")] double DowntimeMsP50,
+    [property: JsonPropertyName("downtime_ms_p99")] double DowntimeMsP99,
+    [property: JsonPropertyName("guest_visible_downtime_ms_p50")] double GuestVisibleMsP50,
+    [property: JsonPropertyName("guest_visible_downtime_ms_p99")] double GuestVisibleMsP99,
+    [property: JsonPropertyName("total_ms_p50")] double TotalMsP50,
+    [property: JsonPropertyName("downtime_ms")] ImmutableArray<double> DowntimeMs);

@@ -1,0 +1,83 @@
+using OrleansMigrate.Hypervisor.Drivers;
+using OrleansMigrate.Hypervisor.Qemu;
+using OrleansMigrate.Hypervisor.Tests.Support;
+
+namespace OrleansMigrate.Hypervisor.Tests.Qemu;
+
+/// <summary>Bounded checks of a running <see cref="DirtyGuest"/> under the QEMU driver.</summary>
+internal static class QemuTestGuest
+{
+    public static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
+
+    /// <summary>Waits (at most 20 s) until the guest completed <paramref name="passes"/> passes; the snapshot must be consistent.</summary>
+    public static async Task<DirtyGuest.Header> WaitForPassesAsync(QemuHypervisorDriver driver, string vmId, uint passes)
+    {
+        for (var i = 0; i < 200; i++)
+        {
+            if (await driver.CheckDirtyGuestAsync(vmId).WaitAsync(Bound) is { } check && check.Header.PassesCompleted >= passes)
+            {
+                Assert.True(check.Report.Consistent, check.Report.Summary);
+                return check.Header;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"the guest did not complete {passes} passes in 20 s");
+    }
+
+    /// <summary>
+    /// Checks the guest twice (or more, at most 50 times 100 ms apart, until it moved): every snapshot consistent,
+    /// the first at or past <paramref name="notBefore"/>, and the position growing — the guest runs.
+    /// </summary>
+    public static async Task<DirtyGuest.Header> AssertAdvancesConsistentlyAsync(QemuHypervisorDriver driver, string vmId, uint notBefore = 0)
+    {
+        var first = await driver.CheckDirtyGuestAsync(vmId).WaitAsync(Bound);
+        Assert.NotNull(first);
+        Assert.True(first.Value.Report.Consistent, first.Value.Report.Summary);
+        Assert.True(first.Value.Header.Position >= notBefore, $"position {first.Value.Header.Position} is behind {notBefore}");
+        for (var i = 0; i < 50; i++)
+        {
+            await Task.Delay(100);
+            var next = await driver.CheckDirtyGuestAsync(vmId).WaitAsync(Bound);
+            Assert.NotNull(next);
+            Assert.True(next.Value.Report.Consistent, next.Value.Report.Summary);
+            Assert.True(next.Value.Header.Position >= first.Value.Header.Position, "the guest went back in time");
+            if (next.Value.Header.Position > first.Value.Header.Position)
+                return next.Value.Header;
+        }
+
+        throw new TimeoutException($"the guest did not advance past position {first.Value.Header.Position} in 5 s");
+    }
+
+    /// <summary>Waits (bounded) until pre-copy has sent bytes, i.e. the migration is really under way.</summary>
+    public static async Task WaitForPreCopyAsync(IOutgoingMigration outgoing)
+    {
+        Assert.True(await Eventually.TrueWithin(() => outgoing.GetProgress().BytesSent > 0, TimeSpan.FromSeconds(20)),
+            $"pre-copy sent nothing in 20 s ({outgoing.State})");
+        Assert.Equal(OutgoingMigrationState.PreCopy, outgoing.State);
+    }
+
+    /// <summary>Polls an asynchronous condition every 20 ms until it holds or <paramref name="timeout"/> passes.</summary>
+    public static async Task<bool> UntilAsync(Func<Task<bool>> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await condition())
+                return true;
+            await Task.Delay(20);
+        }
+
+        return await condition();
+    }
+
+    /// <summary>True once no process with this id exists (it exited and was reaped).</summary>
+    public static bool ProcessGone(int pid) => !Directory.Exists($"/proc/{pid}");
+
+    /// <summary>A migration that cannot converge: a 0.1 ms downtime target over a 20 MB/s link while the guest dirties.</summary>
+    public static MigrationOptions NonConverging => new() { DowntimeTargetMs = 0.1, LinkBandwidthBytesPerSecond = 20_000_000 };
+
+    /// <summary>A migration that converges quickly.</summary>
+    public static MigrationOptions Converging => new() { DowntimeTargetMs = 50, LinkBandwidthBytesPerSecond = 1_000_000_000 };
+}
