@@ -21,11 +21,13 @@ public static class BenchCommands
     private static Command Qemu()
     {
         var runs = new Option<int>("--runs") { Description = "Migrations per mode (1-200)", DefaultValueFactory = _ => 10 };
-        var image = new Option<string?>("--image") { Description = "Guest image (default: build guest/dirty-guest.S with guest/build.sh)" };
+        var image = new Option<string?>("--image") { Description = "Guest image (default: build guest/dirty-guest.S with guest/build.sh, --guest-pages and --guest-delay)" };
+        var pages = new Option<int>("--guest-pages") { Description = "4 KiB pages the built guest dirties (1-65536)", DefaultValueFactory = _ => 16384 };
+        var delay = new Option<int>("--guest-delay") { Description = "Busy-loop iterations between two page writes of the built guest (1-100000000; lower dirties faster)", DefaultValueFactory = _ => 2000 };
         var memory = new Option<int>("--memory") { Description = "Guest memory, MiB (64-4096)", DefaultValueFactory = _ => 128 };
         var warm = new Option<int>("--warm-ms") { Description = "How long each fresh guest dirties memory before it migrates, ms (100-60000)", DefaultValueFactory = _ => 1500 };
         var priority = new Option<string>("--qemu-priority") { Description = "QEMU process priority for both modes: normal, above-normal or high (root)", DefaultValueFactory = _ => "normal" };
-        var cmd = new Command("qemu", "Real QEMU: plain QMP migration vs the full orchestrated migration of the same guest, alternating (--json PATH, default qemu.json)") { runs, image, memory, warm, priority };
+        var cmd = new Command("qemu", "Real QEMU: plain QMP migration vs the full orchestrated migration of the same guest, alternating (--json PATH, default qemu.json)") { runs, image, pages, delay, memory, warm, priority };
         cmd.SetLocalAction(async (parse, ct) =>
         {
             var (n, mib, warmMs) = (parse.GetValue(runs), parse.GetValue(memory), parse.GetValue(warm));
@@ -44,7 +46,23 @@ public static class BenchCommands
                 throw OmigException.Invalid("--warm-ms", $"must be between 100 and 60000, got {warmMs}");
             }
 
-            var guest = parse.GetValue(image) is { } given ? Path.GetFullPath(given) : await GuestImage.BuildAsync(ct);
+            var (guestPages, guestDelay) = (parse.GetValue(pages), parse.GetValue(delay));
+            if (guestPages is < 1 or > 65536)
+            {
+                throw OmigException.Invalid("--guest-pages", $"must be between 1 and 65536, got {guestPages}");
+            }
+
+            if (guestDelay is < 1 or > 100_000_000)
+            {
+                throw OmigException.Invalid("--guest-delay", $"must be between 1 and 100000000, got {guestDelay}");
+            }
+
+            if (mib * 256L < guestPages + 512)
+            {
+                throw OmigException.Invalid("--memory", $"{mib} MiB cannot hold the guest's {guestPages} pages above 1 MiB");
+            }
+
+            var guest = parse.GetValue(image) is { } given ? Path.GetFullPath(given) : await GuestImage.BuildAsync(guestPages, guestDelay, ct);
             if (!File.Exists(guest))
             {
                 throw OmigException.Invalid("--image", $"'{guest}' does not exist");
@@ -56,7 +74,10 @@ public static class BenchCommands
                 throw OmigException.Invalid("--qemu-priority", $"must be normal, above-normal or high, got '{prio}'");
             }
 
-            var result = await new QemuBenchmark(n, guest, mib, warmMs, prio, line => Console.Error.WriteLine(line)).RunAsync(ct);
+            var description = parse.GetValue(image) is null
+                ? $"guest/dirty-guest.S: {guestPages} pages ({guestPages * 4 / 1024.0:0.#} MiB) dirtied in turn, {guestDelay} loop iterations between pages"
+                : guest;
+            var result = await new QemuBenchmark(n, guest, description, mib, warmMs, prio, line => Console.Error.WriteLine(line)).RunAsync(ct);
             var json = Output.Json.Serialize(result);
             if (GlobalOptions.JsonToConsole(parse))
             {

@@ -8,7 +8,7 @@ public static class GuestImage
 {
     /// <summary>Finds <c>guest/build.sh</c> above the working directory or this program, builds the image into a
     /// private temporary directory and returns its path.</summary>
-    public static async Task<string> BuildAsync(CancellationToken ct)
+    public static async Task<string> BuildAsync(int pages, int delay, CancellationToken ct)
     {
         var script = new[] { Environment.CurrentDirectory, AppContext.BaseDirectory }
             .SelectMany(Ancestors)
@@ -16,10 +16,12 @@ public static class GuestImage
             .FirstOrDefault(File.Exists)
             ?? throw OmigException.Invalid("--image", "no guest image given and guest/build.sh not found above the working directory: pass --image PATH");
         var dir = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"omig-guest-{Environment.ProcessId}")).FullName;
-        var image = Path.Combine(dir, "dirty-guest.img");
+        var image = Path.Combine(dir, $"dirty-guest-{pages}-{delay}.img");
         var info = new ProcessStartInfo("bash") { RedirectStandardError = true, RedirectStandardOutput = true };
         info.ArgumentList.Add(script);
         info.ArgumentList.Add(image);
+        info.ArgumentList.Add(pages.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        info.ArgumentList.Add(delay.ToString(System.Globalization.CultureInfo.InvariantCulture));
         using var process = Process.Start(info) ?? throw new InvalidOperationException("could not start bash");
         var stderr = process.StandardError.ReadToEndAsync(ct);
         _ = process.StandardOutput.ReadToEndAsync(ct);

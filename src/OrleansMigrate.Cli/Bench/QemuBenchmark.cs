@@ -21,7 +21,7 @@ namespace OrleansMigrate.Cli.Bench;
 /// migrates it; downtime is QEMU's own <c>query-migrate</c> figure, and the guest-visible downtime (source STOP
 /// event → destination RESUME event, QMP timestamps of one machine) is reported beside it.
 /// </summary>
-public sealed class QemuBenchmark(int runs, string image, int memoryMiB, int warmMs, string priority, Action<string> log)
+public sealed class QemuBenchmark(int runs, string image, string guestDescription, int memoryMiB, int warmMs, string priority, Action<string> log)
 {
     private const double DowntimeTargetMs = 20;
     private const long LinkBytesPerSecond = 1_250_000_000;
@@ -89,7 +89,8 @@ public sealed class QemuBenchmark(int runs, string image, int memoryMiB, int war
             QemuHypervisorDriver.DetectAccelerator(),
             memoryMiB,
             DowntimeTargetMs,
-            priority);
+            priority,
+            guestDescription);
     }
 
     private async Task<Sample> PlainAsync(QemuHypervisorDriver a, QemuHypervisorDriver b, int run, CancellationToken ct)
@@ -187,7 +188,8 @@ public sealed record QemuBenchmarkResult(
     [property: JsonPropertyName("accelerator")] string Accelerator,
     [property: JsonPropertyName("guest_mib")] int GuestMiB,
     [property: JsonPropertyName("downtime_target_ms")] double DowntimeTargetMs,
-    [property: JsonPropertyName("qemu_priority")] string QemuPriority);
+    [property: JsonPropertyName("qemu_priority")] string QemuPriority,
+    [property: JsonPropertyName("guest")] string Guest);
 
 /// <summary>One mode's figures: QEMU-reported downtime, and guest-visible downtime (source STOP → destination RESUME).</summary>
 public sealed record QemuModeResult(

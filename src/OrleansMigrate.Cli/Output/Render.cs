@@ -167,7 +167,11 @@ public static class Render
                 breakdown.AddRow(Markup.Escape(step), $"{ms:0.00}");
             }
 
-            breakdown.AddRow("final copy", $"{d.FinalPages} pages, {d.FinalBytes} bytes on the wire ({d.CompressedBytes} compressed), {d.SessionDeltaEntries} session entries");
+            if (d.FinalPages > 0 || d.FinalBytes > 0)
+            {
+                // QEMU does not itemise its final copy: its figures are in the hypervisor's own report below.
+                breakdown.AddRow("final copy", $"{d.FinalPages} pages, {d.FinalBytes} bytes on the wire ({d.CompressedBytes} compressed), {d.SessionDeltaEntries} session entries");
+            }
             grid.AddRow(breakdown);
         }
 
@@ -178,7 +182,11 @@ public static class Render
             hv.AddRow("downtime", Ms(h.DowntimeMs));
             hv.AddRow("total / setup", $"{Ms(h.TotalMs)} / {Ms(h.SetupMs)}");
             hv.AddRow("transferred", $"{h.TransferredBytes / 1048576.0:0.0} MiB at {h.ThroughputBytesPerSecond / 1e6:0.0} MB/s");
-            hv.AddRow("dirty syncs / dirty rate", $"{h.DirtySyncCount} / {h.DirtyRateBytesPerSecond / 1e6:0.0} MB/s");
+            hv.AddRow("dirty syncs / dirty rate", $"{h.DirtySyncCount} / {(h.DirtyRateBytesPerSecond > 0 ? $"{h.DirtyRateBytesPerSecond / 1e6:0.0} MB/s" : "not measured (QEMU measures it once per second of pre-copy)")}");
+            if (h.PauseHoldMs is { } hold)
+            {
+                hv.AddRow("pre-switchover hold / device stage", $"{hold:0.00} ms / {Ms(h.DeviceStageMs)}");
+            }
             if (h.CpuThrottlePercent > 0)
             {
                 hv.AddRow("auto-converge throttle", $"{h.CpuThrottlePercent} %");

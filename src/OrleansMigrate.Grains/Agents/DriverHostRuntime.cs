@@ -52,7 +52,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         }
         catch (ArgumentException ex)
         {
-            throw OmigException.Invalid("command", ex.Message);
+            throw OmigException.Invalid("command", Reason(ex));
         }
         catch (VmNotFoundException)
         {
@@ -99,7 +99,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
             catch (Exception ex) when (ex is ArgumentException or QemuException)
             {
                 await driver.DestroyVmAsync(spec.VmId);
-                throw ex is ArgumentException ? OmigException.Invalid("image", ex.Message) : OmigException.Unavailable("hypervisor", ex.Message);
+                throw ex is ArgumentException ? OmigException.Invalid("image", Reason((ArgumentException)ex)) : OmigException.Unavailable("hypervisor", ex.Message);
             }
         }
         finally
@@ -386,6 +386,10 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
             await driver.DisposeAsync();
         }
     }
+
+    /// <summary>The message without .NET's " (Parameter 'x')" suffix: the field is named by the OmigException.</summary>
+    private static string Reason(ArgumentException ex) =>
+        ex.ParamName is { } name ? ex.Message.Replace($" (Parameter '{name}')", string.Empty, StringComparison.Ordinal) : ex.Message;
 
     private HypervisorReport Report(IOutgoingMigration outgoing)
     {

@@ -1,0 +1,82 @@
+using System.Text.Json.Nodes;
+using OrleansMigrate.Hypervisor.Drivers;
+using OrleansMigrate.Hypervisor.Qemu;
+
+namespace OrleansMigrate.Hypervisor.Tests.Qemu;
+
+/// <summary>Convergence control on QEMU: the orchestrator's downtime escalation and forced switchover reach QEMU's
+/// parameters; auto-converge is set from the options; pre-copy progress comes from query-migrate.</summary>
+[Collection("qemu")]
+public sealed class QemuConvergenceTests(QemuEnvironment env)
+{
+    [Fact]
+    public async Task Escalating_the_downtime_target_reaches_QEMU_and_lets_a_stuck_pre_copy_converge()
+    {
+        await using var source = new QemuHypervisorDriver("conv-src", env.Options());
+        await using var destination = new QemuHypervisorDriver("conv-dst", env.Options());
+        await source.CreateVmAsync(env.Spec("vm-conv"));
+        await source.StartVmAsync("vm-conv");
+        await QemuTestGuest.WaitForPassesAsync(source, "vm-conv", 1);
+        await destination.CreateVmAsync(env.Spec("vm-conv"));
+        var incoming = await destination.PrepareIncomingAsync("vm-conv", new IncomingMigrationOptions());
+        var outgoing = await source.StartOutgoingAsync("vm-conv", incoming.Endpoint, QemuTestGuest.NonConverging);
+        await QemuTestGuest.WaitForPreCopyAsync(outgoing);
+        Assert.False(await CapabilityAsync(source, "vm-conv", "auto-converge"));
+        Assert.True(await CapabilityAsync(source, "vm-conv", "pause-before-switchover"));
+
+        // The progress the orchestrator's stall detector reads comes from query-migrate.
+        Assert.True(await QemuTestGuest.UntilAsync(() => Task.FromResult(outgoing.GetProgress().BytesSent > 0 && outgoing.GetProgress().DirtyRateBytesPerSecond >= 0), TimeSpan.FromSeconds(20)));
+        await Task.Delay(1500);
+        Assert.False(outgoing.PreSwitchover.IsCompleted, "1 ms of downtime at 20 MB/s cannot be met by a guest dirtying 75 MB/s");
+
+        // Escalation: the new target is QEMU's downtime-limit, and pre-copy converges under it.
+        outgoing.SetDowntimeTarget(5000);
+        Assert.True(await QemuTestGuest.UntilAsync(async () =>
+            JsonNode.Parse(await source.PassthroughAsync("vm-conv", """{"execute":"query-migrate-parameters"}"""))!["return"]!["downtime-limit"]!.GetValue<long>() == 5000,
+            TimeSpan.FromSeconds(10)), "downtime-limit follows the escalated target");
+        var paused = await outgoing.PreSwitchover.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(SwitchoverReason.Converged, paused.Reason);
+        Assert.Equal(5000, outgoing.DowntimeTargetMs);
+
+        await outgoing.FinalCopyAsync();
+        await incoming.Received.WaitAsync(TimeSpan.FromSeconds(30));
+        await incoming.ResumeAsync();
+        await outgoing.CompleteAsync();
+        var stats = await ((QemuOutgoingMigration)outgoing).FinalStats;
+        Assert.NotNull(stats);
+        Assert.Equal("completed", stats!.Status);
+        Assert.True(stats.DowntimeMs > 0 && stats.TotalTimeMs > 0 && stats.TransferredBytes > 0 && stats.DirtySyncCount >= 1, $"QEMU's figures: {stats}");
+    }
+
+    [Fact]
+    public async Task A_forced_switchover_ends_a_pre_copy_that_would_never_converge()
+    {
+        await using var source = new QemuHypervisorDriver("force-src", env.Options());
+        await using var destination = new QemuHypervisorDriver("force-dst", env.Options());
+        await source.CreateVmAsync(env.Spec("vm-force"));
+        await source.StartVmAsync("vm-force");
+        await QemuTestGuest.WaitForPassesAsync(source, "vm-force", 1);
+        await destination.CreateVmAsync(env.Spec("vm-force"));
+        var incoming = await destination.PrepareIncomingAsync("vm-force", new IncomingMigrationOptions { VerifyConsistency = true });
+        var outgoing = await source.StartOutgoingAsync("vm-force", incoming.Endpoint, QemuTestGuest.NonConverging with { AutoConverge = true });
+        await QemuTestGuest.WaitForPreCopyAsync(outgoing);
+        Assert.True(await CapabilityAsync(source, "vm-force", "auto-converge"));
+
+        outgoing.RequestSwitchover();
+        var paused = await outgoing.PreSwitchover.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(SwitchoverReason.Requested, paused.Reason);
+        await outgoing.FinalCopyAsync();
+        await incoming.Received.WaitAsync(TimeSpan.FromSeconds(30));
+        await incoming.ResumeAsync();
+        await outgoing.CompleteAsync();
+        var check = await incoming.Consistency.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(check!.Consistent, check.Summary);
+        await QemuTestGuest.AssertAdvancesConsistentlyAsync(destination, "vm-force");
+    }
+
+    private static async Task<bool> CapabilityAsync(QemuHypervisorDriver driver, string vmId, string name)
+    {
+        var capabilities = JsonNode.Parse(await driver.PassthroughAsync(vmId, """{"execute":"query-migrate-capabilities"}"""))!["return"]!.AsArray();
+        return capabilities.Single(c => c!["capability"]!.GetValue<string>() == name)!["state"]!.GetValue<bool>();
+    }
+}
