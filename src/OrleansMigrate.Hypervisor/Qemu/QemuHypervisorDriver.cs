@@ -418,7 +418,7 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
     }
 
     /// <summary>Records a running guest next to its socket (mode 0600) so that a later agent can adopt it.</summary>
-    private static async Task WriteStateFileAsync(QemuVm vm, QemuProcess process)
+    internal static async Task WriteStateFileAsync(QemuVm vm, QemuProcess process)
     {
         var state = new JsonObject
         {

@@ -103,6 +103,10 @@ public sealed class QemuIncomingMigration : IIncomingMigration
         lock (_gate)
             _state = IncomingMigrationState.Resumed;
         _vm.State = VmState.Running;
+
+        // From now on this is the VM's home: recorded so that a restarted agent adopts it (after the resume: an
+        // incoming guest is never adopted).
+        await QemuHypervisorDriver.WriteStateFileAsync(_vm, _process).ConfigureAwait(false);
         _ = CheckAsync();
         return new ResumeResult(timestamp, utc);
     }

@@ -70,6 +70,28 @@ public sealed class QemuDriverTests(QemuEnvironment env)
         Assert.False(Directory.Exists($"/proc/{pid}"), "destroy stops the adopted QEMU");
     }
 
+    [Fact]
+    public async Task A_guest_that_arrived_by_migration_is_adopted_by_the_destinations_next_driver()
+    {
+        await using var source = new QemuHypervisorDriver("arr-src", env.Options());
+        await source.CreateVmAsync(env.Spec("vm-arrived"));
+        await source.StartVmAsync("vm-arrived");
+        await WaitForPassesAsync(source, "vm-arrived", 1);
+        int pid;
+        await using (var destination = new QemuHypervisorDriver("arr-dst", env.Options(o => o.StopGuestsOnShutdown = false)))
+        {
+            await LiveMigration.RunAsync(source, destination, "vm-arrived",
+                new MigrationOptions { DowntimeTargetMs = 50, LinkBandwidthBytesPerSecond = 1_000_000_000 }).WaitAsync(Bound);
+            pid = destination.ProcessId("vm-arrived")!.Value;
+        }
+
+        await using var next = new QemuHypervisorDriver("arr-dst", env.Options());
+        var adopted = Assert.Single(await next.ListVmsAsync());
+        Assert.Equal(VmState.Running, adopted.State);
+        Assert.Equal(pid, next.ProcessId("vm-arrived"));
+        await next.DestroyVmAsync("vm-arrived");
+    }
+
     private static async Task<DirtyGuest.Header> WaitForPassesAsync(QemuHypervisorDriver driver, string vmId, uint passes)
     {
         for (var i = 0; i < 200; i++)
