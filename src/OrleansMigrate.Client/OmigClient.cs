@@ -170,6 +170,27 @@ public sealed class OmigClient : IAsyncDisposable
         return await Grains.GetGrain<Agents.IHostAgentGrain>(vm.HostId).QmpAsync(vmId, commandJson);
     }
 
+    /// <summary>
+    /// Boots a VM that is <c>lost</c> (its hypervisor process died) or stopped, on the host the registry places it
+    /// on, and records it running. Refused while a migration of the VM is in flight, or when it runs already.
+    /// </summary>
+    public async Task<VmRecord> StartVmAsync(string vmId)
+    {
+        var vm = await GetVmAsync(vmId);
+        if (vm.Power == PowerState.Running)
+        {
+            throw OmigException.Conflict("vm", $"VM '{vmId}' is running on '{vm.HostId}'");
+        }
+
+        if ((await ListMigrationsAsync(includeEnded: false)).FirstOrDefault(m => m.Request.VmId == vmId) is { } active)
+        {
+            throw OmigException.Conflict("vm", $"VM '{vmId}' has migration {active.MigrationId} in flight ({active.Phase})");
+        }
+
+        await Grains.GetGrain<Agents.IHostAgentGrain>(vm.HostId).StartVmAsync(vm.Spec);
+        return await Grains.GetGrain<IVmGrain>(vmId).SetPowerAsync(PowerState.Running);
+    }
+
     public Task DeleteVmAsync(string vmId)
     {
         FleetValidation.RequireId("vm", vmId);

@@ -18,6 +18,7 @@ public static class VmCommands
         vm.Subcommands.Add(Delete());
         vm.Subcommands.Add(MigrationCommands.Migrate());
         vm.Subcommands.Add(Qmp());
+        vm.Subcommands.Add(Start());
         return vm;
     }
 
@@ -106,6 +107,19 @@ public static class VmCommands
                 AnsiConsole.Write(Render.VmDetail(vm, disks, hypervisor));
             }
 
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command Start()
+    {
+        var id = VmId();
+        var cmd = new Command("start", "Boot a VM that was lost (its hypervisor process died) or stopped, on its host") { id };
+        cmd.SetClientAction(async (parse, client, _) =>
+        {
+            var record = await client.StartVmAsync(parse.GetValue(id)!);
+            CommandRunner.Print(parse, record, r => Render.Vms([r]));
             return 0;
         });
         return cmd;

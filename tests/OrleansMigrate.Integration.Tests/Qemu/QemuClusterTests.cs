@@ -94,6 +94,46 @@ public sealed class QemuClusterTests(PostgresFixture pg)
     }
 
     [Fact]
+    public async Task The_source_QEMU_killed_mid_migration_fails_it_and_reports_the_VM_lost_never_silently()
+    {
+        await using var cluster = await QemuCluster.StartAsync(pg.ConnectionString);
+        var cli = cluster.Cli;
+        await cli.JsonAsync("vm", "create", "vm-l", "--host", "q-1", "--memory", "320", "--image", ImageFor("vm-l", fast: true), "--nic", "vpc-q:10.7.0.8");
+        await EventuallyPositionAsync(cli, "vm-l", 1);
+
+        var id = (await cli.JsonAsync("vm", "migrate", "vm-l", "--to", "q-2")).GetProperty("migration_id").GetString()!;
+        await EventuallyPreCopyAsync(cli, id);
+        var (code, stdout, _) = await ProcessRunner.RunAsync("pgrep", ["-f", "guest=vm-l "], TimeSpan.FromSeconds(10));
+        Assert.True(code == 0, "the QEMU processes of vm-l run");
+        var (_, incoming, _) = await ProcessRunner.RunAsync("pgrep", ["-f", "guest=vm-l .*-incoming defer"], TimeSpan.FromSeconds(10));
+        var sources = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Except(incoming.Split('\n', StringSplitOptions.RemoveEmptyEntries)).ToList();
+        Assert.Single(sources);
+        await ProcessRunner.RunAsync("kill", ["-KILL", sources[0].Trim()], TimeSpan.FromSeconds(10));
+
+        var ended = await EventuallyEndedAsync(cli, id);
+        Assert.Equal("failed", ended.GetProperty("phase").GetString());
+        Assert.Contains("lost", ended.GetProperty("failure").GetString(), StringComparison.Ordinal);
+        Assert.Contains("restart", ended.GetProperty("failure").GetString(), StringComparison.Ordinal);
+
+        var shown = await cli.JsonAsync("vm", "show", "vm-l");
+        Assert.Equal("q-1", shown.GetProperty("vm").GetProperty("host_id").GetString());
+        Assert.Equal("lost", shown.GetProperty("vm").GetProperty("power").GetString());
+        Assert.Equal("lost", shown.GetProperty("hypervisor").GetProperty("state").GetString());
+        Assert.Contains("exited", shown.GetProperty("hypervisor").GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("vm-l", await RunningVmsAsync(cli, "q-2"));
+        Assert.DoesNotContain("vm-l", await RunningVmsAsync(cli, "q-1"));
+
+        // The operator restarts it: it boots on its host and runs again.
+        var started = await cli.JsonAsync("vm", "start", "vm-l");
+        Assert.Equal("running", started.GetProperty("power").GetString());
+        Assert.Contains("vm-l", await RunningVmsAsync(cli, "q-1"));
+        var position = await EventuallyPositionAsync(cli, "vm-l", 0);
+        await EventuallyPositionAsync(cli, "vm-l", 0, above: position);
+        var again = await cli.RunAsync("vm", "start", "vm-l");
+        Assert.Equal(4, again.Code);
+    }
+
+    [Fact]
     public async Task A_restarted_host_silo_adopts_its_running_QEMU_guest_instead_of_booting_a_second_copy()
     {
         await using var cluster = await QemuCluster.StartAsync(pg.ConnectionString);
