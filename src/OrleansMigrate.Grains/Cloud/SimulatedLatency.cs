@@ -5,7 +5,7 @@ namespace OrleansMigrate.Cloud;
 /// <summary>
 /// Waits a simulated component latency. Timers here fire with about 4 ms granularity, which would turn a
 /// 1 ms disk pause into 4 ms and misstate what sits on the critical path; short waits on the real clock
-/// therefore sleep on a dedicated thread (nanosleep-backed, ~0.1 ms late), longer ones and test clocks use timers.
+/// therefore sleep on a pool thread (nanosleep-backed, ~0.1 ms late), longer ones and test clocks use timers.
 /// </summary>
 public static class SimulatedLatency
 {
@@ -23,9 +23,7 @@ public static class SimulatedLatency
             return Task.Delay(TimeSpan.FromMilliseconds(milliseconds), time, cancellationToken);
         }
 
-        // A dedicated thread, not a pool thread: on a 2-core host a few sleeping pool threads would starve the
-        // pool, and every other continuation (a switchover step included) would queue behind them.
-        return Task.Factory.StartNew(() =>
+        return Task.Run(() =>
         {
             var until = Stopwatch.GetTimestamp() + (milliseconds * Stopwatch.Frequency / 1000);
             while (Stopwatch.GetTimestamp() < until)
@@ -34,6 +32,6 @@ public static class SimulatedLatency
                 var left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), until);
                 Thread.Sleep(left > TimeSpan.FromMilliseconds(1) ? left : TimeSpan.FromMilliseconds(0.2));
             }
-        }, cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }, cancellationToken);
     }
 }

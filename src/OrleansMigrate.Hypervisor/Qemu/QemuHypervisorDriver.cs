@@ -276,33 +276,50 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
         // Unique across drivers: two drivers of one process may share the runtime directory (and their sequences).
         var dumpPath = Path.Combine(RuntimeDirectory(), $"dump-{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}-{Guid.NewGuid():N}.bin");
 
-        // Ask QEMU, not RunState: the STOP/RESUME events of our own last stop/cont may still be in the pump, and
-        // reading a running guest's header and region at two moments makes a consistent guest look corrupt.
+        // One check at a time per QEMU: a second one could `cont` the guest while the first still reads it.
+        await process.GuestCheckLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+
+        // Ask QEMU, not RunState: the STOP/RESUME events of our own last stop/cont may still be in the pump. The
+        // guest is stopped unconditionally (a no-op when paused) and resumed only if it ran.
         var status = await process.ExecuteAsync("query-status", cancellationToken: cancellationToken).ConfigureAwait(false);
         var wasRunning = status?["running"]?.GetValue<bool>() == true;
-        if (wasRunning)
-            await process.ExecuteAsync("stop", cancellationToken: cancellationToken).ConfigureAwait(false);
         try
         {
-            await PmemSaveAsync(process, DirtyGuest.HeaderAddress, DirtyGuest.HeaderBytes, dumpPath, cancellationToken).ConfigureAwait(false);
-            if (DirtyGuest.ReadHeader(await File.ReadAllBytesAsync(dumpPath, cancellationToken).ConfigureAwait(false)) is not { } header)
+            await process.ExecuteAsync("stop", cancellationToken: cancellationToken).ConfigureAwait(false);
+            var stopped = (await process.ExecuteAsync("query-status", cancellationToken: cancellationToken).ConfigureAwait(false))?["running"]?.GetValue<bool>();
+            if (stopped != false)
+                throw new QemuException("the guest check could not stop the guest (query-status still reports it running)");
+
+            // Header, region, header again: equal headers prove the snapshot was taken of a guest standing still.
+            var header = await ReadHeaderAsync(process, dumpPath, cancellationToken).ConfigureAwait(false);
+            if (header is null)
                 return null;
             await PmemSaveAsync(process, header.Base, header.RegionBytes, dumpPath, cancellationToken).ConfigureAwait(false);
-            if (wasRunning)
-            {
-                await process.ExecuteAsync("cont", cancellationToken: cancellationToken).ConfigureAwait(false);
-                wasRunning = false;
-            }
-
             var region = await File.ReadAllBytesAsync(dumpPath, cancellationToken).ConfigureAwait(false);
+            var after = await ReadHeaderAsync(process, dumpPath, cancellationToken).ConfigureAwait(false);
+            if (after != header)
+                throw new QemuException($"the guest moved during its check (position {header.Position} then {after?.Position}): not a snapshot");
             return (DirtyGuest.Verify(header, region), header);
         }
         finally
         {
-            if (wasRunning && !process.Exited.IsCompleted)
-                await process.ExecuteAsync("cont", cancellationToken: CancellationToken.None).ConfigureAwait(false);
-            File.Delete(dumpPath);
+            try
+            {
+                if (wasRunning && !process.Exited.IsCompleted)
+                    await process.ExecuteAsync("cont", cancellationToken: CancellationToken.None).ConfigureAwait(false);
+            }
+            finally
+            {
+                File.Delete(dumpPath);
+                process.GuestCheckLock.Release();
+            }
         }
+    }
+
+    private static async Task<DirtyGuest.Header?> ReadHeaderAsync(QemuProcess process, string dumpPath, CancellationToken cancellationToken)
+    {
+        await PmemSaveAsync(process, DirtyGuest.HeaderAddress, DirtyGuest.HeaderBytes, dumpPath, cancellationToken).ConfigureAwait(false);
+        return DirtyGuest.ReadHeader(await File.ReadAllBytesAsync(dumpPath, cancellationToken).ConfigureAwait(false));
     }
 
     /// <summary>

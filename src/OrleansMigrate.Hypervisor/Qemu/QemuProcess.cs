@@ -36,6 +36,9 @@ internal sealed class QemuProcess : IAsyncDisposable
 
     public string SocketPath { get; }
 
+    /// <summary>Serialises guest checks (stop, read memory, cont) on this QEMU.</summary>
+    public SemaphoreSlim GuestCheckLock { get; } = new(1, 1);
+
     public int ProcessId { get; private set; }
 
     /// <summary>Completes with the exit code when the process ends, for whatever reason.</summary>
