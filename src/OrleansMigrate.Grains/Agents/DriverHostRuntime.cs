@@ -264,7 +264,17 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         ConsistencyReport? check = null;
         if (_options.VerifyConsistency)
         {
-            check = await incoming.Consistency.WaitAsync(TimeSpan.FromSeconds(20));
+            try
+            {
+                check = await incoming.Consistency.WaitAsync(TimeSpan.FromSeconds(20));
+            }
+            catch (Exception ex) when (ex is not OmigException)
+            {
+                // The check could not run (the guest moved during it, QEMU went away, it timed out): that is "not
+                // checked", not "inconsistent", and must not hold the roll-forward forever.
+                LogCheckFailed(logger, migrationId, ex.Message);
+            }
+
             if (check is { Consistent: false })
             {
                 LogInconsistent(logger, migrationId, check.Summary);
@@ -424,6 +434,9 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         MaxPreCopyMs = t.MaxPreCopyMs,
         AutoConverge = t.AutoConverge,
     };
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "Migration {MigrationId}: the destination guest could not be checked: {Reason}")]
+    private static partial void LogCheckFailed(ILogger logger, string migrationId, string reason);
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Error, Message = "Migration {MigrationId}: the destination guest failed its consistency check: {Summary}")]
     private static partial void LogInconsistent(ILogger logger, string migrationId, string summary);
