@@ -18,6 +18,7 @@ root.Subcommands.Add(VmCommands.Build());
 root.Subcommands.Add(MigrationCommands.Build());
 root.Subcommands.Add(DemoCommand.Build());
 root.Subcommands.Add(BenchCommands.Build());
+root.Subcommands.Add(AuditCommand.Build());
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

@@ -68,6 +68,24 @@ public sealed class QemuClusterTests(PostgresFixture pg)
         Assert.Equal("rolled_back", ended.GetProperty("phase").GetString());
 
         await AssertRunsOnSourceAsync(cli, "vm-c");
+
+        // The auditor agrees: every invariant holds after the rollback...
+        var clean = await cli.RunAsync("audit", "--json");
+        Assert.True(clean.Code == 0, $"omig audit exited {clean.Code}: {clean.Stdout} {clean.Stderr}");
+        Assert.Empty(JsonDocument.Parse(clean.Stdout).RootElement.GetProperty("findings").EnumerateArray());
+
+        // ...and notices a guest that died behind the registry's back (its QEMU killed outside any migration).
+        var (_, pids, _) = await ProcessRunner.RunAsync("pgrep", ["-f", "guest=vm-c "], TimeSpan.FromSeconds(10));
+        foreach (var pid in pids.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            await ProcessRunner.RunAsync("kill", ["-KILL", pid.Trim()], TimeSpan.FromSeconds(10));
+        }
+
+        var found = await cli.RunAsync("audit", "--json");
+        Assert.Equal(1, found.Code);
+        var finding = Assert.Single(JsonDocument.Parse(found.Stdout).RootElement.GetProperty("findings").EnumerateArray());
+        Assert.Equal("vm-runs-once", finding.GetProperty("invariant").GetString());
+        Assert.Equal("vm-c", finding.GetProperty("subject").GetString());
     }
 
     [Fact]
