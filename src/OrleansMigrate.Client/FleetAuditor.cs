@@ -115,11 +115,22 @@ public static class FleetAuditor
         var activeIds = active.Select(m => m.MigrationId).ToHashSet(StringComparer.Ordinal);
         foreach (var host in hosts)
         {
-            foreach (var reservation in host.Reservations.Keys.Where(k => k.StartsWith("mig-", StringComparison.Ordinal)))
+            foreach (var reservation in host.Reservations.Keys.Where(k => k.StartsWith("mig-", StringComparison.Ordinal) && !activeIds.Contains(k)))
             {
-                if (!activeIds.Contains(reservation) && (await client.GetMigrationAsync(reservation)).IsEnded)
+                MigrationStatus? owner;
+                try
                 {
-                    findings.Add(new AuditFinding("reservation-owned", host.HostId, $"reservation {reservation} outlives its migration"));
+                    owner = await client.GetMigrationAsync(reservation);
+                }
+                catch (OmigException ex) when (ex.Code is OmigErrorCode.NotFound or OmigErrorCode.InvalidArgument)
+                {
+                    owner = null;
+                }
+
+                if (owner is null || owner.IsEnded)
+                {
+                    findings.Add(new AuditFinding("reservation-owned", host.HostId,
+                        owner is null ? $"reservation {reservation} has no migration" : $"reservation {reservation} outlives its migration ({owner.Phase})"));
                 }
             }
         }
