@@ -115,7 +115,8 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
             }
             catch (ArgumentException ex)
             {
-                errors.Add($"Omig:{ex.Message}");
+                var reason = ex.ParamName is { } name ? ex.Message.Replace($" (Parameter '{name}')", string.Empty, StringComparison.Ordinal) : ex.Message;
+                errors.Add($"Omig:{reason}");
             }
 
             if (o.Qemu.ImageDirectories.Count == 0)

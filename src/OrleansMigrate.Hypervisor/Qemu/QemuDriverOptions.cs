@@ -57,33 +57,33 @@ public sealed class QemuDriverOptions
     public void Validate()
     {
         if (string.IsNullOrWhiteSpace(Binary))
-            throw new ArgumentException("Qemu.Binary is empty.", nameof(Binary));
+            throw new ArgumentException("Qemu:Binary is empty.", nameof(Binary));
         if (string.IsNullOrWhiteSpace(RuntimeDirectory) || !Path.IsPathFullyQualified(RuntimeDirectory))
-            throw new ArgumentException($"Qemu.RuntimeDirectory must be an absolute path, was '{RuntimeDirectory}'.", nameof(RuntimeDirectory));
+            throw new ArgumentException($"Qemu:RuntimeDirectory must be an absolute path, was '{RuntimeDirectory}'.", nameof(RuntimeDirectory));
         if (RuntimeDirectory.Length > 80)
-            throw new ArgumentException($"Qemu.RuntimeDirectory is {RuntimeDirectory.Length} characters: at most 80, so socket paths fit.", nameof(RuntimeDirectory));
+            throw new ArgumentException($"Qemu:RuntimeDirectory is {RuntimeDirectory.Length} characters: at most 80, so socket paths fit.", nameof(RuntimeDirectory));
         foreach (var dir in ImageDirectories)
         {
             if (string.IsNullOrWhiteSpace(dir) || !Path.IsPathFullyQualified(dir))
-                throw new ArgumentException($"Qemu.ImageDirectories entries must be absolute paths, got '{dir}'.", nameof(ImageDirectories));
+                throw new ArgumentException($"Qemu:ImageDirectories entries must be absolute paths, got '{dir}'.", nameof(ImageDirectories));
         }
 
         if (Accelerator is not ("auto" or "kvm" or "tcg"))
-            throw new ArgumentException($"Qemu.Accelerator must be auto, kvm or tcg, was '{Accelerator}'.", nameof(Accelerator));
+            throw new ArgumentException($"Qemu:Accelerator must be auto, kvm or tcg, was '{Accelerator}'.", nameof(Accelerator));
         if (!QemuNames.IsMachineType(MachineType))
-            throw new ArgumentException($"Qemu.MachineType '{MachineType}' is not a machine type name.", nameof(MachineType));
+            throw new ArgumentException($"Qemu:MachineType '{MachineType}' is not a machine type name.", nameof(MachineType));
         if (ProcessPriority is not ("normal" or "above-normal" or "high"))
-            throw new ArgumentException($"Qemu.ProcessPriority must be normal, above-normal or high, was '{ProcessPriority}'.", nameof(ProcessPriority));
+            throw new ArgumentException($"Qemu:ProcessPriority must be normal, above-normal or high, was '{ProcessPriority}'.", nameof(ProcessPriority));
         if (StartTimeoutMs is < 100 or > 120_000)
-            throw new ArgumentException($"Qemu.StartTimeoutMs must be 100..120000, was {StartTimeoutMs}.", nameof(StartTimeoutMs));
+            throw new ArgumentException($"Qemu:StartTimeoutMs must be 100..120000, was {StartTimeoutMs}.", nameof(StartTimeoutMs));
         if (CommandTimeoutMs is < 100 or > 600_000)
-            throw new ArgumentException($"Qemu.CommandTimeoutMs must be 100..600000, was {CommandTimeoutMs}.", nameof(CommandTimeoutMs));
+            throw new ArgumentException($"Qemu:CommandTimeoutMs must be 100..600000, was {CommandTimeoutMs}.", nameof(CommandTimeoutMs));
         if (ProgressIntervalMs is < 10 or > 10_000)
-            throw new ArgumentException($"Qemu.ProgressIntervalMs must be 10..10000, was {ProgressIntervalMs}.", nameof(ProgressIntervalMs));
+            throw new ArgumentException($"Qemu:ProgressIntervalMs must be 10..10000, was {ProgressIntervalMs}.", nameof(ProgressIntervalMs));
         foreach (var command in QmpAllow)
         {
             if (!QemuNames.IsCommand(command))
-                throw new ArgumentException($"Qemu.QmpAllow entry '{command}' is not a QMP command name.", nameof(QmpAllow));
+                throw new ArgumentException($"Qemu:QmpAllow entry '{command}' is not a QMP command name.", nameof(QmpAllow));
         }
     }
 }
