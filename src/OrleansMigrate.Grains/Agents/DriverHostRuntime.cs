@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Faults;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Hosting;
 using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Hypervisor.Qemu;
 using OrleansMigrate.Hypervisor.Simulated;
@@ -52,7 +53,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         }
         catch (ArgumentException ex)
         {
-            throw OmigException.Invalid("command", Reason(ex));
+            throw OmigException.Invalid("command", ArgumentMessages.Reason(ex));
         }
         catch (VmNotFoundException)
         {
@@ -99,7 +100,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
             catch (Exception ex) when (ex is ArgumentException or QemuException)
             {
                 await driver.DestroyVmAsync(spec.VmId);
-                throw ex is ArgumentException ? OmigException.Invalid("image", Reason((ArgumentException)ex)) : OmigException.Unavailable("hypervisor", ex.Message);
+                throw ex is ArgumentException invalid ? OmigException.Invalid("image", ArgumentMessages.Reason(invalid)) : OmigException.Unavailable("hypervisor", ex.Message);
             }
         }
         finally
@@ -396,10 +397,6 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
             await driver.DisposeAsync();
         }
     }
-
-    /// <summary>The message without .NET's " (Parameter 'x')" suffix: the field is named by the OmigException.</summary>
-    private static string Reason(ArgumentException ex) =>
-        ex.ParamName is { } name ? ex.Message.Replace($" (Parameter '{name}')", string.Empty, StringComparison.Ordinal) : ex.Message;
 
     private HypervisorReport Report(IOutgoingMigration outgoing)
     {

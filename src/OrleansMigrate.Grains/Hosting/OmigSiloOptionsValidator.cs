@@ -115,8 +115,7 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
             }
             catch (ArgumentException ex)
             {
-                var reason = ex.ParamName is { } name ? ex.Message.Replace($" (Parameter '{name}')", string.Empty, StringComparison.Ordinal) : ex.Message;
-                errors.Add($"Omig:{reason}");
+                errors.Add($"Omig:{ArgumentMessages.Reason(ex)}");
             }
 
             if (o.Qemu.ImageDirectories.Count == 0)
