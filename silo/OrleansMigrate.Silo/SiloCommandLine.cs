@@ -20,6 +20,9 @@ public static class SiloCommandLine
         ["--qemu-image-dir"] = "Omig:Qemu:ImageDirectories:0",
         ["--qemu-runtime-dir"] = "Omig:Qemu:RuntimeDirectory",
         ["--accel"] = "Omig:Qemu:Accelerator",
+        ["--fault-rate"] = "Omig:Faults:Rate",
+        ["--fault-seed"] = "Omig:Faults:Seed",
+        ["--fault-steps"] = "Omig:Faults:Steps",
         ["--telemetry"] = "Omig:Telemetry",
         ["--otlp-endpoint"] = "Omig:OtlpEndpoint",
     };

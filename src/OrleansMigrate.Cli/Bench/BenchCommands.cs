@@ -15,7 +15,81 @@ public static class BenchCommands
         bench.Subcommands.Add(DataPlane());
         bench.Subcommands.Add(Orchestration());
         bench.Subcommands.Add(Qemu());
+        bench.Subcommands.Add(Chaos());
         return bench;
+    }
+
+    private static Command Chaos()
+    {
+        var seed = new Option<long>("--seed") { Description = "Seed of the fault decisions", DefaultValueFactory = _ => 1 };
+        var rate = new Option<double>("--fault-rate") { Description = "Probability that one component action or data-plane step faults (0-1)", DefaultValueFactory = _ => 0.05 };
+        var migrations = new Option<int>("--migrations") { Description = "VM moves to request (1-100000)", DefaultValueFactory = _ => 200 };
+        var concurrency = new Option<int>("--concurrency") { Description = "Moves in flight at once (1-64)", DefaultValueFactory = _ => 4 };
+        var attempts = new Option<int>("--max-attempts") { Description = "Migrations tried per move before it counts as not migrated (1-20)", DefaultValueFactory = _ => 5 };
+        var stuck = new Option<int>("--stuck-after-s") { Description = "A migration not ended after this many seconds counts as stuck (5-3600)", DefaultValueFactory = _ => 120 };
+        var latency = new Option<double>("--latency-scale") { Description = "Factor on the simulated cloud's production latencies (0-1; 0.1 is ten times faster)", DefaultValueFactory = _ => 0.1 };
+        var guest = new Option<int>("--guest-mib") { Description = "Byte-real memory of each simulated guest (1-1024 MiB)", DefaultValueFactory = _ => 8 };
+        var cmd = new Command("chaos", "Migrations with seeded random faults at every seam, retried on rollback, then a full invariant audit (--json PATH, default chaos.json); exit 1 when a target is missed")
+        {
+            seed, rate, migrations, concurrency, attempts, stuck, latency, guest,
+        };
+        cmd.SetLocalAction(async (parse, ct) =>
+        {
+            var options = new ChaosBenchmarkOptions(parse.GetValue(seed), parse.GetValue(rate), parse.GetValue(migrations), parse.GetValue(concurrency),
+                parse.GetValue(attempts), TimeSpan.FromSeconds(parse.GetValue(stuck)), parse.GetValue(latency), parse.GetValue(guest));
+            if (double.IsNaN(options.FaultRate) || options.FaultRate is < 0 or > 1)
+            {
+                throw OmigException.Invalid("--fault-rate", $"must be between 0 and 1, got {options.FaultRate}");
+            }
+
+            if (options.Migrations is < 1 or > 100_000)
+            {
+                throw OmigException.Invalid("--migrations", $"must be between 1 and 100000, got {options.Migrations}");
+            }
+
+            if (options.Concurrency is < 1 or > 64)
+            {
+                throw OmigException.Invalid("--concurrency", $"must be between 1 and 64, got {options.Concurrency}");
+            }
+
+            if (options.MaxAttempts is < 1 or > 20)
+            {
+                throw OmigException.Invalid("--max-attempts", $"must be between 1 and 20, got {options.MaxAttempts}");
+            }
+
+            if (options.StuckAfter.TotalSeconds is < 5 or > 3600)
+            {
+                throw OmigException.Invalid("--stuck-after-s", $"must be between 5 and 3600, got {options.StuckAfter.TotalSeconds}");
+            }
+
+            if (double.IsNaN(options.LatencyScale) || options.LatencyScale is < 0 or > 1)
+            {
+                throw OmigException.Invalid("--latency-scale", $"must be between 0 and 1, got {options.LatencyScale}");
+            }
+
+            if (options.GuestMiB is < 1 or > 1024)
+            {
+                throw OmigException.Invalid("--guest-mib", $"must be between 1 and 1024, got {options.GuestMiB}");
+            }
+
+            var result = await new ChaosBenchmark(options, line => Console.Error.WriteLine(line)).RunAsync(ct);
+            var json = Output.Json.Serialize(result);
+            if (GlobalOptions.JsonToConsole(parse))
+            {
+                Console.Out.WriteLine(json);
+                return result.MeetsTargets ? 0 : 1;
+            }
+
+            var path = GlobalOptions.JsonPath(parse) ?? "chaos.json";
+            await File.WriteAllTextAsync(path, json, ct);
+            var table = new Table().Border(TableBorder.Rounded).AddColumns("MOVES", "MIGRATED", "ATTEMPTS", "COMPLETED", "ROLLED BACK", "FAILED", "STUCK", "FAULTS", "VIOLATIONS");
+            table.AddRow($"{result.Migrations}", $"{result.VmsMigratedAfterRetriesRatio:P1}", $"{result.Attempts}", $"{result.Completed}", $"{result.RolledBack}", $"{result.Failed}",
+                $"{result.Stuck}", $"{result.FaultsInjected} of {result.FaultStepCalls} steps", $"{result.InvariantViolations}");
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLine($"seed {result.Seed}, fault rate {result.FaultRate}, {result.WallS:0.0} s; targets (0 violations, 0 stuck, ≥ 99 % migrated): {(result.MeetsTargets ? "[green]met[/]" : "[red]MISSED[/]")}; report written to [bold]{Markup.Escape(path)}[/]");
+            return result.MeetsTargets ? 0 : 1;
+        });
+        return cmd;
     }
 
     private static Command Qemu()

@@ -29,7 +29,8 @@ public sealed class EmbeddedCluster : IAsyncDisposable
 
     /// <param name="gatewayPort">0 picks a free port.</param>
     /// <param name="configure">Extra silo services (e.g. runtime options), applied before ours.</param>
-    public static async Task<EmbeddedCluster> StartAsync(int gatewayPort, CancellationToken cancellationToken, Action<ISiloBuilder>? configure = null)
+    /// <param name="minimumLevel">Console log level; warnings by default (a chaos run would print every injected fault).</param>
+    public static async Task<EmbeddedCluster> StartAsync(int gatewayPort, CancellationToken cancellationToken, Action<ISiloBuilder>? configure = null, LogLevel minimumLevel = LogLevel.Warning)
     {
         var options = new OmigSiloOptions
         {
@@ -41,7 +42,7 @@ public sealed class EmbeddedCluster : IAsyncDisposable
             ClusterId = "omig-demo",
         };
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddSimpleConsole().SetMinimumLevel(minimumLevel);
         builder.UseOrleans(silo =>
         {
             configure?.Invoke(silo);

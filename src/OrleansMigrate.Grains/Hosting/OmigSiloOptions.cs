@@ -53,6 +53,10 @@ public sealed class OmigSiloOptions
     /// <summary>QEMU settings (<c>Omig:Qemu:…</c>) for <see cref="Driver"/> <c>qemu</c>: binary, runtime and image directories, accelerator.</summary>
     public Hypervisor.Qemu.QemuDriverOptions Qemu { get; set; } = new();
 
+    /// <summary>Random fault injection for chaos runs (<c>Omig:Faults:Rate</c>, <c>Seed</c>, <c>Steps</c>, …); off by default.
+    /// Never enable it on a production cluster.</summary>
+    public Faults.FaultInjectionOptions Faults { get; set; } = new();
+
     public SiloRole ParsedRole => Role.Trim().ToLowerInvariant() switch
     {
         "control" => SiloRole.Control,

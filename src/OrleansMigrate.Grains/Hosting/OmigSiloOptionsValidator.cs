@@ -124,6 +124,7 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
             }
         }
 
+        errors.AddRange(o.Faults.Check());
         return errors;
     }
 }

@@ -58,6 +58,12 @@ public static class SiloBuilderExtensions
             o.Qemu = options.Qemu;
             o.ListenAddress = options.AdvertisedAddress;
         });
+        if (options.Faults.Enabled)
+        {
+            // Registered before the core's NoFaults default, which only fills an empty slot.
+            silo.Services.AddSingleton<IFaultInjector>(new RandomFaults(options.Faults));
+        }
+
         return silo.AddOrleansMigrateCore(options.ParsedRole, options.EffectiveHosts);
     }
 

@@ -513,8 +513,9 @@ public sealed partial class MigrationGrain
         }
     }
 
+    /// <summary>The fault seam of the migration's own steps; the subject is the VM (stable across runs, unlike the id).</summary>
     private Task Fault(string step) => ServiceProvider.GetService(typeof(Faults.IFaultInjector)) is Faults.IFaultInjector faults
-        ? faults.BeforeAsync(step, Id).AsTask()
+        ? faults.BeforeAsync(step, S.Request!.VmId).AsTask()
         : Task.CompletedTask;
 
     private static string Describe(Exception ex) => ex switch
