@@ -7,8 +7,7 @@ namespace OrleansMigrate.Tests;
 /// </summary>
 public sealed class PostgresFixture : IAsyncLifetime
 {
-    private string? _ownedDir;
-    private string? _dataDir;
+    private PrivatePostgres? _owned;
 
     public string ConnectionString { get; private set; } = "";
 
@@ -20,28 +19,15 @@ public sealed class PostgresFixture : IAsyncLifetime
             return;
         }
 
-        _ownedDir = Path.Combine(Path.GetTempPath(), "omig-it-pg-" + Guid.NewGuid().ToString("N")[..8]);
-        var script = Path.Combine(RepoPaths.Root, "tests/pg/start-private-pg.sh");
-
-        // The script prints shell export lines; let bash evaluate them rather than re-implement its quoting.
-        var (code, stdout, stderr) = await ProcessRunner.RunAsync("bash",
-            ["-c", "eval \"$(\"$0\" \"$1\")\" && printf '%s\\n%s\\n' \"$OMIG_PG_CONNSTR\" \"$OMIG_PG_DATADIR\"", script, _ownedDir],
-            TimeSpan.FromMinutes(5));
-        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        if (code != 0 || lines.Length < 2)
-        {
-            throw new InvalidOperationException($"start-private-pg.sh failed ({code}): {stderr}");
-        }
-
-        ConnectionString = lines[0];
-        _dataDir = lines[1];
+        _owned = await PrivatePostgres.StartAsync(Path.Combine(Path.GetTempPath(), "omig-it-pg-" + Guid.NewGuid().ToString("N")[..8]));
+        ConnectionString = _owned.ConnectionString;
     }
 
     public async Task DisposeAsync()
     {
-        if (_dataDir is not null)
+        if (_owned is not null)
         {
-            await ProcessRunner.RunAsync("bash", [Path.Combine(RepoPaths.Root, "tests/pg/stop-private-pg.sh"), _dataDir], TimeSpan.FromMinutes(1));
+            await _owned.DisposeAsync();
         }
     }
 }

@@ -1,0 +1,248 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Diagnostics;
+using OrleansMigrate.Client;
+using OrleansMigrate.Errors;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Migration;
+using Xunit.Abstractions;
+
+namespace OrleansMigrate.Tests.Chaos;
+
+/// <summary>
+/// The whole system as separate processes on its own PostgreSQL: three control silos and two host silos (two hosts
+/// each). A stream of live migrations runs while the harness kills control silos with SIGKILL one after another (each
+/// comes back), kills a host silo (it comes back later), and crashes PostgreSQL (immediate stop, then start). Every
+/// migration must end, every VM must still run exactly where the registry says, and the audit must find nothing.
+/// </summary>
+public sealed class MultiProcessChaosTests(ITestOutputHelper output)
+{
+    private static readonly string[] Hosts = ["h-1", "h-2", "h-3", "h-4"];
+
+    [Fact]
+    public async Task Control_silos_killed_a_host_silo_killed_and_PostgreSQL_crashed_during_a_stream_of_migrations_end_every_migration_and_lose_nothing()
+    {
+        await using var pg = await PrivatePostgres.StartAsync(Path.Combine(Path.GetTempPath(), "omig-chaos-pg-" + Guid.NewGuid().ToString("N")[..8]));
+        var clusterId = "chaos-" + Guid.NewGuid().ToString("N")[..8];
+        var controls = Enumerable.Range(1, 3).Select(i => new SiloProcess($"control-{i}", "control", "", pg.ConnectionString, clusterId)).ToList();
+        var hostA = new SiloProcess("host-a", "host", "h-1,h-2", pg.ConnectionString, clusterId);
+        var hostB = new SiloProcess("host-b", "host", "h-3,h-4", pg.ConnectionString, clusterId);
+        SiloProcess[] all = [.. controls, hostA, hostB];
+        var log = new ConcurrentQueue<string>();
+        var clock = Stopwatch.StartNew();
+        void Log(string line) => log.Enqueue($"{clock.Elapsed.TotalSeconds,6:0.0}s {line}");
+        try
+        {
+            // Control silos first (the control plane's grains live there), then the hosts.
+            await Task.WhenAll(controls.Select(c => c.StartAsync()));
+            await Task.WhenAll(hostA.StartAsync(), hostB.StartAsync());
+            await using var client = await OmigClient.ConnectAsync(new OmigClientOptions { PostgresConnectionString = pg.ConnectionString, ClusterId = clusterId, ServiceId = clusterId, ConnectTimeout = TimeSpan.FromSeconds(60) });
+            foreach (var h in Hosts)
+            {
+                await client.AddHostAsync(new HostSpec(h, 64, 262144, "Xeon", ["avx2"], 3, "2.4.0", "6.1.0", "7.2.0", ImmutableDictionary<string, string>.Empty));
+            }
+
+            var vms = new List<VmSpec>();
+            for (var i = 0; i < 8; i++)
+            {
+                var id = $"mp-{i}";
+                var vm = new VmSpec(id, 2, 4096, [], "standard",
+                    ImmutableDictionary<string, string>.Empty.Add(Agents.SimulatedVmSpecs.MemoryLabel, "16").Add(Agents.SimulatedVmSpecs.DirtyLabel, "10"),
+                    [new DiskSpec(id + "-root", 10)], [new NicSpec("vpc-mp", $"10.88.0.{10 + i}", $"02:00:00:00:88:{10 + i:x2}")], []);
+                await client.CreateVmAsync(vm, Hosts[i % Hosts.Length]);
+                vms.Add(vm);
+            }
+
+            Log("fleet ready: 4 hosts, 8 VMs");
+            // The stream runs from here until the chaos timeline is over and the cluster has run 15 s more.
+            using var streaming = new CancellationTokenSource();
+            var outcomes = new ConcurrentBag<(string Id, MigrationPhase? Phase, string? Failure)>();
+            var idle = new ConcurrentQueue<VmSpec>(vms);
+            var workers = Enumerable.Range(0, 3).Select(_ => Task.Run(async () =>
+            {
+                while (!streaming.IsCancellationRequested)
+                {
+                    if (!idle.TryDequeue(out var vm))
+                    {
+                        await Task.Delay(200);
+                        continue;
+                    }
+
+                    var (id, phase, failure) = await MigrateOnceAsync(client, vm, Log);
+                    if (id is not null)
+                    {
+                        outcomes.Add((id, phase, failure));
+                    }
+
+                    if (id is null || phase is not null)
+                    {
+                        idle.Enqueue(vm);
+                    }
+                }
+            })).ToList();
+
+            // The harness's chaos, on a fixed timeline while the stream runs.
+            async Task At(double seconds)
+            {
+                var wait = TimeSpan.FromSeconds(seconds) - clock.Elapsed;
+                if (wait > TimeSpan.Zero)
+                {
+                    await Task.Delay(wait);
+                }
+            }
+
+            var start = clock.Elapsed.TotalSeconds;
+            foreach (var (at, control) in new[] { (10.0, controls[0]), (30.0, controls[1]) })
+            {
+                await At(start + at);
+                Log($"kill -9 {control.Name}");
+                await control.KillAsync();
+                await Task.Delay(5000);
+                await control.StartAsync();
+                Log($"{control.Name} back");
+            }
+
+            await At(start + 45);
+            Log("kill -9 host-b (hosts h-3, h-4)");
+            await hostB.KillAsync();
+            await At(start + 65);
+            await hostB.StartAsync();
+            Log("host-b back");
+
+            await At(start + 75);
+            Log("PostgreSQL crash (immediate stop)");
+            await pg.CrashAsync();
+            await Task.Delay(5000);
+            await pg.RestartAsync();
+            Log("PostgreSQL back");
+
+            await At(start + 90);
+            Log($"kill -9 {controls[2].Name}");
+            await controls[2].KillAsync();
+            await Task.Delay(5000);
+            await controls[2].StartAsync();
+            Log($"{controls[2].Name} back");
+
+            await Task.Delay(15_000);
+            await streaming.CancelAsync();
+            await Task.WhenAll(workers);
+            Log($"stream over: {outcomes.Count} migrations");
+
+            // Nothing may be left in flight.
+            var quiet = Stopwatch.StartNew();
+            ImmutableArray<MigrationStatus> active = [];
+            while (quiet.Elapsed < TimeSpan.FromMinutes(4))
+            {
+                active = await Eventually(() => client.ListMigrationsAsync(includeEnded: false));
+                if (active.IsEmpty)
+                {
+                    break;
+                }
+
+                await Task.Delay(1000);
+            }
+
+            Assert.True(active.IsEmpty, "migrations still in flight: " + string.Join(", ", active.Select(m => $"{m.MigrationId} {m.Phase}")));
+            var stuck = outcomes.Where(o => o.Phase is null).ToList();
+            Assert.True(stuck.Count == 0, "migrations that did not end within 4 minutes: " + string.Join(", ", stuck.Select(s => s.Id)));
+            var completed = outcomes.Count(o => o.Phase == MigrationPhase.Completed);
+            Log($"completed {completed}, rolled back {outcomes.Count(o => o.Phase == MigrationPhase.RolledBack)}, failed {outcomes.Count(o => o.Phase == MigrationPhase.Failed)}");
+            foreach (var f in outcomes.Where(o => o.Phase != MigrationPhase.Completed))
+            {
+                Log($"  {f.Id} {f.Phase}: {f.Failure}");
+            }
+
+            Assert.True(completed >= 5, $"only {completed} migrations completed");
+
+            // Nothing lost: every VM runs, on the host the registry names, and the audit finds no broken invariant.
+            foreach (var vm in vms)
+            {
+                var record = await Eventually(() => client.GetVmAsync(vm.VmId));
+                Assert.True(record.Power == PowerState.Running, $"{vm.VmId} is {record.Power} on {record.HostId}");
+            }
+
+            var audit = await Eventually(() => FleetAuditor.AuditAsync(client, TimeSpan.FromMinutes(10)));
+            for (var i = 0; i < 30 && audit.Findings.Any(f => f.Invariant == "unreachable"); i++)
+            {
+                // A host silo that just came back may still be joining.
+                await Task.Delay(2000);
+                audit = await Eventually(() => FleetAuditor.AuditAsync(client, TimeSpan.FromMinutes(10)));
+            }
+
+            Assert.True(audit.Clean, "audit: " + string.Join("; ", audit.Findings.Select(f => $"{f.Invariant} {f.Subject}: {f.Detail}")));
+            Assert.Equal(vms.Count, audit.VmsChecked);
+        }
+        finally
+        {
+            foreach (var line in log)
+            {
+                output.WriteLine(line);
+            }
+
+            foreach (var silo in all)
+            {
+                await silo.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>One migration of <paramref name="vm"/> to the next host, watched by polling (the client's gateway may
+    /// die under it) until it ends; phase null when it did not end within 4 minutes; id null when it never started.</summary>
+    private static async Task<(string? Id, MigrationPhase? Phase, string? Failure)> MigrateOnceAsync(OmigClient client, VmSpec vm, Action<string> log)
+    {
+        MigrationStatus started;
+        try
+        {
+            var from = (await client.GetVmAsync(vm.VmId)).HostId;
+            var to = Hosts[(Array.IndexOf(Hosts, from) + 1) % Hosts.Length];
+            started = await client.MigrateAsync(new MigrationRequest(vm.VmId, to, RequestedBy: "chaos-test"));
+        }
+        catch (Exception ex) when (ex is OmigException or TimeoutException or OrleansException or InvalidOperationException)
+        {
+            // Refused (host down, previous migration still ending) or the cluster is in turmoil: try later.
+            log($"{vm.VmId}: not started: {ex.GetBaseException().Message}");
+            await Task.Delay(1000);
+            return (null, null, null);
+        }
+
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromMinutes(4))
+        {
+            try
+            {
+                var status = await client.GetMigrationAsync(started.MigrationId);
+                if (status.IsEnded)
+                {
+                    log($"{started.MigrationId} {vm.VmId} {started.Request.DestinationHost}: {status.Phase}{(status.Failure is null ? "" : " (" + status.Failure + ")")}");
+                    return (started.MigrationId, status.Phase, status.Failure);
+                }
+            }
+            catch (Exception ex) when (ex is OmigException or TimeoutException or OrleansException)
+            {
+                // Its silo died or the database is down: ask again.
+            }
+
+            await Task.Delay(250);
+        }
+
+        log($"{started.MigrationId} {vm.VmId}: STUCK");
+        return (started.MigrationId, null, null);
+    }
+
+    /// <summary>Retries a read through transient cluster errors (a gateway that just died), for at most a minute.</summary>
+    private static async Task<T> Eventually<T>(Func<Task<T>> read)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return await read();
+            }
+            catch (Exception ex) when ((ex is OmigException { Code: OmigErrorCode.Unavailable } or TimeoutException or OrleansException) && deadline.Elapsed < TimeSpan.FromMinutes(1))
+            {
+                await Task.Delay(1000);
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+namespace OrleansMigrate.Tests;
+
+/// <summary>
+/// A throw-away PostgreSQL of one test (tests/pg/start-private-pg.sh), which the test may crash and restart on the
+/// same port: <see cref="CrashAsync"/> is <c>pg_ctl stop -m immediate</c> (every connection cut, no checkpoint).
+/// </summary>
+public sealed class PrivatePostgres : IAsyncDisposable
+{
+    private const string BinDir = "/usr/lib/postgresql/15/bin";
+
+    private PrivatePostgres(string baseDir, string connectionString, string dataDir, string port)
+    {
+        BaseDir = baseDir;
+        ConnectionString = connectionString;
+        DataDir = dataDir;
+        Port = port;
+    }
+
+    public string BaseDir { get; }
+
+    public string ConnectionString { get; }
+
+    public string DataDir { get; }
+
+    public string Port { get; }
+
+    public static async Task<PrivatePostgres> StartAsync(string baseDir)
+    {
+        var script = Path.Combine(RepoPaths.Root, "tests/pg/start-private-pg.sh");
+
+        // The script prints shell export lines; let bash evaluate them rather than re-implement its quoting.
+        var (code, stdout, stderr) = await ProcessRunner.RunAsync("bash",
+            ["-c", "eval \"$(\"$0\" \"$1\")\" && printf '%s\\n%s\\n%s\\n' \"$OMIG_PG_CONNSTR\" \"$OMIG_PG_DATADIR\" \"$OMIG_PG_PORT\"", script, baseDir],
+            TimeSpan.FromMinutes(5));
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        if (code != 0 || lines.Length < 3)
+        {
+            throw new InvalidOperationException($"start-private-pg.sh failed ({code}): {stderr}");
+        }
+
+        return new PrivatePostgres(baseDir, lines[0], lines[1], lines[2]);
+    }
+
+    /// <summary>Stops the server the hard way: connections cut, no shutdown checkpoint (crash recovery on start).</summary>
+    public Task CrashAsync() => PgCtlAsync("-D", DataDir, "-m", "immediate", "-w", "-t", "60", "stop");
+
+    /// <summary>Starts it again on the same port and data directory.</summary>
+    public Task RestartAsync() => PgCtlAsync("-D", DataDir, "-l", Path.Combine(DataDir, "server.log"), "-o", $"-p {Port}", "-w", "-t", "60", "start");
+
+    public async ValueTask DisposeAsync() =>
+        await ProcessRunner.RunAsync("bash", [Path.Combine(RepoPaths.Root, "tests/pg/stop-private-pg.sh"), DataDir], TimeSpan.FromMinutes(1));
+
+    private async Task PgCtlAsync(params string[] args)
+    {
+        // The server refuses to run as root: pg_ctl runs as the data directory's owner (postgres), like the scripts do.
+        string[] command = Environment.UserName == "root" ? ["runuser", "-u", "postgres", "--", Path.Combine(BinDir, "pg_ctl"), .. args] : [Path.Combine(BinDir, "pg_ctl"), .. args];
+        var (code, _, stderr) = await ProcessRunner.RunAsync(command[0], command[1..], TimeSpan.FromMinutes(2));
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"pg_ctl {string.Join(' ', args)} failed ({code}): {stderr}");
+        }
+    }
+}
