@@ -43,7 +43,7 @@ public sealed class OrchestrationBenchmark(int runsPerMode, int guestMiB, int di
             var ip = $"10.9.{i / 200}.{10 + (i % 200)}";
             var spec = new VmSpec(id, 2, 8192, [], "standard",
                 ImmutableDictionary<string, string>.Empty.Add(SimulatedVmSpecs.DirtyLabel, $"{dirtyMbps}"),
-                [new DiskSpec(id + "-root", 40)], [new NicSpec("vpc-bench", ip, Parsing.CliParsers.DeriveMac(id, ip))], []);
+                [new DiskSpec(id + "-root", 40)], [new NicSpec("vpc-bench", ip, OrleansMigrate.Client.Parsing.CliParsers.DeriveMac(id, ip))], []);
             await client.CreateVmAsync(spec, $"host-{(i % Hosts) + 1}");
             vms.Add(spec);
         }

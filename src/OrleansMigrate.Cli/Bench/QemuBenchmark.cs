@@ -130,7 +130,7 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
         var vmId = $"orch-{run + 1}";
         var ip = $"10.8.0.{10 + run + 1}";
         var spec = new FleetVmSpec(vmId, 1, memoryMiB, [], "standard", ImmutableDictionary<string, string>.Empty,
-            [new DiskSpec(vmId + "-root", 20)], [new NicSpec("vpc-qemu-bench", ip, Parsing.CliParsers.DeriveMac(vmId, ip))], [], image);
+            [new DiskSpec(vmId + "-root", 20)], [new NicSpec("vpc-qemu-bench", ip, OrleansMigrate.Client.Parsing.CliParsers.DeriveMac(vmId, ip))], [], image);
         await client.CreateVmAsync(spec, "host-1");
         try
         {

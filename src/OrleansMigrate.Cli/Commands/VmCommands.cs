@@ -1,6 +1,6 @@
 using System.CommandLine;
 using OrleansMigrate.Cli.Output;
-using OrleansMigrate.Cli.Parsing;
+using OrleansMigrate.Client.Parsing;
 using OrleansMigrate.Client;
 using OrleansMigrate.Fleet;
 using Spectre.Console;

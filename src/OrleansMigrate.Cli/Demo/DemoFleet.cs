@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
-using OrleansMigrate.Cli.Parsing;
+using OrleansMigrate.Client.Parsing;
 using OrleansMigrate.Fleet;
 
 namespace OrleansMigrate.Cli.Demo;

@@ -3,9 +3,9 @@ using System.Globalization;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
 
-namespace OrleansMigrate.Cli.Parsing;
+namespace OrleansMigrate.Client.Parsing;
 
-/// <summary>Parsers for the CLI's value syntaxes; each error names the flag.</summary>
+/// <summary>Parsers for the value syntaxes of the CLI (and any tool that takes the same text); each error names the flag.</summary>
 public static class CliParsers
 {
     /// <summary>A memory size in MiB: plain MiB (<c>4096</c>) or with a unit <c>M</c>, <c>G</c>, <c>T</c> (<c>4G</c>, <c>512M</c>).</summary>
