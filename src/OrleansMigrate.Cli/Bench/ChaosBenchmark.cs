@@ -72,7 +72,7 @@ public sealed class ChaosBenchmark(ChaosBenchmarkOptions options, Action<string>
             var spec = new VmSpec(id, 2, 4096, [], "standard",
                 ImmutableDictionary<string, string>.Empty.Add(SimulatedVmSpecs.DirtyLabel, "10"),
                 [new DiskSpec(id + "-root", 20), new DiskSpec(id + "-data", 100)],
-                [new NicSpec(i % 2 == 0 ? "vpc-chaos-a" : "vpc-chaos-b", ip, Parsing.CliParsers.DeriveMac(id, ip))], []);
+                [new NicSpec(i % 2 == 0 ? "vpc-chaos-a" : "vpc-chaos-b", ip, Client.Parsing.CliParsers.DeriveMac(id, ip))], []);
             await client.CreateVmAsync(spec, $"host-{(i % Hosts) + 1}");
             idle.Enqueue(spec);
         }
