@@ -99,10 +99,43 @@ public sealed class OmigClient : IAsyncDisposable
         return await Grains.GetGrain<IHostGrain>(hostId).SetSchedulingAsync(SchedulingState.Cordoned);
     }
 
+    /// <summary>Lets new VMs onto a host again; refused while a drain of it runs (abort it first).</summary>
     public async Task<HostRecord> UncordonHostAsync(string hostId)
     {
         await GetHostAsync(hostId);
+        if (await Grains.GetGrain<Operations.IHostDrainGrain>(hostId).GetAsync() is { IsEnded: false })
+        {
+            throw OmigException.Conflict("host", $"host '{hostId}' is being drained: abort the drain first (omig host drain {hostId} --abort)");
+        }
+
         return await Grains.GetGrain<IHostGrain>(hostId).SetSchedulingAsync(SchedulingState.Schedulable);
+    }
+
+    /// <summary>Cordons the host and migrates every VM away (or returns the drain already running).</summary>
+    public async Task<Operations.DrainStatus> DrainHostAsync(string hostId, Operations.DrainOptions? options = null)
+    {
+        await GetHostAsync(hostId);
+        return await Grains.GetGrain<Operations.IHostDrainGrain>(hostId).StartAsync(options ?? new Operations.DrainOptions());
+    }
+
+    /// <summary>The current or last drain of the host; NotFound when it was never drained.</summary>
+    public async Task<Operations.DrainStatus> GetDrainAsync(string hostId)
+    {
+        FleetValidation.RequireId("host", hostId);
+        return await Grains.GetGrain<Operations.IHostDrainGrain>(hostId).GetAsync()
+            ?? throw OmigException.NotFound("drain", $"host '{hostId}' has never been drained");
+    }
+
+    /// <summary>Stops a drain: queued migrations cancelled, running ones finish or roll back; the host stays cordoned.</summary>
+    public async Task<Operations.DrainStatus> AbortDrainAsync(string hostId, string reason)
+    {
+        FleetValidation.RequireId("host", hostId);
+        if (string.IsNullOrWhiteSpace(reason) || reason.Length > 500)
+        {
+            throw OmigException.Invalid("reason", "must be 1-500 characters");
+        }
+
+        return await Grains.GetGrain<Operations.IHostDrainGrain>(hostId).AbortAsync(reason);
     }
 
     public Task RemoveHostAsync(string hostId)

@@ -1,0 +1,108 @@
+using System.CommandLine;
+using OrleansMigrate.Cli.Output;
+using OrleansMigrate.Client;
+using OrleansMigrate.Errors;
+using OrleansMigrate.Operations;
+using Spectre.Console;
+
+namespace OrleansMigrate.Cli.Commands;
+
+/// <summary><c>omig host drain HOST [--wait] [--abort] [--status]</c>.</summary>
+public static class DrainCommand
+{
+    public static Command Build()
+    {
+        var id = new Argument<string>("HOST") { Description = "Host id" };
+        var wait = new Option<bool>("--wait") { Description = "Follow the drain with live progress until it ends (exit 0 when every VM moved)" };
+        var abort = new Option<bool>("--abort") { Description = "Stop the drain: queued migrations cancelled, running ones finish or roll back; the host stays cordoned" };
+        var status = new Option<bool>("--status") { Description = "Show the current or last drain without starting one" };
+        var parallel = new Option<int>("--max-parallel") { Description = "Migrations of this drain at once (1-64)", DefaultValueFactory = _ => 2 };
+        var policy = new Option<string?>("--policy") { Description = "Migration policy for every VM (default: each VM's instance class, else standard)" };
+        var attempts = new Option<int>("--max-attempts") { Description = "Migrations tried per VM before it is reported failed (1-20)", DefaultValueFactory = _ => 3 };
+        var reason = new Option<string>("--reason") { Description = "Why the drain is aborted (recorded)", DefaultValueFactory = _ => "aborted by operator" };
+        var cmd = new Command("drain", "Cordon a host and live-migrate every VM away under the concurrency limits; reports each VM that cannot move and why")
+        {
+            id, wait, abort, status, parallel, policy, attempts, reason,
+        };
+        cmd.SetClientAction(async (parse, client, ct) =>
+        {
+            var host = parse.GetValue(id)!;
+            if (parse.GetValue(abort) && parse.GetValue(status))
+            {
+                throw OmigException.Invalid("--abort", "cannot be combined with --status");
+            }
+
+            var drain = parse.GetValue(abort) ? await client.AbortDrainAsync(host, parse.GetValue(reason)!)
+                : parse.GetValue(status) ? await client.GetDrainAsync(host)
+                : await client.DrainHostAsync(host, new DrainOptions(parse.GetValue(parallel), parse.GetValue(policy), null, parse.GetValue(attempts), "omig"));
+            if (parse.GetValue(wait))
+            {
+                drain = await FollowAsync(client, drain, quiet: GlobalOptions.JsonToConsole(parse), ct);
+            }
+
+            CommandRunner.Print(parse, drain, Render);
+            return !parse.GetValue(wait) || drain.State == DrainState.Completed ? 0 : 8;
+        });
+        return cmd;
+    }
+
+    /// <summary>Polls until the drain ends, with a progress bar on a terminal.</summary>
+    private static async Task<DrainStatus> FollowAsync(OmigClient client, DrainStatus drain, bool quiet, CancellationToken ct)
+    {
+        if (quiet || !AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            var last = "";
+            while (!drain.IsEnded)
+            {
+                var line = Summary(drain);
+                if (line != last && !quiet)
+                {
+                    Console.Error.WriteLine(line);
+                    last = line;
+                }
+
+                await Task.Delay(500, ct);
+                drain = await client.GetDrainAsync(drain.HostId);
+            }
+
+            return drain;
+        }
+
+        await AnsiConsole.Progress().AutoClear(false).StartAsync(async progress =>
+        {
+            var task = progress.AddTask($"drain {Markup.Escape(drain.HostId)}", maxValue: Math.Max(1, drain.Vms.Length));
+            while (true)
+            {
+                task.MaxValue = Math.Max(1, drain.Vms.Length);
+                task.Value = drain.Vms.Count(v => v.State is not (DrainVmState.Pending or DrainVmState.Migrating));
+                task.Description = Markup.Escape(Summary(drain));
+                if (drain.IsEnded)
+                {
+                    break;
+                }
+
+                await Task.Delay(500, ct);
+                drain = await client.GetDrainAsync(drain.HostId);
+            }
+        });
+        return drain;
+    }
+
+    private static string Summary(DrainStatus d) =>
+        $"drain {d.HostId}: {d.State.ToString().ToLowerInvariant()}, {d.Vms.Count(v => v.State == DrainVmState.Moved)} moved, "
+        + $"{d.Vms.Count(v => v.State == DrainVmState.Migrating)} migrating, {d.Vms.Count(v => v.State == DrainVmState.Pending)} pending, "
+        + $"{d.Vms.Count(v => v.State is DrainVmState.Unmovable or DrainVmState.Failed)} cannot move";
+
+    private static Spectre.Console.Rendering.IRenderable Render(DrainStatus d)
+    {
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("VM", "STATE", "ATTEMPTS", "MIGRATION", "TO", "REASON");
+        foreach (var v in d.Vms)
+        {
+            table.AddRow(Markup.Escape(v.VmId), v.State.ToString().ToLowerInvariant(), $"{v.Attempts}", Markup.Escape(v.MigrationId ?? "-"),
+                Markup.Escape(v.Destination ?? "-"), Markup.Escape(v.Reason ?? ""));
+        }
+
+        table.Caption(Markup.Escape($"{Summary(d)}{(d.Note is null ? "" : " — " + d.Note)}"));
+        return table;
+    }
+}

@@ -1,0 +1,402 @@
+using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OrleansMigrate.Errors;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Hosting;
+using OrleansMigrate.Migration;
+using OrleansMigrate.Placement;
+
+namespace OrleansMigrate.Operations;
+
+/// <summary>Persisted state of <see cref="HostDrainGrain"/>. Keep the type name stable.</summary>
+[GenerateSerializer]
+[Alias("omig.HostDrainGrainState")]
+public sealed class HostDrainGrainState
+{
+    [Id(0)] public DrainStatus? Status { get; set; }
+}
+
+/// <summary>
+/// Drains one host: cordons it (state <c>draining</c>), then in passes (a timer every half second while active, a
+/// reminder every minute so a control-silo restart resumes it) submits maintenance-priority migrations of its VMs,
+/// at most <see cref="DrainOptions.MaxParallel"/> at a time, to the best allowed destination (preferring hosts on
+/// <see cref="DrainOptions.PreferFirmware"/>), retries rollbacks, and ends when no VM is pending or migrating.
+/// </summary>
+[ControlPlanePlacement]
+public sealed partial class HostDrainGrain(
+    [PersistentState("drain", StorageNames.Fleet)] IPersistentState<HostDrainGrainState> state,
+    IOptions<MigrationPolicyOptions> policies,
+    TimeProvider time,
+    ILogger<HostDrainGrain> logger) : Grain, IHostDrainGrain, IRemindable
+{
+    private const string DriveReminder = "drain-drive";
+
+    /// <summary>Passes in a row a VM found no destination before it is reported unmovable.</summary>
+    private const int NoDestinationPasses = 6;
+
+    private readonly Dictionary<string, int> _noDestination = new(StringComparer.Ordinal);
+    private IGrainTimer? _timer;
+    private bool _driving;
+
+    private string HostId => this.GetPrimaryKeyString();
+
+    private DrainStatus? S
+    {
+        get => state.State.Status;
+        set => state.State.Status = value;
+    }
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (S is { IsEnded: false })
+        {
+            await ArmAsync();
+        }
+    }
+
+    public async Task<DrainStatus> StartAsync(DrainOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.MaxParallel is < 1 or > 64)
+        {
+            throw OmigException.Invalid("max-parallel", $"must be between 1 and 64, got {options.MaxParallel}");
+        }
+
+        if (options.MaxAttemptsPerVm is < 1 or > 20)
+        {
+            throw OmigException.Invalid("max-attempts", $"must be between 1 and 20, got {options.MaxAttemptsPerVm}");
+        }
+
+        if (options.Policy is not null && !policies.Value.Policies.ContainsKey(options.Policy))
+        {
+            throw OmigException.Invalid("policy", $"'{options.Policy}' is not a policy; known: {string.Join(", ", policies.Value.Policies.Keys.Order(StringComparer.Ordinal))}");
+        }
+
+        if (options.PreferFirmware is not null && !VersionNumber.IsValid(options.PreferFirmware))
+        {
+            throw OmigException.Invalid("prefer-firmware", $"'{options.PreferFirmware}' is not a version (digits and dots)");
+        }
+
+        if (S is { IsEnded: false } running)
+        {
+            return running;
+        }
+
+        var host = GrainFactory.GetGrain<IHostGrain>(HostId);
+        _ = await host.GetAsync() ?? throw OmigException.NotFound("host", $"host '{HostId}' is not registered");
+        await host.SetSchedulingAsync(SchedulingState.Draining);
+        S = new DrainStatus(HostId, DrainState.Running, options, [], time.GetUtcNow(), null, null);
+        _noDestination.Clear();
+        await state.WriteStateAsync();
+        LogStarted(logger, HostId, options.MaxParallel);
+        await ArmAsync();
+        return await DriveAsync() ?? S;
+    }
+
+    public Task<DrainStatus?> GetAsync() => Task.FromResult(S);
+
+    public async Task<DrainStatus> AbortAsync(string reason)
+    {
+        if (S is null)
+        {
+            throw OmigException.NotFound("drain", $"host '{HostId}' has no drain");
+        }
+
+        if (S.IsEnded)
+        {
+            return S;
+        }
+
+        S = S with { State = DrainState.Aborting, Note = $"aborted: {reason}" };
+        await state.WriteStateAsync();
+        return await DriveAsync() ?? S;
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (S is { IsEnded: false })
+        {
+            await ArmAsync();
+            await DriveAsync();
+        }
+        else
+        {
+            await DisarmAsync();
+        }
+    }
+
+    public async Task<DrainStatus?> DriveAsync()
+    {
+        if (S is null || S.IsEnded || _driving)
+        {
+            return S;
+        }
+
+        _driving = true;
+        try
+        {
+            await PassAsync();
+            if (S.IsEnded)
+            {
+                await DisarmAsync();
+            }
+
+            return S;
+        }
+        finally
+        {
+            _driving = false;
+        }
+    }
+
+    private async Task PassAsync()
+    {
+        var s = S!;
+        var hostGrain = GrainFactory.GetGrain<IHostGrain>(HostId);
+        var host = await hostGrain.GetAsync();
+        var vms = s.Vms.ToDictionary(v => v.VmId, StringComparer.Ordinal);
+        if (host is not null && s.State == DrainState.Running)
+        {
+            foreach (var vmId in host.Vms.Keys.Where(id => !vms.ContainsKey(id)))
+            {
+                vms[vmId] = new DrainVm(vmId, DrainVmState.Pending);
+            }
+        }
+
+        // Migrations in flight: done, or retried, or (aborting) cancelled while still queued.
+        var scheduler = GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key);
+        foreach (var vm in vms.Values.Where(v => v.State == DrainVmState.Migrating).ToList())
+        {
+            var migration = await GrainFactory.GetGrain<IMigrationGrain>(vm.MigrationId!).GetAsync();
+            if (migration is null)
+            {
+                if (s.State == DrainState.Aborting && await scheduler.CancelQueuedAsync(vm.MigrationId!))
+                {
+                    vms[vm.VmId] = vm with { State = DrainVmState.Skipped, Reason = "drain aborted before its migration started" };
+                }
+
+                continue;
+            }
+
+            if (!migration.IsEnded)
+            {
+                continue;
+            }
+
+            if (migration.Phase == MigrationPhase.Completed)
+            {
+                vms[vm.VmId] = vm with { State = DrainVmState.Moved, Reason = null };
+            }
+            else if (s.State == DrainState.Aborting)
+            {
+                vms[vm.VmId] = vm with { State = DrainVmState.Skipped, Reason = $"drain aborted; last migration {migration.Phase.ToString().ToLowerInvariant()}: {migration.Failure}" };
+            }
+            else
+            {
+                var failed = vm.Attempts >= s.Options.MaxAttemptsPerVm || migration.Phase == MigrationPhase.Failed;
+                vms[vm.VmId] = vm with
+                {
+                    State = failed ? DrainVmState.Failed : DrainVmState.Pending,
+                    Reason = $"migration {vm.MigrationId} {migration.Phase.ToString().ToLowerInvariant()}: {migration.Failure}",
+                };
+            }
+        }
+
+        if (s.State == DrainState.Aborting)
+        {
+            foreach (var vm in vms.Values.Where(v => v.State == DrainVmState.Pending).ToList())
+            {
+                vms[vm.VmId] = vm with { State = DrainVmState.Skipped, Reason = "drain aborted" };
+            }
+        }
+        else
+        {
+            await SubmitAsync(vms, host);
+        }
+
+        var list = vms.Values.OrderBy(v => v.VmId, StringComparer.Ordinal).ToImmutableArray();
+        var ended = !list.Any(v => v.State is DrainVmState.Pending or DrainVmState.Migrating);
+        var next = s with { Vms = list };
+        if (ended)
+        {
+            var stuck = list.Where(v => v.State is DrainVmState.Unmovable or DrainVmState.Failed).ToList();
+            var final = s.State == DrainState.Aborting ? DrainState.Aborted : stuck.Count == 0 ? DrainState.Completed : DrainState.Incomplete;
+            next = next with
+            {
+                State = final,
+                EndedAt = time.GetUtcNow(),
+                Note = final switch
+                {
+                    DrainState.Completed => $"{list.Count(v => v.State == DrainVmState.Moved)} VM(s) moved; host empty, in maintenance",
+                    DrainState.Incomplete => $"{stuck.Count} VM(s) could not move; host stays cordoned",
+                    _ => s.Note,
+                },
+            };
+            if (final == DrainState.Completed && host is not null)
+            {
+                await hostGrain.SetSchedulingAsync(SchedulingState.Maintenance);
+            }
+            else if (host is not null)
+            {
+                await hostGrain.SetSchedulingAsync(SchedulingState.Cordoned);
+            }
+
+            LogEnded(logger, HostId, final, next.Note ?? "");
+        }
+
+        if (next != s)
+        {
+            S = next;
+            await state.WriteStateAsync();
+        }
+    }
+
+    /// <summary>Submits pending VMs while fewer than MaxParallel of this drain's migrations are in flight.</summary>
+    private async Task SubmitAsync(Dictionary<string, DrainVm> vms, HostRecord? source)
+    {
+        var options = S!.Options;
+        var slots = options.MaxParallel - vms.Values.Count(v => v.State == DrainVmState.Migrating);
+        var pending = vms.Values.Where(v => v.State == DrainVmState.Pending).ToList();
+        if (slots <= 0 || pending.Count == 0)
+        {
+            return;
+        }
+
+        if (source is null)
+        {
+            foreach (var vm in pending)
+            {
+                vms[vm.VmId] = vm with { State = DrainVmState.Unmovable, Reason = $"host '{HostId}' is no longer registered" };
+            }
+
+            return;
+        }
+
+        var fleet = GrainFactory.GetGrain<IFleetGrain>(IFleetGrain.Key);
+        var hosts = await fleet.ListHostsAsync();
+        var records = (await fleet.ListVmsAsync()).ToDictionary(v => v.VmId, StringComparer.Ordinal);
+        var byHost = records.Values.GroupBy(v => v.HostId).ToDictionary(g => g.Key, g => (IReadOnlyCollection<VmRecord>)g.ToList(), StringComparer.Ordinal);
+        var scheduler = GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key);
+
+        // Largest first: they are the hardest to place, and they free the most.
+        foreach (var vm in pending.OrderByDescending(v => records.TryGetValue(v.VmId, out var r) ? r.Spec.MemoryMiB : 0).ThenBy(v => v.VmId, StringComparer.Ordinal))
+        {
+            if (slots == 0)
+            {
+                break;
+            }
+
+            if (!records.TryGetValue(vm.VmId, out var record) || record.HostId != HostId)
+            {
+                // Deleted, or moved by someone else: nothing left to do for it here.
+                vms[vm.VmId] = vm with { State = DrainVmState.Moved, Reason = record is null ? "deleted" : $"moved to {record.HostId} outside the drain" };
+                continue;
+            }
+
+            var policy = PolicyFor(record, options);
+            if (Unmovable(record, policy) is { } why)
+            {
+                vms[vm.VmId] = vm with { State = DrainVmState.Unmovable, Reason = why };
+                continue;
+            }
+
+            var destination = Choose(record, source, hosts, byHost, policy, options.PreferFirmware, out var refusals);
+            if (destination is null)
+            {
+                var passes = _noDestination[vm.VmId] = _noDestination.GetValueOrDefault(vm.VmId) + 1;
+                var reason = "no host can take it: " + string.Join("; ", refusals.Take(8).Select(r => $"{r.Key}: {r.Value}"));
+                vms[vm.VmId] = vm with { State = passes >= NoDestinationPasses ? DrainVmState.Unmovable : DrainVmState.Pending, Reason = reason };
+                continue;
+            }
+
+            _noDestination.Remove(vm.VmId);
+            try
+            {
+                var status = await scheduler.SubmitAsync(new MigrationRequest(vm.VmId, destination.HostId, policy.Name, OrchestrationMode.Parallel, MigrationPriority.Maintenance, options.RequestedBy));
+                vms[vm.VmId] = vm with { State = DrainVmState.Migrating, MigrationId = status.MigrationId, Destination = destination.HostId, Attempts = vm.Attempts + 1, Reason = null };
+                slots--;
+
+                // Count it on the destination for the rest of this pass, so the next VM sees the capacity taken.
+                hosts = hosts.Replace(destination, destination with
+                {
+                    Reservations = destination.Reservations.SetItem("drain:" + vm.VmId, new Fleet.Placement(record.Spec.Vcpus, record.Spec.MemoryMiB)),
+                });
+                byHost[destination.HostId] = [.. byHost.GetValueOrDefault(destination.HostId) ?? [], record];
+            }
+            catch (OmigException ex) when (ex.Code is OmigErrorCode.Conflict or OmigErrorCode.Incompatible or OmigErrorCode.InsufficientCapacity or OmigErrorCode.NotFound)
+            {
+                // Already migrating (someone else's migration), or the fleet changed since this pass read it: next pass.
+                vms[vm.VmId] = vm with { Reason = ex.Message };
+            }
+        }
+    }
+
+    private MigrationPolicy PolicyFor(VmRecord vm, DrainOptions options) =>
+        options.Policy is { } named ? policies.Value.Resolve(named)
+        : policies.Value.Policies.TryGetValue(vm.Spec.InstanceClass, out var byClass) ? byClass
+        : policies.Value.Resolve(null);
+
+    private static string? Unmovable(VmRecord vm, MigrationPolicy policy)
+    {
+        if (!vm.Spec.PassthroughDevices.IsEmpty)
+        {
+            return $"has pass-through devices ({string.Join(", ", vm.Spec.PassthroughDevices.Select(p => p.Address))}): never live-migrated; stop it and cold-move it";
+        }
+
+        if (vm.Power != PowerState.Running)
+        {
+            return $"is {vm.Power.ToString().ToLowerInvariant()}, not running: start or delete it";
+        }
+
+        return null;
+    }
+
+    /// <summary>The allowed destination: on the preferred firmware first, then the most free memory, then the most free cores.</summary>
+    private static HostRecord? Choose(VmRecord vm, HostRecord source, IEnumerable<HostRecord> hosts, Dictionary<string, IReadOnlyCollection<VmRecord>> byHost,
+        MigrationPolicy policy, string? preferFirmware, out SortedDictionary<string, string> refusals)
+    {
+        refusals = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        HostRecord? best = null;
+        foreach (var host in hosts)
+        {
+            if (DestinationSelector.Refusal(vm, source, host, byHost.GetValueOrDefault(host.HostId) ?? [], policy) is { } why)
+            {
+                refusals[host.HostId] = why;
+                continue;
+            }
+
+            if (best is null || Rank(host, preferFirmware).CompareTo(Rank(best, preferFirmware)) > 0)
+            {
+                best = host;
+            }
+        }
+
+        return best;
+    }
+
+    private static (bool, long, int) Rank(HostRecord host, string? preferFirmware) =>
+        (preferFirmware is not null && host.Spec.FirmwareVersion == preferFirmware, host.FreeMemoryMiB, host.FreeVcpus);
+
+    private async Task ArmAsync()
+    {
+        _timer ??= this.RegisterGrainTimer(static (g, _) => g.DriveAsync(), this, new GrainTimerCreationOptions(TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(500)) { KeepAlive = true });
+        await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+    }
+
+    private async Task DisarmAsync()
+    {
+        _timer?.Dispose();
+        _timer = null;
+        if (await this.GetReminder(DriveReminder) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+        }
+    }
+
+    [LoggerMessage(EventId = 5001, Level = LogLevel.Information, Message = "Drain of {HostId} started ({MaxParallel} in parallel)")]
+    private static partial void LogStarted(ILogger logger, string hostId, int maxParallel);
+
+    [LoggerMessage(EventId = 5002, Level = LogLevel.Information, Message = "Drain of {HostId} ended {State}: {Note}")]
+    private static partial void LogEnded(ILogger logger, string hostId, DrainState state, string note);
+}

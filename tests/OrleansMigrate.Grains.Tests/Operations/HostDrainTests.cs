@@ -1,0 +1,157 @@
+using System.Collections.Immutable;
+using OrleansMigrate.Client;
+using OrleansMigrate.Errors;
+using OrleansMigrate.Faults;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Operations;
+using OrleansMigrate.Tests.Migration;
+
+namespace OrleansMigrate.Tests.Operations;
+
+/// <summary>A cluster of its own for fleet operations (drains cordon hosts; campaigns upgrade them).</summary>
+[CollectionDefinition(Name)]
+public sealed class OperationsCollection : ICollectionFixture<MigrationClusterFixture>
+{
+    public const string Name = "operations";
+}
+
+/// <summary>
+/// Host drains. Each test builds its own hosts with a CPU flag only they have and VMs that require it, so a drain
+/// can only place VMs on that test's hosts.
+/// </summary>
+[Collection(OperationsCollection.Name)]
+public sealed class HostDrainTests(MigrationClusterFixture fixture) : IDisposable
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(90);
+
+    private OmigClient Client => fixture.Client;
+
+    public void Dispose() => fixture.Faults.Clear();
+
+    [Fact]
+    public async Task A_drain_moves_every_movable_VM_and_reports_the_unmovable_one_with_its_reason()
+    {
+        var (hosts, flag) = await HostsAsync(3);
+        var vms = new[] { await VmAsync(hosts[0], flag), await VmAsync(hosts[0], flag), await VmAsync(hosts[0], flag, passthrough: true) };
+
+        var drain = await WaitAsync(await Client.DrainHostAsync(hosts[0], new DrainOptions(MaxParallel: 2)));
+
+        Assert.Equal(DrainState.Incomplete, drain.State);
+        Assert.Equal(3, drain.Vms.Length);
+        var unmovable = Assert.Single(drain.Vms, v => v.State == DrainVmState.Unmovable);
+        Assert.Equal(vms[2].VmId, unmovable.VmId);
+        Assert.Contains("pass-through", unmovable.Reason);
+        Assert.All(drain.Vms.Where(v => v.VmId != vms[2].VmId), v => Assert.Equal(DrainVmState.Moved, v.State));
+        foreach (var vm in vms[..2])
+        {
+            Assert.NotEqual(hosts[0], (await Client.GetVmAsync(vm.VmId)).HostId);
+        }
+
+        // The unmovable VM still runs where it was; the host stays cordoned so nothing new lands on it.
+        Assert.Equal(hosts[0], (await Client.GetVmAsync(vms[2].VmId)).HostId);
+        Assert.Equal(SchedulingState.Cordoned, (await Client.GetHostAsync(hosts[0])).Scheduling);
+        Assert.True((await FleetAuditor.AuditAsync(Client)).Clean);
+    }
+
+    [Fact]
+    public async Task A_complete_drain_leaves_the_host_empty_in_maintenance_and_uncordon_returns_it_to_service()
+    {
+        var (hosts, flag) = await HostsAsync(2);
+        await VmAsync(hosts[0], flag);
+        await VmAsync(hosts[0], flag);
+        // One migration rolls back on the way: the drain retries it.
+        fixture.Faults.FailNext(FaultSteps.MigrationPrepare);
+
+        var drain = await WaitAsync(await Client.DrainHostAsync(hosts[0], new DrainOptions(MaxParallel: 1)));
+
+        Assert.Equal(DrainState.Completed, drain.State);
+        Assert.All(drain.Vms, v => Assert.Equal(DrainVmState.Moved, v.State));
+        Assert.Contains(drain.Vms, v => v.Attempts == 2);
+        var host = await Client.GetHostAsync(hosts[0]);
+        Assert.Empty(host.Vms);
+        Assert.Empty(host.Reservations);
+        Assert.Equal(SchedulingState.Maintenance, host.Scheduling);
+        Assert.Equal(SchedulingState.Schedulable, (await Client.UncordonHostAsync(hosts[0])).Scheduling);
+    }
+
+    [Fact]
+    public async Task An_aborted_drain_cancels_what_has_not_started_lets_the_running_migration_end_and_keeps_the_host_cordoned()
+    {
+        var (hosts, flag) = await HostsAsync(2);
+        for (var i = 0; i < 4; i++)
+        {
+            await VmAsync(hosts[0], flag);
+        }
+
+        // Slow pre-staging, so the first migration is still running when the abort comes.
+        fixture.Faults.Delay(FaultSteps.DiskOpenReadOnly, TimeSpan.FromMilliseconds(600));
+        var started = await Client.DrainHostAsync(hosts[0], new DrainOptions(MaxParallel: 1));
+        Assert.Equal(DrainState.Running, started.State);
+        var conflict = await Assert.ThrowsAsync<OmigException>(() => Client.UncordonHostAsync(hosts[0]));
+        Assert.Equal(OmigErrorCode.Conflict, conflict.Code);
+
+        await Client.AbortDrainAsync(hosts[0], "change freeze");
+        var drain = await WaitAsync(await Client.GetDrainAsync(hosts[0]));
+
+        Assert.Equal(DrainState.Aborted, drain.State);
+        Assert.Contains("change freeze", drain.Note);
+        Assert.True(drain.Vms.Count(v => v.State == DrainVmState.Skipped) >= 3, string.Join(", ", drain.Vms.Select(v => $"{v.VmId} {v.State}")));
+        Assert.DoesNotContain(drain.Vms, v => v.State is DrainVmState.Pending or DrainVmState.Migrating);
+        Assert.Empty(await Client.ListMigrationsAsync(includeEnded: false));
+        Assert.Equal(SchedulingState.Cordoned, (await Client.GetHostAsync(hosts[0])).Scheduling);
+        Assert.True((await FleetAuditor.AuditAsync(Client)).Clean);
+    }
+
+    [Fact]
+    public async Task Bad_drain_input_is_refused_naming_the_field_and_changes_nothing()
+    {
+        var (hosts, _) = await HostsAsync(1);
+
+        var parallel = await Assert.ThrowsAsync<OmigException>(() => Client.DrainHostAsync(hosts[0], new DrainOptions(MaxParallel: 0)));
+        var policy = await Assert.ThrowsAsync<OmigException>(() => Client.DrainHostAsync(hosts[0], new DrainOptions(Policy: "nope")));
+        var missing = await Assert.ThrowsAsync<OmigException>(() => Client.DrainHostAsync("no-such-host"));
+
+        Assert.Equal(("max-parallel", OmigErrorCode.InvalidArgument), (parallel.Field, parallel.Code));
+        Assert.Equal(("policy", OmigErrorCode.InvalidArgument), (policy.Field, policy.Code));
+        Assert.Equal(OmigErrorCode.NotFound, missing.Code);
+        Assert.Equal(SchedulingState.Schedulable, (await Client.GetHostAsync(hosts[0])).Scheduling);
+        await Assert.ThrowsAsync<OmigException>(() => Client.GetDrainAsync(hosts[0]));
+    }
+
+    private async Task<(string[] Hosts, string Flag)> HostsAsync(int count)
+    {
+        var flag = "drn_" + Guid.NewGuid().ToString("N")[..8];
+        var ids = Enumerable.Range(0, count).Select(_ => TestFleet.Unique("dh")).ToArray();
+        foreach (var id in ids)
+        {
+            await Client.AddHostAsync(TestFleet.Host(id, cores: 64, memoryMiB: 256 * 1024, features: ["avx", flag]));
+        }
+
+        return (ids, flag);
+    }
+
+    private async Task<VmSpec> VmAsync(string host, string flag, bool passthrough = false)
+    {
+        var id = TestFleet.Unique("dv");
+        var spec = TestFleet.Vm(id, vcpus: 2, memoryMiB: 4096, features: [flag], ip: TestFleet.RandomIp()) with
+        {
+            Labels = ImmutableDictionary<string, string>.Empty.Add("sim.dirty-mbps", "5"),
+            PassthroughDevices = passthrough ? [new PassthroughDevice("0000:3b:00.0", "gpu")] : [],
+        };
+        await Client.CreateVmAsync(spec, host);
+        return spec;
+    }
+
+    private async Task<DrainStatus> WaitAsync(DrainStatus drain)
+    {
+        var deadline = DateTime.UtcNow + Limit;
+        while (!drain.IsEnded)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"drain of {drain.HostId} did not end: {string.Join(", ", drain.Vms.Select(v => $"{v.VmId} {v.State} {v.Reason}"))}");
+            await Task.Delay(100);
+            drain = await Client.GetDrainAsync(drain.HostId);
+        }
+
+        return drain;
+    }
+}
