@@ -19,6 +19,7 @@ root.Subcommands.Add(MigrationCommands.Build());
 root.Subcommands.Add(DemoCommand.Build());
 root.Subcommands.Add(BenchCommands.Build());
 root.Subcommands.Add(AuditCommand.Build());
+root.Subcommands.Add(CampaignCommands.Build());
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

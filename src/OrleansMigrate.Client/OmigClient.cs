@@ -126,15 +126,65 @@ public sealed class OmigClient : IAsyncDisposable
             ?? throw OmigException.NotFound("drain", $"host '{hostId}' has never been drained");
     }
 
-    /// <summary>Stops a drain: queued migrations cancelled, running ones finish or roll back; the host stays cordoned.</summary>
-    public async Task<Operations.DrainStatus> AbortDrainAsync(string hostId, string reason)
+    /// <summary>Starts a rolling firmware-upgrade campaign; the id is generated (camp-…) unless given.</summary>
+    public async Task<Operations.CampaignStatus> StartCampaignAsync(Operations.CampaignSpec spec, string? campaignId = null)
     {
-        FleetValidation.RequireId("host", hostId);
+        ArgumentNullException.ThrowIfNull(spec);
+        var id = campaignId ?? "camp-" + Guid.NewGuid().ToString("N")[..10];
+        FleetValidation.RequireId("campaign", id);
+        return await Grains.GetGrain<Operations.ICampaignGrain>(id).StartAsync(spec);
+    }
+
+    public async Task<Operations.CampaignStatus> GetCampaignAsync(string campaignId)
+    {
+        FleetValidation.RequireId("campaign", campaignId);
+        return await Grains.GetGrain<Operations.ICampaignGrain>(campaignId).GetAsync()
+            ?? throw OmigException.NotFound("campaign", $"campaign '{campaignId}' does not exist");
+    }
+
+    public async Task<ImmutableArray<Operations.CampaignStatus>> ListCampaignsAsync()
+    {
+        var ids = await Grains.GetGrain<Operations.ICampaignDirectoryGrain>(Operations.ICampaignDirectoryGrain.Key).ListAsync();
+        var all = await Task.WhenAll(ids.Select(id => Grains.GetGrain<Operations.ICampaignGrain>(id).GetAsync()));
+        return [.. all.OfType<Operations.CampaignStatus>().OrderBy(c => c.CreatedAt)];
+    }
+
+    public async Task<Operations.CampaignStatus> PauseCampaignAsync(string campaignId, string reason)
+    {
+        FleetValidation.RequireId("campaign", campaignId);
+        RequireReason(reason);
+        await GetCampaignAsync(campaignId);
+        return await Grains.GetGrain<Operations.ICampaignGrain>(campaignId).PauseAsync(reason);
+    }
+
+    public async Task<Operations.CampaignStatus> ResumeCampaignAsync(string campaignId)
+    {
+        await GetCampaignAsync(campaignId);
+        return await Grains.GetGrain<Operations.ICampaignGrain>(campaignId).ResumeAsync();
+    }
+
+    /// <summary>Cancels: hosts not started are skipped, drains in progress aborted (their hosts back in service).</summary>
+    public async Task<Operations.CampaignStatus> CancelCampaignAsync(string campaignId, string reason)
+    {
+        FleetValidation.RequireId("campaign", campaignId);
+        RequireReason(reason);
+        await GetCampaignAsync(campaignId);
+        return await Grains.GetGrain<Operations.ICampaignGrain>(campaignId).CancelAsync(reason);
+    }
+
+    private static void RequireReason(string reason)
+    {
         if (string.IsNullOrWhiteSpace(reason) || reason.Length > 500)
         {
             throw OmigException.Invalid("reason", "must be 1-500 characters");
         }
+    }
 
+    /// <summary>Stops a drain: queued migrations cancelled, running ones finish or roll back; the host stays cordoned.</summary>
+    public async Task<Operations.DrainStatus> AbortDrainAsync(string hostId, string reason)
+    {
+        FleetValidation.RequireId("host", hostId);
+        RequireReason(reason);
         return await Grains.GetGrain<Operations.IHostDrainGrain>(hostId).AbortAsync(reason);
     }
 

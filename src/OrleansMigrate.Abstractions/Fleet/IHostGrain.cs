@@ -21,6 +21,10 @@ public interface IHostGrain : IGrainWithStringKey
     [Alias("SetHealth")]
     Task<HostRecord> SetHealthAsync(HostHealth health);
 
+    /// <summary>Records the firmware version the host runs after an upgrade was verified.</summary>
+    [Alias("SetFirmware")]
+    Task<HostRecord> SetFirmwareAsync(string version);
+
     /// <summary>Checks schedulability, compatibility and capacity, then records the VM as placed here.
     /// Idempotent for the same VM and size.</summary>
     [Alias("PlaceVm")]

@@ -73,7 +73,9 @@ public sealed record DrainStatus(
     [property: Id(3)] ImmutableArray<DrainVm> Vms,
     [property: Id(4)] DateTimeOffset StartedAt,
     [property: Id(5)] DateTimeOffset? EndedAt,
-    [property: Id(6)] string? Note)
+    [property: Id(6)] string? Note,
+    [property: Id(7)] int MigrationsRolledBack = 0,
+    [property: Id(8)] int MigrationsFailed = 0)
 {
     public bool IsEnded => State is DrainState.Completed or DrainState.Incomplete or DrainState.Aborted;
 }

@@ -21,4 +21,5 @@ public static class FaultSteps
     public const string MigrationPreCopy = "migration.precopy";
     public const string MigrationSwitchover = "migration.switchover";
     public const string ServicesNotify = "services.notify-moved";
+    public const string MaintenanceUpgrade = "maintenance.upgrade";
 }

@@ -75,6 +75,16 @@ public sealed class HostGrain(
         return UpdateAsync(r => r with { Health = health });
     }
 
+    public Task<HostRecord> SetFirmwareAsync(string version)
+    {
+        if (!VersionNumber.IsValid(version))
+        {
+            throw OmigException.Invalid("firmware", $"'{version}' is not a version (digits and dots)");
+        }
+
+        return UpdateAsync(r => r with { Spec = r.Spec with { FirmwareVersion = version } });
+    }
+
     public Task<HostRecord> PlaceVmAsync(VmSpec vm)
     {
         FleetValidation.ValidateVm(vm);

@@ -57,6 +57,9 @@ public sealed class OmigSiloOptions
     /// Never enable it on a production cluster.</summary>
     public Faults.FaultInjectionOptions Faults { get; set; } = new();
 
+    /// <summary>How rolling-upgrade campaigns upgrade hosts (<c>Omig:Maintenance:Backend</c> simulated|command, <c>Command</c>, <c>TimeoutSeconds</c>).</summary>
+    public Operations.MaintenanceOptions Maintenance { get; set; } = new();
+
     public SiloRole ParsedRole => Role.Trim().ToLowerInvariant() switch
     {
         "control" => SiloRole.Control,

@@ -125,6 +125,7 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
         }
 
         errors.AddRange(o.Faults.Check());
+        errors.AddRange(o.Maintenance.Check());
         return errors;
     }
 }

@@ -58,6 +58,7 @@ public static class SiloBuilderExtensions
             o.Qemu = options.Qemu;
             o.ListenAddress = options.AdvertisedAddress;
         });
+        silo.Services.AddSingleton(options.Maintenance);
         if (options.Faults.Enabled)
         {
             // Registered before the core's NoFaults default, which only fills an empty slot.
@@ -126,6 +127,10 @@ public static class SiloBuilderExtensions
         silo.Services.TryAddSingleton<SimulatedLocationServicesBackend>();
         silo.Services.TryAddSingleton<ILocationServicesBackend>(sp => sp.GetRequiredService<SimulatedLocationServicesBackend>());
         silo.Services.TryAddSingleton<IHostRuntime, DriverHostRuntime>();
+        silo.Services.TryAddSingleton(_ => new Operations.MaintenanceOptions());
+        silo.Services.TryAddSingleton<Operations.IMaintenanceBackend>(sp => sp.GetRequiredService<Operations.MaintenanceOptions>().Backend.Trim().Equals("command", StringComparison.OrdinalIgnoreCase)
+            ? new Operations.CommandMaintenanceBackend(sp.GetRequiredService<Operations.MaintenanceOptions>())
+            : ActivatorUtilities.CreateInstance<Operations.SimulatedMaintenanceBackend>(sp));
         silo.Services.AddOmigCloudBackends();
         return silo;
     }

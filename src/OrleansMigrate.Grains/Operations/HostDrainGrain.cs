@@ -166,6 +166,7 @@ public sealed partial class HostDrainGrain(
 
         // Migrations in flight: done, or retried, or (aborting) cancelled while still queued.
         var scheduler = GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key);
+        var (rolledBack, failedMigrations) = (s.MigrationsRolledBack, s.MigrationsFailed);
         foreach (var vm in vms.Values.Where(v => v.State == DrainVmState.Migrating).ToList())
         {
             var migration = await GrainFactory.GetGrain<IMigrationGrain>(vm.MigrationId!).GetAsync();
@@ -182,6 +183,15 @@ public sealed partial class HostDrainGrain(
             if (!migration.IsEnded)
             {
                 continue;
+            }
+
+            if (migration.Phase == MigrationPhase.RolledBack)
+            {
+                rolledBack++;
+            }
+            else if (migration.Phase == MigrationPhase.Failed)
+            {
+                failedMigrations++;
             }
 
             if (migration.Phase == MigrationPhase.Completed)
@@ -217,7 +227,7 @@ public sealed partial class HostDrainGrain(
 
         var list = vms.Values.OrderBy(v => v.VmId, StringComparer.Ordinal).ToImmutableArray();
         var ended = !list.Any(v => v.State is DrainVmState.Pending or DrainVmState.Migrating);
-        var next = s with { Vms = list };
+        var next = s with { Vms = list, MigrationsRolledBack = rolledBack, MigrationsFailed = failedMigrations };
         if (ended)
         {
             var stuck = list.Where(v => v.State is DrainVmState.Unmovable or DrainVmState.Failed).ToList();

@@ -40,6 +40,7 @@ public sealed class MigrationClusterFixture : IAsyncLifetime
             silo.Services.AddSingleton(CloudOptions);
             silo.Services.AddSingleton<IFaultInjector>(Faults);
             silo.Services.Configure<HostRuntimeOptions>(o => o.SimulatedGuestMiB = 8);
+            silo.Services.AddSingleton(new OrleansMigrate.Operations.MaintenanceOptions { SimulatedUpgradeMs = 200 });
             silo.Services.Configure<MigrationPolicyOptions>(o =>
             {
                 // A guest that out-dirties a throttled link never converges to a 0.2 ms target.

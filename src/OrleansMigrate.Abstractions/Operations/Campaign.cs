@@ -1,0 +1,130 @@
+using System.Collections.Immutable;
+
+namespace OrleansMigrate.Operations;
+
+/// <summary>A rolling firmware-upgrade campaign: which hosts, how many at a time, how much may fail.</summary>
+/// <param name="FirmwareVersion">Target version; hosts already on it or newer are left out.</param>
+/// <param name="SelectorKey">Only hosts with this label (with <paramref name="SelectorValue"/>); null: every host.</param>
+/// <param name="Batch">Hosts in maintenance at once (1–1000).</param>
+/// <param name="MaxParallelMigrations">Migrations of the whole campaign at once (1–10000), shared by the batch's drains.</param>
+/// <param name="FailureBudget">Failed hosts tolerated before the campaign pauses itself (1–10000).</param>
+[GenerateSerializer, Immutable]
+[Alias("omig.CampaignSpec")]
+public sealed record CampaignSpec(
+    [property: Id(0)] string FirmwareVersion,
+    [property: Id(1)] string? SelectorKey = null,
+    [property: Id(2)] string? SelectorValue = null,
+    [property: Id(3)] int Batch = 1,
+    [property: Id(4)] int MaxParallelMigrations = 4,
+    [property: Id(5)] int FailureBudget = 1,
+    [property: Id(6)] string RequestedBy = "api");
+
+public enum CampaignState
+{
+    Running = 0,
+
+    /// <summary>No new host starts; hosts in progress finish their step.</summary>
+    Paused = 1,
+
+    /// <summary>Drains in progress aborted, waiting for them to stop.</summary>
+    Cancelling = 2,
+
+    Completed = 3,
+    Cancelled = 4,
+}
+
+public enum CampaignHostState
+{
+    Waiting = 0,
+    Draining = 1,
+    Upgrading = 2,
+    Verifying = 3,
+    Done = 4,
+    Failed = 5,
+    Skipped = 6,
+}
+
+[GenerateSerializer, Immutable]
+[Alias("omig.CampaignHost")]
+public sealed record CampaignHost(
+    [property: Id(0)] string HostId,
+    [property: Id(1)] CampaignHostState State,
+    [property: Id(2)] string FromVersion,
+    [property: Id(3)] string? Reason = null,
+    [property: Id(4)] DateTimeOffset? StartedAt = null,
+    [property: Id(5)] DateTimeOffset? EndedAt = null,
+    [property: Id(6)] int VmsMoved = 0,
+    [property: Id(7)] int MigrationsRolledBack = 0,
+    [property: Id(8)] int MigrationsFailed = 0,
+    [property: Id(9)] ImmutableArray<string> Unmovable = default);
+
+/// <summary>A campaign as its grain sees it, with the report figures.</summary>
+[GenerateSerializer, Immutable]
+[Alias("omig.CampaignStatus")]
+public sealed record CampaignStatus(
+    [property: Id(0)] string CampaignId,
+    [property: Id(1)] CampaignSpec Spec,
+    [property: Id(2)] CampaignState State,
+    [property: Id(3)] ImmutableArray<CampaignHost> Hosts,
+    [property: Id(4)] int Failures,
+    [property: Id(5)] string? Note,
+    [property: Id(6)] DateTimeOffset CreatedAt,
+    [property: Id(7)] DateTimeOffset? EndedAt,
+    [property: Id(8)] int FailuresAtResume = 0)
+{
+    public bool IsEnded => State is CampaignState.Completed or CampaignState.Cancelled;
+
+    public int HostsUpgraded => Hosts.Count(h => h.State == CampaignHostState.Done);
+
+    public int HostsFailed => Hosts.Count(h => h.State == CampaignHostState.Failed);
+
+    public int VmsMoved => Hosts.Sum(h => h.VmsMoved);
+
+    public int MigrationsCompleted => VmsMoved;
+
+    public int MigrationsRolledBack => Hosts.Sum(h => h.MigrationsRolledBack);
+
+    public int MigrationsFailed => Hosts.Sum(h => h.MigrationsFailed);
+
+    /// <summary>VMs that could not move, with the host and the reason.</summary>
+    public ImmutableArray<string> Unmovable => [.. Hosts.SelectMany(h => h.Unmovable.IsDefault ? [] : h.Unmovable)];
+
+    public double? TotalSeconds => EndedAt is { } end ? (end - CreatedAt).TotalSeconds : null;
+}
+
+/// <summary>One rolling-upgrade campaign (key: campaign id). Per host: drain → upgrade → verify health and version →
+/// uncordon; migrated VMs prefer hosts already upgraded. Persisted; a control-silo restart resumes it.</summary>
+[Alias("omig.ICampaignGrain")]
+public interface ICampaignGrain : IGrainWithStringKey
+{
+    [Alias("Start")]
+    Task<CampaignStatus> StartAsync(CampaignSpec spec);
+
+    [Alias("Get")]
+    Task<CampaignStatus?> GetAsync();
+
+    [Alias("Pause")]
+    Task<CampaignStatus> PauseAsync(string reason);
+
+    [Alias("Resume")]
+    Task<CampaignStatus> ResumeAsync();
+
+    [Alias("Cancel")]
+    Task<CampaignStatus> CancelAsync(string reason);
+
+    [Alias("Drive")]
+    Task<CampaignStatus?> DriveAsync();
+}
+
+/// <summary>The ids of every campaign (one activation, key <see cref="Key"/>).</summary>
+[Alias("omig.ICampaignDirectoryGrain")]
+public interface ICampaignDirectoryGrain : IGrainWithStringKey
+{
+    const string Key = "campaigns";
+
+    [Alias("Add")]
+    Task AddAsync(string campaignId);
+
+    [Alias("List")]
+    Task<ImmutableArray<string>> ListAsync();
+}

@@ -1,0 +1,437 @@
+using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
+using OrleansMigrate.Errors;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Hosting;
+using OrleansMigrate.Placement;
+
+namespace OrleansMigrate.Operations;
+
+/// <summary>Persisted state of <see cref="CampaignGrain"/>. Keep the type name stable.</summary>
+[GenerateSerializer]
+[Alias("omig.CampaignGrainState")]
+public sealed class CampaignGrainState
+{
+    [Id(0)] public CampaignStatus? Status { get; set; }
+}
+
+/// <summary>
+/// A rolling firmware upgrade. Hosts are taken in order of fewest VMs first (cheap drains first: they become
+/// upgraded, empty hosts that the next drains fill, so a VM rarely moves twice), <see cref="CampaignSpec.Batch"/> at a
+/// time. Per host: a drain (preferring destinations already on the target version, the batch sharing
+/// <see cref="CampaignSpec.MaxParallelMigrations"/>) → the maintenance backend's upgrade → its health and version check
+/// → the registry's firmware updated → uncordoned. A host that cannot be drained (VMs that cannot move), whose
+/// upgrade fails or whose check disagrees counts against the failure budget; when the budget is spent the campaign
+/// pauses itself. Driven by a timer while active and a reminder, so it survives a control-silo restart.
+/// </summary>
+[ControlPlanePlacement]
+public sealed partial class CampaignGrain(
+    [PersistentState("campaign", StorageNames.Fleet)] IPersistentState<CampaignGrainState> state,
+    IMaintenanceBackend maintenance,
+    TimeProvider time,
+    ILogger<CampaignGrain> logger) : Grain, ICampaignGrain, IRemindable
+{
+    private const string DriveReminder = "campaign-drive";
+    private readonly Dictionary<string, Task> _upgrades = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stopping = new();
+    private IGrainTimer? _timer;
+    private bool _driving;
+
+    private string Id => this.GetPrimaryKeyString();
+
+    private CampaignStatus? S
+    {
+        get => state.State.Status;
+        set => state.State.Status = value;
+    }
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (S is { IsEnded: false })
+        {
+            await ArmAsync();
+        }
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _stopping.Cancel();
+        return Task.CompletedTask;
+    }
+
+    public async Task<CampaignStatus> StartAsync(CampaignSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        Validate(spec);
+        if (S is { } existing)
+        {
+            if (existing.Spec == spec)
+            {
+                return existing;
+            }
+
+            throw OmigException.Conflict("campaign", $"campaign '{Id}' already exists with another specification");
+        }
+
+        var hosts = await GrainFactory.GetGrain<IFleetGrain>(IFleetGrain.Key).ListHostsAsync();
+        var chosen = hosts
+            .Where(h => spec.SelectorKey is null || (h.Spec.Labels.TryGetValue(spec.SelectorKey, out var v) && v == spec.SelectorValue))
+            .Where(h => VersionNumber.Compare(h.Spec.FirmwareVersion, spec.FirmwareVersion) < 0)
+            .OrderBy(h => h.Vms.Count).ThenBy(h => h.HostId, StringComparer.Ordinal)
+            .Select(h => new CampaignHost(h.HostId, CampaignHostState.Waiting, h.Spec.FirmwareVersion, Unmovable: []))
+            .ToImmutableArray();
+        S = new CampaignStatus(Id, spec, CampaignState.Running, chosen, 0,
+            chosen.IsEmpty ? "no host to upgrade: every selected host already runs this version or newer" : null, time.GetUtcNow(), null);
+        await state.WriteStateAsync();
+        await GrainFactory.GetGrain<ICampaignDirectoryGrain>(ICampaignDirectoryGrain.Key).AddAsync(Id);
+        LogStarted(logger, Id, spec.FirmwareVersion, chosen.Length);
+        await ArmAsync();
+        return await DriveAsync() ?? S;
+    }
+
+    public Task<CampaignStatus?> GetAsync() => Task.FromResult(S);
+
+    public async Task<CampaignStatus> PauseAsync(string reason)
+    {
+        var s = Require();
+        if (s.State == CampaignState.Running)
+        {
+            S = s with { State = CampaignState.Paused, Note = $"paused: {reason}" };
+            await state.WriteStateAsync();
+        }
+
+        return S!;
+    }
+
+    public async Task<CampaignStatus> ResumeAsync()
+    {
+        var s = Require();
+        if (s.State != CampaignState.Paused)
+        {
+            throw OmigException.Conflict("campaign", $"campaign '{Id}' is {s.State.ToString().ToLowerInvariant()}, not paused");
+        }
+
+        // A resume grants the budget again: the next FailureBudget failures pause it again.
+        S = s with { State = CampaignState.Running, Note = "resumed", FailuresAtResume = s.Failures };
+        await state.WriteStateAsync();
+        await ArmAsync();
+        return await DriveAsync() ?? S!;
+    }
+
+    public async Task<CampaignStatus> CancelAsync(string reason)
+    {
+        var s = Require();
+        if (s.IsEnded || s.State == CampaignState.Cancelling)
+        {
+            return s;
+        }
+
+        S = s with { State = CampaignState.Cancelling, Note = $"cancelled: {reason}" };
+        await state.WriteStateAsync();
+        foreach (var host in S.Hosts.Where(h => h.State == CampaignHostState.Draining))
+        {
+            await GrainFactory.GetGrain<IHostDrainGrain>(host.HostId).AbortAsync($"campaign {Id} cancelled: {reason}");
+        }
+
+        await ArmAsync();
+        return await DriveAsync() ?? S;
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (S is { IsEnded: false })
+        {
+            await ArmAsync();
+            await DriveAsync();
+        }
+        else
+        {
+            await DisarmAsync();
+        }
+    }
+
+    public async Task<CampaignStatus?> DriveAsync()
+    {
+        if (S is null || S.IsEnded || _driving)
+        {
+            return S;
+        }
+
+        _driving = true;
+        try
+        {
+            var before = S;
+            var hosts = S.Hosts.ToList();
+            for (var i = 0; i < hosts.Count; i++)
+            {
+                hosts[i] = await AdvanceAsync(hosts[i]);
+            }
+
+            var failures = hosts.Count(h => h.State == CampaignHostState.Failed);
+            var next = S with { Hosts = [.. hosts], Failures = failures };
+            if (next.State == CampaignState.Running && failures - next.FailuresAtResume >= next.Spec.FailureBudget && failures > before.Failures)
+            {
+                next = next with { State = CampaignState.Paused, Note = $"paused itself: failure budget spent ({failures - next.FailuresAtResume} failed host(s), budget {next.Spec.FailureBudget}); resume to go on" };
+                LogPaused(logger, Id, failures);
+            }
+
+            if (next.State == CampaignState.Running)
+            {
+                next = await StartHostsAsync(next);
+            }
+
+            var active = next.Hosts.Any(h => h.State is CampaignHostState.Draining or CampaignHostState.Upgrading or CampaignHostState.Verifying);
+            if (next.State == CampaignState.Cancelling && !active)
+            {
+                next = next with
+                {
+                    State = CampaignState.Cancelled,
+                    EndedAt = time.GetUtcNow(),
+                    Hosts = [.. next.Hosts.Select(h => h.State == CampaignHostState.Waiting ? h with { State = CampaignHostState.Skipped, Reason = "campaign cancelled" } : h)],
+                };
+            }
+            else if (next.State == CampaignState.Running && !active && next.Hosts.All(h => h.State is CampaignHostState.Done or CampaignHostState.Failed or CampaignHostState.Skipped))
+            {
+                next = next with
+                {
+                    State = CampaignState.Completed,
+                    EndedAt = time.GetUtcNow(),
+                    Note = $"{next.HostsUpgraded} host(s) upgraded to {next.Spec.FirmwareVersion}, {next.HostsFailed} failed, {next.VmsMoved} VM(s) moved",
+                };
+            }
+
+            if (next != before)
+            {
+                S = next;
+                await state.WriteStateAsync();
+            }
+
+            if (S.IsEnded)
+            {
+                LogEnded(logger, Id, S.State, S.Note ?? "");
+                await DisarmAsync();
+            }
+
+            return S;
+        }
+        finally
+        {
+            _driving = false;
+        }
+    }
+
+    /// <summary>One host one step further, as far as its current step allows without waiting.</summary>
+    private async Task<CampaignHost> AdvanceAsync(CampaignHost h)
+    {
+        var spec = S!.Spec;
+        switch (h.State)
+        {
+            case CampaignHostState.Draining:
+                var drain = await GrainFactory.GetGrain<IHostDrainGrain>(h.HostId).GetAsync();
+                if (drain is null || !drain.IsEnded)
+                {
+                    return h;
+                }
+
+                h = h with
+                {
+                    VmsMoved = drain.Vms.Count(v => v.State == DrainVmState.Moved && v.MigrationId is not null),
+                    MigrationsRolledBack = drain.MigrationsRolledBack,
+                    MigrationsFailed = drain.MigrationsFailed,
+                    Unmovable = [.. drain.Vms.Where(v => v.State is DrainVmState.Unmovable or DrainVmState.Failed).Select(v => $"{v.VmId} on {h.HostId}: {v.Reason}")],
+                };
+                switch (drain.State)
+                {
+                    case DrainState.Completed:
+                        StartUpgrade(h.HostId, spec.FirmwareVersion);
+                        return h with { State = CampaignHostState.Upgrading };
+                    case DrainState.Aborted:
+                        await GrainFactory.GetGrain<IHostGrain>(h.HostId).SetSchedulingAsync(SchedulingState.Schedulable);
+                        return h with { State = CampaignHostState.Skipped, Reason = drain.Note, EndedAt = time.GetUtcNow() };
+                    default:
+                        // VMs that cannot move: the host is not upgraded and goes back into service with them.
+                        await GrainFactory.GetGrain<IHostGrain>(h.HostId).SetSchedulingAsync(SchedulingState.Schedulable);
+                        return h with { State = CampaignHostState.Failed, Reason = $"drain incomplete: {drain.Note}", EndedAt = time.GetUtcNow() };
+                }
+
+            case CampaignHostState.Upgrading:
+                if (!_upgrades.TryGetValue(h.HostId, out var upgrade))
+                {
+                    // Resumed after a restart: upgrades are idempotent, run it again.
+                    StartUpgrade(h.HostId, spec.FirmwareVersion);
+                    return h;
+                }
+
+                if (!upgrade.IsCompleted)
+                {
+                    return h;
+                }
+
+                _upgrades.Remove(h.HostId);
+                if (upgrade.Exception?.GetBaseException() is { } failed)
+                {
+                    // The host stays empty and in maintenance for an operator to look at.
+                    return h with { State = CampaignHostState.Failed, Reason = $"upgrade failed: {failed.Message}", EndedAt = time.GetUtcNow() };
+                }
+
+                return h with { State = CampaignHostState.Verifying };
+
+            case CampaignHostState.Verifying:
+                HostCheck check;
+                try
+                {
+                    check = await maintenance.CheckAsync(h.HostId, _stopping.Token);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    return h with { State = CampaignHostState.Failed, Reason = $"health check failed to run: {ex.Message}", EndedAt = time.GetUtcNow() };
+                }
+
+                if (!check.Healthy)
+                {
+                    await GrainFactory.GetGrain<IHostGrain>(h.HostId).SetHealthAsync(HostHealth.Degraded);
+                    return h with { State = CampaignHostState.Failed, Reason = $"unhealthy after the upgrade: {check.Detail}", EndedAt = time.GetUtcNow() };
+                }
+
+                if (check.FirmwareVersion != spec.FirmwareVersion)
+                {
+                    return h with { State = CampaignHostState.Failed, Reason = $"reports firmware {check.FirmwareVersion ?? "unknown"} after the upgrade, expected {spec.FirmwareVersion}", EndedAt = time.GetUtcNow() };
+                }
+
+                var host = GrainFactory.GetGrain<IHostGrain>(h.HostId);
+                await host.SetFirmwareAsync(check.FirmwareVersion);
+                await host.SetSchedulingAsync(SchedulingState.Schedulable);
+                return h with { State = CampaignHostState.Done, Reason = null, EndedAt = time.GetUtcNow() };
+
+            default:
+                return h;
+        }
+    }
+
+    /// <summary>Starts drains while fewer than Batch hosts are in maintenance.</summary>
+    private async Task<CampaignStatus> StartHostsAsync(CampaignStatus s)
+    {
+        var hosts = s.Hosts.ToList();
+        var active = hosts.Count(h => h.State is CampaignHostState.Draining or CampaignHostState.Upgrading or CampaignHostState.Verifying);
+        var perDrain = Math.Max(1, s.Spec.MaxParallelMigrations / s.Spec.Batch);
+        for (var i = 0; i < hosts.Count && active < s.Spec.Batch; i++)
+        {
+            if (hosts[i].State != CampaignHostState.Waiting)
+            {
+                continue;
+            }
+
+            try
+            {
+                var drain = GrainFactory.GetGrain<IHostDrainGrain>(hosts[i].HostId);
+                var current = await drain.GetAsync();
+                if (current is not { IsEnded: false })
+                {
+                    await drain.StartAsync(new DrainOptions(perDrain, null, s.Spec.FirmwareVersion, 3, $"campaign:{Id}"));
+                }
+
+                hosts[i] = hosts[i] with { State = CampaignHostState.Draining, StartedAt = time.GetUtcNow() };
+                active++;
+            }
+            catch (OmigException ex)
+            {
+                hosts[i] = hosts[i] with { State = CampaignHostState.Skipped, Reason = ex.Message, EndedAt = time.GetUtcNow() };
+            }
+        }
+
+        return s with { Hosts = [.. hosts] };
+    }
+
+    private void StartUpgrade(string hostId, string version) =>
+        _upgrades[hostId] = Task.Run(() => maintenance.UpgradeAsync(hostId, version, _stopping.Token));
+
+    private CampaignStatus Require() => S ?? throw OmigException.NotFound("campaign", $"campaign '{Id}' does not exist");
+
+    private static void Validate(CampaignSpec spec)
+    {
+        if (!VersionNumber.IsValid(spec.FirmwareVersion))
+        {
+            throw OmigException.Invalid("firmware", $"'{spec.FirmwareVersion}' is not a version (digits and dots)");
+        }
+
+        if ((spec.SelectorKey is null) != (spec.SelectorValue is null))
+        {
+            throw OmigException.Invalid("select", "needs both a label key and a value (KEY=VALUE)");
+        }
+
+        if (spec.SelectorKey is { } key && (key.Length is 0 or > 63 || spec.SelectorValue!.Length > 253))
+        {
+            throw OmigException.Invalid("select", "label key 1-63 characters, value at most 253");
+        }
+
+        if (spec.Batch is < 1 or > 1000)
+        {
+            throw OmigException.Invalid("batch", $"must be between 1 and 1000, got {spec.Batch}");
+        }
+
+        if (spec.MaxParallelMigrations is < 1 or > 10_000)
+        {
+            throw OmigException.Invalid("max-parallel-migrations", $"must be between 1 and 10000, got {spec.MaxParallelMigrations}");
+        }
+
+        if (spec.FailureBudget is < 1 or > 10_000)
+        {
+            throw OmigException.Invalid("failure-budget", $"must be between 1 and 10000, got {spec.FailureBudget}");
+        }
+
+        if (string.IsNullOrWhiteSpace(spec.RequestedBy) || spec.RequestedBy.Length > 200)
+        {
+            throw OmigException.Invalid("requested-by", "must be 1-200 characters");
+        }
+    }
+
+    private async Task ArmAsync()
+    {
+        _timer ??= this.RegisterGrainTimer(static (g, _) => g.DriveAsync(), this, new GrainTimerCreationOptions(TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(500)) { KeepAlive = true });
+        await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+    }
+
+    private async Task DisarmAsync()
+    {
+        _timer?.Dispose();
+        _timer = null;
+        if (await this.GetReminder(DriveReminder) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+        }
+    }
+
+    [LoggerMessage(EventId = 5101, Level = LogLevel.Information, Message = "Campaign {CampaignId} started: firmware {Version} on {Hosts} host(s)")]
+    private static partial void LogStarted(ILogger logger, string campaignId, string version, int hosts);
+
+    [LoggerMessage(EventId = 5102, Level = LogLevel.Warning, Message = "Campaign {CampaignId} paused itself after {Failures} failed host(s)")]
+    private static partial void LogPaused(ILogger logger, string campaignId, int failures);
+
+    [LoggerMessage(EventId = 5103, Level = LogLevel.Information, Message = "Campaign {CampaignId} ended {State}: {Note}")]
+    private static partial void LogEnded(ILogger logger, string campaignId, CampaignState state, string note);
+}
+
+/// <summary>The list of campaign ids.</summary>
+[ControlPlanePlacement]
+public sealed class CampaignDirectoryGrain(
+    [PersistentState("campaigns", StorageNames.Fleet)] IPersistentState<CampaignDirectoryState> state) : Grain, ICampaignDirectoryGrain
+{
+    public async Task AddAsync(string campaignId)
+    {
+        if (!state.State.Ids.Contains(campaignId))
+        {
+            state.State.Ids = state.State.Ids.Add(campaignId);
+            await state.WriteStateAsync();
+        }
+    }
+
+    public Task<ImmutableArray<string>> ListAsync() => Task.FromResult(state.State.Ids.ToImmutableArray());
+}
+
+/// <summary>Persisted state of <see cref="CampaignDirectoryGrain"/>. Keep the type name stable.</summary>
+[GenerateSerializer]
+[Alias("omig.CampaignDirectoryState")]
+public sealed class CampaignDirectoryState
+{
+    [Id(0)] public ImmutableList<string> Ids { get; set; } = [];
+}
