@@ -22,6 +22,7 @@ public static class SiloCommandLine
         ["--accel"] = "Omig:Qemu:Accelerator",
         ["--telemetry"] = "Omig:Telemetry",
         ["--otlp-endpoint"] = "Omig:OtlpEndpoint",
+        ["--audit-interval"] = "Omig:AuditIntervalSeconds",
     };
 
     /// <summary>Errors for arguments that are neither a known switch with a value nor a <c>--Section:Key=value</c> setting.</summary>
