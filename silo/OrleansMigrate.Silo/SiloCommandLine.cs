@@ -25,6 +25,7 @@ public static class SiloCommandLine
         ["--fault-steps"] = "Omig:Faults:Steps",
         ["--telemetry"] = "Omig:Telemetry",
         ["--otlp-endpoint"] = "Omig:OtlpEndpoint",
+        ["--audit-interval"] = "Omig:AuditIntervalSeconds",
     };
 
     /// <summary>Errors for arguments that are neither a known switch with a value nor a <c>--Section:Key=value</c> setting.</summary>

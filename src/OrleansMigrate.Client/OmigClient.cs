@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
 using OrleansMigrate.Agents;
+using OrleansMigrate.Audit;
 using OrleansMigrate.Cluster;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
@@ -356,6 +357,11 @@ public sealed class OmigClient : IAsyncDisposable
             throw OmigException.Invalid("migration", $"'{migrationId}' is not a migration id (mig-…)");
         }
     }
+
+    /// <summary>The continuous invariant auditor's last report and counters (it runs on a control silo every
+    /// <c>Omig:AuditIntervalSeconds</c>); <see cref="AuditorStatus.LastReport"/> is null before its first completed pass.</summary>
+    public Task<AuditorStatus> GetAuditorStatusAsync() =>
+        Grains.GetGrain<IInvariantAuditorGrain>(IInvariantAuditorGrain.Key).GetStatusAsync();
 
     public Task<ImmutableArray<SiloInfo>> GetSilosAsync(bool includeDead = false) =>
         Grains.GetGrain<IClusterStatusGrain>(0).GetSilosAsync(includeDead);

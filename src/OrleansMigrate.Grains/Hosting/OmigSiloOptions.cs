@@ -47,6 +47,10 @@ public sealed class OmigSiloOptions
     /// <summary>OTLP collector endpoint, e.g. <c>http://127.0.0.1:4317</c>; required with <c>otlp</c>.</summary>
     public string? OtlpEndpoint { get; set; }
 
+    /// <summary>Seconds between passes of the continuous invariant auditor, driven from the control silos (0 turns it off
+    /// on this silo; 1–86400; default 30). Its findings are the metric <c>omig.audit.violations</c> and <c>omig audit --last</c>.</summary>
+    public int AuditIntervalSeconds { get; set; } = 30;
+
     /// <summary>Hypervisor backend of the host agents: <c>simulated</c> (default) or <c>qemu</c> (one QEMU process per VM).</summary>
     public string Driver { get; set; } = "simulated";
 

@@ -7,6 +7,9 @@ namespace OrleansMigrate.Hosting;
 /// <summary>Refuses a bad silo configuration at start with one message per field at fault.</summary>
 public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
 {
+    /// <summary>Largest <see cref="OmigSiloOptions.AuditIntervalSeconds"/>: one day.</summary>
+    public const int MaxAuditIntervalSeconds = 86_400;
+
     public ValidateOptionsResult Validate(string? name, OmigSiloOptions options) =>
         Check(options) is { Count: > 0 } errors ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
 
@@ -100,6 +103,11 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
         else if (telemetry == "otlp" && !Uri.TryCreate(o.OtlpEndpoint, UriKind.Absolute, out _))
         {
             errors.Add("Omig:OtlpEndpoint: an absolute URI (e.g. http://127.0.0.1:4317) is required with Omig:Telemetry otlp");
+        }
+
+        if (o.AuditIntervalSeconds is < 0 or > MaxAuditIntervalSeconds)
+        {
+            errors.Add($"Omig:AuditIntervalSeconds: {o.AuditIntervalSeconds} is not 0 (off) or 1-{MaxAuditIntervalSeconds} seconds");
         }
 
         var driver = o.Driver.Trim().ToLowerInvariant();

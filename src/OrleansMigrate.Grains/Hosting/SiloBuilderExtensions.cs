@@ -8,6 +8,7 @@ using Orleans.Runtime.MembershipService.SiloMetadata;
 using Orleans.Serialization;
 using Orleans.Storage;
 using OrleansMigrate.Agents;
+using OrleansMigrate.Audit;
 using OrleansMigrate.Cloud;
 using OrleansMigrate.Faults;
 using OrleansMigrate.Migration;
@@ -58,6 +59,7 @@ public static class SiloBuilderExtensions
             o.Qemu = options.Qemu;
             o.ListenAddress = options.AdvertisedAddress;
         });
+        silo.Services.Configure<InvariantAuditOptions>(o => o.Interval = TimeSpan.FromSeconds(options.AuditIntervalSeconds));
         silo.Services.AddSingleton(options.Maintenance);
         if (options.Faults.Enabled)
         {
@@ -95,7 +97,8 @@ public static class SiloBuilderExtensions
         silo.AddMemoryGrainStorage(StorageNames.Fleet, (OptionsBuilder<MemoryGrainStorageOptions> b) =>
             b.Configure<Serializer>((o, serializer) => o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer)));
 
-    /// <summary>Metadata, placement and host runtime only: for test clusters that bring their own clustering and storage.</summary>
+    /// <summary>Metadata, placement and host runtime only: for test clusters that bring their own clustering and storage.
+    /// The continuous invariant auditor is off here unless <see cref="InvariantAuditOptions"/> are configured.</summary>
     public static ISiloBuilder AddOrleansMigrateCore(this ISiloBuilder silo, SiloRole role, string hosts)
     {
         var roles = new List<string>();
@@ -132,6 +135,14 @@ public static class SiloBuilderExtensions
             ? new Operations.CommandMaintenanceBackend(sp.GetRequiredService<Operations.MaintenanceOptions>())
             : ActivatorUtilities.CreateInstance<Operations.SimulatedMaintenanceBackend>(sp));
         silo.Services.AddOmigCloudBackends();
+        silo.Services.AddOptions<InvariantAuditOptions>();
+        silo.Services.TryAddSingleton<AuditTelemetry>();
+        if (role.HasFlag(SiloRole.Control))
+        {
+            silo.Services.AddSingleton<InvariantAuditDriver>();
+            silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<InvariantAuditDriver>());
+        }
+
         return silo;
     }
 }

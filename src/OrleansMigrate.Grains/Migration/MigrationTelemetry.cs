@@ -7,7 +7,8 @@ namespace OrleansMigrate.Migration;
 /// Traces and metrics of migrations: one trace per migration (a span per phase and per component
 /// action, tagged with ids and byte counts) under <see cref="SourceName"/>, and the meter
 /// <see cref="MeterName"/>: downtime histogram, migrations by outcome, phase durations, bytes moved,
-/// active migrations.
+/// active migrations. The continuous invariant auditor adds its instruments to the same meter
+/// (<see cref="Audit.AuditTelemetry"/>).
 /// </summary>
 public sealed class MigrationTelemetry : IDisposable
 {
@@ -27,6 +28,9 @@ public sealed class MigrationTelemetry : IDisposable
     }
 
     public static ActivitySource Source { get; } = new(SourceName);
+
+    /// <summary>This silo's <see cref="MeterName"/> meter, for the other instruments of the silo.</summary>
+    internal Meter Meter => _meter;
 
     public Histogram<double> Downtime { get; }
 

@@ -46,4 +46,18 @@ public sealed class OmigSiloOptionsValidatorTests
     [Fact]
     public void Named_hosts_in_PostgreSQL_mode_are_valid() =>
         Assert.Empty(OmigSiloOptionsValidator.Check(Postgres("host", "h-1,h-2")));
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(86_401)]
+    public void An_audit_interval_out_of_range_is_refused_naming_the_key(int seconds) =>
+        Assert.Contains(OmigSiloOptionsValidator.Check(new OmigSiloOptions { AuditIntervalSeconds = seconds }),
+            e => e.StartsWith("Omig:AuditIntervalSeconds:", StringComparison.Ordinal));
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(86_400)]
+    public void An_audit_interval_of_0_turns_the_auditor_off_and_1_to_a_day_is_valid(int seconds) =>
+        Assert.Empty(OmigSiloOptionsValidator.Check(new OmigSiloOptions { AuditIntervalSeconds = seconds }));
 }
