@@ -22,6 +22,10 @@ public static class SiloCommandLine
         ["--accel"] = "Omig:Qemu:Accelerator",
         ["--telemetry"] = "Omig:Telemetry",
         ["--otlp-endpoint"] = "Omig:OtlpEndpoint",
+        ["--tls-cert"] = "Omig:Tls:Certificate",
+        ["--tls-key"] = "Omig:Tls:KeyFile",
+        ["--tls-password"] = "Omig:Tls:Password",
+        ["--tls-ca"] = "Omig:Tls:CaCertificate",
     };
 
     /// <summary>Errors for arguments that are neither a known switch with a value nor a <c>--Section:Key=value</c> setting.</summary>

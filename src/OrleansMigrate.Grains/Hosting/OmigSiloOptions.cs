@@ -53,6 +53,10 @@ public sealed class OmigSiloOptions
     /// <summary>QEMU settings (<c>Omig:Qemu:…</c>) for <see cref="Driver"/> <c>qemu</c>: binary, runtime and image directories, accelerator.</summary>
     public Hypervisor.Qemu.QemuDriverOptions Qemu { get; set; } = new();
 
+    /// <summary>Mutual TLS between silos and from clients (<c>Omig:Tls:…</c>): off unless <c>Tls:Certificate</c> is set;
+    /// then every silo and client connection must present a certificate issued by <c>Tls:CaCertificate</c>.</summary>
+    public Security.OmigTlsOptions Tls { get; set; } = new();
+
     public SiloRole ParsedRole => Role.Trim().ToLowerInvariant() switch
     {
         "control" => SiloRole.Control,

@@ -124,6 +124,11 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
             }
         }
 
+        foreach (var (key, reason) in o.Tls.Check(certificateRequired: true))
+        {
+            errors.Add($"Omig:Tls:{key}: {reason}");
+        }
+
         return errors;
     }
 }
