@@ -113,6 +113,15 @@ public sealed class TlsClusterTests(PostgresFixture pg) : IDisposable
         Assert.True(made == 0, madeErr);
         const string Wrong = "not-the-Password-71";
 
+        // The script's PEM pair loads too (unencrypted key, no password), with the certificate it says.
+        var pem = new OmigTlsOptions { Certificate = Path.Combine(certs, "silo-a.pem"), KeyFile = Path.Combine(certs, "silo-a.key"), CaCertificate = Path.Combine(certs, "ca.pem") };
+        Assert.Empty(pem.Check(certificateRequired: true));
+        using (var loaded = pem.LoadCertificate())
+        {
+            Assert.Equal("CN=silo-a, O=OrleansMigrate", loaded.Subject);
+            Assert.True(TlsPeerValidation.IsTrusted(loaded, null, pem.LoadCa()));
+        }
+
         var (code, stdout, stderr) = await ProcessRunner.RunAsync("dotnet",
             [RepoPaths.SiloDll, "--storage", "postgres", "--connection-string", pg.ConnectionString, "--hosts", "h-1",
              "--tls-cert", Path.Combine(certs, "silo-a.pfx"), "--tls-password", Wrong, "--tls-ca", Path.Combine(certs, "ca.pem")],
