@@ -56,7 +56,8 @@ catch (Exception ex)
 }
 
 Console.WriteLine($"omig-silo {options.EffectiveName} up: role {options.Role}, hosts {(options.ParsedRole.HasFlag(SiloRole.Host) ? options.EffectiveHosts : "-")}, " +
-    $"storage {options.ParsedStorage.ToString().ToLowerInvariant()}, driver {options.Driver}, silo port {options.SiloPort}, gateway port {options.GatewayPort}, pid {Environment.ProcessId}");
+    $"storage {options.ParsedStorage.ToString().ToLowerInvariant()}, driver {options.Driver}, silo port {options.SiloPort}, gateway port {options.GatewayPort}, " +
+    $"tls {(options.Tls.SiloTlsOn ? "mutual" : "off")}, pid {Environment.ProcessId}");
 if (options.Faults.Enabled)
 {
     Console.WriteLine($"omig-silo {options.EffectiveName}: FAULT INJECTION ON: rate {options.Faults.Rate.ToString(System.Globalization.CultureInfo.InvariantCulture)}, seed {options.Faults.Seed}, steps {(string.IsNullOrWhiteSpace(options.Faults.Steps) ? "all" : options.Faults.Steps)}");

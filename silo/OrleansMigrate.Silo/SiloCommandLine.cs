@@ -26,6 +26,10 @@ public static class SiloCommandLine
         ["--telemetry"] = "Omig:Telemetry",
         ["--otlp-endpoint"] = "Omig:OtlpEndpoint",
         ["--audit-interval"] = "Omig:AuditIntervalSeconds",
+        ["--tls-cert"] = "Omig:Tls:Certificate",
+        ["--tls-key"] = "Omig:Tls:KeyFile",
+        ["--tls-password"] = "Omig:Tls:Password",
+        ["--tls-ca"] = "Omig:Tls:CaCertificate",
     };
 
     /// <summary>Errors for arguments that are neither a known switch with a value nor a <c>--Section:Key=value</c> setting.</summary>

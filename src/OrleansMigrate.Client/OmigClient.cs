@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
+using Orleans.Connections.Security;
 using OrleansMigrate.Agents;
 using OrleansMigrate.Audit;
 using OrleansMigrate.Cluster;
@@ -38,6 +39,18 @@ public sealed class OmigClient : IAsyncDisposable
     /// <summary>Connects to a running cluster; throws <see cref="OmigException"/> (Unavailable) when no gateway answers.</summary>
     public static async Task<OmigClient> ConnectAsync(OmigClientOptions options, CancellationToken cancellationToken = default)
     {
+        // Refuse unreadable TLS files here, naming the setting, rather than as a connection failure.
+        if (options.Tls.ClientTlsOn && options.Tls.Check(certificateRequired: false) is [var (key, reason), ..])
+        {
+            throw OmigException.Invalid(key switch
+            {
+                nameof(Security.OmigTlsOptions.Certificate) => "tls_cert",
+                nameof(Security.OmigTlsOptions.KeyFile) => "tls_key",
+                nameof(Security.OmigTlsOptions.CaCertificate) => "tls_ca",
+                _ => "tls_password",
+            }, reason);
+        }
+
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.UseOrleansClient(client =>
         {
@@ -59,6 +72,11 @@ public sealed class OmigClient : IAsyncDisposable
             {
                 client.UseLocalhostClustering([.. options.GatewayPorts], options.ServiceId, options.ClusterId);
             }
+
+            if (options.Tls.ClientTlsOn)
+            {
+                UseMutualTls(client, options.Tls);
+            }
         });
         var host = builder.Build();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -73,10 +91,29 @@ public sealed class OmigClient : IAsyncDisposable
             var where = options.PostgresConnectionString is { Length: > 0 }
                 ? "the gateways listed in PostgreSQL"
                 : $"localhost gateway port(s) {string.Join(",", options.GatewayPorts)}";
-            throw new OmigException(OmigErrorCode.Unavailable, null, $"cannot connect to the cluster at {where}: {ex.GetBaseException().Message}");
+            var tls = options.Tls.ClientTlsOn
+                ? " (TLS: the gateways accept only a client certificate issued by the cluster's CA, and must present one from the given CA)"
+                : " (a cluster running mutual TLS refuses clients without a certificate)";
+            throw new OmigException(OmigErrorCode.Unavailable, null, $"cannot connect to the cluster at {where}: {ex.GetBaseException().Message}{tls}");
         }
 
         return new OmigClient(host);
+    }
+
+    /// <summary>TLS on every gateway connection: the gateway's certificate must chain to the configured CA; this
+    /// client presents its own certificate when it has one (a mutual-TLS silo refuses a client without).</summary>
+    private static void UseMutualTls(IClientBuilder client, Security.OmigTlsOptions tls)
+    {
+        var certificate = string.IsNullOrWhiteSpace(tls.Certificate) ? null : tls.LoadCertificate();
+        var trusted = Security.TlsPeerValidation.For(tls.LoadCa());
+        client.UseTls(o =>
+        {
+            o.LocalCertificate = certificate;
+            o.ClientCertificateMode = certificate is null ? RemoteCertificateMode.NoCertificate : RemoteCertificateMode.RequireCertificate;
+            o.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
+            o.CheckCertificateRevocation = false;
+            o.RemoteCertificateValidation = (cert, chain, errors) => trusted(cert, chain, errors);
+        });
     }
 
     public Task<HostRecord> AddHostAsync(HostSpec spec)

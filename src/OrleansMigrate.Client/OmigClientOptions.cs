@@ -14,6 +14,10 @@ public sealed class OmigClientOptions
 
     public string ServiceId { get; set; } = "orleansmigrate";
 
+    /// <summary>Mutual TLS to the gateways: this client's certificate (PKCS#12, or PEM with a key file) and the
+    /// cluster's CA the silos' certificates must chain to. Off unless a certificate or a CA is set.</summary>
+    public Security.OmigTlsOptions Tls { get; set; } = new();
+
     /// <summary>How long to wait for the first gateway before giving up; default 10 s.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }

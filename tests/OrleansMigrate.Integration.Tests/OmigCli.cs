@@ -2,12 +2,12 @@ using System.Text.Json;
 
 namespace OrleansMigrate.Tests;
 
-/// <summary>Runs the real <c>omig</c> CLI against a PostgreSQL cluster.</summary>
-public sealed class OmigCli(string connectionString, string clusterId)
+/// <summary>Runs the real <c>omig</c> CLI against a PostgreSQL cluster; <paramref name="globalArgs"/> go before every command (e.g. the TLS switches).</summary>
+public sealed class OmigCli(string connectionString, string clusterId, params string[] globalArgs)
 {
     public async Task<(int Code, string Stdout, string Stderr)> RunAsync(params string[] args)
     {
-        string[] all = [RepoPaths.CliDll, "--postgres", connectionString, "--cluster-id", clusterId, .. args];
+        string[] all = [RepoPaths.CliDll, "--postgres", connectionString, "--cluster-id", clusterId, .. globalArgs, .. args];
         return await ProcessRunner.RunAsync("dotnet", all, TimeSpan.FromSeconds(120));
     }
 

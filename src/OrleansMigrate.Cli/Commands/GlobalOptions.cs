@@ -24,6 +24,33 @@ public static class GlobalOptions
         Recursive = true,
     };
 
+    public static readonly Option<string?> TlsCert = new("--tls-cert")
+    {
+        Description = "This client's certificate for mutual TLS: PKCS#12 (.pfx) or PEM with --tls-key (env OMIG_TLS_CERT)",
+        Recursive = true,
+        HelpName = "PATH",
+    };
+
+    public static readonly Option<string?> TlsKey = new("--tls-key")
+    {
+        Description = "PEM private key of a PEM --tls-cert (env OMIG_TLS_KEY)",
+        Recursive = true,
+        HelpName = "PATH",
+    };
+
+    public static readonly Option<string?> TlsPassword = new("--tls-password")
+    {
+        Description = "Password of the PKCS#12 file or encrypted key (env OMIG_TLS_PASSWORD, preferred: a switch shows in the process list)",
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> TlsCa = new("--tls-ca")
+    {
+        Description = "PEM CA the silos' certificates must chain to; turns TLS on (env OMIG_TLS_CA)",
+        Recursive = true,
+        HelpName = "PATH",
+    };
+
     /// <summary><c>--json</c> prints JSON instead of tables; <c>--json PATH</c> writes it to PATH (demo and
     /// benchmarks keep their tables on the console then). Put it after the command's arguments.</summary>
     public static readonly Option<string?> Json = new("--json")
@@ -45,6 +72,10 @@ public static class GlobalOptions
         root.Options.Add(Gateway);
         root.Options.Add(Postgres);
         root.Options.Add(ClusterId);
+        root.Options.Add(TlsCert);
+        root.Options.Add(TlsKey);
+        root.Options.Add(TlsPassword);
+        root.Options.Add(TlsCa);
         root.Options.Add(Json);
     }
 
@@ -67,6 +98,33 @@ public static class GlobalOptions
             GatewayPorts = ports,
             PostgresConnectionString = parse.GetValue(Postgres) ?? Environment.GetEnvironmentVariable("OMIG_POSTGRES"),
             ClusterId = parse.GetValue(ClusterId) ?? Environment.GetEnvironmentVariable("OMIG_CLUSTER_ID") ?? "omig",
+            Tls = TlsOptions(parse),
         };
     }
+
+    /// <summary>The TLS switches (or their environment variables), checked: an unreadable file is refused naming its switch.</summary>
+    public static Security.OmigTlsOptions TlsOptions(ParseResult parse)
+    {
+        var tls = new Security.OmigTlsOptions
+        {
+            Certificate = Blank(parse.GetValue(TlsCert) ?? Environment.GetEnvironmentVariable("OMIG_TLS_CERT")),
+            KeyFile = Blank(parse.GetValue(TlsKey) ?? Environment.GetEnvironmentVariable("OMIG_TLS_KEY")),
+            Password = parse.GetValue(TlsPassword) ?? Environment.GetEnvironmentVariable("OMIG_TLS_PASSWORD"),
+            CaCertificate = Blank(parse.GetValue(TlsCa) ?? Environment.GetEnvironmentVariable("OMIG_TLS_CA")),
+        };
+        if (tls.ClientTlsOn && tls.Check(certificateRequired: false) is [var (key, reason), ..])
+        {
+            throw Errors.OmigException.Invalid(key switch
+            {
+                nameof(Security.OmigTlsOptions.Certificate) => "--tls-cert",
+                nameof(Security.OmigTlsOptions.KeyFile) => "--tls-key",
+                nameof(Security.OmigTlsOptions.CaCertificate) => "--tls-ca",
+                _ => "--tls-password",
+            }, reason);
+        }
+
+        return tls;
+    }
+
+    private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 }

@@ -64,6 +64,10 @@ public sealed class OmigSiloOptions
     /// <summary>How rolling-upgrade campaigns upgrade hosts (<c>Omig:Maintenance:Backend</c> simulated|command, <c>Command</c>, <c>TimeoutSeconds</c>).</summary>
     public Operations.MaintenanceOptions Maintenance { get; set; } = new();
 
+    /// <summary>Mutual TLS between silos and from clients (<c>Omig:Tls:…</c>): off unless <c>Tls:Certificate</c> is set;
+    /// then every silo and client connection must present a certificate issued by <c>Tls:CaCertificate</c>.</summary>
+    public Security.OmigTlsOptions Tls { get; set; } = new();
+
     public SiloRole ParsedRole => Role.Trim().ToLowerInvariant() switch
     {
         "control" => SiloRole.Control,

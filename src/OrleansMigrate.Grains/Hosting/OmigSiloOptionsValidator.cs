@@ -132,6 +132,11 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
             }
         }
 
+        foreach (var (key, reason) in o.Tls.Check(certificateRequired: true))
+        {
+            errors.Add($"Omig:Tls:{key}: {reason}");
+        }
+
         errors.AddRange(o.Faults.Check());
         errors.AddRange(o.Maintenance.Check());
         return errors;

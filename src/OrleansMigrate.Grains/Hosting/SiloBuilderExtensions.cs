@@ -53,6 +53,11 @@ public static class SiloBuilderExtensions
             silo.AddOmigPostgresStorage(options.ConnectionString!);
         }
 
+        if (options.Tls.SiloTlsOn)
+        {
+            silo.UseOmigMutualTls(options.Tls);
+        }
+
         silo.Services.Configure<HostRuntimeOptions>(o =>
         {
             o.Driver = options.Driver.Trim().ToLowerInvariant();
@@ -68,6 +73,24 @@ public static class SiloBuilderExtensions
         }
 
         return silo.AddOrleansMigrateCore(options.ParsedRole, options.EffectiveHosts);
+    }
+
+    /// <summary>
+    /// Mutual TLS on every silo-to-silo and gateway connection: this silo presents its certificate both ways and
+    /// requires one from every peer and client, accepted only when it chains to the configured CA.
+    /// </summary>
+    public static ISiloBuilder UseOmigMutualTls(this ISiloBuilder silo, Security.OmigTlsOptions tls)
+    {
+        var certificate = tls.LoadCertificate();
+        var roots = tls.LoadCa();
+        var trusted = Security.TlsPeerValidation.For(roots);
+        return silo.UseTls(certificate, o =>
+        {
+            o.RemoteCertificateMode = Orleans.Connections.Security.RemoteCertificateMode.RequireCertificate;
+            o.ClientCertificateMode = Orleans.Connections.Security.RemoteCertificateMode.RequireCertificate;
+            o.CheckCertificateRevocation = false;
+            o.RemoteCertificateValidation = (cert, chain, errors) => trusted(cert, chain, errors);
+        });
     }
 
     /// <summary>Grain storage and reminders on PostgreSQL (our schema, <c>deploy/postgres</c>).</summary>

@@ -15,6 +15,9 @@ public sealed class SiloConfigurationFuzzTests
         "high", "Host=127.0.0.1;Database=x", "127.0.0.1", "::1", "999.1.1.1", "http://127.0.0.1:4317", "console", "otlp", "none",
     ];
 
+    /// <summary>TLS paths: missing, empty, not a certificate, a directory, a device.</summary>
+    private static readonly string?[] TlsPaths = [null, "", " ", "/nonexistent/x.pfx", "/etc/hostname", "/tmp", "/dev/null", "rel/x.pem", "\0", new string('p', 5000)];
+
     private static readonly int[] Ports = [-1, 0, 1, 80, 11111, 30000, 65535, 65536, int.MaxValue, int.MinValue];
 
     [Theory]
@@ -52,8 +55,20 @@ public sealed class SiloConfigurationFuzzTests
                 o.Qemu.ImageDirectories.Add(Pick() ?? "/var/lib/omig/images");
             }
 
+            o.Tls.Certificate = TlsPaths[random.Next(TlsPaths.Length)];
+            o.Tls.KeyFile = TlsPaths[random.Next(TlsPaths.Length)];
+            o.Tls.CaCertificate = TlsPaths[random.Next(TlsPaths.Length)];
+            o.Tls.Password = Pick();
+            o.Tls.Enabled = random.Next(4) != 0;
+
             var errors = OmigSiloOptionsValidator.Check(o);
             Assert.All(errors, e => Assert.StartsWith("Omig:", e, StringComparison.Ordinal));
+            if (o.Tls.SiloTlsOn)
+            {
+                // None of these paths is a certificate with its key.
+                Assert.Contains(errors, e => e.StartsWith("Omig:Tls:", StringComparison.Ordinal));
+            }
+
             if (o.SiloPort is < 1 or > 65535)
             {
                 Assert.Contains(errors, e => e.StartsWith("Omig:SiloPort", StringComparison.Ordinal));
