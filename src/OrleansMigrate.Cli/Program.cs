@@ -20,6 +20,7 @@ root.Subcommands.Add(DemoCommand.Build());
 root.Subcommands.Add(BenchCommands.Build());
 root.Subcommands.Add(AuditCommand.Build());
 root.Subcommands.Add(CampaignCommands.Build());
+root.Subcommands.Add(PolicyCommands.Build());
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

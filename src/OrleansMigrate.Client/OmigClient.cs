@@ -342,6 +342,10 @@ public sealed class OmigClient : IAsyncDisposable
         return Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).SubmitAsync(request);
     }
 
+    /// <summary>The migration policies the control plane applies: built-in and configured (<c>Omig:Policies</c>).</summary>
+    public Task<ImmutableArray<PolicyInfo>> ListPoliciesAsync() =>
+        Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).ListPoliciesAsync();
+
     public Task<ImmutableArray<MigrationStatus>> ListMigrationsAsync(bool includeEnded = true) =>
         Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).ListAsync(includeEnded);
 

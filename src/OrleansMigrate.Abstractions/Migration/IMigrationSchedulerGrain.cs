@@ -18,6 +18,11 @@ public interface IMigrationSchedulerGrain : IGrainWithStringKey
     [Alias("Submit")]
     Task<MigrationStatus> SubmitAsync(MigrationRequest request);
 
+    /// <summary>The policies the control plane applies (built-in and configured).</summary>
+    [AlwaysInterleave]
+    [Alias("ListPolicies")]
+    Task<ImmutableArray<Fleet.PolicyInfo>> ListPoliciesAsync();
+
     [AlwaysInterleave]
     [Alias("List")]
     Task<ImmutableArray<MigrationStatus>> ListAsync(bool includeEnded);

@@ -15,7 +15,7 @@ public static class MigrationCommands
     {
         var vm = new Argument<string>("VM") { Description = "VM id" };
         var to = new Option<string?>("--to") { Description = "Destination host; chosen by placement when omitted" };
-        var policy = new Option<string?>("--policy") { Description = $"Migration policy: {string.Join(", ", MigrationPolicyNames)}" };
+        var policy = new Option<string?>("--policy") { Description = "Migration policy (omig policy list); default: the VM's own (label migration-policy, else its instance class, else standard)" };
         var mode = new Option<string>("--mode") { Description = "parallel (default) or serial (the naive design, for comparison)", DefaultValueFactory = _ => "parallel" };
         var priority = new Option<string>("--priority") { Description = "user (default) or maintenance (queued first)", DefaultValueFactory = _ => "user" };
         var wait = new Option<bool>("--wait") { Description = "Follow the migration with a live progress display until it ends" };
@@ -87,8 +87,6 @@ public static class MigrationCommands
         migration.Subcommands.Add(cancel);
         return migration;
     }
-
-    private static IEnumerable<string> MigrationPolicyNames => ["standard", "critical", "economy", "any-version"];
 
     /// <summary>Live progress (a bar while a terminal is attached, one line per phase otherwise), then the report.</summary>
     public static async Task<MigrationStatus> FollowAsync(ParseResult parse, OmigClient client, string migrationId, CancellationToken ct)

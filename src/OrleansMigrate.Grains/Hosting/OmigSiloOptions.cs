@@ -64,6 +64,9 @@ public sealed class OmigSiloOptions
     /// <summary>How rolling-upgrade campaigns upgrade hosts (<c>Omig:Maintenance:Backend</c> simulated|command, <c>Command</c>, <c>TimeoutSeconds</c>).</summary>
     public Operations.MaintenanceOptions Maintenance { get; set; } = new();
 
+    /// <summary>Migration policies added to or overriding the built-in ones (<c>Omig:Policies:NAME:Field</c>), listed by <c>omig policy list</c>.</summary>
+    public Dictionary<string, Migration.PolicySettings> Policies { get; set; } = new(StringComparer.Ordinal);
+
     /// <summary>Mutual TLS between silos and from clients (<c>Omig:Tls:…</c>): off unless <c>Tls:Certificate</c> is set;
     /// then every silo and client connection must present a certificate issued by <c>Tls:CaCertificate</c>.</summary>
     public Security.OmigTlsOptions Tls { get; set; } = new();

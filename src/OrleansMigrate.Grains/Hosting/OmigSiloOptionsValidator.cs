@@ -139,6 +139,10 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
 
         errors.AddRange(o.Faults.Check());
         errors.AddRange(o.Maintenance.Check());
+        foreach (var (name, settings) in o.Policies)
+        {
+            errors.AddRange(settings.Check(name));
+        }
         return errors;
     }
 }

@@ -66,6 +66,13 @@ public static class SiloBuilderExtensions
         });
         silo.Services.Configure<InvariantAuditOptions>(o => o.Interval = TimeSpan.FromSeconds(options.AuditIntervalSeconds));
         silo.Services.AddSingleton(options.Maintenance);
+        silo.Services.Configure<MigrationPolicyOptions>(o =>
+        {
+            foreach (var (name, settings) in options.Policies)
+            {
+                o.Policies[name] = settings.ApplyTo(o.Policies.GetValueOrDefault(name) ?? o.Policies["standard"], name);
+            }
+        });
         if (options.Faults.Enabled)
         {
             // Registered before the core's NoFaults default, which only fills an empty slot.

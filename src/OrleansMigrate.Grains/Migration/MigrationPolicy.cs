@@ -35,6 +35,53 @@ public sealed record MigrationPolicy
     /// <summary>Let the hypervisor throttle the guest's vCPUs when pre-copy does not converge (QEMU auto-converge).</summary>
     public bool AutoConverge { get; init; }
 
+    /// <summary>False: VMs of this class are never live-migrated (pass-through hardware state); a drain reports them with the reason.</summary>
+    public bool LiveMigrate { get; init; } = true;
+
+    /// <summary>Fleet operations (drains, campaigns) move VMs of this class only inside this UTC window, <c>HH:MM-HH:MM</c>
+    /// (may wrap midnight); null: any time. An operator's own migration is not held back.</summary>
+    public string? MaintenanceWindowUtc { get; init; }
+
+    /// <summary>Fleet operations tell the VM's owner before they move it (through the location/notification backend).</summary>
+    public bool NotifyOwner { get; init; }
+
+    /// <summary>Whether <paramref name="now"/> is inside <see cref="MaintenanceWindowUtc"/> (always, without one).</summary>
+    public bool InWindow(DateTimeOffset now)
+    {
+        if (MaintenanceWindowUtc is null || !TryParseWindow(MaintenanceWindowUtc, out var from, out var to))
+        {
+            return true;
+        }
+
+        var t = now.UtcDateTime.TimeOfDay;
+        return from <= to ? t >= from && t < to : t >= from || t < to;
+    }
+
+    /// <summary>Parses <c>HH:MM-HH:MM</c> (24:00 allowed as an end).</summary>
+    public static bool TryParseWindow(string text, out TimeSpan from, out TimeSpan to)
+    {
+        (from, to) = (default, default);
+        var parts = text.Split('-');
+        return parts.Length == 2 && TryTime(parts[0], out from) && TryTime(parts[1], out to) && from != to && from < TimeSpan.FromDays(1);
+    }
+
+    private static bool TryTime(string text, out TimeSpan time)
+    {
+        time = default;
+        var hm = text.Trim().Split(':');
+        if (hm.Length != 2 || hm[0].Length != 2 || hm[1].Length != 2 || !int.TryParse(hm[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var h)
+            || !int.TryParse(hm[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var m) || h > 24 || m > 59 || (h == 24 && m != 0))
+        {
+            return false;
+        }
+
+        time = new TimeSpan(h, m, 0);
+        return true;
+    }
+
+    public Fleet.PolicyInfo Info() => new(Name, DowntimeTargetMs, LinkBandwidthBytesPerSecond, Compression, AllowOlderVersion, CompletionTimeoutMsPerGiB,
+        StallMs, OnTimeout, OnStall, MaxDowntimeTargetMs, AutoConverge, LiveMigrate, MaintenanceWindowUtc, NotifyOwner);
+
     public MigrationTuning Tuning(int guestMiB) => new(
         DowntimeTargetMs, LinkBandwidthBytesPerSecond, Compression, PreLastCopy: true, MaxRounds: 30,
         MaxPreCopyMs: Math.Max(1000, CompletionTimeoutMsPerGiB * Math.Max(1, guestMiB) / 1024.0), AutoConverge: AutoConverge);
@@ -43,8 +90,9 @@ public sealed record MigrationPolicy
     public static readonly IReadOnlyDictionary<string, MigrationPolicy> BuiltIn = new Dictionary<string, MigrationPolicy>(StringComparer.Ordinal)
     {
         ["standard"] = new() { Name = "standard" },
-        ["critical"] = new() { Name = "critical", DowntimeTargetMs = 50, OnStall = "abort", OnTimeout = "abort" },
+        ["critical"] = new() { Name = "critical", DowntimeTargetMs = 50, OnStall = "abort", OnTimeout = "abort", MaintenanceWindowUtc = "22:00-06:00", NotifyOwner = true },
         ["economy"] = new() { Name = "economy", DowntimeTargetMs = 100, LinkBandwidthBytesPerSecond = 125_000_000, OnStall = "escalate", MaxDowntimeTargetMs = 2000, AutoConverge = true },
         ["any-version"] = new() { Name = "any-version", AllowOlderVersion = true },
+        ["passthrough"] = new() { Name = "passthrough", LiveMigrate = false, NotifyOwner = true },
     };
 }

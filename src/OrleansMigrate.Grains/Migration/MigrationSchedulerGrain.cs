@@ -39,9 +39,18 @@ public sealed class MigrationSchedulerGrain(
             throw OmigException.Invalid("policy", $"'{request.Policy}' is not a policy; known: {string.Join(", ", policies.Value.Policies.Keys.Order(StringComparer.Ordinal))}");
         }
 
-        var policy = policies.Value.Resolve(request.Policy);
         var vm = await GrainFactory.GetGrain<IVmGrain>(request.VmId).GetAsync()
             ?? throw OmigException.NotFound("vm", $"VM '{request.VmId}' does not exist");
+
+        // Without a named policy the VM's own (its label, else its class) applies, and is recorded on the request.
+        var policy = request.Policy is null ? policies.Value.For(vm.Spec) : policies.Value.Resolve(request.Policy);
+        request = request with { Policy = policy.Name };
+        if (!policy.LiveMigrate)
+        {
+            throw new OmigException(OmigErrorCode.Incompatible, "policy",
+                $"VM '{vm.VmId}' is of policy '{policy.Name}', which is never live-migrated: stop it and cold-move it, or name another policy");
+        }
+
         if (state.State.Open.Values.FirstOrDefault(m => m.Request.VmId == vm.VmId) is { } busy)
         {
             throw OmigException.Conflict("vm", $"VM '{vm.VmId}' is already being migrated by {busy.MigrationId}");
@@ -62,6 +71,9 @@ public sealed class MigrationSchedulerGrain(
         await AdmitAsync();
         return await StatusAsync(state.State.Open.TryGetValue(id, out var now) ? now : entry);
     }
+
+    public Task<ImmutableArray<PolicyInfo>> ListPoliciesAsync() =>
+        Task.FromResult(policies.Value.Policies.Values.OrderBy(p => p.Name, StringComparer.Ordinal).Select(p => p.Info()).ToImmutableArray());
 
     public async Task<ImmutableArray<MigrationStatus>> ListAsync(bool includeEnded)
     {

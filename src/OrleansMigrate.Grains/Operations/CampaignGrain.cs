@@ -33,6 +33,10 @@ public sealed partial class CampaignGrain(
 {
     private const string DriveReminder = "campaign-drive";
     private readonly Dictionary<string, Task> _upgrades = new(StringComparer.Ordinal);
+
+    /// <summary>Hosts whose upgrade finished in this activation: only their check is trusted; a host found in
+    /// Verifying after a restart is upgraded again first (upgrades are idempotent).</summary>
+    private readonly HashSet<string> _upgraded = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private IGrainTimer? _timer;
     private bool _driving;
@@ -274,9 +278,16 @@ public sealed partial class CampaignGrain(
                     return h with { State = CampaignHostState.Failed, Reason = $"upgrade failed: {failed.Message}", EndedAt = time.GetUtcNow() };
                 }
 
+                _upgraded.Add(h.HostId);
                 return h with { State = CampaignHostState.Verifying };
 
             case CampaignHostState.Verifying:
+                if (!_upgraded.Contains(h.HostId))
+                {
+                    StartUpgrade(h.HostId, spec.FirmwareVersion);
+                    return h with { State = CampaignHostState.Upgrading };
+                }
+
                 HostCheck check;
                 try
                 {
@@ -298,6 +309,7 @@ public sealed partial class CampaignGrain(
                     return h with { State = CampaignHostState.Failed, Reason = $"reports firmware {check.FirmwareVersion ?? "unknown"} after the upgrade, expected {spec.FirmwareVersion}", EndedAt = time.GetUtcNow() };
                 }
 
+                _upgraded.Remove(h.HostId);
                 var host = GrainFactory.GetGrain<IHostGrain>(h.HostId);
                 await host.SetFirmwareAsync(check.FirmwareVersion);
                 await host.SetSchedulingAsync(SchedulingState.Schedulable);

@@ -311,6 +311,13 @@ public sealed partial class HostDrainGrain(
                 continue;
             }
 
+            if (!policy.InWindow(time.GetUtcNow()))
+            {
+                // Held back, not refused: it moves when its class's maintenance window opens.
+                vms[vm.VmId] = vm with { Reason = $"waiting for the maintenance window {policy.MaintenanceWindowUtc} UTC of policy '{policy.Name}'" };
+                continue;
+            }
+
             var destination = Choose(record, source, hosts, byHost, policy, options.PreferFirmware, out var refusals);
             if (destination is null)
             {
@@ -343,12 +350,15 @@ public sealed partial class HostDrainGrain(
     }
 
     private MigrationPolicy PolicyFor(VmRecord vm, DrainOptions options) =>
-        options.Policy is { } named ? policies.Value.Resolve(named)
-        : policies.Value.Policies.TryGetValue(vm.Spec.InstanceClass, out var byClass) ? byClass
-        : policies.Value.Resolve(null);
+        options.Policy is { } named ? policies.Value.Resolve(named) : policies.Value.For(vm.Spec);
 
     private static string? Unmovable(VmRecord vm, MigrationPolicy policy)
     {
+        if (!policy.LiveMigrate)
+        {
+            return $"its policy '{policy.Name}' never live-migrates it: stop it and cold-move it";
+        }
+
         if (!vm.Spec.PassthroughDevices.IsEmpty)
         {
             return $"has pass-through devices ({string.Join(", ", vm.Spec.PassthroughDevices.Select(p => p.Address))}): never live-migrated; stop it and cold-move it";

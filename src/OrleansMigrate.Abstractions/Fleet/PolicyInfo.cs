@@ -1,0 +1,20 @@
+namespace OrleansMigrate.Fleet;
+
+/// <summary>A migration policy as the cluster applies it (<c>omig policy list</c>).</summary>
+[GenerateSerializer, Immutable]
+[Alias("omig.PolicyInfo")]
+public sealed record PolicyInfo(
+    [property: Id(0)] string Name,
+    [property: Id(1)] double DowntimeTargetMs,
+    [property: Id(2)] long LinkBandwidthBytesPerSecond,
+    [property: Id(3)] string Compression,
+    [property: Id(4)] bool AllowOlderVersion,
+    [property: Id(5)] double CompletionTimeoutMsPerGiB,
+    [property: Id(6)] double StallMs,
+    [property: Id(7)] string OnTimeout,
+    [property: Id(8)] string OnStall,
+    [property: Id(9)] double MaxDowntimeTargetMs,
+    [property: Id(10)] bool AutoConverge,
+    [property: Id(11)] bool LiveMigrate,
+    [property: Id(12)] string? MaintenanceWindowUtc,
+    [property: Id(13)] bool NotifyOwner);

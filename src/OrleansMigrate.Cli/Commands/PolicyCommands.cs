@@ -1,0 +1,37 @@
+using System.CommandLine;
+using System.Globalization;
+using OrleansMigrate.Cli.Output;
+using Spectre.Console;
+
+namespace OrleansMigrate.Cli.Commands;
+
+/// <summary><c>omig policy list</c>: the migration policies (instance classes) the control plane applies.</summary>
+public static class PolicyCommands
+{
+    public static Command Build()
+    {
+        var policy = new Command("policy", "Migration policies: one per instance class (a VM's label migration-policy, else its class), built-in and from Omig:Policies");
+        var list = new Command("list", "Every policy with its targets and rules");
+        list.SetClientAction(async (parse, client, _) =>
+        {
+            var all = await client.ListPoliciesAsync();
+            CommandRunner.Print(parse, all, policies =>
+            {
+                var table = new Table().Border(TableBorder.Rounded)
+                    .AddColumns("POLICY", "LIVE", "DOWNTIME TARGET", "MAX TARGET", "LINK", "ON STALL", "ON TIMEOUT", "AUTO-CONVERGE", "OLDER VERSIONS", "WINDOW (UTC)", "NOTIFY OWNER");
+                foreach (var p in policies)
+                {
+                    table.AddRow(Markup.Escape(p.Name), p.LiveMigrate ? "yes" : "[yellow]never[/]",
+                        string.Create(CultureInfo.InvariantCulture, $"{p.DowntimeTargetMs:0.##} ms"), string.Create(CultureInfo.InvariantCulture, $"{p.MaxDowntimeTargetMs:0.##} ms"),
+                        string.Create(CultureInfo.InvariantCulture, $"{p.LinkBandwidthBytesPerSecond * 8 / 1e9:0.##} Gb/s"), p.OnStall, p.OnTimeout,
+                        p.AutoConverge ? "yes" : "no", p.AllowOlderVersion ? "allowed" : "no", Markup.Escape(p.MaintenanceWindowUtc ?? "any"), p.NotifyOwner ? "yes" : "no");
+                }
+
+                return table;
+            });
+            return 0;
+        });
+        policy.Subcommands.Add(list);
+        return policy;
+    }
+}

@@ -1,0 +1,112 @@
+using System.Globalization;
+
+namespace OrleansMigrate.Migration;
+
+/// <summary>
+/// One policy's settings in configuration, <c>Omig:Policies:NAME:Field</c>. Every field is optional: unset fields
+/// keep the built-in policy of that name, or <c>standard</c>'s for a new name. E.g.
+/// <c>Omig__Policies__gold__DowntimeTargetMs=30</c>, <c>--Omig:Policies:batch:LiveMigrate=false</c>.
+/// </summary>
+public sealed class PolicySettings
+{
+    public double? DowntimeTargetMs { get; set; }
+
+    public long? LinkBandwidthBytesPerSecond { get; set; }
+
+    public string? Compression { get; set; }
+
+    public bool? AllowOlderVersion { get; set; }
+
+    public double? CompletionTimeoutMsPerGiB { get; set; }
+
+    public double? StallMs { get; set; }
+
+    public string? OnTimeout { get; set; }
+
+    public string? OnStall { get; set; }
+
+    public double? MaxDowntimeTargetMs { get; set; }
+
+    public bool? AutoConverge { get; set; }
+
+    public bool? LiveMigrate { get; set; }
+
+    /// <summary><c>HH:MM-HH:MM</c> UTC, or <c>any</c> for no window.</summary>
+    public string? MaintenanceWindowUtc { get; set; }
+
+    public bool? NotifyOwner { get; set; }
+
+    public MigrationPolicy ApplyTo(MigrationPolicy basis, string name) => basis with
+    {
+        Name = name,
+        DowntimeTargetMs = DowntimeTargetMs ?? basis.DowntimeTargetMs,
+        LinkBandwidthBytesPerSecond = LinkBandwidthBytesPerSecond ?? basis.LinkBandwidthBytesPerSecond,
+        Compression = Compression?.Trim().ToLowerInvariant() ?? basis.Compression,
+        AllowOlderVersion = AllowOlderVersion ?? basis.AllowOlderVersion,
+        CompletionTimeoutMsPerGiB = CompletionTimeoutMsPerGiB ?? basis.CompletionTimeoutMsPerGiB,
+        StallMs = StallMs ?? basis.StallMs,
+        OnTimeout = OnTimeout?.Trim().ToLowerInvariant() ?? basis.OnTimeout,
+        OnStall = OnStall?.Trim().ToLowerInvariant() ?? basis.OnStall,
+        MaxDowntimeTargetMs = MaxDowntimeTargetMs ?? basis.MaxDowntimeTargetMs,
+        AutoConverge = AutoConverge ?? basis.AutoConverge,
+        LiveMigrate = LiveMigrate ?? basis.LiveMigrate,
+        MaintenanceWindowUtc = MaintenanceWindowUtc is null ? basis.MaintenanceWindowUtc : MaintenanceWindowUtc.Trim().Equals("any", StringComparison.OrdinalIgnoreCase) ? null : MaintenanceWindowUtc.Trim(),
+        NotifyOwner = NotifyOwner ?? basis.NotifyOwner,
+    };
+
+    /// <summary>One message per bad field of policy <paramref name="name"/>, named <c>Omig:Policies:NAME:Field</c>.</summary>
+    public IEnumerable<string> Check(string name)
+    {
+        var key = $"Omig:Policies:{name}:";
+        if (!Fleet.FleetValidation.IsValidId(name))
+        {
+            yield return $"Omig:Policies:{name}: '{name}' is not a valid policy name (lower-case letters, digits, '-')";
+        }
+
+        string Num(double v) => v.ToString(CultureInfo.InvariantCulture);
+        if (DowntimeTargetMs is { } dt && (double.IsNaN(dt) || dt is < 0.1 or > 600_000))
+        {
+            yield return $"{key}DowntimeTargetMs: {Num(dt)} is not between 0.1 and 600000";
+        }
+
+        if (MaxDowntimeTargetMs is { } mx && (double.IsNaN(mx) || mx is < 0.1 or > 600_000))
+        {
+            yield return $"{key}MaxDowntimeTargetMs: {Num(mx)} is not between 0.1 and 600000";
+        }
+
+        if (LinkBandwidthBytesPerSecond is { } bw && bw is < 1_000_000 or > 100_000_000_000)
+        {
+            yield return $"{key}LinkBandwidthBytesPerSecond: {bw} is not between 1000000 and 100000000000";
+        }
+
+        if (Compression is { } c && c.Trim().ToLowerInvariant() is not ("none" or "final" or "all"))
+        {
+            yield return $"{key}Compression: '{c}' is not one of none, final, all";
+        }
+
+        if (CompletionTimeoutMsPerGiB is { } ct && (double.IsNaN(ct) || ct is < 100 or > 86_400_000))
+        {
+            yield return $"{key}CompletionTimeoutMsPerGiB: {Num(ct)} is not between 100 and 86400000";
+        }
+
+        if (StallMs is { } st && (double.IsNaN(st) || st is < 10 or > 3_600_000))
+        {
+            yield return $"{key}StallMs: {Num(st)} is not between 10 and 3600000";
+        }
+
+        if (OnTimeout is { } ot && ot.Trim().ToLowerInvariant() is not ("abort" or "force"))
+        {
+            yield return $"{key}OnTimeout: '{ot}' is not one of abort, force";
+        }
+
+        if (OnStall is { } os && os.Trim().ToLowerInvariant() is not ("abort" or "escalate"))
+        {
+            yield return $"{key}OnStall: '{os}' is not one of abort, escalate";
+        }
+
+        if (MaintenanceWindowUtc is { } w && !w.Trim().Equals("any", StringComparison.OrdinalIgnoreCase) && !MigrationPolicy.TryParseWindow(w.Trim(), out _, out _))
+        {
+            yield return $"{key}MaintenanceWindowUtc: '{w}' is not HH:MM-HH:MM (UTC) or any";
+        }
+    }
+}

@@ -1,0 +1,128 @@
+using System.Collections.Immutable;
+using Microsoft.Extensions.Configuration;
+using OrleansMigrate.Errors;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Hosting;
+using OrleansMigrate.Migration;
+using OrleansMigrate.Tests.Operations;
+
+namespace OrleansMigrate.Tests.Migration;
+
+/// <summary>Migration policies as configuration: overrides and new classes from <c>Omig:Policies</c>, the VM's policy by
+/// label or class, maintenance windows, and classes that are never live-migrated.</summary>
+public sealed class PolicyTests
+{
+    private static OmigSiloOptions Bind(params (string Key, string Value)[] settings)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value))).Build();
+        var options = new OmigSiloOptions();
+        configuration.GetSection(OmigSiloOptions.Section).Bind(options);
+        return options;
+    }
+
+    [Fact]
+    public void Configured_policies_override_built_in_fields_and_add_classes_based_on_standard()
+    {
+        var options = Bind(
+            ("Omig:Policies:critical:DowntimeTargetMs", "30"),
+            ("Omig:Policies:critical:MaintenanceWindowUtc", "any"),
+            ("Omig:Policies:gold:LinkBandwidthBytesPerSecond", "2500000000"),
+            ("Omig:Policies:gold:OnStall", "abort"));
+        Assert.Empty(OmigSiloOptionsValidator.Check(options));
+
+        var policies = new MigrationPolicyOptions();
+        foreach (var (name, settings) in options.Policies)
+        {
+            policies.Policies[name] = settings.ApplyTo(policies.Policies.GetValueOrDefault(name) ?? policies.Policies["standard"], name);
+        }
+
+        var critical = policies.Resolve("critical");
+        Assert.Equal((30.0, "abort", null, true), (critical.DowntimeTargetMs, critical.OnStall, critical.MaintenanceWindowUtc, critical.NotifyOwner));
+        var gold = policies.Resolve("gold");
+        Assert.Equal(("gold", 2_500_000_000L, "abort", 20.0), (gold.Name, gold.LinkBandwidthBytesPerSecond, gold.OnStall, gold.DowntimeTargetMs));
+    }
+
+    [Theory]
+    [InlineData("DowntimeTargetMs", "0")]
+    [InlineData("OnStall", "panic")]
+    [InlineData("OnTimeout", "later")]
+    [InlineData("Compression", "zstd")]
+    [InlineData("MaintenanceWindowUtc", "25:00-02:00")]
+    [InlineData("MaintenanceWindowUtc", "night")]
+    [InlineData("LinkBandwidthBytesPerSecond", "10")]
+    [InlineData("StallMs", "1")]
+    public void Bad_policy_settings_are_refused_naming_the_key(string field, string value)
+    {
+        var errors = OmigSiloOptionsValidator.Check(Bind(($"Omig:Policies:gold:{field}", value)));
+
+        Assert.Contains(errors, e => e.StartsWith($"Omig:Policies:gold:{field}:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_policy_name_must_be_an_id() =>
+        Assert.Contains(OmigSiloOptionsValidator.Check(Bind(("Omig:Policies:Gold Tier:StallMs", "100"))), e => e.StartsWith("Omig:Policies:Gold Tier:", StringComparison.Ordinal));
+
+    [Theory]
+    [InlineData("22:00-06:00", "23:30", true)]
+    [InlineData("22:00-06:00", "05:59", true)]
+    [InlineData("22:00-06:00", "06:00", false)]
+    [InlineData("22:00-06:00", "12:00", false)]
+    [InlineData("01:00-03:00", "02:00", true)]
+    [InlineData("01:00-03:00", "03:30", false)]
+    [InlineData("00:00-24:00", "17:45", true)]
+    public void Maintenance_windows_are_UTC_and_may_wrap_midnight(string window, string at, bool inside)
+    {
+        var policy = new MigrationPolicy { Name = "w", MaintenanceWindowUtc = window };
+        var now = new DateTimeOffset(2026, 11, 26, int.Parse(at[..2], System.Globalization.CultureInfo.InvariantCulture), int.Parse(at[3..], System.Globalization.CultureInfo.InvariantCulture), 0, TimeSpan.Zero);
+
+        Assert.Equal(inside, policy.InWindow(now));
+        Assert.True(new MigrationPolicy { Name = "any" }.InWindow(now));
+    }
+
+    [Fact]
+    public void A_VMs_policy_is_its_label_then_its_class_then_standard()
+    {
+        var policies = new MigrationPolicyOptions();
+        var vm = TestFleet.Vm("p-1") with { InstanceClass = "economy" };
+
+        Assert.Equal("economy", policies.For(vm).Name);
+        Assert.Equal("passthrough", policies.For(vm with { Labels = ImmutableDictionary<string, string>.Empty.Add(MigrationPolicyOptions.PolicyLabel, "passthrough") }).Name);
+        Assert.Equal("standard", policies.For(vm with { InstanceClass = "no-such-class" }).Name);
+    }
+}
+
+/// <summary>Policies through the scheduler: the VM's own policy is recorded, a never-live-migrate class is refused,
+/// and the list shows every policy.</summary>
+[Collection(OperationsCollection.Name)]
+public sealed class PolicySchedulerTests(MigrationClusterFixture fixture)
+{
+    [Fact]
+    public async Task The_scheduler_applies_the_VMs_own_policy_and_refuses_one_that_is_never_live_migrated()
+    {
+        var host = TestFleet.Unique("ph");
+        var flag = "pol_" + Guid.NewGuid().ToString("N")[..8];
+        await fixture.Client.AddHostAsync(TestFleet.Host(host, cores: 64, memoryMiB: 256 * 1024, features: ["avx", flag]));
+        var other = TestFleet.Unique("ph");
+        await fixture.Client.AddHostAsync(TestFleet.Host(other, cores: 64, memoryMiB: 256 * 1024, features: ["avx", flag]));
+        var economy = TestFleet.Vm(TestFleet.Unique("pv"), features: [flag]) with { InstanceClass = "economy" };
+        var pinned = TestFleet.Vm(TestFleet.Unique("pv"), features: [flag]) with { Labels = ImmutableDictionary<string, string>.Empty.Add(MigrationPolicyOptions.PolicyLabel, "passthrough") };
+        await fixture.Client.CreateVmAsync(economy, host);
+        await fixture.Client.CreateVmAsync(pinned, host);
+
+        var started = await fixture.Client.MigrateAsync(new MigrationRequest(economy.VmId, other));
+        var refused = await Assert.ThrowsAsync<OmigException>(() => fixture.Client.MigrateAsync(new MigrationRequest(pinned.VmId, other)));
+
+        Assert.Equal("economy", started.Request.Policy);
+        Assert.Equal((OmigErrorCode.Incompatible, "policy"), (refused.Code, refused.Field));
+        Assert.Contains("never live-migrated", refused.Message);
+        var policies = await fixture.Client.ListPoliciesAsync();
+        Assert.Contains(policies, p => p.Name == "passthrough" && !p.LiveMigrate);
+        Assert.Contains(policies, p => p.Name == "critical" && p.MaintenanceWindowUtc == "22:00-06:00" && p.NotifyOwner);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!(await fixture.Client.GetMigrationAsync(started.MigrationId)).IsEnded)
+        {
+            Assert.True(DateTime.UtcNow < deadline);
+            await Task.Delay(100);
+        }
+    }
+}
