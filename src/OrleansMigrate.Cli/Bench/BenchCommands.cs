@@ -16,7 +16,75 @@ public static class BenchCommands
         bench.Subcommands.Add(Orchestration());
         bench.Subcommands.Add(Qemu());
         bench.Subcommands.Add(Chaos());
+        bench.Subcommands.Add(Campaign());
         return bench;
+    }
+
+    private static Command Campaign()
+    {
+        var hosts = new Option<int>("--hosts") { Description = "Hosts in the simulated fleet (2-20000)", DefaultValueFactory = _ => 1000 };
+        var perHost = new Option<int>("--vms-per-host") { Description = "VMs per host (1-30)", DefaultValueFactory = _ => 20 };
+        var batch = new Option<int>("--batch") { Description = "Hosts in maintenance at once (1-1000)", DefaultValueFactory = _ => 50 };
+        var parallel = new Option<int>("--max-parallel-migrations") { Description = "Migrations of the campaign at once (1-10000)", DefaultValueFactory = _ => 400 };
+        var acceleration = new Option<double>("--acceleration") { Description = "Modelled time runs this many times faster (1-1000000)", DefaultValueFactory = _ => 1000 };
+        var driver = new Option<string>("--driver") { Description = "analytic (memory modelled, no bytes) or simulated (byte-real 8 MiB guests; small fleets)", DefaultValueFactory = _ => "analytic" };
+        var cmd = new Command("campaign", "A rolling firmware upgrade of a whole simulated fleet through the unchanged control plane (--json PATH, default campaign.json); exit 1 when a target is missed")
+        {
+            hosts, perHost, batch, parallel, acceleration, driver,
+        };
+        cmd.SetLocalAction(async (parse, ct) =>
+        {
+            var options = new CampaignBenchmarkOptions(parse.GetValue(hosts), parse.GetValue(perHost), parse.GetValue(batch), parse.GetValue(parallel),
+                parse.GetValue(acceleration), parse.GetValue(driver)!.Trim().ToLowerInvariant(), 16);
+            if (options.Hosts is < 2 or > 20_000)
+            {
+                throw OmigException.Invalid("--hosts", $"must be between 2 and 20000, got {options.Hosts}");
+            }
+
+            if (options.VmsPerHost is < 1 or > 30)
+            {
+                throw OmigException.Invalid("--vms-per-host", $"must be between 1 and 30, got {options.VmsPerHost}");
+            }
+
+            if (options.Batch is < 1 or > 1000 || options.Batch >= options.Hosts)
+            {
+                throw OmigException.Invalid("--batch", $"must be between 1 and 1000 and below --hosts, got {options.Batch}");
+            }
+
+            if (options.MaxParallelMigrations is < 1 or > 10_000)
+            {
+                throw OmigException.Invalid("--max-parallel-migrations", $"must be between 1 and 10000, got {options.MaxParallelMigrations}");
+            }
+
+            if (double.IsNaN(options.TimeAcceleration) || options.TimeAcceleration is < 1 or > 1_000_000)
+            {
+                throw OmigException.Invalid("--acceleration", $"must be between 1 and 1000000, got {options.TimeAcceleration}");
+            }
+
+            if (options.Driver is not ("analytic" or "simulated"))
+            {
+                throw OmigException.Invalid("--driver", $"must be analytic or simulated, got '{options.Driver}'");
+            }
+
+            var result = await new CampaignBenchmark(options, line => Console.Error.WriteLine(line)).RunAsync(ct);
+            var json = Output.Json.Serialize(result);
+            var met = result.HostsUpgraded == result.Hosts && result.VmsLost == 0 && result.InvariantViolations == 0 && result.MigrationsPerS >= 200;
+            if (GlobalOptions.JsonToConsole(parse))
+            {
+                Console.Out.WriteLine(json);
+                return met ? 0 : 1;
+            }
+
+            var path = GlobalOptions.JsonPath(parse) ?? "campaign.json";
+            await File.WriteAllTextAsync(path, json, ct);
+            var table = new Table().Border(TableBorder.Rounded).AddColumns("HOSTS", "VMS", "UPGRADED", "VMS LOST", "VIOLATIONS", "MIGRATIONS", "PER SECOND", "WALL", "PEAK MEMORY");
+            table.AddRow($"{result.Hosts}", $"{result.Vms}", $"{result.HostsUpgraded}", $"{result.VmsLost}", $"{result.InvariantViolations}", $"{result.Migrations}",
+                $"{result.MigrationsPerS:0.0}", $"{result.WallS:0.0} s", $"{result.PeakMemMb:0} MB");
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLine($"targets (all hosts upgraded, 0 lost, 0 violations, ≥ 200 migrations/s): {(met ? "[green]met[/]" : "[red]MISSED[/]")}; report written to [bold]{Markup.Escape(path)}[/]");
+            return met ? 0 : 1;
+        });
+        return cmd;
     }
 
     private static Command Chaos()

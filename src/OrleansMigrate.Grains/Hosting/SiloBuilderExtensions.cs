@@ -161,6 +161,7 @@ public static class SiloBuilderExtensions
         silo.Services.TryAddSingleton<ILocationServicesBackend>(sp => sp.GetRequiredService<SimulatedLocationServicesBackend>());
         silo.Services.TryAddSingleton<IHostRuntime, DriverHostRuntime>();
         silo.Services.TryAddSingleton(_ => new Operations.MaintenanceOptions());
+        silo.Services.TryAddSingleton<Operations.FleetViewCache>();
         silo.Services.TryAddSingleton<Operations.IMaintenanceBackend>(sp => sp.GetRequiredService<Operations.MaintenanceOptions>().Backend.Trim().Equals("command", StringComparison.OrdinalIgnoreCase)
             ? new Operations.CommandMaintenanceBackend(sp.GetRequiredService<Operations.MaintenanceOptions>())
             : ActivatorUtilities.CreateInstance<Operations.SimulatedMaintenanceBackend>(sp));

@@ -20,6 +20,18 @@ public sealed class MigrationSchedulerGrain(
     TimeProvider time) : Grain, IMigrationSchedulerGrain
 {
     private const int HistoryLimit = 10_000;
+    private static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(2);
+    private DateTimeOffset _lastSweep = DateTimeOffset.MinValue;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // A periodic pass, so a slot held by a migration whose end notification was lost frees even when nothing
+        // else happens.
+        this.RegisterGrainTimer(static g => g.Open.IsEmpty ? Task.CompletedTask : g.AdmitAsync(), this, SweepInterval, SweepInterval);
+        return Task.CompletedTask;
+    }
+
+    private ImmutableDictionary<string, ScheduledMigration> Open => state.State.Open;
 
     public async Task<MigrationStatus> SubmitAsync(MigrationRequest request)
     {
@@ -110,7 +122,15 @@ public sealed class MigrationSchedulerGrain(
     /// ones: an ended migration whose notification was lost frees its slot; one that never started is started again.</summary>
     private async Task AdmitAsync()
     {
-        foreach (var admitted in state.State.Open.Values.Where(m => m.Admitted).ToList())
+        // The sweep asks every admitted migration for its status: at most every few seconds, not on every submit and
+        // end (with hundreds in flight that would be hundreds of calls per event); notifications do the rest.
+        var sweep = time.GetUtcNow() - _lastSweep >= SweepInterval;
+        if (sweep)
+        {
+            _lastSweep = time.GetUtcNow();
+        }
+
+        foreach (var admitted in sweep ? state.State.Open.Values.Where(m => m.Admitted).ToList() : [])
         {
             try
             {
@@ -173,6 +193,25 @@ public sealed class MigrationSchedulerGrain(
 
     private async Task<string> ChooseDestinationAsync(VmRecord vm, string? requested, MigrationPolicy policy)
     {
+        if (requested is not null)
+        {
+            // A named destination needs only the two hosts and the VMs on the destination (anti-affinity), never
+            // the whole fleet: drains and campaigns submit thousands of these.
+            var sourceHost = await GrainFactory.GetGrain<IHostGrain>(vm.HostId).GetAsync()
+                ?? throw OmigException.NotFound("vm", $"the host of VM '{vm.VmId}' ('{vm.HostId}') is not registered");
+            var targetHost = await GrainFactory.GetGrain<IHostGrain>(requested).GetAsync()
+                ?? throw OmigException.NotFound("to", $"host '{requested}' is not registered");
+            IReadOnlyCollection<VmRecord> peers = vm.Spec.Labels.ContainsKey(DestinationSelector.AntiAffinityLabel)
+                ? [.. (await Task.WhenAll(targetHost.Vms.Keys.Select(id => GrainFactory.GetGrain<IVmGrain>(id).GetAsync()))).OfType<VmRecord>()]
+                : [];
+            if (DestinationSelector.Refusal(vm, sourceHost, targetHost, peers, policy) is { } refused)
+            {
+                throw new OmigException(OmigErrorCode.Incompatible, "to", $"host '{requested}' cannot take VM '{vm.VmId}': {refused}");
+            }
+
+            return requested;
+        }
+
         var fleet = GrainFactory.GetGrain<IFleetGrain>(IFleetGrain.Key);
         var hosts = await fleet.ListHostsAsync();
         var source = hosts.FirstOrDefault(h => h.HostId == vm.HostId)
@@ -180,17 +219,6 @@ public sealed class MigrationSchedulerGrain(
         var vms = await fleet.ListVmsAsync();
         var byHost = vms.GroupBy(v => v.HostId).ToDictionary(g => g.Key, g => (IReadOnlyCollection<VmRecord>)g.ToList());
         IReadOnlyCollection<VmRecord> On(string hostId) => byHost.TryGetValue(hostId, out var list) ? list : [];
-
-        if (requested is not null)
-        {
-            var target = hosts.FirstOrDefault(h => h.HostId == requested) ?? throw OmigException.NotFound("to", $"host '{requested}' is not registered");
-            if (DestinationSelector.Refusal(vm, source, target, On(target.HostId), policy) is { } why)
-            {
-                throw new OmigException(OmigErrorCode.Incompatible, "to", $"host '{requested}' cannot take VM '{vm.VmId}': {why}");
-            }
-
-            return requested;
-        }
 
         var (best, refusals) = DestinationSelector.Choose(vm, source, hosts, On, policy);
         return best?.HostId ?? throw new OmigException(OmigErrorCode.InsufficientCapacity, "to",

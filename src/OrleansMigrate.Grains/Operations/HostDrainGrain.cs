@@ -27,6 +27,7 @@ public sealed class HostDrainGrainState
 public sealed partial class HostDrainGrain(
     [PersistentState("drain", StorageNames.Fleet)] IPersistentState<HostDrainGrainState> state,
     IOptions<MigrationPolicyOptions> policies,
+    FleetViewCache fleetView,
     TimeProvider time,
     ILogger<HostDrainGrain> logger) : Grain, IHostDrainGrain, IRemindable
 {
@@ -283,10 +284,10 @@ public sealed partial class HostDrainGrain(
             return;
         }
 
-        var fleet = GrainFactory.GetGrain<IFleetGrain>(IFleetGrain.Key);
-        var hosts = await fleet.ListHostsAsync();
-        var records = (await fleet.ListVmsAsync()).ToDictionary(v => v.VmId, StringComparer.Ordinal);
-        var byHost = records.Values.GroupBy(v => v.HostId).ToDictionary(g => g.Key, g => (IReadOnlyCollection<VmRecord>)g.ToList(), StringComparer.Ordinal);
+        // Hosts from the silo's short-lived cache; the VM records of the pending VMs only (never the whole fleet).
+        var hosts = await fleetView.HostsAsync(TimeSpan.FromSeconds(1));
+        var records = (await Task.WhenAll(pending.Select(v => GrainFactory.GetGrain<IVmGrain>(v.VmId).GetAsync())))
+            .OfType<VmRecord>().ToDictionary(v => v.VmId, StringComparer.Ordinal);
         var scheduler = GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key);
 
         // Largest first: they are the hardest to place, and they free the most.
@@ -318,7 +319,7 @@ public sealed partial class HostDrainGrain(
                 continue;
             }
 
-            var destination = Choose(record, source, hosts, byHost, policy, options.PreferFirmware, out var refusals);
+            var (destination, refusals) = await ChooseAsync(record, source, hosts, policy, options.PreferFirmware);
             if (destination is null)
             {
                 var passes = _noDestination[vm.VmId] = _noDestination.GetValueOrDefault(vm.VmId) + 1;
@@ -339,7 +340,6 @@ public sealed partial class HostDrainGrain(
                 {
                     Reservations = destination.Reservations.SetItem("drain:" + vm.VmId, new Fleet.Placement(record.Spec.Vcpus, record.Spec.MemoryMiB)),
                 });
-                byHost[destination.HostId] = [.. byHost.GetValueOrDefault(destination.HostId) ?? [], record];
             }
             catch (OmigException ex) when (ex.Code is OmigErrorCode.Conflict or OmigErrorCode.Incompatible or OmigErrorCode.InsufficientCapacity or OmigErrorCode.NotFound)
             {
@@ -372,27 +372,45 @@ public sealed partial class HostDrainGrain(
         return null;
     }
 
-    /// <summary>The allowed destination: on the preferred firmware first, then the most free memory, then the most free cores.</summary>
-    private static HostRecord? Choose(VmRecord vm, HostRecord source, IEnumerable<HostRecord> hosts, Dictionary<string, IReadOnlyCollection<VmRecord>> byHost,
-        MigrationPolicy policy, string? preferFirmware, out SortedDictionary<string, string> refusals)
+    /// <summary>The allowed destination: on the preferred firmware first, then the most free memory, then the most free
+    /// cores. The anti-affinity rule needs the VMs on a candidate: it is checked, best candidate first, only for a VM that
+    /// has a group, so a drain never reads the whole fleet's VM records.</summary>
+    private async Task<(HostRecord? Host, SortedDictionary<string, string> Refusals)> ChooseAsync(VmRecord vm, HostRecord source, IEnumerable<HostRecord> hosts,
+        MigrationPolicy policy, string? preferFirmware)
     {
-        refusals = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        HostRecord? best = null;
+        var refusals = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        var allowed = new List<HostRecord>();
         foreach (var host in hosts)
         {
-            if (DestinationSelector.Refusal(vm, source, host, byHost.GetValueOrDefault(host.HostId) ?? [], policy) is { } why)
+            if (DestinationSelector.Refusal(vm, source, host, [], policy) is { } why)
+            {
+                refusals[host.HostId] = why;
+            }
+            else
+            {
+                allowed.Add(host);
+            }
+        }
+
+        allowed.Sort((a, b) => Rank(b, preferFirmware).CompareTo(Rank(a, preferFirmware)));
+        if (!vm.Spec.Labels.ContainsKey(DestinationSelector.AntiAffinityLabel))
+        {
+            return (allowed.FirstOrDefault(), refusals);
+        }
+
+        foreach (var host in allowed)
+        {
+            var peers = (await Task.WhenAll(host.Vms.Keys.Select(id => GrainFactory.GetGrain<IVmGrain>(id).GetAsync()))).OfType<VmRecord>().ToList();
+            if (DestinationSelector.Refusal(vm, source, host, peers, policy) is { } why)
             {
                 refusals[host.HostId] = why;
                 continue;
             }
 
-            if (best is null || Rank(host, preferFirmware).CompareTo(Rank(best, preferFirmware)) > 0)
-            {
-                best = host;
-            }
+            return (host, refusals);
         }
 
-        return best;
+        return (null, refusals);
     }
 
     private static (bool, long, int) Rank(HostRecord host, string? preferFirmware) =>

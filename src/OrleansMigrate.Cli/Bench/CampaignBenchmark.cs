@@ -1,0 +1,195 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
+using OrleansMigrate.Agents;
+using OrleansMigrate.Cli.Demo;
+using OrleansMigrate.Client;
+using OrleansMigrate.Cloud;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Migration;
+using OrleansMigrate.Operations;
+
+namespace OrleansMigrate.Cli.Bench;
+
+/// <summary>What <c>omig bench campaign</c> runs.</summary>
+/// <param name="Driver">Hypervisor driver of the hosts: <c>analytic</c> (memory modelled, no bytes, accelerated time) for
+/// fleets of thousands, or <c>simulated</c> (byte-real guests) for small ones.</param>
+/// <param name="TimeAcceleration">Modelled time runs this many times faster (analytic driver, cloud latencies, upgrades).</param>
+public sealed record CampaignBenchmarkOptions(
+    int Hosts,
+    int VmsPerHost,
+    int Batch,
+    int MaxParallelMigrations,
+    double TimeAcceleration,
+    string Driver,
+    int CreateConcurrency);
+
+/// <summary>
+/// A rolling firmware upgrade of a whole simulated fleet through the unchanged control plane (embedded cluster; the
+/// same fleet, drain, campaign, scheduler and migration grains and policies as production): every host drained,
+/// upgraded, verified and uncordoned. Reports migrations per second of wall time, VMs lost, the invariant audit
+/// afterwards and the process's peak memory.
+/// </summary>
+public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<string> log)
+{
+    public async Task<CampaignBenchmarkResult> RunAsync(CancellationToken ct)
+    {
+        var a = options.TimeAcceleration;
+        await using var cluster = await EmbeddedCluster.StartAsync(0, ct, minimumLevel: Microsoft.Extensions.Logging.LogLevel.Error, configure: silo =>
+        {
+            silo.Services.PostConfigure<HostRuntimeOptions>(o =>
+            {
+                o.Driver = options.Driver;
+                o.SimulatedGuestMiB = 8;
+                o.VerifyConsistency = options.Driver != "analytic";
+                ConfigureAcceleration(o, a);
+            });
+            silo.Services.AddSingleton(Scaled(a));
+            silo.Services.AddSingleton(new MaintenanceOptions { SimulatedUpgradeMs = (int)Math.Round(120_000 / a) });
+            silo.Services.Configure<MigrationAdmissionOptions>(o =>
+            {
+                o.MaxPerCluster = Math.Max(o.MaxPerCluster, options.MaxParallelMigrations);
+                o.MaxOutboundPerHost = 8;
+                o.MaxInboundPerHost = 4;
+            });
+        });
+        var client = cluster.Client;
+        var clock = Stopwatch.StartNew();
+        for (var h = 0; h < options.Hosts; h++)
+        {
+            await client.AddHostAsync(new HostSpec($"h-{h:0000}", 64, 256 * 1024, "Xeon Platinum 8480", ["sse4_2", "avx", "avx2", "avx512f"], 4, "1.0.0", "6.1.0", "7.2.0",
+                ImmutableDictionary<string, string>.Empty.Add("rack", $"r{h / 40:000}")));
+        }
+
+        // VMs round-robin over the hosts, created a few at a time; 2 vCPUs / 8 GiB each (20 per host use 62 % of a host).
+        var total = options.Hosts * options.VmsPerHost;
+        var next = -1;
+        async Task CreateAsync()
+        {
+            while (Interlocked.Increment(ref next) is var i && i < total)
+            {
+                var id = $"v-{i:000000}";
+                var ip = string.Create(CultureInfo.InvariantCulture, $"10.{(i / 62500) % 256}.{(i / 250) % 250}.{(i % 250) + 2}");
+                var labels = ImmutableDictionary<string, string>.Empty.Add(SimulatedVmSpecs.DirtyLabel, (i % 5) switch { 0 => "50", 1 => "5", _ => "20" });
+                if (i % 10 == 0)
+                {
+                    labels = labels.Add(DestinationSelector.AntiAffinityLabel, $"aa-{i / 30}");
+                }
+
+                var spec = new VmSpec(id, 2, 8192, [], "standard", labels, [new DiskSpec(id + "-root", 40)],
+                    [new NicSpec($"vpc-{i % 100:000}", ip, Client.Parsing.CliParsers.DeriveMac(id, ip))], []);
+                await client.CreateVmAsync(spec, $"h-{i % options.Hosts:0000}");
+            }
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, options.CreateConcurrency).Select(_ => Task.Run(CreateAsync, ct)));
+        var setupS = clock.Elapsed.TotalSeconds;
+        log($"fleet: {options.Hosts} hosts, {total} VMs ({options.Driver} driver) in {setupS:0.0} s");
+
+        clock.Restart();
+        var campaign = await client.StartCampaignAsync(new CampaignSpec("2.0.0", Batch: options.Batch, MaxParallelMigrations: options.MaxParallelMigrations,
+            FailureBudget: Math.Max(1, options.Hosts / 10), RequestedBy: "bench-campaign"), "camp-bench");
+        var lastLog = TimeSpan.Zero;
+        while (!campaign.IsEnded && campaign.State != CampaignState.Paused)
+        {
+            await Task.Delay(500, ct);
+            campaign = await client.GetCampaignAsync(campaign.CampaignId);
+            if (clock.Elapsed - lastLog > TimeSpan.FromSeconds(5))
+            {
+                lastLog = clock.Elapsed;
+                log($"{clock.Elapsed.TotalSeconds,5:0} s: {campaign.HostsUpgraded}/{campaign.Hosts.Length} hosts upgraded, {campaign.VmsMoved} migrations, "
+                    + $"{campaign.VmsMoved / clock.Elapsed.TotalSeconds:0} /s, {campaign.HostsFailed} failed");
+            }
+        }
+
+        var wallS = clock.Elapsed.TotalSeconds;
+        log($"campaign {campaign.State.ToString().ToLowerInvariant()} in {wallS:0.0} s: {campaign.Note}");
+
+        var vms = await client.ListVmsAsync();
+        var lost = total - vms.Count(v => v.Power == PowerState.Running);
+        var audit = await FleetAuditor.AuditAsync(client, TimeSpan.FromMinutes(10), ct);
+        foreach (var f in audit.Findings.Take(20))
+        {
+            log($"AUDIT {f.Invariant} {f.Subject}: {f.Detail}");
+        }
+
+        using var self = Process.GetCurrentProcess();
+        self.Refresh();
+        return new CampaignBenchmarkResult(
+            options.Hosts,
+            total,
+            campaign.HostsUpgraded,
+            lost,
+            audit.Findings.Length,
+            campaign.MigrationsCompleted + campaign.MigrationsRolledBack + campaign.MigrationsFailed,
+            Math.Round(campaign.MigrationsCompleted / wallS, 1),
+            Math.Round(wallS, 2),
+            Math.Round(self.PeakWorkingSet64 / (1024.0 * 1024.0), 0),
+            null,
+            null,
+            campaign.MigrationsCompleted,
+            campaign.MigrationsRolledBack,
+            campaign.MigrationsFailed,
+            campaign.HostsFailed,
+            [.. campaign.Unmovable.Take(50)],
+            options.Driver,
+            options.TimeAcceleration,
+            options.Batch,
+            options.MaxParallelMigrations,
+            Math.Round(setupS, 1));
+    }
+
+    /// <summary>Sets the runtime's time acceleration when the runtime has one (the analytic driver's).</summary>
+    private static void ConfigureAcceleration(HostRuntimeOptions o, double acceleration)
+    {
+        var property = typeof(HostRuntimeOptions).GetProperty("TimeAcceleration");
+        if (property is not null && property.CanWrite)
+        {
+            property.SetValue(o, Convert.ChangeType(acceleration, property.PropertyType, CultureInfo.InvariantCulture));
+        }
+    }
+
+    /// <summary>The production cloud latencies divided by the acceleration.</summary>
+    private static CloudBackendOptions Scaled(double acceleration)
+    {
+        int S(int ms) => (int)Math.Round(ms / acceleration);
+        return new CloudBackendOptions
+        {
+            DiskOpenReadOnlyMs = S(CloudBackendOptions.DefaultDiskOpenReadOnlyMs),
+            DiskPauseMs = S(CloudBackendOptions.DefaultDiskPauseMs),
+            DiskReopenReadWriteMs = S(CloudBackendOptions.DefaultDiskReopenReadWriteMs),
+            DiskUnpauseMs = S(CloudBackendOptions.DefaultDiskUnpauseMs),
+            DiskCloseMs = S(CloudBackendOptions.DefaultDiskCloseMs),
+            RelayStageMs = S(CloudBackendOptions.DefaultRelayStageMs),
+            RelaySwitchMs = S(CloudBackendOptions.DefaultRelaySwitchMs),
+            RelayRemoveMs = S(CloudBackendOptions.DefaultRelayRemoveMs),
+            FlowInstallMsPerFlow = S(CloudBackendOptions.DefaultFlowInstallMsPerFlow),
+        };
+    }
+}
+
+/// <summary>The JSON of <c>omig bench campaign</c> (the fields first; <c>defrag</c> and <c>preflight</c> filled when run).</summary>
+public sealed record CampaignBenchmarkResult(
+    int Hosts,
+    int Vms,
+    int HostsUpgraded,
+    int VmsLost,
+    int InvariantViolations,
+    int Migrations,
+    double MigrationsPerS,
+    double WallS,
+    double PeakMemMb,
+    object? Defrag,
+    object? Preflight,
+    int MigrationsCompleted,
+    int MigrationsRolledBack,
+    int MigrationsFailed,
+    int HostsFailed,
+    ImmutableArray<string> Unmovable,
+    string Driver,
+    double TimeAcceleration,
+    int Batch,
+    int MaxParallelMigrations,
+    double SetupS);
