@@ -204,7 +204,7 @@ public sealed partial class CampaignGrain(
                 };
             }
 
-            if (next != before)
+            if (next with { Hosts = before.Hosts } != before || !next.Hosts.SequenceEqual(before.Hosts))
             {
                 S = next;
                 await state.WriteStateAsync();

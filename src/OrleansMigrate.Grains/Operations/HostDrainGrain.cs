@@ -373,38 +373,31 @@ public sealed partial class HostDrainGrain(
     }
 
     /// <summary>The allowed destination: on the preferred firmware first, then the most free memory, then the most free
-    /// cores. The anti-affinity rule needs the VMs on a candidate: it is checked, best candidate first, only for a VM that
-    /// has a group, so a drain never reads the whole fleet's VM records.</summary>
+    /// cores. Candidates are tried best first and the first allowed one wins, so a drain in a fleet of thousands
+    /// evaluates a few hosts per VM; every refusal is collected only when no host can take the VM. The anti-affinity
+    /// rule reads the VMs on a candidate only for a VM that has a group.</summary>
     private async Task<(HostRecord? Host, SortedDictionary<string, string> Refusals)> ChooseAsync(VmRecord vm, HostRecord source, IEnumerable<HostRecord> hosts,
         MigrationPolicy policy, string? preferFirmware)
     {
+        var ranked = hosts.OrderByDescending(h => Rank(h, preferFirmware)).ThenBy(h => h.HostId, StringComparer.Ordinal).ToList();
         var refusals = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        var allowed = new List<HostRecord>();
-        foreach (var host in hosts)
+        var grouped = vm.Spec.Labels.ContainsKey(DestinationSelector.AntiAffinityLabel);
+        foreach (var host in ranked)
         {
             if (DestinationSelector.Refusal(vm, source, host, [], policy) is { } why)
             {
                 refusals[host.HostId] = why;
-            }
-            else
-            {
-                allowed.Add(host);
-            }
-        }
-
-        allowed.Sort((a, b) => Rank(b, preferFirmware).CompareTo(Rank(a, preferFirmware)));
-        if (!vm.Spec.Labels.ContainsKey(DestinationSelector.AntiAffinityLabel))
-        {
-            return (allowed.FirstOrDefault(), refusals);
-        }
-
-        foreach (var host in allowed)
-        {
-            var peers = (await Task.WhenAll(host.Vms.Keys.Select(id => GrainFactory.GetGrain<IVmGrain>(id).GetAsync()))).OfType<VmRecord>().ToList();
-            if (DestinationSelector.Refusal(vm, source, host, peers, policy) is { } why)
-            {
-                refusals[host.HostId] = why;
                 continue;
+            }
+
+            if (grouped)
+            {
+                var peers = (await Task.WhenAll(host.Vms.Keys.Select(id => GrainFactory.GetGrain<IVmGrain>(id).GetAsync()))).OfType<VmRecord>().ToList();
+                if (DestinationSelector.Refusal(vm, source, host, peers, policy) is { } peerWhy)
+                {
+                    refusals[host.HostId] = peerWhy;
+                    continue;
+                }
             }
 
             return (host, refusals);
