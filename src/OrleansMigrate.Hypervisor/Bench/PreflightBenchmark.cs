@@ -53,15 +53,18 @@ public static class PreflightBenchmark
     /// <param name="calibration">The predictor's engine costs; null measures them first with <see cref="CalibrateAsync"/> on the same drivers.</param>
     /// <param name="log">One line per run; null is silent.</param>
     /// <param name="outputPath">Where to write the JSON; null writes nothing.</param>
+    /// <param name="warmupMigrations">Discarded small migrations first (0..1000); 40 gets the switchover path out of unoptimised JIT code.</param>
     /// <param name="cancellationToken">Stops between runs.</param>
-    public static async Task<PreflightBenchmarkResult> RunAsync(int runs, PredictorCalibration? calibration = null, Action<string>? log = null, string? outputPath = null, CancellationToken cancellationToken = default)
+    public static async Task<PreflightBenchmarkResult> RunAsync(int runs, PredictorCalibration? calibration = null, Action<string>? log = null, string? outputPath = null, int warmupMigrations = 40, CancellationToken cancellationToken = default)
     {
         if (runs is < 1 or > 1000)
             throw new ArgumentOutOfRangeException(nameof(runs), runs, "runs must be in 1..1000.");
+        if (warmupMigrations is < 0 or > 1000)
+            throw new ArgumentOutOfRangeException(nameof(warmupMigrations), warmupMigrations, "warmupMigrations must be in 0..1000.");
         var clock = Stopwatch.StartNew();
         await using var source = new SimulatedHypervisorDriver("preflight-source");
         await using var destination = new SimulatedHypervisorDriver("preflight-destination");
-        await WarmUpAsync(source, destination, cancellationToken).ConfigureAwait(false);
+        await WarmUpAsync(source, destination, warmupMigrations, cancellationToken).ConfigureAwait(false);
         var source0 = calibration is null ? "measured at the start of this run (CalibrateAsync)" : calibration == PredictorCalibration.Simulated ? "PredictorCalibration.Simulated (built in)" : "given by the caller";
         calibration ??= await CalibrateAsync(source, destination, log, cancellationToken).ConfigureAwait(false);
 
@@ -201,10 +204,10 @@ public static class PreflightBenchmark
     /// so it stays in unoptimised (tier-0) JIT code for the first few dozen migrations and would inflate the
     /// calibrated downtime. Forty runs take a few seconds.
     /// </summary>
-    private static async Task WarmUpAsync(SimulatedHypervisorDriver source, SimulatedHypervisorDriver destination, CancellationToken cancellationToken)
+    private static async Task WarmUpAsync(SimulatedHypervisorDriver source, SimulatedHypervisorDriver destination, int count, CancellationToken cancellationToken)
     {
         var workload = new GuestWorkloadOptions { DirtyMegabytesPerSecond = 20, Pattern = DirtyPattern.Uniform };
-        for (var i = 0; i < 40; i++)
+        for (var i = 0; i < count; i++)
         {
             var options = new MigrationOptions { LinkBandwidthBytesPerSecond = 0, PreLastCopy = new PreLastCopyOptions { Enabled = i % 2 == 0 } };
             await MigrateAsync(source, destination, $"warmup-{i}", 16, workload, options, cancellationToken).ConfigureAwait(false);
