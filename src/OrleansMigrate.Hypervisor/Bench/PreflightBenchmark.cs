@@ -62,6 +62,7 @@ public static class PreflightBenchmark
         if (warmupMigrations is < 0 or > 1000)
             throw new ArgumentOutOfRangeException(nameof(warmupMigrations), warmupMigrations, "warmupMigrations must be in 0..1000.");
         var clock = Stopwatch.StartNew();
+        var load = File.Exists("/proc/loadavg") ? string.Join(' ', (await File.ReadAllTextAsync("/proc/loadavg", cancellationToken).ConfigureAwait(false)).Split(' ').Take(3)) : null;
         await using var source = new SimulatedHypervisorDriver("preflight-source");
         await using var destination = new SimulatedHypervisorDriver("preflight-destination");
         await WarmUpAsync(source, destination, warmupMigrations, cancellationToken).ConfigureAwait(false);
@@ -106,6 +107,7 @@ public static class PreflightBenchmark
             Runs = results,
             DurationSeconds = Math.Round(clock.Elapsed.TotalSeconds, 1),
             ProcessorCount = Environment.ProcessorCount,
+            LoadAverage = load,
             Notes =
             [
                 "each run: boot a byte-real simulated guest (uniform random page writes, default content mix and session churn), sample its dirty rate for 500 ms with SampleDirtyRateAsync (simulated-counters), predict with MigrationPredictor from the sample and the migration options, then migrate with LiveMigration.RunAsync between two simulated drivers over loopback TCP",

@@ -24,6 +24,10 @@ public sealed record PreflightBenchmarkResult
     [JsonPropertyName("processor_count")]
     public required int ProcessorCount { get; init; }
 
+    /// <summary>The host's load average (1, 5, 15 min) when the run started, where the OS reports it: the benchmark host is shared.</summary>
+    [JsonPropertyName("load_average")]
+    public string? LoadAverage { get; init; }
+
     [JsonPropertyName("notes")]
     public required IReadOnlyList<string> Notes { get; init; }
 }

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace OrleansMigrate.Hypervisor.Drivers;
 
 /// <summary>
@@ -25,7 +27,7 @@ public sealed record PredictorCalibration(
     double RoundOverheadMs,
     double PollOvershootMs,
     double DowntimeFixedMs,
-    double DowntimePerGiBMs,
+    [property: JsonPropertyName("downtime_per_gib_ms")] double DowntimePerGiBMs,
     double MaxCopyBytesPerSecond,
     double FinalCopyBaseBytes,
     double Lz4BytesPerSecond,
