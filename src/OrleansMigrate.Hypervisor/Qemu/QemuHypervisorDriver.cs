@@ -17,6 +17,9 @@ namespace OrleansMigrate.Hypervisor.Qemu;
 /// </summary>
 public sealed class QemuHypervisorDriver : IHypervisorDriver
 {
+    /// <summary>Pages per GiB QEMU hashes for <see cref="SampleDirtyRateAsync"/>: QEMU's maximum (its range is 128..4096, default 512).</summary>
+    public const int DirtyRateSamplePagesPerGiB = 4096;
+
     private readonly QemuDriverOptions _options;
     private readonly ConcurrentDictionary<string, QemuVm> _vms = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _lock = new(1, 1);
@@ -272,9 +275,6 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
             _sampling.Release();
         }
     }
-
-    /// <summary>Pages per GiB QEMU hashes for <see cref="SampleDirtyRateAsync"/>: QEMU's maximum (its range is 128..4096, default 512).</summary>
-    public const int DirtyRateSamplePagesPerGiB = 4096;
 
     public async Task DestroyVmAsync(string vmId, CancellationToken cancellationToken = default)
     {
