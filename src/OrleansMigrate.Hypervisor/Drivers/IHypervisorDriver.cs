@@ -55,6 +55,17 @@ public interface IHypervisorDriver : IAsyncDisposable
     Task<IOutgoingMigration> StartOutgoingAsync(string vmId, MigrationEndpoint destination, MigrationOptions options, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Measures how fast a running VM dirties its memory over about <paramref name="window"/> (the migration
+    /// preflight's input). Safe while a migration of the VM is in flight: backends read counters that do not
+    /// reset the migration's dirty tracking. Throws <see cref="VmNotFoundException"/> for an unknown id and
+    /// <see cref="InvalidOperationException"/> when the VM is not running.
+    /// </summary>
+    /// <param name="vmId">A running VM.</param>
+    /// <param name="window">How long to measure (QEMU rounds up to whole seconds).</param>
+    /// <param name="cancellationToken">Cancels the measurement.</param>
+    Task<DirtyRateSample> SampleDirtyRateAsync(string vmId, TimeSpan window, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Destroys the VM and releases its memory. A migration still in progress on it is cancelled first
     /// (outgoing: rolled back; incoming: torn down). Destroying an unknown id is a no-op.
     /// </summary>

@@ -58,6 +58,13 @@ internal sealed class SimulatedGuest : IDisposable
     /// <summary>Total page writes since first boot (the pass counter): equals the sum of the generation vector.</summary>
     public long PassCounter => _passBase + (_workload?.PageWrites ?? 0);
 
+    /// <summary>
+    /// Copies the generation vector (one counter per page, bumped by every write) without pausing the guest:
+    /// reads race with writes, so the copy is a snapshot accurate to the writes in flight. Touches neither
+    /// the gate nor the dirty bitmap, so a migration in progress is not disturbed.
+    /// </summary>
+    public void CopyGenerations(Span<uint> destination) => _generations.AsSpan().CopyTo(destination);
+
     /// <summary>First boot: every page at generation 0, boot-time sessions.</summary>
     public void Boot()
     {

@@ -98,6 +98,19 @@ public sealed class SimulatedHypervisorDriver : IHypervisorDriver
         return outgoing;
     }
 
+    /// <summary>
+    /// Samples from the guest's own counters (page-write counter and generation vector; method
+    /// <see cref="DirtyRateMethods.SimulatedCounters"/>). A migration in flight on the VM is not disturbed: its
+    /// dirty bitmap is neither read nor cleared. The rate is page writes × 4096 per second, the working set is
+    /// estimated from repeat writes, and the zero-page share and LZ4 ratio come from reading guest memory.
+    /// </summary>
+    public Task<DirtyRateSample> SampleDirtyRateAsync(string vmId, TimeSpan window, CancellationToken cancellationToken = default)
+    {
+        if (window <= TimeSpan.Zero || window > TimeSpan.FromMinutes(1))
+            throw new ArgumentOutOfRangeException(nameof(window), window, "The sampling window must be more than 0 and at most 1 minute.");
+        return GetSimulatedVm(vmId).SampleDirtyRateAsync(window, TimeProvider, cancellationToken);
+    }
+
     public async Task DestroyVmAsync(string vmId, CancellationToken cancellationToken = default)
     {
         if (!_vms.TryRemove(vmId, out var vm))

@@ -78,6 +78,22 @@ public sealed class SimulatedVm : IPreCopyGuest, IPreCopyTarget, IDisposable
         return _guest.VerifySelf();
     }
 
+    /// <summary>
+    /// Samples the guest's dirty rate from its own counters (see <see cref="DirtyRateSampler"/>). Allowed while
+    /// a migration is in flight: the migration's dirty bitmap is neither read nor cleared.
+    /// </summary>
+    internal Task<DirtyRateSample> SampleDirtyRateAsync(TimeSpan window, TimeProvider time, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_state != VmState.Running)
+                throw new InvalidOperationException($"VM '{VmId}' is {_state}; only a running VM has a dirty rate to sample.");
+        }
+
+        return DirtyRateSampler.SampleAsync(VmId, _guest, window, time, cancellationToken);
+    }
+
     public void Dispose()
     {
         lock (_lock)
