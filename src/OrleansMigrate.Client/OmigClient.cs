@@ -342,6 +342,14 @@ public sealed class OmigClient : IAsyncDisposable
         return Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).SubmitAsync(request);
     }
 
+    /// <summary>Migration preflight: the VM's policy, every candidate destination with the reason for each refusal, and a
+    /// prediction (total time, downtime, convergence) from its dirty rate sampled for <paramref name="sampleMs"/>. Nothing moves.</summary>
+    public Task<PreflightReport> PreflightAsync(MigrationRequest request, int sampleMs = 1000)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return Grains.GetGrain<IPreflightGrain>(0).RunAsync(request, sampleMs);
+    }
+
     /// <summary>The migration policies the control plane applies: built-in and configured (<c>Omig:Policies</c>).</summary>
     public Task<ImmutableArray<PolicyInfo>> ListPoliciesAsync() =>
         Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).ListPoliciesAsync();

@@ -78,6 +78,11 @@ public interface IHostAgentGrain : IGrainWithStringKey
     [Alias("Qmp")]
     Task<string> QmpAsync(string vmId, string commandJson);
 
+    /// <summary>Samples the VM's dirty rate for <paramref name="sampleMs"/> and predicts a migration with
+    /// <paramref name="tuning"/> (preflight; nothing is migrated).</summary>
+    [Alias("Predict")]
+    Task<Migration.PreflightPrediction> PredictAsync(string vmId, MigrationTuning tuning, int sampleMs);
+
     /// <summary>Source, before the commit point: stops the stream and resumes the VM on the source. Idempotent.</summary>
     [Alias("CancelOutgoing")]
     Task CancelOutgoingAsync(string migrationId, string vmId, string reason);

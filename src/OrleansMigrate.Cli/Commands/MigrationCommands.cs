@@ -19,9 +19,18 @@ public static class MigrationCommands
         var mode = new Option<string>("--mode") { Description = "parallel (default) or serial (the naive design, for comparison)", DefaultValueFactory = _ => "parallel" };
         var priority = new Option<string>("--priority") { Description = "user (default) or maintenance (queued first)", DefaultValueFactory = _ => "user" };
         var wait = new Option<bool>("--wait") { Description = "Follow the migration with a live progress display until it ends" };
-        var cmd = new Command("migrate", "Live-migrate a VM with its disks and network") { vm, to, policy, mode, priority, wait };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Preflight only: sample the VM's dirty rate, predict total time and downtime, say yes/no per destination; nothing moves" };
+        var sample = new Option<int>("--sample-ms") { Description = "With --dry-run: how long to sample the dirty rate (100-10000 ms)", DefaultValueFactory = _ => 1000 };
+        var cmd = new Command("migrate", "Live-migrate a VM with its disks and network") { vm, to, policy, mode, priority, wait, dryRun, sample };
         cmd.SetClientAction(async (parse, client, ct) =>
         {
+            if (parse.GetValue(dryRun))
+            {
+                var report = await client.PreflightAsync(new MigrationRequest(parse.GetValue(vm)!, parse.GetValue(to), parse.GetValue(policy)), parse.GetValue(sample));
+                CommandRunner.Print(parse, report, Render.Preflight);
+                return report.Go ? 0 : 8;
+            }
+
             var request = new MigrationRequest(
                 parse.GetValue(vm)!,
                 parse.GetValue(to),

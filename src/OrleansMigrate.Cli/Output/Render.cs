@@ -206,5 +206,31 @@ public static class Render
         _ => phase.ToString().ToLowerInvariant(),
     };
 
+    public static Spectre.Console.Rendering.IRenderable Preflight(Migration.PreflightReport r)
+    {
+        var grid = new Grid().AddColumn().AddColumn();
+        grid.AddRow("VM", Markup.Escape($"{r.VmId} on {r.SourceHost}, policy {r.Policy} (target {r.DowntimeTargetMs:0.#} ms, link {r.LinkBandwidthBytesPerSecond * 8 / 1e9:0.##} Gb/s)"));
+        if (r.Prediction is { } p)
+        {
+            grid.AddRow("dirty rate", Markup.Escape($"{p.DirtyBytesPerSecond / 1e6:0.##} MB/s over {p.SampleWindowMs:0} ms ({p.Method}), memory {p.MemoryBytes / (1024.0 * 1024 * 1024):0.##} GiB"));
+            grid.AddRow("predicted", Markup.Escape($"{p.Outcome}: {p.Rounds} round(s), total {p.TotalMs:0} ms, downtime {p.DowntimeMs:0.##} ms, {p.BytesSent / 1e6:0.#} MB sent; "
+                + $"converges without throttling: {(p.ConvergesWithoutThrottling ? "yes" : "no")}"));
+            grid.AddRow("why", Markup.Escape(p.Reason));
+        }
+        else
+        {
+            grid.AddRow("predicted", Markup.Escape(r.PredictionError ?? "-"));
+        }
+
+        grid.AddRow("verdict", (r.Go ? "[green]" : "[red]") + Markup.Escape(r.Verdict) + "[/]");
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("DESTINATION", "OK", "REASON");
+        foreach (var c in r.Candidates)
+        {
+            table.AddRow(Markup.Escape(c.HostId), c.Allowed ? "[green]yes[/]" : "[red]no[/]", Markup.Escape(c.Reason ?? (c.HostId == r.Destination ? "chosen: most free memory" : "")));
+        }
+
+        return new Rows(grid, table);
+    }
+
     public static string Gib(long mib) => mib % 1024 == 0 ? $"{mib / 1024}G" : $"{mib / 1024.0:0.#}G";
 }

@@ -40,6 +40,28 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
     public async Task<string?> VmDetailAsync(string hostId, string vmId) =>
         (await Driver(hostId).ListVmsAsync()).FirstOrDefault(v => v.Spec.VmId == vmId)?.Detail;
 
+    public async Task<Migration.PreflightPrediction> PredictAsync(string hostId, string vmId, MigrationTuning tuning, TimeSpan sample)
+    {
+        DirtyRateSample measured;
+        try
+        {
+            measured = await Driver(hostId).SampleDirtyRateAsync(vmId, sample);
+        }
+        catch (VmNotFoundException)
+        {
+            throw OmigException.NotFound("vm", $"VM '{vmId}' does not run on host '{hostId}'");
+        }
+
+        var p = MigrationPredictor.Predict(measured, ToOptions(tuning));
+        return new Migration.PreflightPrediction(measured.Method, measured.DirtyBytesPerSecond, measured.WindowMs, measured.MemoryBytes, p.Rounds, p.TotalMs, p.DowntimeMs,
+            p.ConvergesWithoutThrottling, p.DowntimeWithinTarget, p.Outcome switch
+            {
+                MigrationPredictionOutcome.Converges => "converges",
+                MigrationPredictionOutcome.ForcedSwitchover => "forced-switchover",
+                _ => "fails",
+            }, p.BytesSent, p.Reason);
+    }
+
     public async Task<string> QmpAsync(string hostId, string vmId, string commandJson)
     {
         if (Driver(hostId) is not QemuHypervisorDriver qemu)

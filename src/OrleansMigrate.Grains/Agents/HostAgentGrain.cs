@@ -81,6 +81,9 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
 
     public Task<string> QmpAsync(string vmId, string commandJson) => runtime.QmpAsync(HostId, vmId, commandJson);
 
+    public Task<Migration.PreflightPrediction> PredictAsync(string vmId, MigrationTuning tuning, int sampleMs) =>
+        runtime.PredictAsync(HostId, vmId, tuning, TimeSpan.FromMilliseconds(Math.Clamp(sampleMs, 100, 10_000)));
+
     public Task CancelOutgoingAsync(string migrationId, string vmId, string reason) => runtime.CancelOutgoingAsync(HostId, migrationId, vmId, reason);
 
     public Task AbortIncomingAsync(string migrationId, string vmId, string reason) => runtime.AbortIncomingAsync(HostId, migrationId, vmId, reason);

@@ -46,6 +46,9 @@ public interface IHostRuntime
     /// <summary>One allow-listed QMP command for the VM's QEMU; QEMU's reply as JSON.</summary>
     Task<string> QmpAsync(string hostId, string vmId, string commandJson);
 
+    /// <summary>Samples the VM's dirty rate on its hypervisor and predicts a migration with these settings.</summary>
+    Task<Migration.PreflightPrediction> PredictAsync(string hostId, string vmId, MigrationTuning tuning, TimeSpan sample);
+
     Task CancelOutgoingAsync(string hostId, string migrationId, string vmId, string reason);
 
     Task AbortIncomingAsync(string hostId, string migrationId, string vmId, string reason);
