@@ -68,6 +68,9 @@ public static class DefragPlanner
     private const long Infinite = long.MaxValue;
     private const int MaxRounds = 1000;
 
+    /// <summary>Hosts × missing instances the programme may span (its back-pointers take 8 bytes a cell).</summary>
+    private const long MaxProgrammeCells = 16_000_000;
+
     /// <param name="count">K, the instances to make room for, at least 1.</param>
     /// <param name="policies">Each VM's policy (for the version rule); default: by instance class over the built-in policies.</param>
     public static DefragPlan Plan(FleetSnapshot fleet, InstanceShape shape, int count, PolicyResolver? policies = null, string? planId = null)
@@ -95,6 +98,11 @@ public static class DefragPlanner
     /// </summary>
     internal static (int Reached, long Cost, List<(int Item, int Units)> Picks) MinCost(IReadOnlyList<long[]> costs, int need)
     {
+        if ((long)costs.Count * (need + 1) > MaxProgrammeCells)
+        {
+            throw OmigException.Invalid("count", $"room for {need} more instances over {costs.Count} hosts is too much to plan at once; ask for at most {MaxProgrammeCells / Math.Max(1, costs.Count)} more than fit now, and plan again after");
+        }
+
         var dp = new long[need + 1];
         Array.Fill(dp, Infinite);
         dp[0] = 0;
