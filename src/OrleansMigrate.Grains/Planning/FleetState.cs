@@ -37,6 +37,7 @@ internal sealed class FleetState
     /// <summary>Pass-through devices or the passthrough class: never moved.</summary>
     public readonly bool[] Pinned;
     public readonly bool[] AllowOlder;
+    public readonly string[] PolicyName;
     public readonly int[] VmGroup;
 
     public readonly long[] FreeVcpus;
@@ -97,6 +98,7 @@ internal sealed class FleetState
         PlacedMemory = new long[n];
         Pinned = new bool[n];
         AllowOlder = new bool[n];
+        PolicyName = new string[n];
         VmGroup = new int[n];
         vmFeatures = new int[n];
         var vmSetIds = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -107,7 +109,9 @@ internal sealed class FleetState
             VmVcpus[v] = vm.Spec.Vcpus;
             VmMemory[v] = vm.Spec.MemoryMiB;
             Pinned[v] = PlanRules.IsPinned(vm.Spec);
-            AllowOlder[v] = policies(vm).AllowOlderVersion;
+            var policy = policies(vm);
+            AllowOlder[v] = policy.AllowOlderVersion;
+            PolicyName[v] = policy.Name;
             var features = vm.Spec.RequiredCpuFeatures;
             var key = features.IsDefaultOrEmpty ? "" : features.Length == 1 ? features[0] : string.Join(',', features.Order(StringComparer.Ordinal));
             if (!vmSetIds.TryGetValue(key, out var fid))
@@ -205,7 +209,7 @@ internal sealed class FleetState
         VmHost[v] = undo.Host;
     }
 
-    public PlannedMove ToMove(int v, int from, int to) => new(Vms[v].VmId, Hosts[from].HostId, Hosts[to].HostId, VmVcpus[v], VmMemory[v]);
+    public PlannedMove ToMove(int v, int from, int to) => new(Vms[v].VmId, Hosts[from].HostId, Hosts[to].HostId, VmVcpus[v], VmMemory[v], PolicyName[v]);
 
     private bool Compatible(int vmSet, int hostSet)
     {

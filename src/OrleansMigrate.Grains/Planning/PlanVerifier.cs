@@ -14,7 +14,7 @@ public sealed record PlanCheck(FleetSnapshot After, ImmutableArray<string> Viola
 /// Replays a plan on a copy of the snapshot, move by move, on the registry's own record types: each move is checked
 /// with <see cref="DestinationSelector.Refusal"/> in the state the moves before it left (capacity after reservations,
 /// compatibility, version rule, anti-affinity, schedulable and healthy), plus: the VM is where the move says, it is
-/// not pinned (pass-through), and the plan-specific outcome. Independent of the planners' fast working copy, so
+/// not pinned (pass-through), the move names the VM's policy, and the plan-specific outcome. Independent of the planners' fast working copy, so
 /// tests and the integration can trust a plan they did not compute.
 /// </summary>
 public static class PlanVerifier
@@ -139,8 +139,14 @@ public static class PlanVerifier
                 continue;
             }
 
+            var policy = policies(vm);
+            if (move.Policy != policy.Name)
+            {
+                violations.Add($"{at}: planned under policy '{move.Policy}', the VM's is '{policy.Name}'");
+            }
+
             var peers = on.TryGetValue(destination.HostId, out var list) ? list : [];
-            if (DestinationSelector.Refusal(vm, source, destination, peers, policies(vm)) is { } why)
+            if (DestinationSelector.Refusal(vm, source, destination, peers, policy) is { } why)
             {
                 violations.Add($"{at}: {why}");
             }

@@ -32,6 +32,8 @@ public sealed record InstanceShape(
 }
 
 /// <summary>One live migration of a plan, to run after the ones before it.</summary>
+/// <param name="Policy">The migration policy the move was checked with (its version rule): submit the migration with it
+/// (<c>MigrationRequest.Policy</c>), so that admission checks the same rule.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.PlannedMove")]
 public sealed record PlannedMove(
@@ -39,7 +41,8 @@ public sealed record PlannedMove(
     [property: Id(1)] string FromHost,
     [property: Id(2)] string ToHost,
     [property: Id(3)] int Vcpus,
-    [property: Id(4)] long MemoryMiB);
+    [property: Id(4)] long MemoryMiB,
+    [property: Id(5)] string Policy);
 
 /// <summary>Which migration policy governs a VM (its version rule is the one placement checks).</summary>
 public delegate MigrationPolicy PolicyResolver(VmRecord vm);

@@ -200,6 +200,43 @@ public sealed class DefragPlannerTests
     }
 
     [Fact]
+    public void Moves_carry_the_policy_they_were_checked_with()
+    {
+        var fleet = Table["the any-version policy allows the older firmware"].Fleet;
+
+        var plan = DefragPlanner.Plan(fleet, Large, 1);
+
+        Assert.Equal("any-version", Assert.Single(plan.Moves).Policy);
+        Assert.Equal("standard", DefragPlanner.Plan(Table["an older firmware forbids the best fit"].Fleet, Large, 1).Moves.Single().Policy);
+    }
+
+    [Fact]
+    public void A_VM_whose_host_is_not_in_the_snapshot_never_moves()
+    {
+        var fleet = new PlanningFleet()
+            .Host("a").Vm("x", "a", 8, 32).Vm("fill", "a", 16, 64)
+            .Host("b", cores: 12, memoryGiB: 48)
+            .Vm("ghost", "gone", 4, 4)
+            .Build();
+
+        var plan = DefragPlanner.Plan(fleet, Large, 1);
+
+        Assert.True(plan.Reached);
+        Assert.DoesNotContain(plan.Moves, m => m.VmId == "ghost");
+        Assert.True(PlanVerifier.VerifyDefrag(fleet, plan).Ok);
+    }
+
+    [Fact]
+    public void A_count_too_large_to_plan_at_once_is_refused_with_the_largest_that_is_not()
+    {
+        var fleet = SyntheticFleet.Generate(400, 4000, 1);
+
+        var ex = Assert.Throws<OrleansMigrate.Errors.OmigException>(() => DefragPlanner.Plan(fleet, new InstanceShape(1, 512), 100_000));
+
+        Assert.Contains("at most", ex.Message);
+    }
+
+    [Fact]
     public void Rejects_a_bad_count_or_shape()
     {
         var fleet = new PlanningFleet().Host("a").Build();
@@ -248,7 +285,7 @@ public sealed class DefragPlannerTests
                 {
                     foreach (var host in after.Hosts.Where(h => h.HostId != vm.HostId))
                     {
-                        next.Add([.. moves, new PlannedMove(vm.VmId, vm.HostId, host.HostId, vm.Spec.Vcpus, vm.Spec.MemoryMiB)]);
+                        next.Add([.. moves, new PlannedMove(vm.VmId, vm.HostId, host.HostId, vm.Spec.Vcpus, vm.Spec.MemoryMiB, "standard")]);
                     }
                 }
             }

@@ -19,9 +19,11 @@ public sealed class PlanVerifierTests
     [InlineData("x", "a", "d", "firmware")]
     [InlineData("x", "b", "d", "is on 'a'")]
     [InlineData("x", "a", "a", "current host")]
+    [InlineData("x", "a", "d", "under policy 'critical'")]
     public void A_move_that_breaks_a_rule_is_reported(string vm, string from, string to, string expected)
     {
-        var check = PlanVerifier.Apply(Fleet, [new PlannedMove(vm, from, to, 0, 0)]);
+        var policy = expected.Contains("policy", StringComparison.Ordinal) ? "critical" : "standard";
+        var check = PlanVerifier.Apply(Fleet, [new PlannedMove(vm, from, to, 0, 0, policy)]);
 
         Assert.False(check.Ok);
         Assert.Contains(check.Violations, v => v.Contains(expected, StringComparison.Ordinal));
@@ -36,8 +38,8 @@ public sealed class PlanVerifierTests
             .Host("c", cores: 8, memoryGiB: 16)
             .Build();
 
-        Assert.True(PlanVerifier.Apply(fleet, [new PlannedMove("p", "a", "c", 5, 4096)]).Ok);
-        var both = PlanVerifier.Apply(fleet, [new PlannedMove("p", "a", "c", 5, 4096), new PlannedMove("q", "a", "c", 5, 4096)]);
+        Assert.True(PlanVerifier.Apply(fleet, [new PlannedMove("p", "a", "c", 5, 4096, "standard")]).Ok);
+        var both = PlanVerifier.Apply(fleet, [new PlannedMove("p", "a", "c", 5, 4096, "standard"), new PlannedMove("q", "a", "c", 5, 4096, "standard")]);
         Assert.Single(both.Violations);
         Assert.Contains("move 2", both.Violations[0]);
     }
