@@ -52,12 +52,14 @@ public sealed record DefragPlan(
 /// </para>
 /// <para>
 /// <b>Lower bound.</b> Let F be the instances that fit now and N = K − F. A host h that holds f<sub>h</sub> now and
-/// f<sub>h</sub> + j at the end must have lost VMs whose placements sum to at least the deficit on each resource
-/// ((f<sub>h</sub> + j)·shape − free<sub>h</sub>; VMs moved in only raise it). The fewest movable VMs that can cover a
-/// deficit on one resource is the prefix count of its VMs sorted largest-first on that resource; the larger of the
-/// two counts is LB<sub>h</sub>(j). Every VM leaving a host is at least one move, and hosts that gain instances must
-/// gain N in total, so moves ≥ min over allocations (Σ j<sub>h</sub> ≥ N) of Σ LB<sub>h</sub>(j<sub>h</sub>) — the same
-/// dynamic programme. Null when even evicting every movable VM cannot reach N.
+/// f<sub>h</sub> + j at the end must have moved (at least once) some of its own VMs whose placements sum to at least
+/// the deficit on each resource ((f<sub>h</sub> + j)·shape − free<sub>h</sub>): nothing else frees room on h, VMs
+/// moved in only take it, reservations stay. The fewest movable VMs that can cover a deficit on one resource is the
+/// prefix count of its VMs sorted largest-first on that resource; the larger of the two counts is
+/// LB<sub>h</sub>(j). Each VM starts on one host and each of them that moves costs at least one move, and the hosts
+/// that gain instances must gain N in total (the others keep at most f<sub>h</sub>), so moves ≥ min over allocations
+/// (Σ j<sub>h</sub> ≥ N) of Σ LB<sub>h</sub>(j<sub>h</sub>) — the same dynamic programme. It ignores where evicted VMs
+/// go, so it is loose when room is scarce. Null when even evicting every movable VM cannot reach N.
 /// </para>
 /// <para>Cost: building the working copy is linear in hosts + VMs; the programme is hosts × N × (instances per
 /// host); each re-placement walks the free-memory index from the VM's size up. Suited to large shapes and K up

@@ -133,6 +133,28 @@ public sealed class BalancePlannerTests
         Assert.True(PlanVerifier.VerifyBalance(check.After, later, lastMoved, CoolDown, Now + CoolDown + TimeSpan.FromMinutes(1)).Ok);
     }
 
+    [Theory]
+    [InlineData(31)]
+    [InlineData(32)]
+    [InlineData(33)]
+    [InlineData(34)]
+    [InlineData(35)]
+    public void On_random_fleets_with_every_rule_in_play_plans_verify_and_cooling_VMs_stay(int seed)
+    {
+        var fleet = PlanningFleet.Random(seed, hostCount: 40, vmCount: 300);
+        var random = new Random(seed);
+        var lastMoved = fleet.Vms.Where(_ => random.Next(4) == 0)
+            .ToDictionary(v => v.VmId, v => Now - TimeSpan.FromMinutes(random.Next(0, 60)));
+
+        var plan = BalancePlanner.Plan(fleet, 0.7, lastMoved, CoolDown, Now);
+
+        Assert.NotEmpty(plan.Moves);
+        var check = PlanVerifier.VerifyBalance(fleet, plan, lastMoved, CoolDown, Now);
+        Assert.True(check.Ok, string.Join("\n", check.Violations));
+        var again = BalancePlanner.Plan(check.After, 0.7, plan.RecordMoves(lastMoved, Now), CoolDown, Now);
+        Assert.Empty(again.Moves);
+    }
+
     [Fact]
     public void Rejects_a_threshold_outside_zero_to_one()
     {

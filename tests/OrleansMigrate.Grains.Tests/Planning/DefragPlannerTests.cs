@@ -151,6 +151,37 @@ public sealed class DefragPlannerTests
         Assert.True(reachedSome, $"seed {seed}: no count was reached; the property is vacuous");
     }
 
+    [Theory]
+    [InlineData(21)]
+    [InlineData(22)]
+    [InlineData(23)]
+    [InlineData(24)]
+    [InlineData(25)]
+    [InlineData(26)]
+    [InlineData(27)]
+    [InlineData(28)]
+    public void On_random_fleets_with_every_rule_in_play_plans_verify(int seed)
+    {
+        var fleet = PlanningFleet.Random(seed, hostCount: 40, vmCount: 400);
+        string[][] features = [[], ["avx2"], ["avx512f"]];
+        var moved = 0;
+
+        foreach (var (extra, i) in new[] { 1, 2, 3, 6, 1, 2, 3, 6, 1, 2, 3, 6 }.Select((e, i) => (e, i)))
+        {
+            var shape = new InstanceShape(8, 16 * 1024, [.. features[i / 4]]);
+            var count = (int)DefragPlanner.Plan(fleet, shape, 1).AlreadyFitting + extra;
+            var plan = DefragPlanner.Plan(fleet, shape, count);
+
+            var check = PlanVerifier.VerifyDefrag(fleet, plan);
+            Assert.True(check.Ok, $"seed {seed} count {count}:\n" + string.Join("\n", check.Violations));
+            Assert.True(plan.Reached || plan.Reasons.Length > 0);
+            Assert.True(!plan.Reached || plan.Moves.Length >= plan.LowerBound);
+            moved += plan.Reached ? plan.Moves.Length : 0;
+        }
+
+        Assert.True(moved > 0, $"seed {seed}: no reached plan moved anything; the property is vacuous");
+    }
+
     /// <summary>On tiny fleets, search every plan of up to three moves: the bound is never above the optimum, the plan never below it.</summary>
     [Theory]
     [InlineData(11)]
