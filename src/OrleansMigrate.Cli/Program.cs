@@ -21,6 +21,8 @@ root.Subcommands.Add(BenchCommands.Build());
 root.Subcommands.Add(AuditCommand.Build());
 root.Subcommands.Add(CampaignCommands.Build());
 root.Subcommands.Add(PolicyCommands.Build());
+root.Subcommands.Add(PlanCommands.Defrag());
+root.Subcommands.Add(PlanCommands.Balance());
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

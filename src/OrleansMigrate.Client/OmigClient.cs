@@ -342,6 +342,28 @@ public sealed class OmigClient : IAsyncDisposable
         return Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).SubmitAsync(request);
     }
 
+    /// <summary>Plans the fewest migrations that make room for <paramref name="count"/> instances of a shape (nothing moves yet).</summary>
+    public Task<Operations.FleetPlanStatus> PlanDefragAsync(int vcpus, long memoryMiB, int count = 1, ImmutableArray<string> requiredCpuFeatures = default) =>
+        Grains.GetGrain<Operations.IFleetPlanGrain>("defrag-" + Guid.NewGuid().ToString("N")[..10]).PlanDefragAsync(vcpus, memoryMiB, count, requiredCpuFeatures.IsDefault ? [] : requiredCpuFeatures);
+
+    /// <summary>Plans the fewest migrations that bring every host under <paramref name="maxUtil"/> (nothing moves yet).</summary>
+    public Task<Operations.FleetPlanStatus> PlanBalanceAsync(double maxUtil, int coolDownMinutes = 60) =>
+        Grains.GetGrain<Operations.IFleetPlanGrain>("balance-" + Guid.NewGuid().ToString("N")[..10]).PlanBalanceAsync(maxUtil, coolDownMinutes);
+
+    public async Task<Operations.FleetPlanStatus> GetPlanAsync(string planId)
+    {
+        FleetValidation.RequireId("plan", planId);
+        return await Grains.GetGrain<Operations.IFleetPlanGrain>(planId).GetAsync()
+            ?? throw OmigException.NotFound("plan", $"plan '{planId}' does not exist");
+    }
+
+    /// <summary>Executes a stored plan: its moves in order, at most <paramref name="maxParallel"/> at once.</summary>
+    public async Task<Operations.FleetPlanStatus> ApplyPlanAsync(string planId, int maxParallel = 4)
+    {
+        await GetPlanAsync(planId);
+        return await Grains.GetGrain<Operations.IFleetPlanGrain>(planId).ApplyAsync(maxParallel);
+    }
+
     /// <summary>Migration preflight: the VM's policy, every candidate destination with the reason for each refusal, and a
     /// prediction (total time, downtime, convergence) from its dirty rate sampled for <paramref name="sampleMs"/>. Nothing moves.</summary>
     public Task<PreflightReport> PreflightAsync(MigrationRequest request, int sampleMs = 1000)

@@ -199,6 +199,9 @@ public static partial class FleetValidation
         && IPAddress.TryParse(ip, out var parsed) && parsed.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork
         && parsed.ToString() == ip;
 
+    /// <summary>Refuses a list of CPU flags that is too long or holds a malformed flag, naming <paramref name="field"/>.</summary>
+    public static void ValidateCpuFeatureList(string field, ImmutableArray<string> features) => ValidateCpuFeatures(field, features);
+
     private static void ValidateCpuFeatures(string field, ImmutableArray<string> features)
     {
         if (features.IsDefault || features.Length > MaxCpuFeatures)
