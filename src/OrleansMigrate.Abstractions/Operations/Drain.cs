@@ -8,6 +8,8 @@ namespace OrleansMigrate.Operations;
 /// <param name="PreferFirmware">Destinations already on this firmware version come first (a rolling upgrade, so no VM moves twice).</param>
 /// <param name="MaxAttemptsPerVm">Migrations tried per VM before it is reported as failed (1–20).</param>
 /// <param name="RequestedBy">Who asked (operator, campaign id), recorded on every migration.</param>
+/// <param name="Preflight">Sample each VM's dirty rate before moving it: quickest predicted migrations first, and a VM
+/// whose policy aborts rather than throttle is held back while its prediction says the target cannot be met now.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.DrainOptions")]
 public sealed record DrainOptions(
@@ -15,7 +17,8 @@ public sealed record DrainOptions(
     [property: Id(1)] string? Policy = null,
     [property: Id(2)] string? PreferFirmware = null,
     [property: Id(3)] int MaxAttemptsPerVm = 3,
-    [property: Id(4)] string RequestedBy = "api");
+    [property: Id(4)] string RequestedBy = "api",
+    [property: Id(5)] bool Preflight = true);
 
 /// <summary>Where a drain is.</summary>
 public enum DrainState

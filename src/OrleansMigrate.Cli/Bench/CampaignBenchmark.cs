@@ -24,7 +24,9 @@ public sealed record CampaignBenchmarkOptions(
     int MaxParallelMigrations,
     double TimeAcceleration,
     string Driver,
-    int CreateConcurrency);
+    int CreateConcurrency,
+    bool Defrag = true,
+    bool Preflight = true);
 
 /// <summary>
 /// A rolling firmware upgrade of a whole simulated fleet through the unchanged control plane (embedded cluster; the
@@ -117,6 +119,26 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
 
         using var self = Process.GetCurrentProcess();
         self.Refresh();
+        var peakMb = Math.Round(self.PeakWorkingSet64 / (1024.0 * 1024.0), 0);
+        await cluster.DisposeAsync();
+
+        // The defrag part plans on its own synthetic fleet of 5,000 hosts / 100,000 VMs (the planner the defrag grain runs).
+        Planning.DefragBenchmarkResult? defrag = null;
+        if (options.Defrag)
+        {
+            var runs = Enumerable.Range(0, 3).Select(_ => Planning.DefragBenchmark.Run(5000, 100_000, 42)).OrderBy(r => r.PlanS).ToList();
+            defrag = runs[1] with { PlanS = Math.Round(runs[1].PlanS, 3) };
+            log($"defrag: 5000 hosts / 100000 VMs, plan {defrag.PlanS:0.00} s (median of 3), {defrag.Moves} moves, lower bound {defrag.LowerBound}");
+        }
+
+        // The preflight part predicts, then measures, migrations of byte-real simulated guests.
+        Hypervisor.Bench.PreflightSummary? preflight = null;
+        if (options.Preflight)
+        {
+            preflight = (await Hypervisor.Bench.PreflightBenchmark.RunAsync(24, log: line => log("preflight: " + line), cancellationToken: ct)).Preflight;
+            log($"preflight: {preflight.Runs} runs, downtime error p50 {preflight.DowntimeErrorP50:0.000}, total time error p50 {preflight.TotalTimeErrorP50:0.000}");
+        }
+
         return new CampaignBenchmarkResult(
             options.Hosts,
             total,
@@ -126,9 +148,9 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
             campaign.MigrationsCompleted + campaign.MigrationsRolledBack + campaign.MigrationsFailed,
             Math.Round(campaign.MigrationsCompleted / wallS, 1),
             Math.Round(wallS, 2),
-            Math.Round(self.PeakWorkingSet64 / (1024.0 * 1024.0), 0),
-            null,
-            null,
+            peakMb,
+            defrag is null ? null : new DefragPart(defrag.Hosts, defrag.Vms, defrag.PlanS, defrag.Moves, defrag.LowerBound, defrag.Count, defrag.Reached),
+            preflight is null ? null : new PreflightPart(preflight.Runs, Math.Round(preflight.DowntimeErrorP50, 4), Math.Round(preflight.TotalTimeErrorP50, 4)),
             campaign.MigrationsCompleted,
             campaign.MigrationsRolledBack,
             campaign.MigrationsFailed,
@@ -181,8 +203,8 @@ public sealed record CampaignBenchmarkResult(
     double MigrationsPerS,
     double WallS,
     double PeakMemMb,
-    object? Defrag,
-    object? Preflight,
+    DefragPart? Defrag,
+    PreflightPart? Preflight,
     int MigrationsCompleted,
     int MigrationsRolledBack,
     int MigrationsFailed,
@@ -193,3 +215,9 @@ public sealed record CampaignBenchmarkResult(
     int Batch,
     int MaxParallelMigrations,
     double SetupS);
+
+/// <summary>The defrag part: planning time and moves for the count, against the lower bound.</summary>
+public sealed record DefragPart(int Hosts, int Vms, double PlanS, int Moves, int? LowerBound, int Count, bool Reached);
+
+/// <summary>The preflight part: median relative errors of predicted against measured downtime and total time.</summary>
+public sealed record PreflightPart(int Runs, double DowntimeErrorP50, double TotalTimeErrorP50);

@@ -12,6 +12,7 @@ namespace OrleansMigrate.Cli.Demo;
 public sealed class EmbeddedCluster : IAsyncDisposable
 {
     private readonly IHost _host;
+    private int _disposed;
 
     private EmbeddedCluster(IHost host, OmigSiloOptions options)
     {
@@ -55,8 +56,14 @@ public sealed class EmbeddedCluster : IAsyncDisposable
 
     public Task WaitForShutdownAsync(CancellationToken cancellationToken) => _host.WaitForShutdownAsync(cancellationToken);
 
+    /// <summary>Stops the silo; idempotent (a benchmark may stop it early to measure without it).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _host.StopAsync(TimeSpan.FromSeconds(10));
         _host.Dispose();
     }

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using OrleansMigrate.Agents;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
 using OrleansMigrate.Hosting;
@@ -37,6 +38,15 @@ public sealed partial class HostDrainGrain(
     private const int NoDestinationPasses = 6;
 
     private readonly Dictionary<string, int> _noDestination = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (PreflightPrediction Prediction, DateTimeOffset At)> _predictions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _held = new(StringComparer.Ordinal);
+
+    /// <summary>How long a VM is sampled before it moves, and for how long a prediction stands.</summary>
+    private static readonly TimeSpan PreflightSample = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan PreflightFresh = TimeSpan.FromSeconds(10);
+
+    /// <summary>Passes a VM may be held back for its class's target before it is reported as unmovable now.</summary>
+    private const int MaxHeldPasses = 40;
     private IGrainTimer? _timer;
     private bool _driving;
 
@@ -290,8 +300,15 @@ public sealed partial class HostDrainGrain(
             .OfType<VmRecord>().ToDictionary(v => v.VmId, StringComparer.Ordinal);
         var scheduler = GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key);
 
-        // Largest first: they are the hardest to place, and they free the most.
-        foreach (var vm in pending.OrderByDescending(v => records.TryGetValue(v.VmId, out var r) ? r.Spec.MemoryMiB : 0).ThenBy(v => v.VmId, StringComparer.Ordinal))
+        if (options.Preflight)
+        {
+            await PredictAsync(pending.Where(v => records.TryGetValue(v.VmId, out var r) && r.HostId == HostId).Select(v => records[v.VmId]).ToList(), options);
+        }
+
+        // With predictions: the quickest migrations first (slots turn over, the drain keeps moving); then largest first:
+        // they are the hardest to place, and they free the most.
+        foreach (var vm in pending.OrderBy(v => _predictions.TryGetValue(v.VmId, out var p) ? p.Prediction.TotalMs : double.MaxValue)
+                     .ThenByDescending(v => records.TryGetValue(v.VmId, out var r) ? r.Spec.MemoryMiB : 0).ThenBy(v => v.VmId, StringComparer.Ordinal))
         {
             if (slots == 0)
             {
@@ -309,6 +326,17 @@ public sealed partial class HostDrainGrain(
             if (Unmovable(record, policy) is { } why)
             {
                 vms[vm.VmId] = vm with { State = DrainVmState.Unmovable, Reason = why };
+                continue;
+            }
+
+            if (options.Preflight && _predictions.TryGetValue(vm.VmId, out var predicted) && Unmeetable(policy, predicted.Prediction) is { } unmeetable)
+            {
+                var held = _held[vm.VmId] = _held.GetValueOrDefault(vm.VmId) + 1;
+                vms[vm.VmId] = vm with
+                {
+                    State = held >= MaxHeldPasses ? DrainVmState.Unmovable : DrainVmState.Pending,
+                    Reason = held >= MaxHeldPasses ? $"its class's target cannot be met now: {unmeetable}" : $"held back by preflight: {unmeetable}",
+                };
                 continue;
             }
 
@@ -347,6 +375,55 @@ public sealed partial class HostDrainGrain(
                 vms[vm.VmId] = vm with { Reason = ex.Message };
             }
         }
+    }
+
+    /// <summary>Samples the VMs without a fresh prediction, a few at a time, on their (this) host; a VM the host cannot
+    /// sample simply goes without one.</summary>
+    private async Task PredictAsync(List<VmRecord> candidates, DrainOptions options)
+    {
+        var now = time.GetUtcNow();
+        var stale = candidates.Where(v => !_predictions.TryGetValue(v.VmId, out var p) || now - p.At > PreflightFresh).Take(16).ToList();
+        if (stale.Count == 0)
+        {
+            return;
+        }
+
+        var agent = GrainFactory.GetGrain<IHostAgentGrain>(HostId);
+        var results = await Task.WhenAll(stale.Select(async vm =>
+        {
+            try
+            {
+                var tuning = PolicyFor(vm, options).Tuning((int)Math.Min(vm.Spec.MemoryMiB, int.MaxValue));
+                return (vm.VmId, Prediction: await agent.PredictAsync(vm.VmId, tuning, (int)PreflightSample.TotalMilliseconds));
+            }
+            catch (Exception ex) when (ex is OmigException or TimeoutException or SiloUnavailableException or OrleansMessageRejectionException)
+            {
+                return (vm.VmId, Prediction: (PreflightPrediction?)null);
+            }
+        }));
+        foreach (var (vmId, prediction) in results)
+        {
+            if (prediction is not null)
+            {
+                _predictions[vmId] = (prediction, now);
+            }
+        }
+    }
+
+    /// <summary>Why a policy's target cannot be met per the prediction, for a policy that aborts rather than throttle or force; else null.</summary>
+    private static string? Unmeetable(MigrationPolicy policy, PreflightPrediction p)
+    {
+        if (policy.OnStall != "abort" && policy.OnTimeout != "abort")
+        {
+            return null;
+        }
+
+        if (!p.ConvergesWithoutThrottling || p.Outcome != "converges")
+        {
+            return $"it would not converge now ({p.DirtyBytesPerSecond / 1e6:0.#} MB/s dirtied; {p.Reason}) and policy '{policy.Name}' aborts rather than throttle";
+        }
+
+        return p.DowntimeWithinTarget ? null : $"its predicted downtime {p.DowntimeMs:0.#} ms is above the target {policy.DowntimeTargetMs:0.#} ms of policy '{policy.Name}'";
     }
 
     private MigrationPolicy PolicyFor(VmRecord vm, DrainOptions options) =>

@@ -71,7 +71,8 @@ public sealed class FleetPlanTests(MigrationClusterFixture fixture)
         // Now both hosts are at 39 %, and an empty third host joins: a 30 % threshold would move VMs off both — but
         // the two on the formerly cold host were just moved by the balancer, so they stay (no ping-pong); without a
         // cool-down they would go too.
-        await Client.AddHostAsync(TestFleet.Host(TestFleet.Unique("bh"), cores: 1024, memoryMiB: 4096 * 1024, features: ["avx", flag]));
+        // (The new host has room under 30 % for one VM from each of the others, so without a cool-down both move.)
+        await Client.AddHostAsync(TestFleet.Host(TestFleet.Unique("bh"), cores: 2048, memoryMiB: 8192 * 1024, features: ["avx", flag]));
         var again = await Client.PlanBalanceAsync(0.3, coolDownMinutes: 60);
         Assert.DoesNotContain(again.Moves, m => m.FromHost == cold);
         Assert.Contains(again.Moves, m => m.FromHost == hot);
