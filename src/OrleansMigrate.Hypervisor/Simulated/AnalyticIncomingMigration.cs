@@ -65,6 +65,8 @@ internal sealed class AnalyticIncomingMigration : IIncomingMigration
             _vm.ResumeIncoming();
             _state = IncomingMigrationState.Resumed;
             _resumed = new ResumeResult(_clock!.Timestamp(_clock.NowMs()), _time.GetUtcNow());
+            // The VM keeps this object until it is destroyed or moves on: hold nothing of the source's (its rounds).
+            _source = null;
         }
 
         _consistency.TrySetResult(_options.VerifyConsistency
@@ -76,8 +78,8 @@ internal sealed class AnalyticIncomingMigration : IIncomingMigration
 
     public Task AbortAsync(string reason, CancellationToken cancellationToken = default)
     {
-        if (TearDown(new MigrationFailedException(MigrationFailureKind.Cancelled, $"Incoming migration aborted: {reason}"), onlyIfListening: false))
-            _source?.DestinationFailed($"aborted: {reason}");
+        if (TearDown(new MigrationFailedException(MigrationFailureKind.Cancelled, $"Incoming migration aborted: {reason}"), onlyIfListening: false, out var source))
+            source?.DestinationFailed($"aborted: {reason}");
         return Task.CompletedTask;
     }
 
@@ -141,21 +143,27 @@ internal sealed class AnalyticIncomingMigration : IIncomingMigration
 
     /// <summary>The source rolled back, failed or refused to pair: tear down (no effect after resume).</summary>
     internal void SourceEnded(MigrationFailureKind kind, string message) =>
-        TearDown(new MigrationFailedException(kind, message), onlyIfListening: false);
+        TearDown(new MigrationFailedException(kind, message), onlyIfListening: false, out _);
 
     private void AcceptTimedOut() =>
-        TearDown(new MigrationFailedException(MigrationFailureKind.Timeout, $"No source connected to {Endpoint} within {_options.AcceptTimeoutMs} ms."), onlyIfListening: true);
+        TearDown(new MigrationFailedException(MigrationFailureKind.Timeout, $"No source connected to {Endpoint} within {_options.AcceptTimeoutMs} ms."), onlyIfListening: true, out _);
 
-    /// <summary>The one way to <see cref="IncomingMigrationState.Failed"/>. True when this call tore the VM down.</summary>
-    private bool TearDown(MigrationFailedException failure, bool onlyIfListening)
+    /// <summary>
+    /// The one way to <see cref="IncomingMigrationState.Failed"/>. True when this call tore the VM down; then
+    /// <paramref name="source"/> is the connected source, if any, for the caller to tell.
+    /// </summary>
+    private bool TearDown(MigrationFailedException failure, bool onlyIfListening, out AnalyticOutgoingMigration? source)
     {
         lock (_lock)
         {
+            source = null;
             if (_state is IncomingMigrationState.Resumed or IncomingMigrationState.Failed)
                 return false;
             if (onlyIfListening && _state != IncomingMigrationState.Listening)
                 return false;
             _state = IncomingMigrationState.Failed;
+            source = _source;
+            _source = null;
         }
 
         AnalyticEndpoints.Unregister(Endpoint, this);
