@@ -70,6 +70,28 @@ internal sealed class AnalyticClock
     }
 
     /// <summary>
+    /// Pays the wall debt left by transfers too short to sleep for (at least half the timer's resolution, rounded
+    /// up to it), so a whole pre-copy never takes less wall time than its modelled time over the acceleration
+    /// by more than half a millisecond.
+    /// </summary>
+    public async Task SettleAsync(CancellationToken cancellationToken)
+    {
+        double debt;
+        lock (_lock)
+            debt = _debtMs;
+        if (debt < MinSleepMs / 2)
+            return;
+        var began = _time.GetTimestamp();
+        await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(debt, MinSleepMs)), _time, cancellationToken).ConfigureAwait(false);
+        var now = _time.GetTimestamp();
+        lock (_lock)
+        {
+            // Outside any transfer the modelled clock runs at wall speed: the wait counts as what it took.
+            _debtMs = Math.Clamp(_debtMs - ((now - began) / _ticksPerMs), -MinSleepMs, MinSleepMs);
+        }
+    }
+
+    /// <summary>
     /// A run of identical transfers of <paramref name="periodMs"/> each, at most <paramref name="maxPeriods"/>,
     /// cut short when <paramref name="wake"/> completes (a switchover request, a new downtime target). Returns how
     /// many periods passed, counting one under way as passed (the engine finishes a round before it looks), and

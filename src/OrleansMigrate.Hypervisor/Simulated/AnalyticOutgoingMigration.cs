@@ -368,6 +368,7 @@ internal sealed class AnalyticOutgoingMigration : IOutgoingMigration
             await PreLastCopyAsync(stageStart, reason, cancellationToken).ConfigureAwait(false);
         }
 
+        await _clock.SettleAsync(cancellationToken).ConfigureAwait(false);
         var pauseMs = _clock.NowMs();
         var preLastCopyMs = pauseMs - stageStart;
         var pauseRequested = _clock.Timestamp(pauseMs);
