@@ -557,6 +557,9 @@ internal sealed class AnalyticOutgoingMigration : IOutgoingMigration
 
         var end = _clock.Timestamp(started + totalMs);
         var pagesAt = _clock.Timestamp(started + pagesMs);
+        // Awaiting the commit before the destination hears of it: the orchestrator may resume it and complete
+        // this side the moment it has received everything.
+        TransitionTo(OutgoingMigrationState.AwaitingCommit);
         // One "frame" per round plus the device state and the end marker.
         if (!_peer.Deliver(new IncomingResult(_round + 2, bytesSent, pagesSent, 0, 0, 0, end), _clock))
         {
@@ -565,10 +568,8 @@ internal sealed class AnalyticOutgoingMigration : IOutgoingMigration
             throw _failure;
         }
 
-        var result = new FinalCopyResult(pages, 0, pageBytes, pageBytes + device, 0, device, 0, 0, 0,
-            _clock.Timestamp(started), pagesAt, pagesAt, end, end, end);
-        TransitionTo(OutgoingMigrationState.AwaitingCommit);
-        _finalCopy.TrySetResult(result);
+        _finalCopy.TrySetResult(new FinalCopyResult(pages, 0, pageBytes, pageBytes + device, 0, device, 0, 0, 0,
+            _clock.Timestamp(started), pagesAt, pagesAt, end, end, end));
     }
 
     private async Task RollBackAsync(Exception cause)

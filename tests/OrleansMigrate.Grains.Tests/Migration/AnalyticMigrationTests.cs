@@ -10,6 +10,7 @@ using OrleansMigrate.Fleet;
 using OrleansMigrate.Hosting;
 using OrleansMigrate.Migration;
 using OrleansMigrate.Tests.Cloud;
+using Xunit.Abstractions;
 
 namespace OrleansMigrate.Tests.Migration;
 
@@ -40,6 +41,8 @@ public sealed class AnalyticClusterFixture : IAsyncLifetime
                 // A 1 Gb/s link and a 20 ms target: a 16 MiB hot set dirtied at 500 MB/s never fits.
                 o.Policies["an-slow"] = new MigrationPolicy { Name = "an-slow", DowntimeTargetMs = 20, LinkBandwidthBytesPerSecond = 125_000_000 };
             });
+            // Admission is per host here (2 out, 2 in); the cluster-wide cap would otherwise hold the throughput test at 16.
+            silo.Services.Configure<MigrationAdmissionOptions>(o => o.MaxPerCluster = 1000);
             silo.AddOmigMemoryStorage();
             silo.UseInMemoryReminderService();
             silo.AddOrleansMigrateCore(SiloRole.All, SiloMetadataKeys.AnyHost);
@@ -74,7 +77,7 @@ public sealed class AnalyticClusterFixture : IAsyncLifetime
     public async Task DisposeAsync() => await Cluster.DisposeAsync();
 }
 
-public sealed class AnalyticMigrationTests(AnalyticClusterFixture fixture) : IClassFixture<AnalyticClusterFixture>
+public sealed class AnalyticMigrationTests(AnalyticClusterFixture fixture, ITestOutputHelper output) : IClassFixture<AnalyticClusterFixture>
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);
 
@@ -119,6 +122,42 @@ public sealed class AnalyticMigrationTests(AnalyticClusterFixture fixture) : ICl
         Assert.Equal(4096, status.Downtime!.FinalPages);
         Assert.True(status.Hypervisor!.DirtySyncCount >= 30, $"{status.Hypervisor.DirtySyncCount} rounds");
         Assert.True(status.Downtime.DataPlaneMs > 100, $"modelled final copy {status.Downtime.DataPlaneMs} ms");
+    }
+
+    [Fact]
+    public async Task Two_hundred_concurrent_orchestrated_migrations_across_forty_hosts_all_complete()
+    {
+        const int hostCount = 40;
+        const int vmsPerHost = 5;
+        var hosts = Enumerable.Range(0, hostCount).Select(h => $"an-t-{h}").ToArray();
+        foreach (var host in hosts)
+        {
+            await fixture.Client.AddHostAsync(TestFleet.Host(host, cores: 256, memoryMiB: 1024 * 1024));
+        }
+
+        var vms = new List<(VmSpec Vm, string To)>();
+        for (var h = 0; h < hostCount; h++)
+        {
+            for (var v = 0; v < vmsPerHost; v++)
+            {
+                vms.Add((await fixture.CreateVmAsync(hosts[h], memoryMiB: 8192, dirtyMbps: 100), hosts[(h + 1) % hostCount]));
+            }
+        }
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var started = await Task.WhenAll(vms.Select(m => fixture.Client.MigrateAsync(new MigrationRequest(m.Vm.VmId, m.To))));
+        var ended = await Task.WhenAll(started.Select(s => WaitEndedAsync(s.MigrationId)));
+        watch.Stop();
+
+        output.WriteLine($"{ended.Length} orchestrated analytic migrations (8 GiB, 100 MB/s, 1000x; admission 2 out / 2 in per host) on {hostCount} hosts in one silo: {watch.Elapsed.TotalSeconds:F2} s, {ended.Length / watch.Elapsed.TotalSeconds:F0} migrations/s");
+        var phases = ended.SelectMany(s => s.Timeline).Where(t => t.EndedAt is not null)
+            .GroupBy(t => t.Phase).Select(g => $"{g.Key} {g.Average(t => (t.EndedAt!.Value - t.StartedAt).TotalMilliseconds):F1}");
+        output.WriteLine($"mean wall ms per phase: {string.Join(", ", phases)}; mean total {ended.Average(s => s.TotalMs ?? 0):F1} ms");
+        Assert.All(ended, s => Assert.True(s.Phase == MigrationPhase.Completed, s.Failure));
+        foreach (var (vm, to) in vms)
+        {
+            Assert.Equal(to, (await fixture.Client.GetVmAsync(vm.VmId)).HostId);
+        }
     }
 
     private async Task<MigrationStatus> WaitEndedAsync(string id)
