@@ -108,6 +108,9 @@ internal sealed class AnalyticIncomingMigration : IIncomingMigration
         if (State is not (IncomingMigrationState.Resumed or IncomingMigrationState.Failed))
             await AbortAsync("incoming migration disposed").ConfigureAwait(false);
         _acceptTimeout.Dispose();
+        // A disposed side is no longer the VM's business: a fleet of VMs that each arrived once keeps none of them.
+        if (ReferenceEquals(_vm.Incoming, this))
+            _vm.Incoming = null;
     }
 
     /// <summary>The source claimed this endpoint. False when this side already failed.</summary>

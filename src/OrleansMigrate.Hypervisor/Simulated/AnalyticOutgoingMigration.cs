@@ -245,6 +245,9 @@ internal sealed class AnalyticOutgoingMigration : IOutgoingMigration
             await CancelAsync("outgoing migration disposed").ConfigureAwait(false);
         await _run.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _cts.Dispose();
+        // A rolled-back VM stays on this host: it keeps no rounds of a disposed migration.
+        if (ReferenceEquals(_vm.Outgoing, this))
+            _vm.Outgoing = null;
     }
 
     /// <summary>The destination failed or was aborted: before the end of the final copy the source rolls back.</summary>
