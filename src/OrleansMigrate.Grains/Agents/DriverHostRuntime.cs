@@ -15,7 +15,7 @@ using HvVmSpec = OrleansMigrate.Hypervisor.Drivers.VmSpec;
 namespace OrleansMigrate.Agents;
 
 /// <summary>
-/// The host runtime over <see cref="IHypervisorDriver"/>: one hypervisor driver (simulated, or QEMU per
+/// The host runtime over <see cref="IHypervisorDriver"/>: one hypervisor driver (simulated, QEMU or analytic per
 /// <see cref="HostRuntimeOptions.Driver"/>) per host this silo serves, and the in-flight migrations by id. Every migration call is idempotent: a replay finds the
 /// migration it started, or the finished result it cached.
 /// </summary>
@@ -29,13 +29,18 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
     private readonly ConcurrentDictionary<string, Lazy<Task<ResumeReport>>> _resumes = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
 
-    public string DriverName => IsQemu ? "qemu" : "simulated";
+    public string DriverName => IsQemu ? "qemu" : IsAnalytic ? "analytic" : "simulated";
 
     private bool IsQemu => _options.Driver == "qemu";
 
-    private IHypervisorDriver Driver(string hostId) => _drivers.GetOrAdd(hostId, h => IsQemu ? new QemuHypervisorDriver(h, _options.Qemu) : new SimulatedHypervisorDriver(h));
+    private bool IsAnalytic => _options.Driver == "analytic";
 
-    private HvVmSpec Spec(Fleet.VmSpec vm) => IsQemu ? QemuVmSpecs.From(vm) : SimulatedVmSpecs.From(vm, _options);
+    private IHypervisorDriver Driver(string hostId) => _drivers.GetOrAdd(hostId, h =>
+        IsQemu ? new QemuHypervisorDriver(h, _options.Qemu)
+        : IsAnalytic ? new AnalyticHypervisorDriver(h, _options.TimeAcceleration)
+        : new SimulatedHypervisorDriver(h));
+
+    private HvVmSpec Spec(Fleet.VmSpec vm) => IsQemu ? QemuVmSpecs.From(vm) : SimulatedVmSpecs.From(vm, _options, modelled: IsAnalytic);
 
     public async Task<string?> VmDetailAsync(string hostId, string vmId) =>
         (await Driver(hostId).ListVmsAsync()).FirstOrDefault(v => v.Spec.VmId == vmId)?.Detail;

@@ -17,8 +17,13 @@ public sealed class HostRuntimeOptions
     /// QEMU: only our dirtying test guest can be checked (a short pause after the resume); other guests are not.</summary>
     public bool VerifyConsistency { get; set; } = true;
 
-    /// <summary>Hypervisor backend: <c>simulated</c> (default) or <c>qemu</c>.</summary>
+    /// <summary>Hypervisor backend: <c>simulated</c> (default), <c>qemu</c>, or <c>analytic</c> (modelled memory and
+    /// accelerated time, for fleets of thousands of hosts in one process; VMs keep their registered size).</summary>
     public string Driver { get; set; } = "simulated";
+
+    /// <summary>Modelled time per wall time of the <c>analytic</c> driver's transfers (1–1,000,000; default 1000:
+    /// a modelled second takes a wall millisecond).</summary>
+    public double TimeAcceleration { get; set; } = Hypervisor.Simulated.AnalyticHypervisorDriver.DefaultTimeAcceleration;
 
     /// <summary>QEMU settings, used when <see cref="Driver"/> is <c>qemu</c>.</summary>
     public Hypervisor.Qemu.QemuDriverOptions Qemu { get; set; } = new();

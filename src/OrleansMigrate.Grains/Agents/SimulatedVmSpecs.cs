@@ -7,7 +7,8 @@ namespace OrleansMigrate.Agents;
 /// <summary>
 /// Maps a registry VM to a simulated guest. Its behaviour is data on the VM, in labels:
 /// <c>sim.memory-mib</c> (byte-real memory), <c>sim.dirty-mbps</c> (MB/s the workload dirties, 0 = idle),
-/// <c>sim.hotset-mib</c> (dirty only a hot set of that size).
+/// <c>sim.hotset-mib</c> (dirty only a hot set of that size). A modelled guest (the analytic driver) allocates
+/// nothing, so its size defaults to the VM's registered memory instead of <see cref="HostRuntimeOptions.SimulatedGuestMiB"/>.
 /// </summary>
 public static class SimulatedVmSpecs
 {
@@ -15,9 +16,11 @@ public static class SimulatedVmSpecs
     public const string DirtyLabel = "sim.dirty-mbps";
     public const string HotSetLabel = "sim.hotset-mib";
 
-    public static HvVmSpec From(Fleet.VmSpec vm, HostRuntimeOptions options)
+    public static HvVmSpec From(Fleet.VmSpec vm, HostRuntimeOptions options, bool modelled = false)
     {
-        var memory = Label(vm, MemoryLabel, options.SimulatedGuestMiB, 1, 16384);
+        var memory = modelled
+            ? Label(vm, MemoryLabel, (int)Math.Min(vm.MemoryMiB, AnalyticHypervisorDriver.MaxMemoryMiB), 1, AnalyticHypervisorDriver.MaxMemoryMiB)
+            : Label(vm, MemoryLabel, options.SimulatedGuestMiB, 1, 16384);
         var dirty = Label(vm, DirtyLabel, 0, 0, 100_000);
         var hotSet = Label(vm, HotSetLabel, 0, 0, memory);
         return new HvVmSpec

@@ -51,8 +51,12 @@ public sealed class OmigSiloOptions
     /// on this silo; 1–86400; default 30). Its findings are the metric <c>omig.audit.violations</c> and <c>omig audit --last</c>.</summary>
     public int AuditIntervalSeconds { get; set; } = 30;
 
-    /// <summary>Hypervisor backend of the host agents: <c>simulated</c> (default) or <c>qemu</c> (one QEMU process per VM).</summary>
+    /// <summary>Hypervisor backend of the host agents: <c>simulated</c> (default), <c>qemu</c> (one QEMU process per VM) or
+    /// <c>analytic</c> (modelled memory, accelerated time: scale simulation).</summary>
     public string Driver { get; set; } = "simulated";
+
+    /// <summary>Time acceleration of the <c>analytic</c> driver (<c>Omig:TimeAcceleration</c>, 1–1,000,000; default 1000).</summary>
+    public double TimeAcceleration { get; set; } = Hypervisor.Simulated.AnalyticHypervisorDriver.DefaultTimeAcceleration;
 
     /// <summary>QEMU settings (<c>Omig:Qemu:…</c>) for <see cref="Driver"/> <c>qemu</c>: binary, runtime and image directories, accelerator.</summary>
     public Hypervisor.Qemu.QemuDriverOptions Qemu { get; set; } = new();

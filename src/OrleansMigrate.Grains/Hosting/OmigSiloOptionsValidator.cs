@@ -111,9 +111,13 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
         }
 
         var driver = o.Driver.Trim().ToLowerInvariant();
-        if (driver is not ("simulated" or "qemu"))
+        if (driver is not ("simulated" or "qemu" or "analytic"))
         {
-            errors.Add($"Omig:Driver: '{o.Driver}' is not a known hypervisor driver (simulated, qemu)");
+            errors.Add($"Omig:Driver: '{o.Driver}' is not a known hypervisor driver (simulated, qemu, analytic)");
+        }
+        else if (driver == "analytic" && (!double.IsFinite(o.TimeAcceleration) || o.TimeAcceleration is < 1 or > 1_000_000))
+        {
+            errors.Add($"Omig:TimeAcceleration: {o.TimeAcceleration} is not between 1 and 1000000");
         }
         else if (driver == "qemu")
         {

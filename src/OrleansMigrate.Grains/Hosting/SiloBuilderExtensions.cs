@@ -61,6 +61,7 @@ public static class SiloBuilderExtensions
         silo.Services.Configure<HostRuntimeOptions>(o =>
         {
             o.Driver = options.Driver.Trim().ToLowerInvariant();
+            o.TimeAcceleration = options.TimeAcceleration;
             o.Qemu = options.Qemu;
             o.ListenAddress = options.AdvertisedAddress;
         });

@@ -41,4 +41,7 @@ public static class DirtyRateMethods
 
     /// <summary>QEMU's <c>calc-dirty-rate</c> / <c>query-dirty-rate</c>.</summary>
     public const string QemuCalcDirtyRate = "qemu-calc-dirty-rate";
+
+    /// <summary>The analytic driver's own model: the configured rate, exactly, with no time spent.</summary>
+    public const string AnalyticModel = "analytic-model";
 }
