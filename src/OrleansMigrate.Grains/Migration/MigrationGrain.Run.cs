@@ -13,6 +13,9 @@ public sealed partial class MigrationGrain
 {
     private static readonly TimeSpan PollWait = TimeSpan.FromSeconds(1);
 
+    /// <summary>Tries of an idempotent step before the pause (<see cref="Transient{T}"/>).</summary>
+    private const int TransientAttempts = 3;
+
     private IHostAgentGrain SourceAgent => GrainFactory.GetGrain<IHostAgentGrain>(S.SourceHost);
 
     private IHostAgentGrain DestinationAgent => GrainFactory.GetGrain<IHostAgentGrain>(S.DestinationHost);
@@ -133,26 +136,53 @@ public sealed partial class MigrationGrain
 
     private async Task PrepareAsync()
     {
-        await Fault(Faults.FaultSteps.MigrationPrepare);
-        await Step("reserve", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).ReserveAsync(Id, Vm));
-        S.Endpoint = await Step("prepare-incoming", () => DestinationAgent.PrepareIncomingAsync(Id, Vm));
+        await Transient("prepare", () => Fault(Faults.FaultSteps.MigrationPrepare));
+        await Transient("reserve", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).ReserveAsync(Id, Vm));
+        S.Endpoint = await Transient("prepare-incoming", () => DestinationAgent.PrepareIncomingAsync(Id, Vm));
         if (Parallel)
         {
             // Slow cloud work before the freeze: open every disk read-only on the destination and stage the
             // relays, all at once.
             await Task.WhenAll(
-                Vm.Disks.Select(d => (Task)Step($"disk {d.DiskId} open-read-only", () => GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId).OpenReadOnlyAsync(S.DestinationHost)))
-                .Concat(Vm.Nics.Select(n => Step($"relay {n.Ip} stage", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).StageRelayAsync(n.Ip, S.SourceHost, S.DestinationHost, Id)))));
+                Vm.Disks.Select(d => (Task)Transient($"disk {d.DiskId} open-read-only", () => GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId).OpenReadOnlyAsync(S.DestinationHost)))
+                .Concat(Vm.Nics.Select(n => Transient($"relay {n.Ip} stage", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).StageRelayAsync(n.Ip, S.SourceHost, S.DestinationHost, Id)))));
         }
 
         await SaveAsync();
     }
 
+    /// <summary>An idempotent step before the VM pauses (nothing is frozen yet): a transient failure is tried again,
+    /// twice, after 20 and 60 ms, before it rolls the migration back — "almost every time some component will not
+    /// return what you expected", and most of those answers are momentary. Refusals (not found, conflict, invalid,
+    /// incompatible, no capacity) and a cancel are not retried. Never used inside the downtime.</summary>
+    private async Task<T> Transient<T>(string name, Func<Task<T>> action)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await Step(name, action);
+            }
+            catch (Exception ex) when (attempt < TransientAttempts && S.CancelReason is null
+                                       && ex is not OmigException { Code: OmigErrorCode.NotFound or OmigErrorCode.Conflict or OmigErrorCode.InvalidArgument or OmigErrorCode.Incompatible or OmigErrorCode.InsufficientCapacity })
+            {
+                LogRetry(logger, Id, name, attempt, Describe(ex));
+                await Task.Delay(TimeSpan.FromMilliseconds(attempt == 1 ? 20 : 60));
+            }
+        }
+    }
+
+    private Task Transient(string name, Func<Task> action) => Transient(name, async () =>
+    {
+        await action();
+        return true;
+    });
+
     /// <summary>Runs pre-copy and the pre-last-copy stage until the source VM pauses; returns the pause time.</summary>
     private async Task<OutgoingSnapshot> PreCopyAsync()
     {
-        await Fault(Faults.FaultSteps.MigrationPreCopy);
-        await Step("start-outgoing", () => SourceAgent.StartOutgoingAsync(Id, Vm.VmId, S.Endpoint!,
+        await Transient("precopy", () => Fault(Faults.FaultSteps.MigrationPreCopy));
+        await Transient("start-outgoing", () => SourceAgent.StartOutgoingAsync(Id, Vm.VmId, S.Endpoint!,
             Policy.Tuning(Vm.MemoryMiB > int.MaxValue ? int.MaxValue : (int)Vm.MemoryMiB) with { ContinueAtPause = Parallel }));
         var started = time.GetTimestamp();
         var bestRemaining = long.MaxValue;

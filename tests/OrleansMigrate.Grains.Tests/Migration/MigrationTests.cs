@@ -82,13 +82,37 @@ public sealed class MigrationTests(MigrationClusterFixture fixture) : IDisposabl
     public async Task A_failure_at_any_step_before_the_commit_point_rolls_back_with_the_VM_whole_on_the_source(string step)
     {
         var vm = await fixture.CreateVmAsync("m-1");
-        fixture.Faults.FailNext(step);
+        // Steps before the pause are tried three times (a transient failure does not roll back): fail them for good.
+        fixture.Faults.FailNext(step, times: 10);
 
         var status = await RunAsync(new MigrationRequest(vm.VmId, "m-2"));
 
         Assert.Equal(MigrationPhase.RolledBack, status.Phase);
         Assert.Contains("injected fault", status.Failure);
         await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-1", MigrationClusterFixture.HostIds);
+    }
+
+    public static TheoryData<string> StepsBeforeThePause =>
+    [
+        FaultSteps.MigrationPrepare,
+        FaultSteps.AgentPrepareIncoming,
+        FaultSteps.DiskOpenReadOnly,
+        FaultSteps.VpcStageRelay,
+        FaultSteps.MigrationPreCopy,
+        FaultSteps.AgentStartOutgoing,
+    ];
+
+    [Theory]
+    [MemberData(nameof(StepsBeforeThePause))]
+    public async Task A_transient_failure_before_the_pause_is_tried_again_and_the_migration_completes(string step)
+    {
+        var vm = await fixture.CreateVmAsync("m-1");
+        fixture.Faults.FailNext(step, times: 2);
+
+        var status = await RunAsync(new MigrationRequest(vm.VmId, "m-2"));
+
+        Assert.Equal(MigrationPhase.Completed, status.Phase);
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-2", MigrationClusterFixture.HostIds);
     }
 
     [Theory]

@@ -59,8 +59,8 @@ public sealed class HostDrainTests(MigrationClusterFixture fixture) : IDisposabl
         var (hosts, flag) = await HostsAsync(2);
         await VmAsync(hosts[0], flag);
         await VmAsync(hosts[0], flag);
-        // One migration rolls back on the way: the drain retries it.
-        fixture.Faults.FailNext(FaultSteps.MigrationPrepare);
+        // One migration rolls back on the way (its prepare fails all three tries): the drain retries it.
+        fixture.Faults.FailNext(FaultSteps.MigrationPrepare, times: 3);
 
         var drain = await WaitAsync(await Client.DrainHostAsync(hosts[0], new DrainOptions(MaxParallel: 1)));
 
