@@ -19,7 +19,9 @@ public sealed class MigrationSchedulerGrain(
     IOptions<MigrationPolicyOptions> policies,
     TimeProvider time) : Grain, IMigrationSchedulerGrain
 {
-    private const int HistoryLimit = 10_000;
+    /// <summary>Ended migrations remembered for <c>omig migration list --all</c> (which shows the last 500); the whole state
+    /// is written on every submit and end, so it stays small.</summary>
+    private const int HistoryLimit = 2_000;
     private static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(2);
     private DateTimeOffset _lastSweep = DateTimeOffset.MinValue;
 
@@ -156,6 +158,7 @@ public sealed class MigrationSchedulerGrain(
         var limits = admission.Value;
         var running = state.State.Open.Values.Where(m => m.Admitted).ToList();
         var queued = state.State.Open.Values.Where(m => !m.Admitted).OrderBy(m => m.Request.Priority).ThenBy(m => m.SubmittedAt).ToList();
+        var toStart = new List<ScheduledMigration>();
         foreach (var next in queued)
         {
             if (running.Count >= limits.MaxPerCluster)
@@ -171,23 +174,40 @@ public sealed class MigrationSchedulerGrain(
 
             var admitted = next with { Admitted = true };
             state.State.Open = state.State.Open.SetItem(next.MigrationId, admitted);
-            await state.WriteStateAsync();
             running.Add(admitted);
+            toStart.Add(admitted);
+        }
+
+        if (toStart.Count == 0)
+        {
+            return;
+        }
+
+        // Admissions are persisted once, then every admitted migration starts at once (a start is idempotent: a crash
+        // between the two re-starts them from the stored state).
+        await state.WriteStateAsync();
+        var gone = await Task.WhenAll(toStart.Select(async m =>
+        {
             try
             {
-                await GrainFactory.GetGrain<IMigrationGrain>(next.MigrationId).StartAsync(next.Request, next.SourceHost, next.DestinationHost);
+                await GrainFactory.GetGrain<IMigrationGrain>(m.MigrationId).StartAsync(m.Request, m.SourceHost, m.DestinationHost);
+                return null;
             }
             catch (OmigException)
             {
                 // The VM vanished between submit and admission: nothing started, nothing to hold.
-                state.State.Open = state.State.Open.Remove(next.MigrationId);
-                await state.WriteStateAsync();
-                running.Remove(admitted);
+                return m.MigrationId;
             }
             catch (Exception)
             {
                 // The start may or may not have landed; the sweep of the next pass finds out and retries.
+                return null;
             }
+        }));
+        if (gone.OfType<string>().ToList() is { Count: > 0 } removed)
+        {
+            state.State.Open = state.State.Open.RemoveRange(removed);
+            await state.WriteStateAsync();
         }
     }
 
