@@ -38,6 +38,9 @@ public sealed partial class CampaignGrain(
     /// Verifying after a restart is upgraded again first (upgrades are idempotent).</summary>
     private readonly HashSet<string> _upgraded = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
+    /// <summary>How often the campaign looks at its migrations and starts more: a slot freed waits at most this long.</summary>
+    private static readonly TimeSpan PassInterval = TimeSpan.FromMilliseconds(200);
+
     private IGrainTimer? _timer;
     private bool _driving;
 
@@ -399,7 +402,7 @@ public sealed partial class CampaignGrain(
 
     private async Task ArmAsync()
     {
-        _timer ??= this.RegisterGrainTimer(static (g, _) => g.DriveAsync(), this, new GrainTimerCreationOptions(TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(500)) { KeepAlive = true });
+        _timer ??= this.RegisterGrainTimer(static (g, _) => g.DriveAsync(), this, new GrainTimerCreationOptions(PassInterval, PassInterval) { KeepAlive = true });
         await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
     }
 

@@ -19,7 +19,7 @@ public sealed class HostDrainGrainState
 }
 
 /// <summary>
-/// Drains one host: cordons it (state <c>draining</c>), then in passes (a timer every half second while active, a
+/// Drains one host: cordons it (state <c>draining</c>), then in passes (a timer every 200 ms while active, a
 /// reminder every minute so a control-silo restart resumes it) submits maintenance-priority migrations of its VMs,
 /// at most <see cref="DrainOptions.MaxParallel"/> at a time, to the best allowed destination (preferring hosts on
 /// <see cref="DrainOptions.PreferFirmware"/>), retries rollbacks, and ends when no VM is pending or migrating.
@@ -35,7 +35,7 @@ public sealed partial class HostDrainGrain(
     private const string DriveReminder = "drain-drive";
 
     /// <summary>Passes in a row a VM found no destination before it is reported unmovable.</summary>
-    private const int NoDestinationPasses = 6;
+    private const int NoDestinationPasses = 15;
 
     private readonly Dictionary<string, int> _noDestination = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (PreflightPrediction Prediction, DateTimeOffset At)> _predictions = new(StringComparer.Ordinal);
@@ -46,7 +46,10 @@ public sealed partial class HostDrainGrain(
     private static readonly TimeSpan PreflightFresh = TimeSpan.FromSeconds(10);
 
     /// <summary>Passes a VM may be held back for its class's target before it is reported as unmovable now.</summary>
-    private const int MaxHeldPasses = 40;
+    private const int MaxHeldPasses = 100;
+    /// <summary>How often the drain looks at its migrations and starts more: a slot freed waits at most this long.</summary>
+    private static readonly TimeSpan PassInterval = TimeSpan.FromMilliseconds(200);
+
     private IGrainTimer? _timer;
     private bool _driving;
 
@@ -488,7 +491,7 @@ public sealed partial class HostDrainGrain(
 
     private async Task ArmAsync()
     {
-        _timer ??= this.RegisterGrainTimer(static (g, _) => g.DriveAsync(), this, new GrainTimerCreationOptions(TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(500)) { KeepAlive = true });
+        _timer ??= this.RegisterGrainTimer(static (g, _) => g.DriveAsync(), this, new GrainTimerCreationOptions(PassInterval, PassInterval) { KeepAlive = true });
         await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
     }
 
