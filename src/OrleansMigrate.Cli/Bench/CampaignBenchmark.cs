@@ -48,7 +48,7 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
                 o.VerifyConsistency = options.Driver != "analytic";
                 ConfigureAcceleration(o, a);
             });
-            silo.Services.AddSingleton(Scaled(a));
+            silo.Services.AddSingleton(CloudBackendOptions.Scaled(1 / a));
             silo.Services.AddSingleton(new MaintenanceOptions { SimulatedUpgradeMs = (int)Math.Round(120_000 / a) });
             silo.Services.Configure<MigrationAdmissionOptions>(o =>
             {
@@ -171,24 +171,6 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
         {
             property.SetValue(o, Convert.ChangeType(acceleration, property.PropertyType, CultureInfo.InvariantCulture));
         }
-    }
-
-    /// <summary>The production cloud latencies divided by the acceleration.</summary>
-    private static CloudBackendOptions Scaled(double acceleration)
-    {
-        int S(int ms) => (int)Math.Round(ms / acceleration);
-        return new CloudBackendOptions
-        {
-            DiskOpenReadOnlyMs = S(CloudBackendOptions.DefaultDiskOpenReadOnlyMs),
-            DiskPauseMs = S(CloudBackendOptions.DefaultDiskPauseMs),
-            DiskReopenReadWriteMs = S(CloudBackendOptions.DefaultDiskReopenReadWriteMs),
-            DiskUnpauseMs = S(CloudBackendOptions.DefaultDiskUnpauseMs),
-            DiskCloseMs = S(CloudBackendOptions.DefaultDiskCloseMs),
-            RelayStageMs = S(CloudBackendOptions.DefaultRelayStageMs),
-            RelaySwitchMs = S(CloudBackendOptions.DefaultRelaySwitchMs),
-            RelayRemoveMs = S(CloudBackendOptions.DefaultRelayRemoveMs),
-            FlowInstallMsPerFlow = S(CloudBackendOptions.DefaultFlowInstallMsPerFlow),
-        };
     }
 }
 

@@ -48,7 +48,7 @@ public sealed class ChaosBenchmark(ChaosBenchmarkOptions options, Action<string>
         await using var cluster = await EmbeddedCluster.StartAsync(0, ct, minimumLevel: Microsoft.Extensions.Logging.LogLevel.Error, configure: silo =>
         {
             silo.Services.AddSingleton<IFaultInjector>(faults);
-            silo.Services.AddSingleton(Latencies(options.LatencyScale));
+            silo.Services.AddSingleton(CloudBackendOptions.Scaled(options.LatencyScale));
             silo.Services.Configure<HostRuntimeOptions>(o => o.SimulatedGuestMiB = options.GuestMiB);
             silo.Services.Configure<MigrationAdmissionOptions>(o =>
             {
@@ -230,23 +230,6 @@ public sealed class ChaosBenchmark(ChaosBenchmarkOptions options, Action<string>
     {
         var at = failure.IndexOf(" (", StringComparison.Ordinal);
         return at > 0 ? failure[..at] : failure.Length > 80 ? failure[..80] : failure;
-    }
-
-    private static CloudBackendOptions Latencies(double scale)
-    {
-        int S(int ms) => (int)Math.Round(ms * scale);
-        return new CloudBackendOptions
-        {
-            DiskOpenReadOnlyMs = S(CloudBackendOptions.DefaultDiskOpenReadOnlyMs),
-            DiskPauseMs = S(CloudBackendOptions.DefaultDiskPauseMs),
-            DiskReopenReadWriteMs = S(CloudBackendOptions.DefaultDiskReopenReadWriteMs),
-            DiskUnpauseMs = S(CloudBackendOptions.DefaultDiskUnpauseMs),
-            DiskCloseMs = S(CloudBackendOptions.DefaultDiskCloseMs),
-            RelayStageMs = S(CloudBackendOptions.DefaultRelayStageMs),
-            RelaySwitchMs = S(CloudBackendOptions.DefaultRelaySwitchMs),
-            RelayRemoveMs = S(CloudBackendOptions.DefaultRelayRemoveMs),
-            FlowInstallMsPerFlow = S(CloudBackendOptions.DefaultFlowInstallMsPerFlow),
-        };
     }
 
     /// <summary>Phase null: refused at admission, or (not refused) stuck — did not end in time.</summary>

@@ -59,6 +59,25 @@ public sealed class CloudBackendOptions
     /// <summary>Flows per NIC (a VM has tens), 1–<see cref="MaxFlowsPerNic"/>; default 30.</summary>
     public int FlowsPerNic { get; set; } = DefaultFlowsPerNic;
 
+    /// <summary>The production latencies multiplied by <paramref name="factor"/> (0.1: ten times faster; benchmarks that
+    /// run many migrations or accelerate time), the flow count unchanged.</summary>
+    public static CloudBackendOptions Scaled(double factor)
+    {
+        int S(int ms) => (int)Math.Round(ms * factor);
+        return new CloudBackendOptions
+        {
+            DiskOpenReadOnlyMs = S(DefaultDiskOpenReadOnlyMs),
+            DiskPauseMs = S(DefaultDiskPauseMs),
+            DiskReopenReadWriteMs = S(DefaultDiskReopenReadWriteMs),
+            DiskUnpauseMs = S(DefaultDiskUnpauseMs),
+            DiskCloseMs = S(DefaultDiskCloseMs),
+            RelayStageMs = S(DefaultRelayStageMs),
+            RelaySwitchMs = S(DefaultRelaySwitchMs),
+            RelayRemoveMs = S(DefaultRelayRemoveMs),
+            FlowInstallMsPerFlow = S(DefaultFlowInstallMsPerFlow),
+        };
+    }
+
     /// <summary>The time one flow install takes: <see cref="FlowsPerNic"/> × <see cref="FlowInstallMsPerFlow"/>.</summary>
     public TimeSpan FlowInstallTime => TimeSpan.FromMilliseconds((long)FlowsPerNic * FlowInstallMsPerFlow);
 }

@@ -41,7 +41,7 @@ public sealed partial class CampaignGrain(
     /// <summary>How often the campaign looks at its migrations and starts more: a slot freed waits at most this long.</summary>
     private static readonly TimeSpan PassInterval = TimeSpan.FromMilliseconds(200);
 
-    private IGrainTimer? _timer;
+    private DriveLoop? _loop;
     private bool _driving;
 
     private string Id => this.GetPrimaryKeyString();
@@ -400,21 +400,11 @@ public sealed partial class CampaignGrain(
         }
     }
 
-    private async Task ArmAsync()
-    {
-        _timer ??= this.RegisterGrainTimer(static (g, _) => g.DriveAsync(), this, new GrainTimerCreationOptions(PassInterval, PassInterval) { KeepAlive = true });
-        await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
-    }
+    private DriveLoop Loop => _loop ??= new DriveLoop(this, DriveReminder, PassInterval, DriveAsync);
 
-    private async Task DisarmAsync()
-    {
-        _timer?.Dispose();
-        _timer = null;
-        if (await this.GetReminder(DriveReminder) is { } reminder)
-        {
-            await this.UnregisterReminder(reminder);
-        }
-    }
+    private Task ArmAsync() => Loop.ArmAsync();
+
+    private Task DisarmAsync() => Loop.DisarmAsync();
 
     [LoggerMessage(EventId = 5101, Level = LogLevel.Information, Message = "Campaign {CampaignId} started: firmware {Version} on {Hosts} host(s)")]
     private static partial void LogStarted(ILogger logger, string campaignId, string version, int hosts);

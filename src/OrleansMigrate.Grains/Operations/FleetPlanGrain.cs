@@ -36,7 +36,7 @@ public sealed class FleetPlanGrain(
     private const string DriveReminder = "plan-drive";
     private const int MaxAttempts = 3;
     private readonly Dictionary<string, int> _refusals = new(StringComparer.Ordinal);
-    private IGrainTimer? _timer;
+    private DriveLoop? _loop;
     private bool _driving;
 
     private string Id => this.GetPrimaryKeyString();
@@ -269,21 +269,11 @@ public sealed class FleetPlanGrain(
     private static ImmutableArray<PlanMoveStatus> Moves(ImmutableArray<PlannedMove> moves) =>
         [.. moves.Select(m => new PlanMoveStatus(m.VmId, m.FromHost, m.ToHost, m.Policy, PlanMoveState.Pending))];
 
-    private async Task ArmAsync()
-    {
-        _timer ??= this.RegisterGrainTimer(static (g, _) => g.DriveAsync(), this, new GrainTimerCreationOptions(TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(500)) { KeepAlive = true });
-        await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
-    }
+    private DriveLoop Loop => _loop ??= new DriveLoop(this, DriveReminder, TimeSpan.FromMilliseconds(500), DriveAsync);
 
-    private async Task DisarmAsync()
-    {
-        _timer?.Dispose();
-        _timer = null;
-        if (await this.GetReminder(DriveReminder) is { } reminder)
-        {
-            await this.UnregisterReminder(reminder);
-        }
-    }
+    private Task ArmAsync() => Loop.ArmAsync();
+
+    private Task DisarmAsync() => Loop.DisarmAsync();
 }
 
 /// <summary>When the balancer last moved each VM (entries older than a week are dropped).</summary>

@@ -50,7 +50,7 @@ public sealed partial class HostDrainGrain(
     /// <summary>How often the drain looks at its migrations and starts more: a slot freed waits at most this long.</summary>
     private static readonly TimeSpan PassInterval = TimeSpan.FromMilliseconds(200);
 
-    private IGrainTimer? _timer;
+    private DriveLoop? _loop;
     private bool _driving;
 
     private string HostId => this.GetPrimaryKeyString();
@@ -489,21 +489,11 @@ public sealed partial class HostDrainGrain(
     private static (bool, long, int) Rank(HostRecord host, string? preferFirmware) =>
         (preferFirmware is not null && host.Spec.FirmwareVersion == preferFirmware, host.FreeMemoryMiB, host.FreeVcpus);
 
-    private async Task ArmAsync()
-    {
-        _timer ??= this.RegisterGrainTimer(static (g, _) => g.DriveAsync(), this, new GrainTimerCreationOptions(PassInterval, PassInterval) { KeepAlive = true });
-        await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
-    }
+    private DriveLoop Loop => _loop ??= new DriveLoop(this, DriveReminder, PassInterval, DriveAsync);
 
-    private async Task DisarmAsync()
-    {
-        _timer?.Dispose();
-        _timer = null;
-        if (await this.GetReminder(DriveReminder) is { } reminder)
-        {
-            await this.UnregisterReminder(reminder);
-        }
-    }
+    private Task ArmAsync() => Loop.ArmAsync();
+
+    private Task DisarmAsync() => Loop.DisarmAsync();
 
     [LoggerMessage(EventId = 5001, Level = LogLevel.Information, Message = "Drain of {HostId} started ({MaxParallel} in parallel)")]
     private static partial void LogStarted(ILogger logger, string hostId, int maxParallel);
