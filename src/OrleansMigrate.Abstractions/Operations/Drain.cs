@@ -64,7 +64,8 @@ public sealed record DrainVm(
     [property: Id(2)] string? MigrationId = null,
     [property: Id(3)] string? Destination = null,
     [property: Id(4)] string? Reason = null,
-    [property: Id(5)] int Attempts = 0);
+    [property: Id(5)] int Attempts = 0,
+    [property: Id(6)] bool OwnerNotified = false);
 
 /// <summary>A drain as its grain sees it.</summary>
 [GenerateSerializer, Immutable]

@@ -31,7 +31,8 @@ public sealed record PlanMoveStatus(
     [property: Id(4)] PlanMoveState State,
     [property: Id(5)] string? MigrationId = null,
     [property: Id(6)] string? Reason = null,
-    [property: Id(7)] int Attempts = 0);
+    [property: Id(7)] int Attempts = 0,
+    [property: Id(8)] bool OwnerNotified = false);
 
 /// <summary>A defragmentation or rebalancing plan and, once applied, the state of each of its moves.</summary>
 /// <param name="Kind"><c>defrag</c> or <c>balance</c>.</param>

@@ -163,6 +163,8 @@ public static class SiloBuilderExtensions
         silo.Services.TryAddSingleton<IHostRuntime, DriverHostRuntime>();
         silo.Services.TryAddSingleton(_ => new Operations.MaintenanceOptions());
         silo.Services.TryAddSingleton<Operations.FleetViewCache>();
+        silo.Services.TryAddSingleton<Operations.OwnerNotifier>();
+        silo.Services.TryAddSingleton<Operations.IOwnerNotifier>(sp => sp.GetRequiredService<Operations.OwnerNotifier>());
         silo.Services.TryAddSingleton<Operations.IMaintenanceBackend>(sp => sp.GetRequiredService<Operations.MaintenanceOptions>().Backend.Trim().Equals("command", StringComparison.OrdinalIgnoreCase)
             ? new Operations.CommandMaintenanceBackend(sp.GetRequiredService<Operations.MaintenanceOptions>())
             : ActivatorUtilities.CreateInstance<Operations.SimulatedMaintenanceBackend>(sp));

@@ -31,6 +31,7 @@ public sealed class FleetPlanGrainState
 public sealed class FleetPlanGrain(
     [PersistentState("plan", StorageNames.Fleet)] IPersistentState<FleetPlanGrainState> state,
     IOptions<MigrationPolicyOptions> policies,
+    IOwnerNotifier owners,
     TimeProvider time) : Grain, IFleetPlanGrain, IRemindable
 {
     private const string DriveReminder = "plan-drive";
@@ -208,6 +209,22 @@ public sealed class FleetPlanGrain(
                 }
 
                 var move = moves[i];
+                if (policies.Value.Resolve(move.Policy).NotifyOwner && !move.OwnerNotified)
+                {
+                    // The owner hears before the VM moves; a notice that cannot be delivered holds the move back.
+                    try
+                    {
+                        var spec = (await GrainFactory.GetGrain<IVmGrain>(move.VmId).GetAsync())?.Spec;
+                        await owners.NotifyAsync(new OwnerNotice(move.VmId, spec is null ? "unknown" : OwnerNotifier.OwnerOf(spec), $"{S.Kind} plan {Id}", move.Policy, time.GetUtcNow()), CancellationToken.None);
+                        moves[i] = move = move with { OwnerNotified = true };
+                    }
+                    catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or System.ComponentModel.Win32Exception)
+                    {
+                        moves[i] = move with { Reason = $"held back: the owner notice failed ({ex.Message})" };
+                        continue;
+                    }
+                }
+
                 try
                 {
                     var started = await scheduler.SubmitAsync(new MigrationRequest(move.VmId, move.ToHost, move.Policy, OrchestrationMode.Parallel, MigrationPriority.Maintenance, $"{S.Kind}:{Id}"));

@@ -29,6 +29,7 @@ public sealed partial class HostDrainGrain(
     [PersistentState("drain", StorageNames.Fleet)] IPersistentState<HostDrainGrainState> state,
     IOptions<MigrationPolicyOptions> policies,
     FleetViewCache fleetView,
+    IOwnerNotifier owners,
     TimeProvider time,
     ILogger<HostDrainGrain> logger) : Grain, IHostDrainGrain, IRemindable
 {
@@ -360,10 +361,25 @@ public sealed partial class HostDrainGrain(
             }
 
             _noDestination.Remove(vm.VmId);
+            if (policy.NotifyOwner && !vm.OwnerNotified)
+            {
+                // The owner hears before the VM moves; a notice that cannot be delivered holds it back.
+                try
+                {
+                    await owners.NotifyAsync(new OwnerNotice(vm.VmId, OwnerNotifier.OwnerOf(record.Spec), $"drain of {HostId} ({options.RequestedBy})", policy.Name, time.GetUtcNow()), CancellationToken.None);
+                    vms[vm.VmId] = vms[vm.VmId] with { OwnerNotified = true };
+                }
+                catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or System.ComponentModel.Win32Exception)
+                {
+                    vms[vm.VmId] = vm with { Reason = $"held back: the owner notice failed ({ex.Message})" };
+                    continue;
+                }
+            }
+
             try
             {
                 var status = await scheduler.SubmitAsync(new MigrationRequest(vm.VmId, destination.HostId, policy.Name, OrchestrationMode.Parallel, MigrationPriority.Maintenance, options.RequestedBy));
-                vms[vm.VmId] = vm with { State = DrainVmState.Migrating, MigrationId = status.MigrationId, Destination = destination.HostId, Attempts = vm.Attempts + 1, Reason = null };
+                vms[vm.VmId] = vms[vm.VmId] with { State = DrainVmState.Migrating, MigrationId = status.MigrationId, Destination = destination.HostId, Attempts = vm.Attempts + 1, Reason = null };
                 slots--;
 
                 // Count it on the destination for the rest of this pass, so the next VM sees the capacity taken.
@@ -375,7 +391,7 @@ public sealed partial class HostDrainGrain(
             catch (OmigException ex) when (ex.Code is OmigErrorCode.Conflict or OmigErrorCode.Incompatible or OmigErrorCode.InsufficientCapacity or OmigErrorCode.NotFound)
             {
                 // Already migrating (someone else's migration), or the fleet changed since this pass read it: next pass.
-                vms[vm.VmId] = vm with { Reason = ex.Message };
+                vms[vm.VmId] = vms[vm.VmId] with { Reason = ex.Message };
             }
         }
     }
@@ -385,7 +401,8 @@ public sealed partial class HostDrainGrain(
     private async Task PredictAsync(List<VmRecord> candidates, DrainOptions options)
     {
         var now = time.GetUtcNow();
-        var stale = candidates.Where(v => !_predictions.TryGetValue(v.VmId, out var p) || now - p.At > PreflightFresh).Take(16).ToList();
+        // A few per pass (twice the parallel limit): a QEMU host samples one VM at a time, for a second each.
+        var stale = candidates.Where(v => !_predictions.TryGetValue(v.VmId, out var p) || now - p.At > PreflightFresh).Take(Math.Max(2, options.MaxParallel * 2)).ToList();
         if (stale.Count == 0)
         {
             return;

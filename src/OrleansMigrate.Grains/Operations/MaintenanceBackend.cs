@@ -38,6 +38,10 @@ public sealed class MaintenanceOptions
     /// <c>COMMAND check HOST</c> (exit 0 = healthy; first line of stdout = the firmware version). Never through a shell.</summary>
     public string? Command { get; set; }
 
+    /// <summary>Optional: an executable run as <c>COMMAND VM OWNER OPERATION POLICY</c> before a fleet operation moves a VM
+    /// whose policy notifies its owner (exit 0 = delivered; a failure holds the VM back). Never through a shell.</summary>
+    public string? NotifyCommand { get; set; }
+
     /// <summary>Command: time limit of one run, seconds (1–86400); default 1800. The process is killed after it.</summary>
     public int TimeoutSeconds { get; set; } = 1800;
 
@@ -58,6 +62,11 @@ public sealed class MaintenanceOptions
         if (TimeoutSeconds is < 1 or > 86_400)
         {
             errors.Add($"{prefix}TimeoutSeconds: {TimeoutSeconds} is not between 1 and 86400");
+        }
+
+        if (NotifyCommand is { Length: > 0 } notify && (!Path.IsPathFullyQualified(notify) || !File.Exists(notify)))
+        {
+            errors.Add($"{prefix}NotifyCommand: '{notify}' is not an absolute path to an existing executable");
         }
 
         if (backend == "command")

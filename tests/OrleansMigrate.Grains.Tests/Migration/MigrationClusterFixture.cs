@@ -45,6 +45,7 @@ public sealed class MigrationClusterFixture : IAsyncLifetime
             {
                 // A guest that out-dirties a throttled link never converges to a 0.2 ms target.
                 o.Policies["stall-escalate"] = new MigrationPolicy { Name = "stall-escalate", DowntimeTargetMs = 0.2, LinkBandwidthBytesPerSecond = 20_000_000, StallMs = 300, OnStall = "escalate", MaxDowntimeTargetMs = 3.2 };
+                o.Policies["notify"] = new MigrationPolicy { Name = "notify", NotifyOwner = true };
                 o.Policies["stall-abort"] = new MigrationPolicy { Name = "stall-abort", DowntimeTargetMs = 0.2, LinkBandwidthBytesPerSecond = 20_000_000, StallMs = 300, OnStall = "abort" };
             });
             silo.AddOmigMemoryStorage();

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Microsoft.Extensions.DependencyInjection;
 using OrleansMigrate.Client;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Faults;
@@ -103,6 +104,28 @@ public sealed class HostDrainTests(MigrationClusterFixture fixture) : IDisposabl
     }
 
     [Fact]
+    public async Task A_VM_whose_policy_notifies_its_owner_is_announced_before_it_moves_and_the_others_are_not()
+    {
+        var (hosts, flag) = await HostsAsync(2);
+        var notified = await VmAsync(hosts[0], flag, labels: ImmutableDictionary<string, string>.Empty
+            .Add(OrleansMigrate.Migration.MigrationPolicyOptions.PolicyLabel, "notify").Add("owner", "team-payments"));
+        var quiet = await VmAsync(hosts[0], flag);
+        var notifier = (OwnerNotifier)fixture.Cluster.Silos[0].ServiceProvider.GetRequiredService<IOwnerNotifier>();
+        var before = DateTimeOffset.UtcNow;
+
+        var drain = await WaitAsync(await Client.DrainHostAsync(hosts[0]));
+
+        Assert.Equal(DrainState.Completed, drain.State);
+        var notice = Assert.Single(notifier.Sent, n => n.VmId == notified.VmId && n.At >= before);
+        Assert.Equal(("team-payments", "notify"), (notice.Owner, notice.Policy));
+        Assert.Contains(hosts[0], notice.Operation);
+        Assert.True(drain.Vms.Single(v => v.VmId == notified.VmId).OwnerNotified);
+        Assert.DoesNotContain(notifier.Sent, n => n.VmId == quiet.VmId);
+        var migration = await Client.GetMigrationAsync(drain.Vms.Single(v => v.VmId == notified.VmId).MigrationId!);
+        Assert.True(notice.At <= migration.CreatedAt, "the owner heard after the migration was created");
+    }
+
+    [Fact]
     public async Task Bad_drain_input_is_refused_naming_the_field_and_changes_nothing()
     {
         var (hosts, _) = await HostsAsync(1);
@@ -130,12 +153,12 @@ public sealed class HostDrainTests(MigrationClusterFixture fixture) : IDisposabl
         return (ids, flag);
     }
 
-    private async Task<VmSpec> VmAsync(string host, string flag, bool passthrough = false)
+    private async Task<VmSpec> VmAsync(string host, string flag, bool passthrough = false, ImmutableDictionary<string, string>? labels = null)
     {
         var id = TestFleet.Unique("dv");
         var spec = TestFleet.Vm(id, vcpus: 2, memoryMiB: 4096, features: [flag], ip: TestFleet.RandomIp()) with
         {
-            Labels = ImmutableDictionary<string, string>.Empty.Add("sim.dirty-mbps", "5"),
+            Labels = (labels ?? ImmutableDictionary<string, string>.Empty).Add("sim.dirty-mbps", "5"),
             PassthroughDevices = passthrough ? [new PassthroughDevice("0000:3b:00.0", "gpu")] : [],
         };
         await Client.CreateVmAsync(spec, host);
