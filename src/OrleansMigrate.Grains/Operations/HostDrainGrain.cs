@@ -35,8 +35,9 @@ public sealed partial class HostDrainGrain(
 {
     private const string DriveReminder = "drain-drive";
 
-    /// <summary>Passes in a row a VM found no destination before it is reported unmovable.</summary>
-    private const int NoDestinationPasses = 15;
+    /// <summary>Passes in a row (a minute) a VM found no destination before it is reported unmovable: room may free up
+    /// meanwhile (other drains' migrations ending, hosts coming back from an upgrade).</summary>
+    private const int NoDestinationPasses = 300;
 
     private readonly Dictionary<string, int> _noDestination = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (PreflightPrediction Prediction, DateTimeOffset At)> _predictions = new(StringComparer.Ordinal);
