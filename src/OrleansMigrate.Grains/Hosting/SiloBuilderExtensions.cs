@@ -149,6 +149,7 @@ public static class SiloBuilderExtensions
             [SiloMetadataKeys.Hosts] = role.HasFlag(SiloRole.Host) ? hosts : string.Empty,
         });
         silo.AddActivityPropagation();
+        silo.AddIncomingGrainCallFilter<DatabaseErrorFilter>();
         silo.Services.AddSingleton<SiloDirectory>();
         silo.Services.AddPlacementDirector<HostPinnedPlacementStrategy, HostPinnedPlacementDirector>();
         silo.Services.AddPlacementDirector<ControlPlanePlacementStrategy, ControlPlanePlacementDirector>();

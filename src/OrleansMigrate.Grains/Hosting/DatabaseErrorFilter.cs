@@ -1,0 +1,38 @@
+using System.Data.Common;
+using OrleansMigrate.Errors;
+
+namespace OrleansMigrate.Hosting;
+
+/// <summary>
+/// Turns a database failure under a grain call (PostgreSQL restarting, connections cut) into
+/// <see cref="OmigException"/> <c>Unavailable</c> at the call's boundary. The driver's own exception types are not
+/// serializable to callers, so without this a client would see a codec error instead of "try again"; callers inside the
+/// cluster (the migration grain's retries) treat Unavailable as transient.
+/// </summary>
+public sealed class DatabaseErrorFilter : IIncomingGrainCallFilter
+{
+    public async Task Invoke(IIncomingGrainCallContext context)
+    {
+        try
+        {
+            await context.Invoke();
+        }
+        catch (Exception ex) when (ex is not OmigException && DatabaseError(ex) is { } db)
+        {
+            throw OmigException.Unavailable("storage", $"the cluster's database did not answer ({db.GetType().Name}: {db.Message}); try again");
+        }
+    }
+
+    private static DbException? DatabaseError(Exception ex)
+    {
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is DbException db)
+            {
+                return db;
+            }
+        }
+
+        return null;
+    }
+}
