@@ -144,18 +144,7 @@ public sealed partial class CampaignGrain(
         return await DriveAsync() ?? S;
     }
 
-    public async Task ReceiveReminder(string reminderName, TickStatus status)
-    {
-        if (S is { IsEnded: false })
-        {
-            await ArmAsync();
-            await DriveAsync();
-        }
-        else
-        {
-            await DisarmAsync();
-        }
-    }
+    public Task ReceiveReminder(string reminderName, TickStatus status) => Loop.OnReminderAsync(S is { IsEnded: false });
 
     public async Task<CampaignStatus?> DriveAsync()
     {

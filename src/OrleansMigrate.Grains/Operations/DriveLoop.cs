@@ -15,6 +15,21 @@ internal sealed class DriveLoop(Grain grain, string reminderName, TimeSpan perio
         await grain.RegisterOrUpdateReminder(reminderName, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
     }
 
+    /// <summary>The reminder's tick: while the operation is active, re-arm the timer (after a reactivation) and run a
+    /// pass; once it ended, stop both.</summary>
+    public async Task OnReminderAsync(bool active)
+    {
+        if (active)
+        {
+            await ArmAsync();
+            await pass();
+        }
+        else
+        {
+            await DisarmAsync();
+        }
+    }
+
     public async Task DisarmAsync()
     {
         _timer?.Dispose();

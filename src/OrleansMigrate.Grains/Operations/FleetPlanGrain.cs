@@ -143,18 +143,7 @@ public sealed class FleetPlanGrain(
 
     public Task<FleetPlanStatus?> GetAsync() => Task.FromResult(S);
 
-    public async Task ReceiveReminder(string reminderName, TickStatus status)
-    {
-        if (S is { State: FleetPlanState.Applying })
-        {
-            await ArmAsync();
-            await DriveAsync();
-        }
-        else
-        {
-            await DisarmAsync();
-        }
-    }
+    public Task ReceiveReminder(string reminderName, TickStatus status) => Loop.OnReminderAsync(S is { State: FleetPlanState.Applying });
 
     public async Task<FleetPlanStatus?> DriveAsync()
     {

@@ -129,18 +129,7 @@ public sealed partial class HostDrainGrain(
         return await DriveAsync() ?? S;
     }
 
-    public async Task ReceiveReminder(string reminderName, TickStatus status)
-    {
-        if (S is { IsEnded: false })
-        {
-            await ArmAsync();
-            await DriveAsync();
-        }
-        else
-        {
-            await DisarmAsync();
-        }
-    }
+    public Task ReceiveReminder(string reminderName, TickStatus status) => Loop.OnReminderAsync(S is { IsEnded: false });
 
     public async Task<DrainStatus?> DriveAsync()
     {
