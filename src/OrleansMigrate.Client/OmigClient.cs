@@ -382,15 +382,13 @@ public sealed class OmigClient : IAsyncDisposable
     public async Task<MigrationStatus> GetMigrationAsync(string migrationId)
     {
         RequireMigrationId(migrationId);
-        return await Grains.GetGrain<IMigrationGrain>(migrationId).GetAsync()
-            ?? await QueuedAsync(migrationId)
-            ?? throw OmigException.NotFound("migration", $"migration '{migrationId}' does not exist");
+        return await FindAsync(migrationId) ?? throw OmigException.NotFound("migration", $"migration '{migrationId}' does not exist");
     }
 
     public async Task<MigrationStatus> CancelMigrationAsync(string migrationId, string reason)
     {
         RequireMigrationId(migrationId);
-        var queued = await QueuedAsync(migrationId);
+        var queued = await Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).FindOpenAsync(migrationId);
         if (queued is { Phase: MigrationPhase.Queued }
             && await Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).CancelQueuedAsync(migrationId))
         {
@@ -407,7 +405,12 @@ public sealed class OmigClient : IAsyncDisposable
         var grain = Grains.GetGrain<IMigrationGrain>(migrationId);
         while (await grain.GetAsync() is null)
         {
-            var queued = await QueuedAsync(migrationId) ?? throw OmigException.NotFound("migration", $"migration '{migrationId}' does not exist");
+            var queued = await FindAsync(migrationId) ?? throw OmigException.NotFound("migration", $"migration '{migrationId}' does not exist");
+            if (queued.Phase != MigrationPhase.Queued)
+            {
+                break;
+            }
+
             yield return queued;
             await Task.Delay(500, cancellationToken);
         }
@@ -418,8 +421,16 @@ public sealed class OmigClient : IAsyncDisposable
         }
     }
 
-    private async Task<MigrationStatus?> QueuedAsync(string migrationId) =>
-        (await ListMigrationsAsync(includeEnded: false)).FirstOrDefault(m => m.MigrationId == migrationId);
+    /// <summary>The migration grain's status, else the scheduler's entry while it is queued, else the grain's status again:
+    /// a migration can be admitted, run and end between the first two questions (it leaves the scheduler only after
+    /// its grain has stored it).</summary>
+    private async Task<MigrationStatus?> FindAsync(string migrationId)
+    {
+        var grain = Grains.GetGrain<IMigrationGrain>(migrationId);
+        return await grain.GetAsync()
+            ?? await Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).FindOpenAsync(migrationId)
+            ?? await grain.GetAsync();
+    }
 
     private static void RequireMigrationId(string migrationId)
     {

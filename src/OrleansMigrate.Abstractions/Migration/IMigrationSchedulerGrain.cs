@@ -27,6 +27,12 @@ public interface IMigrationSchedulerGrain : IGrainWithStringKey
     [Alias("List")]
     Task<ImmutableArray<MigrationStatus>> ListAsync(bool includeEnded);
 
+    /// <summary>The status of a migration the scheduler still holds (queued, or admitted and not yet ended); null once it
+    /// has ended or was never submitted. Asks one entry, unlike <see cref="ListAsync"/>.</summary>
+    [AlwaysInterleave]
+    [Alias("FindOpen")]
+    Task<MigrationStatus?> FindOpenAsync(string migrationId);
+
     /// <summary>Removes a migration that is still queued; false when it was already admitted (cancel the migration instead).</summary>
     [Alias("CancelQueued")]
     Task<bool> CancelQueuedAsync(string migrationId);

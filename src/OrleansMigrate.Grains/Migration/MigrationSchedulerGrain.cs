@@ -107,6 +107,9 @@ public sealed class MigrationSchedulerGrain(
         return [.. statuses.OfType<MigrationStatus>().OrderBy(s => s.CreatedAt)];
     }
 
+    public async Task<MigrationStatus?> FindOpenAsync(string migrationId) =>
+        state.State.Open.TryGetValue(migrationId, out var open) ? await StatusAsync(open) : null;
+
     /// <summary>Frees the slot now and admits in a pass a moment later: ends arriving together (a campaign ends hundreds
     /// a second) share one state write and one admission pass. A crash before that write only leaves the entry for the
     /// sweep, which finds the migration ended.</summary>
