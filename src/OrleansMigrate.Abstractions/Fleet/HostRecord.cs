@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 
 namespace OrleansMigrate.Fleet;
 
@@ -17,15 +18,27 @@ public sealed record HostRecord(
 {
     public string HostId => Spec.HostId;
 
-    public int UsedVcpus => Vms.Values.Sum(p => p.Vcpus) + Reservations.Values.Sum(p => p.Vcpus);
+    // The sums, computed once per dictionary instance (they are immutable): placement ranks thousands of hosts per
+    // decision. Kept outside the record so its equality and serialization stay those of its data.
+    private static readonly ConditionalWeakTable<ImmutableDictionary<string, Placement>, Sum> Sums = new();
 
-    public long UsedMemoryMiB => Vms.Values.Sum(p => p.MemoryMiB) + Reservations.Values.Sum(p => p.MemoryMiB);
+    public int UsedVcpus => SumOf(Vms).Vcpus + SumOf(Reservations).Vcpus;
+
+    public long UsedMemoryMiB => SumOf(Vms).MemoryMiB + SumOf(Reservations).MemoryMiB;
 
     public int FreeVcpus => Spec.Cores - UsedVcpus;
 
     public long FreeMemoryMiB => Spec.MemoryMiB - UsedMemoryMiB;
 
-    public int ReservedVcpus => Reservations.Values.Sum(p => p.Vcpus);
+    public int ReservedVcpus => SumOf(Reservations).Vcpus;
 
-    public long ReservedMemoryMiB => Reservations.Values.Sum(p => p.MemoryMiB);
+    public long ReservedMemoryMiB => SumOf(Reservations).MemoryMiB;
+
+    private static Sum SumOf(ImmutableDictionary<string, Placement> placements) =>
+        placements.IsEmpty ? Sum.Zero : Sums.GetValue(placements, static d => new Sum(d.Values.Sum(p => p.Vcpus), d.Values.Sum(p => p.MemoryMiB)));
+
+    private sealed record Sum(int Vcpus, long MemoryMiB)
+    {
+        public static readonly Sum Zero = new(0, 0);
+    }
 }

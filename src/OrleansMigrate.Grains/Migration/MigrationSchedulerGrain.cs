@@ -82,7 +82,7 @@ public sealed class MigrationSchedulerGrain(
 
         var destination = await ChooseDestinationAsync(vm, request.DestinationHost, policy);
         var id = "mig-" + Guid.NewGuid().ToString("N")[..12];
-        var entry = new ScheduledMigration(id, request, vm.HostId, destination, false, time.GetUtcNow());
+        var entry = new ScheduledMigration(id, request, vm.HostId, destination, false, time.GetUtcNow(), new Fleet.Placement(vm.Spec.Vcpus, vm.Spec.MemoryMiB));
         state.State.Open = state.State.Open.Add(id, entry);
         state.State.History = Trim(state.State.History.Add(id));
 
@@ -249,8 +249,8 @@ public sealed class MigrationSchedulerGrain(
             // the whole fleet: drains and campaigns submit thousands of these.
             var sourceHost = await GrainFactory.GetGrain<IHostGrain>(vm.HostId).GetAsync()
                 ?? throw OmigException.NotFound("vm", $"the host of VM '{vm.VmId}' ('{vm.HostId}') is not registered");
-            var targetHost = await GrainFactory.GetGrain<IHostGrain>(requested).GetAsync()
-                ?? throw OmigException.NotFound("to", $"host '{requested}' is not registered");
+            var targetHost = WithHeaded(await GrainFactory.GetGrain<IHostGrain>(requested).GetAsync()
+                ?? throw OmigException.NotFound("to", $"host '{requested}' is not registered"), HeadedByHost());
             IReadOnlyCollection<VmRecord> peers = vm.Spec.Labels.ContainsKey(DestinationSelector.AntiAffinityLabel)
                 ? [.. (await Task.WhenAll(targetHost.Vms.Keys.Select(id => GrainFactory.GetGrain<IVmGrain>(id).GetAsync()))).OfType<VmRecord>()]
                 : [];
@@ -263,7 +263,8 @@ public sealed class MigrationSchedulerGrain(
         }
 
         var fleet = GrainFactory.GetGrain<IFleetGrain>(IFleetGrain.Key);
-        var hosts = await fleet.ListHostsAsync();
+        var headed = HeadedByHost();
+        var hosts = (await fleet.ListHostsAsync()).Select(h => WithHeaded(h, headed)).ToList();
         var source = hosts.FirstOrDefault(h => h.HostId == vm.HostId)
             ?? throw OmigException.NotFound("vm", $"the host of VM '{vm.VmId}' ('{vm.HostId}') is not registered");
         var vms = await fleet.ListVmsAsync();
@@ -273,6 +274,26 @@ public sealed class MigrationSchedulerGrain(
         var (best, refusals) = DestinationSelector.Choose(vm, source, hosts, On, policy);
         return best?.HostId ?? throw new OmigException(OmigErrorCode.InsufficientCapacity, "to",
             $"no host can take VM '{vm.VmId}': " + string.Join("; ", refusals.Select(r => $"{r.Key}: {r.Value}")));
+    }
+
+    private ILookup<string, ScheduledMigration> HeadedByHost() => Open.Values.Where(m => m.Size is not null).ToLookup(m => m.DestinationHost, StringComparer.Ordinal);
+
+    /// <summary>The host with the migrations this scheduler holds for it counted as reserved, until their own reservation
+    /// (keyed by migration id) or the VM itself is on the record: a queued or just-admitted migration has not reserved
+    /// yet, and without this every drain of a campaign batch could be sent to the same emptiest host, whose reservations
+    /// would then refuse all but the first few and roll the rest back.</summary>
+    private static HostRecord WithHeaded(HostRecord host, ILookup<string, ScheduledMigration> headed)
+    {
+        var reservations = host.Reservations;
+        foreach (var m in headed[host.HostId])
+        {
+            if (!reservations.ContainsKey(m.MigrationId) && !host.Vms.ContainsKey(m.Request.VmId))
+            {
+                reservations = reservations.SetItem(m.MigrationId, m.Size!);
+            }
+        }
+
+        return ReferenceEquals(reservations, host.Reservations) ? host : host with { Reservations = reservations };
     }
 
     private async Task<MigrationStatus> StatusAsync(ScheduledMigration entry)

@@ -39,6 +39,9 @@ public sealed partial class HostDrainGrain(
     /// meanwhile (other drains' migrations ending, hosts coming back from an upgrade).</summary>
     private const int NoDestinationPasses = 300;
 
+    /// <summary>Destinations tried for one VM in one pass when the scheduler refuses the chosen one.</summary>
+    private const int MaxSubmitTries = 3;
+
     private readonly Dictionary<string, int> _noDestination = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (PreflightPrediction Prediction, DateTimeOffset At)> _predictions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _held = new(StringComparer.Ordinal);
@@ -289,7 +292,10 @@ public sealed partial class HostDrainGrain(
         }
 
         // Hosts from the silo's short-lived cache; the VM records of the pending VMs only (never the whole fleet).
-        var hosts = await fleetView.HostsAsync(TimeSpan.FromSeconds(1));
+        // Ranked once per pass and kept in order as this pass places VMs (a campaign's drains choose among thousands).
+        var order = new DestinationOrder(options.PreferFirmware, HostId);
+        var ranked = (await fleetView.HostsAsync(TimeSpan.FromSeconds(1))).ToList();
+        ranked.Sort(order);
         var records = (await Task.WhenAll(pending.Select(v => GrainFactory.GetGrain<IVmGrain>(v.VmId).GetAsync())))
             .OfType<VmRecord>().ToDictionary(v => v.VmId, StringComparer.Ordinal);
         var scheduler = GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key);
@@ -341,49 +347,68 @@ public sealed partial class HostDrainGrain(
                 continue;
             }
 
-            var (destination, refusals) = await ChooseAsync(record, source, hosts, policy, options.PreferFirmware);
-            if (destination is null)
+            // A destination that refuses at submit (the scheduler counts migrations already headed there, which this
+            // silo's cached view may not show yet) is dropped for the rest of the pass and the next one is tried.
+            for (var tries = 0; tries < MaxSubmitTries; tries++)
             {
-                var passes = _noDestination[vm.VmId] = _noDestination.GetValueOrDefault(vm.VmId) + 1;
-                var reason = "no host can take it: " + string.Join("; ", refusals.Take(8).Select(r => $"{r.Key}: {r.Value}"));
-                vms[vm.VmId] = vm with { State = passes >= NoDestinationPasses ? DrainVmState.Unmovable : DrainVmState.Pending, Reason = reason };
-                continue;
-            }
+                var (destination, refusals) = await ChooseAsync(record, source, ranked, policy);
+                if (destination is null)
+                {
+                    var passes = _noDestination[vm.VmId] = _noDestination.GetValueOrDefault(vm.VmId) + 1;
+                    var reason = "no host can take it: " + string.Join("; ", refusals.Take(8).Select(r => $"{r.Key}: {r.Value}"));
+                    vms[vm.VmId] = vms[vm.VmId] with { State = passes >= NoDestinationPasses ? DrainVmState.Unmovable : DrainVmState.Pending, Reason = reason };
+                    break;
+                }
 
-            _noDestination.Remove(vm.VmId);
-            if (policy.NotifyOwner && !vm.OwnerNotified)
-            {
-                // The owner hears before the VM moves; a notice that cannot be delivered holds it back.
+                _noDestination.Remove(vm.VmId);
+                if (policy.NotifyOwner && !vms[vm.VmId].OwnerNotified)
+                {
+                    // The owner hears before the VM moves; a notice that cannot be delivered holds it back.
+                    try
+                    {
+                        await owners.NotifyAsync(new OwnerNotice(vm.VmId, OwnerNotifier.OwnerOf(record.Spec), $"drain of {HostId} ({options.RequestedBy})", policy.Name, time.GetUtcNow()), CancellationToken.None);
+                        vms[vm.VmId] = vms[vm.VmId] with { OwnerNotified = true };
+                    }
+                    catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or System.ComponentModel.Win32Exception)
+                    {
+                        vms[vm.VmId] = vms[vm.VmId] with { Reason = $"held back: the owner notice failed ({ex.Message})" };
+                        break;
+                    }
+                }
+
                 try
                 {
-                    await owners.NotifyAsync(new OwnerNotice(vm.VmId, OwnerNotifier.OwnerOf(record.Spec), $"drain of {HostId} ({options.RequestedBy})", policy.Name, time.GetUtcNow()), CancellationToken.None);
-                    vms[vm.VmId] = vms[vm.VmId] with { OwnerNotified = true };
-                }
-                catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or System.ComponentModel.Win32Exception)
-                {
-                    vms[vm.VmId] = vm with { Reason = $"held back: the owner notice failed ({ex.Message})" };
-                    continue;
-                }
-            }
+                    var status = await scheduler.SubmitAsync(new MigrationRequest(vm.VmId, destination.HostId, policy.Name, OrchestrationMode.Parallel, MigrationPriority.Maintenance, options.RequestedBy));
+                    vms[vm.VmId] = vms[vm.VmId] with { State = DrainVmState.Migrating, MigrationId = status.MigrationId, Destination = destination.HostId, Attempts = vm.Attempts + 1, Reason = null };
+                    slots--;
 
-            try
-            {
-                var status = await scheduler.SubmitAsync(new MigrationRequest(vm.VmId, destination.HostId, policy.Name, OrchestrationMode.Parallel, MigrationPriority.Maintenance, options.RequestedBy));
-                vms[vm.VmId] = vms[vm.VmId] with { State = DrainVmState.Migrating, MigrationId = status.MigrationId, Destination = destination.HostId, Attempts = vm.Attempts + 1, Reason = null };
-                slots--;
-
-                // Count it on the destination for the rest of this pass, so the next VM sees the capacity taken.
-                hosts = hosts.Replace(destination, destination with
+                    // Count it on the destination for the rest of this pass, so the next VM sees the capacity taken.
+                    Replace(ranked, destination, destination with
+                    {
+                        Reservations = destination.Reservations.SetItem("drain:" + vm.VmId, new Fleet.Placement(record.Spec.Vcpus, record.Spec.MemoryMiB)),
+                    }, order);
+                    break;
+                }
+                catch (OmigException ex) when (ex.Code is OmigErrorCode.Incompatible or OmigErrorCode.InsufficientCapacity && ex.Field == "to")
                 {
-                    Reservations = destination.Reservations.SetItem("drain:" + vm.VmId, new Fleet.Placement(record.Spec.Vcpus, record.Spec.MemoryMiB)),
-                });
-            }
-            catch (OmigException ex) when (ex.Code is OmigErrorCode.Conflict or OmigErrorCode.Incompatible or OmigErrorCode.InsufficientCapacity or OmigErrorCode.NotFound)
-            {
-                // Already migrating (someone else's migration), or the fleet changed since this pass read it: next pass.
-                vms[vm.VmId] = vms[vm.VmId] with { Reason = ex.Message };
+                    ranked.Remove(destination);
+                    vms[vm.VmId] = vms[vm.VmId] with { Reason = ex.Message };
+                }
+                catch (OmigException ex) when (ex.Code is OmigErrorCode.Conflict or OmigErrorCode.Incompatible or OmigErrorCode.InsufficientCapacity or OmigErrorCode.NotFound)
+                {
+                    // Already migrating (someone else's migration), or the fleet changed since this pass read it: next pass.
+                    vms[vm.VmId] = vms[vm.VmId] with { Reason = ex.Message };
+                    break;
+                }
             }
         }
+    }
+
+    private static void Replace(List<HostRecord> ranked, HostRecord old, HostRecord updated, DestinationOrder order)
+    {
+        ranked.Remove(old);
+        var at = ranked.BinarySearch(updated, order);
+        ranked.Insert(at < 0 ? ~at : at, updated);
     }
 
     /// <summary>Samples the VMs without a fresh prediction, a few at a time, on their (this) host; a VM the host cannot
@@ -459,14 +484,12 @@ public sealed partial class HostDrainGrain(
         return null;
     }
 
-    /// <summary>The allowed destination: on the preferred firmware first, then the most free memory, then the most free
-    /// cores. Candidates are tried best first and the first allowed one wins, so a drain in a fleet of thousands
-    /// evaluates a few hosts per VM; every refusal is collected only when no host can take the VM. The anti-affinity
-    /// rule reads the VMs on a candidate only for a VM that has a group.</summary>
-    private async Task<(HostRecord? Host, SortedDictionary<string, string> Refusals)> ChooseAsync(VmRecord vm, HostRecord source, IEnumerable<HostRecord> hosts,
-        MigrationPolicy policy, string? preferFirmware)
+    /// <summary>The first allowed destination in <paramref name="ranked"/> (see <see cref="DestinationOrder"/>), so a drain
+    /// in a fleet of thousands evaluates a few hosts per VM; every refusal is collected only when no host can take the
+    /// VM. The anti-affinity rule reads the VMs on a candidate only for a VM that has a group.</summary>
+    private async Task<(HostRecord? Host, SortedDictionary<string, string> Refusals)> ChooseAsync(VmRecord vm, HostRecord source, List<HostRecord> ranked,
+        MigrationPolicy policy)
     {
-        var ranked = hosts.OrderByDescending(h => Rank(h, preferFirmware)).ThenBy(h => h.HostId, StringComparer.Ordinal).ToList();
         var refusals = new SortedDictionary<string, string>(StringComparer.Ordinal);
         var grouped = vm.Spec.Labels.ContainsKey(DestinationSelector.AntiAffinityLabel);
         foreach (var host in ranked)
@@ -492,9 +515,6 @@ public sealed partial class HostDrainGrain(
 
         return (null, refusals);
     }
-
-    private static (bool, long, int) Rank(HostRecord host, string? preferFirmware) =>
-        (preferFirmware is not null && host.Spec.FirmwareVersion == preferFirmware, host.FreeMemoryMiB, host.FreeVcpus);
 
     private DriveLoop Loop => _loop ??= new DriveLoop(this, DriveReminder, PassInterval, DriveAsync);
 

@@ -198,6 +198,28 @@ public sealed class MigrationTests(MigrationClusterFixture fixture) : IDisposabl
     }
 
     [Fact]
+    public async Task A_named_destination_counts_the_migrations_already_headed_there_before_they_reserve()
+    {
+        // Room for two of these VMs (2 cores each). Prepare is held, so neither of the first two has reserved yet
+        // when the third asks: without counting them, all three would be accepted and the third rolled back later.
+        var tiny = TestFleet.Unique("tiny");
+        await fixture.Client.AddHostAsync(TestFleet.Host(tiny, cores: 4, memoryMiB: 65536));
+        var vms = new[] { await fixture.CreateVmAsync("m-1"), await fixture.CreateVmAsync("m-2"), await fixture.CreateVmAsync("m-3") };
+        fixture.Faults.Delay(FaultSteps.MigrationPrepare, TimeSpan.FromMilliseconds(500));
+
+        var first = await fixture.Client.MigrateAsync(new MigrationRequest(vms[0].VmId, tiny));
+        var second = await fixture.Client.MigrateAsync(new MigrationRequest(vms[1].VmId, tiny));
+        var ex = await Assert.ThrowsAsync<OmigException>(() => fixture.Client.MigrateAsync(new MigrationRequest(vms[2].VmId, tiny)));
+
+        Assert.Equal("to", ex.Field);
+        Assert.Contains("cores free", ex.Message);
+        Assert.Equal(MigrationPhase.Completed, (await WaitEndedAsync(first.MigrationId)).Phase);
+        Assert.Equal(MigrationPhase.Completed, (await WaitEndedAsync(second.MigrationId)).Phase);
+        Assert.Equal(tiny, (await fixture.Client.GetVmAsync(vms[1].VmId)).HostId);
+        Assert.Equal("m-3", (await fixture.Client.GetVmAsync(vms[2].VmId)).HostId);
+    }
+
+    [Fact]
     public async Task A_VM_cannot_be_deleted_while_it_is_being_migrated()
     {
         var vm = await fixture.CreateVmAsync("m-3");
