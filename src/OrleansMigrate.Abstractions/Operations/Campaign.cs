@@ -8,6 +8,10 @@ namespace OrleansMigrate.Operations;
 /// <param name="Batch">Hosts in maintenance at once (1–1000).</param>
 /// <param name="MaxParallelMigrations">Migrations of the whole campaign at once (1–10000), shared by the batch's drains.</param>
 /// <param name="FailureBudget">Failed hosts tolerated before the campaign pauses itself (1–10000).</param>
+/// <param name="AllowDoubleMoves">False (the default): a host joins the batch only while the hosts already on the target
+/// version have room for its VMs and those of the hosts draining, so a VM moves once (the batch ramps up as hosts are
+/// upgraded). True: up to <paramref name="Batch"/> hosts at once from the start, their VMs going wherever there is room,
+/// so some move again when their new host's turn comes.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.CampaignSpec")]
 public sealed record CampaignSpec(
@@ -17,7 +21,8 @@ public sealed record CampaignSpec(
     [property: Id(3)] int Batch = 1,
     [property: Id(4)] int MaxParallelMigrations = 4,
     [property: Id(5)] int FailureBudget = 1,
-    [property: Id(6)] string RequestedBy = "api");
+    [property: Id(6)] string RequestedBy = "api",
+    [property: Id(7)] bool AllowDoubleMoves = false);
 
 public enum CampaignState
 {

@@ -30,14 +30,16 @@ public static class BenchCommands
         var driver = new Option<string>("--driver") { Description = "analytic (memory modelled, no bytes) or simulated (byte-real 8 MiB guests; small fleets)", DefaultValueFactory = _ => "analytic" };
         var skipDefrag = new Option<bool>("--skip-defrag") { Description = "Leave out the defrag part (5,000 hosts / 100,000 VMs planned three times)" };
         var skipPreflight = new Option<bool>("--skip-preflight") { Description = "Leave out the preflight part (24 predicted and measured migrations, about a minute)" };
+        var doubleMoves = new Option<bool>("--allow-double-moves") { Description = "Start the whole batch at once (the campaign's --allow-double-moves): faster, some VMs move twice" };
         var cmd = new Command("campaign", "A rolling firmware upgrade of a whole simulated fleet through the unchanged control plane (--json PATH, default campaign.json); exit 1 when a target is missed")
         {
-            hosts, perHost, batch, parallel, acceleration, driver, skipDefrag, skipPreflight,
+            hosts, perHost, batch, parallel, acceleration, driver, skipDefrag, skipPreflight, doubleMoves,
         };
         cmd.SetLocalAction(async (parse, ct) =>
         {
             var options = new CampaignBenchmarkOptions(parse.GetValue(hosts), parse.GetValue(perHost), parse.GetValue(batch), parse.GetValue(parallel),
-                parse.GetValue(acceleration), parse.GetValue(driver)!.Trim().ToLowerInvariant(), 16, !parse.GetValue(skipDefrag), !parse.GetValue(skipPreflight));
+                parse.GetValue(acceleration), parse.GetValue(driver)!.Trim().ToLowerInvariant(), 16, !parse.GetValue(skipDefrag), !parse.GetValue(skipPreflight),
+                parse.GetValue(doubleMoves));
             if (options.Hosts is < 2 or > 20_000)
             {
                 throw OmigException.Invalid("--hosts", $"must be between 2 and 20000, got {options.Hosts}");

@@ -26,7 +26,8 @@ public sealed record CampaignBenchmarkOptions(
     string Driver,
     int CreateConcurrency,
     bool Defrag = true,
-    bool Preflight = true);
+    bool Preflight = true,
+    bool AllowDoubleMoves = false);
 
 /// <summary>
 /// A rolling firmware upgrade of a whole simulated fleet through the unchanged control plane (embedded cluster; the
@@ -92,7 +93,7 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
 
         clock.Restart();
         var campaign = await client.StartCampaignAsync(new CampaignSpec("2.0.0", Batch: options.Batch, MaxParallelMigrations: options.MaxParallelMigrations,
-            FailureBudget: Math.Max(1, options.Hosts / 10), RequestedBy: "bench-campaign"), "camp-bench");
+            FailureBudget: Math.Max(1, options.Hosts / 10), RequestedBy: "bench-campaign", AllowDoubleMoves: options.AllowDoubleMoves), "camp-bench");
         var lastLog = TimeSpan.Zero;
         while (!campaign.IsEnded && campaign.State != CampaignState.Paused)
         {
@@ -160,7 +161,9 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
             options.TimeAcceleration,
             options.Batch,
             options.MaxParallelMigrations,
-            Math.Round(setupS, 1));
+            Math.Round(setupS, 1),
+            Math.Round((double)campaign.MigrationsCompleted / Math.Max(1, total), 3),
+            options.AllowDoubleMoves);
     }
 
     /// <summary>Sets the runtime's time acceleration when the runtime has one (the analytic driver's).</summary>
@@ -174,7 +177,8 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
     }
 }
 
-/// <summary>The JSON of <c>omig bench campaign</c> (the fields first; <c>defrag</c> and <c>preflight</c> filled when run).</summary>
+/// <summary>The JSON of <c>omig bench campaign</c> (the fields first; <c>defrag</c> and <c>preflight</c> filled when run).
+/// <c>migrations_per_vm</c>: completed migrations per VM of the fleet; 1.0 means every VM moved exactly once.</summary>
 public sealed record CampaignBenchmarkResult(
     int Hosts,
     int Vms,
@@ -196,7 +200,9 @@ public sealed record CampaignBenchmarkResult(
     double TimeAcceleration,
     int Batch,
     int MaxParallelMigrations,
-    double SetupS);
+    double SetupS,
+    double MigrationsPerVm,
+    bool AllowDoubleMoves);
 
 /// <summary>The defrag part: planning time and moves for the count, against the lower bound.</summary>
 public sealed record DefragPart(int Hosts, int Vms, double PlanS, int Moves, int? LowerBound, int Count, bool Reached);

@@ -29,9 +29,13 @@ public static class CampaignCommands
         var batch = new Option<int>("--batch") { Description = "Hosts in maintenance at once (1-1000)", DefaultValueFactory = _ => 1 };
         var parallel = new Option<int>("--max-parallel-migrations") { Description = "Migrations of the campaign at once (1-10000)", DefaultValueFactory = _ => 4 };
         var budget = new Option<int>("--failure-budget") { Description = "Failed hosts before the campaign pauses itself (1-10000)", DefaultValueFactory = _ => 1 };
+        var doubleMoves = new Option<bool>("--allow-double-moves")
+        {
+            Description = "Start the whole batch at once, even before upgraded hosts have room for its VMs (faster; some VMs then move twice)",
+        };
         var id = new Option<string?>("--id") { Description = "Campaign id (default: generated camp-…)" };
         var wait = new Option<bool>("--wait") { Description = "Follow with live progress bars until it ends or pauses" };
-        var cmd = new Command("start", "Start a rolling firmware upgrade of the selected hosts") { firmware, select, batch, parallel, budget, id, wait };
+        var cmd = new Command("start", "Start a rolling firmware upgrade of the selected hosts") { firmware, select, batch, parallel, budget, doubleMoves, id, wait };
         cmd.SetClientAction(async (parse, client, ct) =>
         {
             string? key = null, value = null;
@@ -47,7 +51,7 @@ public static class CampaignCommands
             }
 
             var status = await client.StartCampaignAsync(
-                new CampaignSpec(parse.GetValue(firmware)!, key, value, parse.GetValue(batch), parse.GetValue(parallel), parse.GetValue(budget), "omig"),
+                new CampaignSpec(parse.GetValue(firmware)!, key, value, parse.GetValue(batch), parse.GetValue(parallel), parse.GetValue(budget), "omig", parse.GetValue(doubleMoves)),
                 parse.GetValue(id));
             if (parse.GetValue(wait))
             {

@@ -17,8 +17,8 @@ public sealed class CampaignGrainState
 
 /// <summary>
 /// A rolling firmware upgrade. Hosts are taken in order of fewest VMs first (cheap drains first: they become
-/// upgraded, empty hosts that the next drains fill, so a VM rarely moves twice), <see cref="CampaignSpec.Batch"/> at a
-/// time. Per host: a drain (preferring destinations already on the target version, the batch sharing
+/// upgraded, empty hosts that the next drains fill), <see cref="CampaignSpec.Batch"/> at a time once upgraded hosts
+/// have room for the batch's VMs, so a VM moves once (see <see cref="CampaignSpec.AllowDoubleMoves"/>). Per host: a drain (preferring destinations already on the target version, the batch sharing
 /// <see cref="CampaignSpec.MaxParallelMigrations"/>) → the maintenance backend's upgrade → its health and version check
 /// → the registry's firmware updated → uncordoned. A host that cannot be drained (VMs that cannot move), whose
 /// upgrade fails or whose check disagrees counts against the failure budget; when the budget is spent the campaign
@@ -28,6 +28,7 @@ public sealed class CampaignGrainState
 public sealed partial class CampaignGrain(
     [PersistentState("campaign", StorageNames.Fleet)] IPersistentState<CampaignGrainState> state,
     IMaintenanceBackend maintenance,
+    FleetViewCache fleetView,
     TimeProvider time,
     ILogger<CampaignGrain> logger) : Grain, ICampaignGrain, IRemindable
 {
@@ -312,17 +313,32 @@ public sealed partial class CampaignGrain(
         }
     }
 
-    /// <summary>Starts drains while fewer than Batch hosts are in maintenance.</summary>
+    /// <summary>Starts drains, in order, while fewer than Batch hosts are in maintenance and (unless the spec allows double
+    /// moves) while the hosts already on the target version have room for the VMs of the hosts draining and of the next
+    /// one: their VMs then go to upgraded hosts and move once. One host starts whenever none is in progress (the first
+    /// one, with nothing upgraded yet, or a fleet too full to hold a host's VMs on upgraded hosts), so the campaign always
+    /// moves; as hosts come back upgraded and empty the batch grows to its size.</summary>
     private async Task<CampaignStatus> StartHostsAsync(CampaignStatus s)
     {
         var hosts = s.Hosts.ToList();
         var active = hosts.Count(h => h.State is CampaignHostState.Draining or CampaignHostState.Upgrading or CampaignHostState.Verifying);
+        if (active >= s.Spec.Batch || !hosts.Any(h => h.State == CampaignHostState.Waiting))
+        {
+            return s;
+        }
+
         var perDrain = Math.Max(1, s.Spec.MaxParallelMigrations / s.Spec.Batch);
+        var room = s.Spec.AllowDoubleMoves ? null : await UpgradedRoomAsync(s);
         for (var i = 0; i < hosts.Count && active < s.Spec.Batch; i++)
         {
             if (hosts[i].State != CampaignHostState.Waiting)
             {
                 continue;
+            }
+
+            if (room is not null && active > 0 && !room.TryTake(hosts[i].HostId))
+            {
+                break;
             }
 
             try
@@ -344,6 +360,56 @@ public sealed partial class CampaignGrain(
         }
 
         return s with { Hosts = [.. hosts] };
+    }
+
+    /// <summary>Free cores and memory on schedulable, healthy hosts on the target version or newer, less what the VMs
+    /// on the campaign's hosts in progress use. Both from one snapshot, the silo's host cache (at most a second old): a
+    /// VM that moved since is counted on its old host and not yet on its new one, so the two cancel out. Hence hosts in
+    /// progress are those draining, upgrading or verifying (a host whose drain just ended still shows its VMs in the
+    /// snapshot); hosts just back in service may not count yet, which errs on the side of a smaller batch.</summary>
+    private async Task<UpgradedRoom> UpgradedRoomAsync(CampaignStatus s)
+    {
+        var draining = s.Hosts.Where(h => h.State is CampaignHostState.Draining or CampaignHostState.Upgrading or CampaignHostState.Verifying)
+            .Select(h => h.HostId).ToHashSet(StringComparer.Ordinal);
+        var fleet = await fleetView.HostsAsync(TimeSpan.FromSeconds(1));
+        var room = new UpgradedRoom(fleet.ToDictionary(h => h.HostId, StringComparer.Ordinal));
+        foreach (var host in fleet)
+        {
+            if (host.Scheduling == SchedulingState.Schedulable && host.Health == HostHealth.Ok
+                && VersionNumber.Compare(host.Spec.FirmwareVersion, s.Spec.FirmwareVersion) >= 0)
+            {
+                room.Vcpus += host.FreeVcpus;
+                room.MemoryMiB += host.FreeMemoryMiB;
+            }
+
+            if (draining.Contains(host.HostId))
+            {
+                room.Vcpus -= host.UsedVcpus;
+                room.MemoryMiB -= host.UsedMemoryMiB;
+            }
+        }
+
+        return room;
+    }
+
+    private sealed class UpgradedRoom(Dictionary<string, HostRecord> hosts)
+    {
+        public long Vcpus { get; set; }
+
+        public long MemoryMiB { get; set; }
+
+        /// <summary>Takes the room the host's VMs need, if there is enough.</summary>
+        public bool TryTake(string hostId)
+        {
+            var (vcpus, memory) = hosts.TryGetValue(hostId, out var host) ? (host.UsedVcpus, host.UsedMemoryMiB) : (0, 0L);
+            if (vcpus > Vcpus || memory > MemoryMiB)
+            {
+                return false;
+            }
+
+            (Vcpus, MemoryMiB) = (Vcpus - vcpus, MemoryMiB - memory);
+            return true;
+        }
     }
 
     private void StartUpgrade(string hostId, string version) =>
