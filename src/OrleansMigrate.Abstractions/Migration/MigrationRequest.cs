@@ -3,6 +3,8 @@ namespace OrleansMigrate.Migration;
 /// <summary>A request to live-migrate one VM.</summary>
 /// <param name="DestinationHost">Target host, or null to let placement choose.</param>
 /// <param name="Policy">Migration policy name; null for the VM class's default.</param>
+/// <param name="Drain">The host whose drain asked for this migration: its drain is woken when the migration ends
+/// (instead of finding out at its next pass).</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.MigrationRequest")]
 public sealed record MigrationRequest(
@@ -11,4 +13,5 @@ public sealed record MigrationRequest(
     [property: Id(2)] string? Policy = null,
     [property: Id(3)] OrchestrationMode Mode = OrchestrationMode.Parallel,
     [property: Id(4)] MigrationPriority Priority = MigrationPriority.User,
-    [property: Id(5)] string RequestedBy = "api");
+    [property: Id(5)] string RequestedBy = "api",
+    [property: Id(6)] string? Drain = null);

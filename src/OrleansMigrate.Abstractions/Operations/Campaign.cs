@@ -119,6 +119,12 @@ public interface ICampaignGrain : IGrainWithStringKey
 
     [Alias("Drive")]
     Task<CampaignStatus?> DriveAsync();
+
+    /// <summary>Something the campaign waits for happened (a drain or an upgrade ended): run a pass now rather than at
+    /// the next tick. Passes asked for together run once.</summary>
+    [Orleans.Concurrency.OneWay]
+    [Alias("Wake")]
+    Task WakeAsync();
 }
 
 /// <summary>The ids of every campaign (one activation, key <see cref="Key"/>).</summary>

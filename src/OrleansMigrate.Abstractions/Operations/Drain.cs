@@ -10,6 +10,7 @@ namespace OrleansMigrate.Operations;
 /// <param name="RequestedBy">Who asked (operator, campaign id), recorded on every migration.</param>
 /// <param name="Preflight">Sample each VM's dirty rate before moving it: quickest predicted migrations first, and a VM
 /// whose policy aborts rather than throttle is held back while its prediction says the target cannot be met now.</param>
+/// <param name="Campaign">The campaign that started this drain: woken when the drain ends.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.DrainOptions")]
 public sealed record DrainOptions(
@@ -18,7 +19,8 @@ public sealed record DrainOptions(
     [property: Id(2)] string? PreferFirmware = null,
     [property: Id(3)] int MaxAttemptsPerVm = 3,
     [property: Id(4)] string RequestedBy = "api",
-    [property: Id(5)] bool Preflight = true);
+    [property: Id(5)] bool Preflight = true,
+    [property: Id(6)] string? Campaign = null);
 
 /// <summary>Where a drain is.</summary>
 public enum DrainState
@@ -104,4 +106,10 @@ public interface IHostDrainGrain : IGrainWithStringKey
     /// <summary>One pass of the drive loop (timers and reminders call it; exposed for tests and re-drive).</summary>
     [Alias("Drive")]
     Task<DrainStatus?> DriveAsync();
+
+    /// <summary>Something the drain waits for happened (one of its migrations ended): run a pass now rather than at the
+    /// next tick. Passes asked for together run once.</summary>
+    [Orleans.Concurrency.OneWay]
+    [Alias("Wake")]
+    Task WakeAsync();
 }

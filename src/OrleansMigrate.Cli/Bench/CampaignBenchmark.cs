@@ -110,6 +110,14 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
         var wallS = clock.Elapsed.TotalSeconds;
         log($"campaign {campaign.State.ToString().ToLowerInvariant()} in {wallS:0.0} s: {campaign.Note}");
 
+        // Where a migration's wall time goes: the last few hundred the scheduler remembers.
+        var recent = (await client.ListMigrationsAsync(includeEnded: true)).Where(m => m.Phase == MigrationPhase.Completed).ToList();
+        var phaseMs = recent.SelectMany(m => m.Timeline).Where(t => t.EndedAt is not null && t.Phase != MigrationPhase.Completed)
+            .GroupBy(t => t.Phase)
+            .ToImmutableSortedDictionary(g => g.Key.ToString().ToLowerInvariant(), g => Math.Round(Median(g.Select(t => (t.EndedAt!.Value - t.StartedAt).TotalMilliseconds)), 1), StringComparer.Ordinal);
+        var migrationMs = Math.Round(Median(recent.Select(m => m.TotalMs ?? 0)), 1);
+        log($"last {recent.Count} migrations: median {migrationMs} ms wall; per phase {string.Join(", ", phaseMs.Select(p => $"{p.Key} {p.Value}"))}");
+
         var vms = await client.ListVmsAsync();
         var lost = total - vms.Count(v => v.Power == PowerState.Running);
         var audit = await FleetAuditor.AuditAsync(client, TimeSpan.FromMinutes(10), ct);
@@ -163,7 +171,15 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
             options.MaxParallelMigrations,
             Math.Round(setupS, 1),
             Math.Round((double)campaign.MigrationsCompleted / Math.Max(1, total), 3),
-            options.AllowDoubleMoves);
+            options.AllowDoubleMoves,
+            migrationMs,
+            phaseMs);
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count == 0 ? 0 : sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
     /// <summary>Sets the runtime's time acceleration when the runtime has one (the analytic driver's).</summary>
@@ -178,7 +194,9 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
 }
 
 /// <summary>The JSON of <c>omig bench campaign</c> (the issue's fields first; <c>defrag</c> and <c>preflight</c> filled when run).
-/// <c>migrations_per_vm</c>: completed migrations per VM of the fleet; 1.0 means every VM moved exactly once.</summary>
+/// <c>migrations_per_vm</c>: completed migrations per VM of the fleet; 1.0 means every VM moved exactly once.
+/// <c>migration_wall_ms_p50</c> and <c>phase_wall_ms_p50</c>: wall time of the last completed migrations the scheduler
+/// remembers (up to 500), whole and per phase.</summary>
 public sealed record CampaignBenchmarkResult(
     int Hosts,
     int Vms,
@@ -202,7 +220,9 @@ public sealed record CampaignBenchmarkResult(
     int MaxParallelMigrations,
     double SetupS,
     double MigrationsPerVm,
-    bool AllowDoubleMoves);
+    bool AllowDoubleMoves,
+    double MigrationWallMsP50,
+    ImmutableSortedDictionary<string, double> PhaseWallMsP50);
 
 /// <summary>The defrag part: planning time and moves for the count, against the lower bound.</summary>
 public sealed record DefragPart(int Hosts, int Vms, double PlanS, int Moves, int? LowerBound, int Count, bool Reached);

@@ -121,10 +121,17 @@ public sealed partial class MigrationGrain
         _trace = null;
     }
 
+    /// <summary>Tells the scheduler (its slot frees) and the drain that asked for it, if any (one-way: it looks at
+    /// its migrations now instead of at its next tick).</summary>
     private async Task NotifySchedulerAsync()
     {
         try
         {
+            if (S.Request?.Drain is { } drain)
+            {
+                await GrainFactory.GetGrain<Operations.IHostDrainGrain>(drain).WakeAsync();
+            }
+
             await GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).EndedAsync(Id);
         }
         catch (Exception ex)

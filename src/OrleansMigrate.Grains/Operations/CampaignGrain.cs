@@ -306,6 +306,8 @@ public sealed partial class CampaignGrain(
                 var host = GrainFactory.GetGrain<IHostGrain>(h.HostId);
                 await host.SetFirmwareAsync(check.FirmwareVersion);
                 await host.SetSchedulingAsync(SchedulingState.Schedulable);
+                // Back in service upgraded: the next destination choices (and this pass's room) should see it now.
+                fleetView.Invalidate();
                 return h with { State = CampaignHostState.Done, Reason = null, EndedAt = time.GetUtcNow() };
 
             default:
@@ -347,7 +349,7 @@ public sealed partial class CampaignGrain(
                 var current = await drain.GetAsync();
                 if (current is not { IsEnded: false })
                 {
-                    await drain.StartAsync(new DrainOptions(perDrain, null, s.Spec.FirmwareVersion, 3, $"campaign:{Id}"));
+                    await drain.StartAsync(new DrainOptions(perDrain, null, s.Spec.FirmwareVersion, 3, $"campaign:{Id}", Campaign: Id));
                 }
 
                 hosts[i] = hosts[i] with { State = CampaignHostState.Draining, StartedAt = time.GetUtcNow() };
@@ -412,8 +414,32 @@ public sealed partial class CampaignGrain(
         }
     }
 
-    private void StartUpgrade(string hostId, string version) =>
-        _upgrades[hostId] = Task.Run(() => maintenance.UpgradeAsync(hostId, version, _stopping.Token));
+    /// <summary>Runs the upgrade off the grain's turn; its end wakes the campaign.</summary>
+    private void StartUpgrade(string hostId, string version)
+    {
+        var self = this.AsReference<ICampaignGrain>();
+        _upgrades[hostId] = Task.Run(async () =>
+        {
+            try
+            {
+                await maintenance.UpgradeAsync(hostId, version, _stopping.Token);
+            }
+            finally
+            {
+                _ = self.WakeAsync();
+            }
+        });
+    }
+
+    public Task WakeAsync()
+    {
+        if (S is { IsEnded: false })
+        {
+            Loop.Wake();
+        }
+
+        return Task.CompletedTask;
+    }
 
     private CampaignStatus Require() => S ?? throw OmigException.NotFound("campaign", $"campaign '{Id}' does not exist");
 

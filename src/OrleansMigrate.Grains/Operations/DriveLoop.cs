@@ -7,11 +7,24 @@ namespace OrleansMigrate.Operations;
 /// </summary>
 internal sealed class DriveLoop(Grain grain, string reminderName, TimeSpan period, Func<Task> pass)
 {
+    private readonly Func<Task> _pass = pass;
     private IGrainTimer? _timer;
+    private IGrainTimer? _wake;
+
+    /// <summary>A pass as soon as the grain is free, unless one is already due; the periodic timer stays as it is.</summary>
+    public void Wake()
+    {
+        _wake ??= grain.RegisterGrainTimer(static async (DriveLoop loop, CancellationToken _) =>
+        {
+            loop._wake?.Dispose();
+            loop._wake = null;
+            await loop._pass();
+        }, this, new GrainTimerCreationOptions(TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan));
+    }
 
     public async Task ArmAsync()
     {
-        _timer ??= grain.RegisterGrainTimer(static (p, _) => p(), pass, new GrainTimerCreationOptions(period, period) { KeepAlive = true });
+        _timer ??= grain.RegisterGrainTimer(static (p, _) => p(), _pass, new GrainTimerCreationOptions(period, period) { KeepAlive = true });
         await grain.RegisterOrUpdateReminder(reminderName, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
     }
 
@@ -22,7 +35,7 @@ internal sealed class DriveLoop(Grain grain, string reminderName, TimeSpan perio
         if (active)
         {
             await ArmAsync();
-            await pass();
+            await _pass();
         }
         else
         {
@@ -34,6 +47,8 @@ internal sealed class DriveLoop(Grain grain, string reminderName, TimeSpan perio
     {
         _timer?.Dispose();
         _timer = null;
+        _wake?.Dispose();
+        _wake = null;
         if (await grain.GetReminder(reminderName) is { } reminder)
         {
             await grain.UnregisterReminder(reminder);

@@ -14,15 +14,30 @@ public sealed class FleetViewCache(IGrainFactory grains, TimeProvider time)
     private readonly Lock _gate = new();
     private Task<ImmutableArray<HostRecord>>? _hosts;
     private DateTimeOffset _fetchedAt;
+    private bool _invalidated;
+
+    /// <summary>A host changed in a way choices depend on (one came back into service): the next read refreshes, though
+    /// not more often than every <see cref="MinRefresh"/>.</summary>
+    public void Invalidate()
+    {
+        lock (_gate)
+        {
+            _invalidated = true;
+        }
+    }
+
+    private static readonly TimeSpan MinRefresh = TimeSpan.FromMilliseconds(100);
 
     public Task<ImmutableArray<HostRecord>> HostsAsync(TimeSpan maxAge)
     {
         lock (_gate)
         {
             var now = time.GetUtcNow();
-            if (_hosts is null || _hosts.IsFaulted || _hosts.IsCanceled || (_hosts.IsCompleted && now - _fetchedAt > maxAge))
+            var age = now - _fetchedAt;
+            if (_hosts is null || _hosts.IsFaulted || _hosts.IsCanceled || (_hosts.IsCompleted && (age > maxAge || (_invalidated && age > MinRefresh))))
             {
                 _fetchedAt = now;
+                _invalidated = false;
                 _hosts = grains.GetGrain<IFleetGrain>(IFleetGrain.Key).ListHostsAsync();
             }
 

@@ -261,6 +261,10 @@ public sealed partial class HostDrainGrain(
             }
 
             LogEnded(logger, HostId, final, next.Note ?? "");
+            if (s.Options.Campaign is { } campaign)
+            {
+                await GrainFactory.GetGrain<ICampaignGrain>(campaign).WakeAsync();
+            }
         }
 
         if (next != s)
@@ -378,7 +382,7 @@ public sealed partial class HostDrainGrain(
 
                 try
                 {
-                    var status = await scheduler.SubmitAsync(new MigrationRequest(vm.VmId, destination.HostId, policy.Name, OrchestrationMode.Parallel, MigrationPriority.Maintenance, options.RequestedBy));
+                    var status = await scheduler.SubmitAsync(new MigrationRequest(vm.VmId, destination.HostId, policy.Name, OrchestrationMode.Parallel, MigrationPriority.Maintenance, options.RequestedBy, Drain: HostId));
                     vms[vm.VmId] = vms[vm.VmId] with { State = DrainVmState.Migrating, MigrationId = status.MigrationId, Destination = destination.HostId, Attempts = vm.Attempts + 1, Reason = null };
                     slots--;
 
@@ -514,6 +518,16 @@ public sealed partial class HostDrainGrain(
         }
 
         return (null, refusals);
+    }
+
+    public Task WakeAsync()
+    {
+        if (S is { IsEnded: false })
+        {
+            Loop.Wake();
+        }
+
+        return Task.CompletedTask;
     }
 
     private DriveLoop Loop => _loop ??= new DriveLoop(this, DriveReminder, PassInterval, DriveAsync);
