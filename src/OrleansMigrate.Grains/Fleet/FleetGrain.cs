@@ -10,13 +10,24 @@ namespace OrleansMigrate.Fleet;
 /// <summary>
 /// The registry index and the coordinator of multi-grain changes. Requests are processed one at a
 /// time (the grain is not reentrant), so the duplicate checks and the compensation on failure see a
-/// stable fleet.
+/// stable fleet. Host ids are kept here; VM ids are kept in the <see cref="VmIndexShards.Count"/>
+/// <see cref="IVmIndexGrain"/> shards, which only this grain changes, so a VM create or delete writes
+/// one small shard row instead of the whole index.
 /// </summary>
 [ControlPlanePlacement]
 public sealed partial class FleetGrain(
     [PersistentState("fleet", StorageNames.Fleet)] IPersistentState<FleetGrainState> state,
     ILogger<FleetGrain> logger) : Grain, IFleetGrain
 {
+    /// <summary>Moves a VM index stored by an older version (<see cref="FleetGrainState.VmIds"/>) into the shards.</summary>
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (!state.State.VmIds.IsEmpty)
+        {
+            await MoveLegacyVmIndexAsync();
+        }
+    }
+
     public async Task<HostRecord> AddHostAsync(HostSpec spec)
     {
         FleetValidation.ValidateHost(spec);
@@ -52,7 +63,8 @@ public sealed partial class FleetGrain(
     {
         FleetValidation.ValidateVm(spec);
         FleetValidation.RequireId("host", hostId);
-        if (state.State.VmIds.Contains(spec.VmId))
+        var index = IndexOf(spec.VmId);
+        if (await index.ContainsAsync(spec.VmId))
         {
             throw OmigException.Conflict("vm_id", $"VM '{spec.VmId}' already exists");
         }
@@ -96,7 +108,9 @@ public sealed partial class FleetGrain(
             undo.Push(() => agent.DestroyVmAsync(spec.VmId));
             await agent.StartVmAsync(spec);
 
-            await UpdateIndexAsync(s => s.VmIds = s.VmIds.Add(spec.VmId));
+            // The index entry is the commit point: until it is written, the VM does not exist.
+            undo.Push(() => index.RemoveAsync(spec.VmId));
+            await index.AddAsync(spec.VmId);
             return record;
         }
         catch (Exception ex)
@@ -110,7 +124,8 @@ public sealed partial class FleetGrain(
     public async Task DeleteVmAsync(string vmId)
     {
         FleetValidation.RequireId("vm_id", vmId);
-        if (!state.State.VmIds.Contains(vmId))
+        var index = IndexOf(vmId);
+        if (!await index.ContainsAsync(vmId))
         {
             throw OmigException.NotFound("vm_id", $"VM '{vmId}' does not exist");
         }
@@ -141,13 +156,34 @@ public sealed partial class FleetGrain(
             await vm.DeleteAsync();
         }
 
-        await UpdateIndexAsync(s => s.VmIds = s.VmIds.Remove(vmId));
+        await index.RemoveAsync(vmId);
     }
 
     public async Task<ImmutableArray<VmRecord>> ListVmsAsync()
     {
-        var records = await Task.WhenAll(state.State.VmIds.Select(id => GrainFactory.GetGrain<IVmGrain>(id).GetAsync()));
+        var shards = await Task.WhenAll(VmIndexShards.AllKeys().Select(key => GrainFactory.GetGrain<IVmIndexGrain>(key).ListAsync()));
+
+        // In id order, as when one sorted set held them all.
+        var ids = ImmutableSortedSet.CreateRange(shards.SelectMany(s => s));
+        var records = await Task.WhenAll(ids.Select(id => GrainFactory.GetGrain<IVmGrain>(id).GetAsync()));
         return [.. records.OfType<VmRecord>()];
+    }
+
+    private IVmIndexGrain IndexOf(string vmId) => GrainFactory.GetGrain<IVmIndexGrain>(VmIndexShards.KeyFor(vmId));
+
+    /// <summary>
+    /// Adds the legacy ids to their shards, then clears them here. Safe to repeat after a crash at any
+    /// point: adding an id a shard already holds changes nothing, and the ids stay here until every
+    /// shard has written them.
+    /// </summary>
+    private async Task MoveLegacyVmIndexAsync()
+    {
+        var legacy = state.State.VmIds;
+        await Task.WhenAll(legacy
+            .GroupBy(VmIndexShards.KeyFor, StringComparer.Ordinal)
+            .Select(g => GrainFactory.GetGrain<IVmIndexGrain>(g.Key).AddManyAsync([.. g])));
+        await UpdateIndexAsync(s => s.VmIds = ImmutableSortedSet<string>.Empty);
+        LogLegacyIndexMoved(logger, legacy.Count);
     }
 
     private async Task CheckDisksAndAddressesFreeAsync(VmSpec spec)
@@ -206,4 +242,7 @@ public sealed partial class FleetGrain(
 
     [LoggerMessage(EventId = 2002, Level = LogLevel.Error, Message = "An undo step of a failed VM create failed")]
     private static partial void LogUndoFailed(ILogger logger, Exception ex);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "Moved {Count} VM ids from the stored fleet index into the VM index shards")]
+    private static partial void LogLegacyIndexMoved(ILogger logger, int count);
 }

@@ -1,0 +1,32 @@
+using System.Collections.Immutable;
+
+namespace OrleansMigrate.Fleet;
+
+/// <summary>
+/// One shard of the VM index: the ids of the VMs that exist and hash to this shard (key:
+/// <see cref="VmIndexShards.Key"/>). Written only by <see cref="IFleetGrain"/>, which adds an id as the
+/// last step of a create (its commit point) and removes it as the last step of a delete. Each shard
+/// stores only its own ids, so a change writes a small row instead of the whole fleet's.
+/// </summary>
+[Alias("omig.IVmIndexGrain")]
+public interface IVmIndexGrain : IGrainWithStringKey
+{
+    /// <summary>Adds <paramref name="vmId"/>. Idempotent; refused (field <c>vm_id</c>) when the id belongs to another shard.</summary>
+    [Alias("Add")]
+    Task AddAsync(string vmId);
+
+    /// <summary>Adds every id in one write. Idempotent; refused as a whole when an id belongs to another shard.</summary>
+    [Alias("AddMany")]
+    Task AddManyAsync(ImmutableArray<string> vmIds);
+
+    /// <summary>Removes <paramref name="vmId"/>. Idempotent.</summary>
+    [Alias("Remove")]
+    Task RemoveAsync(string vmId);
+
+    [Alias("Contains")]
+    Task<bool> ContainsAsync(string vmId);
+
+    /// <summary>The ids in this shard, sorted.</summary>
+    [Alias("List")]
+    Task<ImmutableArray<string>> ListAsync();
+}
