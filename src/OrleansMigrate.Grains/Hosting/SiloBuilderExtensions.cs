@@ -66,7 +66,7 @@ public static class SiloBuilderExtensions
             o.ListenAddress = options.AdvertisedAddress;
         });
         silo.Services.Configure<InvariantAuditOptions>(o => o.Interval = TimeSpan.FromSeconds(options.AuditIntervalSeconds));
-        silo.Services.AddSingleton(options.Maintenance);
+        silo.Services.TryAddSingleton(options.Maintenance);
         silo.Services.Configure<MigrationPolicyOptions>(o =>
         {
             foreach (var (name, settings) in options.Policies)

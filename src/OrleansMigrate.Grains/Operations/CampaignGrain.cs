@@ -161,7 +161,16 @@ public sealed partial class CampaignGrain(
             var hosts = S.Hosts.ToList();
             for (var i = 0; i < hosts.Count; i++)
             {
-                hosts[i] = await AdvanceAsync(hosts[i]);
+                // As many steps as are ready now (an upgrade that just ended is verified in the same pass), bounded.
+                for (var step = 0; step < 4; step++)
+                {
+                    var was = hosts[i].State;
+                    hosts[i] = await AdvanceAsync(hosts[i]);
+                    if (hosts[i].State == was)
+                    {
+                        break;
+                    }
+                }
             }
 
             var failures = hosts.Count(h => h.State == CampaignHostState.Failed);

@@ -120,6 +120,61 @@ public sealed class CampaignTests(MigrationClusterFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task A_host_joins_the_batch_only_once_upgraded_hosts_have_room_for_its_VMs_so_each_VM_moves_once()
+    {
+        // No host anywhere runs 9.2.0: the first host starts alone (its VM has nowhere upgraded to go); once it is back,
+        // upgraded and empty, it has room for the other hosts' VMs and they start together.
+        var (group, hosts, flag) = await HostsAsync(3);
+        var vms = new List<VmSpec>();
+        foreach (var host in hosts)
+        {
+            vms.Add(await VmAsync(host, flag));
+        }
+
+        var started = await Client.StartCampaignAsync(new CampaignSpec("9.2.0", "group", group, Batch: 3, MaxParallelMigrations: 6));
+        Assert.Equal(1, started.Hosts.Count(h => h.State != CampaignHostState.Waiting));
+
+        var campaign = await WaitAsync(started);
+
+        Assert.Equal(CampaignState.Completed, campaign.State);
+        Assert.Equal(3, campaign.HostsUpgraded);
+        // The first host's VM moved twice (to a host not yet upgraded, then on); the other two once, onto the first host.
+        Assert.Equal(vms.Count + 1, campaign.VmsMoved);
+        var first = campaign.Hosts.Single(h => h.HostId == started.Hosts.Single(x => x.State != CampaignHostState.Waiting).HostId);
+        foreach (var vm in vms)
+        {
+            var record = await Client.GetVmAsync(vm.VmId);
+            Assert.Equal(PowerState.Running, record.Power);
+            Assert.Equal("9.2.0", (await Client.GetHostAsync(record.HostId)).Spec.FirmwareVersion);
+        }
+
+        Assert.True(campaign.Hosts.Where(h => h.HostId != first.HostId).All(h => h.StartedAt >= first.EndedAt), "a later host started before the first was back upgraded");
+        Assert.True((await FleetAuditor.AuditAsync(Client)).Clean);
+    }
+
+    [Fact]
+    public async Task With_double_moves_allowed_the_whole_batch_starts_at_once()
+    {
+        var (group, hosts, flag) = await HostsAsync(3);
+        foreach (var host in hosts)
+        {
+            await VmAsync(host, flag);
+        }
+
+        var started = await Client.StartCampaignAsync(new CampaignSpec("9.3.0", "group", group, Batch: 2, MaxParallelMigrations: 4, AllowDoubleMoves: true));
+        Assert.Equal(2, started.Hosts.Count(h => h.State == CampaignHostState.Draining));
+
+        var cancelled = await WaitAsync(await Client.CancelCampaignAsync(started.CampaignId, "test over"));
+        Assert.Equal(CampaignState.Cancelled, cancelled.State);
+        foreach (var host in hosts)
+        {
+            Assert.Equal(SchedulingState.Schedulable, (await Client.GetHostAsync(host)).Scheduling);
+        }
+
+        Assert.True((await FleetAuditor.AuditAsync(Client)).Clean);
+    }
+
+    [Fact]
     public async Task Bad_campaign_input_is_refused_naming_the_field()
     {
         async Task<OmigException> Refused(CampaignSpec spec) => await Assert.ThrowsAsync<OmigException>(() => Client.StartCampaignAsync(spec));
