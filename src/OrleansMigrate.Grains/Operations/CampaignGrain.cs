@@ -43,7 +43,6 @@ public sealed partial class CampaignGrain(
     private static readonly TimeSpan PassInterval = TimeSpan.FromMilliseconds(200);
 
     private DriveLoop? _loop;
-    private bool _driving;
 
     private string Id => this.GetPrimaryKeyString();
 
@@ -149,81 +148,73 @@ public sealed partial class CampaignGrain(
 
     public async Task<CampaignStatus?> DriveAsync()
     {
-        if (S is null || S.IsEnded || _driving)
+        if (S is null || S.IsEnded)
         {
             return S;
         }
 
-        _driving = true;
-        try
+        var before = S;
+        var hosts = S.Hosts.ToList();
+        for (var i = 0; i < hosts.Count; i++)
         {
-            var before = S;
-            var hosts = S.Hosts.ToList();
-            for (var i = 0; i < hosts.Count; i++)
+            // As many steps as are ready now (an upgrade that just ended is verified in the same pass), bounded.
+            for (var step = 0; step < 4; step++)
             {
-                // As many steps as are ready now (an upgrade that just ended is verified in the same pass), bounded.
-                for (var step = 0; step < 4; step++)
+                var was = hosts[i].State;
+                hosts[i] = await AdvanceAsync(hosts[i]);
+                if (hosts[i].State == was)
                 {
-                    var was = hosts[i].State;
-                    hosts[i] = await AdvanceAsync(hosts[i]);
-                    if (hosts[i].State == was)
-                    {
-                        break;
-                    }
+                    break;
                 }
             }
-
-            var failures = hosts.Count(h => h.State == CampaignHostState.Failed);
-            var next = S with { Hosts = [.. hosts], Failures = failures };
-            if (next.State == CampaignState.Running && failures - next.FailuresAtResume >= next.Spec.FailureBudget && failures > before.Failures)
-            {
-                next = next with { State = CampaignState.Paused, Note = $"paused itself: failure budget spent ({failures - next.FailuresAtResume} failed host(s), budget {next.Spec.FailureBudget}); resume to go on" };
-                LogPaused(logger, Id, failures);
-            }
-
-            if (next.State == CampaignState.Running)
-            {
-                next = await StartHostsAsync(next);
-            }
-
-            var active = next.Hosts.Any(h => h.State is CampaignHostState.Draining or CampaignHostState.Upgrading or CampaignHostState.Verifying);
-            if (next.State == CampaignState.Cancelling && !active)
-            {
-                next = next with
-                {
-                    State = CampaignState.Cancelled,
-                    EndedAt = time.GetUtcNow(),
-                    Hosts = [.. next.Hosts.Select(h => h.State == CampaignHostState.Waiting ? h with { State = CampaignHostState.Skipped, Reason = "campaign cancelled" } : h)],
-                };
-            }
-            else if (next.State == CampaignState.Running && !active && next.Hosts.All(h => h.State is CampaignHostState.Done or CampaignHostState.Failed or CampaignHostState.Skipped))
-            {
-                next = next with
-                {
-                    State = CampaignState.Completed,
-                    EndedAt = time.GetUtcNow(),
-                    Note = $"{next.HostsUpgraded} host(s) upgraded to {next.Spec.FirmwareVersion}, {next.HostsFailed} failed, {next.VmsMoved} VM(s) moved",
-                };
-            }
-
-            if (next with { Hosts = before.Hosts } != before || !next.Hosts.SequenceEqual(before.Hosts))
-            {
-                S = next;
-                await state.WriteStateAsync();
-            }
-
-            if (S.IsEnded)
-            {
-                LogEnded(logger, Id, S.State, S.Note ?? "");
-                await DisarmAsync();
-            }
-
-            return S;
         }
-        finally
+
+        var failures = hosts.Count(h => h.State == CampaignHostState.Failed);
+        var next = S with { Hosts = [.. hosts], Failures = failures };
+        if (next.State == CampaignState.Running && failures - next.FailuresAtResume >= next.Spec.FailureBudget && failures > before.Failures)
         {
-            _driving = false;
+            next = next with { State = CampaignState.Paused, Note = $"paused itself: failure budget spent ({failures - next.FailuresAtResume} failed host(s), budget {next.Spec.FailureBudget}); resume to go on" };
+            LogPaused(logger, Id, failures);
         }
+
+        if (next.State == CampaignState.Running)
+        {
+            next = await StartHostsAsync(next);
+        }
+
+        var active = next.Hosts.Any(h => h.State is CampaignHostState.Draining or CampaignHostState.Upgrading or CampaignHostState.Verifying);
+        if (next.State == CampaignState.Cancelling && !active)
+        {
+            next = next with
+            {
+                State = CampaignState.Cancelled,
+                EndedAt = time.GetUtcNow(),
+                Hosts = [.. next.Hosts.Select(h => h.State == CampaignHostState.Waiting ? h with { State = CampaignHostState.Skipped, Reason = "campaign cancelled" } : h)],
+            };
+        }
+        else if (next.State == CampaignState.Running && !active && next.Hosts.All(h => h.State is CampaignHostState.Done or CampaignHostState.Failed or CampaignHostState.Skipped))
+        {
+            next = next with
+            {
+                State = CampaignState.Completed,
+                EndedAt = time.GetUtcNow(),
+                Note = $"{next.HostsUpgraded} host(s) upgraded to {next.Spec.FirmwareVersion}, {next.HostsFailed} failed, {next.VmsMoved} VM(s) moved",
+            };
+        }
+
+        if (next with { Hosts = before.Hosts } != before || !next.Hosts.SequenceEqual(before.Hosts))
+        {
+            S = next;
+            await state.WriteStateAsync();
+        }
+
+        if (S.IsEnded)
+        {
+            LogEnded(logger, Id, S.State, S.Note ?? "");
+            await DisarmAsync();
+        }
+
+        return S;
     }
 
     /// <summary>One host one step further, as far as its current step allows without waiting.</summary>

@@ -38,7 +38,6 @@ public sealed class FleetPlanGrain(
     private const int MaxAttempts = 3;
     private readonly Dictionary<string, int> _refusals = new(StringComparer.Ordinal);
     private DriveLoop? _loop;
-    private bool _driving;
 
     private string Id => this.GetPrimaryKeyString();
 
@@ -147,111 +146,103 @@ public sealed class FleetPlanGrain(
 
     public async Task<FleetPlanStatus?> DriveAsync()
     {
-        if (S is not { State: FleetPlanState.Applying } || _driving)
+        if (S is not { State: FleetPlanState.Applying })
         {
             return S;
         }
 
-        _driving = true;
-        try
+        var moves = S.Moves.ToList();
+        var scheduler = GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key);
+        for (var i = 0; i < moves.Count; i++)
         {
-            var moves = S.Moves.ToList();
-            var scheduler = GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key);
-            for (var i = 0; i < moves.Count; i++)
+            if (moves[i].State != PlanMoveState.Migrating)
             {
-                if (moves[i].State != PlanMoveState.Migrating)
-                {
-                    continue;
-                }
-
-                var m = await GrainFactory.GetGrain<IMigrationGrain>(moves[i].MigrationId!).GetAsync();
-                if (m is null || !m.IsEnded)
-                {
-                    continue;
-                }
-
-                if (m.Phase == MigrationPhase.Completed)
-                {
-                    moves[i] = moves[i] with { State = PlanMoveState.Done, Reason = null };
-                    if (S.Kind == "balance")
-                    {
-                        await GrainFactory.GetGrain<IBalancerMemoryGrain>(IBalancerMemoryGrain.Key).MovedAsync(moves[i].VmId, time.GetUtcNow());
-                    }
-                }
-                else
-                {
-                    moves[i] = moves[i] with
-                    {
-                        State = moves[i].Attempts >= MaxAttempts ? PlanMoveState.Failed : PlanMoveState.Pending,
-                        Reason = $"migration {m.MigrationId} {m.Phase.ToString().ToLowerInvariant()}: {m.Failure}",
-                    };
-                }
+                continue;
             }
 
-            // In plan order: a move waits for every earlier move that has not ended, when slots are short.
-            var slots = state.State.MaxParallel - moves.Count(x => x.State == PlanMoveState.Migrating);
-            for (var i = 0; i < moves.Count && slots > 0; i++)
+            var m = await GrainFactory.GetGrain<IMigrationGrain>(moves[i].MigrationId!).GetAsync();
+            if (m is null || !m.IsEnded)
             {
-                if (moves[i].State != PlanMoveState.Pending)
-                {
-                    continue;
-                }
+                continue;
+            }
 
-                var move = moves[i];
-                if (policies.Value.Resolve(move.Policy).NotifyOwner && !move.OwnerNotified)
+            if (m.Phase == MigrationPhase.Completed)
+            {
+                moves[i] = moves[i] with { State = PlanMoveState.Done, Reason = null };
+                if (S.Kind == "balance")
                 {
-                    // The owner hears before the VM moves; a notice that cannot be delivered holds the move back.
-                    try
-                    {
-                        var spec = (await GrainFactory.GetGrain<IVmGrain>(move.VmId).GetAsync())?.Spec;
-                        await owners.NotifyAsync(new OwnerNotice(move.VmId, spec is null ? "unknown" : OwnerNotifier.OwnerOf(spec), $"{S.Kind} plan {Id}", move.Policy, time.GetUtcNow()), CancellationToken.None);
-                        moves[i] = move = move with { OwnerNotified = true };
-                    }
-                    catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or System.ComponentModel.Win32Exception)
-                    {
-                        moves[i] = move with { Reason = $"held back: the owner notice failed ({ex.Message})" };
-                        continue;
-                    }
+                    await GrainFactory.GetGrain<IBalancerMemoryGrain>(IBalancerMemoryGrain.Key).MovedAsync(moves[i].VmId, time.GetUtcNow());
                 }
+            }
+            else
+            {
+                moves[i] = moves[i] with
+                {
+                    State = moves[i].Attempts >= MaxAttempts ? PlanMoveState.Failed : PlanMoveState.Pending,
+                    Reason = $"migration {m.MigrationId} {m.Phase.ToString().ToLowerInvariant()}: {m.Failure}",
+                };
+            }
+        }
 
+        // In plan order: a move waits for every earlier move that has not ended, when slots are short.
+        var slots = state.State.MaxParallel - moves.Count(x => x.State == PlanMoveState.Migrating);
+        for (var i = 0; i < moves.Count && slots > 0; i++)
+        {
+            if (moves[i].State != PlanMoveState.Pending)
+            {
+                continue;
+            }
+
+            var move = moves[i];
+            if (policies.Value.Resolve(move.Policy).NotifyOwner && !move.OwnerNotified)
+            {
+                // The owner hears before the VM moves; a notice that cannot be delivered holds the move back.
                 try
                 {
-                    var started = await scheduler.SubmitAsync(new MigrationRequest(move.VmId, move.ToHost, move.Policy, OrchestrationMode.Parallel, MigrationPriority.Maintenance, $"{S.Kind}:{Id}"));
-                    moves[i] = move with { State = PlanMoveState.Migrating, MigrationId = started.MigrationId, Attempts = move.Attempts + 1, Reason = null };
-                    slots--;
+                    var spec = (await GrainFactory.GetGrain<IVmGrain>(move.VmId).GetAsync())?.Spec;
+                    await owners.NotifyAsync(new OwnerNotice(move.VmId, spec is null ? "unknown" : OwnerNotifier.OwnerOf(spec), $"{S.Kind} plan {Id}", move.Policy, time.GetUtcNow()), CancellationToken.None);
+                    moves[i] = move = move with { OwnerNotified = true };
                 }
-                catch (OmigException ex) when (ex.Code is not OmigErrorCode.InvalidArgument)
+                catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or System.ComponentModel.Win32Exception)
                 {
-                    // The fleet changed since the plan (capacity still held by an earlier move, the VM moved or
-                    // migrating): retried on the next passes, then reported.
-                    var n = _refusals[move.VmId] = _refusals.GetValueOrDefault(move.VmId) + 1;
-                    moves[i] = move with { State = n >= 20 ? PlanMoveState.Failed : PlanMoveState.Pending, Reason = ex.Message };
+                    moves[i] = move with { Reason = $"held back: the owner notice failed ({ex.Message})" };
+                    continue;
                 }
             }
 
-            var next = S with { Moves = [.. moves] };
-            if (!moves.Any(x => x.State is PlanMoveState.Pending or PlanMoveState.Migrating))
+            try
             {
-                next = next with { State = moves.All(x => x.State == PlanMoveState.Done) ? FleetPlanState.Completed : FleetPlanState.Incomplete, EndedAt = time.GetUtcNow() };
+                var started = await scheduler.SubmitAsync(new MigrationRequest(move.VmId, move.ToHost, move.Policy, OrchestrationMode.Parallel, MigrationPriority.Maintenance, $"{S.Kind}:{Id}"));
+                moves[i] = move with { State = PlanMoveState.Migrating, MigrationId = started.MigrationId, Attempts = move.Attempts + 1, Reason = null };
+                slots--;
             }
-
-            if (!next.Moves.SequenceEqual(S.Moves) || next.State != S.State)
+            catch (OmigException ex) when (ex.Code is not OmigErrorCode.InvalidArgument)
             {
-                S = next;
-                await state.WriteStateAsync();
+                // The fleet changed since the plan (capacity still held by an earlier move, the VM moved or
+                // migrating): retried on the next passes, then reported.
+                var n = _refusals[move.VmId] = _refusals.GetValueOrDefault(move.VmId) + 1;
+                moves[i] = move with { State = n >= 20 ? PlanMoveState.Failed : PlanMoveState.Pending, Reason = ex.Message };
             }
-
-            if (S.IsEnded)
-            {
-                await DisarmAsync();
-            }
-
-            return S;
         }
-        finally
+
+        var next = S with { Moves = [.. moves] };
+        if (!moves.Any(x => x.State is PlanMoveState.Pending or PlanMoveState.Migrating))
         {
-            _driving = false;
+            next = next with { State = moves.All(x => x.State == PlanMoveState.Done) ? FleetPlanState.Completed : FleetPlanState.Incomplete, EndedAt = time.GetUtcNow() };
         }
+
+        if (!next.Moves.SequenceEqual(S.Moves) || next.State != S.State)
+        {
+            S = next;
+            await state.WriteStateAsync();
+        }
+
+        if (S.IsEnded)
+        {
+            await DisarmAsync();
+        }
+
+        return S;
     }
 
     private PolicyResolver Resolver => vm => policies.Value.For(vm.Spec);

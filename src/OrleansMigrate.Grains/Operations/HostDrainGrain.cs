@@ -56,7 +56,6 @@ public sealed partial class HostDrainGrain(
     private static readonly TimeSpan PassInterval = TimeSpan.FromMilliseconds(200);
 
     private DriveLoop? _loop;
-    private bool _driving;
 
     private string HostId => this.GetPrimaryKeyString();
 
@@ -136,26 +135,18 @@ public sealed partial class HostDrainGrain(
 
     public async Task<DrainStatus?> DriveAsync()
     {
-        if (S is null || S.IsEnded || _driving)
+        if (S is null || S.IsEnded)
         {
             return S;
         }
 
-        _driving = true;
-        try
+        await PassAsync();
+        if (S.IsEnded)
         {
-            await PassAsync();
-            if (S.IsEnded)
-            {
-                await DisarmAsync();
-            }
+            await DisarmAsync();
+        }
 
-            return S;
-        }
-        finally
-        {
-            _driving = false;
-        }
+        return S;
     }
 
     private async Task PassAsync()
