@@ -161,6 +161,18 @@ public sealed class FleetPlanGrain(
             }
 
             var m = await GrainFactory.GetGrain<IMigrationGrain>(moves[i].MigrationId!).GetAsync();
+            if (m is null && await scheduler.FindOpenAsync(moves[i].MigrationId!) is null
+                && await GrainFactory.GetGrain<IMigrationGrain>(moves[i].MigrationId!).GetAsync() is null)
+            {
+                // Neither queued nor started: the scheduler dropped it (its VM was gone when its turn came).
+                moves[i] = moves[i] with
+                {
+                    State = moves[i].Attempts >= MaxAttempts ? PlanMoveState.Failed : PlanMoveState.Pending,
+                    Reason = $"migration {moves[i].MigrationId} was dropped before it started",
+                };
+                continue;
+            }
+
             if (m is null || !m.IsEnded)
             {
                 continue;

@@ -175,6 +175,12 @@ public sealed partial class HostDrainGrain(
                 {
                     vms[vm.VmId] = vm with { State = DrainVmState.Skipped, Reason = "drain aborted before its migration started" };
                 }
+                else if (await scheduler.FindOpenAsync(vm.MigrationId!) is null && await GrainFactory.GetGrain<IMigrationGrain>(vm.MigrationId!).GetAsync() is null)
+                {
+                    // Neither queued nor started: the scheduler dropped it (its VM was gone when its turn came).
+                    // Pending again; the next pass sees whether the VM still exists here.
+                    vms[vm.VmId] = vm with { State = DrainVmState.Pending, MigrationId = null, Reason = $"migration {vm.MigrationId} was dropped before it started" };
+                }
 
                 continue;
             }
