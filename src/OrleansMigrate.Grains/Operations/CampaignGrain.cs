@@ -18,7 +18,8 @@ public sealed class CampaignGrainState
 /// <summary>
 /// A rolling firmware upgrade. Hosts are taken in order of fewest VMs first (cheap drains first: they become
 /// upgraded, empty hosts that the next drains fill), <see cref="CampaignSpec.Batch"/> at a time once upgraded hosts
-/// have room for the batch's VMs, so a VM moves once (see <see cref="CampaignSpec.AllowDoubleMoves"/>). Per host: a drain (preferring destinations already on the target version, the batch sharing
+/// have room for the batch's VMs, so a VM moves once (see <see cref="CampaignSpec.AllowDoubleMoves"/>). Per host: a
+/// drain (preferring destinations already on the target version, the batch sharing
 /// <see cref="CampaignSpec.MaxParallelMigrations"/>) → the maintenance backend's upgrade → its health and version check
 /// → the registry's firmware updated → uncordoned. A host that cannot be drained (VMs that cannot move), whose
 /// upgrade fails or whose check disagrees counts against the failure budget; when the budget is spent the campaign
