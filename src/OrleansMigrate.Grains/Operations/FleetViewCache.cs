@@ -11,6 +11,7 @@ namespace OrleansMigrate.Operations;
 /// </summary>
 public sealed class FleetViewCache(IGrainFactory grains, TimeProvider time)
 {
+    private static readonly TimeSpan MinRefresh = TimeSpan.FromMilliseconds(100);
     private readonly Lock _gate = new();
     private Task<ImmutableArray<HostRecord>>? _hosts;
     private DateTimeOffset _fetchedAt;
@@ -25,8 +26,6 @@ public sealed class FleetViewCache(IGrainFactory grains, TimeProvider time)
             _invalidated = true;
         }
     }
-
-    private static readonly TimeSpan MinRefresh = TimeSpan.FromMilliseconds(100);
 
     public Task<ImmutableArray<HostRecord>> HostsAsync(TimeSpan maxAge)
     {
