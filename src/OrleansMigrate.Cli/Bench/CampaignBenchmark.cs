@@ -47,7 +47,7 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
                 o.Driver = options.Driver;
                 o.SimulatedGuestMiB = 8;
                 o.VerifyConsistency = options.Driver != "analytic";
-                ConfigureAcceleration(o, a);
+                o.TimeAcceleration = a;
             });
             silo.Services.AddSingleton(CloudBackendOptions.Scaled(1 / a));
             // A firmware upgrade with its reboot modelled as two minutes.
@@ -115,8 +115,8 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
         var recent = (await client.ListMigrationsAsync(includeEnded: true)).Where(m => m.Phase == MigrationPhase.Completed).ToList();
         var phaseMs = recent.SelectMany(m => m.Timeline).Where(t => t.EndedAt is not null && t.Phase != MigrationPhase.Completed)
             .GroupBy(t => t.Phase)
-            .ToImmutableSortedDictionary(g => g.Key.ToString().ToLowerInvariant(), g => Math.Round(Median(g.Select(t => (t.EndedAt!.Value - t.StartedAt).TotalMilliseconds)), 1), StringComparer.Ordinal);
-        var migrationMs = Math.Round(Median(recent.Select(m => m.TotalMs ?? 0)), 1);
+            .ToImmutableSortedDictionary(g => g.Key.ToString().ToLowerInvariant(), g => Math.Round(Hypervisor.Bench.Percentiles.Of([.. g.Select(t => (t.EndedAt!.Value - t.StartedAt).TotalMilliseconds)], 50), 1), StringComparer.Ordinal);
+        var migrationMs = recent.Count == 0 ? 0 : Math.Round(Hypervisor.Bench.Percentiles.Of([.. recent.Select(m => m.TotalMs ?? 0)], 50), 1);
         log($"last {recent.Count} migrations: median {migrationMs} ms wall; per phase {string.Join(", ", phaseMs.Select(p => $"{p.Key} {p.Value}"))}");
 
         var vms = await client.ListVmsAsync();
@@ -179,22 +179,6 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
     }
 
     private static int UpgradeMs(double acceleration) => (int)Math.Round(120_000 / acceleration);
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count == 0 ? 0 : sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
-    }
-
-    /// <summary>Sets the runtime's time acceleration when the runtime has one (the analytic driver's).</summary>
-    private static void ConfigureAcceleration(HostRuntimeOptions o, double acceleration)
-    {
-        var property = typeof(HostRuntimeOptions).GetProperty("TimeAcceleration");
-        if (property is not null && property.CanWrite)
-        {
-            property.SetValue(o, Convert.ChangeType(acceleration, property.PropertyType, CultureInfo.InvariantCulture));
-        }
-    }
 }
 
 /// <summary>The JSON of <c>omig bench campaign</c> (the issue's fields first; <c>defrag</c> and <c>preflight</c> filled when run).

@@ -128,21 +128,7 @@ public static class CampaignCommands
         static bool Stop(CampaignStatus s) => s.IsEnded || s.State == CampaignState.Paused;
         if (quiet || !AnsiConsole.Profile.Capabilities.Interactive)
         {
-            var last = "";
-            while (!Stop(status))
-            {
-                var line = Summary(status);
-                if (line != last && !quiet)
-                {
-                    Console.Error.WriteLine(line);
-                    last = line;
-                }
-
-                await Task.Delay(1000, ct);
-                status = await client.GetCampaignAsync(status.CampaignId);
-            }
-
-            return status;
+            return await CommandRunner.FollowByLinesAsync(status, Stop, Summary, s => client.GetCampaignAsync(s.CampaignId), TimeSpan.FromSeconds(1), quiet, ct);
         }
 
         await AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())

@@ -78,4 +78,26 @@ public static class CommandRunner
             AnsiConsole.MarkupLine($"JSON written to [bold]{Markup.Escape(path)}[/]");
         }
     }
+
+    /// <summary>Follows a long operation without a terminal for progress bars: a summary line on stderr whenever it
+    /// changes (none when <paramref name="quiet"/>), until <paramref name="done"/>.</summary>
+    public static async Task<T> FollowByLinesAsync<T>(T status, Func<T, bool> done, Func<T, string> summary, Func<T, Task<T>> refresh,
+        TimeSpan period, bool quiet, CancellationToken ct)
+    {
+        var last = "";
+        while (!done(status))
+        {
+            var line = summary(status);
+            if (line != last && !quiet)
+            {
+                Console.Error.WriteLine(line);
+                last = line;
+            }
+
+            await Task.Delay(period, ct);
+            status = await refresh(status);
+        }
+
+        return status;
+    }
 }

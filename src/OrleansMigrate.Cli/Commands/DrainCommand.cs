@@ -51,21 +51,7 @@ public static class DrainCommand
     {
         if (quiet || !AnsiConsole.Profile.Capabilities.Interactive)
         {
-            var last = "";
-            while (!drain.IsEnded)
-            {
-                var line = Summary(drain);
-                if (line != last && !quiet)
-                {
-                    Console.Error.WriteLine(line);
-                    last = line;
-                }
-
-                await Task.Delay(500, ct);
-                drain = await client.GetDrainAsync(drain.HostId);
-            }
-
-            return drain;
+            return await CommandRunner.FollowByLinesAsync(drain, d => d.IsEnded, Summary, d => client.GetDrainAsync(d.HostId), TimeSpan.FromMilliseconds(500), quiet, ct);
         }
 
         await AnsiConsole.Progress().AutoClear(false).StartAsync(async progress =>

@@ -127,12 +127,12 @@ public sealed partial class MigrationGrain
     {
         try
         {
+            // The scheduler first: the drain's next submissions then find the slot free.
+            await GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).EndedAsync(Id);
             if (S.Request?.Drain is { } drain)
             {
                 await GrainFactory.GetGrain<Operations.IHostDrainGrain>(drain).WakeAsync();
             }
-
-            await GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).EndedAsync(Id);
         }
         catch (Exception ex)
         {

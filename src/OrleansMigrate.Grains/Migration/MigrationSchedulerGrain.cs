@@ -37,6 +37,7 @@ public sealed class MigrationSchedulerGrain(
 
     private ImmutableDictionary<string, ScheduledMigration> Open => state.State.Open;
 
+    /// <summary>The state write, for the static timer callback (which cannot reach the constructor's parameter).</summary>
     private Task SaveAsync() => state.WriteStateAsync();
 
     public async Task<MigrationStatus> SubmitAsync(MigrationRequest request)
