@@ -45,6 +45,8 @@ echo "== QEMU (installed when missing) and the dirtying guest"
 qemu_env=$("$root/tests/qemu/setup-qemu.sh" "$out/guest") || { echo "tests/run.sh: QEMU setup failed (see above)"; echo "0 passed, 1 failed"; exit 1; }
 eval "$qemu_env"
 export OMIG_QEMU_BINARY OMIG_GUEST_IMAGE
+# The QEMU tests write which accelerator `auto` chose here (and why) to $OMIG_TEST_OUT/accelerator.txt.
+export OMIG_TEST_OUT="$out"
 
 echo "== build (Release, warnings are errors)"
 if ! dotnet build "$root/OrleansMigrate.sln" -c Release -warnaserror -nologo -clp:ErrorsOnly; then
@@ -86,6 +88,9 @@ for project in "$root"/tests/*/*.Tests.csproj; do
     passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + t - e))
 done
 
+if [ -f "$out/accelerator.txt" ]; then
+    echo "QEMU guests ran under: $(cat "$out/accelerator.txt")"
+fi
 if [ "$skipped" -gt 0 ]; then
     echo "$passed passed, $failed failed, $skipped skipped"
 else

@@ -24,7 +24,9 @@ fi
 
 binary=$(command -v qemu-system-x86_64)
 "$binary" --version | head -n 1 >&2
-if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then log "accelerator: kvm"; else log "accelerator: tcg (no usable /dev/kvm)"; fi
+# An openable /dev/kvm is not a usable one (a nested KVM can run guests hundreds of times slower than TCG): with
+# Qemu:Accelerator=auto the driver boots a probe guest under KVM first and falls back to TCG, saying why.
+if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then log "accelerator: /dev/kvm opens; the driver's KVM probe decides kvm or tcg"; else log "accelerator: tcg (no usable /dev/kvm)"; fi
 mkdir -p "$image_dir"
 "$root/guest/build.sh" "$image_dir/dirty-guest.img" >&2
 printf 'export OMIG_QEMU_BINARY=%q\n' "$binary"

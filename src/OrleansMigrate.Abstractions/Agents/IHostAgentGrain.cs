@@ -53,9 +53,10 @@ public interface IHostAgentGrain : IGrainWithStringKey
     Task<string?> GetVmStateAsync(string vmId);
 
     /// <summary>Destination, after the commit: the check of the received guest against the source at pause
-    /// (null when not checked), then the incoming side is released. Idempotent.</summary>
+    /// (a verdict read from the guest, or "not checked" with the reason), then the incoming side is released.
+    /// Idempotent: a replay after the release says not checked.</summary>
     [Alias("VerifyIncoming")]
-    Task<bool?> VerifyIncomingAsync(string migrationId);
+    Task<Migration.GuestCheck> VerifyIncomingAsync(string migrationId);
 
     /// <summary>Destination: runs the VM — the commit point. Idempotent: a replay returns the first resume.</summary>
     [Alias("ResumeIncoming")]

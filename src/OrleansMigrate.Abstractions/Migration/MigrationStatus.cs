@@ -6,6 +6,7 @@ namespace OrleansMigrate.Migration;
 /// <param name="Failure">Why it rolled back or failed, or null.</param>
 /// <param name="TotalMs">Prepare start to end, once ended.</param>
 /// <param name="Hypervisor">The hypervisor's own numbers (downtime, total, transferred…), once committed.</param>
+/// <param name="GuestCheck">What reading the destination guest after the resume found (null until it ran).</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.MigrationStatus")]
 public sealed record MigrationStatus(
@@ -21,7 +22,8 @@ public sealed record MigrationStatus(
     [property: Id(9)] DateTimeOffset CreatedAt,
     [property: Id(10)] double? TotalMs,
     [property: Id(11)] int Attempts,
-    [property: Id(12)] Agents.HypervisorReport? Hypervisor = null)
+    [property: Id(12)] Agents.HypervisorReport? Hypervisor = null,
+    [property: Id(13)] GuestCheck? GuestCheck = null)
 {
     public bool IsEnded => Phase is MigrationPhase.Completed or MigrationPhase.RolledBack or MigrationPhase.Failed;
 }

@@ -245,14 +245,21 @@ public static class BenchCommands
 
             var path = GlobalOptions.JsonPath(parse) ?? "qemu.json";
             await File.WriteAllTextAsync(path, json, ct);
-            var table = new Table().Border(TableBorder.Rounded).AddColumns("MODE", "QEMU DOWNTIME p50", "p99", "GUEST-VISIBLE p50", "p99", "TOTAL p50");
+            var table = new Table().Border(TableBorder.Rounded).AddColumns("MODE", "QEMU DOWNTIME p50", "p99", "GUEST-VISIBLE p50", "p99", "TOTAL p50", "GUESTS CHECKED");
             foreach (var (name, m) in new[] { ("plain QMP", result.Plain), ("orchestrated", result.Orchestrated) })
             {
-                table.AddRow(name, $"{m.DowntimeMsP50:0.00} ms", $"{m.DowntimeMsP99:0.00} ms", $"{m.GuestVisibleMsP50:0.00} ms", $"{m.GuestVisibleMsP99:0.00} ms", $"{m.TotalMsP50:0} ms");
+                table.AddRow(name, $"{m.DowntimeMsP50:0.00} ms", $"{m.DowntimeMsP99:0.00} ms", $"{m.GuestVisibleMsP50:0.00} ms", $"{m.GuestVisibleMsP99:0.00} ms", $"{m.TotalMsP50:0} ms",
+                    $"{m.GuestsConsistent} consistent, {m.GuestsInconsistent} inconsistent, {m.GuestsNotChecked} not checked");
             }
 
             AnsiConsole.Write(table);
-            AnsiConsole.MarkupLine($"ratio p50 {result.RatioP50:0.000} (QEMU-reported), {result.GuestVisibleRatioP50:0.000} (guest-visible); consistent: {result.Consistent}; report written to [bold]{Markup.Escape(path)}[/]");
+            foreach (var problem in result.Plain.GuestCheckProblems.Concat(result.Orchestrated.GuestCheckProblems).Distinct())
+            {
+                AnsiConsole.MarkupLine($"[red]guest check:[/] {Markup.Escape(problem)}");
+            }
+
+            AnsiConsole.MarkupLine($"accelerator {Markup.Escape(result.Accelerator)} ({Markup.Escape(result.AcceleratorReason)}); ratio p50 {result.RatioP50:0.000} (QEMU-reported), {result.GuestVisibleRatioP50:0.000} (guest-visible); " +
+                $"every guest checked and consistent: {(result.Consistent ? "yes" : "no")}; report written to [bold]{Markup.Escape(path)}[/]");
             return result.Consistent ? 0 : 1;
         });
         return cmd;

@@ -32,7 +32,8 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
         var options = new QemuDriverOptions { RuntimeDirectory = runtimeDir, ProcessPriority = priority, StopGuestsOnShutdown = true };
         options.ImageDirectories.Add(Path.GetDirectoryName(image)!);
         options.Validate();
-        log($"QEMU accelerator: {QemuHypervisorDriver.DetectAccelerator()}; guest {memoryMiB} MiB from {image}; QEMU priority {priority}; {runs} runs per mode");
+        var accelerator = await AcceleratorProbe.ResolveAsync(options);
+        log($"QEMU accelerator: {accelerator}; guest {memoryMiB} MiB from {image}; QEMU priority {priority}; {runs} runs per mode");
 
         var plain = new List<Sample>();
         var orchestrated = new List<Sample>();
@@ -65,7 +66,8 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
                 plain.Add(p);
                 orchestrated.Add(o);
                 log($"run {run + 1,2}/{runs}: QEMU downtime plain {p.DowntimeMs:0.0} ms / orchestrated {o.DowntimeMs:0.0} ms; " +
-                    $"guest-visible {p.GuestVisibleMs:0.0} / {o.GuestVisibleMs:0.0} ms; total {p.TotalMs:0} / {o.TotalMs:0} ms; consistent {p.Consistent}/{o.Consistent}");
+                    $"guest-visible {p.GuestVisibleMs:0.0} / {o.GuestVisibleMs:0.0} ms; total {p.TotalMs:0} / {o.TotalMs:0} ms; " +
+                    $"guest check {Words(p.Check)} / {Words(o.Check)}");
             }
         }
 
@@ -85,13 +87,23 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
             orchestratedStats,
             plainStats.DowntimeMsP50 > 0 ? Math.Round(orchestratedStats.DowntimeMsP50 / plainStats.DowntimeMsP50, 3) : double.NaN,
             plainStats.GuestVisibleMsP50 > 0 ? Math.Round(orchestratedStats.GuestVisibleMsP50 / plainStats.GuestVisibleMsP50, 3) : double.NaN,
-            plain.Concat(orchestrated).All(s => s.Consistent),
-            QemuHypervisorDriver.DetectAccelerator(),
+            plain.Concat(orchestrated).All(s => s.Check.Verdict == GuestCheckVerdict.Consistent),
+            accelerator.Accelerator,
             memoryMiB,
             DowntimeTargetMs,
             priority,
-            guestDescription);
+            guestDescription)
+        {
+            AcceleratorReason = accelerator.Reason,
+        };
     }
+
+    private static string Words(GuestCheck check) => check.Verdict switch
+    {
+        GuestCheckVerdict.Consistent => "consistent",
+        GuestCheckVerdict.Inconsistent => "INCONSISTENT: " + check.Detail,
+        _ => "not checked: " + check.Detail,
+    };
 
     private async Task<Sample> PlainAsync(QemuHypervisorDriver a, QemuHypervisorDriver b, int run, CancellationToken ct)
     {
@@ -115,8 +127,21 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
             await outgoing.CompleteAsync(CancellationToken.None);
             var stats = await outgoing.FinalStats;
             log($"  plain: stop→pre {outgoing.StopToPreSwitchoverMs:0.00} hold {outgoing.PauseHoldMs:0.00} ms, device stage {outgoing.DeviceStageMs:0.00} ms");
-            var consistency = await incoming.Consistency.WaitAsync(TimeSpan.FromSeconds(30), ct);
-            return new Sample(stats?.DowntimeMs ?? double.NaN, (resumed.ResumedAtUtc - outgoing.StoppedAtUtc).TotalMilliseconds, totalMs, consistency?.Consistent == true);
+            // Read the destination guest the same way the orchestrated half's agent does: a check that cannot run is "not checked".
+            GuestCheck check;
+            try
+            {
+                var report = await incoming.Consistency.WaitAsync(TimeSpan.FromSeconds(30), ct);
+                check = report is null
+                    ? GuestCheck.NotChecked("no dirtying-guest header in the destination's memory")
+                    : new GuestCheck(report.Consistent ? GuestCheckVerdict.Consistent : GuestCheckVerdict.Inconsistent, report.Summary);
+            }
+            catch (Exception ex) when (ex is QemuException or TimeoutException or IOException or Hypervisor.Qmp.QmpConnectionException or Hypervisor.Qmp.QmpTimeoutException or Hypervisor.Qmp.QmpCommandException)
+            {
+                check = GuestCheck.NotChecked($"the check could not run: {ex.Message}");
+            }
+
+            return new Sample(stats?.DowntimeMs ?? double.NaN, (resumed.ResumedAtUtc - outgoing.StoppedAtUtc).TotalMilliseconds, totalMs, check);
         }
         finally
         {
@@ -153,7 +178,9 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
             }
 
             log($"  orchestrated: stop→pre {status.Hypervisor?.StopMs:0.00} hold {status.Hypervisor?.PauseHoldMs:0.00} ms, device stage {status.Hypervisor?.DeviceStageMs:0.00} ms, steps {string.Join(", ", status.Downtime?.Steps.Select(kv => $"{kv.Key} {kv.Value:0.0}") ?? [])}");
-            return new Sample(status.Hypervisor?.DowntimeMs ?? double.NaN, status.Downtime?.DowntimeMs ?? double.NaN, totalMs, status.Failure is null);
+            // The verdict the destination's agent read from the guest after the resume, not "the migration did not fail".
+            return new Sample(status.Hypervisor?.DowntimeMs ?? double.NaN, status.Downtime?.DowntimeMs ?? double.NaN, totalMs,
+                status.GuestCheck ?? GuestCheck.NotChecked("the migration reported no guest check"));
         }
         finally
         {
@@ -163,6 +190,7 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
 
     private static QemuModeResult Stats(List<Sample> samples)
     {
+        var checks = samples.Select(s => s.Check.Verdict).ToList();
         var downtime = samples.Select(s => s.DowntimeMs).ToList();
         var visible = samples.Select(s => s.GuestVisibleMs).ToList();
         return new QemuModeResult(
@@ -171,10 +199,14 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
             Math.Round(Percentiles.Of(visible, 50), 3),
             Math.Round(Percentiles.Of(visible, 99), 3),
             Math.Round(Percentiles.Of(samples.Select(s => s.TotalMs).ToList(), 50), 1),
-            [.. downtime.Select(d => Math.Round(d, 3))]);
+            [.. downtime.Select(d => Math.Round(d, 3))],
+            checks.Count(v => v == GuestCheckVerdict.Consistent),
+            checks.Count(v => v == GuestCheckVerdict.Inconsistent),
+            checks.Count(v => v == GuestCheckVerdict.NotChecked),
+            [.. samples.Where(s => s.Check.Verdict != GuestCheckVerdict.Consistent).Select(s => Words(s.Check)).Distinct()]);
     }
 
-    private sealed record Sample(double DowntimeMs, double GuestVisibleMs, double TotalMs, bool Consistent);
+    private sealed record Sample(double DowntimeMs, double GuestVisibleMs, double TotalMs, GuestCheck Check);
 }
 
 /// <summary>What <c>omig bench qemu</c> writes.</summary>
@@ -189,7 +221,12 @@ public sealed record QemuBenchmarkResult(
     [property: JsonPropertyName("guest_mib")] int GuestMiB,
     [property: JsonPropertyName("downtime_target_ms")] double DowntimeTargetMs,
     [property: JsonPropertyName("qemu_priority")] string QemuPriority,
-    [property: JsonPropertyName("guest")] string Guest);
+    [property: JsonPropertyName("guest")] string Guest)
+{
+    /// <summary>Why <see cref="Accelerator"/> was chosen (configured, no /dev/kvm, or the KVM probe's result).</summary>
+    [JsonPropertyName("accelerator_reason")]
+    public string AcceleratorReason { get; init; } = "";
+}
 
 /// <summary>One mode's figures: QEMU-reported downtime, and guest-visible downtime (source STOP → destination RESUME).</summary>
 public sealed record QemuModeResult(
@@ -198,4 +235,8 @@ public sealed record QemuModeResult(
     [property: JsonPropertyName("guest_visible_downtime_ms_p50")] double GuestVisibleMsP50,
     [property: JsonPropertyName("guest_visible_downtime_ms_p99")] double GuestVisibleMsP99,
     [property: JsonPropertyName("total_ms_p50")] double TotalMsP50,
-    [property: JsonPropertyName("downtime_ms")] ImmutableArray<double> DowntimeMs);
+    [property: JsonPropertyName("downtime_ms")] ImmutableArray<double> DowntimeMs,
+    [property: JsonPropertyName("guests_consistent")] int GuestsConsistent,
+    [property: JsonPropertyName("guests_inconsistent")] int GuestsInconsistent,
+    [property: JsonPropertyName("guests_not_checked")] int GuestsNotChecked,
+    [property: JsonPropertyName("guest_check_problems")] ImmutableArray<string> GuestCheckProblems);

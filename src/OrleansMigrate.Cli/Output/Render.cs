@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using OrleansMigrate.Agents;
 using OrleansMigrate.Cluster;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Migration;
 using Spectre.Console;
 
 namespace OrleansMigrate.Cli.Output;
@@ -193,6 +194,17 @@ public static class Render
             }
 
             grid.AddRow(hv);
+        }
+
+        if (m.GuestCheck is { } check)
+        {
+            var verdict = check.Verdict switch
+            {
+                GuestCheckVerdict.Consistent => "[green]consistent[/]",
+                GuestCheckVerdict.Inconsistent => "[red]INCONSISTENT[/]",
+                _ => "[yellow]not checked[/]",
+            };
+            grid.AddRow(new Markup($"destination guest check: {verdict} — {Markup.Escape(check.Detail)}"));
         }
 
         return grid;

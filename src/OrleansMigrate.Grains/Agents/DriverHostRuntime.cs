@@ -36,9 +36,19 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
     private bool IsAnalytic => _options.Driver == "analytic";
 
     private IHypervisorDriver Driver(string hostId) => _drivers.GetOrAdd(hostId, h =>
-        IsQemu ? new QemuHypervisorDriver(h, _options.Qemu)
+        IsQemu ? Qemu(h)
         : IsAnalytic ? new AnalyticHypervisorDriver(h, _options.TimeAcceleration)
         : new SimulatedHypervisorDriver(h));
+
+    /// <summary>A QEMU driver; which accelerator its guests get (and why) is decided now and logged once known.</summary>
+    private QemuHypervisorDriver Qemu(string hostId)
+    {
+        var driver = new QemuHypervisorDriver(hostId, _options.Qemu);
+        _ = driver.ResolveAcceleratorAsync().ContinueWith(
+            t => LogAccelerator(logger, hostId, t.Result.Accelerator, t.Result.Reason),
+            CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+        return driver;
+    }
 
     private HvVmSpec Spec(Fleet.VmSpec vm) => IsQemu ? QemuVmSpecs.From(vm) : SimulatedVmSpecs.From(vm, _options, modelled: IsAnalytic);
 
@@ -282,30 +292,40 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         return await resume.Value;
     }
 
-    public async Task<bool?> VerifyIncomingAsync(string hostId, string migrationId)
+    public async Task<GuestCheck> VerifyIncomingAsync(string hostId, string migrationId)
     {
         if (!_incoming.TryGetValue(migrationId, out var incoming))
         {
-            return null;
+            return GuestCheck.NotChecked($"host {hostId}'s agent no longer holds the incoming side (released earlier, or the agent restarted)");
         }
 
-        ConsistencyReport? check = null;
-        if (_options.VerifyConsistency)
+        GuestCheck result;
+        if (!_options.VerifyConsistency)
+        {
+            result = GuestCheck.NotChecked("the check is off on this host (HostRuntime:VerifyConsistency=false)");
+        }
+        else
         {
             try
             {
-                check = await incoming.Consistency.WaitAsync(TimeSpan.FromSeconds(20));
+                var check = await incoming.Consistency.WaitAsync(TimeSpan.FromSeconds(20));
+                result = check is null
+                    ? GuestCheck.NotChecked(IsQemu ? "the guest is not one we can read (no dirtying-guest header in its memory)"
+                        : IsAnalytic ? "the analytic driver models memory: there is no content to read"
+                        : "the driver made no check")
+                    : new GuestCheck(check.Consistent ? GuestCheckVerdict.Consistent : GuestCheckVerdict.Inconsistent, check.Summary);
             }
             catch (Exception ex) when (ex is not OmigException)
             {
                 // The check could not run (the guest moved during it, QEMU went away, it timed out): that is "not
                 // checked", not "inconsistent", and must not hold the roll-forward forever.
                 LogCheckFailed(logger, migrationId, ex.Message);
+                result = GuestCheck.NotChecked($"the check could not run: {ex.Message}");
             }
 
-            if (check is { Consistent: false })
+            if (result.Verdict == GuestCheckVerdict.Inconsistent)
             {
-                LogInconsistent(logger, migrationId, check.Summary);
+                LogInconsistent(logger, migrationId, result.Detail);
             }
         }
 
@@ -315,7 +335,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         }
 
         _resumes.TryRemove(migrationId, out _);
-        return check?.Consistent;
+        return result;
     }
 
     public async Task<HypervisorReport?> CompleteOutgoingAsync(string hostId, string migrationId, string vmId)
@@ -458,6 +478,9 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         MaxPreCopyMs = t.MaxPreCopyMs,
         AutoConverge = t.AutoConverge,
     };
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "Host {HostId}: QEMU guests run under {Accelerator}: {Reason}")]
+    private static partial void LogAccelerator(ILogger logger, string hostId, string accelerator, string reason);
 
     [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "Migration {MigrationId}: the destination guest could not be checked: {Reason}")]
     private static partial void LogCheckFailed(ILogger logger, string migrationId, string reason);

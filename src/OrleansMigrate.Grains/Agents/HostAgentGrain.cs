@@ -71,7 +71,7 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
 
     public Task<string?> GetVmStateAsync(string vmId) => runtime.VmStateAsync(HostId, vmId);
 
-    public Task<bool?> VerifyIncomingAsync(string migrationId) => runtime.VerifyIncomingAsync(HostId, migrationId);
+    public Task<Migration.GuestCheck> VerifyIncomingAsync(string migrationId) => runtime.VerifyIncomingAsync(HostId, migrationId);
 
     public Task<ResumeReport> ResumeIncomingAsync(string migrationId) => runtime.ResumeIncomingAsync(HostId, migrationId);
 

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Migration;
 
 namespace OrleansMigrate.Agents;
 
@@ -36,7 +37,7 @@ public interface IHostRuntime
 
     Task<ResumeReport> ResumeIncomingAsync(string hostId, string migrationId);
 
-    Task<bool?> VerifyIncomingAsync(string hostId, string migrationId);
+    Task<GuestCheck> VerifyIncomingAsync(string hostId, string migrationId);
 
     Task<HypervisorReport?> CompleteOutgoingAsync(string hostId, string migrationId, string vmId);
 

@@ -376,9 +376,17 @@ public sealed partial class MigrationGrain
         }).Concat(Vm.Disks.Select(d => Retry($"disk {d.DiskId} close source", () => GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId).CloseAsync(S.SourceHost)))));
         await Retry("verify-destination", async () =>
         {
-            if (await DestinationAgent.VerifyIncomingAsync(Id) == false)
+            var check = await DestinationAgent.VerifyIncomingAsync(Id);
+
+            // A replay after the agent released the incoming side keeps the verdict an earlier attempt read.
+            if (S.GuestCheck is null || check.Verdict != GuestCheckVerdict.NotChecked)
             {
-                S.Failure = "the destination guest failed its consistency check";
+                S.GuestCheck = check;
+            }
+
+            if (check.Verdict == GuestCheckVerdict.Inconsistent)
+            {
+                S.Failure = "the destination guest failed its consistency check: " + check.Detail;
             }
         });
         await Retry("notify-location-services", () => ServiceProvider.GetRequiredService<ILocationServicesBackend>().NotifyMovedAsync(Id, Vm.VmId, S.SourceHost, S.DestinationHost));

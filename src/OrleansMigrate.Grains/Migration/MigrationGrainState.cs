@@ -23,4 +23,7 @@ public sealed class MigrationGrainState
     [Id(12)] public Fleet.VmSpec? Vm { get; set; }
     [Id(13)] public MigrationProgressInfo Progress { get; set; } = MigrationProgressInfo.None;
     [Id(14)] public HypervisorReport? Hypervisor { get; set; }
+
+    /// <summary>The destination guest's check after the commit (null until it ran).</summary>
+    [Id(15)] public GuestCheck? GuestCheck { get; set; }
 }

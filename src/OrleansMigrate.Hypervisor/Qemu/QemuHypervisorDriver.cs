@@ -24,8 +24,8 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
     private readonly ConcurrentDictionary<string, QemuVm> _vms = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly SemaphoreSlim _sampling = new(1, 1);
-    private readonly Lazy<string> _accelerator;
     private readonly Lazy<Task> _adoption;
+    private Task<AcceleratorChoice>? _acceleratorTask;
     private long _sequence;
 
     public QemuHypervisorDriver(string hostId, QemuDriverOptions options, TimeProvider? timeProvider = null)
@@ -36,7 +36,6 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
         HostId = hostId;
         _options = options;
         TimeProvider = timeProvider ?? TimeProvider.System;
-        _accelerator = new Lazy<string>(() => options.Accelerator == "auto" ? DetectAccelerator() : options.Accelerator);
         _adoption = new Lazy<Task>(AdoptAsync);
     }
 
@@ -49,24 +48,15 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
 
     public TimeProvider TimeProvider { get; }
 
-    /// <summary>The accelerator VMs start with: <c>kvm</c> when <c>/dev/kvm</c> opens read-write (or configured), else <c>tcg</c>.</summary>
-    public string Accelerator => _accelerator.Value;
+    /// <summary>The accelerator this host's guests start with and why, once decided (at the first launch); null before.</summary>
+    public AcceleratorChoice? Accelerator => _acceleratorTask is { IsCompletedSuccessfully: true } t ? t.Result : null;
 
     internal QemuDriverOptions Options => _options;
 
-    /// <summary><c>kvm</c> when this process can open <c>/dev/kvm</c> for reading and writing, else <c>tcg</c>.</summary>
-    public static string DetectAccelerator()
-    {
-        try
-        {
-            using var kvm = new FileStream("/dev/kvm", FileMode.Open, FileAccess.ReadWrite);
-            return "kvm";
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return "tcg";
-        }
-    }
+    private Task<AcceleratorChoice> AcceleratorTask => _acceleratorTask ??= AcceleratorProbe.ResolveAsync(_options);
+
+    /// <summary>Decides the accelerator now (for <c>auto</c>: the KVM probe, once per process) and returns it with the reason.</summary>
+    public Task<AcceleratorChoice> ResolveAcceleratorAsync() => AcceleratorTask;
 
     public async Task<VmInfo> CreateVmAsync(VmSpec spec, CancellationToken cancellationToken = default)
     {
@@ -480,10 +470,11 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
         var spec = vm.Spec;
         var guest = spec.Qemu!;
         var image = CheckImage(guest.ImagePath);
+        var accelerator = await AcceleratorTask.ConfigureAwait(false);
         var arguments = new List<string>
         {
             "-name", $"guest={SafeName(spec.VmId)}",
-            "-machine", $"{guest.MachineType ?? _options.MachineType},accel={Accelerator}",
+            "-machine", $"{guest.MachineType ?? _options.MachineType},accel={accelerator.Accelerator}",
             "-m", spec.MemoryMiB.ToString(CultureInfo.InvariantCulture),
             "-smp", spec.VCpuCount.ToString(CultureInfo.InvariantCulture),
             "-nodefaults", "-no-user-config",
@@ -503,6 +494,7 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
         var process = await QemuProcess.StartAsync(_options.Binary, arguments, socket,
             TimeSpan.FromMilliseconds(_options.StartTimeoutMs), TimeSpan.FromMilliseconds(_options.CommandTimeoutMs),
             _options.ProcessPriority switch { "high" => -11, "above-normal" => -5, _ => 0 }, cancellationToken).ConfigureAwait(false);
+        vm.Accelerator = accelerator.Accelerator;
         vm.Attach(process);
         if (!incoming)
             await WriteStateFileAsync(vm, process).ConfigureAwait(false);

@@ -16,6 +16,9 @@ internal sealed class QemuVm(VmSpec spec)
 
     public QemuProcess? Process => _process;
 
+    /// <summary>The accelerator its QEMU was launched with (<c>kvm</c>/<c>tcg</c>); null for an adopted guest.</summary>
+    public string? Accelerator { get; set; }
+
     public QemuOutgoingMigration? Outgoing { get; set; }
 
     public QemuIncomingMigration? Incoming { get; set; }
@@ -54,7 +57,7 @@ internal sealed class QemuVm(VmSpec spec)
         {
             detail = _lostBecause ?? (process is null ? null
                 : process.Exited.IsCompleted ? process.ExitDescription
-                : $"qemu pid {process.ProcessId}, {process.RunState ?? "prelaunch"}");
+                : $"qemu pid {process.ProcessId}, {process.RunState ?? "prelaunch"}{(Accelerator is null ? string.Empty : ", " + Accelerator)}");
         }
 
         var migrating = Outgoing is { State: not (OutgoingMigrationState.Completed or OutgoingMigrationState.Cancelled or OutgoingMigrationState.Failed) }

@@ -46,6 +46,10 @@ public sealed class MigrationTests(MigrationClusterFixture fixture) : IDisposabl
         Assert.Contains(status.Downtime.Steps.Keys, k => k.StartsWith("disk ", StringComparison.Ordinal));
         Assert.Contains(status.Downtime.Steps.Keys, k => k.StartsWith("relay ", StringComparison.Ordinal));
         Assert.True(status.Downtime.DowntimeMs > 0);
+
+        // The verdict was read from the destination guest's memory, not inferred from "nothing failed".
+        Assert.NotNull(status.GuestCheck);
+        Assert.True(status.GuestCheck.Verdict == GuestCheckVerdict.Consistent, status.GuestCheck.Detail);
     }
 
     [Fact]

@@ -7,8 +7,10 @@ namespace OrleansMigrate.Hypervisor.Tests.Qemu;
 /// <summary>Convergence control on QEMU: the orchestrator's downtime escalation and forced switchover reach QEMU's
 /// parameters; auto-converge is set from the options; pre-copy progress comes from query-migrate.</summary>
 [Collection("qemu")]
-public sealed class QemuConvergenceTests(QemuEnvironment env)
+public sealed class QemuConvergenceTests(QemuEnvironment env) : IDisposable
 {
+    public void Dispose() => env.EndTest();
+
     [Fact]
     public async Task Escalating_the_downtime_target_reaches_QEMU_and_lets_a_stuck_pre_copy_converge()
     {

@@ -5,8 +5,10 @@ using static OrleansMigrate.Hypervisor.Tests.Qemu.QemuTestGuest;
 namespace OrleansMigrate.Hypervisor.Tests.Qemu;
 
 [Collection("qemu")]
-public sealed class QemuDirtyRateTests(QemuEnvironment env)
+public sealed class QemuDirtyRateTests(QemuEnvironment env) : IDisposable
 {
+    public void Dispose() => env.EndTest();
+
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
 
     [Fact]

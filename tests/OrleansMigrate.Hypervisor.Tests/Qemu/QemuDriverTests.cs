@@ -4,8 +4,10 @@ using OrleansMigrate.Hypervisor.Qemu;
 namespace OrleansMigrate.Hypervisor.Tests.Qemu;
 
 [Collection("qemu")]
-public sealed class QemuDriverTests(QemuEnvironment env)
+public sealed class QemuDriverTests(QemuEnvironment env) : IDisposable
 {
+    public void Dispose() => env.EndTest();
+
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
 
     [Fact]

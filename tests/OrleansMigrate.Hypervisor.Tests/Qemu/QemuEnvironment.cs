@@ -7,9 +7,14 @@ namespace OrleansMigrate.Hypervisor.Tests.Qemu;
 /// <summary>
 /// Real QEMU for the tests: the binary (installed by tests/run.sh when missing) and our dirtying guest,
 /// built from guest/dirty-guest.S into a private image directory. Fails loudly when either is missing.
+/// It owns every QEMU its tests start: they all run with sockets under <see cref="Root"/>, and
+/// <see cref="EndTest"/> (each test class's Dispose) kills whatever a test left running, so one failing test cannot
+/// leave a guest holding an image's write lock for the next. Each test gets fresh copies of the guest image.
 /// </summary>
 public sealed class QemuEnvironment : IDisposable
 {
+    private int _generation;
+
     public QemuEnvironment()
     {
         Root = Path.Combine(Path.GetTempPath(), $"omq-{Environment.ProcessId}-{Guid.NewGuid():N}"[..24]);
@@ -20,7 +25,16 @@ public sealed class QemuEnvironment : IDisposable
         var build = Path.Combine(RepositoryRoot(), "guest", "build.sh");
         Run("bash", build, GuestImage, "4096", "20000");
         Run(Binary, "--version");
+
+        // Which accelerator `auto` picks here, and why: said once, in the test log and in the run's summary.
+        Accelerator = AcceleratorProbe.ResolveAsync(Options()).GetAwaiter().GetResult();
+        Console.Error.WriteLine($"QEMU tests: guests run under {Accelerator}");
+        if (Environment.GetEnvironmentVariable("OMIG_TEST_OUT") is { Length: > 0 } report)
+            File.WriteAllText(Path.Combine(report, "accelerator.txt"), Accelerator + Environment.NewLine);
     }
+
+    /// <summary>What <c>auto</c> chose on this machine for the tests' guests.</summary>
+    public AcceleratorChoice Accelerator { get; }
 
     public string Root { get; }
 
@@ -45,17 +59,69 @@ public sealed class QemuEnvironment : IDisposable
         VmId = vmId,
         MemoryMiB = memoryMiB,
         VCpuCount = 1,
-        Qemu = new QemuGuest { ImagePath = GuestImage },
+        Qemu = new QemuGuest { ImagePath = ImageFor(vmId) },
     };
+
+    /// <summary>This test's copy of the guest image for <paramref name="vmId"/> (source and destination share it, as a
+    /// cloud disk is shared); the next test gets a new one.</summary>
+    public string ImageFor(string vmId)
+    {
+        var path = Path.Combine(ImageDirectory, $"{vmId}-t{Volatile.Read(ref _generation)}.img");
+        if (!File.Exists(path))
+            File.Copy(GuestImage, path);
+        return path;
+    }
+
+    /// <summary>After each test: kills every QEMU it left (found by this environment's private paths on their command
+    /// lines) and moves on to fresh image copies.</summary>
+    public void EndTest()
+    {
+        KillOwned();
+        Interlocked.Increment(ref _generation);
+    }
 
     public void Dispose()
     {
+        KillOwned();
         try
         {
             Directory.Delete(Root, recursive: true);
         }
         catch (IOException)
         {
+        }
+    }
+
+    /// <summary>SIGKILLs every process whose command line names <see cref="Root"/>: the QEMUs this environment's
+    /// drivers started (their QMP sockets and images live there), and nothing else.</summary>
+    private void KillOwned()
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == Environment.ProcessId)
+                continue;
+            string cmdline;
+            try
+            {
+                cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+
+            if (!cmdline.Contains(Root, StringComparison.Ordinal))
+                continue;
+            try
+            {
+                using var process = Process.GetProcessById(pid);
+                process.Kill();
+                process.WaitForExit(5_000);
+            }
+            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+            {
+                // Gone already.
+            }
         }
     }
 

@@ -7,8 +7,10 @@ namespace OrleansMigrate.Hypervisor.Tests.Qemu;
 
 /// <summary>What the driver refuses before QEMU runs, what happens when QEMU does not start, and the runtime directory's permissions.</summary>
 [Collection("qemu")]
-public sealed class QemuInputTests(QemuEnvironment env)
+public sealed class QemuInputTests(QemuEnvironment env) : IDisposable
 {
+    public void Dispose() => env.EndTest();
+
     private const UnixFileMode Mode0600 = UnixFileMode.UserRead | UnixFileMode.UserWrite;
     private const UnixFileMode Mode0700 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 

@@ -7,8 +7,10 @@ namespace OrleansMigrate.Hypervisor.Tests.Qemu;
 
 /// <summary>Every way a QEMU migration ends before the commit point: the guest must keep running on the source (or be reported lost).</summary>
 [Collection("qemu")]
-public sealed class QemuMigrationFailureTests(QemuEnvironment env)
+public sealed class QemuMigrationFailureTests(QemuEnvironment env) : IDisposable
 {
+    public void Dispose() => env.EndTest();
+
     [Fact]
     public async Task Cancel_during_pre_copy_keeps_the_guest_running_on_the_source_and_the_destination_qemu_exits()
     {

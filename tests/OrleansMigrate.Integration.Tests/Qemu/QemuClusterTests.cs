@@ -40,6 +40,10 @@ public sealed class QemuClusterTests(PostgresFixture pg)
         Assert.True(hypervisor.GetProperty("downtime_ms").GetDouble() > 0);
         Assert.True(report.GetProperty("downtime").GetProperty("downtime_ms").GetDouble() > 0);
 
+        // The destination's agent read the guest's memory after the resume: a verdict, not "nothing failed".
+        var check = report.GetProperty("guest_check");
+        Assert.True(check.GetProperty("verdict").GetString() == "consistent", check.GetRawText());
+
         var shown = await cli.JsonAsync("vm", "show", "vm-q");
         Assert.Equal("q-2", shown.GetProperty("vm").GetProperty("host_id").GetString());
         Assert.Equal("running", shown.GetProperty("hypervisor").GetProperty("state").GetString());
