@@ -96,6 +96,11 @@ public sealed class AnalyticMigrationTests(AnalyticClusterFixture fixture, ITest
         Assert.NotNull(status.Downtime);
         Assert.NotNull(status.Hypervisor);
         Assert.Equal("analytic", status.Hypervisor.Driver);
+
+        // A modelled guest has no memory to read: its check says so, and is never counted as a pass.
+        Assert.NotNull(status.GuestCheck);
+        Assert.Equal(GuestCheckVerdict.NotChecked, status.GuestCheck.Verdict);
+        Assert.Contains("analytic", status.GuestCheck.Detail, StringComparison.Ordinal);
         // 16 GiB went over the 10 Gb/s link at least once: >= 16 GiB on the wire and ~13.7 s of modelled pre-copy,
         // in far less wall time.
         Assert.True(status.Hypervisor.TransferredBytes >= 16L << 30, $"{status.Hypervisor.TransferredBytes} bytes");
