@@ -7,7 +7,9 @@ public sealed class OmigCli(string connectionString, string clusterId, params st
 {
     public async Task<(int Code, string Stdout, string Stderr)> RunAsync(params string[] args)
     {
-        string[] all = [RepoPaths.CliDll, "--postgres", connectionString, "--cluster-id", clusterId, .. globalArgs, .. args];
+        // A generous connect timeout: on a loaded 2-core machine the CLI's own start (JIT, the Orleans client) can eat most
+        // of the default 10 s, and a refused connection here is not what these tests test.
+        string[] all = [RepoPaths.CliDll, "--postgres", connectionString, "--cluster-id", clusterId, "--connect-timeout", "60", .. globalArgs, .. args];
         return await ProcessRunner.RunAsync("dotnet", all, TimeSpan.FromSeconds(120));
     }
 

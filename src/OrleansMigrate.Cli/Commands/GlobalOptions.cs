@@ -51,6 +51,14 @@ public static class GlobalOptions
         HelpName = "PATH",
     };
 
+    /// <summary>How long the CLI tries to reach a gateway before it gives up (exit 7), in seconds (1..600).</summary>
+    public static readonly Option<string?> ConnectTimeout = new("--connect-timeout")
+    {
+        Description = "Seconds to keep trying to reach the cluster before giving up, 1-600 (env OMIG_CONNECT_TIMEOUT; default 10)",
+        Recursive = true,
+        HelpName = "SECONDS",
+    };
+
     /// <summary><c>--json</c> prints JSON instead of tables; <c>--json PATH</c> writes it to PATH (demo and
     /// benchmarks keep their tables on the console then). Put it after the command's arguments.</summary>
     public static readonly Option<string?> Json = new("--json")
@@ -77,6 +85,7 @@ public static class GlobalOptions
         root.Options.Add(TlsPassword);
         root.Options.Add(TlsCa);
         root.Options.Add(Json);
+        root.Options.Add(ConnectTimeout);
     }
 
     public static OmigClientOptions ClientOptions(ParseResult parse)
@@ -93,8 +102,15 @@ public static class GlobalOptions
             ports.Add(port);
         }
 
+        var connect = parse.GetValue(ConnectTimeout) ?? Environment.GetEnvironmentVariable("OMIG_CONNECT_TIMEOUT") ?? "10";
+        if (!int.TryParse(connect, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var connectSeconds) || connectSeconds is < 1 or > 600)
+        {
+            throw Errors.OmigException.Invalid("--connect-timeout", $"'{connect}' is not a number of seconds (1-600)");
+        }
+
         return new OmigClientOptions
         {
+            ConnectTimeout = TimeSpan.FromSeconds(connectSeconds),
             GatewayPorts = ports,
             PostgresConnectionString = parse.GetValue(Postgres) ?? Environment.GetEnvironmentVariable("OMIG_POSTGRES"),
             ClusterId = parse.GetValue(ClusterId) ?? Environment.GetEnvironmentVariable("OMIG_CLUSTER_ID") ?? "omig",

@@ -8,7 +8,7 @@ namespace OrleansMigrate.Hypervisor.PreCopy;
 /// from the guest and the destination on small hosts; Linux <c>nanosleep</c> wakes within tens of
 /// microseconds. Elsewhere it falls back to <see cref="Thread.Sleep(int)"/> and yielding.
 /// </summary>
-internal static partial class PreciseSleep
+public static partial class PreciseSleep
 {
     private static readonly bool Native = OperatingSystem.IsLinux() && Probe();
 

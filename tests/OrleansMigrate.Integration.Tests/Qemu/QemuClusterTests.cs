@@ -13,6 +13,13 @@ public sealed class QemuClusterTests(PostgresFixture pg)
 {
     private static readonly Lazy<(string Dir, string Slow, string Fast)> Images = new(BuildImages);
 
+    /// <summary>A policy whose pre-copy never stalls out or times out within a test: a migration the test means to
+    /// interrupt (cancel, kill a QEMU) stays in pre-copy until it does, however slowly a loaded machine runs the test.</summary>
+    private const string HoldPolicy = "hold";
+
+    private static readonly string[] HoldPolicyArgs =
+        ["--Omig:Policies:hold:StallMs=3600000", "--Omig:Policies:hold:CompletionTimeoutMsPerGiB=86400000"];
+
     [Fact]
     public async Task A_QEMU_guest_live_migrates_between_host_silos_consistent_and_advancing_and_qmp_passes_through()
     {
@@ -65,7 +72,7 @@ public sealed class QemuClusterTests(PostgresFixture pg)
         await cli.JsonAsync("vm", "create", "vm-c", "--host", "q-1", "--memory", "320", "--image", ImageFor("vm-c", fast: true), "--nic", "vpc-q:10.7.0.6");
         await EventuallyPositionAsync(cli, "vm-c", 1);
 
-        var id = (await cli.JsonAsync("vm", "migrate", "vm-c", "--to", "q-2")).GetProperty("migration_id").GetString()!;
+        var id = (await cli.JsonAsync("vm", "migrate", "vm-c", "--to", "q-2", "--policy", HoldPolicy)).GetProperty("migration_id").GetString()!;
         await EventuallyPreCopyAsync(cli, id);
         await cli.JsonAsync("migration", "cancel", id);
         var ended = await EventuallyEndedAsync(cli, id);
@@ -100,7 +107,7 @@ public sealed class QemuClusterTests(PostgresFixture pg)
         await cli.JsonAsync("vm", "create", "vm-k", "--host", "q-1", "--memory", "320", "--image", ImageFor("vm-k", fast: true), "--nic", "vpc-q:10.7.0.7");
         await EventuallyPositionAsync(cli, "vm-k", 1);
 
-        var id = (await cli.JsonAsync("vm", "migrate", "vm-k", "--to", "q-2")).GetProperty("migration_id").GetString()!;
+        var id = (await cli.JsonAsync("vm", "migrate", "vm-k", "--to", "q-2", "--policy", HoldPolicy)).GetProperty("migration_id").GetString()!;
         await EventuallyPreCopyAsync(cli, id);
         var (code, stdout, _) = await ProcessRunner.RunAsync("pgrep", ["-f", "guest=vm-k .*-incoming defer"], TimeSpan.FromSeconds(10));
         Assert.True(code == 0, "the destination QEMU runs");
@@ -123,7 +130,7 @@ public sealed class QemuClusterTests(PostgresFixture pg)
         await cli.JsonAsync("vm", "create", "vm-l", "--host", "q-1", "--memory", "320", "--image", ImageFor("vm-l", fast: true), "--nic", "vpc-q:10.7.0.8");
         await EventuallyPositionAsync(cli, "vm-l", 1);
 
-        var id = (await cli.JsonAsync("vm", "migrate", "vm-l", "--to", "q-2")).GetProperty("migration_id").GetString()!;
+        var id = (await cli.JsonAsync("vm", "migrate", "vm-l", "--to", "q-2", "--policy", HoldPolicy)).GetProperty("migration_id").GetString()!;
         await EventuallyPreCopyAsync(cli, id);
         var (code, stdout, _) = await ProcessRunner.RunAsync("pgrep", ["-f", "guest=vm-l "], TimeSpan.FromSeconds(10));
         Assert.True(code == 0, "the QEMU processes of vm-l run");
@@ -302,7 +309,8 @@ public sealed class QemuClusterTests(PostgresFixture pg)
             }
 
             (cluster._connectionString, cluster._clusterId, cluster._qemuArgs) = (connectionString, clusterId, qemu);
-            cluster._silos.Add(new SiloProcess("ctl", "control", "", connectionString, clusterId));
+            qemu = [.. qemu, .. HoldPolicyArgs];
+            cluster._silos.Add(new SiloProcess("ctl", "control", "", connectionString, clusterId, HoldPolicyArgs));
             cluster._silos.Add(new SiloProcess("hq-1", "host", "q-1", connectionString, clusterId, qemu));
             cluster._silos.Add(new SiloProcess("hq-2", "host", "q-2", connectionString, clusterId, qemu));
             try
