@@ -476,6 +476,8 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         PreLastCopy = new PreLastCopyOptions { Enabled = t.PreLastCopy },
         MaxRounds = t.MaxRounds,
         MaxPreCopyMs = t.MaxPreCopyMs,
+        LimitAction = t.OnTimeout == "abort" ? PreCopyLimitAction.Fail : PreCopyLimitAction.ForceSwitchover,
+        LimitSource = t.Policy is null ? null : $"policy '{t.Policy}'",
         AutoConverge = t.AutoConverge,
     };
 

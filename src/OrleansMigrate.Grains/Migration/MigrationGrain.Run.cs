@@ -191,7 +191,6 @@ public sealed partial class MigrationGrain
         await Transient("precopy", () => Fault(Faults.FaultSteps.MigrationPreCopy));
         await Transient("start-outgoing", () => SourceAgent.StartOutgoingAsync(Id, Vm.VmId, S.Endpoint!,
             Policy.Tuning(Vm.MemoryMiB > int.MaxValue ? int.MaxValue : (int)Vm.MemoryMiB) with { ContinueAtPause = Parallel }));
-        var started = time.GetTimestamp();
         var bestRemaining = long.MaxValue;
         var lastProgress = time.GetTimestamp();
         var forced = false;
@@ -221,8 +220,9 @@ public sealed partial class MigrationGrain
                 return snap;
             }
 
-            // Stall detector and completion deadline: no shrink of the remaining set for StallMs, or the
-            // per-GiB budget spent → act per policy.
+            // Stall detector: no shrink of the remaining set for StallMs → act per policy. The completion timeout is
+            // not timed here: it went to the data plane with its action (Tuning: MaxPreCopyMs, OnTimeout), whose own
+            // clock decides at the limit — a failure (abort) or a pause (force) comes back in the snapshot above.
             if (snap.Progress.BytesRemaining < bestRemaining)
             {
                 bestRemaining = snap.Progress.BytesRemaining;
@@ -230,22 +230,21 @@ public sealed partial class MigrationGrain
             }
 
             var stalled = time.GetElapsedTime(lastProgress).TotalMilliseconds > Policy.StallMs;
-            var late = time.GetElapsedTime(started).TotalMilliseconds > Policy.Tuning((int)Math.Min(Vm.MemoryMiB, int.MaxValue)).MaxPreCopyMs;
-            if ((stalled && Policy.OnStall == "abort") || (late && Policy.OnTimeout == "abort"))
+            if (stalled && Policy.OnStall == "abort")
             {
-                throw new InvalidOperationException(stalled ? $"stalled: no progress for {Policy.StallMs} ms (policy {Policy.Name} aborts)" : $"not converged within the completion timeout (policy {Policy.Name} aborts)");
+                throw new InvalidOperationException($"stalled: no progress for {Policy.StallMs} ms (policy {Policy.Name} aborts)");
             }
 
             // Escalate step by step: double the downtime target (up to the policy's cap) and give pre-copy
-            // another stall period; at the cap, or past the deadline, switch over now.
-            if (stalled && !late && Policy.OnStall == "escalate" && target < Policy.MaxDowntimeTargetMs)
+            // another stall period; at the cap, switch over now.
+            if (stalled && Policy.OnStall == "escalate" && target < Policy.MaxDowntimeTargetMs)
             {
                 target = Math.Min(target * 2, Policy.MaxDowntimeTargetMs);
                 await SourceAgent.SetDowntimeTargetAsync(Id, target);
                 LogEscalated(logger, Id, target);
                 lastProgress = time.GetTimestamp();
             }
-            else if ((stalled || late) && !forced)
+            else if (stalled && !forced)
             {
                 forced = true;
                 await SourceAgent.ForceSwitchoverAsync(Id);

@@ -18,7 +18,8 @@ public sealed record MigrationPolicy
     /// <summary>Allow a destination whose hypervisor or firmware version is older than the source's.</summary>
     public bool AllowOlderVersion { get; init; }
 
-    /// <summary>Pre-copy budget per GiB of guest memory, in ms; on expiry <see cref="OnTimeout"/> applies.</summary>
+    /// <summary>Pre-copy budget per GiB of guest memory, in ms; on expiry <see cref="OnTimeout"/> applies. Both reach the host's
+    /// data plane through <see cref="Tuning"/>, which alone decides at the limit.</summary>
     public double CompletionTimeoutMsPerGiB { get; init; } = 30_000;
 
     /// <summary>No progress (bytes remaining not shrinking) for this long counts as a stall, in ms.</summary>
@@ -84,7 +85,7 @@ public sealed record MigrationPolicy
 
     public MigrationTuning Tuning(int guestMiB) => new(
         DowntimeTargetMs, LinkBandwidthBytesPerSecond, Compression, PreLastCopy: true, MaxRounds: 30,
-        MaxPreCopyMs: Math.Max(1000, CompletionTimeoutMsPerGiB * Math.Max(1, guestMiB) / 1024.0), AutoConverge: AutoConverge);
+        MaxPreCopyMs: Math.Max(1000, CompletionTimeoutMsPerGiB * Math.Max(1, guestMiB) / 1024.0), AutoConverge: AutoConverge, OnTimeout: OnTimeout, Policy: Name);
 
     /// <summary>The built-in policies; <c>standard</c> is the default.</summary>
     public static readonly IReadOnlyDictionary<string, MigrationPolicy> BuiltIn = new Dictionary<string, MigrationPolicy>(StringComparer.Ordinal)

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace OrleansMigrate.Hypervisor.Drivers;
 
 /// <summary>Source-side settings of one live migration. Validated by <see cref="Validate"/> when the migration starts.</summary>
@@ -34,8 +36,13 @@ public sealed record MigrationOptions
     /// <summary>Longest pre-copy, in ms from the start of the bulk round (1..86400000). Pre-last-copy time does not count.</summary>
     public double MaxPreCopyMs { get; init; } = 120_000;
 
-    /// <summary>What to do when <see cref="MaxRounds"/> or <see cref="MaxPreCopyMs"/> is hit.</summary>
+    /// <summary>What to do when <see cref="MaxRounds"/> or <see cref="MaxPreCopyMs"/> is hit. The engine alone decides at its
+    /// limit: the QEMU driver, which has no such limit of its own, applies <see cref="MaxPreCopyMs"/> and this action itself.</summary>
     public PreCopyLimitAction LimitAction { get; init; } = PreCopyLimitAction.ForceSwitchover;
+
+    /// <summary>Who set the limits and their action (e.g. <c>policy 'critical'</c>), named in the failure when a limit
+    /// aborts the migration; null names none.</summary>
+    public string? LimitSource { get; init; }
 
     /// <summary>
     /// Most 4 KiB pages in one frame (1..1024). The engine also keeps a frame near 1 ms of link time so
@@ -83,6 +90,20 @@ public sealed record MigrationOptions
         Check(SocketBufferBytes is >= 64 << 10 and <= 256 << 20, nameof(SocketBufferBytes), SocketBufferBytes);
         ArgumentNullException.ThrowIfNull(PreLastCopy);
         PreLastCopy.Validate();
+    }
+
+    /// <summary>The failure of a pre-copy that hit <paramref name="limit"/> with <see cref="PreCopyLimitAction.Fail"/>: says which
+    /// limit, its value, who set it, and how far pre-copy got.</summary>
+    internal MigrationFailedException LimitFailure(SwitchoverReason limit, int rounds, double elapsedMs, double estimatedFinalCopyMs, double downtimeTargetMs, string clock = "")
+    {
+        var which = limit == SwitchoverReason.RoundLimit
+            ? string.Create(CultureInfo.InvariantCulture, $"round limit ({MaxRounds} rounds")
+            : string.Create(CultureInfo.InvariantCulture, $"time limit ({MaxPreCopyMs:0} ms");
+        var source = LimitSource is null ? "" : $", {LimitSource}";
+        return new MigrationFailedException(
+            MigrationFailureKind.DidNotConverge,
+            string.Create(CultureInfo.InvariantCulture,
+                $"pre-copy aborted at its {which}{source}, on limit: abort) after {rounds} rounds and {elapsedMs:0} ms{clock}: estimated final copy {estimatedFinalCopyMs:0.0} ms > target {downtimeTargetMs} ms; the VM runs on the source"));
     }
 
     private static void Check(bool ok, string name, object value)

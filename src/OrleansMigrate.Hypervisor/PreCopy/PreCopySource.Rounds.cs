@@ -43,9 +43,7 @@ internal sealed partial class PreCopySource
                 reason = _round >= _options.MaxRounds ? SwitchoverReason.RoundLimit : SwitchoverReason.TimeLimit;
                 if (_options.LimitAction == PreCopyLimitAction.Fail)
                 {
-                    throw new MigrationFailedException(
-                        MigrationFailureKind.DidNotConverge,
-                        $"Pre-copy hit its {reason} after {_round} rounds and {ElapsedMs(preCopyStart):F0} ms; estimated final copy {round.EstimatedDowntimeMs:F1} ms > target {DowntimeTargetMs} ms.");
+                    throw _options.LimitFailure(reason, _round, ElapsedMs(preCopyStart), round.EstimatedDowntimeMs, DowntimeTargetMs);
                 }
 
                 break;

@@ -39,6 +39,8 @@ public sealed class QemuOutgoingMigration : IOutgoingMigration
     private DateTimeOffset _stopUtc;
     private int _passes;
     private bool _requested;
+    private bool _limitReached;
+    private MigrationFailedException? _limitFailure;
     private double _downtimeTarget;
 
     internal QemuOutgoingMigration(QemuHypervisorDriver driver, QemuVm vm, QemuProcess process, MigrationEndpoint destination, MigrationOptions options)
@@ -108,6 +110,7 @@ public sealed class QemuOutgoingMigration : IOutgoingMigration
         var host = Destination.Host.Contains(':', StringComparison.Ordinal) ? $"[{Destination.Host}]" : Destination.Host;
         await _process.ExecuteAsync("migrate", new JsonObject { ["uri"] = $"tcp:{host}:{Destination.Port.ToString(CultureInfo.InvariantCulture)}" }, cancellationToken).ConfigureAwait(false);
         _ = SampleAsync();
+        _ = EnforceTimeLimitAsync();
     }
 
     public MigrationProgress GetProgress()
@@ -304,6 +307,61 @@ public sealed class QemuOutgoingMigration : IOutgoingMigration
         }
     }
 
+    /// <summary>
+    /// QEMU has no pre-copy time limit of its own: at <see cref="MigrationOptions.MaxPreCopyMs"/> from the start, still in
+    /// pre-copy and with no switchover asked for, <see cref="MigrationOptions.LimitAction"/> applies here, as in the
+    /// engine — <see cref="PreCopyLimitAction.Fail"/> cancels the migration (QEMU resumes the guest on the source) and
+    /// fails it naming the limit; <see cref="PreCopyLimitAction.ForceSwitchover"/> switches over now.
+    /// </summary>
+    private async Task EnforceTimeLimitAsync()
+    {
+        var left = _options.MaxPreCopyMs - Stopwatch.GetElapsedTime(_startTimestamp).TotalMilliseconds;
+        try
+        {
+            if (left > 0)
+                await Task.Delay(TimeSpan.FromMilliseconds(left), _stopSampling.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        catch (ObjectDisposedException)
+        {
+            return;
+        }
+
+        var elapsed = Stopwatch.GetElapsedTime(_startTimestamp).TotalMilliseconds;
+        MigrationFailedException? failure = null;
+        lock (_gate)
+        {
+            if (_state is not OutgoingMigrationState.PreCopy || _requested)
+                return;
+            if (_options.LimitAction == PreCopyLimitAction.Fail)
+                failure = _limitFailure = _options.LimitFailure(SwitchoverReason.TimeLimit, Math.Max(1, _passes), elapsed, LastStats?.ExpectedDowntimeMs ?? 0, DowntimeTargetMs);
+            else
+                _limitReached = true;
+        }
+
+        if (failure is null)
+        {
+            RequestSwitchover();
+            return;
+        }
+
+        try
+        {
+            await _process.ExecuteAsync("migrate_cancel").ConfigureAwait(false);
+            await ((Task)_ended.Task).WaitAsync(CancelWait).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            Fail(OutgoingMigrationState.Failed, failure);
+            await EnsureSourceRunsAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is QmpConnectionException or QmpTimeoutException or QemuException or QmpCommandException)
+        {
+            // QEMU went away or refused: the failure still stands; the orchestrator's cancel resumes the guest if it can.
+            Fail(OutgoingMigrationState.Failed, failure);
+        }
+    }
+
     private async Task SetDowntimeLimitAsync(long limitMs)
     {
         try
@@ -364,13 +422,14 @@ public sealed class QemuOutgoingMigration : IOutgoingMigration
                 PreSwitchoverInfo info;
                 lock (_gate)
                 {
-                    if (_state is not (OutgoingMigrationState.PreCopy or OutgoingMigrationState.PreLastCopy))
+                    // A limit abort is cancelling this migration: the guest stays (or is resumed) on the source.
+                    if (_state is not (OutgoingMigrationState.PreCopy or OutgoingMigrationState.PreLastCopy) || _limitFailure is not null)
                         return;
                     _state = OutgoingMigrationState.PreSwitchover;
                     _preSwitchoverTimestamp = received;
                     var stop = _stopTimestamp != 0 ? _stopTimestamp : received;
                     var s = LastStats;
-                    info = new PreSwitchoverInfo(_requested ? SwitchoverReason.Requested : SwitchoverReason.Converged, Math.Max(1, _passes),
+                    info = new PreSwitchoverInfo(_limitReached ? SwitchoverReason.TimeLimit : _requested ? SwitchoverReason.Requested : SwitchoverReason.Converged, Math.Max(1, _passes),
                         s is { PageSize: > 0 } ? s.RemainingBytes / s.PageSize : 0, s?.ExpectedDowntimeMs ?? 0,
                         Stopwatch.GetElapsedTime(_startTimestamp, stop).TotalMilliseconds, 0, stop, received,
                         _stopTimestamp != 0 ? _stopUtc : DateTimeOffset.UtcNow);
@@ -415,8 +474,11 @@ public sealed class QemuOutgoingMigration : IOutgoingMigration
         }
 
         var cancelled = status == "cancelled";
-        Fail(cancelled ? OutgoingMigrationState.Cancelled : OutgoingMigrationState.Failed,
-            new MigrationFailedException(cancelled ? MigrationFailureKind.Cancelled : MigrationFailureKind.DestinationFailed, $"QEMU migration {why}; the VM runs on the source"));
+        if (cancelled && Volatile.Read(ref _limitFailure) is { } limit)
+            Fail(OutgoingMigrationState.Failed, limit);
+        else
+            Fail(cancelled ? OutgoingMigrationState.Cancelled : OutgoingMigrationState.Failed,
+                new MigrationFailedException(cancelled ? MigrationFailureKind.Cancelled : MigrationFailureKind.DestinationFailed, $"QEMU migration {why}; the VM runs on the source"));
         if (!_process.Exited.IsCompleted)
             _vm.State = VmState.Running;
     }

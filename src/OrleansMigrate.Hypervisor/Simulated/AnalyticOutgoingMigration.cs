@@ -335,9 +335,7 @@ internal sealed class AnalyticOutgoingMigration : IOutgoingMigration
                 reason = _round >= _options.MaxRounds ? SwitchoverReason.RoundLimit : SwitchoverReason.TimeLimit;
                 if (_options.LimitAction == PreCopyLimitAction.Fail)
                 {
-                    throw new MigrationFailedException(
-                        MigrationFailureKind.DidNotConverge,
-                        $"Pre-copy hit its {reason} after {_round} rounds and {elapsed:F0} ms (modelled); estimated final copy {round.EstimatedDowntimeMs:F1} ms > target {DowntimeTargetMs} ms.");
+                    throw _options.LimitFailure(reason, _round, elapsed, round.EstimatedDowntimeMs, DowntimeTargetMs, " (modelled)");
                 }
 
                 break;

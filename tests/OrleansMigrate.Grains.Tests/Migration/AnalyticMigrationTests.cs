@@ -129,6 +129,42 @@ public sealed class AnalyticMigrationTests(AnalyticClusterFixture fixture, ITest
         Assert.True(status.Downtime.DataPlaneMs > 100, $"modelled final copy {status.Downtime.DataPlaneMs} ms");
     }
 
+    /// <remarks>
+    /// 3,000 MB/s dirtied over all 4 GiB on critical's 10 Gb/s link: every round resends the whole guest, so pre-copy
+    /// never converges. Critical's <c>OnTimeout=abort</c> goes to the engine with its limits, and the engine's own
+    /// clock (modelled, 1000x) aborts at its limit long before any grain-side timer could act.
+    /// </remarks>
+    [Fact]
+    public async Task A_critical_VM_that_cannot_converge_is_aborted_by_the_engine_at_its_limit_and_rolls_back_on_the_source()
+    {
+        var vm = await fixture.CreateVmAsync("an-1", memoryMiB: 4096, dirtyMbps: 3000);
+
+        var started = await fixture.Client.MigrateAsync(new MigrationRequest(vm.VmId, "an-2", Policy: "critical"));
+        var status = await WaitEndedAsync(started.MigrationId);
+
+        Assert.True(status.Phase == MigrationPhase.RolledBack, $"{status.Phase}: {status.Failure}");
+        Assert.Contains("pre-copy aborted at its ", status.Failure);
+        Assert.Contains("policy 'critical', on limit: abort", status.Failure);
+        Assert.DoesNotContain(status.Timeline, t => t.Phase == MigrationPhase.Switchover);
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "an-1", AnalyticClusterFixture.HostIds);
+        Assert.Equal("running", await fixture.Runtime.VmStateAsync("an-1", vm.VmId));
+    }
+
+    [Fact]
+    public async Task A_standard_VM_that_cannot_converge_is_switched_over_at_the_engines_limit_and_completes()
+    {
+        var vm = await fixture.CreateVmAsync("an-2", memoryMiB: 4096, dirtyMbps: 3000);
+
+        var started = await fixture.Client.MigrateAsync(new MigrationRequest(vm.VmId, "an-3", Policy: "standard"));
+        var status = await WaitEndedAsync(started.MigrationId);
+
+        Assert.True(status.Phase == MigrationPhase.Completed, status.Failure);
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "an-3", AnalyticClusterFixture.HostIds);
+        // Forced: the whole guest was still dirty at the pause, far over the 20 ms target.
+        Assert.True(status.Hypervisor!.DirtySyncCount >= 30, $"{status.Hypervisor.DirtySyncCount} rounds");
+        Assert.True(status.Downtime!.DataPlaneMs > 1000, $"modelled final copy {status.Downtime.DataPlaneMs} ms");
+    }
+
     [Fact]
     public async Task Two_hundred_concurrent_orchestrated_migrations_across_forty_hosts_all_complete()
     {

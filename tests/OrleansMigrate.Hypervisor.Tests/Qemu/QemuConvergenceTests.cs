@@ -76,6 +76,63 @@ public sealed class QemuConvergenceTests(QemuEnvironment env) : IDisposable
         await QemuTestGuest.AssertAdvancesConsistentlyAsync(destination, "vm-force");
     }
 
+    /// <summary>A 2 s limit inside the bulk pass (the guest's 16 MiB of written pages at 5 MB/s take over 3 s), before QEMU
+    /// could ever find the 1 ms downtime limit met, however slowly the guest runs.</summary>
+    private static MigrationOptions PastTheBulkPass => QemuTestGuest.NonConverging with { LinkBandwidthBytesPerSecond = 5_000_000, MaxPreCopyMs = 2000 };
+
+    /// <summary>QEMU has no pre-copy time limit: the driver applies <see cref="MigrationOptions.MaxPreCopyMs"/> and the
+    /// limit action itself. Abort cancels QEMU's migration and the guest keeps running on the source.</summary>
+    [Fact]
+    public async Task At_the_time_limit_the_abort_action_cancels_a_pre_copy_that_would_never_converge_and_the_guest_runs_on()
+    {
+        await using var source = new QemuHypervisorDriver("limit-src", env.Options());
+        await using var destination = new QemuHypervisorDriver("limit-dst", env.Options());
+        await source.CreateVmAsync(env.Spec("vm-limit"));
+        await source.StartVmAsync("vm-limit");
+        var before = await QemuTestGuest.WaitForPassesAsync(source, "vm-limit", 1);
+        await destination.CreateVmAsync(env.Spec("vm-limit"));
+        var incoming = await destination.PrepareIncomingAsync("vm-limit", new IncomingMigrationOptions());
+        var options = PastTheBulkPass with { LimitAction = PreCopyLimitAction.Fail, LimitSource = "policy 'critical'" };
+
+        var outgoing = await source.StartOutgoingAsync("vm-limit", incoming.Endpoint, options);
+
+        var failure = await Assert.ThrowsAsync<MigrationFailedException>(() => outgoing.PreSwitchover.WaitAsync(QemuTestGuest.Bound));
+        Assert.Equal(MigrationFailureKind.DidNotConverge, failure.Kind);
+        Assert.Contains("pre-copy aborted at its time limit (2000 ms, policy 'critical', on limit: abort)", failure.Message);
+        Assert.Equal(OutgoingMigrationState.Failed, outgoing.State);
+        Assert.True(outgoing.GetProgress().BytesSent > 0, "pre-copy ran before the limit");
+        Assert.True(await QemuTestGuest.UntilAsync(async () =>
+            JsonNode.Parse(await source.PassthroughAsync("vm-limit", """{"execute":"query-migrate"}"""))!["return"]!["status"]?.GetValue<string>() == "cancelled",
+            TimeSpan.FromSeconds(10)), "QEMU's migration was cancelled");
+        Assert.Equal(VmState.Running, (await source.ListVmsAsync()).Single(v => v.Spec.VmId == "vm-limit").State);
+        await QemuTestGuest.AssertAdvancesConsistentlyAsync(source, "vm-limit", before.Position);
+        await outgoing.CancelAsync("test done");
+        await incoming.AbortAsync("test done");
+    }
+
+    [Fact]
+    public async Task At_the_time_limit_the_force_action_switches_over_a_pre_copy_that_would_never_converge()
+    {
+        await using var source = new QemuHypervisorDriver("tforce-src", env.Options());
+        await using var destination = new QemuHypervisorDriver("tforce-dst", env.Options());
+        await source.CreateVmAsync(env.Spec("vm-tforce"));
+        await source.StartVmAsync("vm-tforce");
+        await QemuTestGuest.WaitForPassesAsync(source, "vm-tforce", 1);
+        await destination.CreateVmAsync(env.Spec("vm-tforce"));
+        var incoming = await destination.PrepareIncomingAsync("vm-tforce", new IncomingMigrationOptions { VerifyConsistency = true });
+
+        var outgoing = await source.StartOutgoingAsync("vm-tforce", incoming.Endpoint, PastTheBulkPass);
+
+        var paused = await outgoing.PreSwitchover.WaitAsync(QemuTestGuest.Bound);
+        Assert.Equal(SwitchoverReason.TimeLimit, paused.Reason);
+        await outgoing.FinalCopyAsync();
+        await incoming.Received.WaitAsync(TimeSpan.FromSeconds(30));
+        await incoming.ResumeAsync();
+        await outgoing.CompleteAsync();
+        var check = await incoming.Consistency.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(check!.Consistent, check.Summary);
+    }
+
     private static async Task<bool> CapabilityAsync(QemuHypervisorDriver driver, string vmId, string name)
     {
         var capabilities = JsonNode.Parse(await driver.PassthroughAsync(vmId, """{"execute":"query-migrate-capabilities"}"""))!["return"]!.AsArray();
