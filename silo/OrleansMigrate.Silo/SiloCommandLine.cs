@@ -10,6 +10,8 @@ public static class SiloCommandLine
         ["--name"] = "Omig:Name",
         ["--storage"] = "Omig:Storage",
         ["--connection-string"] = "Omig:ConnectionString",
+        ["--connection-string-file"] = "Omig:ConnectionStringFile",
+        ["--database-wait"] = "Omig:DatabaseWaitSeconds",
         ["--cluster-id"] = "Omig:ClusterId",
         ["--service-id"] = "Omig:ServiceId",
         ["--silo-port"] = "Omig:SiloPort",
@@ -29,8 +31,38 @@ public static class SiloCommandLine
         ["--tls-cert"] = "Omig:Tls:Certificate",
         ["--tls-key"] = "Omig:Tls:KeyFile",
         ["--tls-password"] = "Omig:Tls:Password",
+        ["--tls-password-file"] = "Omig:Tls:PasswordFile",
         ["--tls-ca"] = "Omig:Tls:CaCertificate",
     };
+
+    /// <summary>What <c>omig-silo --help</c> prints.</summary>
+    public const string Help = """
+        omig-silo: an OrleansMigrate silo (control plane, host agents, or both).
+
+        usage: omig-silo [--switch value | --Omig:Key=value] ...
+        Every setting is also read from appsettings.json and the environment (Omig__Key, e.g. Omig__ConnectionString).
+
+          --role control|host|all        what this silo runs (default all)
+          --hosts h-1,h-2                the hypervisor hosts a host silo serves
+          --name NAME                    silo name (default the machine's)
+          --storage memory|postgres      in-memory (one silo) or PostgreSQL (a real cluster)
+          --connection-string-file PATH  file (mode 0600) holding the Npgsql connection string: preferred
+          --connection-string CS         the connection string itself: AVOID, every local user reads it (and its password)
+                                         from the process list; use the file or the environment (Omig__ConnectionString)
+          --database-wait SECONDS        how long a starting silo waits for a down or recovering database (default 300)
+          --cluster-id ID, --service-id ID
+          --silo-port N, --gateway-port N, --address IP
+          --driver simulated|analytic|qemu, --qemu-binary PATH, --qemu-image-dir DIR, --qemu-runtime-dir DIR, --accel auto|kvm|tcg
+          --fault-rate R, --fault-seed N, --fault-steps a,b
+          --telemetry none|console|otlp, --otlp-endpoint URL, --audit-interval SECONDS
+          --tls-cert PATH, --tls-key PATH, --tls-ca PATH   mutual TLS (deploy/tls/README.md)
+          --tls-password-file PATH       file (mode 0600) holding the certificate password: preferred
+          --tls-password PW              the password itself: AVOID, it shows in the process list; use the file or
+                                         the environment (Omig__Tls__Password)
+
+        Exit codes: 0 stopped cleanly, 1 failed to start (one line on stderr says why), 2 invalid arguments or configuration.
+
+        """;
 
     /// <summary>Errors for arguments that are neither a known switch with a value nor a <c>--Section:Key=value</c> setting.</summary>
     public static List<string> Check(string[] args)

@@ -47,17 +47,22 @@ public sealed class PrivatePostgres : IAsyncDisposable
     /// <summary>Starts it again on the same port and data directory.</summary>
     public Task RestartAsync() => PgCtlAsync("-D", DataDir, "-l", Path.Combine(DataDir, "server.log"), "-o", $"-p {Port}", "-w", "-t", "60", "start");
 
+    /// <summary>Runs SQL as the superuser over the data directory's unix socket (e.g. to refuse the application's logins for a while).</summary>
+    public Task SqlAsSuperuserAsync(string sql) => RunAsOwnerAsync(Path.Combine(BinDir, "psql"), "-h", DataDir, "-p", Port, "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", sql);
+
     public async ValueTask DisposeAsync() =>
         await ProcessRunner.RunAsync("bash", [Path.Combine(RepoPaths.Root, "tests/pg/stop-private-pg.sh"), DataDir], TimeSpan.FromMinutes(1));
 
-    private async Task PgCtlAsync(params string[] args)
+    private Task PgCtlAsync(params string[] args) => RunAsOwnerAsync(Path.Combine(BinDir, "pg_ctl"), args);
+
+    private static async Task RunAsOwnerAsync(string program, params string[] args)
     {
-        // The server refuses to run as root: pg_ctl runs as the data directory's owner (postgres), like the scripts do.
-        string[] command = Environment.UserName == "root" ? ["runuser", "-u", "postgres", "--", Path.Combine(BinDir, "pg_ctl"), .. args] : [Path.Combine(BinDir, "pg_ctl"), .. args];
+        // The server refuses to run as root: its tools run as the data directory's owner (postgres), like the scripts do.
+        string[] command = Environment.UserName == "root" ? ["runuser", "-u", "postgres", "--", program, .. args] : [program, .. args];
         var (code, _, stderr) = await ProcessRunner.RunAsync(command[0], command[1..], TimeSpan.FromMinutes(2));
         if (code != 0)
         {
-            throw new InvalidOperationException($"pg_ctl {string.Join(' ', args)} failed ({code}): {stderr}");
+            throw new InvalidOperationException($"{Path.GetFileName(program)} {string.Join(' ', args)} failed ({code}): {stderr}");
         }
     }
 }

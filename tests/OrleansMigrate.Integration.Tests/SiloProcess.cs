@@ -9,18 +9,31 @@ namespace OrleansMigrate.Tests;
 public sealed class SiloProcess : IAsyncDisposable
 {
     private readonly string[] _args;
+    private readonly Dictionary<string, string> _environment = new(StringComparer.Ordinal);
     private readonly StringBuilder _output = new();
     private Process? _process;
 
     public SiloProcess(string name, string role, string hosts, string connectionString, string clusterId, params string[] extraArgs)
+        : this(name, role, hosts, ["--connection-string", connectionString], null, clusterId, extraArgs)
+    {
+    }
+
+    /// <summary>A silo given its connection string some other way: <paramref name="connectionArgs"/> (e.g.
+    /// <c>--connection-string-file PATH</c>, or none) and <paramref name="environment"/> (e.g. <c>Omig__ConnectionString</c>).</summary>
+    public SiloProcess(string name, string role, string hosts, string[] connectionArgs, IReadOnlyDictionary<string, string>? environment, string clusterId, params string[] extraArgs)
     {
         Name = name;
         SiloPort = FreePort();
         GatewayPort = FreePort();
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            _environment[key] = value;
+        }
+
         _args =
         [
             RepoPaths.SiloDll, "--name", name, "--role", role, "--hosts", hosts, "--storage", "postgres",
-            "--connection-string", connectionString, "--cluster-id", clusterId, "--service-id", clusterId,
+            .. connectionArgs, "--cluster-id", clusterId, "--service-id", clusterId,
             "--silo-port", SiloPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--gateway-port", GatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             .. extraArgs,
@@ -32,6 +45,12 @@ public sealed class SiloProcess : IAsyncDisposable
     public int SiloPort { get; }
 
     public int GatewayPort { get; }
+
+    /// <summary>The process id once started.</summary>
+    public int Pid => _process?.Id ?? 0;
+
+    /// <summary>The exit code once the process ended, else null.</summary>
+    public int? ExitCode => _process is { HasExited: true } p ? p.ExitCode : null;
 
     public string Output
     {
@@ -53,15 +72,40 @@ public sealed class SiloProcess : IAsyncDisposable
             psi.ArgumentList.Add(a);
         }
 
+        foreach (var (key, value) in _environment)
+        {
+            psi.Environment[key] = value;
+        }
+
         var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _process = new Process { StartInfo = psi, EnableRaisingEvents = true };
         _process.OutputDataReceived += (_, e) => Append(e.Data, up);
         _process.ErrorDataReceived += (_, e) => Append(e.Data, up);
-        _process.Exited += (_, _) => up.TrySetException(new InvalidOperationException($"silo {Name} exited during start:\n{Output}"));
+        var process = _process;
+        _process.Exited += (_, _) => up.TrySetException(new SiloStartException($"silo {Name} exited during start (exit code {process.ExitCode}):\n{Output}"));
         _process.Start();
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        await up.Task.WaitAsync(TimeSpan.FromSeconds(90));
+        try
+        {
+            await up.Task.WaitAsync(TimeSpan.FromSeconds(90));
+        }
+        catch (TimeoutException)
+        {
+            throw new SiloStartException($"silo {Name} did not say it is up within 90 s:\n{Output}");
+        }
+    }
+
+    /// <summary>Waits (at most <paramref name="limit"/>) until the output contains <paramref name="text"/>.</summary>
+    public async Task WaitForOutputAsync(string text, TimeSpan limit)
+    {
+        for (var deadline = DateTime.UtcNow + limit; !Output.Contains(text, StringComparison.Ordinal); await Task.Delay(100))
+        {
+            if (DateTime.UtcNow > deadline || ExitCode is not null)
+            {
+                throw new SiloStartException($"silo {Name} did not print '{text}' within {limit}:\n{Output}");
+            }
+        }
     }
 
     /// <summary>SIGTERM, then wait for a clean exit (SIGKILL after 30 s).</summary>
@@ -122,10 +166,14 @@ public sealed class SiloProcess : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
+
+/// <summary>A silo process that exited, or never said it was up, while a test started it: a start failure, which a test
+/// reports as such (not as, say, a lost migration).</summary>
+public sealed class SiloStartException(string message) : Exception(message);

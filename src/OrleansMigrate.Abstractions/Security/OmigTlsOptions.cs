@@ -25,6 +25,10 @@ public sealed class OmigTlsOptions
     /// <summary>Password of the PKCS#12 file or the encrypted PEM key. A secret: never logged.</summary>
     public string? Password { get; set; }
 
+    /// <summary>A file (mode 0600) holding <see cref="Password"/>, read by the silo (<c>--tls-password-file</c>): a
+    /// password on the command line shows in the process list.</summary>
+    public string? PasswordFile { get; set; }
+
     /// <summary>PEM file of the cluster's CA certificate(s); the only roots a peer's certificate may chain to.
     /// Several certificates in the file are all trusted (for a CA rotation).</summary>
     public string? CaCertificate { get; set; }
@@ -100,6 +104,15 @@ public sealed class OmigTlsOptions
                         }
                     }
                 }
+                catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException
+                    && string.IsNullOrEmpty(Password) && EncryptedKeyFile() is { } encrypted)
+                {
+                    errors.Add((nameof(Password), $"'{encrypted}' holds an encrypted private key: give its password (--tls-password-file, Omig__Tls__Password or OMIG_TLS_PASSWORD)"));
+                }
+                catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException && EncryptedKeyFile() is { } encrypted)
+                {
+                    errors.Add((nameof(Password), $"'{encrypted}' holds an encrypted private key and the password does not decrypt it"));
+                }
                 catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
                 {
                     errors.Add((nameof(Certificate), $"cannot read '{Certificate}'{(string.IsNullOrWhiteSpace(KeyFile) ? string.Empty : $" with key '{KeyFile}'")}: " +
@@ -131,16 +144,18 @@ public sealed class OmigTlsOptions
         return errors;
     }
 
-    /// <summary>Loads <see cref="Certificate"/> with its private key (PKCS#12, or PEM with <see cref="KeyFile"/>).</summary>
+    /// <summary>Loads <see cref="Certificate"/> with its private key (PKCS#12, or PEM with <see cref="KeyFile"/>). A
+    /// password is used only where the key is encrypted: an unencrypted PEM key or PKCS#12 file loads whether or not
+    /// one is set (e.g. <c>OMIG_TLS_PASSWORD</c> exported for the cluster's other, encrypted files).</summary>
     public X509Certificate2 LoadCertificate()
     {
         var path = Certificate ?? throw new InvalidOperationException("no TLS certificate configured");
         var password = string.IsNullOrEmpty(Password) ? null : Password;
         if (!string.IsNullOrWhiteSpace(KeyFile))
         {
-            using var pem = password is null
-                ? X509Certificate2.CreateFromPemFile(path, KeyFile)
-                : X509Certificate2.CreateFromEncryptedPemFile(path, password, KeyFile);
+            using var pem = IsEncryptedPem(KeyFile) && password is not null
+                ? X509Certificate2.CreateFromEncryptedPemFile(path, password, KeyFile)
+                : X509Certificate2.CreateFromPemFile(path, KeyFile);
 
             // SslStream wants a key it can use for the handshake on every platform: go through PKCS#12 once.
             return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
@@ -149,13 +164,29 @@ public sealed class OmigTlsOptions
         if (IsPem(path))
         {
             // A PEM file holding both the certificate and its key.
-            using var pem = password is null
-                ? X509Certificate2.CreateFromPemFile(path)
-                : X509Certificate2.CreateFromEncryptedPemFile(path, password);
+            using var pem = IsEncryptedPem(path) && password is not null
+                ? X509Certificate2.CreateFromEncryptedPemFile(path, password)
+                : X509Certificate2.CreateFromPemFile(path);
             return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
         }
 
-        return X509CertificateLoader.LoadPkcs12FromFile(path, password);
+        try
+        {
+            return X509CertificateLoader.LoadPkcs12FromFile(path, password);
+        }
+        catch (CryptographicException) when (password is not null)
+        {
+            // A PKCS#12 file made without a password loads without one; if it does not, the first error stands.
+            try
+            {
+                return X509CertificateLoader.LoadPkcs12FromFile(path, null);
+            }
+            catch (CryptographicException)
+            {
+            }
+
+            throw;
+        }
     }
 
     /// <summary>The CA certificates of <see cref="CaCertificate"/>; throws <see cref="InvalidDataException"/> when it holds none.</summary>
@@ -171,6 +202,22 @@ public sealed class OmigTlsOptions
 
         return roots;
     }
+
+    /// <summary>The PEM file among <see cref="KeyFile"/> and <see cref="Certificate"/> that holds an encrypted key, if any.</summary>
+    private string? EncryptedKeyFile()
+    {
+        try
+        {
+            return new[] { KeyFile, Certificate }.FirstOrDefault(f => !string.IsNullOrWhiteSpace(f) && File.Exists(f) && IsEncryptedPem(f));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static bool IsEncryptedPem(string path) =>
+        IsPem(path) && File.ReadAllText(path).Contains("-----BEGIN ENCRYPTED PRIVATE KEY-----", StringComparison.Ordinal);
 
     private static bool IsPem(string path)
     {

@@ -14,7 +14,7 @@ public static class GlobalOptions
 
     public static readonly Option<string?> Postgres = new("--postgres")
     {
-        Description = "Npgsql connection string of a PostgreSQL cluster (env OMIG_POSTGRES); discovers gateways through ADO.NET clustering",
+        Description = "Npgsql connection string of a PostgreSQL cluster (env OMIG_POSTGRES, preferred: a switch shows its password in the process list); discovers gateways through ADO.NET clustering",
         Recursive = true,
     };
 

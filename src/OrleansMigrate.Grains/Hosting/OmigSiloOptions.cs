@@ -25,6 +25,14 @@ public sealed class OmigSiloOptions
     /// <summary>Npgsql connection string; required with <c>postgres</c> storage. Never logged.</summary>
     public string? ConnectionString { get; set; }
 
+    /// <summary>A file (mode 0600) holding <see cref="ConnectionString"/>: unlike <c>--connection-string</c>, it does not
+    /// show in the process list. The environment (<c>Omig__ConnectionString</c>) does not either.</summary>
+    public string? ConnectionStringFile { get; set; }
+
+    /// <summary>How long a starting silo waits for its PostgreSQL while the database is down, recovering or slow,
+    /// retrying with a bounded back-off, before it gives up (0: try once).</summary>
+    public int DatabaseWaitSeconds { get; set; } = 300;
+
     /// <summary>Orleans cluster id; silos and clients of one cluster share it.</summary>
     public string ClusterId { get; set; } = "omig";
 

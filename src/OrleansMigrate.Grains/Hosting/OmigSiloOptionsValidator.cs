@@ -30,6 +30,11 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
             errors.Add("Omig:ConnectionString: required when Omig:Storage is postgres");
         }
 
+        if (o.DatabaseWaitSeconds is < 0 or > MaxAuditIntervalSeconds)
+        {
+            errors.Add($"Omig:DatabaseWaitSeconds: {o.DatabaseWaitSeconds} is not between 0 and {MaxAuditIntervalSeconds}");
+        }
+
         var hosts = o.HostList;
         var role = o.Role.Trim().ToLowerInvariant();
         var memory = o.Storage.Trim().Equals("memory", StringComparison.OrdinalIgnoreCase);

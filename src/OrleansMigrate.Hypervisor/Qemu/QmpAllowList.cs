@@ -63,6 +63,10 @@ public static class QmpAllowList
             throw new ArgumentException($"the QMP command is not JSON: {ex.Message}", "command", ex);
         }
 
+        // JsonNode keeps duplicate members until something enumerates them, then throws .NET's dictionary text.
+        if (DuplicateMember(text) is { } duplicate)
+            throw new ArgumentException($"the QMP command has the member '{duplicate}' more than once in one object", "command");
+
         if (node is not JsonObject obj)
             throw new ArgumentException("the QMP command must be a JSON object like {\"execute\":\"query-status\"}", "command");
         foreach (var (key, _) in obj)
@@ -83,5 +87,39 @@ public static class QmpAllowList
         if (!IsAllowed(command, options))
             throw new ArgumentException($"QMP command '{command}' is not allowed through the passthrough (allowed: {string.Join(", ", Default.Order(StringComparer.Ordinal))}{(options.QmpAllow.Count > 0 ? ", " + string.Join(", ", options.QmpAllow) : string.Empty)}; configure Qemu:QmpAllow or Qemu:AllowHumanMonitor to add)", "command");
         return (command, arguments);
+    }
+
+    /// <summary>The first member name that occurs twice in one object of <paramref name="text"/>, when the text is
+    /// otherwise well-formed JSON; null otherwise.</summary>
+    private static string? DuplicateMember(string text)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(System.Text.Encoding.UTF8.GetBytes(text), new JsonReaderOptions { MaxDepth = 32 });
+            var scopes = new Stack<HashSet<string>?>();
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.StartObject:
+                        scopes.Push(new HashSet<string>(StringComparer.Ordinal));
+                        break;
+                    case JsonTokenType.StartArray:
+                        scopes.Push(null);
+                        break;
+                    case JsonTokenType.EndObject or JsonTokenType.EndArray:
+                        scopes.Pop();
+                        break;
+                    case JsonTokenType.PropertyName when scopes.Peek() is { } names && !names.Add(reader.GetString()!):
+                        return reader.GetString();
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+
+        return null;
     }
 }

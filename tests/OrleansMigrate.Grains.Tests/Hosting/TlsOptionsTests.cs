@@ -127,6 +127,51 @@ public sealed class TlsOptionsTests : IDisposable
     }
 
     [Fact]
+    public void An_unencrypted_key_loads_even_with_a_password_set_as_make_certs_readers_have_it_exported()
+    {
+        var ca = _certs.MakeCa("ca");
+        _certs.MakeLeaf(ca, "silo", null);
+        var pem = Silo(t => { t.Certificate = _certs.PathOf("silo.crt"); t.KeyFile = _certs.PathOf("silo.key"); t.Password = TlsSecret; t.CaCertificate = _certs.PathOf("ca.pem"); });
+        var pfx = Silo(t => { t.Certificate = _certs.PathOf("silo.pfx"); t.Password = TlsSecret; t.CaCertificate = _certs.PathOf("ca.pem"); });
+
+        foreach (var o in new[] { pem, pfx })
+        {
+            Assert.Empty(OmigSiloOptionsValidator.Check(o));
+            using var loaded = o.Tls.LoadCertificate();
+            Assert.True(loaded.HasPrivateKey);
+        }
+    }
+
+    [Fact]
+    public void An_encrypted_key_without_its_password_or_with_a_wrong_one_is_named_precisely()
+    {
+        var ca = _certs.MakeCa("ca");
+        _certs.MakeLeaf(ca, "silo", null);
+        using (var key = System.Security.Cryptography.ECDsa.Create())
+        {
+            key.ImportFromPem(File.ReadAllText(_certs.PathOf("silo.key")));
+            File.WriteAllText(_certs.PathOf("silo.enc.key"), key.ExportEncryptedPkcs8PrivateKeyPem("the-right-one",
+                new System.Security.Cryptography.PbeParameters(System.Security.Cryptography.PbeEncryptionAlgorithm.Aes256Cbc, System.Security.Cryptography.HashAlgorithmName.SHA256, 100_000)));
+        }
+
+        void Tls(OmigTlsOptions t, string? password)
+        {
+            t.Certificate = _certs.PathOf("silo.crt");
+            t.KeyFile = _certs.PathOf("silo.enc.key");
+            t.Password = password;
+            t.CaCertificate = _certs.PathOf("ca.pem");
+        }
+
+        Assert.Empty(OmigSiloOptionsValidator.Check(Silo(t => Tls(t, "the-right-one"))));
+        var none = Assert.Single(TlsErrors(Silo(t => Tls(t, null))));
+        Assert.Contains("Omig:Tls:Password: ", none, StringComparison.Ordinal);
+        Assert.Contains("encrypted private key: give its password", none, StringComparison.Ordinal);
+        var wrong = Assert.Single(TlsErrors(Silo(t => Tls(t, TlsSecret))));
+        Assert.Contains("the password does not decrypt it", wrong, StringComparison.Ordinal);
+        Assert.DoesNotContain(TlsSecret, wrong, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void An_expired_certificate_is_refused()
     {
         var ca = _certs.MakeCa("ca");

@@ -89,6 +89,8 @@ public sealed class QmpAllowListTests
     [InlineData("""{"execute":""}""", "\"execute\" must be a QMP command name")]
     [InlineData("""{"execute":"query-status","arguments":[1]}""", "\"arguments\" must be a JSON object")]
     [InlineData("""{"execute":"query-status","arguments":"x"}""", "\"arguments\" must be a JSON object")]
+    [InlineData("""{"execute":"query-status","execute":"quit"}""", "the member 'execute' more than once")]
+    [InlineData("""{"execute":"calc-dirty-rate","arguments":{"calc-time":1,"calc-time":2}}""", "the member 'calc-time' more than once")]
     public void Malformed_commands_are_refused_naming_the_problem(string text, string problem)
     {
         var ex = Assert.Throws<ArgumentException>(() => QmpAllowList.Parse(text, new QemuDriverOptions()));

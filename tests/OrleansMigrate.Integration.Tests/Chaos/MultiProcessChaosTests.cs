@@ -81,6 +81,25 @@ public sealed class MultiProcessChaosTests(ITestOutputHelper output)
                 }
             })).ToList();
 
+            // A restarted silo that cannot come back is a start failure, reported as one (with its output), never
+            // mistaken for a lost migration; one that waited for PostgreSQL to recover says so in its log.
+            async Task RestartAsync(SiloProcess silo)
+            {
+                try
+                {
+                    await silo.StartAsync();
+                }
+                catch (SiloStartException ex)
+                {
+                    Assert.Fail($"START FAILURE (not a lost migration): {silo.Name} did not come back after its restart: {ex.Message}");
+                }
+
+                if (silo.Output.Contains("waiting for the database", StringComparison.Ordinal))
+                {
+                    Log($"{silo.Name} waited for the database while starting");
+                }
+            }
+
             // The harness's chaos, on a fixed timeline while the stream runs.
             async Task At(double seconds)
             {
@@ -98,7 +117,7 @@ public sealed class MultiProcessChaosTests(ITestOutputHelper output)
                 Log($"kill -9 {control.Name}");
                 await control.KillAsync();
                 await Task.Delay(5000);
-                await control.StartAsync();
+                await RestartAsync(control);
                 Log($"{control.Name} back");
             }
 
@@ -106,7 +125,7 @@ public sealed class MultiProcessChaosTests(ITestOutputHelper output)
             Log("kill -9 host-b (hosts h-3, h-4)");
             await hostB.KillAsync();
             await At(start + 65);
-            await hostB.StartAsync();
+            await RestartAsync(hostB);
             Log("host-b back");
 
             await At(start + 75);
@@ -120,7 +139,7 @@ public sealed class MultiProcessChaosTests(ITestOutputHelper output)
             Log($"kill -9 {controls[2].Name}");
             await controls[2].KillAsync();
             await Task.Delay(5000);
-            await controls[2].StartAsync();
+            await RestartAsync(controls[2]);
             Log($"{controls[2].Name} back");
 
             await Task.Delay(15_000);

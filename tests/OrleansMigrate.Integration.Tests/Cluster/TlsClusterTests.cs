@@ -133,6 +133,35 @@ public sealed class TlsClusterTests(PostgresFixture pg) : IDisposable
         Assert.DoesNotContain(pg.ConnectionString, stdout + stderr, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_silo_with_a_certificate_from_a_foreign_CA_stops_with_one_line_saying_its_peers_refused_it()
+    {
+        var certs = _dir.PathOf("cluster");
+        var (made, _, madeErr) = await ProcessRunner.RunAsync("env",
+            [$"OMIG_TLS_PASSWORD={Password}", Path.Combine(RepoPaths.Root, "deploy/tls/make-certs.sh"), certs, "silo-a"], TimeSpan.FromMinutes(1));
+        Assert.True(made == 0, madeErr);
+        var ca = Path.Combine(certs, "ca.pem");
+        var clusterId = "it-tlsfor-" + Guid.NewGuid().ToString("N")[..8];
+        await using var a = new SiloProcess("silo-a", "all", "h-1", pg.ConnectionString, clusterId,
+            "--tls-cert", Path.Combine(certs, "silo-a.pfx"), "--tls-password", Password, "--tls-ca", ca);
+        await a.StartAsync();
+
+        // The intruder trusts the cluster's CA but holds a certificate another CA issued.
+        var other = _dir.MakeCa("foreign-ca");
+        _dir.MakeLeaf(other, "intruder", null);
+        var (code, stdout, stderr) = await ProcessRunner.RunAsync("dotnet",
+            [RepoPaths.SiloDll, "--name", "intruder", "--storage", "postgres", "--connection-string", pg.ConnectionString, "--hosts", "h-9",
+             "--cluster-id", clusterId, "--service-id", clusterId, "--silo-port", $"{SiloProcess.FreePort()}", "--gateway-port", $"{SiloProcess.FreePort()}",
+             "--tls-cert", _dir.PathOf("intruder.pfx"), "--tls-ca", ca],
+            TimeSpan.FromMinutes(4));
+
+        Assert.True(code == 1, $"exit {code}\n{stdout}\n{stderr}");
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("omig-silo: failed to start: ", line, StringComparison.Ordinal);
+        Assert.Contains("refused this silo's certificate", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("FATAL", stdout + stderr, StringComparison.Ordinal);
+    }
+
     private OmigClientOptions Options(string clusterId, OmigTlsOptions tls) => new()
     {
         PostgresConnectionString = pg.ConnectionString,
