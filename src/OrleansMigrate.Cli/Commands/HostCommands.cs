@@ -62,8 +62,24 @@ public static class HostCommands
         cmd.SetClientAction(async (parse, client, _) =>
         {
             var hosts = await client.ListHostsAsync();
-            CommandRunner.Print(parse, hosts, h => Render.Hosts(h));
-            return 0;
+            var silos = await client.GetSilosAsync();
+            if (GlobalOptions.JsonToConsole(parse))
+            {
+                // Each host as its record, with "agent": the silo running its agent, or null when no live silo serves it.
+                var array = new System.Text.Json.Nodes.JsonArray();
+                foreach (var h in hosts)
+                {
+                    var node = System.Text.Json.JsonSerializer.SerializeToNode(h, Json.Options)!.AsObject();
+                    node["agent"] = HostAgents.SiloOf(h.HostId, silos);
+                    array.Add(node);
+                }
+
+                Console.Out.WriteLine(array.ToJsonString(Json.Options));
+                return ExitCodes.Ok;
+            }
+
+            CommandRunner.Print(parse, hosts, h => Render.Hosts(h, silos));
+            return ExitCodes.Ok;
         });
         return cmd;
     }

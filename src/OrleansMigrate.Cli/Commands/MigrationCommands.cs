@@ -28,7 +28,7 @@ public static class MigrationCommands
             {
                 var report = await client.PreflightAsync(new MigrationRequest(parse.GetValue(vm)!, parse.GetValue(to), parse.GetValue(policy)), parse.GetValue(sample));
                 CommandRunner.Print(parse, report, Render.Preflight);
-                return report.Go ? 0 : 8;
+                return report.Go ? ExitCodes.Ok : ExitCodes.PreflightNo;
             }
 
             var request = new MigrationRequest(
@@ -46,7 +46,7 @@ public static class MigrationCommands
             }
 
             var final = await FollowAsync(parse, client, status.MigrationId, ct);
-            return final.Phase == MigrationPhase.Completed ? 0 : 8;
+            return final.Phase == MigrationPhase.Completed ? ExitCodes.Ok : ExitCodes.NotCompleted;
         });
         return cmd;
     }
@@ -80,7 +80,7 @@ public static class MigrationCommands
         watch.SetClientAction(async (parse, client, ct) =>
         {
             var final = await FollowAsync(parse, client, parse.GetValue(watchId)!, ct);
-            return final.Phase == MigrationPhase.Completed ? 0 : 8;
+            return final.Phase == MigrationPhase.Completed ? ExitCodes.Ok : ExitCodes.NotCompleted;
         });
         migration.Subcommands.Add(watch);
 
@@ -89,9 +89,18 @@ public static class MigrationCommands
         var cancel = new Command("cancel", "Roll a migration back (honoured before the commit point)") { cancelId, reason };
         cancel.SetClientAction(async (parse, client, _) =>
         {
-            var status = await client.CancelMigrationAsync(parse.GetValue(cancelId)!, parse.GetValue(reason)!);
+            // An ended migration cannot be cancelled: say so with its own exit code rather than print it as if cancelled.
+            // The grain answers a cancel that came too late with the ended status, so the answer is checked too.
+            var id = parse.GetValue(cancelId)!;
+            var before = await client.GetMigrationAsync(id);
+            var status = before.IsEnded ? before : await client.CancelMigrationAsync(id, parse.GetValue(reason)!);
+            if (before.IsEnded || status.Phase == MigrationPhase.Completed)
+            {
+                return CommandRunner.Fail(ExitCodes.AlreadyEnded, $"migration {id} already {Render.PhaseName(status.Phase)}, nothing cancelled");
+            }
+
             CommandRunner.Print(parse, status, s => Render.Migrations([s]));
-            return 0;
+            return ExitCodes.Ok;
         });
         migration.Subcommands.Add(cancel);
         return migration;
@@ -154,7 +163,7 @@ public static class MigrationCommands
 
     private static string Line(MigrationStatus s)
     {
-        var head = $"{s.MigrationId} {s.Request.VmId} {s.SourceHost}→{s.DestinationHost} {s.Phase.ToString().ToLowerInvariant()}";
+        var head = $"{s.MigrationId} {s.Request.VmId} {s.SourceHost}→{s.DestinationHost} {Render.PhaseName(s.Phase)}";
         return s.Progress.Round == 0
             ? head
             : head + string.Create(CultureInfo.InvariantCulture,

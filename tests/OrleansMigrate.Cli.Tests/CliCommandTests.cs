@@ -1,0 +1,53 @@
+using System.Text.Json;
+using OrleansMigrate.Cli.Commands;
+using OrleansMigrate.Migration;
+
+namespace OrleansMigrate.Cli.Tests;
+
+/// <summary>The real <c>omig</c> process against an embedded cluster.</summary>
+[Collection(EmbeddedCollection.Name)]
+public sealed class CliCommandTests(EmbeddedFixture fixture)
+{
+    [Fact]
+    public async Task Cancelling_a_completed_migration_says_nothing_was_cancelled_with_its_own_exit_code()
+    {
+        var (_, to, vm) = await fixture.FleetAsync();
+        var migration = await fixture.MigrateToEndAsync(vm.VmId, to);
+        Assert.Equal(MigrationPhase.Completed, migration.Phase);
+
+        var (code, stdout, stderr) = await fixture.OmigAsync("migration", "cancel", migration.MigrationId);
+
+        Assert.Equal(ExitCodes.AlreadyEnded, code);
+        Assert.Contains($"migration {migration.MigrationId} already completed, nothing cancelled", stderr, StringComparison.Ordinal);
+        Assert.Equal("", stdout);
+        Assert.Equal(MigrationPhase.Completed, (await fixture.Client.GetMigrationAsync(migration.MigrationId)).Phase);
+    }
+
+    [Fact]
+    public async Task Host_list_names_the_silo_running_each_hosts_agent()
+    {
+        var (from, _, _) = await fixture.FleetAsync();
+
+        var (code, stdout, stderr) = await fixture.OmigAsync("host", "list", "--json");
+        var (tableCode, table, _) = await fixture.OmigAsync("host", "list");
+
+        Assert.True(code == 0, stderr);
+        var host = JsonDocument.Parse(stdout).RootElement.EnumerateArray().Single(h => h.GetProperty("host_id").GetString() == from);
+        Assert.Equal("omig-embedded", host.GetProperty("agent").GetString());
+        Assert.Equal(0, tableCode);
+        Assert.Contains("AGENT", table, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_dry_run_shows_the_VMs_memory_not_the_simulated_backing_and_a_no_is_not_a_rollback()
+    {
+        var (_, to, vm) = await fixture.FleetAsync(vmMemoryMiB: 32768);
+
+        var (code, stdout, stderr) = await fixture.OmigAsync("vm", "migrate", vm.VmId, "--to", to, "--dry-run", "--sample-ms", "200");
+
+        Assert.True(code is ExitCodes.Ok or ExitCodes.PreflightNo, $"exit {code}: {stderr}");
+        var memory = stdout.Split('\n').Single(l => l.TrimStart().StartsWith("memory", StringComparison.Ordinal));
+        Assert.Contains("32G", memory, StringComparison.Ordinal);
+        Assert.DoesNotContain("0.06", memory, StringComparison.Ordinal);
+    }
+}
