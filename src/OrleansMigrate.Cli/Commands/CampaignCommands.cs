@@ -100,7 +100,7 @@ public static class CampaignCommands
 
                 return table;
             });
-            return 0;
+            return ExitCodes.Ok;
         });
         return cmd;
     }
@@ -114,7 +114,7 @@ public static class CampaignCommands
         {
             var status = await action(client, parse.GetValue(id)!, parse.GetValue(reason)!);
             CommandRunner.Print(parse, status, Render);
-            return 0;
+            return ExitCodes.Ok;
         });
         return cmd;
     }

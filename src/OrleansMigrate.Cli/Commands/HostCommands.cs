@@ -51,7 +51,7 @@ public static class HostCommands
                 CliParsers.ParseLabels("--label", parse.GetValue(labels)));
             var record = await client.AddHostAsync(spec);
             CommandRunner.Print(parse, record, r => Render.Hosts([r]));
-            return 0;
+            return ExitCodes.Ok;
         });
         return cmd;
     }
@@ -111,7 +111,7 @@ public static class HostCommands
                 AnsiConsole.Write(Render.HostDetail(record, agent, agentError));
             }
 
-            return 0;
+            return ExitCodes.Ok;
         });
         return cmd;
     }
@@ -124,7 +124,7 @@ public static class HostCommands
         {
             var record = await change(client, parse.GetValue(id)!);
             CommandRunner.Print(parse, record, r => Render.Hosts([r]));
-            return 0;
+            return ExitCodes.Ok;
         });
         return cmd;
     }
@@ -137,7 +137,7 @@ public static class HostCommands
         {
             await client.RemoveHostAsync(parse.GetValue(id)!);
             Console.Out.WriteLine(GlobalOptions.JsonToConsole(parse) ? Json.Serialize(new { removed = parse.GetValue(id) }) : $"host {parse.GetValue(id)} removed");
-            return 0;
+            return ExitCodes.Ok;
         });
         return cmd;
     }

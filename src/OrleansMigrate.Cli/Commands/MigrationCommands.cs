@@ -42,7 +42,7 @@ public static class MigrationCommands
             if (!parse.GetValue(wait))
             {
                 CommandRunner.Print(parse, status, s => Render.Migrations([s]));
-                return 0;
+                return ExitCodes.Ok;
             }
 
             var final = await FollowAsync(parse, client, status.MigrationId, ct);
@@ -61,7 +61,7 @@ public static class MigrationCommands
         {
             var migrations = await client.ListMigrationsAsync(parse.GetValue(all));
             CommandRunner.Print(parse, migrations, m => Render.Migrations(m));
-            return 0;
+            return ExitCodes.Ok;
         });
         migration.Subcommands.Add(list);
 
@@ -71,7 +71,7 @@ public static class MigrationCommands
         {
             var status = await client.GetMigrationAsync(parse.GetValue(showId)!);
             CommandRunner.Print(parse, status, Render.MigrationReport);
-            return 0;
+            return ExitCodes.Ok;
         });
         migration.Subcommands.Add(show);
 

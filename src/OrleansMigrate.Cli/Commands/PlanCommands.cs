@@ -85,7 +85,7 @@ public static class PlanCommands
         show.SetClientAction(async (parse, client, _) =>
         {
             CommandRunner.Print(parse, await client.GetPlanAsync(parse.GetValue(id)!), Render);
-            return 0;
+            return ExitCodes.Ok;
         });
         return show;
     }

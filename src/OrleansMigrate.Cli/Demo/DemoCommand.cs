@@ -140,7 +140,7 @@ public static class DemoCommand
                 await cluster.WaitForShutdownAsync(ct);
             }
 
-            return problems.Count == 0 ? 0 : 1;
+            return problems.Count == 0 ? ExitCodes.Ok : ExitCodes.Unexpected;
         });
         return cmd;
     }
