@@ -220,7 +220,7 @@ public static class Render
     public static string DirtyRateNotMeasured(string driver) =>
         driver.Equals("qemu", StringComparison.OrdinalIgnoreCase)
             ? "not measured (QEMU measures it once per second of pre-copy)"
-            : $"0 (the {driver} guest dirtied no memory in its last pre-copy round)";
+            : $"0 (the {driver} engine measured no dirtying in its last pre-copy round)";
 
     private static string PhaseMarkup(Migration.MigrationPhase phase) => phase switch
     {
