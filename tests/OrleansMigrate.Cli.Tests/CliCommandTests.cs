@@ -23,6 +23,13 @@ public sealed class CliCommandTests(EmbeddedFixture fixture)
         Assert.Equal(MigrationPhase.Completed, (await fixture.Client.GetMigrationAsync(migration.MigrationId)).Phase);
     }
 
+    [Theory]
+    [InlineData(MigrationPhase.RolledBack, "already rolled back, nothing cancelled")]
+    [InlineData(MigrationPhase.Failed, "already failed, nothing cancelled")]
+    [InlineData(MigrationPhase.PostMigration, "is past its commit point (post_migration) and will complete, nothing cancelled")]
+    public void A_cancel_that_cancels_nothing_says_why(MigrationPhase phase, string reason) =>
+        Assert.Equal($"migration mig-1 {reason}", MigrationCommands.CancelRefusal("mig-1", phase));
+
     [Fact]
     public async Task Host_list_names_the_silo_running_each_hosts_agent()
     {

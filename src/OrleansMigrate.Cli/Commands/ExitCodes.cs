@@ -29,7 +29,7 @@ public static class ExitCodes
         (Unavailable, "the cluster or a host's agent is unavailable"),
         (NotCompleted, "what --wait/watch followed did not complete (migration rolled back or failed; drain, plan or campaign incomplete)"),
         (PreflightNo, "vm migrate --dry-run: the preflight says no"),
-        (AlreadyEnded, "migration cancel: the migration had already ended (completed, rolled back or failed); nothing cancelled"),
+        (AlreadyEnded, "migration cancel: the migration had already ended (completed, rolled back or failed) or passed its commit point; nothing cancelled"),
         (Cancelled, "interrupted (Ctrl-C)"),
     ];
 

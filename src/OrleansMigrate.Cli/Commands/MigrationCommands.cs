@@ -94,9 +94,9 @@ public static class MigrationCommands
             var id = parse.GetValue(cancelId)!;
             var before = await client.GetMigrationAsync(id);
             var status = before.IsEnded ? before : await client.CancelMigrationAsync(id, parse.GetValue(reason)!);
-            if (before.IsEnded || status.Phase == MigrationPhase.Completed)
+            if (before.IsEnded || status.Phase is MigrationPhase.Completed or MigrationPhase.PostMigration)
             {
-                return CommandRunner.Fail(ExitCodes.AlreadyEnded, $"migration {id} already {Render.PhaseName(status.Phase)}, nothing cancelled");
+                return CommandRunner.Fail(ExitCodes.AlreadyEnded, CancelRefusal(id, status.Phase));
             }
 
             CommandRunner.Print(parse, status, s => Render.Migrations([s]));
@@ -160,6 +160,15 @@ public static class MigrationCommands
 
         return final;
     }
+
+    /// <summary>Why <c>migration cancel</c> cancelled nothing: the migration had ended, or passed its commit point.</summary>
+    public static string CancelRefusal(string migrationId, MigrationPhase phase) => phase switch
+    {
+        MigrationPhase.Completed => $"migration {migrationId} already completed, nothing cancelled",
+        MigrationPhase.RolledBack => $"migration {migrationId} already rolled back, nothing cancelled",
+        MigrationPhase.Failed => $"migration {migrationId} already failed, nothing cancelled",
+        _ => $"migration {migrationId} is past its commit point ({Render.PhaseName(phase)}) and will complete, nothing cancelled",
+    };
 
     private static string Line(MigrationStatus s)
     {
