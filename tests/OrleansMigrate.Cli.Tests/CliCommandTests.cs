@@ -31,6 +31,41 @@ public sealed class CliCommandTests(EmbeddedFixture fixture)
         Assert.Equal($"migration mig-1 {reason}", MigrationCommands.CancelRefusal("mig-1", phase));
 
     [Fact]
+    public async Task A_second_drain_of_a_host_being_drained_joins_it_and_status_keeps_the_earlier_drains()
+    {
+        // A VM no other host can take (a CPU flag only its host has) keeps the drain running, pending, for a minute.
+        var id = Guid.NewGuid().ToString("N")[..8];
+        var flag = "only_" + id;
+        var host = $"h-only-{id}";
+        await fixture.Client.AddHostAsync(new Fleet.HostSpec(host, 16, 65536, "Xeon", ["avx", flag], 3, "1.0.0", "6.1.0", "7.2.0",
+            System.Collections.Immutable.ImmutableDictionary<string, string>.Empty));
+        await fixture.Client.CreateVmAsync(new Fleet.VmSpec($"vm-only-{id}", 1, 1024, [flag], "standard",
+            System.Collections.Immutable.ImmutableDictionary<string, string>.Empty, [new Fleet.DiskSpec($"vm-only-{id}-root", 10)], [], []), host);
+
+        var first = await fixture.OmigAsync("host", "drain", host);
+        var second = await fixture.OmigAsync("host", "drain", host, "--max-parallel", "1");
+
+        Assert.True(first.Code == 0, first.Stderr);
+        Assert.DoesNotContain("already being drained", first.Stderr, StringComparison.Ordinal);
+        Assert.True(second.Code == 0, second.Stderr);
+        Assert.Contains($"host {host} is already being drained", second.Stderr, StringComparison.Ordinal);
+        Assert.Equal(2, (await fixture.Client.GetDrainAsync(host)).Options.MaxParallel);
+
+        var aborted = await fixture.OmigAsync("host", "drain", host, "--abort", "--reason", "test", "--wait");
+        Assert.True(aborted.Code == ExitCodes.NotCompleted, aborted.Stderr);
+        var third = await fixture.OmigAsync("host", "drain", host);
+        Assert.DoesNotContain("already being drained", third.Stderr, StringComparison.Ordinal);
+        var status = await fixture.OmigAsync("host", "drain", host, "--status");
+        var json = await fixture.OmigAsync("host", "drain", host, "--status", "--json");
+
+        Assert.Contains($"earlier drains of {host}, newest first:", status.Stdout, StringComparison.Ordinal);
+        Assert.Contains("aborted", status.Stdout, StringComparison.Ordinal);
+        var previous = JsonDocument.Parse(json.Stdout).RootElement.GetProperty("previous");
+        Assert.Equal("aborted", Assert.Single(previous.EnumerateArray()).GetProperty("state").GetString());
+        await fixture.Client.AbortDrainAsync(host, "test over");
+    }
+
+    [Fact]
     public async Task Host_list_names_the_silo_running_each_hosts_agent()
     {
         var (from, _, _) = await fixture.FleetAsync();
