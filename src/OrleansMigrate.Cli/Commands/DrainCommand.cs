@@ -68,6 +68,7 @@ public static class DrainCommand
             {
                 CommandRunner.Print(parse, drain, d => Render(d, previous));
             }
+
             return !parse.GetValue(wait) || drain.State == DrainState.Completed ? ExitCodes.Ok : ExitCodes.NotCompleted;
         });
         return cmd;
