@@ -261,6 +261,20 @@ public sealed class OmigClient : IAsyncDisposable
             ?? throw OmigException.NotFound("drain", $"host '{hostId}' has never been drained");
     }
 
+    /// <summary>The current or last drain of the host, or null when it was never drained.</summary>
+    public async Task<Operations.DrainStatus?> GetDrainOrNullAsync(string hostId)
+    {
+        FleetValidation.RequireId("host", hostId);
+        return await Grains.GetGrain<Operations.IHostDrainGrain>(hostId).GetAsync();
+    }
+
+    /// <summary>The host's earlier drains, newest first (empty when it was drained at most once).</summary>
+    public async Task<ImmutableArray<Operations.DrainStatus>> GetDrainHistoryAsync(string hostId)
+    {
+        FleetValidation.RequireId("host", hostId);
+        return await Grains.GetGrain<Operations.IHostDrainGrain>(hostId).GetHistoryAsync();
+    }
+
     /// <summary>Starts a rolling firmware-upgrade campaign; the id is generated (camp-…) unless given.</summary>
     public async Task<Operations.CampaignStatus> StartCampaignAsync(Operations.CampaignSpec spec, string? campaignId = null)
     {
@@ -402,7 +416,7 @@ public sealed class OmigClient : IAsyncDisposable
 
         if ((await ListMigrationsAsync(includeEnded: false)).FirstOrDefault(m => m.Request.VmId == vmId) is { } active)
         {
-            throw OmigException.Conflict("vm", $"VM '{vmId}' has migration {active.MigrationId} in flight ({active.Phase})");
+            throw OmigException.Conflict("vm", $"VM '{vmId}' has migration {active.MigrationId} in flight ({Naming.EnumNames.Of(active.Phase)})");
         }
 
         await Grains.GetGrain<Agents.IHostAgentGrain>(vm.HostId).StartVmAsync(vm.Spec);

@@ -97,7 +97,7 @@ public static class InvariantAudit
             if (shouldRun ? where.Count != 1 || where[0] != vm.HostId : where.Count != 0)
             {
                 findings.Add(new AuditFinding(VmRunsOnce, vm.VmId,
-                    $"recorded {vm.Power.ToString().ToLowerInvariant()} on {vm.HostId} but its hypervisors run it on [{string.Join(",", where)}]"));
+                    $"recorded {Naming.EnumNames.Of(vm.Power)} on {vm.HostId} but its hypervisors run it on [{string.Join(",", where)}]"));
             }
 
             foreach (var d in vm.Spec.Disks)
@@ -143,7 +143,7 @@ public static class InvariantAudit
                 if (owner is null || owner.IsEnded)
                 {
                     findings.Add(new AuditFinding(ReservationOwned, host.HostId,
-                        owner is null ? $"reservation {reservation} has no migration" : $"reservation {reservation} outlives its migration ({owner.Phase})"));
+                        owner is null ? $"reservation {reservation} has no migration" : $"reservation {reservation} outlives its migration ({Naming.EnumNames.Of(owner.Phase)})"));
                 }
             }
         }
@@ -153,7 +153,7 @@ public static class InvariantAudit
             var since = m.Timeline.IsDefaultOrEmpty ? m.CreatedAt : m.Timeline[^1].StartedAt;
             if (DateTimeOffset.UtcNow - since > stuckAfter)
             {
-                findings.Add(new AuditFinding(MigrationProgress, m.MigrationId, $"in {m.Phase} since {since:u} (more than {stuckAfter.TotalMinutes:0.#} min)"));
+                findings.Add(new AuditFinding(MigrationProgress, m.MigrationId, $"in {Naming.EnumNames.Of(m.Phase)} since {since:u} (more than {stuckAfter.TotalMinutes:0.#} min)"));
             }
         }
 

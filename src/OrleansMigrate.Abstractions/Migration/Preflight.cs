@@ -30,6 +30,8 @@ public sealed record PreflightCandidate(
     [property: Id(2)] string? Reason);
 
 /// <summary>A migration's preflight (<c>omig vm migrate VM --dry-run</c>): nothing is reserved or moved.</summary>
+/// <param name="VmMemoryMiB">The VM's registered memory (the prediction's <see cref="PreflightPrediction.MemoryBytes"/> is what
+/// the host sampled, which for a simulated guest is its smaller backing).</param>
 /// <param name="Go">True when the migration would start (a destination allows it) and the prediction meets the policy.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.PreflightReport")]
@@ -44,7 +46,8 @@ public sealed record PreflightReport(
     [property: Id(7)] ImmutableArray<PreflightCandidate> Candidates,
     [property: Id(8)] string? Destination,
     [property: Id(9)] bool Go,
-    [property: Id(10)] string Verdict);
+    [property: Id(10)] string Verdict,
+    [property: Id(11)] long VmMemoryMiB = 0);
 
 /// <summary>Runs migration preflights (stateless, any control silo).</summary>
 [Alias("omig.IPreflightGrain")]

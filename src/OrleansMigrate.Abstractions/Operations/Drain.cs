@@ -99,6 +99,10 @@ public interface IHostDrainGrain : IGrainWithStringKey
     [Alias("Get")]
     Task<DrainStatus?> GetAsync();
 
+    /// <summary>The host's earlier drains, newest first (the current or last one is <see cref="GetAsync"/>).</summary>
+    [Alias("History")]
+    Task<ImmutableArray<DrainStatus>> GetHistoryAsync();
+
     /// <summary>Stops cleanly: queued migrations cancelled, running ones finish or roll back; the host stays cordoned.</summary>
     [Alias("Abort")]
     Task<DrainStatus> AbortAsync(string reason);

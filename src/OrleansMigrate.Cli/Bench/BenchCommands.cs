@@ -78,7 +78,7 @@ public static class BenchCommands
             if (GlobalOptions.JsonToConsole(parse))
             {
                 Console.Out.WriteLine(json);
-                return met ? 0 : 1;
+                return met ? ExitCodes.Ok : ExitCodes.Unexpected;
             }
 
             var path = GlobalOptions.JsonPath(parse) ?? "campaign.json";
@@ -98,7 +98,7 @@ public static class BenchCommands
             }
 
             AnsiConsole.MarkupLine($"targets (all hosts upgraded, 0 lost, 0 violations, ≥ 200 migrations/s, defrag ≤ 10 s, preflight errors ≤ 0.25): {(met ? "[green]met[/]" : "[red]MISSED[/]")}; report written to [bold]{Markup.Escape(path)}[/]");
-            return met ? 0 : 1;
+            return met ? ExitCodes.Ok : ExitCodes.Unexpected;
         });
         return cmd;
     }
@@ -161,7 +161,7 @@ public static class BenchCommands
             if (GlobalOptions.JsonToConsole(parse))
             {
                 Console.Out.WriteLine(json);
-                return result.MeetsTargets ? 0 : 1;
+                return result.MeetsTargets ? ExitCodes.Ok : ExitCodes.Unexpected;
             }
 
             var path = GlobalOptions.JsonPath(parse) ?? "chaos.json";
@@ -171,7 +171,7 @@ public static class BenchCommands
                 $"{result.Stuck}", $"{result.FaultsInjected} of {result.FaultStepCalls} steps", $"{result.InvariantViolations}");
             AnsiConsole.Write(table);
             AnsiConsole.MarkupLine($"seed {result.Seed}, fault rate {result.FaultRate}, {result.WallS:0.0} s; targets (0 violations, 0 stuck, ≥ 99 % migrated): {(result.MeetsTargets ? "[green]met[/]" : "[red]MISSED[/]")}; report written to [bold]{Markup.Escape(path)}[/]");
-            return result.MeetsTargets ? 0 : 1;
+            return result.MeetsTargets ? ExitCodes.Ok : ExitCodes.Unexpected;
         });
         return cmd;
     }
@@ -240,7 +240,7 @@ public static class BenchCommands
             if (GlobalOptions.JsonToConsole(parse))
             {
                 Console.Out.WriteLine(json);
-                return result.Consistent ? 0 : 1;
+                return result.Consistent ? ExitCodes.Ok : ExitCodes.Unexpected;
             }
 
             var path = GlobalOptions.JsonPath(parse) ?? "qemu.json";
@@ -260,7 +260,7 @@ public static class BenchCommands
 
             AnsiConsole.MarkupLine($"accelerator {Markup.Escape(result.Accelerator)} ({Markup.Escape(result.AcceleratorReason)}); ratio p50 {result.RatioP50:0.000} (QEMU-reported), {result.GuestVisibleRatioP50:0.000} (guest-visible); " +
                 $"every guest checked and consistent: {(result.Consistent ? "yes" : "no")}; report written to [bold]{Markup.Escape(path)}[/]");
-            return result.Consistent ? 0 : 1;
+            return result.Consistent ? ExitCodes.Ok : ExitCodes.Unexpected;
         });
         return cmd;
     }
@@ -294,7 +294,7 @@ public static class BenchCommands
             if (GlobalOptions.JsonToConsole(parse))
             {
                 Console.Out.WriteLine(json);
-                return 0;
+                return ExitCodes.Ok;
             }
 
             var path = GlobalOptions.JsonPath(parse) ?? "orchestration.json";
@@ -308,7 +308,7 @@ public static class BenchCommands
 
             AnsiConsole.Write(table);
             AnsiConsole.MarkupLine($"data plane alone: downtime p50 {result.DataplaneDowntimeMsP50:0.00} ms; serial/parallel downtime ratio {result.SerialOverParallelDowntimeRatio:0.0}; report written to [bold]{Markup.Escape(path)}[/]");
-            return result.Modes.All(m => m.Completed == m.Runs) ? 0 : 1;
+            return result.Modes.All(m => m.Completed == m.Runs) ? ExitCodes.Ok : ExitCodes.Unexpected;
         });
         return cmd;
     }
@@ -359,7 +359,7 @@ public static class BenchCommands
                 AnsiConsole.MarkupLine($"report written to [bold]{Markup.Escape(options.OutputPath!)}[/]");
             }
 
-            return result.Cases.All(c => c.Consistent) ? 0 : 1;
+            return result.Cases.All(c => c.Consistent) ? ExitCodes.Ok : ExitCodes.Unexpected;
         });
         return cmd;
     }

@@ -109,13 +109,13 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
         }
 
         var wallS = clock.Elapsed.TotalSeconds;
-        log($"campaign {campaign.State.ToString().ToLowerInvariant()} in {wallS:0.0} s: {campaign.Note}");
+        log($"campaign {Naming.EnumNames.Of(campaign.State)} in {wallS:0.0} s: {campaign.Note}");
 
         // Where a migration's wall time goes: the last few hundred the scheduler remembers.
         var recent = (await client.ListMigrationsAsync(includeEnded: true)).Where(m => m.Phase == MigrationPhase.Completed).ToList();
         var phaseMs = recent.SelectMany(m => m.Timeline).Where(t => t.EndedAt is not null && t.Phase != MigrationPhase.Completed)
             .GroupBy(t => t.Phase)
-            .ToImmutableSortedDictionary(g => g.Key.ToString().ToLowerInvariant(), g => Math.Round(Hypervisor.Bench.Percentiles.Of([.. g.Select(t => (t.EndedAt!.Value - t.StartedAt).TotalMilliseconds)], 50), 1), StringComparer.Ordinal);
+            .ToImmutableSortedDictionary(g => Naming.EnumNames.Of(g.Key), g => Math.Round(Hypervisor.Bench.Percentiles.Of([.. g.Select(t => (t.EndedAt!.Value - t.StartedAt).TotalMilliseconds)], 50), 1), StringComparer.Ordinal);
         var migrationMs = recent.Count == 0 ? 0 : Math.Round(Hypervisor.Bench.Percentiles.Of([.. recent.Select(m => m.TotalMs ?? 0)], 50), 1);
         log($"last {recent.Count} migrations: median {migrationMs} ms wall; per phase {string.Join(", ", phaseMs.Select(p => $"{p.Key} {p.Value}"))}");
 

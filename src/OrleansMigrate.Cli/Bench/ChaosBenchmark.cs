@@ -205,8 +205,8 @@ public sealed class ChaosBenchmark(ChaosBenchmarkOptions options, Action<string>
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
-                log($"STUCK {started.MigrationId} ({vm.VmId}) in {last?.Phase} after {options.StuckAfter.TotalSeconds:0} s");
-                outcomes.Add(new AttemptOutcome(null, $"stuck in {last?.Phase}", null, Refused: false));
+                log($"STUCK {started.MigrationId} ({vm.VmId}) in {(last is null ? "an unknown phase" : Naming.EnumNames.Of(last.Phase))} after {options.StuckAfter.TotalSeconds:0} s");
+                outcomes.Add(new AttemptOutcome(null, $"stuck in {(last is null ? "an unknown phase" : Naming.EnumNames.Of(last.Phase))}", null, Refused: false));
                 return (false, true);
             }
 

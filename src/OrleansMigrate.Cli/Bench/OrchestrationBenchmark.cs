@@ -60,12 +60,12 @@ public sealed class OrchestrationBenchmark(int runsPerMode, int guestMiB, int di
             var sample = await MigrateWithTrafficAsync(client, runtime, vm, to, mode, ct);
             if (run < WarmUp)
             {
-                log($"{mode,-8} warm-up: {sample.Phase} downtime {sample.DowntimeMs:0.0} ms (discarded)");
+                log($"{mode,-8} warm-up: {Naming.EnumNames.Of(sample.Phase)} downtime {sample.DowntimeMs:0.0} ms (discarded)");
                 continue;
             }
 
             samples[mode].Add(sample);
-            log($"{mode,-8} run {samples[mode].Count,2}/{runsPerMode}: {vm.VmId} {from}→{to} {sample.Phase} downtime {sample.DowntimeMs:0.0} ms, total {sample.TotalMs:0} ms, lost {sample.PacketsLost}/{sample.PacketsSent}");
+            log($"{mode,-8} run {samples[mode].Count,2}/{runsPerMode}: {vm.VmId} {from}→{to} {Naming.EnumNames.Of(sample.Phase)} downtime {sample.DowntimeMs:0.0} ms, total {sample.TotalMs:0} ms, lost {sample.PacketsLost}/{sample.PacketsSent}");
         }
 
         var dataPlane = await DataPlaneDowntimeAsync(runsPerMode, ct);

@@ -174,7 +174,7 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
             var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             if (status.Phase != MigrationPhase.Completed)
             {
-                throw new InvalidOperationException($"orchestrated migration of {vmId} ended {status.Phase}: {status.Failure}");
+                throw new InvalidOperationException($"orchestrated migration of {vmId} ended {Naming.EnumNames.Of(status.Phase)}: {status.Failure}");
             }
 
             log($"  orchestrated: stop→pre {status.Hypervisor?.StopMs:0.00} hold {status.Hypervisor?.PauseHoldMs:0.00} ms, device stage {status.Hypervisor?.DeviceStageMs:0.00} ms, steps {string.Join(", ", status.Downtime?.Steps.Select(kv => $"{kv.Key} {kv.Value:0.0}") ?? [])}");

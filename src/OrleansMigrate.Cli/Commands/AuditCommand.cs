@@ -37,7 +37,7 @@ public static class AuditCommand
 
             var report = await FleetAuditor.AuditAsync(client, TimeSpan.FromMinutes(minutes), ct);
             CommandRunner.Print(parse, report, r => Findings(r, $"{r.VmsChecked} VMs checked, {r.VmsInMigration} in migration (skipped), {r.Findings.Length} finding(s)"));
-            return report.Clean ? 0 : 1;
+            return report.Clean ? ExitCodes.Ok : ExitCodes.Unexpected;
         });
         return cmd;
     }
@@ -69,7 +69,7 @@ public static class AuditCommand
             var r = s.LastReport!;
             return new Rows(summary, Findings(r, $"{r.VmsChecked} VMs checked, {r.VmsInMigration} in migration (skipped), {r.Findings.Length} finding(s)"));
         });
-        return status.LastReport.Clean ? 0 : 1;
+        return status.LastReport.Clean ? ExitCodes.Ok : ExitCodes.Unexpected;
     }
 
     private static Table Findings(AuditReport report, string caption)

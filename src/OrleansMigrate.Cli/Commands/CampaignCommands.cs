@@ -94,13 +94,13 @@ public static class CampaignCommands
                 var table = new Table().Border(TableBorder.Rounded).AddColumns("CAMPAIGN", "FIRMWARE", "STATE", "HOSTS", "UPGRADED", "FAILED", "VMS MOVED", "NOTE");
                 foreach (var c in list)
                 {
-                    table.AddRow(Markup.Escape(c.CampaignId), Markup.Escape(c.Spec.FirmwareVersion), c.State.ToString().ToLowerInvariant(), $"{c.Hosts.Length}",
+                    table.AddRow(Markup.Escape(c.CampaignId), Markup.Escape(c.Spec.FirmwareVersion), Naming.EnumNames.Of(c.State), $"{c.Hosts.Length}",
                         $"{c.HostsUpgraded}", $"{c.HostsFailed}", $"{c.VmsMoved}", Markup.Escape(c.Note ?? ""));
                 }
 
                 return table;
             });
-            return 0;
+            return ExitCodes.Ok;
         });
         return cmd;
     }
@@ -114,14 +114,14 @@ public static class CampaignCommands
         {
             var status = await action(client, parse.GetValue(id)!, parse.GetValue(reason)!);
             CommandRunner.Print(parse, status, Render);
-            return 0;
+            return ExitCodes.Ok;
         });
         return cmd;
     }
 
     /// <summary>With --wait/--watch: 0 completed with every host upgraded, 8 otherwise (paused, cancelled, failures).</summary>
     private static int ExitCode(CampaignStatus s, bool followed) =>
-        !followed || (s.State == CampaignState.Completed && s.HostsFailed == 0) ? 0 : 8;
+        !followed || (s.State == CampaignState.Completed && s.HostsFailed == 0) ? ExitCodes.Ok : ExitCodes.NotCompleted;
 
     private static async Task<CampaignStatus> FollowAsync(OmigClient client, CampaignStatus status, bool quiet, CancellationToken ct)
     {
@@ -154,7 +154,7 @@ public static class CampaignCommands
                             CampaignHostState.Verifying => 3,
                             _ => 4,
                         };
-                        bar.Description = Markup.Escape($"{h.HostId}: {h.State.ToString().ToLowerInvariant()}{(h.Reason is null ? "" : " — " + h.Reason)}");
+                        bar.Description = Markup.Escape($"{h.HostId}: {Naming.EnumNames.Of(h.State)}{(h.Reason is null ? "" : " — " + h.Reason)}");
                     }
 
                     if (Stop(status))
@@ -170,7 +170,7 @@ public static class CampaignCommands
     }
 
     private static string Summary(CampaignStatus s) =>
-        $"{s.CampaignId} → {s.Spec.FirmwareVersion}: {s.State.ToString().ToLowerInvariant()}, {s.HostsUpgraded}/{s.Hosts.Length} upgraded, {s.HostsFailed} failed, "
+        $"{s.CampaignId} → {s.Spec.FirmwareVersion}: {Naming.EnumNames.Of(s.State)}, {s.HostsUpgraded}/{s.Hosts.Length} upgraded, {s.HostsFailed} failed, "
         + $"{s.Hosts.Count(h => h.State is CampaignHostState.Draining or CampaignHostState.Upgrading or CampaignHostState.Verifying)} in progress, {s.VmsMoved} VMs moved";
 
     private static Spectre.Console.Rendering.IRenderable Render(CampaignStatus s)
@@ -178,11 +178,11 @@ public static class CampaignCommands
         var hosts = new Table().Border(TableBorder.Rounded).AddColumns("HOST", "STATE", "FROM", "VMS MOVED", "ROLLED BACK", "REASON");
         foreach (var h in s.Hosts)
         {
-            hosts.AddRow(Markup.Escape(h.HostId), h.State.ToString().ToLowerInvariant(), Markup.Escape(h.FromVersion), $"{h.VmsMoved}", $"{h.MigrationsRolledBack}", Markup.Escape(h.Reason ?? ""));
+            hosts.AddRow(Markup.Escape(h.HostId), Naming.EnumNames.Of(h.State), Markup.Escape(h.FromVersion), $"{h.VmsMoved}", $"{h.MigrationsRolledBack}", Markup.Escape(h.Reason ?? ""));
         }
 
         var report = new Grid().AddColumn().AddColumn();
-        report.AddRow("campaign", Markup.Escape($"{s.CampaignId} → firmware {s.Spec.FirmwareVersion} ({s.State.ToString().ToLowerInvariant()})"));
+        report.AddRow("campaign", Markup.Escape($"{s.CampaignId} → firmware {s.Spec.FirmwareVersion} ({Naming.EnumNames.Of(s.State)})"));
         report.AddRow("hosts upgraded", $"{s.HostsUpgraded} of {s.Hosts.Length} ({s.HostsFailed} failed, budget {s.Spec.FailureBudget})");
         report.AddRow("VMs moved", $"{s.VmsMoved}");
         report.AddRow("migrations", $"{s.MigrationsCompleted} completed, {s.MigrationsRolledBack} rolled back, {s.MigrationsFailed} failed");

@@ -13,7 +13,7 @@ public static class ClusterCommands
         {
             var silos = await client.GetSilosAsync(parse.GetValue(includeDead));
             CommandRunner.Print(parse, silos, Render.Silos);
-            return 0;
+            return ExitCodes.Ok;
         });
         return new Command("cluster", "The silo cluster") { status };
     }

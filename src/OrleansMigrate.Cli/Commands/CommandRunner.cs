@@ -9,16 +9,16 @@ namespace OrleansMigrate.Cli.Commands;
 /// <summary>Connects, runs one command, and turns every failure into a message and an exit code.</summary>
 public static class CommandRunner
 {
-    /// <summary>Exit codes: 0 ok, 1 unexpected, 2 invalid input, 3 not found, 4 conflict, 5 capacity, 6 incompatible, 7 unavailable.</summary>
+    /// <summary>The exit code (see <see cref="ExitCodes"/>) of an error.</summary>
     public static int ExitCode(OmigErrorCode code) => code switch
     {
-        OmigErrorCode.InvalidArgument => 2,
-        OmigErrorCode.NotFound => 3,
-        OmigErrorCode.Conflict => 4,
-        OmigErrorCode.InsufficientCapacity => 5,
-        OmigErrorCode.Incompatible => 6,
-        OmigErrorCode.Unavailable => 7,
-        _ => 1,
+        OmigErrorCode.InvalidArgument => ExitCodes.InvalidInput,
+        OmigErrorCode.NotFound => ExitCodes.NotFound,
+        OmigErrorCode.Conflict => ExitCodes.Conflict,
+        OmigErrorCode.InsufficientCapacity => ExitCodes.InsufficientCapacity,
+        OmigErrorCode.Incompatible => ExitCodes.Incompatible,
+        OmigErrorCode.Unavailable => ExitCodes.Unavailable,
+        _ => ExitCodes.Unexpected,
     };
 
     public static void SetClientAction(this Command command, Func<ParseResult, OmigClient, CancellationToken, Task<int>> action) =>
@@ -43,15 +43,15 @@ public static class CommandRunner
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            return Fail(130, "cancelled");
+            return Fail(ExitCodes.Cancelled, "cancelled");
         }
         catch (Exception ex) when (ex is TimeoutException or SiloUnavailableException or OrleansMessageRejectionException or Orleans.Runtime.Messaging.ConnectionFailedException)
         {
-            return Fail(7, $"the cluster did not answer: {ex.Message}");
+            return Fail(ExitCodes.Unavailable, $"the cluster did not answer: {ex.Message}");
         }
         catch (Exception ex)
         {
-            return Fail(1, ex.GetBaseException().Message);
+            return Fail(ExitCodes.Unexpected, ex.GetBaseException().Message);
         }
     }
 

@@ -32,16 +32,44 @@ public static class DrainCommand
                 throw OmigException.Invalid("--abort", "cannot be combined with --status");
             }
 
-            var drain = parse.GetValue(abort) ? await client.AbortDrainAsync(host, parse.GetValue(reason)!)
-                : parse.GetValue(status) ? await client.GetDrainAsync(host)
-                : await client.DrainHostAsync(host, new DrainOptions(parse.GetValue(parallel), parse.GetValue(policy), null, parse.GetValue(attempts), "omig"));
+            DrainStatus drain;
+            if (parse.GetValue(abort))
+            {
+                drain = await client.AbortDrainAsync(host, parse.GetValue(reason)!);
+            }
+            else if (parse.GetValue(status))
+            {
+                drain = await client.GetDrainAsync(host);
+            }
+            else
+            {
+                var running = await client.GetDrainOrNullAsync(host);
+                drain = await client.DrainHostAsync(host, new DrainOptions(parse.GetValue(parallel), parse.GetValue(policy), null, parse.GetValue(attempts), "omig"));
+                if (running is { IsEnded: false } && running.StartedAt == drain.StartedAt)
+                {
+                    Console.Error.WriteLine(Joined(drain));
+                }
+            }
+
             if (parse.GetValue(wait))
             {
                 drain = await FollowAsync(client, drain, quiet: GlobalOptions.JsonToConsole(parse), ct);
             }
 
-            CommandRunner.Print(parse, drain, Render);
-            return !parse.GetValue(wait) || drain.State == DrainState.Completed ? 0 : 8;
+            var previous = parse.GetValue(status) ? await client.GetDrainHistoryAsync(host) : [];
+            if (GlobalOptions.JsonToConsole(parse) && parse.GetValue(status))
+            {
+                // The current or last drain as always, with the host's earlier drains under "previous".
+                var node = System.Text.Json.JsonSerializer.SerializeToNode(drain, Json.Options)!.AsObject();
+                node["previous"] = System.Text.Json.JsonSerializer.SerializeToNode(previous, Json.Options);
+                Console.Out.WriteLine(node.ToJsonString(Json.Options));
+            }
+            else
+            {
+                CommandRunner.Print(parse, drain, d => Render(d, previous));
+            }
+
+            return !parse.GetValue(wait) || drain.State == DrainState.Completed ? ExitCodes.Ok : ExitCodes.NotCompleted;
         });
         return cmd;
     }
@@ -74,21 +102,38 @@ public static class DrainCommand
         return drain;
     }
 
-    private static string Summary(DrainStatus d) =>
-        $"drain {d.HostId}: {d.State.ToString().ToLowerInvariant()}, {d.Vms.Count(v => v.State == DrainVmState.Moved)} moved, "
+    /// <summary>What a second <c>host drain</c> of a host being drained says: it joined the running drain.</summary>
+    public static string Joined(DrainStatus d) =>
+        $"omig: host {d.HostId} is already being drained (since {d.StartedAt.UtcDateTime:u}): following that drain; its options stay as they were";
+
+    public static string Summary(DrainStatus d) =>
+        $"drain {d.HostId} {Naming.EnumNames.Of(d.State)}: {d.Vms.Count(v => v.State == DrainVmState.Moved)} moved, "
         + $"{d.Vms.Count(v => v.State == DrainVmState.Migrating)} migrating, {d.Vms.Count(v => v.State == DrainVmState.Pending)} pending, "
         + $"{d.Vms.Count(v => v.State is DrainVmState.Unmovable or DrainVmState.Failed)} cannot move";
 
-    private static Spectre.Console.Rendering.IRenderable Render(DrainStatus d)
+    /// <summary>The drain's VMs, then its summary and note each on a line of their own (a table caption would wrap them at
+    /// the table's width, mid-phrase), then the host's earlier drains, if any.</summary>
+    public static Spectre.Console.Rendering.IRenderable Render(DrainStatus d, IReadOnlyList<DrainStatus> previous)
     {
         var table = new Table().Border(TableBorder.Rounded).AddColumns("VM", "STATE", "ATTEMPTS", "MIGRATION", "TO", "REASON");
         foreach (var v in d.Vms)
         {
-            table.AddRow(Markup.Escape(v.VmId), v.State.ToString().ToLowerInvariant(), $"{v.Attempts}", Markup.Escape(v.MigrationId ?? "-"),
+            table.AddRow(Markup.Escape(v.VmId), Naming.EnumNames.Of(v.State), $"{v.Attempts}", Markup.Escape(v.MigrationId ?? "-"),
                 Markup.Escape(v.Destination ?? "-"), Markup.Escape(v.Reason ?? ""));
         }
 
-        table.Caption(Markup.Escape($"{Summary(d)}{(d.Note is null ? "" : " — " + d.Note)}"));
-        return table;
+        var rows = new List<Spectre.Console.Rendering.IRenderable> { table, new Text(Summary(d)) };
+        if (d.Note is not null)
+        {
+            rows.Add(new Text(d.Note));
+        }
+
+        if (previous.Count > 0)
+        {
+            rows.Add(new Text($"earlier drains of {d.HostId}, newest first:"));
+            rows.AddRange(previous.Select(p => new Text($"  {p.StartedAt.UtcDateTime:u}: {Summary(p)}{(p.Note is null ? "" : $" ({p.Note})")}")));
+        }
+
+        return new Rows(rows);
     }
 }

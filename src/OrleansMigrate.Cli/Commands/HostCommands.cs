@@ -51,7 +51,7 @@ public static class HostCommands
                 CliParsers.ParseLabels("--label", parse.GetValue(labels)));
             var record = await client.AddHostAsync(spec);
             CommandRunner.Print(parse, record, r => Render.Hosts([r]));
-            return 0;
+            return ExitCodes.Ok;
         });
         return cmd;
     }
@@ -62,8 +62,24 @@ public static class HostCommands
         cmd.SetClientAction(async (parse, client, _) =>
         {
             var hosts = await client.ListHostsAsync();
-            CommandRunner.Print(parse, hosts, h => Render.Hosts(h));
-            return 0;
+            var silos = await client.GetSilosAsync();
+            if (GlobalOptions.JsonToConsole(parse))
+            {
+                // Each host as its record, with "agent": the silo running its agent, or null when no live silo serves it.
+                var array = new System.Text.Json.Nodes.JsonArray();
+                foreach (var h in hosts)
+                {
+                    var node = System.Text.Json.JsonSerializer.SerializeToNode(h, Json.Options)!.AsObject();
+                    node["agent"] = HostAgents.SiloOf(h.HostId, silos);
+                    array.Add(node);
+                }
+
+                Console.Out.WriteLine(array.ToJsonString(Json.Options));
+                return ExitCodes.Ok;
+            }
+
+            CommandRunner.Print(parse, hosts, h => Render.Hosts(h, silos));
+            return ExitCodes.Ok;
         });
         return cmd;
     }
@@ -95,7 +111,7 @@ public static class HostCommands
                 AnsiConsole.Write(Render.HostDetail(record, agent, agentError));
             }
 
-            return 0;
+            return ExitCodes.Ok;
         });
         return cmd;
     }
@@ -108,7 +124,7 @@ public static class HostCommands
         {
             var record = await change(client, parse.GetValue(id)!);
             CommandRunner.Print(parse, record, r => Render.Hosts([r]));
-            return 0;
+            return ExitCodes.Ok;
         });
         return cmd;
     }
@@ -121,7 +137,7 @@ public static class HostCommands
         {
             await client.RemoveHostAsync(parse.GetValue(id)!);
             Console.Out.WriteLine(GlobalOptions.JsonToConsole(parse) ? Json.Serialize(new { removed = parse.GetValue(id) }) : $"host {parse.GetValue(id)} removed");
-            return 0;
+            return ExitCodes.Ok;
         });
         return cmd;
     }

@@ -28,7 +28,7 @@ public static class MigrationCommands
             {
                 var report = await client.PreflightAsync(new MigrationRequest(parse.GetValue(vm)!, parse.GetValue(to), parse.GetValue(policy)), parse.GetValue(sample));
                 CommandRunner.Print(parse, report, Render.Preflight);
-                return report.Go ? 0 : 8;
+                return report.Go ? ExitCodes.Ok : ExitCodes.PreflightNo;
             }
 
             var request = new MigrationRequest(
@@ -42,11 +42,11 @@ public static class MigrationCommands
             if (!parse.GetValue(wait))
             {
                 CommandRunner.Print(parse, status, s => Render.Migrations([s]));
-                return 0;
+                return ExitCodes.Ok;
             }
 
             var final = await FollowAsync(parse, client, status.MigrationId, ct);
-            return final.Phase == MigrationPhase.Completed ? 0 : 8;
+            return final.Phase == MigrationPhase.Completed ? ExitCodes.Ok : ExitCodes.NotCompleted;
         });
         return cmd;
     }
@@ -61,7 +61,7 @@ public static class MigrationCommands
         {
             var migrations = await client.ListMigrationsAsync(parse.GetValue(all));
             CommandRunner.Print(parse, migrations, m => Render.Migrations(m));
-            return 0;
+            return ExitCodes.Ok;
         });
         migration.Subcommands.Add(list);
 
@@ -71,7 +71,7 @@ public static class MigrationCommands
         {
             var status = await client.GetMigrationAsync(parse.GetValue(showId)!);
             CommandRunner.Print(parse, status, Render.MigrationReport);
-            return 0;
+            return ExitCodes.Ok;
         });
         migration.Subcommands.Add(show);
 
@@ -80,7 +80,7 @@ public static class MigrationCommands
         watch.SetClientAction(async (parse, client, ct) =>
         {
             var final = await FollowAsync(parse, client, parse.GetValue(watchId)!, ct);
-            return final.Phase == MigrationPhase.Completed ? 0 : 8;
+            return final.Phase == MigrationPhase.Completed ? ExitCodes.Ok : ExitCodes.NotCompleted;
         });
         migration.Subcommands.Add(watch);
 
@@ -89,9 +89,18 @@ public static class MigrationCommands
         var cancel = new Command("cancel", "Roll a migration back (honoured before the commit point)") { cancelId, reason };
         cancel.SetClientAction(async (parse, client, _) =>
         {
-            var status = await client.CancelMigrationAsync(parse.GetValue(cancelId)!, parse.GetValue(reason)!);
+            // An ended migration cannot be cancelled: say so with its own exit code rather than print it as if cancelled.
+            // The grain answers a cancel that came too late with the ended status, so the answer is checked too.
+            var id = parse.GetValue(cancelId)!;
+            var before = await client.GetMigrationAsync(id);
+            var status = before.IsEnded ? before : await client.CancelMigrationAsync(id, parse.GetValue(reason)!);
+            if (before.IsEnded || status.Phase is MigrationPhase.Completed or MigrationPhase.PostMigration)
+            {
+                return CommandRunner.Fail(ExitCodes.AlreadyEnded, CancelRefusal(id, status.Phase));
+            }
+
             CommandRunner.Print(parse, status, s => Render.Migrations([s]));
-            return 0;
+            return ExitCodes.Ok;
         });
         migration.Subcommands.Add(cancel);
         return migration;
@@ -152,9 +161,18 @@ public static class MigrationCommands
         return final;
     }
 
+    /// <summary>Why <c>migration cancel</c> cancelled nothing: the migration had ended, or passed its commit point.</summary>
+    public static string CancelRefusal(string migrationId, MigrationPhase phase) => phase switch
+    {
+        MigrationPhase.Completed => $"migration {migrationId} already completed, nothing cancelled",
+        MigrationPhase.RolledBack => $"migration {migrationId} already rolled back, nothing cancelled",
+        MigrationPhase.Failed => $"migration {migrationId} already failed, nothing cancelled",
+        _ => $"migration {migrationId} is past its commit point ({Render.PhaseName(phase)}) and will complete, nothing cancelled",
+    };
+
     private static string Line(MigrationStatus s)
     {
-        var head = $"{s.MigrationId} {s.Request.VmId} {s.SourceHost}→{s.DestinationHost} {s.Phase.ToString().ToLowerInvariant()}";
+        var head = $"{s.MigrationId} {s.Request.VmId} {s.SourceHost}→{s.DestinationHost} {Render.PhaseName(s.Phase)}";
         return s.Progress.Round == 0
             ? head
             : head + string.Create(CultureInfo.InvariantCulture,

@@ -23,7 +23,7 @@ public static class PlanCommands
             var (vcpus, memory, features) = ParseShape(parse.GetValue(shape)!);
             var status = await client.PlanDefragAsync(vcpus, memory, parse.GetValue(count), features);
             CommandRunner.Print(parse, status, Render);
-            return status.Reached ? 0 : 8;
+            return status.Reached ? ExitCodes.Ok : ExitCodes.NotCompleted;
         });
         defrag.Subcommands.Add(plan);
         defrag.Subcommands.Add(Apply());
@@ -41,7 +41,7 @@ public static class PlanCommands
         {
             var status = await client.PlanBalanceAsync(parse.GetValue(maxUtil), parse.GetValue(coolDown));
             CommandRunner.Print(parse, status, Render);
-            return status.Reached ? 0 : 8;
+            return status.Reached ? ExitCodes.Ok : ExitCodes.NotCompleted;
         });
         balance.Subcommands.Add(plan);
         balance.Subcommands.Add(Apply());
@@ -73,7 +73,7 @@ public static class PlanCommands
             }
 
             CommandRunner.Print(parse, status, Render);
-            return !parse.GetValue(wait) || status.State == FleetPlanState.Completed ? 0 : 8;
+            return !parse.GetValue(wait) || status.State == FleetPlanState.Completed ? ExitCodes.Ok : ExitCodes.NotCompleted;
         });
         return apply;
     }
@@ -85,7 +85,7 @@ public static class PlanCommands
         show.SetClientAction(async (parse, client, _) =>
         {
             CommandRunner.Print(parse, await client.GetPlanAsync(parse.GetValue(id)!), Render);
-            return 0;
+            return ExitCodes.Ok;
         });
         return show;
     }
@@ -121,7 +121,7 @@ public static class PlanCommands
     {
         var grid = new Grid().AddColumn().AddColumn();
         grid.AddRow("plan", Markup.Escape($"{p.PlanId} ({p.Kind}): {p.Goal}"));
-        grid.AddRow("state", Markup.Escape($"{p.State.ToString().ToLowerInvariant()}; goal {(p.Reached ? "reachable" : "NOT fully reachable")}; planned in {p.PlanSeconds:0.###} s"));
+        grid.AddRow("state", Markup.Escape($"{Naming.EnumNames.Of(p.State)}; goal {(p.Reached ? "reachable" : "NOT fully reachable")}; planned in {p.PlanSeconds:0.###} s"));
         grid.AddRow("moves", Markup.Escape($"{p.Moves.Length}{(p.LowerBound is { } lb ? $" (lower bound {lb})" : "")}"));
         if (!p.Notes.IsEmpty)
         {
@@ -132,7 +132,7 @@ public static class PlanCommands
         var i = 0;
         foreach (var m in p.Moves.Take(200))
         {
-            table.AddRow($"{++i}", Markup.Escape(m.VmId), Markup.Escape(m.FromHost), Markup.Escape(m.ToHost), Markup.Escape(m.Policy), m.State.ToString().ToLowerInvariant(),
+            table.AddRow($"{++i}", Markup.Escape(m.VmId), Markup.Escape(m.FromHost), Markup.Escape(m.ToHost), Markup.Escape(m.Policy), Naming.EnumNames.Of(m.State),
                 Markup.Escape(m.MigrationId ?? "-"), Markup.Escape(m.Reason ?? ""));
         }
 

@@ -29,7 +29,7 @@ public static class PolicyCommands
 
                 return table;
             });
-            return 0;
+            return ExitCodes.Ok;
         });
         policy.Subcommands.Add(list);
         return policy;

@@ -59,7 +59,7 @@ public static class VmCommands
                 parse.GetValue(image) is { } path ? Path.GetFullPath(path) : null);
             var record = await client.CreateVmAsync(spec, parse.GetValue(host)!);
             CommandRunner.Print(parse, record, r => Render.Vms([r]));
-            return 0;
+            return ExitCodes.Ok;
         });
         return cmd;
     }
@@ -74,7 +74,7 @@ public static class VmCommands
             var only = parse.GetValue(host);
             var shown = only is null ? vms : [.. vms.Where(v => v.HostId == only)];
             CommandRunner.Print(parse, shown, v => Render.Vms(v));
-            return 0;
+            return ExitCodes.Ok;
         });
         return cmd;
     }
@@ -107,7 +107,7 @@ public static class VmCommands
                 AnsiConsole.Write(Render.VmDetail(vm, disks, hypervisor));
             }
 
-            return 0;
+            return ExitCodes.Ok;
         });
         return cmd;
     }
@@ -120,7 +120,7 @@ public static class VmCommands
         {
             var record = await client.StartVmAsync(parse.GetValue(id)!);
             CommandRunner.Print(parse, record, r => Render.Vms([r]));
-            return 0;
+            return ExitCodes.Ok;
         });
         return cmd;
     }
@@ -136,7 +136,7 @@ public static class VmCommands
             Console.Out.WriteLine(reply);
 
             // QEMU answered with an error: the command ran but failed, like virsh qemu-monitor-command.
-            return reply.StartsWith("{\"error\"", StringComparison.Ordinal) ? 1 : 0;
+            return reply.StartsWith("{\"error\"", StringComparison.Ordinal) ? ExitCodes.Unexpected : ExitCodes.Ok;
         });
         return cmd;
     }
@@ -149,7 +149,7 @@ public static class VmCommands
         {
             await client.DeleteVmAsync(parse.GetValue(id)!);
             Console.Out.WriteLine(GlobalOptions.JsonToConsole(parse) ? Json.Serialize(new { deleted = parse.GetValue(id) }) : $"vm {parse.GetValue(id)} deleted");
-            return 0;
+            return ExitCodes.Ok;
         });
         return cmd;
     }

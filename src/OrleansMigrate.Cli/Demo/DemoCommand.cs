@@ -69,7 +69,7 @@ public static class DemoCommand
                 AnsiConsole.Write(new Rule("[bold]cluster[/]").LeftJustified());
                 AnsiConsole.Write(Render.Silos(silos));
                 AnsiConsole.Write(new Rule($"[bold]hosts ({hostRecords.Length})[/]").LeftJustified());
-                AnsiConsole.Write(Render.Hosts(hostRecords));
+                AnsiConsole.Write(Render.Hosts(hostRecords, silos));
                 AnsiConsole.Write(new Rule($"[bold]VMs ({vmRecords.Length})[/]").LeftJustified());
                 AnsiConsole.Write(Render.Vms(vmRecords));
                 foreach (var vpc in vmRecords.SelectMany(v => v.Spec.Nics).Select(n => n.VpcId).Distinct().Order(StringComparer.Ordinal))
@@ -140,7 +140,7 @@ public static class DemoCommand
                 await cluster.WaitForShutdownAsync(ct);
             }
 
-            return problems.Count == 0 ? 0 : 1;
+            return problems.Count == 0 ? ExitCodes.Ok : ExitCodes.Unexpected;
         });
         return cmd;
     }

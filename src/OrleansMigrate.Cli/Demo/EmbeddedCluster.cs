@@ -43,7 +43,7 @@ public sealed class EmbeddedCluster : IAsyncDisposable
             ClusterId = "omig-demo",
         };
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Logging.AddSimpleConsole().SetMinimumLevel(minimumLevel);
+        AddStandardErrorLogging(builder.Logging, minimumLevel);
         builder.UseOrleans(silo =>
         {
             configure?.Invoke(silo);
@@ -52,6 +52,15 @@ public sealed class EmbeddedCluster : IAsyncDisposable
         var host = builder.Build();
         await host.StartAsync(cancellationToken);
         return new EmbeddedCluster(host, options);
+    }
+
+    /// <summary>The console logger of every in-process silo the CLI starts: every level to stderr, so stdout carries only the
+    /// command's output (<c>omig demo --json</c> must print JSON and nothing else).</summary>
+    public static ILoggingBuilder AddStandardErrorLogging(ILoggingBuilder logging, LogLevel minimumLevel)
+    {
+        logging.AddSimpleConsole().SetMinimumLevel(minimumLevel);
+        logging.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        return logging;
     }
 
     public Task WaitForShutdownAsync(CancellationToken cancellationToken) => _host.WaitForShutdownAsync(cancellationToken);

@@ -10,23 +10,41 @@ namespace OrleansMigrate.Cli.Output;
 /// <summary>Human tables for the CLI's records.</summary>
 public static class Render
 {
-    public static Table Hosts(IEnumerable<HostRecord> hosts)
+    /// <param name="silos">The live silos: with them, an AGENT column says which silo runs each host's agent, or that
+    /// none does (the registry's HEALTH alone would say <c>ok</c> for a host nobody serves).</param>
+    public static Table Hosts(IEnumerable<HostRecord> hosts, IReadOnlyList<SiloInfo>? silos = null)
     {
-        var table = new Table().Border(TableBorder.Rounded)
-            .AddColumns("HOST", "STATE", "HEALTH", "VCPUS", "MEMORY", "RESERVED", "VMS", "HW GEN", "FIRMWARE", "CPU");
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("HOST", "STATE", "HEALTH");
+        if (silos is not null)
+        {
+            table.AddColumn("AGENT");
+        }
+
+        table.AddColumns("VCPUS", "MEMORY", "RESERVED", "VMS", "HW GEN", "FIRMWARE", "CPU");
         foreach (var h in hosts)
         {
-            table.AddRow(
+            var cells = new List<string>
+            {
                 Markup.Escape(h.HostId),
-                Markup.Escape(h.Scheduling.ToString().ToLowerInvariant()),
-                h.Health == HostHealth.Ok ? "[green]ok[/]" : $"[red]{h.Health.ToString().ToLowerInvariant()}[/]",
+                Markup.Escape(Naming.EnumNames.Of(h.Scheduling)),
+                h.Health == HostHealth.Ok ? "[green]ok[/]" : $"[red]{Naming.EnumNames.Of(h.Health)}[/]",
+            };
+            if (silos is not null)
+            {
+                var silo = HostAgents.SiloOf(h.HostId, silos);
+                cells.Add(silo is null ? $"[red]{Markup.Escape(HostAgents.Describe(null))}[/]" : Markup.Escape(silo));
+            }
+
+            cells.AddRange([
                 $"{h.UsedVcpus}/{h.Spec.Cores}",
                 $"{Gib(h.UsedMemoryMiB)}/{Gib(h.Spec.MemoryMiB)}",
                 h.Reservations.Count == 0 ? "-" : $"{h.ReservedVcpus} vcpu, {Gib(h.ReservedMemoryMiB)}",
                 h.Vms.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 h.Spec.HardwareGeneration.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 Markup.Escape(h.Spec.FirmwareVersion),
-                Markup.Escape(h.Spec.CpuModel));
+                Markup.Escape(h.Spec.CpuModel),
+            ]);
+            table.AddRow(cells.ToArray());
         }
 
         return table;
@@ -40,7 +58,7 @@ public static class Render
             table.AddRow(
                 Markup.Escape(v.VmId),
                 Markup.Escape(v.HostId),
-                Markup.Escape(v.Power.ToString().ToLowerInvariant()),
+                Markup.Escape(Naming.EnumNames.Of(v.Power)),
                 v.Spec.Vcpus.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 Gib(v.Spec.MemoryMiB),
                 Markup.Escape(v.Spec.InstanceClass),
@@ -72,8 +90,8 @@ public static class Render
         var table = new Table().Border(TableBorder.Rounded).HideHeaders().AddColumns("", "");
         void Row(string k, string v) => table.AddRow(Markup.Escape(k), Markup.Escape(v));
         Row("host", h.HostId);
-        Row("scheduling", h.Scheduling.ToString().ToLowerInvariant());
-        Row("health", h.Health.ToString().ToLowerInvariant());
+        Row("scheduling", Naming.EnumNames.Of(h.Scheduling));
+        Row("health", Naming.EnumNames.Of(h.Health));
         Row("cores", $"{h.Spec.Cores} ({h.UsedVcpus} used, {h.ReservedVcpus} of them reserved)");
         Row("memory", $"{h.Spec.MemoryMiB} MiB ({h.UsedMemoryMiB} used, {h.ReservedMemoryMiB} of them reserved)");
         Row("cpu", $"{h.Spec.CpuModel}; {string.Join(",", h.Spec.CpuFeatures)}");
@@ -92,7 +110,7 @@ public static class Render
         void Row(string k, string value) => table.AddRow(Markup.Escape(k), Markup.Escape(value));
         Row("vm", v.VmId);
         Row("host", v.HostId);
-        Row("power", v.Power.ToString().ToLowerInvariant());
+        Row("power", Naming.EnumNames.Of(v.Power));
         Row("vcpus / memory", $"{v.Spec.Vcpus} / {v.Spec.MemoryMiB} MiB");
         Row("class", v.Spec.InstanceClass);
         Row("required cpu features", string.Join(",", v.Spec.RequiredCpuFeatures));
@@ -162,7 +180,7 @@ public static class Render
         {
             var breakdown = new Table().Border(TableBorder.Rounded).AddColumns("INSIDE THE DOWNTIME", "MS");
             breakdown.AddRow("[bold]downtime (source pause → destination resume)[/]", $"[bold]{d.DowntimeMs:0.00}[/]");
-            breakdown.AddRow("data plane: final copy until acknowledged", $"{d.DataPlaneMs:0.00}");
+            breakdown.AddRow("data plane (pause until the destination acknowledged the last page)", $"{d.DataPlaneMs:0.00}");
             foreach (var (step, ms) in d.Steps.OrderByDescending(kv => kv.Value))
             {
                 breakdown.AddRow(Markup.Escape(step), $"{ms:0.00}");
@@ -171,7 +189,7 @@ public static class Render
             if (d.FinalPages > 0 || d.FinalBytes > 0)
             {
                 // QEMU does not itemise its final copy: its figures are in the hypervisor's own report below.
-                breakdown.AddRow("final copy", $"{d.FinalPages} pages, {d.FinalBytes} bytes on the wire ({d.CompressedBytes} compressed), {d.SessionDeltaEntries} session entries");
+                breakdown.AddRow("stop-and-copy payload", $"{d.FinalPages} pages, {d.FinalBytes} bytes on the wire ({d.CompressedBytes} compressed), {d.SessionDeltaEntries} session entries");
             }
             grid.AddRow(breakdown);
         }
@@ -183,7 +201,7 @@ public static class Render
             hv.AddRow("downtime", Ms(h.DowntimeMs));
             hv.AddRow("total / setup", $"{Ms(h.TotalMs)} / {Ms(h.SetupMs)}");
             hv.AddRow("transferred", $"{h.TransferredBytes / 1048576.0:0.0} MiB at {h.ThroughputBytesPerSecond / 1e6:0.0} MB/s");
-            hv.AddRow("dirty syncs / dirty rate", $"{h.DirtySyncCount} / {(h.DirtyRateBytesPerSecond > 0 ? $"{h.DirtyRateBytesPerSecond / 1e6:0.0} MB/s" : "not measured (QEMU measures it once per second of pre-copy)")}");
+            hv.AddRow("dirty syncs / dirty rate", $"{h.DirtySyncCount} / {(h.DirtyRateBytesPerSecond > 0 ? $"{h.DirtyRateBytesPerSecond / 1e6:0.0} MB/s" : DirtyRateNotMeasured(h.Driver))}");
             if (h.PauseHoldMs is { } hold)
             {
                 hv.AddRow("pre-switchover hold / device stage", $"{hold:0.00} ms / {Ms(h.DeviceStageMs)}");
@@ -210,13 +228,22 @@ public static class Render
         return grid;
     }
 
+    /// <summary>Why a hypervisor report has no dirty rate, in the terms of the driver that wrote it.</summary>
+    public static string DirtyRateNotMeasured(string driver) =>
+        driver.Equals("qemu", StringComparison.OrdinalIgnoreCase)
+            ? "not measured (QEMU measures it once per second of pre-copy)"
+            : $"0 (the {driver} engine measured no dirtying in its last pre-copy round)";
+
     private static string PhaseMarkup(Migration.MigrationPhase phase) => phase switch
     {
         Migration.MigrationPhase.Completed => "[green]completed[/]",
-        Migration.MigrationPhase.RolledBack => "[yellow]rolled back[/]",
+        Migration.MigrationPhase.RolledBack => "[yellow]rolled_back[/]",
         Migration.MigrationPhase.Failed => "[red]failed[/]",
-        _ => phase.ToString().ToLowerInvariant(),
+        _ => PhaseName(phase),
     };
+
+    /// <summary>A phase as users see it everywhere: <c>rolling_back</c>, the same as in the JSON.</summary>
+    public static string PhaseName(Migration.MigrationPhase phase) => Naming.EnumNames.Of(phase);
 
     public static Spectre.Console.Rendering.IRenderable Preflight(Migration.PreflightReport r)
     {
@@ -224,7 +251,8 @@ public static class Render
         grid.AddRow("VM", Markup.Escape($"{r.VmId} on {r.SourceHost}, policy {r.Policy} (target {r.DowntimeTargetMs:0.#} ms, link {r.LinkBandwidthBytesPerSecond * 8 / 1e9:0.##} Gb/s)"));
         if (r.Prediction is { } p)
         {
-            grid.AddRow("dirty rate", Markup.Escape($"{p.DirtyBytesPerSecond / 1e6:0.##} MB/s over {p.SampleWindowMs:0} ms ({p.Method}), memory {p.MemoryBytes / (1024.0 * 1024 * 1024):0.##} GiB"));
+            grid.AddRow("dirty rate", Markup.Escape($"{p.DirtyBytesPerSecond / 1e6:0.##} MB/s over {p.SampleWindowMs:0} ms ({p.Method})"));
+            grid.AddRow("memory", Markup.Escape(PreflightMemory(r.VmMemoryMiB, p.MemoryBytes)));
             grid.AddRow("predicted", Markup.Escape($"{p.Outcome}: {p.Rounds} round(s), total {p.TotalMs:0} ms, downtime {p.DowntimeMs:0.##} ms, {p.BytesSent / 1e6:0.#} MB sent; "
                 + $"converges without throttling: {(p.ConvergesWithoutThrottling ? "yes" : "no")}"));
             grid.AddRow("why", Markup.Escape(p.Reason));
@@ -242,6 +270,20 @@ public static class Render
         }
 
         return new Rows(grid, table);
+    }
+
+    /// <summary>The VM's memory; the sampled memory beside it only when it differs (a simulated guest's smaller backing).</summary>
+    public static string PreflightMemory(long vmMemoryMiB, long sampledBytes)
+    {
+        var sampledMiB = sampledBytes / (1024.0 * 1024);
+        if (vmMemoryMiB <= 0)
+        {
+            return $"{Gib((long)Math.Round(sampledMiB))} (as sampled)";
+        }
+
+        return Math.Abs(sampledMiB - vmMemoryMiB) < 1
+            ? Gib(vmMemoryMiB)
+            : $"{Gib(vmMemoryMiB)} (the prediction sampled {sampledMiB:0.#} MiB of backing memory)";
     }
 
     public static string Gib(long mib) => mib % 1024 == 0 ? $"{mib / 1024}G" : $"{mib / 1024.0:0.#}G";

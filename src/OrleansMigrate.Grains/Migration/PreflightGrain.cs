@@ -80,7 +80,7 @@ public sealed class PreflightGrain(IOptions<MigrationPolicyOptions> policies) : 
 
         var (go, verdict) = Decide(vm, policy, best, verdicts, prediction, predictionError);
         return new PreflightReport(vm.VmId, source.HostId, policy.Name, policy.DowntimeTargetMs, policy.LinkBandwidthBytesPerSecond, prediction, predictionError,
-            [.. verdicts.OrderByDescending(v => v.Allowed).ThenBy(v => v.HostId, StringComparer.Ordinal)], best, go, verdict);
+            [.. verdicts.OrderByDescending(v => v.Allowed).ThenBy(v => v.HostId, StringComparer.Ordinal)], best, go, verdict, vm.Spec.MemoryMiB);
     }
 
     private static (bool Go, string Verdict) Decide(VmRecord vm, MigrationPolicy policy, string? best, List<PreflightCandidate> candidates, PreflightPrediction? p, string? error)

@@ -116,7 +116,7 @@ public sealed partial class CampaignGrain(
         var s = Require();
         if (s.State != CampaignState.Paused)
         {
-            throw OmigException.Conflict("campaign", $"campaign '{Id}' is {s.State.ToString().ToLowerInvariant()}, not paused");
+            throw OmigException.Conflict("campaign", $"campaign '{Id}' is {Naming.EnumNames.Of(s.State)}, not paused");
         }
 
         // A resume grants the budget again: the next FailureBudget failures pause it again.

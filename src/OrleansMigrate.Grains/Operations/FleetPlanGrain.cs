@@ -191,7 +191,7 @@ public sealed class FleetPlanGrain(
                 moves[i] = moves[i] with
                 {
                     State = moves[i].Attempts >= MaxAttempts ? PlanMoveState.Failed : PlanMoveState.Pending,
-                    Reason = $"migration {m.MigrationId} {m.Phase.ToString().ToLowerInvariant()}: {m.Failure}",
+                    Reason = $"migration {m.MigrationId} {Naming.EnumNames.Of(m.Phase)}: {m.Failure}",
                 };
             }
         }

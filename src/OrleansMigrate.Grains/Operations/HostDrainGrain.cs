@@ -16,6 +16,9 @@ namespace OrleansMigrate.Operations;
 public sealed class HostDrainGrainState
 {
     [Id(0)] public DrainStatus? Status { get; set; }
+
+    /// <summary>Earlier drains of the host, newest first (at most <see cref="HostDrainGrain.HistoryLength"/>).</summary>
+    [Id(1)] public List<DrainStatus> History { get; set; } = [];
 }
 
 /// <summary>
@@ -34,6 +37,9 @@ public sealed partial class HostDrainGrain(
     ILogger<HostDrainGrain> logger) : Grain, IHostDrainGrain, IRemindable
 {
     private const string DriveReminder = "drain-drive";
+
+    /// <summary>Ended drains kept per host, so a new drain never erases the record of an earlier one's moves.</summary>
+    public const int HistoryLength = 20;
 
     /// <summary>Passes in a row (a minute) a VM found no destination before it is reported unmovable: room may free up
     /// meanwhile (other drains' migrations ending, hosts coming back from an upgrade).</summary>
@@ -96,6 +102,7 @@ public sealed partial class HostDrainGrain(
             throw OmigException.Invalid("prefer-firmware", $"'{options.PreferFirmware}' is not a version (digits and dots)");
         }
 
+        // A second drain of a host being drained joins it (its options stay those of the first).
         if (S is { IsEnded: false } running)
         {
             return running;
@@ -104,7 +111,26 @@ public sealed partial class HostDrainGrain(
         var host = GrainFactory.GetGrain<IHostGrain>(HostId);
         _ = await host.GetAsync() ?? throw OmigException.NotFound("host", $"host '{HostId}' is not registered");
         await host.SetSchedulingAsync(SchedulingState.Draining);
-        S = new DrainStatus(HostId, DrainState.Running, options, [], time.GetUtcNow(), null, null);
+        if (S is not null)
+        {
+            state.State.History.Insert(0, S);
+            if (state.State.History.Count > HistoryLength)
+            {
+                state.State.History.RemoveRange(HistoryLength, state.State.History.Count - HistoryLength);
+            }
+        }
+
+        // Migrations already moving VMs off this host (an operator's, a plan's) are this drain's too: it waits for them
+        // and records their outcome, instead of ending "completed, 0 moved" while they still run.
+        var inFlight = (await GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).ListAsync(includeEnded: false))
+            .Where(m => m.SourceHost == HostId && !m.IsEnded)
+            .GroupBy(m => m.Request.VmId, StringComparer.Ordinal)
+            .Select(g => g.First())
+            .Select(m => new DrainVm(m.Request.VmId, DrainVmState.Migrating, m.MigrationId, m.DestinationHost, Attempts: 1,
+                Reason: $"already migrating when the drain started ({m.Request.RequestedBy})"))
+            .OrderBy(v => v.VmId, StringComparer.Ordinal)
+            .ToImmutableArray();
+        S = new DrainStatus(HostId, DrainState.Running, options, inFlight, time.GetUtcNow(), null, null);
         _noDestination.Clear();
         await state.WriteStateAsync();
         LogStarted(logger, HostId, options.MaxParallel);
@@ -113,6 +139,8 @@ public sealed partial class HostDrainGrain(
     }
 
     public Task<DrainStatus?> GetAsync() => Task.FromResult(S);
+
+    public Task<ImmutableArray<DrainStatus>> GetHistoryAsync() => Task.FromResult(state.State.History.ToImmutableArray());
 
     public async Task<DrainStatus> AbortAsync(string reason)
     {
@@ -205,7 +233,7 @@ public sealed partial class HostDrainGrain(
             }
             else if (s.State == DrainState.Aborting)
             {
-                vms[vm.VmId] = vm with { State = DrainVmState.Skipped, Reason = $"drain aborted; last migration {migration.Phase.ToString().ToLowerInvariant()}: {migration.Failure}" };
+                vms[vm.VmId] = vm with { State = DrainVmState.Skipped, Reason = $"drain aborted; last migration {Naming.EnumNames.Of(migration.Phase)}: {migration.Failure}" };
             }
             else
             {
@@ -213,7 +241,7 @@ public sealed partial class HostDrainGrain(
                 vms[vm.VmId] = vm with
                 {
                     State = failed ? DrainVmState.Failed : DrainVmState.Pending,
-                    Reason = $"migration {vm.MigrationId} {migration.Phase.ToString().ToLowerInvariant()}: {migration.Failure}",
+                    Reason = $"migration {vm.MigrationId} {Naming.EnumNames.Of(migration.Phase)}: {migration.Failure}",
                 };
             }
         }
@@ -479,7 +507,7 @@ public sealed partial class HostDrainGrain(
 
         if (vm.Power != PowerState.Running)
         {
-            return $"is {vm.Power.ToString().ToLowerInvariant()}, not running: start or delete it";
+            return $"is {Naming.EnumNames.Of(vm.Power)}, not running: start or delete it";
         }
 
         return null;

@@ -626,19 +626,17 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
             throw new ArgumentException($"image path must be absolute, was '{path}'.", nameof(path));
         if (_options.ImageDirectories.Count == 0)
             throw new ArgumentException("no image directories are configured on this host (Qemu:ImageDirectories): no image may be used.", nameof(path));
-        var file = new FileInfo(path);
-        if (!file.Exists)
-            throw new ArgumentException($"image '{path}' does not exist on host {HostId}.", nameof(path));
-        // Every component, not only the last: a linked directory inside an image directory may point anywhere.
+        // Confinement first, and one answer for a path outside whether or not it exists: the answer must not tell a
+        // caller which files exist elsewhere on the host. Every component is resolved, not only the last: a linked
+        // directory inside an image directory may point anywhere.
         var resolved = RealPath(path);
-        foreach (var dir in _options.ImageDirectories)
-        {
-            var rootPath = RealPath(dir);
-            if (resolved.StartsWith(Path.TrimEndingDirectorySeparator(rootPath) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-                return resolved;
-        }
-
-        throw new ArgumentException($"image '{path}' is outside the configured image directories ({string.Join(", ", _options.ImageDirectories)}).", nameof(path));
+        var confined = _options.ImageDirectories.Any(dir =>
+            resolved.StartsWith(Path.TrimEndingDirectorySeparator(RealPath(dir)) + Path.DirectorySeparatorChar, StringComparison.Ordinal));
+        if (!confined)
+            throw new ArgumentException($"image '{path}' is outside the configured image directories ({string.Join(", ", _options.ImageDirectories)}).", nameof(path));
+        if (!File.Exists(resolved))
+            throw new ArgumentException($"image '{path}' does not exist on host {HostId}.", nameof(path));
+        return resolved;
     }
 
     /// <summary>The path with symbolic links resolved in every component, as realpath(3) does (Linux paths).</summary>

@@ -141,6 +141,55 @@ public sealed class HostDrainTests(MigrationClusterFixture fixture) : IDisposabl
         await Assert.ThrowsAsync<OmigException>(() => Client.GetDrainAsync(hosts[0]));
     }
 
+    [Fact]
+    public async Task A_second_drain_joins_the_running_one_and_a_later_drain_keeps_the_earlier_ones_record()
+    {
+        var (hosts, flag) = await HostsAsync(2);
+        await VmAsync(hosts[0], flag);
+        await VmAsync(hosts[0], flag);
+        fixture.Faults.Delay(FaultSteps.DiskOpenReadOnly, TimeSpan.FromMilliseconds(400));
+
+        var first = await Client.DrainHostAsync(hosts[0], new DrainOptions(MaxParallel: 2));
+        var again = await Client.DrainHostAsync(hosts[0], new DrainOptions(MaxParallel: 1));
+
+        Assert.Equal(DrainState.Running, again.State);
+        Assert.Equal(first.StartedAt, again.StartedAt);
+        Assert.Equal(2, again.Options.MaxParallel);
+        fixture.Faults.Clear();
+        var ended = await WaitAsync(again);
+        Assert.Equal(DrainState.Completed, ended.State);
+        Assert.All(ended.Vms, v => Assert.Equal(DrainVmState.Moved, v.State));
+
+        // A new drain of the (now empty) host: the first one's moves stay on record.
+        var later = await WaitAsync(await Client.DrainHostAsync(hosts[0]));
+        var history = await Client.GetDrainHistoryAsync(hosts[0]);
+
+        Assert.True(later.StartedAt > first.StartedAt);
+        var earlier = Assert.Single(history);
+        Assert.Equal((first.StartedAt, DrainState.Completed), (earlier.StartedAt, earlier.State));
+        Assert.Equal(ended.Vms.Select(v => (v.VmId, v.MigrationId)), earlier.Vms.Select(v => (v.VmId, v.MigrationId)));
+        Assert.Equal(2, earlier.Vms.Count(v => v.State == DrainVmState.Moved && v.MigrationId is not null));
+    }
+
+    [Fact]
+    public async Task A_drain_started_while_a_VM_is_already_migrating_off_the_host_waits_for_that_migration_and_records_it()
+    {
+        var (hosts, flag) = await HostsAsync(2);
+        var vm = await VmAsync(hosts[0], flag);
+        fixture.Faults.Delay(FaultSteps.DiskOpenReadOnly, TimeSpan.FromMilliseconds(800));
+        var manual = await Client.MigrateAsync(new OrleansMigrate.Migration.MigrationRequest(vm.VmId, hosts[1]));
+
+        var drain = await Client.DrainHostAsync(hosts[0]);
+
+        var tracked = Assert.Single(drain.Vms);
+        Assert.Equal((vm.VmId, DrainVmState.Migrating, manual.MigrationId), (tracked.VmId, tracked.State, tracked.MigrationId));
+        fixture.Faults.Clear();
+        var ended = await WaitAsync(drain);
+        Assert.Equal(DrainState.Completed, ended.State);
+        var moved = Assert.Single(ended.Vms);
+        Assert.Equal((DrainVmState.Moved, manual.MigrationId, hosts[1]), (moved.State, moved.MigrationId, moved.Destination));
+    }
+
     private async Task<(string[] Hosts, string Flag)> HostsAsync(int count)
     {
         var flag = "drn_" + Guid.NewGuid().ToString("N")[..8];

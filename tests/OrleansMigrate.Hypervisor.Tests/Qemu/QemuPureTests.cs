@@ -300,3 +300,44 @@ public sealed class QemuMigrationStatsTests
         Assert.Equal("none", QemuMigrationStats.Parse(new JsonObject()).Status);
     }
 }
+
+/// <summary>Image confinement is checked before existence, so the answer for a path outside the image directories
+/// never tells whether that file exists on the host. CheckImage runs before QEMU would, so no QEMU is needed.</summary>
+public sealed class QemuImageConfinementTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("omig-confine-").FullName;
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    [Fact]
+    public async Task A_path_outside_the_image_directories_gets_the_same_answer_whether_or_not_it_exists()
+    {
+        var images = Directory.CreateDirectory(Path.Combine(_root, "images")).FullName;
+        var outside = Directory.CreateDirectory(Path.Combine(_root, "outside")).FullName;
+        var existing = Path.Combine(outside, "secret.img");
+        File.WriteAllText(existing, "x");
+        var missing = Path.Combine(outside, "nothing.img");
+        var options = new QemuDriverOptions { Binary = "/nonexistent/qemu", RuntimeDirectory = Path.Combine(_root, "run") };
+        options.ImageDirectories.Add(images);
+        await using var driver = new QemuHypervisorDriver("q-1", options);
+
+        var forExisting = await Assert.ThrowsAsync<ArgumentException>(() => driver.CreateVmAsync(Spec("vm-a", existing)));
+        var forMissing = await Assert.ThrowsAsync<ArgumentException>(() => driver.CreateVmAsync(Spec("vm-b", missing)));
+
+        Assert.Equal(forExisting.Message.Replace(existing, "PATH", StringComparison.Ordinal), forMissing.Message.Replace(missing, "PATH", StringComparison.Ordinal));
+        Assert.Contains("outside the configured image directories", forMissing.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("does not exist", forMissing.Message, StringComparison.Ordinal);
+
+        // Inside the image directories a missing image is still named as missing.
+        var inside = await Assert.ThrowsAsync<ArgumentException>(() => driver.CreateVmAsync(Spec("vm-c", Path.Combine(images, "no-such.img"))));
+        Assert.Contains("does not exist on host q-1", inside.Message, StringComparison.Ordinal);
+    }
+
+    private static VmSpec Spec(string vmId, string image) => new()
+    {
+        VmId = vmId,
+        MemoryMiB = 64,
+        VCpuCount = 1,
+        Qemu = new QemuGuest { ImagePath = image },
+    };
+}
