@@ -347,15 +347,7 @@ public sealed class OmigClient : IAsyncDisposable
     public async Task<HostAgentInfo> GetHostAgentAsync(string hostId)
     {
         FleetValidation.RequireId("host", hostId);
-        try
-        {
-            return await Grains.GetGrain<IHostAgentGrain>(hostId).GetInfoAsync();
-        }
-        catch (Exception ex) when (ex is SiloUnavailableException or TimeoutException or OrleansMessageRejectionException
-                                   or Orleans.Runtime.Messaging.ConnectionFailedException)
-        {
-            throw new OmigException(OmigErrorCode.Unavailable, "host", $"the agent of host '{hostId}' did not answer (its silo is down or being declared dead): {ex.Message}");
-        }
+        return await AgentAsync(hostId, a => a.GetInfoAsync());
     }
 
     public Task<VmRecord> CreateVmAsync(VmSpec spec, string hostId)
@@ -379,9 +371,11 @@ public sealed class OmigClient : IAsyncDisposable
     public async Task<VmHypervisorView> GetVmHypervisorAsync(string vmId)
     {
         var vm = await GetVmAsync(vmId);
-        var agent = Grains.GetGrain<Agents.IHostAgentGrain>(vm.HostId);
-        var info = await agent.GetInfoAsync();
-        return new VmHypervisorView(vm.HostId, info.Driver, await agent.GetVmStateAsync(vmId), await agent.GetVmDetailAsync(vmId));
+        return await AgentAsync(vm.HostId, async agent =>
+        {
+            var info = await agent.GetInfoAsync();
+            return new VmHypervisorView(vm.HostId, info.Driver, await agent.GetVmStateAsync(vmId), await agent.GetVmDetailAsync(vmId));
+        });
     }
 
     /// <summary>
@@ -399,12 +393,28 @@ public sealed class OmigClient : IAsyncDisposable
         }
 
         var vm = await GetVmAsync(vmId);
-        return await Grains.GetGrain<Agents.IHostAgentGrain>(vm.HostId).QmpAsync(vmId, commandJson);
+        return await AgentAsync(vm.HostId, a => a.QmpAsync(vmId, commandJson));
+    }
+
+    /// <summary>A call to a host's agent; an agent that cannot be reached fails with Unavailable (field <c>host</c>) in our
+    /// words (<see cref="AgentErrors"/>), never with Orleans' own message.</summary>
+    private async Task<T> AgentAsync<T>(string hostId, Func<IHostAgentGrain, Task<T>> call)
+    {
+        try
+        {
+            return await call(Grains.GetGrain<IHostAgentGrain>(hostId));
+        }
+        catch (Exception ex) when (AgentErrors.IsUnreachable(ex) && ex is not OmigException)
+        {
+            throw AgentErrors.Unreachable(hostId, ex);
+        }
     }
 
     /// <summary>
     /// Boots a VM that is <c>lost</c> (its hypervisor process died) or stopped, on the host the registry places it
-    /// on, and records it running. Refused while a migration of the VM is in flight, or when it runs already.
+    /// on, and records it running; for a VM left <c>unknown</c> by an unreachable agent, records it running once the
+    /// agent answers (booting it only if the hypervisor has no instance). Refused while a migration of the VM is in
+    /// flight, or when it runs already.
     /// </summary>
     public async Task<VmRecord> StartVmAsync(string vmId)
     {
@@ -419,7 +429,11 @@ public sealed class OmigClient : IAsyncDisposable
             throw OmigException.Conflict("vm", $"VM '{vmId}' has migration {active.MigrationId} in flight ({Naming.EnumNames.Of(active.Phase)})");
         }
 
-        await Grains.GetGrain<Agents.IHostAgentGrain>(vm.HostId).StartVmAsync(vm.Spec);
+        await AgentAsync(vm.HostId, async a =>
+        {
+            await a.StartVmAsync(vm.Spec);
+            return true;
+        });
         return await Grains.GetGrain<IVmGrain>(vmId).SetPowerAsync(PowerState.Running);
     }
 
@@ -509,7 +523,13 @@ public sealed class OmigClient : IAsyncDisposable
         return await Grains.GetGrain<IMigrationGrain>(migrationId).CancelAsync(reason);
     }
 
-    /// <summary>Status updates until the migration ends (a queued migration is polled until it starts).</summary>
+    /// <summary>How long <see cref="WatchMigrationAsync"/> keeps trying when the cluster does not answer before it gives up.</summary>
+    public static readonly TimeSpan WatchOutage = TimeSpan.FromMinutes(2);
+
+    /// <summary>Status updates until the migration ends (a queued migration is polled until it starts). While the migration
+    /// waits for a host's agent (<see cref="MigrationStatus.AgentWait"/>) an update comes every second or so. When the silo
+    /// running the migration (or the client's gateway) dies, the watch picks up again on the next activation; it gives up
+    /// with Unavailable after <see cref="WatchOutage"/> without an answer.</summary>
     public async IAsyncEnumerable<MigrationStatus> WatchMigrationAsync(string migrationId, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         RequireMigrationId(migrationId);
@@ -526,11 +546,65 @@ public sealed class OmigClient : IAsyncDisposable
             await Task.Delay(500, cancellationToken);
         }
 
-        await foreach (var status in grain.WatchAsync(cancellationToken))
+        var failingSince = (DateTime?)null;
+        while (true)
         {
-            yield return status;
+            var stream = grain.WatchAsync(cancellationToken).GetAsyncEnumerator(cancellationToken);
+            try
+            {
+                while (true)
+                {
+                    MigrationStatus status;
+                    try
+                    {
+                        if (!await stream.MoveNextAsync())
+                        {
+                            yield break;
+                        }
+
+                        status = stream.Current;
+                        failingSince = null;
+                    }
+                    catch (Exception ex) when (IsClusterOutage(ex) && !cancellationToken.IsCancellationRequested)
+                    {
+                        failingSince ??= DateTime.UtcNow;
+                        if (DateTime.UtcNow - failingSince > WatchOutage)
+                        {
+                            throw new OmigException(OmigErrorCode.Unavailable, "migration",
+                                $"the cluster has not answered about migration '{migrationId}' for {WatchOutage.TotalMinutes:0} min; it goes on without this watch: look again with 'omig migration show {migrationId}'");
+                        }
+
+                        break;
+                    }
+
+                    yield return status;
+                    if (status.IsEnded)
+                    {
+                        yield break;
+                    }
+                }
+            }
+            finally
+            {
+                try
+                {
+                    await stream.DisposeAsync();
+                }
+                catch (Exception ex) when (IsClusterOutage(ex))
+                {
+                    // The enumerator's activation is gone with its silo.
+                }
+            }
+
+            // The silo running the migration died (its reminder re-drives it elsewhere) or the gateway went away: the
+            // next call finds or re-activates it.
+            await Task.Delay(1000, cancellationToken);
         }
     }
+
+    private static bool IsClusterOutage(Exception ex) =>
+        ex is OrleansMessageRejectionException or TimeoutException or Orleans.Runtime.Messaging.ConnectionFailedException
+            or EnumerationAbortedException or OmigException { Code: OmigErrorCode.Unavailable };
 
     /// <summary>The migration grain's status, else the scheduler's entry while it is queued, else the grain's status again:
     /// a migration can be admitted, run and end between the first two questions (it leaves the scheduler only after

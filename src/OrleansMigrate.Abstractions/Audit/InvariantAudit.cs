@@ -67,12 +67,10 @@ public static class InvariantAudit
             {
                 info = await grains.GetGrain<IHostAgentGrain>(host.HostId).GetInfoAsync().WaitAsync(ct);
             }
-            catch (Exception ex) when (AgentUnavailable(ex))
+            catch (Exception ex) when (AgentErrors.IsUnreachable(ex) || ex is OmigException { Code: OmigErrorCode.Unavailable })
             {
                 unreachable.Add(host.HostId);
-                var reason = ex is OmigException omig ? omig.Reason
-                    : $"the agent of host '{host.HostId}' did not answer (its silo is down or being declared dead): {ex.Message}";
-                findings.Add(new AuditFinding(Unreachable, host.HostId, reason));
+                findings.Add(new AuditFinding(Unreachable, host.HostId, AgentErrors.Describe(host.HostId, ex)));
                 continue;
             }
 
@@ -93,7 +91,8 @@ public static class InvariantAudit
 
             checkedVms++;
             var where = running.TryGetValue(vm.VmId, out var list) ? list : [];
-            var shouldRun = vm.Power is PowerState.Running or PowerState.Paused;
+            // Unknown: a migration found the host's agent unreachable; now that it answers, the VM should run there.
+            var shouldRun = vm.Power is PowerState.Running or PowerState.Paused or PowerState.Unknown;
             if (shouldRun ? where.Count != 1 || where[0] != vm.HostId : where.Count != 0)
             {
                 findings.Add(new AuditFinding(VmRunsOnce, vm.VmId,
@@ -159,10 +158,4 @@ public static class InvariantAudit
 
         return new AuditReport([.. findings], checkedVms, vms.Count(v => migrating.Contains(v.VmId)), [.. unreachable]);
     }
-
-    /// <summary>A host agent that cannot be reached: no live silo serves its host, or its silo does not answer.</summary>
-    private static bool AgentUnavailable(Exception ex) =>
-        ex is OmigException { Code: OmigErrorCode.Unavailable }
-            or SiloUnavailableException or TimeoutException or OrleansMessageRejectionException
-            or Orleans.Runtime.Messaging.ConnectionFailedException;
 }

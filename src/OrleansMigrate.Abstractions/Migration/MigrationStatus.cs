@@ -6,6 +6,8 @@ namespace OrleansMigrate.Migration;
 /// <param name="Failure">Why it rolled back or failed, or null.</param>
 /// <param name="TotalMs">Prepare start to end, once ended.</param>
 /// <param name="Hypervisor">The hypervisor's own numbers (downtime, total, transferred…), once committed.</param>
+/// <param name="AgentWait">Set while the migration waits for a host's agent that does not answer (since when, until when);
+/// kept on a migration that failed because the wait ran out.</param>
 /// <param name="GuestCheck">What reading the destination guest after the resume found (null until it ran).</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.MigrationStatus")]
@@ -23,7 +25,8 @@ public sealed record MigrationStatus(
     [property: Id(10)] double? TotalMs,
     [property: Id(11)] int Attempts,
     [property: Id(12)] Agents.HypervisorReport? Hypervisor = null,
-    [property: Id(13)] GuestCheck? GuestCheck = null)
+    [property: Id(13)] AgentWait? AgentWait = null,
+    [property: Id(14)] GuestCheck? GuestCheck = null)
 {
     public bool IsEnded => Phase is MigrationPhase.Completed or MigrationPhase.RolledBack or MigrationPhase.Failed;
 }

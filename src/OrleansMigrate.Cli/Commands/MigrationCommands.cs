@@ -140,13 +140,44 @@ public static class MigrationCommands
             await Task.WhenAll(migrationIds.Select(async (id, i) =>
             {
                 MigrationPhase? phase = null;
+                AgentWait? wait = null;
+                var waitPrinted = DateTimeOffset.MinValue;
                 await foreach (var status in client.WatchMigrationAsync(id, ct))
                 {
                     last[i] = status;
-                    if (!quiet && status.Phase != phase)
+                    if (quiet)
+                    {
+                        continue;
+                    }
+
+                    if (status.Phase != phase)
                     {
                         Console.Out.WriteLine(Line(status));
                         phase = status.Phase;
+                    }
+
+                    // A wait for a host's agent: the whole reason once, then how long it has lasted every 10 s, and its end.
+                    var now = status.IsEnded ? null : status.AgentWait;
+                    if (now is not null && (wait is null || wait.HostId != now.HostId || wait.Since != now.Since))
+                    {
+                        Console.Out.WriteLine($"{status.MigrationId} {WaitLine(now)}: {now.Reason}");
+                        waitPrinted = DateTimeOffset.UtcNow;
+                    }
+                    else if (now is not null && DateTimeOffset.UtcNow - waitPrinted >= TimeSpan.FromSeconds(10))
+                    {
+                        Console.Out.WriteLine($"{status.MigrationId} {WaitLine(now)}");
+                        waitPrinted = DateTimeOffset.UtcNow;
+                    }
+                    else if (now is null && wait is not null && status.AgentWait is null)
+                    {
+                        Console.Out.WriteLine($"{status.MigrationId} host {wait.HostId}'s agent answers again after {Render.Elapsed(DateTimeOffset.UtcNow - wait.Since)}");
+                    }
+
+                    wait = now;
+                    if (status.IsEnded && status.Failure is { } failure)
+                    {
+                        // In full on one line: the report's table wraps it.
+                        Console.Out.WriteLine($"{status.MigrationId} {status.Phase.ToString().ToLowerInvariant()}: {failure}");
                     }
                 }
             }));
@@ -170,9 +201,27 @@ public static class MigrationCommands
         _ => $"migration {migrationId} is past its commit point ({Render.PhaseName(phase)}) and will complete, nothing cancelled",
     };
 
+    /// <summary>"waiting for host h-2's agent (source; step: …) since …, 45 s; gives up at … (in 4 min 15 s)".</summary>
+    public static string WaitLine(AgentWait w)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var since = string.Create(CultureInfo.InvariantCulture, $"{w.Since:u}");
+        var until = w.Deadline is { } d
+            ? string.Create(CultureInfo.InvariantCulture, $"gives up at {d:u} (in {Render.Elapsed(d - now)})")
+            : "no deadline: the migration committed and rolls forward once it answers";
+        return $"waiting for host {w.HostId}'s agent ({w.Role}; step: {w.Step}) since {since}, {Render.Elapsed(now - w.Since)}; {until}";
+    }
+
     private static string Line(MigrationStatus s)
     {
         var head = $"{s.MigrationId} {s.Request.VmId} {s.SourceHost}→{s.DestinationHost} {Render.PhaseName(s.Phase)}";
+        if (s.AgentWait is { } w && !s.IsEnded)
+        {
+            // The progress bar's line: short; the report and 'migration show' have the reason.
+            return head + $": waiting for host {w.HostId}'s agent, {Render.Elapsed(DateTimeOffset.UtcNow - w.Since)}"
+                + (w.Deadline is { } d ? $", gives up in {Render.Elapsed(d - DateTimeOffset.UtcNow)}" : "");
+        }
+
         return s.Progress.Round == 0
             ? head
             : head + string.Create(CultureInfo.InvariantCulture,

@@ -115,7 +115,7 @@ public static class VmCommands
     private static Command Start()
     {
         var id = VmId();
-        var cmd = new Command("start", "Boot a VM that was lost (its hypervisor process died) or stopped, on its host") { id };
+        var cmd = new Command("start", "Boot a VM that was lost (its hypervisor process died) or stopped, on its host; record one left unknown (its host's agent was unreachable) running") { id };
         cmd.SetClientAction(async (parse, client, _) =>
         {
             var record = await client.StartVmAsync(parse.GetValue(id)!);

@@ -58,7 +58,7 @@ public static class Render
             table.AddRow(
                 Markup.Escape(v.VmId),
                 Markup.Escape(v.HostId),
-                Markup.Escape(Naming.EnumNames.Of(v.Power)),
+                v.Power == PowerState.Unknown ? "[yellow]unknown[/]" : Markup.Escape(Naming.EnumNames.Of(v.Power)),
                 v.Spec.Vcpus.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 Gib(v.Spec.MemoryMiB),
                 Markup.Escape(v.Spec.InstanceClass),
@@ -110,7 +110,7 @@ public static class Render
         void Row(string k, string value) => table.AddRow(Markup.Escape(k), Markup.Escape(value));
         Row("vm", v.VmId);
         Row("host", v.HostId);
-        Row("power", Naming.EnumNames.Of(v.Power));
+        Row("power", Naming.EnumNames.Of(v.Power) + (v.PowerDetail is { } why ? $": {why}" : ""));
         Row("vcpus / memory", $"{v.Spec.Vcpus} / {v.Spec.MemoryMiB} MiB");
         Row("class", v.Spec.InstanceClass);
         Row("required cpu features", string.Join(",", v.Spec.RequiredCpuFeatures));
@@ -155,7 +155,7 @@ public static class Render
                 Markup.Escape(m.SourceHost),
                 Markup.Escape(m.DestinationHost),
                 m.Request.Mode.ToString().ToLowerInvariant(),
-                PhaseMarkup(m.Phase),
+                PhaseMarkup(m.Phase) + (m.AgentWait is { } w && !m.IsEnded ? $" [yellow](waiting for {Markup.Escape(w.HostId)}'s agent)[/]" : ""),
                 m.Downtime is { } d ? $"{d.DowntimeMs:0.0} ms" : "-",
                 m.TotalMs is { } t ? $"{t / 1000:0.00} s" : "-",
                 Markup.Escape(m.Failure ?? ""));
@@ -176,6 +176,24 @@ public static class Render
         }
 
         grid.AddRow(timeline);
+        if (m.AgentWait is { } w)
+        {
+            var wait = new Table().Border(TableBorder.Rounded)
+                .AddColumns(m.IsEnded ? "GAVE UP WAITING FOR A HOST AGENT" : "[yellow]WAITING FOR A HOST AGENT[/]", "");
+            void WaitRow(string k, string v) => wait.AddRow(Markup.Escape(k), Markup.Escape(v));
+            var now = DateTimeOffset.UtcNow;
+            WaitRow("host", $"{w.HostId} ({w.Role}){(w.Silo is { } silo ? $", {silo}" : "")}");
+            WaitRow("step", w.Step);
+            WaitRow("unreachable since", w.Since.ToString("u", System.Globalization.CultureInfo.InvariantCulture)
+                + (m.IsEnded ? "" : $" ({Elapsed(now - w.Since)})"));
+            WaitRow("gives up at", w.Deadline is { } end
+                ? end.ToString("u", System.Globalization.CultureInfo.InvariantCulture) + (m.IsEnded ? "" : $" (in {Elapsed(end - now)})")
+                : "never: committed, it rolls forward once the agent answers");
+            WaitRow("tries", $"{w.Tries}, last at {w.LastTriedAt.ToString("u", System.Globalization.CultureInfo.InvariantCulture)}");
+            WaitRow("why", w.Reason);
+            grid.AddRow(wait);
+        }
+
         if (m.Downtime is { } d)
         {
             var breakdown = new Table().Border(TableBorder.Rounded).AddColumns("INSIDE THE DOWNTIME", "MS");
@@ -284,6 +302,13 @@ public static class Render
         return Math.Abs(sampledMiB - vmMemoryMiB) < 1
             ? Gib(vmMemoryMiB)
             : $"{Gib(vmMemoryMiB)} (the prediction sampled {sampledMiB:0.#} MiB of backing memory)";
+    }
+
+    /// <summary>"45 s", "4 min 15 s", "2 h 5 min".</summary>
+    public static string Elapsed(TimeSpan t)
+    {
+        var s = (long)Math.Max(0, Math.Round(t.TotalSeconds));
+        return s < 60 ? $"{s} s" : s < 3600 ? $"{s / 60} min {s % 60} s" : $"{s / 3600} h {s % 3600 / 60} min";
     }
 
     public static string Gib(long mib) => mib % 1024 == 0 ? $"{mib / 1024}G" : $"{mib / 1024.0:0.#}G";

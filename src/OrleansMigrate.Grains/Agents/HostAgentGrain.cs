@@ -19,7 +19,9 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
     /// <summary>
     /// Reconciles the hypervisor with the registry when the agent (re)starts: a running VM the registry places on
     /// this host but the hypervisor has no instance of is booted, so a silo restart does not silently drop
-    /// guests. The hypervisor is never told to stop a VM here; unknown guests are left for the operator.
+    /// guests. A VM recorded <see cref="PowerState.Unknown"/> (a migration found this agent unreachable) is treated the
+    /// same, and recorded running again once the hypervisor runs it. The hypervisor is never told to stop a VM here;
+    /// unknown guests are left for the operator.
     /// </summary>
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -32,11 +34,36 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
         {
             // Any instance (paused for a switchover, stopped after one, arriving) belongs to a migration
             // in flight: only a VM the hypervisor has no trace of is booted.
-            if (await runtime.VmStateAsync(HostId, vmId) is null
-                && await GrainFactory.GetGrain<IVmGrain>(vmId).GetAsync() is { Power: PowerState.Running } vm && vm.HostId == HostId)
+            var hypervisor = await runtime.VmStateAsync(HostId, vmId);
+            if (hypervisor is null
+                && await GrainFactory.GetGrain<IVmGrain>(vmId).GetAsync() is { Power: PowerState.Running or PowerState.Unknown } vm && vm.HostId == HostId)
             {
                 await runtime.StartVmAsync(HostId, vm.Spec);
+                hypervisor = await runtime.VmStateAsync(HostId, vmId);
             }
+
+            if (hypervisor == "running")
+            {
+                await ResolveUnknownAsync(vmId);
+            }
+        }
+    }
+
+    /// <summary>This agent is back and the hypervisor runs the VM: a record left unknown while the agent was unreachable
+    /// says running again. Best effort: the registry is only told what is known here.</summary>
+    private async Task ResolveUnknownAsync(string vmId)
+    {
+        try
+        {
+            var vm = GrainFactory.GetGrain<IVmGrain>(vmId);
+            if (await vm.GetAsync() is { Power: PowerState.Unknown } record && record.HostId == HostId)
+            {
+                await vm.ResolveUnknownAsync(PowerState.Running);
+            }
+        }
+        catch (Exception ex) when (ex is Errors.OmigException or TimeoutException or OrleansException)
+        {
+            // The next activation, the migration's end or 'omig vm start' records it.
         }
     }
 

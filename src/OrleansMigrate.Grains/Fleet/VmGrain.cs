@@ -40,14 +40,39 @@ public sealed class VmGrain(
         }
 
         var record = state.State.Record ?? throw OmigException.NotFound("vm", $"VM '{VmId}' does not exist");
-        if (record.Power == power)
+        if (record.Power == power && record.PowerDetail is null)
         {
             return record;
         }
 
-        state.State.Record = record with { Power = power };
+        state.State.Record = record with { Power = power, PowerDetail = null };
         await state.WriteStateAsync();
         return state.State.Record;
+    }
+
+    public async Task<VmRecord> MarkUnknownAsync(string detail)
+    {
+        if (string.IsNullOrWhiteSpace(detail))
+        {
+            throw OmigException.Invalid("detail", "say why the VM's state is unknown");
+        }
+
+        var record = state.State.Record ?? throw OmigException.NotFound("vm", $"VM '{VmId}' does not exist");
+        detail = detail[..Math.Min(detail.Length, 1000)];
+        if (record.Power == PowerState.Unknown && record.PowerDetail == detail)
+        {
+            return record;
+        }
+
+        state.State.Record = record with { Power = PowerState.Unknown, PowerDetail = detail };
+        await state.WriteStateAsync();
+        return state.State.Record;
+    }
+
+    public async Task<VmRecord> ResolveUnknownAsync(PowerState power)
+    {
+        var record = state.State.Record ?? throw OmigException.NotFound("vm", $"VM '{VmId}' does not exist");
+        return record.Power == PowerState.Unknown && power != PowerState.Unknown ? await SetPowerAsync(power) : record;
     }
 
     public async Task<VmRecord> MoveAsync(string hostId)

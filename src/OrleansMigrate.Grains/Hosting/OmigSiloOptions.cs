@@ -59,6 +59,10 @@ public sealed class OmigSiloOptions
     /// on this silo; 1–86400; default 30). Its findings are the metric <c>omig.audit.violations</c> and <c>omig audit --last</c>.</summary>
     public int AuditIntervalSeconds { get; set; } = 30;
 
+    /// <summary>Seconds a migration waits for a host's agent that does not answer (its silo is down) before it gives up: a
+    /// rollback that cannot reach the source's agent ends <c>failed</c> with what to do (5–86400; default 300).</summary>
+    public int AgentWaitTimeoutSeconds { get; set; } = (int)Migration.AgentWaitOptions.DefaultTimeout.TotalSeconds;
+
     /// <summary>Hypervisor backend of the host agents: <c>simulated</c> (default), <c>qemu</c> (one QEMU process per VM) or
     /// <c>analytic</c> (modelled memory, accelerated time: scale simulation).</summary>
     public string Driver { get; set; } = "simulated";

@@ -10,6 +10,9 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
     /// <summary>Largest <see cref="OmigSiloOptions.AuditIntervalSeconds"/>: one day.</summary>
     public const int MaxAuditIntervalSeconds = 86_400;
 
+    /// <summary>Range of <see cref="OmigSiloOptions.AgentWaitTimeoutSeconds"/>: 5 s to one day.</summary>
+    public const int MinAgentWaitTimeoutSeconds = 5, MaxAgentWaitTimeoutSeconds = 86_400;
+
     public ValidateOptionsResult Validate(string? name, OmigSiloOptions options) =>
         Check(options) is { Count: > 0 } errors ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
 
@@ -113,6 +116,11 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
         if (o.AuditIntervalSeconds is < 0 or > MaxAuditIntervalSeconds)
         {
             errors.Add($"Omig:AuditIntervalSeconds: {o.AuditIntervalSeconds} is not 0 (off) or 1-{MaxAuditIntervalSeconds} seconds");
+        }
+
+        if (o.AgentWaitTimeoutSeconds is < MinAgentWaitTimeoutSeconds or > MaxAgentWaitTimeoutSeconds)
+        {
+            errors.Add($"Omig:AgentWaitTimeoutSeconds: {o.AgentWaitTimeoutSeconds} is not {MinAgentWaitTimeoutSeconds}-{MaxAgentWaitTimeoutSeconds} seconds");
         }
 
         var driver = o.Driver.Trim().ToLowerInvariant();

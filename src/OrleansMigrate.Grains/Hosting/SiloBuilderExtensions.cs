@@ -66,6 +66,7 @@ public static class SiloBuilderExtensions
             o.ListenAddress = options.AdvertisedAddress;
         });
         silo.Services.Configure<InvariantAuditOptions>(o => o.Interval = TimeSpan.FromSeconds(options.AuditIntervalSeconds));
+        silo.Services.Configure<AgentWaitOptions>(o => o.Timeout = TimeSpan.FromSeconds(options.AgentWaitTimeoutSeconds));
         silo.Services.TryAddSingleton(options.Maintenance);
         silo.Services.Configure<MigrationPolicyOptions>(o =>
         {
@@ -157,6 +158,7 @@ public static class SiloBuilderExtensions
         silo.Services.AddOptions<HostRuntimeOptions>();
         silo.Services.AddOptions<MigrationAdmissionOptions>();
         silo.Services.AddOptions<MigrationPolicyOptions>();
+        silo.Services.AddOptions<AgentWaitOptions>();
         silo.Services.TryAddSingleton<MigrationTelemetry>();
         silo.Services.TryAddSingleton<IFaultInjector>(NoFaults.Instance);
         silo.Services.TryAddSingleton<SimulatedLocationServicesBackend>();

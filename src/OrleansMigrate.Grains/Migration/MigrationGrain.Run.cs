@@ -16,10 +16,6 @@ public sealed partial class MigrationGrain
     /// <summary>Tries of an idempotent step before the pause (<see cref="Transient{T}"/>).</summary>
     private const int TransientAttempts = 3;
 
-    private IHostAgentGrain SourceAgent => GrainFactory.GetGrain<IHostAgentGrain>(S.SourceHost);
-
-    private IHostAgentGrain DestinationAgent => GrainFactory.GetGrain<IHostAgentGrain>(S.DestinationHost);
-
     private VmSpec Vm => S.Vm!;
 
     private bool Parallel => S.Request!.Mode == OrchestrationMode.Parallel;
@@ -32,6 +28,7 @@ public sealed partial class MigrationGrain
             ?.SetTag("omig.migration_id", Id).SetTag("omig.vm_id", S.Request!.VmId)
             .SetTag("omig.source", S.SourceHost).SetTag("omig.destination", S.DestinationHost).SetTag("omig.mode", S.Request.Mode.ToString());
         S.Attempts++;
+        RememberAgentSilos();
         while (!MigrationPhases.IsEnded(S.Phase))
         {
             DelayDeactivation(TimeSpan.FromMinutes(10));
@@ -58,11 +55,25 @@ public sealed partial class MigrationGrain
                         break;
                 }
             }
+            catch (ActivationStoppingException)
+            {
+                // This activation is going away in the middle of a wait: the next one (reminder) carries on from the state.
+                return;
+            }
             catch (Exception ex) when (MigrationPhases.IsBeforeCommit(S.Phase))
             {
                 S.Failure ??= Describe(ex);
                 LogRollingBack(logger, Id, S.Failure);
                 await MoveAsync(MigrationPhase.RollingBack);
+            }
+            catch (AgentWaitExpiredException expired) when (S.Phase == MigrationPhase.RollingBack)
+            {
+                // The rollback waited its time for an agent that never answered: undo what can be undone without
+                // it and end failed, saying what the operator must do (or roll forward if the destination resumed).
+                if (await GiveUpAsync(expired.Wait))
+                {
+                    break;
+                }
             }
             catch (Exception ex) when (S.Phase is MigrationPhase.PostMigration or MigrationPhase.RollingBack)
             {
@@ -145,7 +156,7 @@ public sealed partial class MigrationGrain
     {
         await Transient("prepare", () => Fault(Faults.FaultSteps.MigrationPrepare));
         await Transient("reserve", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).ReserveAsync(Id, Vm));
-        S.Endpoint = await Transient("prepare-incoming", () => DestinationAgent.PrepareIncomingAsync(Id, Vm));
+        S.Endpoint = await Transient("prepare-incoming", () => Destination("prepare the incoming VM", a => a.PrepareIncomingAsync(Id, Vm)));
         if (Parallel)
         {
             // Slow cloud work before the freeze: open every disk read-only on the destination and stage the
@@ -189,8 +200,8 @@ public sealed partial class MigrationGrain
     private async Task<OutgoingSnapshot> PreCopyAsync()
     {
         await Transient("precopy", () => Fault(Faults.FaultSteps.MigrationPreCopy));
-        await Transient("start-outgoing", () => SourceAgent.StartOutgoingAsync(Id, Vm.VmId, S.Endpoint!,
-            Policy.Tuning(Vm.MemoryMiB > int.MaxValue ? int.MaxValue : (int)Vm.MemoryMiB) with { ContinueAtPause = Parallel }));
+        await Transient("start-outgoing", () => Source("start pre-copy", a => a.StartOutgoingAsync(Id, Vm.VmId, S.Endpoint!,
+            Policy.Tuning(Vm.MemoryMiB > int.MaxValue ? int.MaxValue : (int)Vm.MemoryMiB) with { ContinueAtPause = Parallel })));
         var bestRemaining = long.MaxValue;
         var lastProgress = time.GetTimestamp();
         var forced = false;
@@ -202,7 +213,7 @@ public sealed partial class MigrationGrain
                 throw new MigrationCancelledException(cancel);
             }
 
-            var snap = await SourceAgent.WaitOutgoingAsync(Id, (int)PollWait.TotalMilliseconds);
+            var snap = await Source("follow pre-copy", a => a.WaitOutgoingAsync(Id, (int)PollWait.TotalMilliseconds));
             S.Progress = snap.Progress with { DowntimeTargetMs = target };
             if (snap.Failure is { } failure)
             {
@@ -240,14 +251,14 @@ public sealed partial class MigrationGrain
             if (stalled && Policy.OnStall == "escalate" && target < Policy.MaxDowntimeTargetMs)
             {
                 target = Math.Min(target * 2, Policy.MaxDowntimeTargetMs);
-                await SourceAgent.SetDowntimeTargetAsync(Id, target);
+                await Source("raise the downtime target", a => a.SetDowntimeTargetAsync(Id, target));
                 LogEscalated(logger, Id, target);
                 lastProgress = time.GetTimestamp();
             }
             else if (stalled && !forced)
             {
                 forced = true;
-                await SourceAgent.ForceSwitchoverAsync(Id);
+                await Source("force the switchover", a => a.ForceSwitchoverAsync(Id));
             }
         }
     }
@@ -287,7 +298,7 @@ public sealed partial class MigrationGrain
         FinalCopyReport final;
         if (Parallel)
         {
-            var finalCopy = Timed("final copy", () => SourceAgent.FinalCopyAsync(Id));
+            var finalCopy = Timed("final copy", () => Source("final copy", a => a.FinalCopyAsync(Id)));
             var cloud = Vm.Disks.Select(d => Disk(d, async g =>
                 {
                     await g.PauseAsync(S.SourceHost);
@@ -303,7 +314,7 @@ public sealed partial class MigrationGrain
         }
         else
         {
-            final = await Timed("final copy", () => SourceAgent.FinalCopyAsync(Id));
+            final = await Timed("final copy", () => Source("final copy", a => a.FinalCopyAsync(Id)));
             foreach (var d in Vm.Disks)
             {
                 await Disk(d, async g =>
@@ -342,7 +353,7 @@ public sealed partial class MigrationGrain
         // The resume call also waits for the destination's consistency check, which runs after the guest
         // resumed; the step records only the time until the guest ran.
         var resumeCalledAt = time.GetUtcNow();
-        var resumed = await DestinationAgent.ResumeIncomingAsync(Id);
+        var resumed = await Destination("resume the VM", a => a.ResumeIncomingAsync(Id));
         steps["resume"] = Math.Max(0, (resumed.ResumedAtUtc - resumeCalledAt).TotalMilliseconds);
 
         // Committed. From here the migration only rolls forward.
@@ -365,7 +376,7 @@ public sealed partial class MigrationGrain
         await Retry("complete-outgoing", async () =>
         {
             // Null on a replay after the source's silo restarted: keep what an earlier attempt recorded.
-            S.Hypervisor = await SourceAgent.CompleteOutgoingAsync(Id, Vm.VmId) ?? S.Hypervisor;
+            S.Hypervisor = await Source("destroy the source VM (roll-forward)", a => a.CompleteOutgoingAsync(Id, Vm.VmId)) ?? S.Hypervisor;
         });
         await Task.WhenAll(Vm.Nics.Select(async n =>
         {
@@ -375,7 +386,7 @@ public sealed partial class MigrationGrain
         }).Concat(Vm.Disks.Select(d => Retry($"disk {d.DiskId} close source", () => GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId).CloseAsync(S.SourceHost)))));
         await Retry("verify-destination", async () =>
         {
-            var check = await DestinationAgent.VerifyIncomingAsync(Id);
+            var check = await Destination("read the consistency check (roll-forward)", a => a.VerifyIncomingAsync(Id));
 
             // A replay after the agent released the incoming side keeps the verdict an earlier attempt read.
             if (S.GuestCheck is null || check.Verdict != GuestCheckVerdict.NotChecked)
@@ -389,6 +400,7 @@ public sealed partial class MigrationGrain
             }
         });
         await Retry("notify-location-services", () => ServiceProvider.GetRequiredService<ILocationServicesBackend>().NotifyMovedAsync(Id, Vm.VmId, S.SourceHost, S.DestinationHost));
+        await ResolveVmPowerAsync();
     }
 
     /// <summary>Before the commit point: the destination torn down first (so it can never resume after the source
@@ -400,14 +412,16 @@ public sealed partial class MigrationGrain
 
         // A source guest that runs again (the data plane resumes it when the final copy fails before it was
         // fully sent) means the destination can never resume: give it its disks and packets back first.
-        if (await SourceAgent.GetVmStateAsync(Vm.VmId) == "running")
+        // With the source's agent unreachable the rollback waits here (Source: at most Omig:AgentWaitTimeoutSeconds),
+        // before anything is undone; giving up then undoes what it can without that agent (GiveUpAsync).
+        if (await Source("read the source VM's state (rollback)", a => a.GetVmStateAsync(Vm.VmId)) == "running")
         {
             await RestoreSourceAsync();
         }
 
         try
         {
-            await Retry("abort-incoming", () => DestinationAgent.AbortIncomingAsync(Id, Vm.VmId, reason));
+            await Retry("abort-incoming", () => Destination("tear the incoming VM down (rollback)", a => a.AbortIncomingAsync(Id, Vm.VmId, reason)));
         }
         catch (OmigException ex) when (ex.Code == OmigErrorCode.Conflict)
         {
@@ -418,12 +432,12 @@ public sealed partial class MigrationGrain
 
         // The source's hypervisor process died under the guest: nothing to resume. The migration fails, and the
         // VM is recorded as lost, needing a restart — never left looking like it runs.
-        if (await SourceAgent.GetVmStateAsync(Vm.VmId) == "lost")
+        if (await Source("read the source VM's state (rollback)", a => a.GetVmStateAsync(Vm.VmId)) == "lost")
         {
-            var detail = await SourceAgent.GetVmDetailAsync(Vm.VmId);
+            var detail = await Source("read how the source VM ended (rollback)", a => a.GetVmDetailAsync(Vm.VmId));
             S.Failure = $"the source VM was lost ({detail ?? "its hypervisor process died"}); it needs a restart. Cause: {reason}";
             await RestoreSourceAsync();
-            await Retry("cancel-outgoing", () => SourceAgent.CancelOutgoingAsync(Id, Vm.VmId, reason));
+            await Retry("cancel-outgoing", () => Source("stop the stream (rollback)", a => a.CancelOutgoingAsync(Id, Vm.VmId, reason)));
             await Task.WhenAll(Vm.Nics.Select(n => Retry($"relay {n.Ip} remove", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).RemoveRelayAsync(n.Ip, Id))));
             await Retry("release-reservation", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).ReleaseAsync(Id));
             await Retry("mark-vm-lost", () => GrainFactory.GetGrain<IVmGrain>(Vm.VmId).SetPowerAsync(PowerState.Lost));
@@ -433,9 +447,10 @@ public sealed partial class MigrationGrain
         }
 
         await RestoreSourceAsync();
-        await Retry("cancel-outgoing", () => SourceAgent.CancelOutgoingAsync(Id, Vm.VmId, reason));
+        await Retry("cancel-outgoing", () => Source("resume the source VM (rollback)", a => a.CancelOutgoingAsync(Id, Vm.VmId, reason)));
         await Task.WhenAll(Vm.Nics.Select(n => Retry($"relay {n.Ip} remove", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).RemoveRelayAsync(n.Ip, Id))));
         await Retry("release-reservation", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).ReleaseAsync(Id));
+        await ResolveVmPowerAsync();
         await MoveAsync(MigrationPhase.RolledBack);
         Ended(S.CancelReason is not null && S.Failure is null ? "cancelled" : "rolled_back");
     }
@@ -497,7 +512,7 @@ public sealed partial class MigrationGrain
                 break;
             case MigrationPhase.PreLastCopy:
             case MigrationPhase.Switchover:
-                var snap = source ?? await SourceAgent.WaitOutgoingAsync(Id, 0);
+                var snap = source ?? await Source("read the pre-copy state", a => a.WaitOutgoingAsync(Id, 0));
                 if (snap.Failure is not null || (phase == MigrationPhase.Switchover && !snap.Paused))
                 {
                     unmet.Add(phase == MigrationPhase.Switchover ? "source VM not paused for switchover" : $"source stream not running ({snap.State})");
@@ -548,6 +563,11 @@ public sealed partial class MigrationGrain
             {
                 throw;
             }
+            catch (Exception ex) when (ex is AgentWaitExpiredException or ActivationStoppingException)
+            {
+                // The wait for the agent (Source/Destination) already took its time, or this activation is going away.
+                throw;
+            }
             catch (Exception ex) when (attempt < 8)
             {
                 LogRetry(logger, Id, name, attempt, ex.Message);
@@ -565,6 +585,7 @@ public sealed partial class MigrationGrain
     private static string Describe(Exception ex) => ex switch
     {
         MigrationCancelledException c => $"cancelled: {c.Reason}",
+        AgentUnreachableException u => u.Error.Reason,
         OmigException o => o.Message,
         _ => ex.GetBaseException().Message,
     };

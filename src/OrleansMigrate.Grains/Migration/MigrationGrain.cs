@@ -18,6 +18,7 @@ public sealed partial class MigrationGrain(
     [PersistentState("migration", StorageNames.Fleet)] IPersistentState<MigrationGrainState> state,
     MigrationTelemetry telemetry,
     Microsoft.Extensions.Options.IOptions<MigrationPolicyOptions> policies,
+    Microsoft.Extensions.Options.IOptions<AgentWaitOptions> agentWait,
     TimeProvider time,
     ILogger<MigrationGrain> logger) : Grain, IMigrationGrain, IRemindable
 {
@@ -26,6 +27,7 @@ public sealed partial class MigrationGrain(
     private readonly SemaphoreSlim _writeGate = new(1, 1);
     private Task? _run;
     private Activity? _trace;
+    private bool _deactivating;
 
     private string Id => this.GetPrimaryKeyString();
 
@@ -39,6 +41,13 @@ public sealed partial class MigrationGrain(
             await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
             EnsureRunning();
         }
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // A wait for an agent stops at its next poll instead of running on beside the next activation.
+        _deactivating = true;
+        return Task.CompletedTask;
     }
 
     public async Task<MigrationStatus> StartAsync(MigrationRequest request, string sourceHost, string destinationHost)
@@ -99,7 +108,8 @@ public sealed partial class MigrationGrain(
         while (!cancellationToken.IsCancellationRequested)
         {
             var now = Status();
-            if (last is null || now.Phase != last.Phase || now.Progress != last.Progress || now.IsEnded)
+            // A wait for an agent counts its tries: while it lasts, watchers hear about it every poll interval.
+            if (last is null || now.Phase != last.Phase || now.Progress != last.Progress || now.AgentWait != last.AgentWait || now.IsEnded)
             {
                 yield return now;
                 last = now;
@@ -136,7 +146,7 @@ public sealed partial class MigrationGrain(
     }
 
     private MigrationStatus Status() => new(Id, S.Request!, S.SourceHost, S.DestinationHost, S.Phase, S.Timeline, S.Progress, S.Downtime,
-        S.Failure, S.CreatedAt, S.TotalMs, S.Attempts, S.Hypervisor, S.GuestCheck);
+        S.Failure, S.CreatedAt, S.TotalMs, S.Attempts, S.Hypervisor, S.AgentWait, S.GuestCheck);
 
     private void EnsureRunning()
     {
@@ -218,4 +228,10 @@ public sealed partial class MigrationGrain(
 
     [LoggerMessage(EventId = 4005, Level = LogLevel.Error, Message = "Migration {MigrationId} failed: {Reason}")]
     private static partial void LogFailed(ILogger logger, string migrationId, string reason);
+
+    [LoggerMessage(EventId = 4007, Level = LogLevel.Warning, Message = "Migration {MigrationId} waits for host {HostId}'s agent (to {Step}) until {Deadline}: {Reason}")]
+    private static partial void LogAgentWait(ILogger logger, string migrationId, string hostId, string step, string deadline, string reason);
+
+    [LoggerMessage(EventId = 4008, Level = LogLevel.Information, Message = "Migration {MigrationId}: host {HostId}'s agent answers again after {Seconds:0.#} s")]
+    private static partial void LogAgentBack(ILogger logger, string migrationId, string hostId, double seconds);
 }

@@ -24,6 +24,17 @@ public sealed class MigrationGrainState
     [Id(13)] public MigrationProgressInfo Progress { get; set; } = MigrationProgressInfo.None;
     [Id(14)] public HypervisorReport? Hypervisor { get; set; }
 
+    /// <summary>Set while the migration waits for a host agent that does not answer (see <see cref="AgentWait"/>).</summary>
+    [Id(15)] public AgentWait? AgentWait { get; set; }
+
+    /// <summary>The VM's record was marked <see cref="Fleet.PowerState.Unknown"/> by a wait: the migration's end records what it knows.</summary>
+    [Id(16)] public bool VmMarkedUnknown { get; set; }
+
+    /// <summary>The silos that served the source and destination hosts when last seen alive, for messages about them.</summary>
+    [Id(17)] public string? SourceSilo { get; set; }
+
+    [Id(18)] public string? DestinationSilo { get; set; }
+
     /// <summary>The destination guest's check after the commit (null until it ran).</summary>
-    [Id(15)] public GuestCheck? GuestCheck { get; set; }
+    [Id(19)] public GuestCheck? GuestCheck { get; set; }
 }

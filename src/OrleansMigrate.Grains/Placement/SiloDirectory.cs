@@ -39,6 +39,25 @@ public sealed class SiloDirectory(IClusterMembershipService membership, ISiloMet
         });
     }
 
+    /// <summary>Whether a live silo serves <paramref name="hostId"/> now, in this silo's view of the membership: a caller waiting
+    /// for the host's agent asks this before calling, instead of sending a message the cluster can only refuse.</summary>
+    public async Task<bool> AnyServesAsync(string hostId) =>
+        (await ServingHostAsync(membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress), hostId)).Count > 0;
+
+    /// <summary>The silo that serves (or last served) <paramref name="hostId"/> by name, for messages: <c>silo silo-b at
+    /// 127.0.0.1:11112</c>, the newest incarnation first; null when no silo in membership names the host (a dead silo's
+    /// metadata may already be gone).</summary>
+    public string? Describe(string hostId)
+    {
+        var member = membership.CurrentSnapshot.Members.Values
+            .Where(m => Hosts(m.SiloAddress).Contains(hostId, StringComparer.Ordinal))
+            .OrderByDescending(m => m.SiloAddress.Generation)
+            .FirstOrDefault();
+        return member is null
+            ? null
+            : $"silo {member.Name} at {member.SiloAddress.Endpoint}{(member.Status == SiloStatus.Dead ? ", declared dead" : "")}";
+    }
+
     public IReadOnlyList<string> Roles(SiloAddress silo) => SiloMetadataKeys.Split(Get(silo, SiloMetadataKeys.Roles));
 
     public IReadOnlyList<string> Hosts(SiloAddress silo) => SiloMetadataKeys.Split(Get(silo, SiloMetadataKeys.Hosts));

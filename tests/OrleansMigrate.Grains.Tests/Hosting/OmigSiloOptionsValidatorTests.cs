@@ -60,4 +60,22 @@ public sealed class OmigSiloOptionsValidatorTests
     [InlineData(86_400)]
     public void An_audit_interval_of_0_turns_the_auditor_off_and_1_to_a_day_is_valid(int seconds) =>
         Assert.Empty(OmigSiloOptionsValidator.Check(new OmigSiloOptions { AuditIntervalSeconds = seconds }));
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(4)]
+    [InlineData(86_401)]
+    public void An_agent_wait_timeout_out_of_range_is_refused_naming_the_key(int seconds) =>
+        Assert.Contains(OmigSiloOptionsValidator.Check(new OmigSiloOptions { AgentWaitTimeoutSeconds = seconds }),
+            e => e.StartsWith("Omig:AgentWaitTimeoutSeconds:", StringComparison.Ordinal));
+
+    [Theory]
+    [InlineData(5)]
+    [InlineData(300)]
+    [InlineData(86_400)]
+    public void An_agent_wait_timeout_of_5_seconds_to_a_day_is_valid_and_the_default_is_five_minutes(int seconds)
+    {
+        Assert.Empty(OmigSiloOptionsValidator.Check(new OmigSiloOptions { AgentWaitTimeoutSeconds = seconds }));
+        Assert.Equal(300, new OmigSiloOptions().AgentWaitTimeoutSeconds);
+    }
 }
