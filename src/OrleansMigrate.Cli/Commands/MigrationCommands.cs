@@ -177,7 +177,7 @@ public static class MigrationCommands
                     if (status.IsEnded && status.Failure is { } failure)
                     {
                         // In full on one line: the report's table wraps it.
-                        Console.Out.WriteLine($"{status.MigrationId} {status.Phase.ToString().ToLowerInvariant()}: {failure}");
+                        Console.Out.WriteLine($"{status.MigrationId} {Render.PhaseName(status.Phase)}: {failure}");
                     }
                 }
             }));
