@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
         --filter) [ $# -ge 2 ] || { echo "tests/run.sh: --filter needs an expression" >&2; exit 2; }
                   user_filter="$2"; filter=(--filter "$2"); shift 2 ;;
         --fast) fast=1; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "tests/run.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
