@@ -5,22 +5,38 @@
 # warnings as errors, runs every test project, stops what it started, and prints a last line
 #   N passed, N failed[, N skipped]
 # Exit status is non-zero when any test failed or any step broke.
+# Every test class carries one category trait (tests/Shared/TestCategory.cs): Unit, Cluster (in-process
+# Orleans cluster), Postgres, Qemu, Lab, Slow. The fast lane runs Unit and Cluster only, with no PostgreSQL
+# or QEMU setup (a few minutes on 2 cores); it still builds with warnings as errors and prints the last line.
 #
 #   tests/run.sh                 # everything
-#   tests/run.sh --filter EXPR   # pass a dotnet test filter to every project (e.g. Category!=Slow)
+#   tests/run.sh --fast          # only Category=Unit|Category=Cluster; no PostgreSQL, no QEMU
+#   tests/run.sh --filter EXPR   # pass a dotnet test filter to every project (e.g. Category!=Slow);
+#                                # with --fast, both must match
 set -Eeuo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 filter=()
+fast=0
+user_filter=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --filter) [ $# -ge 2 ] || { echo "tests/run.sh: --filter needs an expression" >&2; exit 2; }
-                  filter=(--filter "$2"); shift 2 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+                  user_filter="$2"; filter=(--filter "$2"); shift 2 ;;
+        --fast) fast=1; shift ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "tests/run.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
+if [ "$fast" -eq 1 ]; then
+    fast_filter="Category=Unit|Category=Cluster"
+    if [ -n "$user_filter" ]; then
+        filter=(--filter "($fast_filter)&($user_filter)")
+    else
+        filter=(--filter "$fast_filter")
+    fi
+fi
 
 out="$root/artifacts/test"
 rm -rf "$out"
@@ -35,18 +51,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== private PostgreSQL"
-pg_env=$("$root/tests/pg/start-private-pg.sh" "$out/pg") || { echo "tests/run.sh: the private PostgreSQL did not start (see above)"; echo "0 passed, 1 failed"; exit 1; }
-eval "$pg_env"
-pg_dir="$OMIG_PG_DATADIR"
-export OMIG_PG_CONNSTR
+if [ "$fast" -eq 1 ]; then
+    echo "== fast lane: Unit and Cluster tests only (no PostgreSQL, no QEMU)"
+else
+    echo "== private PostgreSQL"
+    pg_env=$("$root/tests/pg/start-private-pg.sh" "$out/pg") || { echo "tests/run.sh: the private PostgreSQL did not start (see above)"; echo "0 passed, 1 failed"; exit 1; }
+    eval "$pg_env"
+    pg_dir="$OMIG_PG_DATADIR"
+    export OMIG_PG_CONNSTR
 
-echo "== QEMU (installed when missing) and the dirtying guest"
-qemu_env=$("$root/tests/qemu/setup-qemu.sh" "$out/guest") || { echo "tests/run.sh: QEMU setup failed (see above)"; echo "0 passed, 1 failed"; exit 1; }
-eval "$qemu_env"
-export OMIG_QEMU_BINARY OMIG_GUEST_IMAGE
-# The QEMU tests write which accelerator `auto` chose here (and why) to $OMIG_TEST_OUT/accelerator.txt.
-export OMIG_TEST_OUT="$out"
+    echo "== QEMU (installed when missing) and the dirtying guest"
+    qemu_env=$("$root/tests/qemu/setup-qemu.sh" "$out/guest") || { echo "tests/run.sh: QEMU setup failed (see above)"; echo "0 passed, 1 failed"; exit 1; }
+    eval "$qemu_env"
+    export OMIG_QEMU_BINARY OMIG_GUEST_IMAGE
+    # The QEMU tests write which accelerator `auto` chose here (and why) to $OMIG_TEST_OUT/accelerator.txt.
+    export OMIG_TEST_OUT="$out"
+fi
 
 echo "== build (Release, warnings are errors)"
 if ! dotnet build "$root/OrleansMigrate.sln" -c Release -warnaserror -nologo -clp:ErrorsOnly; then

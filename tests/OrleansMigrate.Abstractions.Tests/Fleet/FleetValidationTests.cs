@@ -4,6 +4,7 @@ using OrleansMigrate.Fleet;
 
 namespace OrleansMigrate.Tests.Fleet;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class FleetValidationTests
 {
     private static readonly HostSpec GoodHost = new("host-1", 32, 131072, "Xeon", ["avx", "avx2"], 3, "2.4.1", "6.1.0", "7.2.0",

@@ -3,6 +3,7 @@ using OrleansMigrate.Fleet;
 
 namespace OrleansMigrate.Tests.Fleet;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class VmIndexShardsTests
 {
     // Computed outside .NET (FNV-1a 32 over the UTF-16 chars, xor-folded, mod 64). Stored shard rows

@@ -6,6 +6,7 @@ namespace OrleansMigrate.Tests.Audit;
 
 /// <summary>In the audit collection so that its cluster's audit gauges never overlap the gauge test's.</summary>
 [Collection(AuditCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Cluster)]
 public sealed class AuditorFailoverTests
 {
     [Fact]

@@ -8,6 +8,7 @@ using OrleansMigrate.Migration;
 namespace OrleansMigrate.Tests.Audit;
 
 [Collection(AuditCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Cluster)]
 public sealed class InvariantAuditorTests(AuditClusterFixture fixture)
 {
     [Fact]

@@ -4,6 +4,7 @@ using OrleansMigrate.Faults;
 
 namespace OrleansMigrate.Tests.Cloud;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class CloudBackendOptionsTests
 {
     [Fact]

@@ -5,6 +5,7 @@ using OrleansMigrate.Fleet;
 namespace OrleansMigrate.Tests.Cloud;
 
 [Collection(CloudCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Cluster)]
 public sealed class CloudDiskGrainTests(CloudClusterFixture fixture)
 {
     private const string Src = "h-src";

@@ -7,6 +7,7 @@ using OrleansMigrate.Fleet;
 namespace OrleansMigrate.Tests.Cloud;
 
 /// <summary>The hand-over rules alone, and against the simulated block store, without a cluster.</summary>
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class DiskHandoverTests
 {
     private static readonly string[] Hosts = ["h-1", "h-2", "h-3"];

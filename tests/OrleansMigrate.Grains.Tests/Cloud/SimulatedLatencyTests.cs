@@ -4,6 +4,7 @@ using OrleansMigrate.Cloud;
 namespace OrleansMigrate.Tests.Cloud;
 
 /// <summary>Short simulated latencies wait without blocking a pool thread, never end early, and cancel.</summary>
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class SimulatedLatencyTests
 {
     [Fact]

@@ -7,6 +7,7 @@ using OrleansMigrate.Fleet;
 namespace OrleansMigrate.Tests.Cloud;
 
 [Collection(CloudCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Cluster)]
 public sealed class VpcFlowTableGrainTests(CloudClusterFixture fixture)
 {
     private const string Src = "h-src";

@@ -4,6 +4,7 @@ using OrleansMigrate.Hosting;
 
 namespace OrleansMigrate.Tests.Faults;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class RandomFaultsTests
 {
     private static readonly string[] Steps = [FaultSteps.DiskPromote, FaultSteps.VpcEnableRelay, FaultSteps.AgentFinalCopy, FaultSteps.MigrationPrepare];

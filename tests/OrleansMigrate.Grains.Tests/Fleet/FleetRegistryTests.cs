@@ -5,6 +5,7 @@ using OrleansMigrate.Fleet;
 namespace OrleansMigrate.Tests.Fleet;
 
 [Collection(ClusterCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Cluster)]
 public sealed class FleetRegistryTests(ClusterFixture fixture)
 {
     private readonly Client.OmigClient _client = fixture.Client;

@@ -9,6 +9,7 @@ namespace OrleansMigrate.Tests.Fleet;
 
 /// <summary>The VM index is sharded over <see cref="IVmIndexGrain"/>s; the fleet's answers must not change.</summary>
 [Collection(ClusterCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Slow)]
 public sealed class VmIndexTests(ClusterFixture fixture)
 {
     private const string HostId = "h-c";

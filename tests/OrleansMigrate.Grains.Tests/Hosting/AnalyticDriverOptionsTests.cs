@@ -4,6 +4,7 @@ using OrleansMigrate.Hosting;
 
 namespace OrleansMigrate.Tests.Hosting;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class AnalyticDriverOptionsTests
 {
     [Theory]

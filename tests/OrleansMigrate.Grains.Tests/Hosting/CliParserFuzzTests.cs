@@ -8,6 +8,7 @@ namespace OrleansMigrate.Tests.Hosting;
 /// Seeded fuzzing of the CLI's value parsers (memory sizes, labels, disks, NICs, pass-through devices): any text is
 /// either parsed or refused with an invalid-argument error that names the flag — never another exception.
 /// </summary>
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class CliParserFuzzTests
 {
     private static readonly string[] Seeds =

@@ -2,6 +2,7 @@ using OrleansMigrate.Hosting;
 
 namespace OrleansMigrate.Tests.Hosting;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class OmigSiloOptionsValidatorTests
 {
     private static OmigSiloOptions Postgres(string role, string? hosts) =>

@@ -6,6 +6,7 @@ namespace OrleansMigrate.Tests.Hosting;
 /// Seeded fuzzing of the silo's configuration check: any combination of values, hostile ones included, gets a list of
 /// errors that name their key — never an exception, and never "valid" for a value outside its range.
 /// </summary>
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class SiloConfigurationFuzzTests
 {
     private static readonly string?[] Strings =

@@ -5,6 +5,7 @@ namespace OrleansMigrate.Tests.Hosting;
 
 /// <summary>The <c>Omig:Tls</c> settings: checked at start with errors naming the key, secrets never in a message, and
 /// a peer trusted only when its certificate chains to the configured CA.</summary>
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class TlsOptionsTests : IDisposable
 {
     private const string TlsSecret = "tls-s3cret-Zq9";

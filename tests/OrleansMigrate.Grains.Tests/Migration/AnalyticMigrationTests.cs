@@ -77,6 +77,7 @@ public sealed class AnalyticClusterFixture : IAsyncLifetime
     public async Task DisposeAsync() => await Cluster.DisposeAsync();
 }
 
+[Trait(TestCategory.Trait, TestCategory.Cluster)]
 public sealed class AnalyticMigrationTests(AnalyticClusterFixture fixture, ITestOutputHelper output) : IClassFixture<AnalyticClusterFixture>
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);

@@ -6,6 +6,7 @@ using OrleansMigrate.Migration;
 namespace OrleansMigrate.Tests.Migration;
 
 [Collection(MigrationCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Slow)]
 public sealed class MigrationTests(MigrationClusterFixture fixture) : IDisposable
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);

@@ -5,6 +5,7 @@ using OrleansMigrate.Migration;
 namespace OrleansMigrate.Tests.Migration;
 
 [Collection(MigrationCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Cluster)]
 public sealed class MigrationTracingTests(MigrationClusterFixture fixture)
 {
     [Fact]

@@ -10,6 +10,7 @@ namespace OrleansMigrate.Tests.Migration;
 
 /// <summary>Migration policies as configuration: overrides and new classes from <c>Omig:Policies</c>, the VM's policy by
 /// label or class, maintenance windows, and classes that are never live-migrated.</summary>
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class PolicyTests
 {
     private static OmigSiloOptions Bind(params (string Key, string Value)[] settings)
@@ -94,6 +95,7 @@ public sealed class PolicyTests
 /// <summary>Policies through the scheduler: the VM's own policy is recorded, a never-live-migrate class is refused,
 /// and the list shows every policy.</summary>
 [Collection(OperationsCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Cluster)]
 public sealed class PolicySchedulerTests(MigrationClusterFixture fixture)
 {
     [Fact]

@@ -12,6 +12,7 @@ namespace OrleansMigrate.Tests.Operations;
 /// <summary>Rolling firmware-upgrade campaigns on the simulated maintenance backend (upgrades take 200 ms). Each test
 /// selects its own hosts by a label only they carry.</summary>
 [Collection(OperationsCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Cluster)]
 public sealed class CampaignTests(MigrationClusterFixture fixture) : IDisposable
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(120);

@@ -10,6 +10,7 @@ namespace OrleansMigrate.Tests.Operations;
 /// <summary>Defragmentation and rebalancing plans applied through the grains. The test hosts and VMs carry a CPU flag of
 /// their own, so plans can only move this test's VMs onto this test's hosts; shapes are larger than any other host.</summary>
 [Collection(OperationsCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Cluster)]
 public sealed class FleetPlanTests(MigrationClusterFixture fixture)
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(90);

@@ -21,6 +21,7 @@ public sealed class OperationsCollection : ICollectionFixture<MigrationClusterFi
 /// can only place VMs on that test's hosts.
 /// </summary>
 [Collection(OperationsCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Cluster)]
 public sealed class HostDrainTests(MigrationClusterFixture fixture) : IDisposable
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(90);

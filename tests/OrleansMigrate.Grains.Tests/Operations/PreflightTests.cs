@@ -9,6 +9,7 @@ namespace OrleansMigrate.Tests.Operations;
 /// <summary><c>omig vm migrate --dry-run</c> through the client: sampled dirty rate, prediction, a verdict per destination,
 /// and nothing reserved or moved.</summary>
 [Collection(OperationsCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Cluster)]
 public sealed class PreflightTests(MigrationClusterFixture fixture)
 {
     [Fact]

@@ -6,6 +6,7 @@ using FleetPlacement = OrleansMigrate.Fleet.Placement;
 namespace OrleansMigrate.Tests.Placement;
 
 /// <summary>The order in which a drain tries destinations, and the host usage sums it ranks by.</summary>
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class DestinationOrderTests
 {
     private static readonly DateTimeOffset At = new(2026, 11, 26, 0, 0, 0, TimeSpan.Zero);

@@ -5,6 +5,7 @@ using OrleansMigrate.Migration;
 namespace OrleansMigrate.Tests.Placement;
 
 /// <summary>The placement rules, table-driven: every reason a destination is refused, and the choice among the allowed.</summary>
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class DestinationSelectorTests
 {
     private static readonly DateTimeOffset At = new(2026, 11, 26, 0, 0, 0, TimeSpan.Zero);

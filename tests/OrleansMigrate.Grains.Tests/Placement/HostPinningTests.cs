@@ -4,6 +4,7 @@ using OrleansMigrate.Errors;
 namespace OrleansMigrate.Tests.Placement;
 
 [Collection(ClusterCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Cluster)]
 public sealed class HostPinningTests(ClusterFixture fixture)
 {
     [Theory]

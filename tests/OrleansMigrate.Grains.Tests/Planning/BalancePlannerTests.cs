@@ -4,6 +4,7 @@ using OrleansMigrate.Planning;
 
 namespace OrleansMigrate.Tests.Planning;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class BalancePlannerTests
 {
     private static readonly DateTimeOffset Now = new(2026, 11, 26, 12, 0, 0, TimeSpan.Zero);

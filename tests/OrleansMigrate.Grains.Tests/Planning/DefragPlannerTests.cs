@@ -4,6 +4,7 @@ using OrleansMigrate.Planning;
 
 namespace OrleansMigrate.Tests.Planning;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class DefragPlannerTests
 {
     private static readonly InstanceShape Large = new(16, 64 * 1024);

@@ -5,6 +5,7 @@ using OrleansMigrate.Planning;
 namespace OrleansMigrate.Tests.Planning;
 
 /// <summary>The planners' fast placement check says exactly what <see cref="DestinationSelector.Refusal"/> says.</summary>
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class FleetStateTests
 {
     [Theory]

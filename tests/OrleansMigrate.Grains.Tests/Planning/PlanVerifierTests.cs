@@ -3,6 +3,7 @@ using OrleansMigrate.Planning;
 namespace OrleansMigrate.Tests.Planning;
 
 /// <summary>The verifier is not vacuous: plans that break a rule are caught.</summary>
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class PlanVerifierTests
 {
     private static readonly FleetSnapshot Fleet = new PlanningFleet()

@@ -3,6 +3,7 @@ using OrleansMigrate.Hypervisor.Bench;
 
 namespace OrleansMigrate.Hypervisor.Tests.Bench;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class BenchmarkTests
 {
     private static readonly string[] RequiredFields =

@@ -4,6 +4,7 @@ using OrleansMigrate.Hypervisor.Drivers;
 
 namespace OrleansMigrate.Hypervisor.Tests.Bench;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class PreflightBenchmarkTests
 {
     [Fact]

@@ -3,6 +3,7 @@ using OrleansMigrate.Hypervisor.Simulated;
 
 namespace OrleansMigrate.Hypervisor.Tests.Drivers;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class MigrationPredictorTests
 {
     private const long MiB = 1 << 20;

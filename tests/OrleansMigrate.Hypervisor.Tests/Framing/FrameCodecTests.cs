@@ -3,6 +3,7 @@ using OrleansMigrate.Hypervisor.Framing;
 
 namespace OrleansMigrate.Hypervisor.Tests.Framing;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class FrameCodecTests
 {
     private static byte[] Compressible(int length)

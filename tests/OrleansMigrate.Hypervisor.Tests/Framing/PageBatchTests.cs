@@ -3,6 +3,7 @@ using OrleansMigrate.Hypervisor.Sessions;
 
 namespace OrleansMigrate.Hypervisor.Tests.Framing;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class PageBatchTests
 {
     private const int PageSize = PageBatchFormat.PageSize;

@@ -11,6 +11,7 @@ namespace OrleansMigrate.Hypervisor.Tests.PreCopy;
 /// <see cref="MigrationOptions.MaxPreCopyMs"/> the engine itself aborts (the source keeps running, nothing switches
 /// over, the failure names the limit and who set it) or switches over anyway.
 /// </summary>
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class LimitActionTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);

@@ -4,6 +4,7 @@ using OrleansMigrate.Hypervisor.Tests.Support;
 
 namespace OrleansMigrate.Hypervisor.Tests.PreCopy;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class MigrationTests
 {
     [Theory]

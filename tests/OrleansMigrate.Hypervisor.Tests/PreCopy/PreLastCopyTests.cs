@@ -4,6 +4,7 @@ using OrleansMigrate.Hypervisor.Tests.Support;
 
 namespace OrleansMigrate.Hypervisor.Tests.PreCopy;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class PreLastCopyTests
 {
     private static VmSpec SurgingGuest(string vmId) => Guests.Spec(vmId, 32, workload: new GuestWorkloadOptions

@@ -6,6 +6,7 @@ namespace OrleansMigrate.Hypervisor.Tests.Qemu;
 /// <c>auto</c> picks KVM only when it runs a guest at speed: the verdict on the probe guest's progress, the probe image
 /// against its source, and the probe against a QEMU that cannot start KVM at all.
 /// </summary>
+[Trait(TestCategory.Trait, TestCategory.Qemu)]
 public sealed class AcceleratorProbeTests
 {
     [Theory]

@@ -7,6 +7,7 @@ namespace OrleansMigrate.Hypervisor.Tests.Qemu;
 /// <summary>Convergence control on QEMU: the orchestrator's downtime escalation and forced switchover reach QEMU's
 /// parameters; auto-converge is set from the options; pre-copy progress comes from query-migrate.</summary>
 [Collection("qemu")]
+[Trait(TestCategory.Trait, TestCategory.Qemu)]
 public sealed class QemuConvergenceTests(QemuEnvironment env) : IDisposable
 {
     public void Dispose() => env.EndTest();

@@ -5,6 +5,7 @@ using static OrleansMigrate.Hypervisor.Tests.Qemu.QemuTestGuest;
 namespace OrleansMigrate.Hypervisor.Tests.Qemu;
 
 [Collection("qemu")]
+[Trait(TestCategory.Trait, TestCategory.Qemu)]
 public sealed class QemuDirtyRateTests(QemuEnvironment env) : IDisposable
 {
     public void Dispose() => env.EndTest();

@@ -4,6 +4,7 @@ using OrleansMigrate.Hypervisor.Qemu;
 namespace OrleansMigrate.Hypervisor.Tests.Qemu;
 
 [Collection("qemu")]
+[Trait(TestCategory.Trait, TestCategory.Qemu)]
 public sealed class QemuDriverTests(QemuEnvironment env) : IDisposable
 {
     public void Dispose() => env.EndTest();

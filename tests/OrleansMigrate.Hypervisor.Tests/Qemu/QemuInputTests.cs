@@ -7,6 +7,7 @@ namespace OrleansMigrate.Hypervisor.Tests.Qemu;
 
 /// <summary>What the driver refuses before QEMU runs, what happens when QEMU does not start, and the runtime directory's permissions.</summary>
 [Collection("qemu")]
+[Trait(TestCategory.Trait, TestCategory.Qemu)]
 public sealed class QemuInputTests(QemuEnvironment env) : IDisposable
 {
     public void Dispose() => env.EndTest();

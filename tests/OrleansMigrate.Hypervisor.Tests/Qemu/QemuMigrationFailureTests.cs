@@ -7,6 +7,7 @@ namespace OrleansMigrate.Hypervisor.Tests.Qemu;
 
 /// <summary>Every way a QEMU migration ends before the commit point: the guest must keep running on the source (or be reported lost).</summary>
 [Collection("qemu")]
+[Trait(TestCategory.Trait, TestCategory.Qemu)]
 public sealed class QemuMigrationFailureTests(QemuEnvironment env) : IDisposable
 {
     public void Dispose() => env.EndTest();

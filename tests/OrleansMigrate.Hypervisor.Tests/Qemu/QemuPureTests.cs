@@ -5,6 +5,7 @@ using OrleansMigrate.Hypervisor.Qemu;
 
 namespace OrleansMigrate.Hypervisor.Tests.Qemu;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class QmpAllowListTests
 {
     [Theory]
@@ -118,6 +119,7 @@ public sealed class QmpAllowListTests
     }
 }
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class DirtyGuestTests
 {
     private const uint Base = 0x100000;
@@ -232,6 +234,7 @@ public sealed class DirtyGuestTests
     }
 }
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class QemuMigrationStatsTests
 {
     // query-migrate of QEMU 7.2 on the source during pre-copy (64 MiB guest, auto-converge throttling).

@@ -4,6 +4,7 @@ using OrleansMigrate.Hypervisor.Qmp;
 
 namespace OrleansMigrate.Hypervisor.Tests.Qmp;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class QmpClientTests
 {
     private static readonly TimeSpan Step = FakeQmpServer.StepTimeout;

@@ -4,6 +4,7 @@ using OrleansMigrate.Hypervisor.Qmp;
 
 namespace OrleansMigrate.Hypervisor.Tests.Qmp;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class QmpFramerTests
 {
     private const string Greeting = """{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 9}, "package": ""}, "capabilities": ["oob"]}}""";

@@ -9,6 +9,7 @@ namespace OrleansMigrate.Hypervisor.Tests.Qmp;
 /// and the passthrough's command parser. Hostile bytes may only ever end in the documented exception, never in
 /// another one, a hang or unbounded buffering. Fixed seeds, so a failure reproduces.
 /// </summary>
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class QmpFuzzTests
 {
     private static readonly string[] Valid =

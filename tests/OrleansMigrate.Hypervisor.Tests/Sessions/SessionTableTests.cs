@@ -2,6 +2,7 @@ using OrleansMigrate.Hypervisor.Sessions;
 
 namespace OrleansMigrate.Hypervisor.Tests.Sessions;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class SessionTableTests
 {
     private static FlowKey Key(int i) => new((uint)(0x0A000000 + i), 0xC0A80001, (ushort)(1024 + i), 443, 6);

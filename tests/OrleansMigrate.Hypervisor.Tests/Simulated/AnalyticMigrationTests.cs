@@ -4,6 +4,7 @@ using OrleansMigrate.Hypervisor.Tests.Support;
 
 namespace OrleansMigrate.Hypervisor.Tests.Simulated;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class AnalyticMigrationTests
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(30);

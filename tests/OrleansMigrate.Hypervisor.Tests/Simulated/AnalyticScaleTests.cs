@@ -5,6 +5,7 @@ using Xunit.Abstractions;
 
 namespace OrleansMigrate.Hypervisor.Tests.Simulated;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class AnalyticScaleTests(ITestOutputHelper output)
 {
     [Fact]

@@ -4,6 +4,7 @@ using OrleansMigrate.Hypervisor.Simulated;
 
 namespace OrleansMigrate.Hypervisor.Tests.Simulated;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class DeviceStateTests
 {
     private static readonly SimulatedDeviceState State = new(4, 8192, 77, ContentMix.Default, 12345, 12345, 0xABCDEF, new SessionTableDigest(10, 99), SimulatedDeviceState.SizeFor(4096, 4));

@@ -2,6 +2,7 @@ using OrleansMigrate.Hypervisor.Simulated;
 
 namespace OrleansMigrate.Hypervisor.Tests.Simulated;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class DirtyBitmapTests
 {
     [Fact]

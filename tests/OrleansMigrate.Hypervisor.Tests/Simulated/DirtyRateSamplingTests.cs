@@ -3,6 +3,7 @@ using OrleansMigrate.Hypervisor.Tests.Support;
 
 namespace OrleansMigrate.Hypervisor.Tests.Simulated;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class DirtyRateSamplingTests
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);

@@ -3,6 +3,7 @@ using OrleansMigrate.Hypervisor.Simulated;
 
 namespace OrleansMigrate.Hypervisor.Tests.Simulated;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class GuestVerifierTests
 {
     private const ulong Seed = 42;

@@ -5,6 +5,7 @@ namespace OrleansMigrate.Tests.Chaos;
 /// <summary><c>omig bench chaos</c> at a fixed seed, as CI runs it: migrations with 5 % faults at every seam end
 /// without a stuck migration or a broken invariant, and the moves get through after retries. Concurrency 1, so the
 /// seed fixes the whole run (which VM meets which fault), not only each step's decisions.</summary>
+[Trait(TestCategory.Trait, TestCategory.Slow)]
 public sealed class ChaosBenchTests
 {
     [Fact]

@@ -15,6 +15,7 @@ namespace OrleansMigrate.Tests.Chaos;
 /// comes back), kills a host silo (it comes back later), and crashes PostgreSQL (immediate stop, then start). Every
 /// migration must end, every VM must still run exactly where the registry says, and the audit must find nothing.
 /// </summary>
+[Trait(TestCategory.Trait, TestCategory.Slow)]
 public sealed class MultiProcessChaosTests(ITestOutputHelper output)
 {
     private static readonly string[] Hosts = ["h-1", "h-2", "h-3", "h-4"];

@@ -4,6 +4,7 @@ namespace OrleansMigrate.Tests.Cluster;
 
 /// <summary>The continuous invariant auditor in two silo processes on PostgreSQL, read through <c>omig audit --last</c>.</summary>
 [Collection(PostgresCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Postgres)]
 public sealed class ContinuousAuditTests(PostgresFixture pg)
 {
     [Fact]

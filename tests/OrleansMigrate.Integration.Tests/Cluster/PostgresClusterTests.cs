@@ -4,6 +4,7 @@ namespace OrleansMigrate.Tests.Cluster;
 
 /// <summary>Two silo processes on PostgreSQL, driven through the real CLI.</summary>
 [Collection(PostgresCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Postgres)]
 public sealed class PostgresClusterTests(PostgresFixture pg)
 {
     [Fact]

@@ -12,6 +12,7 @@ namespace OrleansMigrate.Tests.Cluster;
 /// in full; and what a client is told when it cannot connect.
 /// </summary>
 [Collection(PostgresCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Postgres)]
 public sealed class SiloStartupTests(PostgresFixture pg) : IDisposable
 {
     private readonly TestCertificates _dir = new();

@@ -11,6 +11,7 @@ namespace OrleansMigrate.Tests.Cluster;
 /// CA are refused.
 /// </summary>
 [Collection(PostgresCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Postgres)]
 public sealed class TlsClusterTests(PostgresFixture pg) : IDisposable
 {
     private const string Password = "omig-it-Tls-9f3e";

@@ -17,6 +17,7 @@ namespace OrleansMigrate.Tests.Migration;
 /// from its persisted phase on the other and end consistent.
 /// </summary>
 [Collection(PostgresCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Postgres)]
 public sealed class CrashRecoveryTests(PostgresFixture pg)
 {
     private static readonly string[] Hosts = ["c-1", "c-2"];

@@ -12,6 +12,7 @@ namespace OrleansMigrate.Tests.Operations;
 /// SIGKILL in the middle of the campaign and started again; the campaign carries on from its persisted state and
 /// ends with every host upgraded and every VM running.</summary>
 [Collection(PostgresCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Postgres)]
 public sealed class CampaignRestartTests(PostgresFixture pg, ITestOutputHelper output)
 {
     private static readonly string[] Hosts = ["u-1", "u-2", "u-3"];

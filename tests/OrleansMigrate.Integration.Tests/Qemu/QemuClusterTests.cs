@@ -9,6 +9,7 @@ namespace OrleansMigrate.Tests.Qemu;
 /// cancel mid-migration, the destination QEMU killed mid-migration, and <c>omig vm qmp</c>.
 /// </summary>
 [Collection(PostgresCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Qemu)]
 public sealed class QemuClusterTests(PostgresFixture pg)
 {
     private static readonly Lazy<(string Dir, string Slow, string Fast)> Images = new(BuildImages);
