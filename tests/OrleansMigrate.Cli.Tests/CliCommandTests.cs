@@ -5,6 +5,7 @@ using OrleansMigrate.Migration;
 namespace OrleansMigrate.Cli.Tests;
 
 /// <summary>The real <c>omig</c> process against an embedded cluster.</summary>
+[Trait(TestCategory.Trait, TestCategory.Cluster)]
 [Collection(EmbeddedCollection.Name)]
 public sealed class CliCommandTests(EmbeddedFixture fixture)
 {

@@ -3,6 +3,7 @@ using OrleansMigrate.Cli.Commands;
 
 namespace OrleansMigrate.Cli.Tests;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class ExitCodeTests
 {
     [Fact]

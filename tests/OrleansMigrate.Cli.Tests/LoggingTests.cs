@@ -11,6 +11,7 @@ public sealed class ConsoleCollection
     public const string Name = "console";
 }
 
+[Trait(TestCategory.Trait, TestCategory.Cluster)]
 [Collection(ConsoleCollection.Name)]
 public sealed class LoggingTests
 {

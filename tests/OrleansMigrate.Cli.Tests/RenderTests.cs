@@ -7,6 +7,7 @@ using OrleansMigrate.Operations;
 
 namespace OrleansMigrate.Cli.Tests;
 
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 [Collection(EmbeddedCollection.Name)]
 public sealed class RenderTests(EmbeddedFixture fixture)
 {

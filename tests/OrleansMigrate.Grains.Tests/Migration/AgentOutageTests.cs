@@ -101,6 +101,7 @@ public sealed class AgentOutageCollection : ICollectionFixture<AgentOutageFixtur
 }
 
 /// <summary>Issue 13, item 3: a rollback whose source host's agent does not answer.</summary>
+[Trait(TestCategory.Trait, TestCategory.Cluster)]
 [Collection(AgentOutageCollection.Name)]
 public sealed class AgentOutageTests(AgentOutageFixture fixture) : IDisposable
 {

@@ -306,6 +306,7 @@ public sealed class QemuMigrationStatsTests
 
 /// <summary>Image confinement is checked before existence, so the answer for a path outside the image directories
 /// never tells whether that file exists on the host. CheckImage runs before QEMU would, so no QEMU is needed.</summary>
+[Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class QemuImageConfinementTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("omig-confine-").FullName;

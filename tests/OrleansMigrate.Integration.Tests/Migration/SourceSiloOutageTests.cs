@@ -15,6 +15,7 @@ namespace OrleansMigrate.Tests.Migration;
 /// <c>--wait</c> CLI must print that it waits; then either the silo comes back and the rollback finishes at once, or the
 /// wait runs out and the migration ends failed saying what to do.
 /// </summary>
+[Trait(TestCategory.Trait, TestCategory.Postgres)]
 [Collection(PostgresCollection.Name)]
 public sealed class SourceSiloOutageTests(PostgresFixture pg, ITestOutputHelper output)
 {
