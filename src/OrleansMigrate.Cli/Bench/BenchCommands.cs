@@ -270,7 +270,11 @@ public static class BenchCommands
         var runs = new Option<int>("--runs") { Description = "Migrations per mode (1-200)", DefaultValueFactory = _ => 20 };
         var guest = new Option<int>("--guest-mib") { Description = "Byte-real memory of each simulated guest (8-4096 MiB)", DefaultValueFactory = _ => 64 };
         var dirty = new Option<int>("--dirty-mbps") { Description = "Guest dirty rate, MB/s (0-2000)", DefaultValueFactory = _ => 20 };
-        var cmd = new Command("orchestration", "Serial vs parallel orchestration of the same fleet with a 1 ms packet generator (--json PATH, default orchestration.json)") { runs, guest, dirty };
+        var concurrent = new Option<int?>("--concurrent")
+        {
+            Description = "Instead: N VMs migrated at once between two hosts, back and forth; --runs is the number of rounds (2-64)",
+        };
+        var cmd = new Command("orchestration", "Serial vs parallel orchestration of the same fleet with a 1 ms packet generator (--json PATH, default orchestration.json)") { runs, guest, dirty, concurrent };
         cmd.SetLocalAction(async (parse, ct) =>
         {
             var (n, g, d) = (parse.GetValue(runs), parse.GetValue(guest), parse.GetValue(dirty));
@@ -287,6 +291,16 @@ public static class BenchCommands
             if (d is < 0 or > 2000)
             {
                 throw OmigException.Invalid("--dirty-mbps", $"must be between 0 and 2000, got {d}");
+            }
+
+            if (parse.GetValue(concurrent) is { } c)
+            {
+                if (c is < 2 or > 64)
+                {
+                    throw OmigException.Invalid("--concurrent", $"must be between 2 and 64, got {c}");
+                }
+
+                return await ConcurrentAsync(parse, new OrchestrationBenchmark(n, g, d, line => Console.Error.WriteLine(line)), c, ct);
             }
 
             var result = await new OrchestrationBenchmark(n, g, d, line => Console.Error.WriteLine(line)).RunAsync(ct);
@@ -311,6 +325,25 @@ public static class BenchCommands
             return result.Modes.All(m => m.Completed == m.Runs) ? ExitCodes.Ok : ExitCodes.Unexpected;
         });
         return cmd;
+    }
+
+    private static async Task<int> ConcurrentAsync(ParseResult parse, OrchestrationBenchmark bench, int concurrent, CancellationToken ct)
+    {
+        var result = await bench.RunConcurrentAsync(concurrent, ct);
+        var json = Output.Json.Serialize(result);
+        if (GlobalOptions.JsonToConsole(parse))
+        {
+            Console.Out.WriteLine(json);
+        }
+        else
+        {
+            var path = GlobalOptions.JsonPath(parse) ?? "orchestration-concurrent.json";
+            await File.WriteAllTextAsync(path, json, ct);
+            AnsiConsole.MarkupLine($"{concurrent} concurrent migrations, {result.Rounds} rounds: downtime p50 {result.MedianRoundDowntimeMsP50:0.00} ms, " +
+                $"p99 {result.MedianRoundDowntimeMsP99:0.00} ms (medians over rounds); report written to [bold]{Markup.Escape(path)}[/]");
+        }
+
+        return result.PerRound.All(r => r.Completed == r.Migrations) ? ExitCodes.Ok : ExitCodes.Unexpected;
     }
 
     private static Command DataPlane()

@@ -77,6 +77,67 @@ public sealed class OrchestrationBenchmark(int runsPerMode, int guestMiB, int di
             dirtyMbps);
     }
 
+    /// <summary>
+    /// <paramref name="concurrent"/> VMs migrated at once between the same two hosts, back and forth, round after
+    /// round (parallel orchestration, no packet generator): what one host's migrations cost each other's downtime.
+    /// </summary>
+    public async Task<ConcurrentBenchmarkResult> RunConcurrentAsync(int concurrent, CancellationToken ct)
+    {
+        await using var cluster = await EmbeddedCluster.StartAsync(0, ct, silo =>
+            silo.Services.Configure<HostRuntimeOptions>(o => o.SimulatedGuestMiB = guestMiB));
+        var client = cluster.Client;
+        foreach (var host in DemoFleet.Hosts(2))
+        {
+            await client.AddHostAsync(host with { FirmwareVersion = "2.4.0", HardwareGeneration = 4 });
+        }
+
+        var vms = new List<VmSpec>();
+        for (var i = 0; i < concurrent; i++)
+        {
+            var id = $"bench-c{i:00}";
+            var ip = $"10.8.0.{10 + i}";
+            var spec = new VmSpec(id, 2, 8192, [], "standard",
+                ImmutableDictionary<string, string>.Empty.Add(SimulatedVmSpecs.DirtyLabel, $"{dirtyMbps}"),
+                [new DiskSpec(id + "-root", 40)], [new NicSpec("vpc-bench", ip, OrleansMigrate.Client.Parsing.CliParsers.DeriveMac(id, ip))], []);
+            await client.CreateVmAsync(spec, "host-1");
+            vms.Add(spec);
+        }
+
+        // One warm-up round (discarded); then every round moves all VMs to the other host at once.
+        var rounds = new List<ConcurrentRound>();
+        var all = new List<double>();
+        for (var round = 0; round <= runsPerMode; round++)
+        {
+            var to = round % 2 == 0 ? "host-2" : "host-1";
+            var results = await Task.WhenAll(vms.Select(async vm =>
+            {
+                var started = await client.MigrateAsync(new MigrationRequest(vm.VmId, to, Mode: OrchestrationMode.Parallel));
+                MigrationStatus? last = null;
+                await foreach (var status in client.WatchMigrationAsync(started.MigrationId, ct))
+                {
+                    last = status;
+                }
+
+                return last!;
+            }));
+            var downtimes = results.Where(r => r.Phase == MigrationPhase.Completed).Select(r => r.Downtime?.DowntimeMs ?? double.NaN).ToList();
+            var result = new ConcurrentRound(results.Length, downtimes.Count, Percentiles.Of(downtimes, 50), Percentiles.Of(downtimes, 99));
+            if (round == 0)
+            {
+                log($"warm-up round: {result.Completed}/{result.Migrations} completed, downtime p50 {result.DowntimeMsP50:0.0} ms (discarded)");
+                continue;
+            }
+
+            rounds.Add(result);
+            all.AddRange(downtimes);
+            log($"round {round,2}/{runsPerMode}: →{to} {result.Completed}/{result.Migrations} completed, downtime p50 {result.DowntimeMsP50:0.0} ms, p99 {result.DowntimeMsP99:0.0} ms");
+        }
+
+        return new ConcurrentBenchmarkResult(concurrent, runsPerMode, guestMiB, dirtyMbps,
+            Percentiles.Of([.. rounds.Select(r => r.DowntimeMsP50)], 50), Percentiles.Of([.. rounds.Select(r => r.DowntimeMsP99)], 50),
+            Percentiles.Of(all, 50), Percentiles.Of(all, 99), rounds);
+    }
+
     private static OrchestrationModeResult ModeResult(OrchestrationMode mode, List<RunSample> runs)
     {
         var done = runs.Where(r => r.Phase == MigrationPhase.Completed).ToList();
@@ -199,3 +260,17 @@ public sealed record OrchestrationModeResult(
     double TotalMsP50,
     int Completed,
     int RolledBack);
+
+/// <summary>Concurrent migrations between two hosts: medians over rounds of each round's p50/p99, and the pooled percentiles.</summary>
+public sealed record ConcurrentBenchmarkResult(
+    int Concurrent,
+    int Rounds,
+    int GuestMib,
+    int DirtyMbps,
+    double MedianRoundDowntimeMsP50,
+    double MedianRoundDowntimeMsP99,
+    double PooledDowntimeMsP50,
+    double PooledDowntimeMsP99,
+    IReadOnlyList<ConcurrentRound> PerRound);
+
+public sealed record ConcurrentRound(int Migrations, int Completed, double DowntimeMsP50, double DowntimeMsP99);

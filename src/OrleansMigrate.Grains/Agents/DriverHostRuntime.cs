@@ -27,7 +27,14 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
     private readonly ConcurrentDictionary<string, IIncomingMigration> _incoming = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Lazy<Task<FinalCopyReport>>> _finalCopies = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Lazy<Task<ResumeReport>>> _resumes = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim _lifecycle = new(1, 1);
+
+    // One lifecycle lock per VM, not per silo: resuming one VM's destination must never queue behind another VM's
+    // prepare, final copy or completion on the same host (that wait lands inside the first VM's downtime). Every
+    // lifecycle operation concerns exactly one VM, so none needs a host-wide lock.
+    private readonly VmLocks _lifecycle = new();
+
+    /// <summary>VM ids with a lifecycle lock held or awaited now.</summary>
+    internal int LockedVms => _lifecycle.Count;
 
     public string DriverName => IsQemu ? "qemu" : IsAnalytic ? "analytic" : "simulated";
 
@@ -115,7 +122,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
     public async Task StartVmAsync(string hostId, Fleet.VmSpec spec)
     {
         var driver = Driver(hostId);
-        await _lifecycle.WaitAsync();
+        var held = await _lifecycle.AcquireAsync(spec.VmId);
         try
         {
             var existing = (await driver.ListVmsAsync()).FirstOrDefault(v => v.Spec.VmId == spec.VmId);
@@ -142,7 +149,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         }
         finally
         {
-            _lifecycle.Release();
+            held.Dispose();
         }
     }
 
@@ -153,7 +160,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
 
     public async Task<IncomingEndpoint> PrepareIncomingAsync(string hostId, string migrationId, Fleet.VmSpec spec)
     {
-        await _lifecycle.WaitAsync();
+        var held = await _lifecycle.AcquireAsync(spec.VmId);
         try
         {
             if (_incoming.TryGetValue(migrationId, out var known))
@@ -185,13 +192,13 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         }
         finally
         {
-            _lifecycle.Release();
+            held.Dispose();
         }
     }
 
     public async Task StartOutgoingAsync(string hostId, string migrationId, string vmId, IncomingEndpoint destination, MigrationTuning tuning)
     {
-        await _lifecycle.WaitAsync();
+        var held = await _lifecycle.AcquireAsync(vmId);
         try
         {
             if (_outgoing.ContainsKey(migrationId))
@@ -221,7 +228,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         }
         finally
         {
-            _lifecycle.Release();
+            held.Dispose();
         }
     }
 
@@ -267,14 +274,13 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
     public async Task<ResumeReport> ResumeIncomingAsync(string hostId, string migrationId)
     {
         Lazy<Task<ResumeReport>> resume;
-        await _lifecycle.WaitAsync();
+
+        // The migration names its VM; the lookup before the lock only finds which VM's lock to take.
+        var held = await _lifecycle.AcquireAsync(Incoming(hostId, migrationId).VmId);
         try
         {
-            // Decided under the lifecycle lock, so an abort and a resume of one migration never both win.
-            if (!_incoming.TryGetValue(migrationId, out var incoming))
-            {
-                throw OmigException.NotFound("migration", $"no incoming migration '{migrationId}' on host '{hostId}' (aborted, or its silo restarted)");
-            }
+            // Decided under the VM's lifecycle lock (the one abort takes), so an abort and a resume of one migration never both win.
+            var incoming = Incoming(hostId, migrationId);
 
             resume = _resumes.GetOrAdd(migrationId, _ => new Lazy<Task<ResumeReport>>(async () =>
             {
@@ -286,7 +292,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         }
         finally
         {
-            _lifecycle.Release();
+            held.Dispose();
         }
 
         return await resume.Value;
@@ -340,7 +346,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
 
     public async Task<HypervisorReport?> CompleteOutgoingAsync(string hostId, string migrationId, string vmId)
     {
-        await _lifecycle.WaitAsync();
+        var held = await _lifecycle.AcquireAsync(vmId);
         try
         {
             HypervisorReport? report = null;
@@ -358,13 +364,13 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         }
         finally
         {
-            _lifecycle.Release();
+            held.Dispose();
         }
     }
 
     public async Task CancelOutgoingAsync(string hostId, string migrationId, string vmId, string reason)
     {
-        await _lifecycle.WaitAsync();
+        var held = await _lifecycle.AcquireAsync(vmId);
         try
         {
             // Removed only once cancelled: a failed cancel is retried against the same stream.
@@ -387,13 +393,13 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         }
         finally
         {
-            _lifecycle.Release();
+            held.Dispose();
         }
     }
 
     public async Task AbortIncomingAsync(string hostId, string migrationId, string vmId, string reason)
     {
-        await _lifecycle.WaitAsync();
+        var held = await _lifecycle.AcquireAsync(vmId);
         try
         {
             if (_resumes.TryGetValue(migrationId, out var resume))
@@ -433,7 +439,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         }
         finally
         {
-            _lifecycle.Release();
+            held.Dispose();
         }
     }
 
@@ -457,6 +463,11 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         var progress = outgoing.GetProgress();
         return new HypervisorReport(DriverName, null, progress.ElapsedMs, null, stats.BytesSent, progress.Round, progress.DirtyRateBytesPerSecond, stats.BulkCopyBytesPerSecond, 0);
     }
+
+    private IIncomingMigration Incoming(string hostId, string migrationId) =>
+        _incoming.TryGetValue(migrationId, out var incoming)
+            ? incoming
+            : throw OmigException.NotFound("migration", $"no incoming migration '{migrationId}' on host '{hostId}' (aborted, or its silo restarted)");
 
     private IOutgoingMigration Outgoing(string migrationId) =>
         _outgoing.TryGetValue(migrationId, out var outgoing)
