@@ -205,6 +205,15 @@ public sealed partial class MigrationGrain(
         {
             await state.WriteStateAsync();
         }
+        catch (Orleans.Storage.InconsistentStateException)
+        {
+            // The stored row moved on without this activation (its own write landed although the database crashed
+            // before answering, or another activation wrote): its ETag is stale and every later write would fail for
+            // as long as it lives. It steps aside; the next activation (the reminder) reads the truth and re-drives.
+            _deactivating = true;
+            this.DeactivateOnIdle();
+            throw;
+        }
         finally
         {
             _writeGate.Release();

@@ -38,7 +38,27 @@ public sealed class MigrationSchedulerGrain(
     private ImmutableDictionary<string, ScheduledMigration> Open => state.State.Open;
 
     /// <summary>The state write, for the static timer callback (which cannot reach the constructor's parameter).</summary>
-    private Task SaveAsync() => state.WriteStateAsync();
+    private Task SaveAsync() => WriteAsync();
+
+    /// <summary>
+    /// The state write. A version conflict means the stored row moved on without this activation — typically its own
+    /// earlier write landed although the database crashed before answering, leaving this activation's ETag stale, so
+    /// every later write would fail the same way for as long as it lives. The stored state is taken as the truth
+    /// (what this activation changed since is found again: callers retry, and the sweep re-checks every admitted
+    /// migration), and the caller hears of the failure.
+    /// </summary>
+    private async Task WriteAsync()
+    {
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch (Orleans.Storage.InconsistentStateException)
+        {
+            await state.ReadStateAsync();
+            throw;
+        }
+    }
 
     public async Task<MigrationStatus> SubmitAsync(MigrationRequest request)
     {
@@ -90,7 +110,7 @@ public sealed class MigrationSchedulerGrain(
         // Persisted before the caller hears the id: by the admission pass when it admits (and so writes), else here.
         if (!await AdmitAsync())
         {
-            await state.WriteStateAsync();
+            await WriteAsync();
         }
 
         _unsaved = false;
@@ -141,7 +161,7 @@ public sealed class MigrationSchedulerGrain(
         if (state.State.Open.TryGetValue(migrationId, out var entry) && !entry.Admitted)
         {
             state.State.Open = state.State.Open.Remove(migrationId);
-            await state.WriteStateAsync();
+            await WriteAsync();
             return true;
         }
 
@@ -170,13 +190,13 @@ public sealed class MigrationSchedulerGrain(
                 if (status.IsEnded)
                 {
                     state.State.Open = state.State.Open.Remove(admitted.MigrationId);
-                    await state.WriteStateAsync();
+                    await WriteAsync();
                 }
             }
             catch (OmigException)
             {
                 state.State.Open = state.State.Open.Remove(admitted.MigrationId);
-                await state.WriteStateAsync();
+                await WriteAsync();
             }
             catch (Exception)
             {
@@ -214,7 +234,7 @@ public sealed class MigrationSchedulerGrain(
 
         // Admissions are persisted once, then every admitted migration starts at once (a start is idempotent: a crash
         // between the two re-starts them from the stored state).
-        await state.WriteStateAsync();
+        await WriteAsync();
         var gone = await Task.WhenAll(toStart.Select(async m =>
         {
             try
@@ -236,7 +256,7 @@ public sealed class MigrationSchedulerGrain(
         if (gone.OfType<string>().ToList() is { Count: > 0 } removed)
         {
             state.State.Open = state.State.Open.RemoveRange(removed);
-            await state.WriteStateAsync();
+            await WriteAsync();
         }
 
         return true;
