@@ -85,7 +85,10 @@ for project in "$root"/tests/*/*.Tests.csproj; do
         failed_runs=$((failed_runs + 1))
     fi
     # Full per-test output stays in the log; the console gets failures and the project's counts.
-    grep -E '^\s+Failed ' "$out/$name.log" | sed 's/^\s*/   /' || true
+    # Each failure with its message (not the stack), so a CI log says why, not only what.
+    awk '/^[[:space:]]+Failed / { print "   " substr($0, match($0, /Failed /)); show = 1; lines = 0; next }
+         show && /Stack Trace:/ { show = 0; next }
+         show && lines < 12 { sub(/^[[:space:]]*/, "      "); print; lines++ }' "$out/$name.log" || true
     trx="$out/results/$name.trx"
     if [ -f "$trx" ]; then
         grep -o '<Counters [^>]*>' "$trx" | sed -E 's/.* total="([0-9]+)".* passed="([0-9]+)" failed="([0-9]+)".*/   \1 tests: \2 passed, \3 failed/'

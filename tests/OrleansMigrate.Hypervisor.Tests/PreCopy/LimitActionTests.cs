@@ -22,10 +22,12 @@ public sealed class LimitActionTests
         var options = new MigrationOptions { MaxRounds = 100_000, LimitAction = action, LimitSource = "policy 'critical'" };
         return driver switch
         {
-            // 100 MB/s into an 8 MiB hot set over a 20 MB/s link: every final copy would be hundreds of ms.
+            // 100 MB/s into an 8 MiB hot set over a 40 MB/s link: every final copy would be ~200 ms against a 20 ms
+            // target. The first round (16 MiB, ~0.42 s) fits the 3 s limit several times over, so a loaded machine
+            // that slows the sender still sees more than one round before the limit.
             "simulated" => (new SimulatedHypervisorDriver("limit-src"), new SimulatedHypervisorDriver("limit-dst"),
                 Guests.Spec("vm-limit", 16, workload: new GuestWorkloadOptions { DirtyMegabytesPerSecond = 100, Pattern = DirtyPattern.HotSet, HotSetMiB = 8 }),
-                options with { LinkBandwidthBytesPerSecond = 20_000_000, MaxPreCopyMs = 1500 }),
+                options with { LinkBandwidthBytesPerSecond = 40_000_000, MaxPreCopyMs = 3000 }),
             // 200 MB/s over a 125 MB/s link: every round resends all 64 MiB (~537 ms modelled each).
             _ => (new AnalyticHypervisorDriver("limit-src"), new AnalyticHypervisorDriver("limit-dst"),
                 AnalyticHosts.Spec("vm-limit", 64, dirtyMBps: 200),
