@@ -20,6 +20,9 @@ public static class FaultSteps
     public const string MigrationPrepare = "migration.prepare";
     public const string MigrationPreCopy = "migration.precopy";
     public const string MigrationSwitchover = "migration.switchover";
+
+    /// <summary>The migration grain's state write at a phase transition (a failing write reverts the phase in memory).</summary>
+    public const string MigrationSavePhase = "migration.save-phase";
     public const string ServicesNotify = "services.notify-moved";
     public const string MaintenanceUpgrade = "maintenance.upgrade";
 }

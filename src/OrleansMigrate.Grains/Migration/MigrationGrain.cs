@@ -24,7 +24,10 @@ public sealed partial class MigrationGrain(
 {
     private const string DriveReminder = "drive";
     private const int MaxDriveAttempts = 20;
+    private static readonly TimeSpan FirstRedrive = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan MaxRedrive = TimeSpan.FromSeconds(5);
     private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private readonly CancellationTokenSource _stopping = new();
     private Task? _run;
     private Activity? _trace;
     private bool _deactivating;
@@ -47,6 +50,7 @@ public sealed partial class MigrationGrain(
     {
         // A wait for an agent stops at its next poll instead of running on beside the next activation.
         _deactivating = true;
+        _stopping.Cancel();
         return Task.CompletedTask;
     }
 
@@ -152,7 +156,38 @@ public sealed partial class MigrationGrain(
     {
         if (_run is null || _run.IsCompleted)
         {
-            _run = RunAsync();
+            _run = DriveAsync();
+        }
+    }
+
+    /// <summary>
+    /// Runs the loop and observes it: nobody awaits it, so a failure that escapes it (a state write failing inside its
+    /// own error handling) is logged, counted and the loop re-driven after a back-off of 250 ms doubling to 5 s,
+    /// instead of waiting a minute for the reminder (which stays the backstop if this activation dies). The back-off
+    /// awaits on this activation's scheduler and keeps <see cref="_run"/> pending, so a reminder tick meanwhile does
+    /// not start a second loop; a deactivating activation stops here and leaves the next one to the reminder.
+    /// </summary>
+    private async Task DriveAsync()
+    {
+        for (var faults = 1; ; faults++)
+        {
+            try
+            {
+                await RunAsync();
+                return;
+            }
+            catch (Exception ex)
+            {
+                LogLoopFault(logger, Id, S.Phase, faults, ex);
+                telemetry.LoopFaults.Add(1, new KeyValuePair<string, object?>("phase", S.Phase.ToString()));
+            }
+
+            var backoff = TimeSpan.FromTicks(Math.Min(MaxRedrive.Ticks, FirstRedrive.Ticks << Math.Min(faults - 1, 10)));
+            await Task.Delay(backoff, time, _stopping.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
+            if (_deactivating || S.Request is null || MigrationPhases.IsEnded(S.Phase))
+            {
+                return;
+            }
         }
     }
 
@@ -187,6 +222,7 @@ public sealed partial class MigrationGrain(
         {
             try
             {
+                await Fault(Faults.FaultSteps.MigrationSavePhase);
                 await SaveAsync();
             }
             catch
@@ -240,6 +276,9 @@ public sealed partial class MigrationGrain(
 
     [LoggerMessage(EventId = 4007, Level = LogLevel.Warning, Message = "Migration {MigrationId} waits for host {HostId}'s agent (to {Step}) until {Deadline}: {Reason}")]
     private static partial void LogAgentWait(ILogger logger, string migrationId, string hostId, string step, string deadline, string reason);
+
+    [LoggerMessage(EventId = 4009, Level = LogLevel.Error, Message = "Migration {MigrationId}: run loop failed in phase {Phase} (fault {Fault} in a row), re-driving it")]
+    private static partial void LogLoopFault(ILogger logger, string migrationId, MigrationPhase phase, int fault, Exception exception);
 
     [LoggerMessage(EventId = 4008, Level = LogLevel.Information, Message = "Migration {MigrationId}: host {HostId}'s agent answers again after {Seconds:0.#} s")]
     private static partial void LogAgentBack(ILogger logger, string migrationId, string hostId, double seconds);

@@ -1,0 +1,60 @@
+using System.Diagnostics.Metrics;
+using OrleansMigrate.Faults;
+using OrleansMigrate.Migration;
+
+namespace OrleansMigrate.Tests.Migration;
+
+[Collection(MigrationCollection.Name)]
+[Trait(TestCategory.Trait, TestCategory.Cluster)]
+public sealed class RunLoopFaultTests(MigrationClusterFixture fixture) : IDisposable
+{
+    /// <summary>Far inside the one-minute reminder that used to be the only thing to re-drive a failed loop.</summary>
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(20);
+
+    public void Dispose() => fixture.Faults.Clear();
+
+    [Fact]
+    public async Task A_state_write_failing_inside_the_loops_error_handling_is_counted_and_the_loop_re_driven_at_once()
+    {
+        var vm = await fixture.CreateVmAsync("m-1");
+        long faults = 0;
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == MigrationTelemetry.MeterName && instrument.Name == MigrationTelemetry.LoopFaultsName)
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref faults, value));
+        listener.Start();
+
+        // Prepare fails for good on the first drive (three tries) and its move to RollingBack cannot be stored: the
+        // exception leaves the loop from its own error handling. The second drive fails prepare again and rolls back.
+        fixture.Faults.FailNext(FaultSteps.MigrationPrepare, times: 6);
+        fixture.Faults.FailNext(FaultSteps.MigrationSavePhase, times: 1);
+        var started = await fixture.Client.MigrateAsync(new MigrationRequest(vm.VmId, "m-2"));
+
+        using var cts = new CancellationTokenSource(Limit);
+        MigrationStatus? last = null;
+        try
+        {
+            await foreach (var status in fixture.Client.WatchMigrationAsync(started.MigrationId, cts.Token))
+            {
+                last = status;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        last = await fixture.Client.GetMigrationAsync(started.MigrationId);
+        Assert.True(last.IsEnded, $"still {last.Phase} after {Limit.TotalSeconds} s");
+        Assert.Equal(MigrationPhase.RolledBack, last.Phase);
+        Assert.Contains("injected fault", last.Failure);
+        Assert.True(Interlocked.Read(ref faults) >= 1, "the loop's fault was not counted");
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-1", MigrationClusterFixture.HostIds);
+    }
+}
