@@ -62,9 +62,20 @@ public sealed partial class MigrationGrain
             }
             catch (Exception ex) when (MigrationPhases.IsBeforeCommit(S.Phase))
             {
+                var before = S.Failure;
                 S.Failure ??= Describe(ex);
                 LogRollingBack(logger, Id, S.Failure);
-                await MoveAsync(MigrationPhase.RollingBack);
+                try
+                {
+                    await MoveAsync(MigrationPhase.RollingBack);
+                }
+                catch
+                {
+                    // The rollback was not stored, so it did not happen (MoveAsync restored the phase): neither did
+                    // its reason, or a migration re-driven from here to completion would end with a failure text.
+                    S.Failure = before;
+                    throw;
+                }
             }
             catch (AgentWaitExpiredException expired) when (S.Phase == MigrationPhase.RollingBack)
             {

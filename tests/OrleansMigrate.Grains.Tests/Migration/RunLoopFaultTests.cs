@@ -57,4 +57,40 @@ public sealed class RunLoopFaultTests(MigrationClusterFixture fixture) : IDispos
         Assert.True(Interlocked.Read(ref faults) >= 1, "the loop's fault was not counted");
         await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-1", MigrationClusterFixture.HostIds);
     }
+
+    [Fact]
+    public async Task A_rollback_that_could_not_be_stored_did_not_happen_and_leaves_no_failure_behind_when_the_re_drive_completes()
+    {
+        var vm = await fixture.CreateVmAsync("m-1");
+
+        // Prepare fails its three tries on the first drive only and the move to RollingBack cannot be stored: the
+        // re-drive starts from Prepare again, succeeds, and the migration completes without the first drive's reason.
+        fixture.Faults.FailNext(FaultSteps.MigrationPrepare, times: 3);
+        fixture.Faults.FailNext(FaultSteps.MigrationSavePhase, times: 1);
+        var started = await fixture.Client.MigrateAsync(new MigrationRequest(vm.VmId, "m-2"));
+
+        var last = await WaitEndAsync(started.MigrationId);
+        Assert.Equal(MigrationPhase.Completed, last.Phase);
+        Assert.Null(last.Failure);
+        Assert.DoesNotContain(last.Timeline, p => p.Phase == MigrationPhase.RollingBack);
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-2", MigrationClusterFixture.HostIds);
+    }
+
+    private async Task<MigrationStatus> WaitEndAsync(string migrationId)
+    {
+        using var cts = new CancellationTokenSource(Limit);
+        try
+        {
+            await foreach (var _ in fixture.Client.WatchMigrationAsync(migrationId, cts.Token))
+            {
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        var last = await fixture.Client.GetMigrationAsync(migrationId);
+        Assert.True(last.IsEnded, $"still {last.Phase} after {Limit.TotalSeconds} s");
+        return last;
+    }
 }

@@ -20,10 +20,7 @@ public sealed class MultiProcessChaosTests(ITestOutputHelper output)
 {
     private static readonly string[] Hosts = ["h-1", "h-2", "h-3", "h-4"];
 
-    // Skipped, not passing: on this tree it failed 3 runs of 4 on 2026-12-02 (a migration submitted around the host silo's
-    // kill or the PostgreSQL crash stayed open past the test's 4-minute bound), while the pre-session commit 6ce5972
-    // passed it once on the same machine. A regression of that session's changes, not yet found; the first thing to fix.
-    [Fact(Skip = "regression under investigation: a migration submitted around a silo kill or the PostgreSQL crash can stay open (3 failures in 4 runs on 2026-12-02; see the issue 13 note)")]
+    [Fact]
     public async Task Control_silos_killed_a_host_silo_killed_and_PostgreSQL_crashed_during_a_stream_of_migrations_end_every_migration_and_lose_nothing()
     {
         await using var pg = await PrivatePostgres.StartAsync(Path.Combine(Path.GetTempPath(), "omig-chaos-pg-" + Guid.NewGuid().ToString("N")[..8]));
@@ -33,6 +30,7 @@ public sealed class MultiProcessChaosTests(ITestOutputHelper output)
         var hostB = new SiloProcess("host-b", "host", "h-3,h-4", pg.ConnectionString, clusterId);
         SiloProcess[] all = [.. controls, hostA, hostB];
         var log = new ConcurrentQueue<string>();
+        var suspects = new ConcurrentDictionary<string, bool>();
         var clock = Stopwatch.StartNew();
         void Log(string line) => log.Enqueue($"{clock.Elapsed.TotalSeconds,6:0.0}s {line}");
         try
@@ -76,6 +74,10 @@ public sealed class MultiProcessChaosTests(ITestOutputHelper output)
                     if (id is not null)
                     {
                         outcomes.Add((id, phase, failure));
+                        if (phase is null)
+                        {
+                            suspects[id] = true;
+                        }
                     }
 
                     if (id is null || phase is not null)
@@ -162,6 +164,11 @@ public sealed class MultiProcessChaosTests(ITestOutputHelper output)
                     break;
                 }
 
+                foreach (var m in active)
+                {
+                    suspects[m.MigrationId] = true;
+                }
+
                 await Task.Delay(1000);
             }
 
@@ -202,6 +209,20 @@ public sealed class MultiProcessChaosTests(ITestOutputHelper output)
                 output.WriteLine(line);
             }
 
+            // A migration that did not end: what each silo logged about it, so a failure says where it stopped.
+            foreach (var id in suspects.Keys)
+            {
+                foreach (var silo in all)
+                {
+                    var lines = silo.Output.Split('\n').Where(l => l.Contains(id, StringComparison.Ordinal)).TakeLast(40).ToList();
+                    if (lines.Count > 0)
+                    {
+                        output.WriteLine($"--- {silo.Name} on {id}:");
+                        lines.ForEach(l => output.WriteLine("  " + l.TrimEnd()));
+                    }
+                }
+            }
+
             foreach (var silo in all)
             {
                 await silo.DisposeAsync();
@@ -229,11 +250,12 @@ public sealed class MultiProcessChaosTests(ITestOutputHelper output)
         }
 
         var deadline = Stopwatch.StartNew();
+        MigrationStatus? last = null;
         while (deadline.Elapsed < TimeSpan.FromMinutes(4))
         {
             try
             {
-                var status = await client.GetMigrationAsync(started.MigrationId);
+                var status = last = await client.GetMigrationAsync(started.MigrationId);
                 if (status.IsEnded)
                 {
                     log($"{started.MigrationId} {vm.VmId} {started.Request.DestinationHost}: {status.Phase}{(status.Failure is null ? "" : " (" + status.Failure + ")")}");
@@ -248,7 +270,7 @@ public sealed class MultiProcessChaosTests(ITestOutputHelper output)
             await Task.Delay(250);
         }
 
-        log($"{started.MigrationId} {vm.VmId}: STUCK");
+        log($"{started.MigrationId} {vm.VmId}: STUCK in {last?.Phase} (attempts {last?.Attempts}, failure {last?.Failure ?? "none"}, waits for {last?.AgentWait?.HostId ?? "nothing"})");
         return (started.MigrationId, null, null);
     }
 
