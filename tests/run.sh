@@ -13,19 +13,25 @@
 #   tests/run.sh --fast          # only Category=Unit|Category=Cluster; no PostgreSQL, no QEMU
 #   tests/run.sh --filter EXPR   # pass a dotnet test filter to every project (e.g. Category!=Slow);
 #                                # with --fast, both must match
+#   tests/run.sh --accel tcg     # force the QEMU tests' accelerator (auto, kvm or tcg; default auto: KVM only
+#                                # when /dev/kvm opens and runs the probe guest at speed)
 set -Eeuo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 filter=()
 fast=0
+accel=auto
 user_filter=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --filter) [ $# -ge 2 ] || { echo "tests/run.sh: --filter needs an expression" >&2; exit 2; }
                   user_filter="$2"; filter=(--filter "$2"); shift 2 ;;
         --fast) fast=1; shift ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        --accel) [ $# -ge 2 ] || { echo "tests/run.sh: --accel needs auto, kvm or tcg" >&2; exit 2; }
+                 case "$2" in auto|kvm|tcg) accel="$2" ;; *) echo "tests/run.sh: --accel must be auto, kvm or tcg, got '$2'" >&2; exit 2 ;; esac
+                 shift 2 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "tests/run.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -66,6 +72,11 @@ else
     export OMIG_QEMU_BINARY OMIG_GUEST_IMAGE
     # The QEMU tests write which accelerator `auto` chose here (and why) to $OMIG_TEST_OUT/accelerator.txt.
     export OMIG_TEST_OUT="$out"
+    if [ "$accel" != auto ]; then
+        # The in-process QEMU tests read OMIG_TEST_ACCEL; host silos started by the tests read Omig__Qemu__Accelerator.
+        export OMIG_TEST_ACCEL="$accel" Omig__Qemu__Accelerator="$accel"
+        echo "QEMU accelerator forced: $accel"
+    fi
 fi
 
 echo "== build (Release, warnings are errors)"

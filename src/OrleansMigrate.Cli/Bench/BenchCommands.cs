@@ -185,7 +185,8 @@ public static class BenchCommands
         var memory = new Option<int>("--memory") { Description = "Guest memory, MiB (64-4096)", DefaultValueFactory = _ => 128 };
         var warm = new Option<int>("--warm-ms") { Description = "How long each fresh guest dirties memory before it migrates, ms (100-60000)", DefaultValueFactory = _ => 1500 };
         var priority = new Option<string>("--qemu-priority") { Description = "QEMU process priority for both modes: normal, above-normal or high (root)", DefaultValueFactory = _ => "normal" };
-        var cmd = new Command("qemu", "Real QEMU: plain QMP migration vs the full orchestrated migration of the same guest, alternating (--json PATH, default qemu.json)") { runs, image, pages, delay, memory, warm, priority };
+        var accel = new Option<string>("--accel") { Description = "auto (KVM when /dev/kvm opens and runs the probe guest at speed, else TCG), kvm or tcg", DefaultValueFactory = _ => "auto" };
+        var cmd = new Command("qemu", "Real QEMU: plain QMP migration vs the full orchestrated migration of the same guest, alternating (--json PATH, default qemu.json)") { runs, image, pages, delay, memory, warm, priority, accel };
         cmd.SetLocalAction(async (parse, ct) =>
         {
             var (n, mib, warmMs) = (parse.GetValue(runs), parse.GetValue(memory), parse.GetValue(warm));
@@ -232,10 +233,16 @@ public static class BenchCommands
                 throw OmigException.Invalid("--qemu-priority", $"must be normal, above-normal or high, got '{prio}'");
             }
 
+            var accelerator = parse.GetValue(accel)!;
+            if (accelerator is not ("auto" or "kvm" or "tcg"))
+            {
+                throw OmigException.Invalid("--accel", $"must be auto, kvm or tcg, got '{accelerator}'");
+            }
+
             var description = parse.GetValue(image) is null
                 ? $"guest/dirty-guest.S: {guestPages} pages ({guestPages * 4 / 1024.0:0.#} MiB) dirtied in turn, {guestDelay} loop iterations between pages"
                 : guest;
-            var result = await new QemuBenchmark(n, guest, description, mib, warmMs, prio, line => Console.Error.WriteLine(line)).RunAsync(ct);
+            var result = await new QemuBenchmark(n, guest, description, mib, warmMs, prio, accelerator, line => Console.Error.WriteLine(line)).RunAsync(ct);
             var json = Output.Json.Serialize(result);
             if (GlobalOptions.JsonToConsole(parse))
             {

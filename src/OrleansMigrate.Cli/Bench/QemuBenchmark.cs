@@ -21,7 +21,7 @@ namespace OrleansMigrate.Cli.Bench;
 /// migrates it; downtime is QEMU's own <c>query-migrate</c> figure, and the guest-visible downtime (source STOP
 /// event → destination RESUME event, QMP timestamps of one machine) is reported beside it.
 /// </summary>
-public sealed class QemuBenchmark(int runs, string image, string guestDescription, int memoryMiB, int warmMs, string priority, Action<string> log)
+public sealed class QemuBenchmark(int runs, string image, string guestDescription, int memoryMiB, int warmMs, string priority, string accelerator, Action<string> log)
 {
     private const double DowntimeTargetMs = 20;
     private const long LinkBytesPerSecond = 1_250_000_000;
@@ -29,11 +29,11 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
     public async Task<QemuBenchmarkResult> RunAsync(CancellationToken ct)
     {
         var runtimeDir = Path.Combine(Path.GetTempPath(), $"omig-bq-{Environment.ProcessId}");
-        var options = new QemuDriverOptions { RuntimeDirectory = runtimeDir, ProcessPriority = priority, StopGuestsOnShutdown = true };
+        var options = new QemuDriverOptions { RuntimeDirectory = runtimeDir, ProcessPriority = priority, StopGuestsOnShutdown = true, Accelerator = accelerator };
         options.ImageDirectories.Add(Path.GetDirectoryName(image)!);
         options.Validate();
-        var accelerator = await AcceleratorProbe.ResolveAsync(options);
-        log($"QEMU accelerator: {accelerator}; guest {memoryMiB} MiB from {image}; QEMU priority {priority}; {runs} runs per mode");
+        var chosen = await AcceleratorProbe.ResolveAsync(options);
+        log($"QEMU accelerator: {chosen}; guest {memoryMiB} MiB from {image}; QEMU priority {priority}; {runs} runs per mode");
 
         var plain = new List<Sample>();
         var orchestrated = new List<Sample>();
@@ -88,13 +88,13 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
             plainStats.DowntimeMsP50 > 0 ? Math.Round(orchestratedStats.DowntimeMsP50 / plainStats.DowntimeMsP50, 3) : double.NaN,
             plainStats.GuestVisibleMsP50 > 0 ? Math.Round(orchestratedStats.GuestVisibleMsP50 / plainStats.GuestVisibleMsP50, 3) : double.NaN,
             plain.Concat(orchestrated).All(s => s.Check.Verdict == GuestCheckVerdict.Consistent),
-            accelerator.Accelerator,
+            chosen.Accelerator,
             memoryMiB,
             DowntimeTargetMs,
             priority,
             guestDescription)
         {
-            AcceleratorReason = accelerator.Reason,
+            AcceleratorReason = chosen.Reason,
         };
     }
 

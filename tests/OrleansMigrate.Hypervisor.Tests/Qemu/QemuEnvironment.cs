@@ -48,7 +48,9 @@ public sealed class QemuEnvironment : IDisposable
 
     public QemuDriverOptions Options(Action<QemuDriverOptions>? configure = null)
     {
-        var options = new QemuDriverOptions { Binary = Binary, RuntimeDirectory = RuntimeDirectory, StopGuestsOnShutdown = true };
+        // tests/run.sh --accel tcg|kvm forces one (OMIG_TEST_ACCEL); otherwise auto, as on a host.
+        var accelerator = Environment.GetEnvironmentVariable("OMIG_TEST_ACCEL") is { Length: > 0 } forced ? forced : "auto";
+        var options = new QemuDriverOptions { Binary = Binary, RuntimeDirectory = RuntimeDirectory, StopGuestsOnShutdown = true, Accelerator = accelerator };
         options.ImageDirectories.Add(ImageDirectory);
         configure?.Invoke(options);
         return options;
