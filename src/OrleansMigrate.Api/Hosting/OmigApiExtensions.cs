@@ -1,0 +1,72 @@
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using OrleansMigrate.Api.AuditLog;
+using OrleansMigrate.Api.Http;
+using OrleansMigrate.Api.Resources;
+using OrleansMigrate.Api.Security;
+using OrleansMigrate.Client;
+using Scalar.AspNetCore;
+
+namespace OrleansMigrate.Api.Hosting;
+
+/// <summary>How a web application carries the API: <c>services.AddOmigApi(options)</c> (an <see cref="IGrainFactory"/> must be
+/// registered: the silo's own, or a cluster client's), then <c>app.MapOmigApi()</c>.</summary>
+public static class OmigApiExtensions
+{
+    /// <summary>Registers the API's services; throws <see cref="ArgumentException"/> listing every problem with the options
+    /// (no key and no explicit insecure mode among them).</summary>
+    public static IServiceCollection AddOmigApi(this IServiceCollection services, OmigApiOptions options)
+    {
+        if (options.Check() is { Count: > 0 } errors)
+        {
+            throw new ArgumentException("invalid HTTP API configuration: " + string.Join("; ", errors), nameof(options));
+        }
+
+        services.AddSingleton(Options.Create(options));
+        services.AddSingleton(sp => new OmigClient(sp.GetRequiredService<IGrainFactory>()));
+        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        services.AddAuthorizationBuilder()
+            .AddPolicy(ApiRoles.ReadPolicy, p => p.RequireRole(ApiRoles.Viewer, ApiRoles.CloudService, ApiRoles.Operator))
+            .AddPolicy(ApiRoles.CloudPolicy, p => p.RequireRole(ApiRoles.CloudService, ApiRoles.Operator))
+            .AddPolicy(ApiRoles.OperatorPolicy, p => p.RequireRole(ApiRoles.Operator));
+        services.AddOpenApi("v1", o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "OrleansMigrate control plane";
+            document.Info.Description = "Live migration for KVM clouds. Errors are application/problem+json with `code` and `field`; " +
+                "mutating calls take an Idempotency-Key; authenticate with Authorization: Bearer KEY.";
+            return Task.CompletedTask;
+        }));
+        return services;
+    }
+
+    /// <summary>The middleware (authentication, audit log, authorization) and every endpoint: /v1/…, /openapi/v1.json, /scalar.</summary>
+    public static WebApplication MapOmigApi(this WebApplication app)
+    {
+        app.UseAuthentication();
+        app.UseMiddleware<AuditLogMiddleware>();
+        app.UseAuthorization();
+
+        var v1 = app.MapGroup("/v1");
+        FleetEndpoints.Map(v1);
+        MigrationEndpoints.Map(v1);
+        OperationsEndpoints.Map(v1);
+
+        app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
+        app.MapScalarApiReference("/scalar").AllowAnonymous();
+        app.MapFallback((HttpContext c) => new ApiProblem(StatusCodes.Status404NotFound, "not_found", "path",
+            $"no endpoint at {c.Request.Method} {RequestBody.Printable(c.Request.Path.ToString())}; the API's endpoints are listed at /openapi/v1.json").WriteAsync(c))
+            .ExcludeFromDescription().AllowAnonymous();
+        return app;
+    }
+
+    /// <summary>Every /v1 route the API maps, as <c>METHOD /path</c> (the OpenAPI test checks each appears in the document).</summary>
+    public static IReadOnlyList<string> MappedRoutes(IServiceProvider services) =>
+        [.. services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Where(e => e.RoutePattern.RawText?.StartsWith("/v1", StringComparison.Ordinal) == true)
+            .SelectMany(e => (e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? []).Select(m => $"{m} {e.RoutePattern.RawText!.TrimEnd('/')}"))];
+}

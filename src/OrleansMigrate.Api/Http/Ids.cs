@@ -1,0 +1,25 @@
+using OrleansMigrate.Errors;
+using OrleansMigrate.Fleet;
+
+namespace OrleansMigrate.Api.Http;
+
+/// <summary>Path ids checked before any grain is asked: a grain key is never made of a caller's control characters or
+/// kilobytes of text.</summary>
+public static class Ids
+{
+    public static string Require(string field, string? id)
+    {
+        if (id is { Length: > FleetValidation.MaxIdLength })
+        {
+            throw OmigException.Invalid(field, $"is {id.Length} characters; at most {FleetValidation.MaxIdLength}");
+        }
+
+        if (id is not null && id.Any(char.IsControl))
+        {
+            throw OmigException.Invalid(field, "contains control characters");
+        }
+
+        FleetValidation.RequireId(field, id);
+        return id!;
+    }
+}

@@ -1,0 +1,62 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using OrleansMigrate.Api.Http;
+using static OrleansMigrate.Api.Resources.FleetEndpoints;
+
+namespace OrleansMigrate.Api.Resources;
+
+/// <summary>
+/// GET /v1/migrations/{id}/events: the migration grain's watch (phase changes and progress, about every 200 ms) as
+/// server-sent events — <c>event: status</c> with an increasing <c>id:</c> and the status as JSON, then <c>event: end</c>
+/// once it has ended. A caller's watch ends with the connection; the migration does not depend on it.
+/// </summary>
+public static class MigrationEvents
+{
+    public static async Task StreamAsync(HttpContext context, string migrationId)
+    {
+        string id;
+        try
+        {
+            id = Ids.Require("migration_id", migrationId);
+            await Omig(context).GetMigrationAsync(id); // 404 as a problem, before the stream starts
+        }
+        catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            var problem = ApiCall.Problem(context, ex);
+            context.Response.StatusCode = problem.Status;
+            context.Response.ContentType = problem.ContentType;
+            await context.Response.WriteAsync(problem.Body, context.RequestAborted);
+            return;
+        }
+
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.ContentType = "text/event-stream";
+        context.Response.Headers.CacheControl = "no-cache";
+        context.Response.Headers["X-Accel-Buffering"] = "no";
+        var sequence = 0;
+        try
+        {
+            await foreach (var status in Omig(context).WatchMigrationAsync(id, context.RequestAborted))
+            {
+                sequence++;
+                await WriteEventAsync(context, sequence, "status", JsonSerializer.Serialize(status, ApiJson.Options));
+            }
+
+            await WriteEventAsync(context, sequence + 1, "end", "{}");
+        }
+        catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            await WriteEventAsync(context, sequence + 1, "error", ApiCall.Problem(context, ex).Body);
+        }
+        catch (OperationCanceledException)
+        {
+            // The caller went away.
+        }
+    }
+
+    private static async Task WriteEventAsync(HttpContext context, int id, string name, string json)
+    {
+        await context.Response.WriteAsync($"id: {id}\nevent: {name}\ndata: {json}\n\n", context.RequestAborted);
+        await context.Response.Body.FlushAsync(context.RequestAborted);
+    }
+}
