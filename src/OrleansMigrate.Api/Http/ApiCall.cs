@@ -147,6 +147,15 @@ public static class ApiCall
     private static StoredResponse Ok(ApiAnswer answer) =>
         new(answer.Status, "application/json", answer.Body is null ? "" : JsonSerializer.Serialize(answer.Body, answer.Body.GetType(), ApiJson.Options), answer.Location);
 
+    /// <summary>The client library's field names (the CLI's spelling) as this API's request fields.</summary>
+    private static readonly Dictionary<string, string?> FieldNames = new(StringComparer.Ordinal)
+    {
+        ["host"] = "host_id",
+        ["vm"] = "vm_id",
+        ["migration"] = "migration_id",
+        ["to"] = "destination_host",
+    };
+
     /// <summary>Any failure as a problem. Unexpected ones are logged by type and message only and answered as 500 with the
     /// trace id to look for, never with the exception's text.</summary>
     public static StoredResponse Problem(HttpContext context, Exception ex)
@@ -154,7 +163,7 @@ public static class ApiCall
         var problem = ex switch
         {
             ApiProblemException p => p.Problem,
-            OmigException o => ApiProblem.From(o),
+            OmigException o => ApiProblem.From(o) with { Field = FieldNames.GetValueOrDefault(o.Field ?? "", o.Field) },
             TimeoutException or OrleansMessageRejectionException or SiloUnavailableException or Orleans.Runtime.Messaging.ConnectionFailedException =>
                 new ApiProblem(StatusCodes.Status503ServiceUnavailable, "unavailable", null, "the cluster did not answer in time; retry later"),
             _ => null,
