@@ -20,6 +20,7 @@ public sealed class FleetApiTests(ApiFixture fixture)
             var json = await ReadJsonAsync(host);
             Assert.Equal(a, json.GetProperty("spec").GetProperty("host_id").GetString());
             Assert.Equal("schedulable", json.GetProperty("scheduling").GetString());
+            Assert.Equal(65536, json.GetProperty("spec").GetProperty("memory_mib").GetInt64()); // the request's name, not memory_mi_b
         }
 
         var vm = NewId("vm");

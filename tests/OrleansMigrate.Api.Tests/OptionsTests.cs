@@ -26,9 +26,9 @@ public sealed class OptionsTests
         {
             Keys = [new ApiKeyOptions { Name = "Bad Name", Sha256 = "abc", Role = "admin" }, good, ApiFixture.Key("svc-a", "other", ApiRoles.Viewer)],
         }.Check();
-        Assert.Contains(errors, e => e.StartsWith("Omig:Api:Keys:0:Name", StringComparison.Ordinal));
-        Assert.Contains(errors, e => e.StartsWith("Omig:Api:Keys:0:Sha256", StringComparison.Ordinal));
-        Assert.Contains(errors, e => e.StartsWith("Omig:Api:Keys:0:Role", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("OmigApi:Keys:0:Name", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("OmigApi:Keys:0:Sha256", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("OmigApi:Keys:0:Role", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.Contains("'svc-a' is used twice", StringComparison.Ordinal));
     }
 }

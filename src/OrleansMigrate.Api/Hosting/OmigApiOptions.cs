@@ -1,12 +1,12 @@
 namespace OrleansMigrate.Api.Hosting;
 
 /// <summary>
-/// The HTTP API's settings (<c>Omig:Api</c> in the silo's configuration). Without a key the API refuses to start unless
+/// The HTTP API's settings (section <c>OmigApi</c> in the silo's configuration: <c>--api-port</c>, <c>OmigApi__Keys__0__Sha256</c>…). Without a key the API refuses to start unless
 /// <see cref="InsecureNoAuth"/> is set: an open control plane that can move every VM must be a choice someone wrote down.
 /// </summary>
 public sealed class OmigApiOptions
 {
-    public const string Section = "Omig:Api";
+    public const string Section = "OmigApi";
 
     /// <summary>Loopback-or-any TCP port Kestrel listens on; 0 leaves the API off (the silo's default).</summary>
     public int Port { get; set; }

@@ -18,7 +18,7 @@ public static class ApiJson
     {
         var o = new JsonSerializerOptions
         {
-            PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+            PropertyNamingPolicy = UnitAwareSnakeCase.Instance,
             DictionaryKeyPolicy = null,
             Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false) },
             DefaultIgnoreCondition = JsonIgnoreCondition.Never,
@@ -36,4 +36,14 @@ public static class ApiJson
 
         return o;
     }
+}
+
+/// <summary>snake_case that keeps binary units whole: <c>MemoryMiB</c> is <c>memory_mib</c> (the plain policy writes
+/// <c>memory_mi_b</c>), so a response field has the same name as the request field it came from.</summary>
+public sealed class UnitAwareSnakeCase : JsonNamingPolicy
+{
+    public static readonly UnitAwareSnakeCase Instance = new();
+
+    public override string ConvertName(string name) =>
+        SnakeCaseLower.ConvertName(name.Replace("MiB", "Mib", StringComparison.Ordinal).Replace("GiB", "Gib", StringComparison.Ordinal));
 }
