@@ -105,6 +105,64 @@ public sealed class MigrationApiTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task Cancelling_a_running_migration_is_accepted_and_rolls_back_or_is_refused_past_the_commit_point()
+    {
+        var (a, b) = await fixture.HostsAsync();
+        var vm = await VmAsync(a);
+        using var cloud = fixture.Http(fixture.CloudKey);
+        using var op = fixture.Http(fixture.OperatorKey);
+        using var accepted = await cloud.PostAsync("v1/migrations", JsonBody(new { vm_id = vm, destination_host = b }));
+        var location = accepted.Headers.Location!.ToString().TrimStart('/');
+
+        // Which side of the commit point the cancel lands on is the cluster's timing, not the test's: both answers are
+        // checked for what they promise.
+        using var cancel = await op.DeleteAsync(location);
+        var end = await EndAsync(cloud, location);
+        if (cancel.StatusCode == HttpStatusCode.Accepted)
+        {
+            Assert.Equal("rolled_back", end);
+            Assert.Equal(a, (await fixture.Registry.GetVmAsync(vm)).HostId);
+        }
+        else
+        {
+            var problem = await Problems.AssertAsync(cancel, HttpStatusCode.Conflict, "conflict", "migration_id");
+            Assert.Matches("commit point|ended", problem.GetProperty("detail").GetString()!);
+            Assert.Equal("completed", end);
+            Assert.Equal(b, (await fixture.Registry.GetVmAsync(vm)).HostId);
+        }
+    }
+
+    /// <summary>Polls the migration (at most 60 s) until it ends; its last phase.</summary>
+    private static async Task<string?> EndAsync(HttpClient http, string location)
+    {
+        string? phase = null;
+        for (var i = 0; i < 600 && phase is not ("completed" or "rolled_back" or "failed"); i++)
+        {
+            using var poll = await http.GetAsync(location);
+            phase = (await ReadJsonAsync(poll)).GetProperty("phase").GetString();
+            if (phase is not ("completed" or "rolled_back" or "failed"))
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        return phase;
+    }
+
+    [Fact]
+    public async Task An_unknown_policy_is_a_problem_naming_it_and_starts_nothing()
+    {
+        var (a, b) = await fixture.HostsAsync();
+        var vm = await VmAsync(a);
+        var before = (await fixture.Registry.ListMigrationsAsync()).Length;
+        using var cloud = fixture.Http(fixture.CloudKey);
+        using var response = await cloud.PostAsync("v1/migrations", JsonBody(new { vm_id = vm, destination_host = b, policy = "no-such-policy" }));
+        await Problems.AssertAsync(response, HttpStatusCode.BadRequest, "invalid_argument", "policy");
+        Assert.Equal(before, (await fixture.Registry.ListMigrationsAsync()).Length);
+        Assert.Equal(a, (await fixture.Registry.GetVmAsync(vm)).HostId);
+    }
+
+    [Fact]
     public async Task Events_of_an_unknown_migration_are_a_404_problem_not_an_empty_stream()
     {
         using var viewer = fixture.Http(fixture.ViewerKey);

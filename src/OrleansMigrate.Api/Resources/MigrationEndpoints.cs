@@ -30,7 +30,7 @@ public static class MigrationEndpoints
 
                 if (create.Policy is not null)
                 {
-                    Ids.Require("policy", create.Policy);
+                    Ids.RequireName("policy", create.Policy);
                 }
 
                 var who = c.User.Identity?.Name ?? "anonymous";
