@@ -57,6 +57,36 @@ public sealed class IdempotencyTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task After_its_expiry_a_key_is_free_for_a_new_request()
+    {
+        // A second API on the same silo whose keys live one second.
+        await using var shortLived = await Hosting.OmigApiServer.StartAsync(fixture.Registry.Grains,
+            new Hosting.OmigApiOptions { InsecureNoAuth = true, IdempotencyHours = 1.0 / 3600 }, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        using var http = new HttpClient { BaseAddress = shortLived.Address, Timeout = TimeSpan.FromSeconds(60) };
+        var (a, _) = await fixture.HostsAsync();
+        var key = Guid.NewGuid().ToString();
+        using var first = await http.SendAsync(Post("v1/vms", $$"""{"vm_id":"{{NewId("vm")}}","host_id":"{{a}}","vcpus":1,"memory_mib":512}""", key));
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+
+        var second = NewId("vm");
+        var body = $$"""{"vm_id":"{{second}}","host_id":"{{a}}","vcpus":1,"memory_mib":512}""";
+        HttpStatusCode status = 0;
+        for (var i = 0; i < 300 && status != HttpStatusCode.Created; i++)
+        {
+            using var response = await http.SendAsync(Post("v1/vms", body, key));
+            status = response.StatusCode;
+            Assert.True(status is HttpStatusCode.Created or HttpStatusCode.UnprocessableEntity, $"unexpected {(int)status}");
+            if (status != HttpStatusCode.Created)
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        Assert.Equal(HttpStatusCode.Created, status);
+        Assert.Single((await fixture.Registry.ListVmsAsync()).Where(v => v.VmId == second));
+    }
+
+    [Fact]
     public async Task A_refused_request_is_replayed_as_refused_and_a_bad_key_is_400()
     {
         using var op = fixture.Http(fixture.OperatorKey);

@@ -102,6 +102,15 @@ public sealed class MigrationApiTests(ApiFixture fixture)
         Assert.All(statuses, s => Assert.Equal(id, s.GetProperty("migration_id").GetString()));
         Assert.Equal(Enumerable.Range(1, events.Count), events.Select(e => e.Id)); // ids increase by one
         Assert.Equal(b, (await fixture.Registry.GetVmAsync(vm)).HostId);
+
+        // A reconnect after the end: the final status again, with ids going on from Last-Event-ID, then the end.
+        using var again = new HttpRequestMessage(HttpMethod.Get, $"v1/migrations/{id}/events");
+        again.Headers.Add("Last-Event-ID", "41");
+        using var resumed = await viewer.SendAsync(again);
+        var text = await resumed.Content.ReadAsStringAsync();
+        Assert.StartsWith("id: 42\nevent: status\n", text, StringComparison.Ordinal);
+        Assert.Contains("\"phase\":\"completed\"", text, StringComparison.Ordinal);
+        Assert.EndsWith("id: 43\nevent: end\ndata: {}\n\n", text, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -33,8 +33,9 @@ public sealed class AuditLogMiddleware(RequestDelegate next, IGrainFactory grain
         {
             await grains.GetGrain<IApiAuditLogGrain>(IApiAuditLogGrain.Key).AppendAsync(entry);
         }
-        catch (Exception ex) when (ex is TimeoutException or OrleansException)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            // The request has been carried out by now; failing its answer would only hide that from the caller.
             log.LogWarning("audit log: {Who} {Method} {Path} → {Status} not recorded: {Error}", entry.Who, entry.Method, entry.Path, entry.Status, ex.GetType().Name);
         }
     }

@@ -39,6 +39,16 @@ public static class OmigApiExtensions
             document.Info.Title = "OrleansMigrate control plane";
             document.Info.Description = "Live migration for KVM clouds. Errors are application/problem+json with `code` and `field`; " +
                 "mutating calls take an Idempotency-Key; authenticate with Authorization: Bearer KEY.";
+            document.Components ??= new Microsoft.OpenApi.OpenApiComponents();
+            document.Components.SecuritySchemes ??= new Dictionary<string, Microsoft.OpenApi.IOpenApiSecurityScheme>();
+            document.Components.SecuritySchemes["api-key"] = new Microsoft.OpenApi.OpenApiSecurityScheme
+            {
+                Type = Microsoft.OpenApi.SecuritySchemeType.Http,
+                Scheme = "bearer",
+                Description = "An API key: Authorization: Bearer KEY (roles viewer, cloud-service, operator)",
+            };
+            document.Security ??= [];
+            document.Security.Add(new Microsoft.OpenApi.OpenApiSecurityRequirement { [new Microsoft.OpenApi.OpenApiSecuritySchemeReference("api-key", document)] = [] });
             return Task.CompletedTask;
         }));
         return services;
@@ -47,6 +57,7 @@ public static class OmigApiExtensions
     /// <summary>The middleware (authentication, audit log, authorization) and every endpoint: /v1/…, /openapi/v1.json, /scalar.</summary>
     public static WebApplication MapOmigApi(this WebApplication app)
     {
+        app.UseMiddleware<LastResortMiddleware>();
         app.UseAuthentication();
         app.UseMiddleware<AuditLogMiddleware>();
         app.UseAuthorization();

@@ -3,14 +3,16 @@ using OrleansMigrate.Placement;
 
 namespace OrleansMigrate.Api.Idempotency;
 
-/// <summary>The stored claim of one idempotency key. An expired record counts as absent and is cleared from storage when
-/// next touched; a claim whose request never completed (its API process died) is taken over after <see cref="StaleClaim"/>.</summary>
+/// <summary>The stored claim of one idempotency key. An expired record counts as absent at once; a reminder due just after
+/// the expiry clears it from storage, so the stored keys are the live ones, not every key ever sent. A claim whose request
+/// never completed (its API process died) is taken over after <see cref="StaleClaim"/>.</summary>
 [ControlPlanePlacement]
 public sealed class IdempotencyGrain(
     [PersistentState("api-idempotency", StorageNames.Fleet)] IPersistentState<IdempotencyState> state,
-    TimeProvider time) : Grain, IIdempotencyGrain
+    TimeProvider time) : Grain, IIdempotencyGrain, IRemindable
 {
     public static readonly TimeSpan StaleClaim = TimeSpan.FromMinutes(5);
+    private const string ExpireReminder = "expire";
 
     public async Task<IdempotencyClaim> ClaimAsync(string requestHash, TimeSpan ttl)
     {
@@ -30,6 +32,8 @@ public sealed class IdempotencyGrain(
 
         state.State = new IdempotencyState { RequestHash = requestHash, ClaimedAt = now, ExpiresAt = now + ttl };
         await state.WriteStateAsync();
+        // Reminders fire a minute apart at the least; due a minute after the expiry, again hourly until it clears.
+        await this.RegisterOrUpdateReminder(ExpireReminder, ttl + TimeSpan.FromMinutes(1), TimeSpan.FromHours(1));
         return new IdempotencyClaim(IdempotencyOutcome.Claimed);
     }
 
@@ -48,6 +52,27 @@ public sealed class IdempotencyGrain(
         {
             await state.ClearStateAsync();
             state.State = new IdempotencyState();
+        }
+
+        DeactivateOnIdle();
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != ExpireReminder || state.State.ExpiresAt > time.GetUtcNow())
+        {
+            return;
+        }
+
+        if (state.RecordExists)
+        {
+            await state.ClearStateAsync();
+            state.State = new IdempotencyState();
+        }
+
+        if (await this.GetReminder(ExpireReminder) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
         }
 
         DeactivateOnIdle();

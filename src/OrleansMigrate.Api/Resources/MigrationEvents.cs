@@ -8,7 +8,8 @@ namespace OrleansMigrate.Api.Resources;
 /// <summary>
 /// GET /v1/migrations/{id}/events: the migration grain's watch (phase changes and progress, about every 200 ms) as
 /// server-sent events — <c>event: status</c> with an increasing <c>id:</c> and the status as JSON, then <c>event: end</c>
-/// once it has ended. A caller's watch ends with the connection; the migration does not depend on it.
+/// once it has ended. A caller's watch ends with the connection; the migration does not depend on it. Each event carries the
+/// whole status, so a reconnect (with <c>Last-Event-ID</c>) starts from the current status and misses nothing it needs.
 /// </summary>
 public static class MigrationEvents
 {
@@ -33,7 +34,9 @@ public static class MigrationEvents
         context.Response.ContentType = "text/event-stream";
         context.Response.Headers.CacheControl = "no-cache";
         context.Response.Headers["X-Accel-Buffering"] = "no";
-        var sequence = 0;
+        // A reconnecting EventSource sends the last id it saw: ids go on from there, so they keep increasing for it.
+        var sequence = int.TryParse(context.Request.Headers["Last-Event-ID"], System.Globalization.NumberStyles.None,
+            System.Globalization.CultureInfo.InvariantCulture, out var last) && last < int.MaxValue / 2 ? last : 0;
         try
         {
             await foreach (var status in Omig(context).WatchMigrationAsync(id, context.RequestAborted))
