@@ -29,6 +29,21 @@ public sealed class OpenApiTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task The_document_spells_fields_and_enums_as_the_api_sends_them_and_describes_problems()
+    {
+        using var anonymous = fixture.Http(null);
+        var document = JsonDocument.Parse(await anonymous.GetStringAsync("openapi/v1.json")).RootElement;
+        var schemas = document.GetProperty("components").GetProperty("schemas");
+        var create = schemas.GetProperty("MigrationCreate").GetProperty("properties");
+        Assert.True(create.TryGetProperty("vm_id", out _) && create.TryGetProperty("destination_host", out _), create.ToString());
+        Assert.True(schemas.GetProperty("HostRecord").GetProperty("properties").TryGetProperty("free_memory_mib", out _));
+        Assert.Contains(schemas.GetProperty("MigrationPhase").GetProperty("enum").EnumerateArray(), e => e.GetString() == "rolled_back");
+        Assert.True(schemas.GetProperty("ProblemDocument").GetProperty("properties").TryGetProperty("code", out _));
+        Assert.True(document.GetProperty("paths").GetProperty("/v1/vms").GetProperty("post").GetProperty("responses").TryGetProperty("422", out _));
+        Assert.True(document.GetProperty("components").GetProperty("securitySchemes").TryGetProperty("api-key", out _));
+    }
+
+    [Fact]
     public async Task The_interactive_docs_are_served_at_scalar()
     {
         using var anonymous = fixture.Http(null);

@@ -34,6 +34,13 @@ public static class OmigApiExtensions
             .AddPolicy(ApiRoles.ReadPolicy, p => p.RequireRole(ApiRoles.Viewer, ApiRoles.CloudService, ApiRoles.Operator))
             .AddPolicy(ApiRoles.CloudPolicy, p => p.RequireRole(ApiRoles.CloudService, ApiRoles.Operator))
             .AddPolicy(ApiRoles.OperatorPolicy, p => p.RequireRole(ApiRoles.Operator));
+        // The OpenAPI generator reads these options, not ApiJson's: the same spelling, so the document says what is sent.
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = ApiJson.Options.PropertyNamingPolicy;
+            o.SerializerOptions.DictionaryKeyPolicy = ApiJson.Options.DictionaryKeyPolicy;
+            o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false));
+        });
         services.AddOpenApi("v1", o => o.AddDocumentTransformer((document, _, _) =>
         {
             document.Info.Title = "OrleansMigrate control plane";
@@ -63,6 +70,11 @@ public static class OmigApiExtensions
         app.UseAuthorization();
 
         var v1 = app.MapGroup("/v1");
+        foreach (var status in (int[])[400, 401, 403, 404, 409, 413, 422, 503])
+        {
+            v1.WithMetadata(new ProducesResponseTypeMetadata(status, typeof(ApiProblem.ProblemDocument), [ApiProblem.ContentType]));
+        }
+
         FleetEndpoints.Map(v1);
         MigrationEndpoints.Map(v1);
         OperationsEndpoints.Map(v1);

@@ -32,8 +32,8 @@ public sealed record ApiProblem(int Status, string Code, string? Field, string D
     };
 
     /// <summary>The body as RFC 9457 members plus ours (<c>code</c>, <c>field</c>).</summary>
-    public string ToJson(string instance) => JsonSerializer.Serialize(new Body(
-        "https://omig.dev/problems/" + Code.Replace('_', '-'), Title(Status), Status, Detail, instance, Code, Field), ApiJson.Options);
+    public string ToJson(string instance) => JsonSerializer.Serialize(new ProblemDocument(
+        "urn:omig:problem:" + Code.Replace('_', '-'), Title(Status), Status, Detail, instance, Code, Field), ApiJson.Options);
 
     public Task WriteAsync(HttpContext context)
     {
@@ -55,7 +55,11 @@ public sealed record ApiProblem(int Status, string Code, string? Field, string D
         _ => "Internal error",
     };
 
-    private sealed record Body(string Type, string Title, int Status, string Detail, string Instance, string Code, string? Field);
+    /// <summary>The problem document as sent (and as the OpenAPI document describes it).</summary>
+    /// <param name="Type">A URN naming the problem (<c>urn:omig:problem:not-found</c>).</param>
+    /// <param name="Code">Our error code: branch on this.</param>
+    /// <param name="Field">The request field, path segment, query parameter or header at fault, or null.</param>
+    public sealed record ProblemDocument(string Type, string Title, int Status, string Detail, string Instance, string Code, string? Field);
 }
 
 /// <summary>Thrown inside a handler to answer with a problem (a refused request, nothing changed).</summary>
