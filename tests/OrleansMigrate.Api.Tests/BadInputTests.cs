@@ -22,6 +22,8 @@ public sealed class BadInputTests(ApiFixture fixture)
         { "v1/hosts", "", HttpStatusCode.BadRequest, "invalid_argument", "body" },
         { "v1/vms", """{"vm_id":"NEWVM","host_id":"HOST","vcpus":2,"memory_mib":1024,"disks":[{"disk_id":"d-1","size_gib":1,"kind":"ssd"}]}""", HttpStatusCode.BadRequest, "invalid_argument", "kind" },
         { "v1/vms", """{"vm_id":"NEWVM","host_id":"nohost-HOST","vcpus":2,"memory_mib":1024}""", HttpStatusCode.NotFound, "not_found", "host_id" },
+        { "v1/vms", """{"vm_id":"NEWVM","host_id":"HOST","vcpus":2,"memory_mib":1024,"nics":[null]}""", HttpStatusCode.BadRequest, "invalid_argument", "nics[0]" },
+        { "v1/vms", """{"vm_id":"NEWVM","host_id":"HOST","vcpus":2,"memory_mib":1024,"vm_id":"NEWVM"}""", HttpStatusCode.BadRequest, "invalid_argument", "vm_id" },
         { "v1/migrations", """{"vm_id":"VM","destinaton_host":"HOST"}""", HttpStatusCode.BadRequest, "invalid_argument", "destinaton_host" },
         { "v1/migrations", """{"vm_id":"VM","mode":"sideways"}""", HttpStatusCode.BadRequest, "invalid_argument", "mode" },
     };
@@ -42,6 +44,16 @@ public sealed class BadInputTests(ApiFixture fixture)
 
         Assert.Equal(before, await SnapshotAsync());
         Assert.Null(await fixture.Registry.Grains.GetGrain<Fleet.IHostGrain>(freshHost).GetAsync());
+    }
+
+    [Fact]
+    public async Task A_body_that_is_not_json_is_415_and_changes_nothing()
+    {
+        var before = await SnapshotAsync();
+        using var op = fixture.Http(fixture.OperatorKey);
+        using var response = await op.PostAsync("v1/hosts", new StringContent($"host_id={NewId("h")}&cores=8", System.Text.Encoding.UTF8, "application/x-www-form-urlencoded"));
+        await Problems.AssertAsync(response, HttpStatusCode.UnsupportedMediaType, "invalid_argument", "content-type");
+        Assert.Equal(before, await SnapshotAsync());
     }
 
     [Fact]

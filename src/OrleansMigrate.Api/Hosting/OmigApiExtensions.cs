@@ -67,6 +67,22 @@ public static class OmigApiExtensions
         app.UseMiddleware<LastResortMiddleware>();
         app.UseAuthentication();
         app.UseMiddleware<AuditLogMiddleware>();
+        // Before routing: a body that is not JSON gets a 415 problem here, where routing would pick the 404 fallback
+        // (the endpoints declare application/json for the OpenAPI document, and routing honours that).
+        app.Use(async (context, next) =>
+        {
+            var request = context.Request;
+            if (request.Path.StartsWithSegments("/v1", StringComparison.Ordinal) && (request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0)
+                && !(request.ContentType ?? "").StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
+            {
+                await new ApiProblem(StatusCodes.Status415UnsupportedMediaType, "invalid_argument", "content-type",
+                    $"the body must be application/json, not '{RequestBody.Printable(request.ContentType ?? "(none)")}'").WriteAsync(context);
+                return;
+            }
+
+            await next(context);
+        });
+        app.UseRouting();
         app.UseAuthorization();
 
         var v1 = app.MapGroup("/v1");

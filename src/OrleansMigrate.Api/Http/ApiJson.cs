@@ -32,6 +32,8 @@ public static class ApiJson
             o.AllowTrailingCommas = false;
             o.ReadCommentHandling = JsonCommentHandling.Disallow;
             o.MaxDepth = 16;
+            // {"vm_id":"a", …, "vm_id":"b"}: which one the caller meant is unknowable, so neither is taken.
+            o.AllowDuplicateProperties = false;
         }
 
         return o;

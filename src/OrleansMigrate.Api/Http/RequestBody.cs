@@ -57,11 +57,13 @@ public static class RequestBody
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 16 });
+            document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 16, AllowDuplicateProperties = false });
         }
         catch (JsonException ex)
         {
-            throw new ApiProblemException(ApiProblem.Invalid("body", $"malformed JSON (line {ex.LineNumber + 1}, byte {ex.BytePositionInLine + 1})"));
+            throw new ApiProblemException(ex.Message.Contains("Duplicate", StringComparison.OrdinalIgnoreCase)
+                ? ApiProblem.Invalid(Quoted(ex.Message) ?? FieldOf(ex.Path), "appears more than once in the object")
+                : ApiProblem.Invalid("body", $"malformed JSON (line {ex.LineNumber + 1}, byte {ex.BytePositionInLine + 1})"));
         }
 
         using (document)
@@ -96,6 +98,11 @@ public static class RequestBody
         }
 
         var field = FieldOf(ex.Path);
+        if (message.Contains("Duplicate", StringComparison.OrdinalIgnoreCase))
+        {
+            return ApiProblem.Invalid(field, "appears more than once in the object");
+        }
+
         if (message.Contains("missing required properties", StringComparison.Ordinal) || message.Contains("missing required", StringComparison.OrdinalIgnoreCase))
         {
             var start = message.IndexOf("including: '", StringComparison.Ordinal);
@@ -118,6 +125,14 @@ public static class RequestBody
         }
 
         return ApiProblem.Invalid(field, "has the wrong type or format");
+    }
+
+    /// <summary>The first '…'-quoted name in a serializer message (the property it complains about), made printable.</summary>
+    private static string? Quoted(string message)
+    {
+        var start = message.IndexOf('\'');
+        var end = start < 0 ? -1 : message.IndexOf('\'', start + 1);
+        return end > start + 1 ? Printable(message[(start + 1)..end]) : null;
     }
 
     private static string FieldOf(string? path) =>

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using OrleansMigrate.Client.Parsing;
+using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
 using OrleansMigrate.Migration;
 
@@ -35,8 +36,24 @@ public sealed record VmCreate(
     ImmutableArray<NicCreate>? Nics = null,
     string? Image = null)
 {
-    /// <summary>A NIC without a MAC gets the CLI's derived one (stable per VM and IP).</summary>
-    public VmSpec ToSpec() => new(VmId, Vcpus, MemoryMib, RequiredCpuFeatures ?? [], InstanceClass ?? "standard",
+    /// <summary>A NIC without a MAC gets the CLI's derived one (stable per VM and IP). A null in a list is refused by name.</summary>
+    public VmSpec ToSpec()
+    {
+        RequireNoNull("disks", Disks);
+        RequireNoNull("nics", Nics);
+        return Spec();
+    }
+
+    private static void RequireNoNull<T>(string field, ImmutableArray<T>? items)
+        where T : class
+    {
+        if (items is { } list && list.IndexOf(null!) is var i and >= 0)
+        {
+            throw OmigException.Invalid($"{field}[{i}]", "must be an object, not null");
+        }
+    }
+
+    private VmSpec Spec() => new(VmId, Vcpus, MemoryMib, RequiredCpuFeatures ?? [], InstanceClass ?? "standard",
         Labels ?? ImmutableDictionary<string, string>.Empty,
         [.. (Disks ?? []).Select(d => new DiskSpec(d.DiskId, d.SizeGib))],
         [.. (Nics ?? []).Select(n => new NicSpec(n.VpcId, n.Ip, n.Mac ?? CliParsers.DeriveMac(VmId, n.Ip)))],
