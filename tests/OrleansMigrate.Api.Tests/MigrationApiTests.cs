@@ -129,8 +129,19 @@ public sealed class MigrationApiTests(ApiFixture fixture)
         var end = await EndAsync(cloud, location);
         if (cancel.StatusCode == HttpStatusCode.Accepted)
         {
-            Assert.Equal("rolled_back", end);
-            Assert.Equal(a, (await fixture.Registry.GetVmAsync(vm)).HostId);
+            // Accepted means asked for: a request that lands inside the switchover, after its last cancel check, is
+            // overtaken by the commit. Anything earlier rolls back.
+            var phaseAtCancel = (await ReadJsonAsync(cancel)).GetProperty("phase").GetString();
+            if (end == "completed")
+            {
+                Assert.Equal("switchover", phaseAtCancel);
+                Assert.Equal(b, (await fixture.Registry.GetVmAsync(vm)).HostId);
+            }
+            else
+            {
+                Assert.Equal("rolled_back", end);
+                Assert.Equal(a, (await fixture.Registry.GetVmAsync(vm)).HostId);
+            }
         }
         else
         {

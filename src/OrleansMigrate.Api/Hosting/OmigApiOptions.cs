@@ -17,7 +17,8 @@ public sealed class OmigApiOptions
     /// <summary>Bearer keys, stored as SHA-256 hashes only: a leaked configuration file leaks no usable key.</summary>
     public List<ApiKeyOptions> Keys { get; set; } = [];
 
-    /// <summary>Serve every request as the operator without a key (tests, a laptop). Logged loudly at start.</summary>
+    /// <summary>With no key configured, serve every request as the operator <c>anonymous</c> (tests, a laptop); logged
+    /// loudly at start. With keys configured it changes nothing: the keys are required.</summary>
     public bool InsecureNoAuth { get; set; }
 
     /// <summary>Largest request body accepted; larger ones get 413 before anything is read into a grain call.</summary>

@@ -12,7 +12,8 @@ namespace OrleansMigrate.Api.Resources;
 /// <summary>
 /// /v1/migrations: a request answers 202 with <c>Location</c> at once (the migration runs in the cluster); DELETE asks for a
 /// rollback, refused with 409 once the destination has resumed (the commit point: after it the migration only rolls
-/// forward). There is no force-complete: the migration grain has no way to force the switchover, so none is offered.
+/// forward). A 202 to DELETE means the rollback was asked for: one that reaches a migration inside its switchover, after
+/// the grain's last cancel check, is overtaken by the commit; the migration's end phase is the answer. There is no force-complete: the migration grain has no way to force the switchover, so none is offered.
 /// </summary>
 public static class MigrationEndpoints
 {

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using OrleansMigrate.Api.Http;
 using static OrleansMigrate.Api.Resources.FleetEndpoints;
 
@@ -36,25 +38,43 @@ public static class MigrationEvents
         context.Response.Headers["X-Accel-Buffering"] = "no";
         // A reconnecting EventSource sends the last id it saw: ids go on from there, so they keep increasing for it.
         var sequence = int.TryParse(context.Request.Headers["Last-Event-ID"], System.Globalization.NumberStyles.None,
-            System.Globalization.CultureInfo.InvariantCulture, out var last) && last < int.MaxValue / 2 ? last : 0;
+            System.Globalization.CultureInfo.InvariantCulture, out var lastSeen) && lastSeen < int.MaxValue / 2 ? lastSeen : 0;
+        // Ends with the caller's connection or with the API's shutdown, whichever comes first.
+        var stopping = context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        using var watch = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
+        Migration.MigrationStatus? last = null;
         try
         {
-            await foreach (var status in Omig(context).WatchMigrationAsync(id, context.RequestAborted))
+            await foreach (var status in Omig(context).WatchMigrationAsync(id, watch.Token))
             {
+                last = status;
                 sequence++;
                 await WriteEventAsync(context, sequence, "status", JsonSerializer.Serialize(status, ApiJson.Options));
             }
-
-            await WriteEventAsync(context, sequence + 1, "end", "{}");
         }
-        catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested)
+        catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested && !stopping.IsCancellationRequested)
         {
             await WriteEventAsync(context, sequence + 1, "error", ApiCall.Problem(context, ex).Body);
+            return;
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            return; // The caller went away.
         }
         catch (OperationCanceledException)
         {
-            // The caller went away.
+            // The API is stopping: said below.
         }
+
+        if (context.RequestAborted.IsCancellationRequested)
+        {
+            return;
+        }
+
+        // "end" only for a migration that has ended; a watch cut short (the API stopping) says so, so the caller reconnects.
+        await WriteEventAsync(context, sequence + 1, last is { IsEnded: true } ? "end" : "error", last is { IsEnded: true } ? "{}"
+            : new ApiProblem(StatusCodes.Status503ServiceUnavailable, "unavailable", null,
+                "the event stream stopped before the migration ended (the API is stopping); reconnect with Last-Event-ID").ToJson(context.Request.Path));
     }
 
     private static async Task WriteEventAsync(HttpContext context, int id, string name, string json)
