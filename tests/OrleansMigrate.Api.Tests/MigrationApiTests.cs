@@ -183,6 +183,26 @@ public sealed class MigrationApiTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task A_vm_with_a_passthrough_device_is_created_but_its_migration_is_refused_with_the_reason()
+    {
+        var (a, b) = await fixture.HostsAsync();
+        var vm = NewId("vm");
+        using var cloud = fixture.Http(fixture.CloudKey);
+        using (var created = await cloud.PostAsync("v1/vms", JsonBody(new
+        {
+            vm_id = vm, host_id = a, vcpus = 1, memory_mib = 512, passthrough_devices = new[] { new { address = "0000:3b:00.0", kind = "gpu" } },
+        })))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+
+        using var refused = await cloud.PostAsync("v1/migrations", JsonBody(new { vm_id = vm, destination_host = b }));
+        var problem = await Problems.AssertAsync(refused, HttpStatusCode.UnprocessableEntity, "incompatible", "vm_id");
+        Assert.Contains("pass-through", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(a, (await fixture.Registry.GetVmAsync(vm)).HostId);
+    }
+
+    [Fact]
     public async Task Events_of_an_unknown_migration_are_a_404_problem_not_an_empty_stream()
     {
         using var viewer = fixture.Http(fixture.ViewerKey);

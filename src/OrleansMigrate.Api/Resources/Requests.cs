@@ -34,6 +34,7 @@ public sealed record VmCreate(
     ImmutableDictionary<string, string>? Labels = null,
     ImmutableArray<DiskCreate>? Disks = null,
     ImmutableArray<NicCreate>? Nics = null,
+    ImmutableArray<PassthroughCreate>? PassthroughDevices = null,
     string? Image = null)
 {
     /// <summary>A NIC without a MAC gets the CLI's derived one (stable per VM and IP). A null in a list is refused by name.</summary>
@@ -41,6 +42,7 @@ public sealed record VmCreate(
     {
         RequireNoNull("disks", Disks);
         RequireNoNull("nics", Nics);
+        RequireNoNull("passthrough_devices", PassthroughDevices);
         return Spec();
     }
 
@@ -57,12 +59,15 @@ public sealed record VmCreate(
         Labels ?? ImmutableDictionary<string, string>.Empty,
         [.. (Disks ?? []).Select(d => new DiskSpec(d.DiskId, d.SizeGib))],
         [.. (Nics ?? []).Select(n => new NicSpec(n.VpcId, n.Ip, n.Mac ?? CliParsers.DeriveMac(VmId, n.Ip)))],
-        [], Image);
+        [.. (PassthroughDevices ?? []).Select(p => new PassthroughDevice(p.Address, p.Kind))], Image);
 }
 
 public sealed record DiskCreate(string DiskId, long SizeGib);
 
 public sealed record NicCreate(string VpcId, string Ip, string? Mac = null);
+
+/// <summary>A PCI device handed to the guest: such a VM is created, but never live-migrated (409 with the reason).</summary>
+public sealed record PassthroughCreate(string Address, string Kind);
 
 /// <summary>POST /v1/migrations. <c>destination_host</c> null lets placement choose.</summary>
 public sealed record MigrationCreate(
