@@ -3,11 +3,14 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Logging;
+using OrleansMigrate.Api.Hosting;
 using OrleansMigrate.Hosting;
 using OrleansMigrate.Silo;
 
 // The silo host: thin by design. Everything an OrleansMigrate silo is lives in
 // OrleansMigrate.Grains (SiloBuilderExtensions.UseOrleansMigrate).
+args = SiloCommandLine.ExpandFlags(args);
 if (args is ["--help"] or ["-h"])
 {
     Console.Out.Write(SiloCommandLine.Help);
@@ -55,6 +58,34 @@ var errors = SecretFiles.Resolve(options);
 if (errors.Count == 0)
 {
     errors = OmigSiloOptionsValidator.Check(options);
+}
+
+// The HTTP API: off unless --api-port is given; its own section, so a silo without it is configured exactly as before.
+var api = new OmigApiOptions();
+var apiSection = builder.Configuration.GetSection(OmigApiOptions.Section);
+if (ConfigurationKeys.Unknown(apiSection, typeof(OmigApiOptions)) is { Count: > 0 } unknownApi)
+{
+    errors.Add($"unknown setting{(unknownApi.Count > 1 ? "s" : string.Empty)} {string.Join(", ", unknownApi)} " +
+        $"({OmigApiOptions.Section}: takes {string.Join(", ", ConfigurationKeys.Known(typeof(OmigApiOptions)))})");
+}
+else
+{
+    try
+    {
+        apiSection.Bind(api, o => o.ErrorOnUnknownConfiguration = true);
+        if (api.Port > 0)
+        {
+            errors.AddRange(api.Check());
+            if (!options.ParsedRole.HasFlag(SiloRole.Control))
+            {
+                errors.Add($"--api-port: the HTTP API runs on a control silo (--role control or all), not on role '{options.Role}'");
+            }
+        }
+    }
+    catch (InvalidOperationException ex)
+    {
+        errors.Add($"{OmigApiOptions.Section}: {ex.GetBaseException().Message}");
+    }
 }
 
 if (errors.Count > 0)
@@ -128,6 +159,11 @@ while (true)
         silo.UseOrleansMigrate(options);
         ExitOnFatalError.Register(silo.Services, options);
     });
+    if (api.Port > 0)
+    {
+        // Registered after the silo, so it starts once the silo is up and stops before it.
+        builder.Services.AddHostedService(sp => new OmigApiHostedService(sp.GetRequiredService<IGrainFactory>(), api, sp.GetRequiredService<ILoggerFactory>()));
+    }
 
     // Disposed asynchronously: the host runtime lets go of its hypervisors (QEMU guests run on) only that way.
     var host = builder.Build();
@@ -160,6 +196,12 @@ while (true)
     Console.WriteLine($"omig-silo {options.EffectiveName} up: role {options.Role}, hosts {(options.ParsedRole.HasFlag(SiloRole.Host) ? options.EffectiveHosts : "-")}, " +
         $"storage {options.ParsedStorage.ToString().ToLowerInvariant()}, driver {options.Driver}, silo port {options.SiloPort}, gateway port {options.GatewayPort}, " +
         $"tls {(options.Tls.SiloTlsOn ? "mutual" : "off")}, pid {Environment.ProcessId}");
+    if (api.Port > 0)
+    {
+        Console.WriteLine($"omig-silo {options.EffectiveName}: HTTP API on {api.Address}:{api.Port} " +
+            (api.InsecureNoAuth && api.Keys.Count == 0 ? "WITHOUT AUTHENTICATION (--api-insecure-no-auth)" : $"({api.Keys.Count} API key(s))"));
+    }
+
     if (options.Faults.Enabled)
     {
         Console.WriteLine($"omig-silo {options.EffectiveName}: FAULT INJECTION ON: rate {options.Faults.Rate.ToString(System.Globalization.CultureInfo.InvariantCulture)}, seed {options.Faults.Seed}, steps {(string.IsNullOrWhiteSpace(options.Faults.Steps) ? "all" : options.Faults.Steps)}");

@@ -33,7 +33,18 @@ public static class SiloCommandLine
         ["--tls-password"] = "Omig:Tls:Password",
         ["--tls-password-file"] = "Omig:Tls:PasswordFile",
         ["--tls-ca"] = "Omig:Tls:CaCertificate",
+        ["--api-port"] = "OmigApi:Port",
+        ["--api-address"] = "OmigApi:Address",
     };
+
+    /// <summary>Switches without a value, rewritten to a setting before anything else reads the arguments.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Flags = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["--api-insecure-no-auth"] = "--OmigApi:InsecureNoAuth=true",
+    };
+
+    /// <summary>The arguments with every flag replaced by the setting it stands for.</summary>
+    public static string[] ExpandFlags(string[] args) => [.. args.Select(a => Flags.TryGetValue(a, out var setting) ? setting : a)];
 
     /// <summary>What <c>omig-silo --help</c> prints.</summary>
     public const string Help = """
@@ -59,6 +70,13 @@ public static class SiloCommandLine
           --tls-password-file PATH       file (mode 0600) holding the certificate password: preferred
           --tls-password PW              the password itself: AVOID, it shows in the process list; use the file or
                                          the environment (Omig__Tls__Password)
+          --api-port N                   serve the HTTP API (/v1, /openapi/v1.json, /scalar) on port N; off by default;
+                                         control or all role only. Keys: OmigApi:Keys:I:Name|Sha256|Role (role viewer,
+                                         cloud-service or operator; Sha256 = hex SHA-256 of the bearer key), e.g. in
+                                         appsettings.json or OmigApi__Keys__0__Sha256; without a key the silo refuses to
+                                         start unless --api-insecure-no-auth is given
+          --api-address IP               the address the API listens on (default 127.0.0.1)
+          --api-insecure-no-auth         serve the API without authentication: every caller is an operator
 
         Exit codes: 0 stopped cleanly, 1 failed to start (one line on stderr says why), 2 invalid arguments or configuration.
 

@@ -1,0 +1,51 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace OrleansMigrate.Api.Http;
+
+/// <summary>
+/// The API's JSON: snake_case and enums as snake_case strings, the same spelling as <c>omig … --json</c>, so a caller can
+/// move between the CLI and the API. Reading is strict: an unknown field is an error, not silently dropped (a typo in
+/// <c>destinaton_host</c> must not migrate the VM to wherever placement chooses).
+/// </summary>
+public static class ApiJson
+{
+    public static readonly JsonSerializerOptions Options = Create(strict: false);
+
+    public static readonly JsonSerializerOptions Strict = Create(strict: true);
+
+    private static JsonSerializerOptions Create(bool strict)
+    {
+        var o = new JsonSerializerOptions
+        {
+            PropertyNamingPolicy = UnitAwareSnakeCase.Instance,
+            DictionaryKeyPolicy = null,
+            Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false) },
+            DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+            NumberHandling = JsonNumberHandling.Strict,
+        };
+        if (strict)
+        {
+            o.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+            o.RespectNullableAnnotations = true;
+            o.RespectRequiredConstructorParameters = true;
+            o.AllowTrailingCommas = false;
+            o.ReadCommentHandling = JsonCommentHandling.Disallow;
+            o.MaxDepth = 16;
+            // {"vm_id":"a", …, "vm_id":"b"}: which one the caller meant is unknowable, so neither is taken.
+            o.AllowDuplicateProperties = false;
+        }
+
+        return o;
+    }
+}
+
+/// <summary>snake_case that keeps binary units whole: <c>MemoryMiB</c> is <c>memory_mib</c> (the plain policy writes
+/// <c>memory_mi_b</c>), so a response field has the same name as the request field it came from.</summary>
+public sealed class UnitAwareSnakeCase : JsonNamingPolicy
+{
+    public static readonly UnitAwareSnakeCase Instance = new();
+
+    public override string ConvertName(string name) =>
+        SnakeCaseLower.ConvertName(name.Replace("MiB", "Mib", StringComparison.Ordinal).Replace("GiB", "Gib", StringComparison.Ordinal));
+}
