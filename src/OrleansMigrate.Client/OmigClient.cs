@@ -515,9 +515,10 @@ public sealed class OmigClient : IAsyncDisposable
         RequireMigrationId(migrationId);
         var queued = await Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).FindOpenAsync(migrationId);
         if (queued is { Phase: MigrationPhase.Queued }
-            && await Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).CancelQueuedAsync(migrationId))
+            && await Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).CancelQueuedAsync(migrationId, reason))
         {
-            return queued with { Phase = MigrationPhase.RolledBack, Failure = $"cancelled before it started: {reason}" };
+            return await Grains.GetGrain<IMigrationGrain>(migrationId).GetAsync()
+                ?? queued with { Phase = MigrationPhase.RolledBack, Failure = $"cancelled before it started: {reason}" };
         }
 
         return await Grains.GetGrain<IMigrationGrain>(migrationId).CancelAsync(reason);

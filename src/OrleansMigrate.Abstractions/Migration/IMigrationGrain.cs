@@ -24,6 +24,12 @@ public interface IMigrationGrain : IGrainWithStringKey
     [Alias("Cancel")]
     Task<MigrationStatus> CancelAsync(string reason);
 
+    /// <summary>Records a migration cancelled while it was queued (the scheduler calls it after removing the entry): it is
+    /// stored as ended — rolled back with <paramref name="reason"/>, nothing started — so it can still be read and listed.
+    /// A migration that has started is left as it is. Returns the status.</summary>
+    [Alias("RecordCancelledQueued")]
+    Task<MigrationStatus> RecordCancelledQueuedAsync(MigrationRequest request, string sourceHost, string destinationHost, DateTimeOffset submittedAt, string reason);
+
     /// <summary>Status updates (phase changes and progress, about every 200 ms) until the migration ends.</summary>
     [AlwaysInterleave]
     [Alias("Watch")]

@@ -33,9 +33,10 @@ public interface IMigrationSchedulerGrain : IGrainWithStringKey
     [Alias("FindOpen")]
     Task<MigrationStatus?> FindOpenAsync(string migrationId);
 
-    /// <summary>Removes a migration that is still queued; false when it was already admitted (cancel the migration instead).</summary>
-    [Alias("CancelQueued")]
-    Task<bool> CancelQueuedAsync(string migrationId);
+    /// <summary>Removes a migration that is still queued and records it as ended (rolled back, cancelled before it started,
+    /// with <paramref name="reason"/>), so its id still answers; false when it was already admitted (cancel the migration instead).</summary>
+    [Alias("CancelQueuedWithReason")]
+    Task<bool> CancelQueuedAsync(string migrationId, string reason);
 
     /// <summary>Called by a migration when it ends, to free its admission slot.</summary>
     [Alias("Ended")]

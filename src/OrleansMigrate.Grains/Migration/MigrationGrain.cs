@@ -83,6 +83,35 @@ public sealed partial class MigrationGrain(
         return Status();
     }
 
+    public async Task<MigrationStatus> RecordCancelledQueuedAsync(MigrationRequest request, string sourceHost, string destinationHost, DateTimeOffset submittedAt, string reason)
+    {
+        if (S.Request is not null)
+        {
+            return Status();
+        }
+
+        var now = time.GetUtcNow();
+        S.Request = request;
+        S.SourceHost = sourceHost;
+        S.DestinationHost = destinationHost;
+        S.CreatedAt = submittedAt;
+        S.Phase = MigrationPhase.RolledBack;
+        S.Timeline = [new PhaseSpan(MigrationPhase.RolledBack, now, now)];
+        S.Failure = reason;
+        S.TotalMs = Math.Max(0, (now - submittedAt).TotalMilliseconds);
+        try
+        {
+            await SaveAsync();
+        }
+        catch
+        {
+            state.State = new MigrationGrainState();
+            throw;
+        }
+
+        return Status();
+    }
+
     public Task<MigrationStatus?> GetAsync() => Task.FromResult(S.Request is null ? null : Status());
 
     public async Task<MigrationStatus> CancelAsync(string reason)

@@ -156,12 +156,16 @@ public sealed class MigrationSchedulerGrain(
         return Task.CompletedTask;
     }
 
-    public async Task<bool> CancelQueuedAsync(string migrationId)
+    public async Task<bool> CancelQueuedAsync(string migrationId, string reason)
     {
         if (state.State.Open.TryGetValue(migrationId, out var entry) && !entry.Admitted)
         {
             state.State.Open = state.State.Open.Remove(migrationId);
             await WriteAsync();
+
+            // Stored as ended by its own grain, so the id still answers (rolled back, with the reason) and stays listed.
+            await GrainFactory.GetGrain<IMigrationGrain>(migrationId).RecordCancelledQueuedAsync(entry.Request, entry.SourceHost, entry.DestinationHost, entry.SubmittedAt,
+                $"cancelled before it started: {reason}");
             return true;
         }
 

@@ -199,7 +199,7 @@ public sealed partial class HostDrainGrain(
             var migration = await GrainFactory.GetGrain<IMigrationGrain>(vm.MigrationId!).GetAsync();
             if (migration is null)
             {
-                if (s.State == DrainState.Aborting && await scheduler.CancelQueuedAsync(vm.MigrationId!))
+                if (s.State == DrainState.Aborting && await scheduler.CancelQueuedAsync(vm.MigrationId!, "the drain was aborted"))
                 {
                     vms[vm.VmId] = vm with { State = DrainVmState.Skipped, Reason = "drain aborted before its migration started" };
                 }

@@ -155,6 +155,34 @@ public sealed class MigrationTests(MigrationClusterFixture fixture) : IDisposabl
     }
 
     [Fact]
+    public async Task A_migration_cancelled_while_queued_is_stored_as_rolled_back_with_the_reason_and_still_answers()
+    {
+        // Two migrations out of m-2 hold its outbound slots (admission: 2 per host) while prepare is delayed; the third queues.
+        var vms = new[] { await fixture.CreateVmAsync("m-2"), await fixture.CreateVmAsync("m-2"), await fixture.CreateVmAsync("m-2") };
+        fixture.Faults.Delay(FaultSteps.MigrationPrepare, TimeSpan.FromSeconds(3));
+        var running = new[] { await fixture.Client.MigrateAsync(new MigrationRequest(vms[0].VmId, "m-1")), await fixture.Client.MigrateAsync(new MigrationRequest(vms[1].VmId, "m-3")) };
+        var queued = await fixture.Client.MigrateAsync(new MigrationRequest(vms[2].VmId, "m-1"));
+        Assert.Equal(MigrationPhase.Queued, queued.Phase);
+
+        var cancelled = await fixture.Client.CancelMigrationAsync(queued.MigrationId, "operator changed plans");
+
+        Assert.Equal(MigrationPhase.RolledBack, cancelled.Phase);
+        Assert.Equal("cancelled before it started: operator changed plans", cancelled.Failure);
+        var read = await fixture.Client.GetMigrationAsync(queued.MigrationId);
+        Assert.Equal(MigrationPhase.RolledBack, read.Phase);
+        Assert.Equal(cancelled.Failure, read.Failure);
+        Assert.Contains(await fixture.Client.ListMigrationsAsync(includeEnded: true), m => m.MigrationId == queued.MigrationId && m.Phase == MigrationPhase.RolledBack);
+        Assert.DoesNotContain(await fixture.Client.ListMigrationsAsync(includeEnded: false), m => m.MigrationId == queued.MigrationId);
+        fixture.Faults.Clear();
+        foreach (var m in running)
+        {
+            Assert.Equal(MigrationPhase.Completed, (await WaitEndedAsync(m.MigrationId)).Phase);
+        }
+
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vms[2], "m-2", MigrationClusterFixture.HostIds);
+    }
+
+    [Fact]
     public async Task A_stalled_migration_escalates_its_downtime_target_step_by_step_and_completes()
     {
         var vm = await fixture.CreateVmAsync("m-1", dirtyMbps: 60);
