@@ -23,6 +23,9 @@ public static class FaultSteps
 
     /// <summary>The migration grain's state write at a phase transition (a failing write reverts the phase in memory).</summary>
     public const string MigrationSavePhase = "migration.save-phase";
+
+    /// <summary>The migration grain's first state write, when the scheduler starts it (a failing write leaves it unstarted).</summary>
+    public const string MigrationSaveStart = "migration.save-start";
     public const string ServicesNotify = "services.notify-moved";
     public const string MaintenanceUpgrade = "maintenance.upgrade";
 }

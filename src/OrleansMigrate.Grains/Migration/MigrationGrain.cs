@@ -41,7 +41,17 @@ public sealed partial class MigrationGrain(
         if (S.Request is not null && !MigrationPhases.IsEnded(S.Phase))
         {
             LogRecovered(logger, Id, S.Phase);
-            await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+            try
+            {
+                await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+            }
+            catch (Exception ex)
+            {
+                // The reminder is only the backstop (the scheduler's sweep re-activates an open migration every few
+                // seconds): an activation that could not register it still runs, rather than failing every call.
+                LogReminderNotRegistered(logger, Id, ex.GetBaseException().Message);
+            }
+
             EnsureRunning();
         }
     }
@@ -60,8 +70,8 @@ public sealed partial class MigrationGrain(
         {
             if (!MigrationPhases.IsEnded(S.Phase))
             {
-                await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
                 EnsureRunning();
+                await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
             }
 
             return Status();
@@ -76,8 +86,20 @@ public sealed partial class MigrationGrain(
         S.CreatedAt = time.GetUtcNow();
         S.Phase = MigrationPhase.Prepare;
         S.Timeline = [new PhaseSpan(MigrationPhase.Prepare, S.CreatedAt, null)];
-        await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
-        await SaveAsync();
+        try
+        {
+            await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+            await Fault(Faults.FaultSteps.MigrationSaveStart);
+            await SaveAsync();
+        }
+        catch
+        {
+            // Not stored, so not started: this activation must not answer as if it were (a status in Prepare that no
+            // loop drives, which the scheduler's sweep would take for a running migration). The scheduler starts it again.
+            state.State = new MigrationGrainState();
+            throw;
+        }
+
         telemetry.Started();
         EnsureRunning();
         return Status();
@@ -305,6 +327,9 @@ public sealed partial class MigrationGrain(
 
     [LoggerMessage(EventId = 4007, Level = LogLevel.Warning, Message = "Migration {MigrationId} waits for host {HostId}'s agent (to {Step}) until {Deadline}: {Reason}")]
     private static partial void LogAgentWait(ILogger logger, string migrationId, string hostId, string step, string deadline, string reason);
+
+    [LoggerMessage(EventId = 4010, Level = LogLevel.Warning, Message = "Migration {MigrationId}: its drive reminder could not be registered on activation ({Error}); it runs anyway, re-activated by the scheduler's sweep if its silo dies")]
+    private static partial void LogReminderNotRegistered(ILogger logger, string migrationId, string error);
 
     [LoggerMessage(EventId = 4009, Level = LogLevel.Error, Message = "Migration {MigrationId}: run loop failed in phase {Phase} (fault {Fault} in a row), re-driving it")]
     private static partial void LogLoopFault(ILogger logger, string migrationId, MigrationPhase phase, int fault, Exception exception);

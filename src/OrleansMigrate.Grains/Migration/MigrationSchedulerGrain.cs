@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
@@ -13,11 +14,12 @@ namespace OrleansMigrate.Migration;
 /// others' effects.
 /// </summary>
 [ControlPlanePlacement]
-public sealed class MigrationSchedulerGrain(
+public sealed partial class MigrationSchedulerGrain(
     [PersistentState("scheduler", StorageNames.Fleet)] IPersistentState<MigrationSchedulerState> state,
     IOptions<MigrationAdmissionOptions> admission,
     IOptions<MigrationPolicyOptions> policies,
-    TimeProvider time) : Grain, IMigrationSchedulerGrain
+    TimeProvider time,
+    ILogger<MigrationSchedulerGrain> logger) : Grain, IMigrationSchedulerGrain
 {
     /// <summary>Ended migrations remembered for <c>omig migration list --all</c> (which shows the last 500); the whole state
     /// is written on every submit and end, so it stays small.</summary>
@@ -202,9 +204,10 @@ public sealed class MigrationSchedulerGrain(
                 state.State.Open = state.State.Open.Remove(admitted.MigrationId);
                 await WriteAsync();
             }
-            catch (Exception)
+            catch (Exception ex)
             {
                 // Unreachable right now; the next admission pass looks again.
+                LogSweepFailed(logger, admitted.MigrationId, ex.GetBaseException().Message);
             }
         }
 
@@ -251,9 +254,10 @@ public sealed class MigrationSchedulerGrain(
                 // The VM vanished between submit and admission: nothing started, nothing to hold.
                 return m.MigrationId;
             }
-            catch (Exception)
+            catch (Exception ex)
             {
                 // The start may or may not have landed; the sweep of the next pass finds out and retries.
+                LogStartFailed(logger, m.MigrationId, ex.GetBaseException().Message);
                 return null;
             }
         }));
@@ -334,4 +338,10 @@ public sealed class MigrationSchedulerGrain(
 
     private static ImmutableList<string> Trim(ImmutableList<string> history) =>
         history.Count > HistoryLimit ? history.RemoveRange(0, history.Count - HistoryLimit) : history;
+
+    [LoggerMessage(EventId = 4011, Level = LogLevel.Warning, Message = "Scheduler: admitted migration {MigrationId} did not answer its sweep ({Error}); the next pass asks again")]
+    private static partial void LogSweepFailed(ILogger logger, string migrationId, string error);
+
+    [LoggerMessage(EventId = 4012, Level = LogLevel.Warning, Message = "Scheduler: starting admitted migration {MigrationId} failed ({Error}); the next sweep starts it again")]
+    private static partial void LogStartFailed(ILogger logger, string migrationId, string error);
 }

@@ -76,6 +76,22 @@ public sealed class RunLoopFaultTests(MigrationClusterFixture fixture) : IDispos
         await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-2", MigrationClusterFixture.HostIds);
     }
 
+    [Fact]
+    public async Task A_start_whose_first_write_failed_is_not_taken_for_a_running_migration_and_the_scheduler_starts_it_again()
+    {
+        var vm = await fixture.CreateVmAsync("m-1");
+
+        // The scheduler's start of the migration fails at its first state write. The activation must not keep the unsaved
+        // request (it answered "Prepare" with no loop behind it, and the scheduler's sweep took that for a running migration).
+        fixture.Faults.FailNext(FaultSteps.MigrationSaveStart, times: 1);
+        var started = await fixture.Client.MigrateAsync(new MigrationRequest(vm.VmId, "m-2"));
+
+        var last = await WaitEndAsync(started.MigrationId);
+        Assert.Equal(MigrationPhase.Completed, last.Phase);
+        Assert.Contains(FaultSteps.MigrationSaveStart, fixture.Faults.Seen);
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-2", MigrationClusterFixture.HostIds);
+    }
+
     private async Task<MigrationStatus> WaitEndAsync(string migrationId)
     {
         using var cts = new CancellationTokenSource(Limit);
