@@ -28,6 +28,7 @@ public sealed partial class MigrationSchedulerGrain(
     private DateTimeOffset _lastSweep = DateTimeOffset.MinValue;
     private IGrainTimer? _admission;
     private bool _unsaved;
+    private long _writes;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -54,6 +55,7 @@ public sealed partial class MigrationSchedulerGrain(
         try
         {
             await state.WriteStateAsync();
+            _writes++;
         }
         catch (Orleans.Storage.InconsistentStateException)
         {
@@ -110,9 +112,21 @@ public sealed partial class MigrationSchedulerGrain(
         state.State.History = Trim(state.State.History.Add(id));
 
         // Persisted before the caller hears the id: by the admission pass when it admits (and so writes), else here.
-        if (!await AdmitAsync())
+        var writesBefore = _writes;
+        try
         {
-            await WriteAsync();
+            if (!await AdmitAsync())
+            {
+                await WriteAsync();
+            }
+        }
+        catch when (_writes == writesBefore)
+        {
+            // Nothing was stored and the caller hears a failure, so the migration must not run later behind its back (the
+            // admission timer would admit and start the unsaved entry): it is forgotten, and the VM can be submitted again.
+            state.State.Open = state.State.Open.Remove(id);
+            state.State.History = state.State.History.Remove(id);
+            throw;
         }
 
         _unsaved = false;
