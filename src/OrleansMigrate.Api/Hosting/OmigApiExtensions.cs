@@ -94,6 +94,7 @@ public static class OmigApiExtensions
         FleetEndpoints.Map(v1);
         MigrationEndpoints.Map(v1);
         OperationsEndpoints.Map(v1);
+        Resources.Ops.OpsEndpoints.Map(v1);
 
         app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
         app.MapScalarApiReference("/scalar").AllowAnonymous();
