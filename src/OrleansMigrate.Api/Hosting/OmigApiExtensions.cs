@@ -84,6 +84,7 @@ public static class OmigApiExtensions
         });
         app.UseRouting();
         app.UseAuthorization();
+        app.UseMiddleware<ResourceVersions>();
 
         var v1 = app.MapGroup("/v1");
         foreach (var status in (int[])[400, 401, 403, 404, 409, 413, 422, 503])
