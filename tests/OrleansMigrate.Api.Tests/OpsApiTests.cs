@@ -20,6 +20,9 @@ public sealed class OpsApiTests(ApiFixture fixture)
         return vm;
     }
 
+    /// <summary>A CPU flag no other test's host has (flags take no '-').</summary>
+    private static string Feature() => "f_" + Guid.NewGuid().ToString("N")[..10];
+
     /// <summary>Hosts with a label (so a campaign can select just these) and an extra CPU feature (so a plan's shape fits only them).</summary>
     private async Task<string[]> LabelledHostsAsync(string label, int count, string feature)
     {
@@ -139,7 +142,7 @@ public sealed class OpsApiTests(ApiFixture fixture)
         Assert.Equal(HttpStatusCode.Accepted, abort.StatusCode);
         using var viewer = fixture.Http(fixture.ViewerKey);
         var ended = await Poll.UntilAsync(viewer, $"v1/hosts/{a}/drain", d => d.GetProperty("state").GetString() is "completed" or "incomplete" or "aborted");
-        Assert.Contains(ended.GetProperty("state").GetString(), new[] { "aborted", "completed" });
+        Assert.Contains(ended.GetProperty("state").GetString()!, new[] { "aborted", "completed" });
         Assert.NotEqual(SchedulingState.Schedulable, (await fixture.Registry.GetHostAsync(a)).Scheduling);
     }
 
@@ -147,7 +150,7 @@ public sealed class OpsApiTests(ApiFixture fixture)
     public async Task A_campaign_is_started_paused_resumed_and_upgrades_only_the_hosts_it_selects()
     {
         var label = NewId("grp");
-        var hosts = await LabelledHostsAsync(label, 2, "f-" + label);
+        var hosts = await LabelledHostsAsync(label, 2, Feature());
         using var op = fixture.Http(fixture.OperatorKey);
         using var viewer = fixture.Http(fixture.ViewerKey);
         var before = (await fixture.Registry.ListCampaignsAsync()).Length;
@@ -157,7 +160,8 @@ public sealed class OpsApiTests(ApiFixture fixture)
             await Problems.AssertAsync(bad, HttpStatusCode.BadRequest, "invalid_argument", "firmware_version");
         }
 
-        using (var forbidden = await fixture.Http(fixture.CloudKey).PostAsync("v1/campaigns", JsonBody(new { firmware_version = "2.0.0", selector_key = "group", selector_value = label })))
+        using var cloud = fixture.Http(fixture.CloudKey);
+        using (var forbidden = await cloud.PostAsync("v1/campaigns", JsonBody(new { firmware_version = "2.0.0", selector_key = "group", selector_value = label })))
         {
             Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
         }
@@ -211,7 +215,7 @@ public sealed class OpsApiTests(ApiFixture fixture)
     public async Task A_paused_campaign_is_aborted()
     {
         var label = NewId("grp");
-        await LabelledHostsAsync(label, 3, "f-" + label);
+        await LabelledHostsAsync(label, 3, Feature());
         using var op = fixture.Http(fixture.OperatorKey);
         using var accepted = await op.PostAsync("v1/campaigns", JsonBody(new { firmware_version = "3.0.0", selector_key = "group", selector_value = label }));
         Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
@@ -224,14 +228,15 @@ public sealed class OpsApiTests(ApiFixture fixture)
         using var abort = await op.PostAsync($"v1/campaigns/{id}/abort", JsonBody(new { reason = "not today" }));
         Assert.Equal(HttpStatusCode.Accepted, abort.StatusCode);
         Assert.Equal($"/v1/campaigns/{id}", abort.Headers.Location?.ToString());
-        var ended = await Poll.UntilAsync(fixture.Http(fixture.ViewerKey), $"v1/campaigns/{id}", s => s.GetProperty("state").GetString() is "completed" or "cancelled");
+        using var viewer = fixture.Http(fixture.ViewerKey);
+        var ended = await Poll.UntilAsync(viewer, $"v1/campaigns/{id}", s => s.GetProperty("state").GetString() is "completed" or "cancelled");
         Assert.Equal("cancelled", ended.GetProperty("state").GetString());
     }
 
     [Fact]
     public async Task A_defrag_plan_is_computed_with_its_moves_and_lower_bound_then_applied()
     {
-        var feature = NewId("feat");
+        var feature = Feature();
         var hosts = await LabelledHostsAsync(NewId("grp"), 2, feature);
         await VmAsync(hosts[0], vcpus: 8);
         await VmAsync(hosts[1], vcpus: 8);
@@ -259,7 +264,7 @@ public sealed class OpsApiTests(ApiFixture fixture)
         Assert.Equal(1, plan.GetProperty("lower_bound").GetInt32());
         var moves = plan.GetProperty("moves").EnumerateArray().ToList();
         Assert.Single(moves);
-        Assert.Contains(moves[0].GetProperty("from_host").GetString(), hosts);
+        Assert.Contains(moves[0].GetProperty("from_host").GetString()!, hosts);
         var moved = moves[0].GetProperty("vm_id").GetString()!;
         Assert.Equal(hosts.Length, (await fixture.Registry.ListVmsAsync()).Count(v => hosts.Contains(v.HostId))); // planning moved nothing
 
@@ -301,7 +306,8 @@ public sealed class OpsApiTests(ApiFixture fixture)
         var plan = await ReadJsonAsync(created);
         Assert.Equal("balance", plan.GetProperty("kind").GetString());
         Assert.Equal("planned", plan.GetProperty("state").GetString());
-        using var read = await fixture.Http(fixture.ViewerKey).GetAsync(created.Headers.Location!.ToString().TrimStart('/'));
+        using var viewer = fixture.Http(fixture.ViewerKey);
+        using var read = await viewer.GetAsync(created.Headers.Location!.ToString().TrimStart('/'));
         Assert.Equal(HttpStatusCode.OK, read.StatusCode);
         Assert.NotNull(read.Headers.ETag);
     }
@@ -312,7 +318,8 @@ public sealed class OpsApiTests(ApiFixture fixture)
         var (a, b) = await fixture.HostsAsync();
         var vm = await VmAsync(a);
         using var cloud = fixture.Http(fixture.CloudKey);
-        using (var forbidden = await fixture.Http(fixture.ViewerKey).PostAsync("v1/migrations/preflight", JsonBody(new { vm_id = vm })))
+        using var viewer = fixture.Http(fixture.ViewerKey);
+        using (var forbidden = await viewer.PostAsync("v1/migrations/preflight", JsonBody(new { vm_id = vm })))
         {
             Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
         }
