@@ -84,6 +84,7 @@ public static class OmigApiExtensions
         });
         app.UseRouting();
         app.UseAuthorization();
+        app.UseMiddleware<ResourceVersions>();
 
         var v1 = app.MapGroup("/v1");
         foreach (var status in (int[])[400, 401, 403, 404, 409, 413, 422, 503])
@@ -94,6 +95,7 @@ public static class OmigApiExtensions
         FleetEndpoints.Map(v1);
         MigrationEndpoints.Map(v1);
         OperationsEndpoints.Map(v1);
+        Resources.Ops.OpsEndpoints.Map(v1);
 
         app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
         app.MapScalarApiReference("/scalar").AllowAnonymous();

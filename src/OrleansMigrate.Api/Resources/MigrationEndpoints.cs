@@ -42,7 +42,7 @@ public static class MigrationEndpoints
             .WithName("CreateMigration").Accepts<MigrationCreate>("application/json").Produces<MigrationStatus>(StatusCodes.Status202Accepted)
             .RequireAuthorization(ApiRoles.CloudPolicy);
         migrations.MapGet("/", (HttpContext c, CancellationToken _) => ApiCall.ReadAsync(c, async () =>
-                Paging.Take(c, await Omig(c).ListMigrationsAsync(includeEnded: true), m => m.MigrationId)))
+                Paging.Take(c, await ListFilters.MigrationsAsync(c, Omig(c)), m => m.MigrationId)))
             .WithName("ListMigrations").Produces<Page<MigrationStatus>>().RequireAuthorization(ApiRoles.ReadPolicy);
         migrations.MapGet("/{migrationId}", (HttpContext c, string migrationId) => ApiCall.ReadAsync(c, async () =>
                 await Omig(c).GetMigrationAsync(Ids.Require("migration_id", migrationId))))
