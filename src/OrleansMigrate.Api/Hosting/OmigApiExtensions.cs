@@ -94,6 +94,8 @@ public static class OmigApiExtensions
         FleetEndpoints.Map(v1);
         MigrationEndpoints.Map(v1);
         OperationsEndpoints.Map(v1);
+        SessionEndpoints.Map(v1);
+        OperatorConsole.ConsoleEndpoints.Map(app);
 
         app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
         app.MapScalarApiReference("/scalar").AllowAnonymous();
