@@ -8,8 +8,10 @@ namespace OrleansMigrate.OperatorConsole.Tests;
 [AttributeUsage(AttributeTargets.Method)]
 public sealed class BrowserFactAttribute : FactAttribute
 {
-    /// <summary>Debian's <c>chromium</c> package; Playwright launches it directly (its own browser download needs the internet).</summary>
-    public const string ChromiumPath = "/usr/bin/chromium";
+    /// <summary>Debian's <c>chromium</c> package, or <c>$OMIG_CHROMIUM</c> when set (e.g. a path that does not exist, to see
+    /// the skip); Playwright launches it directly (its own browser download needs the internet).</summary>
+    public static string ChromiumPath { get; } =
+        Environment.GetEnvironmentVariable("OMIG_CHROMIUM") is { Length: > 0 } path ? path : "/usr/bin/chromium";
 
     public static bool ChromiumPresent => File.Exists(ChromiumPath);
 

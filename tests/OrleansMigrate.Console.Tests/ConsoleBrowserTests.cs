@@ -53,6 +53,10 @@ public sealed class ConsoleBrowserTests(ConsoleFixture fixture)
 
         await Expect(page.GetByTestId("downtime")).ToContainTextAsync(" ms");
         Assert.True(await page.Locator("[data-testid=downtime-steps] tbody tr").CountAsync() > 0, "no switchover steps shown inside the downtime");
+        await Expect(page.GetByTestId("guest-check")).ToContainTextAsync("consistent");
+        // Every value rendered as text: no stringified element or missing field anywhere on the page.
+        await Expect(page.Locator("main")).Not.ToContainTextAsync("[object");
+        await Expect(page.Locator("main")).Not.ToContainTextAsync("undefined");
         await ConsoleFixture.ScreenshotAsync(page, "migration");
 
         var id = page.Url[(page.Url.LastIndexOf('/') + 1)..];

@@ -79,22 +79,22 @@ function progress(p) {
 function downtime(d) {
   const steps = Object.entries(d.steps ?? {}).sort((a, b) => b[1] - a[1]);
   const scale = Math.max(d.downtime_ms, ...steps.map(([, v]) => v), 0.001);
-  const ratio = d.final_bytes > 0 ? ` (${fmt((100 * d.compressed_bytes) / d.final_bytes)} % after LZ4)` : '';
   return [
     h('h2', {}, 'Inside the downtime'),
     h('p', { class: 'downtime', 'data-testid': 'downtime' }, h('strong', {}, ms(d.downtime_ms)),
       ' from the source pause to the destination resume'),
     h('dl', { class: 'facts' },
       h('dt', {}, 'final copy (data plane)'), h('dd', {}, ms(d.data_plane_ms)),
-      h('dt', {}, 'final pages'), h('dd', {}, `${fmt(d.final_pages)} pages, ${bytes(d.final_bytes)} → ${bytes(d.compressed_bytes)}${ratio}`),
+      h('dt', {}, 'final copy size'), h('dd', {}, `${fmt(d.final_pages)} pages, ${bytes(d.final_bytes)} on the wire` +
+        (d.compressed_bytes > 0 ? ` (${bytes(d.compressed_bytes)} of it LZ4-compressed page frames)` : '')),
       h('dt', {}, 'session-table delta'), h('dd', {}, `${fmt(d.session_delta_entries)} entries`)),
     table(['switchover step', 'duration', ''], steps.map(([name, v]) => h('tr', {},
       h('td', {}, name), h('td', { class: 'num' }, ms(v)),
-      h('td', { class: 'steptrack' }, h('span', { class: 'fill', 'data-pct': ((100 * v) / scale).toFixed(1) })))), { 'data-testid': 'downtime-steps' }),
+      h('td', { class: 'steptrack' }, h('span', { class: 'track' }, h('span', { class: 'fill', 'data-pct': ((100 * v) / scale).toFixed(1) }))))), { 'data-testid': 'downtime-steps' }),
   ];
 }
 
 function keyValues(o) {
   return h('dl', { class: 'facts' }, Object.entries(o).filter(([, v]) => v !== null && typeof v !== 'object')
-    .map(([k, v]) => [h('dt', {}, k.replace(/_/g, ' ')), h('dd', {}, typeof v === 'number' ? fmt(v) : String(v))]));
+    .flatMap(([k, v]) => [h('dt', {}, k.replace(/_/g, ' ')), h('dd', {}, typeof v === 'number' ? fmt(v) : String(v))]));
 }
