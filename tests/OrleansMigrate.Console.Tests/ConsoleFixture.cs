@@ -117,7 +117,7 @@ public sealed class ConsoleFixture : IAsyncLifetime
     public static async Task ScreenshotAsync(IPage page, string name) =>
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ScreenshotDirectory, name + ".png"), FullPage = true });
 
-    /// <summary>Two hosts and a small VM on the first, straight through the registry (the console is what is under test).</summary>
+    /// <summary>Two hosts and a small VM (one disk, one NIC) on the first, straight through the registry (the console is what is under test).</summary>
     public async Task<(string A, string B, string Vm)> FleetAsync()
     {
         var a = NewId("h");
@@ -128,8 +128,11 @@ public sealed class ConsoleFixture : IAsyncLifetime
                 System.Collections.Immutable.ImmutableDictionary<string, string>.Empty));
         }
 
+        // With a cloud disk and a VPC NIC, so the switchover has disk and relay steps inside the downtime to show.
         var vm = NewId("vm");
-        await Registry.CreateVmAsync(new VmSpec(vm, 2, 512, ["avx"], "standard", System.Collections.Immutable.ImmutableDictionary<string, string>.Empty, [], [], []), a);
+        var ip = $"10.{Random.Shared.Next(1, 250)}.{Random.Shared.Next(1, 250)}.{Random.Shared.Next(2, 250)}";
+        await Registry.CreateVmAsync(new VmSpec(vm, 2, 512, ["avx"], "standard", System.Collections.Immutable.ImmutableDictionary<string, string>.Empty,
+            [new DiskSpec($"{vm}-root", 10)], [new NicSpec("vpc-console", ip, Client.Parsing.CliParsers.DeriveMac(vm, ip))], []), a);
         return (a, b, vm);
     }
 
