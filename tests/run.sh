@@ -70,6 +70,9 @@ else
     qemu_env=$("$root/tests/qemu/setup-qemu.sh" "$out/guest") || { echo "tests/run.sh: QEMU setup failed (see above)"; echo "0 passed, 1 failed"; exit 1; }
     eval "$qemu_env"
     export OMIG_QEMU_BINARY OMIG_GUEST_IMAGE
+
+    echo "== Chromium (installed when missing) for the console's browser tests"
+    "$root/tests/console/setup-chromium.sh" || { echo "tests/run.sh: Chromium setup failed (see above)"; echo "0 passed, 1 failed"; exit 1; }
     # The QEMU tests write which accelerator `auto` chose here (and why) to $OMIG_TEST_OUT/accelerator.txt.
     export OMIG_TEST_OUT="$out"
     if [ "$accel" != auto ]; then

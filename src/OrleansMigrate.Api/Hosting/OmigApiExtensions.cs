@@ -96,6 +96,8 @@ public static class OmigApiExtensions
         MigrationEndpoints.Map(v1);
         OperationsEndpoints.Map(v1);
         Resources.Ops.OpsEndpoints.Map(v1);
+        SessionEndpoints.Map(v1);
+        OperatorConsole.ConsoleEndpoints.Map(app);
 
         app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
         app.MapScalarApiReference("/scalar").AllowAnonymous();
