@@ -17,7 +17,8 @@ public sealed class MigrationSchedulerGrain(
     [PersistentState("scheduler", StorageNames.Fleet)] IPersistentState<MigrationSchedulerState> state,
     IOptions<MigrationAdmissionOptions> admission,
     IOptions<MigrationPolicyOptions> policies,
-    TimeProvider time) : Grain, IMigrationSchedulerGrain
+    TimeProvider time,
+    MigrationTelemetry telemetry) : Grain, IMigrationSchedulerGrain
 {
     /// <summary>Ended migrations remembered for <c>omig migration list --all</c> (which shows the last 500); the whole state
     /// is written on every submit and end, so it stays small.</summary>
@@ -32,6 +33,14 @@ public sealed class MigrationSchedulerGrain(
         // A periodic pass, so a slot held by a migration whose end notification was lost frees even when nothing
         // else happens.
         this.RegisterGrainTimer(static g => g.Open.IsEmpty ? Task.CompletedTask : g.AdmitAsync(), this, SweepInterval, SweepInterval);
+        telemetry.Queued(Open.Values.Count(m => !m.Admitted));
+        return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // The queue is reported by the silo holding the scheduler: this one no longer does.
+        telemetry.Queued(0);
         return Task.CompletedTask;
     }
 
@@ -52,6 +61,7 @@ public sealed class MigrationSchedulerGrain(
         try
         {
             await state.WriteStateAsync();
+            telemetry.Queued(state.State.Open.Values.Count(m => !m.Admitted));
         }
         catch (Orleans.Storage.InconsistentStateException)
         {
