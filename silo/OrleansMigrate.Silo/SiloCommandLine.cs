@@ -41,6 +41,7 @@ public static class SiloCommandLine
     public static readonly IReadOnlyDictionary<string, string> Flags = new Dictionary<string, string>(StringComparer.Ordinal)
     {
         ["--api-insecure-no-auth"] = "--OmigApi:InsecureNoAuth=true",
+        ["--api-metrics-anonymous"] = "--OmigApi:MetricsAnonymous=true",
     };
 
     /// <summary>The arguments with every flag replaced by the setting it stands for.</summary>
@@ -77,6 +78,9 @@ public static class SiloCommandLine
                                          start unless --api-insecure-no-auth is given
           --api-address IP               the address the API listens on (default 127.0.0.1)
           --api-insecure-no-auth         serve the API without authentication: every caller is an operator
+          --api-metrics-anonymous        serve /metrics (Prometheus) without credentials; otherwise it needs the viewer role.
+                                         JWT: OmigApi:Jwt:Issuer|Audience|SigningKeyFile|Authority|RoleClaim; rate limit:
+                                         OmigApi:RateLimit:RequestsPerSecond|Burst (see the README's HTTP API section)
 
         Exit codes: 0 stopped cleanly, 1 failed to start (one line on stderr says why), 2 invalid arguments or configuration.
 

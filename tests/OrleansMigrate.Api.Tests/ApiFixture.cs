@@ -32,6 +32,12 @@ public sealed class ApiFixture : IAsyncLifetime
     /// <summary>The registry seen directly through the grains, to check what the API did (or did not) change.</summary>
     public OmigClient Registry { get; private set; } = null!;
 
+    /// <summary>The silo's grain factory, for tests that start another API server (other options) over the same cluster.</summary>
+    public IGrainFactory Grains { get; private set; } = null!;
+
+    /// <summary>The silo's services (its <c>MigrationTelemetry</c>, for the metrics tests).</summary>
+    public IServiceProvider SiloServices => _silo!.Services;
+
     public Uri BaseAddress => _server!.Address;
 
     public IServiceProvider ApiServices => _server!.Services;
@@ -56,6 +62,7 @@ public sealed class ApiFixture : IAsyncLifetime
         await _silo.StartAsync();
         var grains = _silo.Services.GetRequiredService<IGrainFactory>();
         Registry = new OmigClient(grains);
+        Grains = grains;
         _server = await OmigApiServer.StartAsync(grains, new OmigApiOptions
         {
             Port = 0,

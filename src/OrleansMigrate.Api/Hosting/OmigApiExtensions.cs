@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using OrleansMigrate.Api.AuditLog;
 using OrleansMigrate.Api.Http;
+using OrleansMigrate.Api.Metrics;
 using OrleansMigrate.Api.Resources;
 using OrleansMigrate.Api.Security;
 using OrleansMigrate.Client;
@@ -34,6 +35,7 @@ public static class OmigApiExtensions
             .AddPolicy(ApiRoles.ReadPolicy, p => p.RequireRole(ApiRoles.Viewer, ApiRoles.CloudService, ApiRoles.Operator))
             .AddPolicy(ApiRoles.CloudPolicy, p => p.RequireRole(ApiRoles.CloudService, ApiRoles.Operator))
             .AddPolicy(ApiRoles.OperatorPolicy, p => p.RequireRole(ApiRoles.Operator));
+        services.AddOmigJwt(options).AddOmigRateLimits(options).AddOmigMetrics();
         // The OpenAPI generator reads these options, not ApiJson's: the same spelling, so the document says what is sent.
         services.ConfigureHttpJsonOptions(o =>
         {
@@ -66,6 +68,7 @@ public static class OmigApiExtensions
     {
         app.UseMiddleware<LastResortMiddleware>();
         app.UseAuthentication();
+        app.UseOmigRateLimits(app.Services.GetRequiredService<IOptions<OmigApiOptions>>().Value);
         app.UseMiddleware<AuditLogMiddleware>();
         // Before routing: a body that is not JSON gets a 415 problem here, where routing would pick the 404 fallback
         // (the endpoints declare application/json for the OpenAPI document, and routing honours that).
@@ -98,6 +101,7 @@ public static class OmigApiExtensions
         Resources.Ops.OpsEndpoints.Map(v1);
         SessionEndpoints.Map(v1);
         OperatorConsole.ConsoleEndpoints.Map(app);
+        app.MapOmigMetrics(app.Services.GetRequiredService<IOptions<OmigApiOptions>>().Value);
 
         app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
         app.MapScalarApiReference("/scalar").AllowAnonymous();

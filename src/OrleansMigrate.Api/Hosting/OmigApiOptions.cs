@@ -27,6 +27,16 @@ public sealed class OmigApiOptions
     /// <summary>How long an <c>Idempotency-Key</c>'s answer is replayed (hours).</summary>
     public double IdempotencyHours { get; set; } = 24;
 
+    /// <summary>Serve <c>/metrics</c> to callers without credentials (<c>--api-metrics-anonymous</c>); otherwise it needs the
+    /// viewer role or higher, like every read.</summary>
+    public bool MetricsAnonymous { get; set; }
+
+    /// <summary>JWT bearer tokens beside the keys; off unless configured.</summary>
+    public Security.ApiJwtOptions Jwt { get; set; } = new();
+
+    /// <summary>A token bucket per caller; off unless <c>RequestsPerSecond</c> is set.</summary>
+    public Security.ApiRateLimitOptions RateLimit { get; set; } = new();
+
     /// <summary>The problems with these settings, one line each; empty when usable.</summary>
     public List<string> Check()
     {
@@ -51,7 +61,9 @@ public sealed class OmigApiOptions
             errors.Add($"{Section}:IdempotencyHours: must be above 0 and at most 720");
         }
 
-        if (Keys.Count == 0 && !InsecureNoAuth)
+        errors.AddRange(Jwt.Check().Select(e => $"{Section}:{e}"));
+        errors.AddRange(RateLimit.Check().Select(e => $"{Section}:{e}"));
+        if (Keys.Count == 0 && !InsecureNoAuth && !Jwt.Enabled)
         {
             errors.Add($"{Section}:Keys: no API key is configured; add one (name, SHA-256 of the key, role) or start with --api-insecure-no-auth to serve without authentication");
         }

@@ -29,7 +29,7 @@ public sealed class ApiKeyAuthenticationHandler(
 
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
-        if (api.Value.InsecureNoAuth && _keys.Length == 0)
+        if (api.Value.InsecureNoAuth && _keys.Length == 0 && !api.Value.Jwt.Enabled)
         {
             return Task.FromResult(Success("anonymous", ApiRoles.Operator));
         }

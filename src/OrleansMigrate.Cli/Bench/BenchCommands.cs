@@ -17,6 +17,7 @@ public static class BenchCommands
         bench.Subcommands.Add(Qemu());
         bench.Subcommands.Add(Chaos());
         bench.Subcommands.Add(Campaign());
+        bench.Subcommands.Add(ApiBenchCommand.Create());
         return bench;
     }
 

@@ -137,6 +137,16 @@ public sealed partial class MigrationGrain
         }
 
         telemetry.BytesMoved.Add(S.Progress.BytesSent);
+        if (outcome == "completed")
+        {
+            telemetry.Succeeded.Add(1);
+        }
+        else if (outcome is "failed" or "rolled_back")
+        {
+            telemetry.Failed.Add(1);
+        }
+
+        telemetry.Untrack(Id);
         telemetry.Ended();
         _trace?.SetTag("omig.outcome", outcome).SetTag("omig.bytes_sent", S.Progress.BytesSent);
         _trace?.Dispose();
@@ -226,6 +236,7 @@ public sealed partial class MigrationGrain
 
             var snap = await Source("follow pre-copy", a => a.WaitOutgoingAsync(Id, (int)PollWait.TotalMilliseconds));
             S.Progress = snap.Progress with { DowntimeTargetMs = target };
+            telemetry.Track(Id, Vm.VmId, S.Phase, S.Progress);
             if (snap.Failure is { } failure)
             {
                 throw new InvalidOperationException($"data plane: {failure}");

@@ -41,6 +41,7 @@ public sealed partial class MigrationGrain(
         if (S.Request is not null && !MigrationPhases.IsEnded(S.Phase))
         {
             LogRecovered(logger, Id, S.Phase);
+            telemetry.Track(Id, S.Vm!.VmId, S.Phase, S.Progress);
             try
             {
                 await this.RegisterOrUpdateReminder(DriveReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
@@ -61,6 +62,7 @@ public sealed partial class MigrationGrain(
         // A wait for an agent stops at its next poll instead of running on beside the next activation.
         _deactivating = true;
         _stopping.Cancel();
+        telemetry.Untrack(Id);
         return Task.CompletedTask;
     }
 
@@ -101,6 +103,7 @@ public sealed partial class MigrationGrain(
         }
 
         telemetry.Started();
+        telemetry.Track(Id, vm.Spec.VmId, S.Phase, S.Progress);
         EnsureRunning();
         return Status();
     }
@@ -258,11 +261,17 @@ public sealed partial class MigrationGrain(
         {
             var open = timeline[^1];
             telemetry.PhaseDuration.Record((now - open.StartedAt).TotalMilliseconds, new KeyValuePair<string, object?>("phase", open.Phase.ToString()));
+            telemetry.PhaseSeconds.Record((now - open.StartedAt).TotalSeconds, new KeyValuePair<string, object?>("phase", open.Phase.ToString()));
             timeline = timeline.SetItem(timeline.Length - 1, open with { EndedAt = now });
         }
 
         S.Timeline = MigrationPhases.IsEnded(next) ? timeline.Add(new PhaseSpan(next, now, now)) : timeline.Add(new PhaseSpan(next, now, null));
         S.Phase = next;
+        if (!MigrationPhases.IsEnded(next))
+        {
+            telemetry.Track(Id, S.Vm!.VmId, next, S.Progress);
+        }
+
         if (MigrationPhases.IsEnded(next))
         {
             S.TotalMs = (now - S.CreatedAt).TotalMilliseconds;

@@ -19,6 +19,7 @@ public sealed partial class MigrationSchedulerGrain(
     IOptions<MigrationAdmissionOptions> admission,
     IOptions<MigrationPolicyOptions> policies,
     TimeProvider time,
+    MigrationTelemetry telemetry,
     ILogger<MigrationSchedulerGrain> logger) : Grain, IMigrationSchedulerGrain
 {
     /// <summary>Ended migrations remembered for <c>omig migration list --all</c> (which shows the last 500); the whole state
@@ -35,6 +36,14 @@ public sealed partial class MigrationSchedulerGrain(
         // A periodic pass, so a slot held by a migration whose end notification was lost frees even when nothing
         // else happens.
         this.RegisterGrainTimer(static g => g.Open.IsEmpty ? Task.CompletedTask : g.AdmitAsync(), this, SweepInterval, SweepInterval);
+        telemetry.Queued(Open.Values.Count(m => !m.Admitted));
+        return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // The queue is reported by the silo holding the scheduler: this one no longer does.
+        telemetry.Queued(0);
         return Task.CompletedTask;
     }
 
@@ -56,6 +65,7 @@ public sealed partial class MigrationSchedulerGrain(
         {
             await state.WriteStateAsync();
             _writes++;
+            telemetry.Queued(state.State.Open.Values.Count(m => !m.Admitted));
         }
         catch (Orleans.Storage.InconsistentStateException)
         {
