@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using OrleansMigrate.Naming;
 
 namespace OrleansMigrate.Api.Http;
 
@@ -38,14 +39,4 @@ public static class ApiJson
 
         return o;
     }
-}
-
-/// <summary>snake_case that keeps binary units whole: <c>MemoryMiB</c> is <c>memory_mib</c> (the plain policy writes
-/// <c>memory_mi_b</c>), so a response field has the same name as the request field it came from.</summary>
-public sealed class UnitAwareSnakeCase : JsonNamingPolicy
-{
-    public static readonly UnitAwareSnakeCase Instance = new();
-
-    public override string ConvertName(string name) =>
-        SnakeCaseLower.ConvertName(name.Replace("MiB", "Mib", StringComparison.Ordinal).Replace("GiB", "Gib", StringComparison.Ordinal));
 }

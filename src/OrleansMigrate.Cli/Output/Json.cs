@@ -3,12 +3,13 @@ using System.Text.Json.Serialization;
 
 namespace OrleansMigrate.Cli.Output;
 
-/// <summary>The JSON the CLI prints with <c>--json</c> and writes to report files: snake_case, enums as strings.</summary>
+/// <summary>The JSON the CLI prints with <c>--json</c> and writes to report files: snake_case keeping units whole
+/// (<c>memory_mib</c>, as the HTTP API spells it), enums as strings.</summary>
 public static class Json
 {
     public static readonly JsonSerializerOptions Options = new()
     {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        PropertyNamingPolicy = OrleansMigrate.Naming.UnitAwareSnakeCase.Instance,
         DictionaryKeyPolicy = null,
         WriteIndented = true,
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
