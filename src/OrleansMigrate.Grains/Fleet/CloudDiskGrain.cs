@@ -108,15 +108,7 @@ public sealed partial class CloudDiskGrain(
     {
         var before = state.State.Record;
         state.State.Record = record;
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch
-        {
-            state.State.Record = before;
-            throw;
-        }
+        await state.WriteOrRevertAsync(() => state.State.Record = before);
     }
 
     [LoggerMessage(EventId = 6101, Level = LogLevel.Information, Message = "Disk {DiskId}: {Action} on host {HostId}; fencing generation {Generation}")]

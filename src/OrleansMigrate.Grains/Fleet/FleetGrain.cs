@@ -226,15 +226,7 @@ public sealed partial class FleetGrain(
     {
         var before = (state.State.HostIds, state.State.VmIds);
         change(state.State);
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch
-        {
-            (state.State.HostIds, state.State.VmIds) = before;
-            throw;
-        }
+        await state.WriteOrRevertAsync(() => (state.State.HostIds, state.State.VmIds) = before);
     }
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Creating VM {VmId} on {HostId} failed ({Reason}); undoing the steps taken")]

@@ -34,7 +34,7 @@ public sealed class HostGrain(
 
         state.State.Record = new HostRecord(spec, HostHealth.Ok, SchedulingState.Schedulable,
             ImmutableDictionary<string, Placement>.Empty, ImmutableDictionary<string, Placement>.Empty, time.GetUtcNow());
-        await state.WriteStateAsync();
+        await state.WriteOrRevertAsync(() => state.State.Record = null);
         return state.State.Record;
     }
 
@@ -187,17 +187,10 @@ public sealed class HostGrain(
         var before = Require();
         var after = change(before);
         state.State.Record = after;
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch
-        {
-            // A failed write must leave the in-memory ledger as it was, or the next check would see capacity that is not stored.
-            state.State.Record = before;
-            throw;
-        }
 
+        // A failed write must leave the in-memory ledger as it was, or the next check would see capacity that is not
+        // stored; after a version conflict the ledger is read back from storage (StateWrites).
+        await state.WriteOrRevertAsync(() => state.State.Record = before);
         return after;
     }
 

@@ -27,8 +27,9 @@ public sealed class VmGrain(
             return existing.HostId == hostId ? existing : throw OmigException.Conflict("vm_id", $"VM '{VmId}' already exists");
         }
 
+        var before1 = state.State.Record;
         state.State.Record = new VmRecord(spec, hostId, PowerState.Running, time.GetUtcNow());
-        await state.WriteStateAsync();
+        await state.WriteOrRevertAsync(() => state.State.Record = before1);
         return state.State.Record;
     }
 
@@ -45,8 +46,9 @@ public sealed class VmGrain(
             return record;
         }
 
+        var before2 = state.State.Record;
         state.State.Record = record with { Power = power, PowerDetail = null };
-        await state.WriteStateAsync();
+        await state.WriteOrRevertAsync(() => state.State.Record = before2);
         return state.State.Record;
     }
 
@@ -64,8 +66,9 @@ public sealed class VmGrain(
             return record;
         }
 
+        var before3 = state.State.Record;
         state.State.Record = record with { Power = PowerState.Unknown, PowerDetail = detail };
-        await state.WriteStateAsync();
+        await state.WriteOrRevertAsync(() => state.State.Record = before3);
         return state.State.Record;
     }
 
@@ -84,8 +87,9 @@ public sealed class VmGrain(
             return record;
         }
 
+        var before4 = state.State.Record;
         state.State.Record = record with { HostId = hostId };
-        await state.WriteStateAsync();
+        await state.WriteOrRevertAsync(() => state.State.Record = before4);
         return state.State.Record;
     }
 

@@ -68,14 +68,6 @@ public sealed class VmIndexGrain(
         }
 
         state.State.VmIds = after;
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch
-        {
-            state.State.VmIds = before;
-            throw;
-        }
+        await state.WriteOrRevertAsync(() => state.State.VmIds = before);
     }
 }

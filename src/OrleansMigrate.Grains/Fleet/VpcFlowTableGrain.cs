@@ -229,15 +229,7 @@ public sealed partial class VpcFlowTableGrain(
     {
         var (flows, relays) = (state.State.Flows, state.State.Relays);
         change(state.State);
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch
-        {
-            (state.State.Flows, state.State.Relays) = (flows, relays);
-            throw;
-        }
+        await state.WriteOrRevertAsync(() => (state.State.Flows, state.State.Relays) = (flows, relays));
     }
 
     private static void RequireIp(string ip)
