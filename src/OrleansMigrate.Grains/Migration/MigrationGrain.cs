@@ -31,6 +31,7 @@ public sealed partial class MigrationGrain(
     private Task? _run;
     private Activity? _trace;
     private bool _deactivating;
+    private bool _stale;
 
     private string Id => this.GetPrimaryKeyString();
 
@@ -68,6 +69,11 @@ public sealed partial class MigrationGrain(
 
     public async Task<MigrationStatus> StartAsync(MigrationRequest request, string sourceHost, string destinationHost)
     {
+        if (!await ReloadIfStaleAsync())
+        {
+            throw new OrleansException($"migration {Id}: its stored state could not be read back after a version conflict; the scheduler tries again");
+        }
+
         if (S.Request is not null)
         {
             if (!MigrationPhases.IsEnded(S.Phase))
@@ -223,6 +229,17 @@ public sealed partial class MigrationGrain(
     /// </summary>
     private async Task DriveAsync()
     {
+        // A reminder or a call may start the loop after a version conflict: never run on the stale state.
+        while (!_deactivating && !await ReloadIfStaleAsync())
+        {
+            await Task.Delay(MaxRedrive, time, _stopping.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
+        }
+
+        if (_deactivating || S.Request is null || MigrationPhases.IsEnded(S.Phase))
+        {
+            return;
+        }
+
         for (var faults = 1; ; faults++)
         {
             try
@@ -238,10 +255,45 @@ public sealed partial class MigrationGrain(
 
             var backoff = TimeSpan.FromTicks(Math.Min(MaxRedrive.Ticks, FirstRedrive.Ticks << Math.Min(faults - 1, 10)));
             await Task.Delay(backoff, time, _stopping.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
+            while (!_deactivating && !await ReloadIfStaleAsync())
+            {
+                // The stored state could not be read yet (the database is still away): nothing runs on stale state.
+                await Task.Delay(MaxRedrive, time, _stopping.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
+            }
+
             if (_deactivating || S.Request is null || MigrationPhases.IsEnded(S.Phase))
             {
+                if (!_deactivating && S.Request is not null && MigrationPhases.IsEnded(S.Phase))
+                {
+                    // The stored state says it ended (a write that landed unanswered): the scheduler still needs to hear it.
+                    await NotifySchedulerAsync();
+                }
+
                 return;
             }
+        }
+    }
+
+    /// <summary>After a version conflict, reads the stored state back (memory and ETag become the truth again). False when
+    /// it is still stale (the read failed).</summary>
+    private async Task<bool> ReloadIfStaleAsync()
+    {
+        if (!_stale)
+        {
+            return true;
+        }
+
+        try
+        {
+            await state.ReadStateAsync();
+            _stale = false;
+            LogReloaded(logger, Id, S.Phase);
+            return true;
+        }
+        catch (Exception ex)
+        {
+            LogRetry(logger, Id, "reload-state", 1, ex.GetBaseException().Message);
+            return false;
         }
     }
 
@@ -304,10 +356,11 @@ public sealed partial class MigrationGrain(
         catch (Orleans.Storage.InconsistentStateException)
         {
             // The stored row moved on without this activation (its own write landed although the database crashed
-            // before answering, or another activation wrote): its ETag is stale and every later write would fail for
-            // as long as it lives. It steps aside; the next activation (the reminder) reads the truth and re-drives.
-            _deactivating = true;
-            this.DeactivateOnIdle();
+            // before answering): its ETag is stale and every later write would fail for as long as it lives. The state
+            // is read back before the next drive or start (ReloadIfStaleAsync) — not here, where the caller is about
+            // to restore what it changed — and the loop carries on from what is stored. (Stepping aside for a new
+            // activation was not enough: the stale one lived on, re-driven by its reminder into the same conflict.)
+            _stale = true;
             throw;
         }
         finally
@@ -336,6 +389,9 @@ public sealed partial class MigrationGrain(
 
     [LoggerMessage(EventId = 4007, Level = LogLevel.Warning, Message = "Migration {MigrationId} waits for host {HostId}'s agent (to {Step}) until {Deadline}: {Reason}")]
     private static partial void LogAgentWait(ILogger logger, string migrationId, string hostId, string step, string deadline, string reason);
+
+    [LoggerMessage(EventId = 4013, Level = LogLevel.Warning, Message = "Migration {MigrationId}: state read back after a version conflict; carrying on from {Phase}")]
+    private static partial void LogReloaded(ILogger logger, string migrationId, MigrationPhase phase);
 
     [LoggerMessage(EventId = 4010, Level = LogLevel.Warning, Message = "Migration {MigrationId}: its drive reminder could not be registered on activation ({Error}); it runs anyway, re-activated by the scheduler's sweep if its silo dies")]
     private static partial void LogReminderNotRegistered(ILogger logger, string migrationId, string error);
