@@ -100,7 +100,8 @@ for project in "$root"/tests/*/*.Tests.csproj; do
     fi
     # Full per-test output stays in the log; the console gets failures and the project's counts.
     # Each failure with its message (not the stack), so a CI log says why, not only what.
-    awk '/^[[:space:]]+Failed / { print "   " substr($0, match($0, /Failed /)); show = 1; lines = 0; next }
+    # A result line is "  Failed Namespace.Class.Method…"; a log line like "Failed to address message" is not one.
+    awk '/^[[:space:]]+Failed [A-Za-z_][A-Za-z0-9_]*\./ { print "   " substr($0, match($0, /Failed /)); show = 1; lines = 0; next }
          show && /Stack Trace:/ { show = 0; next }
          show && lines < 12 { sub(/^[[:space:]]*/, "      "); print; lines++ }' "$out/$name.log" || true
     trx="$out/results/$name.trx"
