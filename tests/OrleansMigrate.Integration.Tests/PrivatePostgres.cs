@@ -24,13 +24,18 @@ public sealed class PrivatePostgres : IAsyncDisposable
 
     public string Port { get; }
 
-    public static async Task<PrivatePostgres> StartAsync(string baseDir)
+    /// <param name="baseDir">Where the server's files go.</param>
+    /// <param name="durableCommits">Keeps <c>synchronous_commit</c> on (off by default, for speed): a test that crashes the
+    /// server needs it, or a commit already acknowledged to a grain can be lost by the crash — a database no production
+    /// cluster runs, which made the chaos test's audit find VPC flows moved back by the crash.</param>
+    public static async Task<PrivatePostgres> StartAsync(string baseDir, bool durableCommits = false)
     {
         var script = Path.Combine(RepoPaths.Root, "tests/pg/start-private-pg.sh");
 
         // The script prints shell export lines; let bash evaluate them rather than re-implement its quoting.
         var (code, stdout, stderr) = await ProcessRunner.RunAsync("bash",
-            ["-c", "eval \"$(\"$0\" \"$1\")\" && printf '%s\\n%s\\n%s\\n' \"$OMIG_PG_CONNSTR\" \"$OMIG_PG_DATADIR\" \"$OMIG_PG_PORT\"", script, baseDir],
+            ["-c", "eval \"$(OMIG_PG_SYNC_COMMIT=\"$2\" \"$0\" \"$1\")\" && printf '%s\\n%s\\n%s\\n' \"$OMIG_PG_CONNSTR\" \"$OMIG_PG_DATADIR\" \"$OMIG_PG_PORT\"", script, baseDir,
+                durableCommits ? "on" : "off"],
             TimeSpan.FromMinutes(5));
         var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         if (code != 0 || lines.Length < 3)

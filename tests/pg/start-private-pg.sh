@@ -24,6 +24,9 @@
 #   OMIG_DB_PASSWORD    app password (default: random)
 #   OMIG_PG_ENV_FILE    where to write the export lines (default BASE_DIR/pg.env)
 #   OMIG_PG_FSYNC       "on" to keep fsync (default off: test data is disposable)
+#   OMIG_PG_SYNC_COMMIT "on" to keep synchronous_commit (default off). A test that crashes the server needs it: with
+#                       it off, a commit already acknowledged to a grain can be lost by the crash, which no
+#                       production database does (and the control plane rightly assumes never happens).
 set -Eeuo pipefail
 
 log() { printf 'start-private-pg: %s\n' "$*" >&2; }
@@ -111,6 +114,7 @@ as_owner "$PG_BINDIR/initdb" -D "$DATADIR" -U "$PG_SUPERUSER" -E UTF8 --locale=C
 mv "$BASE_DIR/initdb.log" "$DATADIR/initdb.log"   # keep everything of the server inside DATADIR
 
 FSYNC=off; [ "${OMIG_PG_FSYNC:-off}" = on ] && FSYNC=on
+SYNC_COMMIT=off; [ "${OMIG_PG_SYNC_COMMIT:-off}" = on ] && SYNC_COMMIT=on
 # Only local connections: unix socket (trust, inside the data dir) and 127.0.0.1
 # with a password (scram). Nothing on other interfaces.
 as_owner tee "$DATADIR/pg_hba.conf" >/dev/null <<'EOF'
@@ -126,7 +130,7 @@ unix_socket_directories = '$DATADIR'
 max_connections = 200
 shared_buffers = 64MB
 fsync = $FSYNC
-synchronous_commit = off
+synchronous_commit = $SYNC_COMMIT
 full_page_writes = off
 logging_collector = off
 log_min_messages = warning

@@ -19,7 +19,7 @@ public sealed class FaultInjectionOptions
 
     /// <summary>Comma-separated step names or prefixes ending in <c>.</c> (e.g. <c>disk.,vpc.enable-relay</c>) that
     /// may fault; empty (default) means every step in <see cref="FaultSteps"/>. Provisioning steps
-    /// (<c>disk.create</c>, <c>disk.delete</c>) fault only when named.</summary>
+    /// (<c>disk.create</c>, <c>disk.delete</c>) and the scheduler's write (<c>scheduler.save</c>) fault only when named.</summary>
     public string? Steps { get; set; }
 
     /// <summary>Relative weight of "the action fails" among faults; default 6.</summary>

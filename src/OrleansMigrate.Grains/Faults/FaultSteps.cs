@@ -26,6 +26,9 @@ public static class FaultSteps
 
     /// <summary>The migration grain's first state write, when the scheduler starts it (a failing write leaves it unstarted).</summary>
     public const string MigrationSaveStart = "migration.save-start";
+
+    /// <summary>The migration scheduler's state write (a submit whose write failed is forgotten and the caller hears it).</summary>
+    public const string SchedulerSave = "scheduler.save";
     public const string ServicesNotify = "services.notify-moved";
     public const string MaintenanceUpgrade = "maintenance.upgrade";
 }

@@ -101,7 +101,7 @@ public sealed class RandomFaults : IFaultInjector
     {
         if (_steps.Length == 0)
         {
-            return step is not (Cloud.CloudFaultSteps.DiskCreate or Cloud.CloudFaultSteps.DiskDelete);
+            return step is not (Cloud.CloudFaultSteps.DiskCreate or Cloud.CloudFaultSteps.DiskDelete or FaultSteps.SchedulerSave);
         }
 
         foreach (var s in _steps)

@@ -63,13 +63,26 @@ public sealed partial class MigrationSchedulerGrain(
     {
         try
         {
+            if (ServiceProvider.GetService(typeof(Faults.IFaultInjector)) is Faults.IFaultInjector faults)
+            {
+                await faults.BeforeAsync(Faults.FaultSteps.SchedulerSave, IMigrationSchedulerGrain.Key);
+            }
+
             await state.WriteStateAsync();
             _writes++;
             telemetry.Queued(state.State.Open.Values.Count(m => !m.Admitted));
         }
         catch (Orleans.Storage.InconsistentStateException)
         {
-            await state.ReadStateAsync();
+            try
+            {
+                await state.ReadStateAsync();
+            }
+            catch (Exception)
+            {
+                // The database is still away: the next write conflicts again and reads again.
+            }
+
             throw;
         }
     }
@@ -140,7 +153,32 @@ public sealed partial class MigrationSchedulerGrain(
         }
 
         _unsaved = false;
-        return await StatusAsync(state.State.Open.TryGetValue(id, out var now) ? now : entry);
+        var stored = state.State.Open.TryGetValue(id, out var now) ? now : entry;
+        try
+        {
+            return await StatusAsync(stored);
+        }
+        catch (Exception ex) when (ex is not OmigException { Code: OmigErrorCode.NotFound })
+        {
+            // Stored (and maybe started): the caller must hear its id even when the new migration's grain cannot answer
+            // yet, or it would run unseen while the caller believes nothing was submitted.
+            return QueuedStatus(stored);
+        }
+    }
+
+    /// <summary>Records a migration that will never start (its VM is gone) as ended in its own grain, so its id still
+    /// answers with the reason instead of "does not exist". Best effort: a failure is logged.</summary>
+    private async Task RecordNeverStartedAsync(ScheduledMigration entry, string reason)
+    {
+        try
+        {
+            await GrainFactory.GetGrain<IMigrationGrain>(entry.MigrationId).RecordCancelledQueuedAsync(entry.Request, entry.SourceHost, entry.DestinationHost,
+                entry.SubmittedAt, $"did not start: {reason}");
+        }
+        catch (Exception ex)
+        {
+            LogRecordFailed(logger, entry.MigrationId, ex.GetBaseException().Message);
+        }
     }
 
     public Task<ImmutableArray<PolicyInfo>> ListPoliciesAsync() =>
@@ -223,14 +261,17 @@ public sealed partial class MigrationSchedulerGrain(
                     await WriteAsync();
                 }
             }
-            catch (OmigException)
+            catch (OmigException ex) when (ex.Code == OmigErrorCode.NotFound)
             {
+                // The VM is gone: the migration can never start. It is forgotten here and recorded as ended by its grain.
                 state.State.Open = state.State.Open.Remove(admitted.MigrationId);
                 await WriteAsync();
+                await RecordNeverStartedAsync(admitted, ex.Message);
             }
             catch (Exception ex)
             {
-                // Unreachable right now; the next admission pass looks again.
+                // Unreachable right now (a silo down, or the database: its failure reaches here as OmigException
+                // Unavailable, which must never be taken for "gone"); the next admission pass looks again.
                 LogSweepFailed(logger, admitted.MigrationId, ex.GetBaseException().Message);
             }
         }
@@ -273,9 +314,11 @@ public sealed partial class MigrationSchedulerGrain(
                 await GrainFactory.GetGrain<IMigrationGrain>(m.MigrationId).StartAsync(m.Request, m.SourceHost, m.DestinationHost);
                 return null;
             }
-            catch (OmigException)
+            catch (OmigException ex) when (ex.Code == OmigErrorCode.NotFound)
             {
-                // The VM vanished between submit and admission: nothing started, nothing to hold.
+                // The VM vanished between submit and admission: nothing started, nothing to hold. (Any other failure —
+                // the database restarting answers Unavailable — may be transient: the sweep retries it.)
+                await RecordNeverStartedAsync(m, ex.Message);
                 return m.MigrationId;
             }
             catch (Exception ex)
@@ -356,9 +399,12 @@ public sealed partial class MigrationSchedulerGrain(
             return status;
         }
 
-        return new MigrationStatus(entry.MigrationId, entry.Request, entry.SourceHost, entry.DestinationHost, MigrationPhase.Queued,
-            [new PhaseSpan(MigrationPhase.Queued, entry.SubmittedAt, null)], MigrationProgressInfo.None, null, null, entry.SubmittedAt, null, 0);
+        return QueuedStatus(entry);
     }
+
+    private static MigrationStatus QueuedStatus(ScheduledMigration entry) =>
+        new(entry.MigrationId, entry.Request, entry.SourceHost, entry.DestinationHost, MigrationPhase.Queued,
+            [new PhaseSpan(MigrationPhase.Queued, entry.SubmittedAt, null)], MigrationProgressInfo.None, null, null, entry.SubmittedAt, null, 0);
 
     private static ImmutableList<string> Trim(ImmutableList<string> history) =>
         history.Count > HistoryLimit ? history.RemoveRange(0, history.Count - HistoryLimit) : history;
@@ -368,4 +414,7 @@ public sealed partial class MigrationSchedulerGrain(
 
     [LoggerMessage(EventId = 4012, Level = LogLevel.Warning, Message = "Scheduler: starting admitted migration {MigrationId} failed ({Error}); the next sweep starts it again")]
     private static partial void LogStartFailed(ILogger logger, string migrationId, string error);
+
+    [LoggerMessage(EventId = 4014, Level = LogLevel.Warning, Message = "Scheduler: migration {MigrationId} will never start (its VM is gone) and could not be recorded as ended ({Error}); its id answers \"does not exist\"")]
+    private static partial void LogRecordFailed(ILogger logger, string migrationId, string error);
 }

@@ -356,6 +356,12 @@ public sealed partial class CampaignGrain(
                 hosts[i] = hosts[i] with { State = CampaignHostState.Draining, StartedAt = time.GetUtcNow() };
                 active++;
             }
+            catch (OmigException ex) when (ex.Code == OmigErrorCode.Unavailable)
+            {
+                // The database or the drain's silo did not answer: not a reason to skip the host. It stays waiting and the
+                // next pass tries again.
+                break;
+            }
             catch (OmigException ex)
             {
                 hosts[i] = hosts[i] with { State = CampaignHostState.Skipped, Reason = ex.Message, EndedAt = time.GetUtcNow() };

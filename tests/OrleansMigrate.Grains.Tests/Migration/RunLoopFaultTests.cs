@@ -92,6 +92,47 @@ public sealed class RunLoopFaultTests(MigrationClusterFixture fixture) : IDispos
         await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-2", MigrationClusterFixture.HostIds);
     }
 
+    [Fact]
+    public async Task A_start_that_failed_on_the_database_is_retried_not_forgotten_as_if_its_vm_were_gone()
+    {
+        var vm = await fixture.CreateVmAsync("m-1");
+
+        // The first write of the migration's state fails the way a restarting PostgreSQL fails it: a driver exception,
+        // which the grain-call boundary turns into OmigException Unavailable. The scheduler once took every OmigException
+        // from a start for "the VM vanished" and forgot the migration: its id then answered "does not exist" for good and
+        // nothing ran (the chaos test's migrations submitted just after the PostgreSQL restart).
+        fixture.Faults.FailNext(FaultSteps.MigrationSaveStart, times: 2, exception: (step, subject) => new FakeDatabaseException($"connection reset at {step} ({subject})"));
+        var started = await fixture.Client.MigrateAsync(new MigrationRequest(vm.VmId, "m-2"));
+
+        var last = await WaitEndAsync(started.MigrationId);
+        Assert.Equal(MigrationPhase.Completed, last.Phase);
+        Assert.Contains(FaultSteps.MigrationSaveStart, fixture.Faults.Seen);
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-2", MigrationClusterFixture.HostIds);
+    }
+
+    [Fact]
+    public async Task A_submit_whose_scheduler_write_failed_is_forgotten_so_nothing_runs_behind_the_callers_back()
+    {
+        var vm = await fixture.CreateVmAsync("m-1");
+
+        // The caller hears the failure: the migration must not run later anyway (the admission timer once admitted and
+        // started the unsaved entry), and the VM must be free to be submitted again at once.
+        fixture.Faults.FailNext(FaultSteps.SchedulerSave, times: 1);
+        await Assert.ThrowsAsync<InjectedFaultException>(() => fixture.Client.MigrateAsync(new MigrationRequest(vm.VmId, "m-2")));
+
+        // Two admission sweeps (every 2 s) later, nothing of it is open and the VM has not moved.
+        await Task.Delay(TimeSpan.FromSeconds(4.5));
+        Assert.DoesNotContain(await fixture.Client.ListMigrationsAsync(includeEnded: true), m => m.Request.VmId == vm.VmId);
+        Assert.Equal("m-1", (await fixture.Client.GetVmAsync(vm.VmId)).HostId);
+
+        var again = await fixture.Client.MigrateAsync(new MigrationRequest(vm.VmId, "m-2"));
+        Assert.Equal(MigrationPhase.Completed, (await WaitEndAsync(again.MigrationId)).Phase);
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-2", MigrationClusterFixture.HostIds);
+    }
+
+    /// <summary>A database driver's failure as the PostgreSQL provider throws it (a <see cref="System.Data.Common.DbException"/>).</summary>
+    private sealed class FakeDatabaseException(string message) : System.Data.Common.DbException(message);
+
     private async Task<MigrationStatus> WaitEndAsync(string migrationId)
     {
         using var cts = new CancellationTokenSource(Limit);
