@@ -42,6 +42,7 @@ public sealed class OperationsPagesTests(ConsoleFixture fixture)
         var second = await VmAsync(a, 1);
         var page = await fixture.SignedInPageAsync(fixture.OperatorKey, "operator");
         await page.GotoAsync("/console/#/drains");
+        await Expect(page.GetByTestId("drains-status")).ToContainTextAsync("updated");
 
         await page.GetByTestId("drain-host").SelectOptionAsync(a);
         await page.GetByTestId("start-drain").ClickAsync();
@@ -60,7 +61,7 @@ public sealed class OperationsPagesTests(ConsoleFixture fixture)
             await Expect(card.Locator($"tr[data-vm='{id}']")).ToHaveAttributeAsync("data-state", "moved");
             var now = (await fixture.Registry.GetVmAsync(id)).HostId;
             Assert.NotEqual(a, now);
-            await Expect(page.GetByTestId($"dest-{id}")).ToHaveTextAsync(now);
+            await Expect(card.GetByTestId($"dest-{id}")).ToHaveTextAsync(now);
             await Expect(card.Locator($"tr[data-vm='{id}'] a[href^='#/migrations/']")).ToHaveCountAsync(1);
         }
 
@@ -85,6 +86,7 @@ public sealed class OperationsPagesTests(ConsoleFixture fixture)
         var (a, _, vm) = await fixture.FleetAsync();
         var page = await fixture.SignedInPageAsync(fixture.ViewerKey, "viewer");
         await page.GotoAsync("/console/#/drains");
+        await Expect(page.GetByTestId("drains-status")).ToContainTextAsync("updated");
 
         await Expect(page.GetByTestId("drain-host").Locator($"option[value='{a}']")).ToHaveCountAsync(1);
         await Expect(page.GetByTestId("start-drain")).ToBeDisabledAsync();

@@ -53,7 +53,7 @@ export async function render(main, ctx) {
       const running = new Set(drains.filter(d => ACTIVE.has(d.state)).map(d => d.host_id));
       const chosen = hostSelect.value;
       hostSelect.replaceChildren(h('option', { value: '' }, 'choose a host…'),
-        hosts.filter(x => !running.has(x.host_id)).map(x => h('option', { value: x.host_id },
+        ...hosts.filter(x => !running.has(x.host_id)).map(x => h('option', { value: x.host_id },
           `${x.host_id} (${Object.keys(x.vms ?? {}).length} VMs, ${x.scheduling})`)));
       hostSelect.value = [...hostSelect.options].some(o => o.value === chosen) ? chosen : '';
 

@@ -29,7 +29,7 @@ async function renderList(main, ctx) {
     try {
       const plan = await api('POST', path, toBody(values(e.target)));
       remember(plan.plan_id);
-      toast(`Plan ${plan.plan_id}: ${plan.moves.length} moves`);
+      toast(`Plan ${plan.plan_id}: ${plan.moves.length} move${plan.moves.length === 1 ? '' : 's'}`);
       open(plan.plan_id);
     } catch (x) {
       error.replaceChildren(errorBox(x));
