@@ -103,6 +103,13 @@ public sealed class OperationsPagesTests(ConsoleFixture fixture)
         Assert.Null(await fixture.Registry.GetDrainOrNullAsync(a));
         Assert.Equal(SchedulingState.Schedulable, (await fixture.Registry.GetHostAsync(a)).Scheduling);
         Assert.Equal(a, (await fixture.Registry.GetVmAsync(vm)).HostId);
+
+        // The other operator actions are disabled for a viewer too.
+        await page.GotoAsync("/console/#/campaigns");
+        await Expect(page.GetByTestId("start-campaign")).ToBeDisabledAsync();
+        await page.GotoAsync("/console/#/plans");
+        await Expect(page.GetByTestId("plan-defrag")).ToBeDisabledAsync();
+        await Expect(page.GetByTestId("plan-balance")).ToBeDisabledAsync();
         await page.Context.CloseAsync();
     }
 
