@@ -100,6 +100,7 @@ public static class OmigApiExtensions
         OperationsEndpoints.Map(v1);
         Resources.Ops.OpsEndpoints.Map(v1);
         SessionEndpoints.Map(v1);
+        DrainListEndpoints.Map(v1);
         OperatorConsole.ConsoleEndpoints.Map(app);
         app.MapOmigMetrics(app.Services.GetRequiredService<IOptions<OmigApiOptions>>().Value);
 

@@ -9,6 +9,9 @@ import * as migrations from './migrations.js';
 import * as migration from './migration.js';
 import * as audit from './audit.js';
 import * as policies from './policies.js';
+import * as drains from './drains.js';
+import * as campaigns from './campaigns.js';
+import * as plans from './plans.js';
 
 const routes = [
   [/^#\/fleet$/, fleet, 'fleet'],
@@ -17,6 +20,10 @@ const routes = [
   [/^#\/migrations\/([^/]+)$/, migration, 'migrations'],
   [/^#\/audit$/, audit, 'audit'],
   [/^#\/policies$/, policies, 'policies'],
+  [/^#\/drains$/, drains, 'drains'],
+  [/^#\/campaigns$/, campaigns, 'campaigns'],
+  [/^#\/plans$/, plans, 'plans'],
+  [/^#\/plans\/([^/]+)$/, plans, 'plans'],
 ];
 
 const ROLE_RANK = { viewer: 0, 'cloud-service': 1, operator: 2 };
