@@ -61,7 +61,7 @@ public sealed class ApiProcessTests
             var json = await ApiFixture.ReadJsonAsync(got);
             Assert.Equal(HttpStatusCode.OK, got.StatusCode);
             Assert.Equal("h-proc", json.GetProperty("host_id").GetString());
-            Assert.Equal(8, json.GetProperty("cores").GetInt32());
+            Assert.Equal(8, json.GetProperty("spec").GetProperty("cores").GetInt32());
         }
 
         // The audit log (a grain in the silo) recorded the create under the key's name.
