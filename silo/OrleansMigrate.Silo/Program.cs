@@ -88,6 +88,17 @@ else
     }
 }
 
+// On a TLS cluster the API serves HTTPS with this silo's certificate, unless --api-insecure-http says otherwise.
+System.Security.Cryptography.X509Certificates.X509Certificate2? apiHttps = null;
+if (api.Port > 0 && errors.Count == 0)
+{
+    apiHttps = ApiHttps.Certificate(options.Tls, api, out var httpsError);
+    if (httpsError is not null)
+    {
+        errors.Add(httpsError);
+    }
+}
+
 if (errors.Count > 0)
 {
     Console.Error.WriteLine("omig-silo: invalid configuration:\n  " + string.Join("\n  ", errors));
@@ -162,7 +173,7 @@ while (true)
     if (api.Port > 0)
     {
         // Registered after the silo, so it starts once the silo is up and stops before it.
-        builder.Services.AddHostedService(sp => new OmigApiHostedService(sp.GetRequiredService<IGrainFactory>(), api, sp.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddHostedService(sp => new OmigApiHostedService(sp.GetRequiredService<IGrainFactory>(), api, sp.GetRequiredService<ILoggerFactory>(), apiHttps));
     }
 
     // Disposed asynchronously: the host runtime lets go of its hypervisors (QEMU guests run on) only that way.
@@ -198,7 +209,7 @@ while (true)
         $"tls {(options.Tls.SiloTlsOn ? "mutual" : "off")}, pid {Environment.ProcessId}");
     if (api.Port > 0)
     {
-        Console.WriteLine($"omig-silo {options.EffectiveName}: HTTP API on {api.Address}:{api.Port} " +
+        Console.WriteLine($"omig-silo {options.EffectiveName}: HTTP API on {api.Address}:{api.Port} {(apiHttps is null ? "" : "over HTTPS ")}" +
             (api.InsecureNoAuth && api.Keys.Count == 0 ? "WITHOUT AUTHENTICATION (--api-insecure-no-auth)" : $"({api.Keys.Count} API key(s))"));
     }
 

@@ -42,6 +42,7 @@ public static class SiloCommandLine
     {
         ["--api-insecure-no-auth"] = "--OmigApi:InsecureNoAuth=true",
         ["--api-metrics-anonymous"] = "--OmigApi:MetricsAnonymous=true",
+        ["--api-insecure-http"] = "--OmigApi:InsecureHttp=true",
     };
 
     /// <summary>The arguments with every flag replaced by the setting it stands for.</summary>
@@ -78,6 +79,8 @@ public static class SiloCommandLine
                                          start unless --api-insecure-no-auth is given
           --api-address IP               the address the API listens on (default 127.0.0.1)
           --api-insecure-no-auth         serve the API without authentication: every caller is an operator
+          --api-insecure-http            serve the API over plain HTTP although the silo runs TLS (with --tls-cert the
+                                         API serves HTTPS with the silo's certificate; without this switch no HTTP)
           --api-metrics-anonymous        serve /metrics (Prometheus) without credentials; otherwise it needs the viewer role.
                                          JWT: OmigApi:Jwt:Issuer|Audience|SigningKeyFile|Authority|RoleClaim; rate limit:
                                          OmigApi:RateLimit:RequestsPerSecond|Burst (see the README's HTTP API section)

@@ -44,6 +44,31 @@ public sealed class OpenApiTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task The_campaign_endpoints_are_described_with_their_schema()
+    {
+        using var anonymous = fixture.Http(null);
+        var document = JsonDocument.Parse(await anonymous.GetStringAsync("openapi/v1.json")).RootElement;
+        var paths = document.GetProperty("paths");
+        foreach (var (path, method, status) in new[]
+        {
+            ("/v1/campaigns", "post", "202"), ("/v1/campaigns", "get", "200"), ("/v1/campaigns/{campaignId}", "get", "200"),
+            ("/v1/campaigns/{campaignId}/pause", "post", "200"), ("/v1/campaigns/{campaignId}/resume", "post", "200"),
+            ("/v1/campaigns/{campaignId}/abort", "post", "202"),
+        })
+        {
+            var item = paths.TryGetProperty(path, out var p) ? p : paths.GetProperty(path + "/");
+            var content = item.GetProperty(method).GetProperty("responses").GetProperty(status).GetProperty("content");
+            Assert.True(content.GetProperty("application/json").TryGetProperty("schema", out _), $"{method} {path}: no schema for {status}");
+        }
+
+        var schemas = document.GetProperty("components").GetProperty("schemas");
+        Assert.True(schemas.GetProperty("CampaignStatus").GetProperty("properties").TryGetProperty("hosts", out _));
+        var unmovable = schemas.GetProperty("CampaignHost").GetProperty("properties").GetProperty("unmovable");
+        Assert.Contains("array", unmovable.GetProperty("type").ToString());
+        Assert.Equal("string", unmovable.GetProperty("items").GetProperty("type").GetString());
+    }
+
+    [Fact]
     public async Task The_interactive_docs_are_served_at_scalar()
     {
         using var anonymous = fixture.Http(null);

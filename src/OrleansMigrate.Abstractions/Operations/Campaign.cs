@@ -60,8 +60,13 @@ public sealed record CampaignHost(
     [property: Id(5)] DateTimeOffset? EndedAt = null,
     [property: Id(6)] int VmsMoved = 0,
     [property: Id(7)] int MigrationsRolledBack = 0,
-    [property: Id(8)] int MigrationsFailed = 0,
-    [property: Id(9)] ImmutableArray<string> Unmovable = default);
+    [property: Id(8)] int MigrationsFailed = 0)
+{
+    /// <summary>VMs that could not move, with why. A body property, not a constructor parameter with <c>= default</c>:
+    /// System.Text.Json's schema exporter (the API's OpenAPI document) cannot serialize a default <c>ImmutableArray</c>
+    /// parameter value and failed the whole document. Same field id, so stored campaigns read back unchanged.</summary>
+    [Id(9)] public ImmutableArray<string> Unmovable { get; init; } = [];
+}
 
 /// <summary>A campaign as its grain sees it, with the report figures.</summary>
 [GenerateSerializer, Immutable]

@@ -21,6 +21,10 @@ public sealed class OmigApiOptions
     /// loudly at start. With keys configured it changes nothing: the keys are required.</summary>
     public bool InsecureNoAuth { get; set; }
 
+    /// <summary>Serve plain HTTP although the cluster runs TLS (<c>--api-insecure-http</c>); otherwise such a process serves
+    /// HTTPS with its cluster certificate (<see cref="ApiHttps"/>).</summary>
+    public bool InsecureHttp { get; set; }
+
     /// <summary>Largest request body accepted; larger ones get 413 before anything is read into a grain call.</summary>
     public int MaxBodyBytes { get; set; } = 64 * 1024;
 

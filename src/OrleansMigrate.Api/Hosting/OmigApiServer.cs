@@ -30,16 +30,29 @@ public sealed class OmigApiServer : IAsyncDisposable
     public IServiceProvider Services => _app.Services;
 
     /// <param name="loggerFactory">The host's logging, so API lines go where the silo's go.</param>
-    public static async Task<OmigApiServer> StartAsync(IGrainFactory grains, OmigApiOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken = default)
+    /// <param name="httpsCertificate">Serve HTTPS with it (<see cref="ApiHttps"/>); plain HTTP without.</param>
+    public static async Task<OmigApiServer> StartAsync(IGrainFactory grains, OmigApiOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken = default,
+        System.Security.Cryptography.X509Certificates.X509Certificate2? httpsCertificate = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(OmigApiServer).Assembly.GetName().Name });
         builder.Logging.ClearProviders();
         builder.Services.Replace(ServiceDescriptor.Singleton(loggerFactory));
         builder.Services.AddSingleton(grains);
         builder.Services.AddOmigApi(options);
+        if (httpsCertificate is not null)
+        {
+            builder.WebHost.UseKestrelHttpsConfiguration(); // the slim builder leaves HTTPS out unless asked
+        }
+
         builder.WebHost.UseKestrel(k =>
         {
-            k.Listen(IPAddress.Parse(options.Address), options.Port);
+            k.Listen(IPAddress.Parse(options.Address), options.Port, listen =>
+            {
+                if (httpsCertificate is not null)
+                {
+                    listen.UseHttps(httpsCertificate); // no client certificate asked for: bearer tokens authenticate
+                }
+            });
             k.AddServerHeader = false;
             // Our reader answers 413 as a problem; Kestrel's own limit is only the backstop for a body that lies about its length.
             k.Limits.MaxRequestBodySize = options.MaxBodyBytes * 2L;
@@ -69,12 +82,13 @@ public sealed class OmigApiServer : IAsyncDisposable
 }
 
 /// <summary>Runs an <see cref="OmigApiServer"/> for the lifetime of a host (the silo, when <c>--api-port</c> is given).</summary>
-public sealed class OmigApiHostedService(IGrainFactory grains, OmigApiOptions options, ILoggerFactory loggerFactory) : IHostedService
+public sealed class OmigApiHostedService(IGrainFactory grains, OmigApiOptions options, ILoggerFactory loggerFactory,
+    System.Security.Cryptography.X509Certificates.X509Certificate2? httpsCertificate = null) : IHostedService
 {
     private OmigApiServer? _server;
 
     public async Task StartAsync(CancellationToken cancellationToken) =>
-        _server = await OmigApiServer.StartAsync(grains, options, loggerFactory, cancellationToken);
+        _server = await OmigApiServer.StartAsync(grains, options, loggerFactory, cancellationToken, httpsCertificate);
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {

@@ -86,7 +86,7 @@ public sealed partial class CampaignGrain(
             .Where(h => spec.SelectorKey is null || (h.Spec.Labels.TryGetValue(spec.SelectorKey, out var v) && v == spec.SelectorValue))
             .Where(h => VersionNumber.Compare(h.Spec.FirmwareVersion, spec.FirmwareVersion) < 0)
             .OrderBy(h => h.Vms.Count).ThenBy(h => h.HostId, StringComparer.Ordinal)
-            .Select(h => new CampaignHost(h.HostId, CampaignHostState.Waiting, h.Spec.FirmwareVersion, Unmovable: []))
+            .Select(h => new CampaignHost(h.HostId, CampaignHostState.Waiting, h.Spec.FirmwareVersion))
             .ToImmutableArray();
         S = new CampaignStatus(Id, spec, CampaignState.Running, chosen, 0,
             chosen.IsEmpty ? "no host to upgrade: every selected host already runs this version or newer" : null, time.GetUtcNow(), null);

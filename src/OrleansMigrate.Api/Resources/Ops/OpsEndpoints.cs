@@ -87,8 +87,7 @@ public static class OpsEndpoints
             .RequireAuthorization(ApiRoles.OperatorPolicy);
     }
 
-    /// <summary>The answers are <see cref="CampaignStatus"/> (a page of them for the list), declared without a schema: the
-    /// OpenAPI generator fails on <see cref="CampaignHost"/>'s <c>ImmutableArray</c> parameter default.</summary>
+    /// <summary>The answers are <see cref="CampaignStatus"/> (a page of them for the list).</summary>
     private static void MapCampaigns(RouteGroupBuilder campaigns)
     {
         campaigns.MapPost("/", (HttpContext c, CancellationToken _) => ApiCall.MutateAsync(c, async body =>
@@ -102,14 +101,14 @@ public static class OpsEndpoints
                 var status = await FieldNames.AsAsync(FieldNames.Campaign, () => Omig(c).StartCampaignAsync(create.ToSpec($"api:{Who(c)}"), create.CampaignId));
                 return new ApiAnswer(StatusCodes.Status202Accepted, status, $"/v1/campaigns/{status.CampaignId}");
             }))
-            .WithName("StartCampaign").Accepts<CampaignCreate>("application/json").Produces(StatusCodes.Status202Accepted, contentType: "application/json")
+            .WithName("StartCampaign").Accepts<CampaignCreate>("application/json").Produces<CampaignStatus>(StatusCodes.Status202Accepted)
             .RequireAuthorization(ApiRoles.OperatorPolicy);
         campaigns.MapGet("/", (HttpContext c, CancellationToken _) => ApiCall.ReadAsync(c, async () =>
                 Paging.Take(c, await Omig(c).ListCampaignsAsync(), s => s.CampaignId)))
-            .WithName("ListCampaigns").Produces(StatusCodes.Status200OK, contentType: "application/json").RequireAuthorization(ApiRoles.ReadPolicy);
+            .WithName("ListCampaigns").Produces<Page<CampaignStatus>>().RequireAuthorization(ApiRoles.ReadPolicy);
         campaigns.MapGet("/{campaignId}", (HttpContext c, string campaignId) => ApiCall.ReadAsync(c, async () =>
                 await FieldNames.AsAsync(FieldNames.Campaign, () => Omig(c).GetCampaignAsync(Ids.Require("campaign_id", campaignId)))))
-            .WithName("GetCampaign").Produces(StatusCodes.Status200OK, contentType: "application/json").RequireAuthorization(ApiRoles.ReadPolicy);
+            .WithName("GetCampaign").Produces<CampaignStatus>().RequireAuthorization(ApiRoles.ReadPolicy);
         campaigns.MapPost("/{campaignId}/pause", (HttpContext c, string campaignId) => ApiCall.MutateAsync(c, async body =>
             {
                 var id = Ids.Require("campaign_id", campaignId);
@@ -117,13 +116,13 @@ public static class OpsEndpoints
                 var status = await FieldNames.AsAsync(FieldNames.Campaign, () => Omig(c).PauseCampaignAsync(id, reason));
                 return new ApiAnswer(StatusCodes.Status200OK, status);
             }))
-            .WithName("PauseCampaign").Produces(StatusCodes.Status200OK, contentType: "application/json").RequireAuthorization(ApiRoles.OperatorPolicy);
+            .WithName("PauseCampaign").Produces<CampaignStatus>().RequireAuthorization(ApiRoles.OperatorPolicy);
         campaigns.MapPost("/{campaignId}/resume", (HttpContext c, string campaignId) => ApiCall.MutateAsync(c, async _ =>
             {
                 var id = Ids.Require("campaign_id", campaignId);
                 return new ApiAnswer(StatusCodes.Status200OK, await FieldNames.AsAsync(FieldNames.Campaign, () => Omig(c).ResumeCampaignAsync(id)));
             }))
-            .WithName("ResumeCampaign").Produces(StatusCodes.Status200OK, contentType: "application/json").RequireAuthorization(ApiRoles.OperatorPolicy);
+            .WithName("ResumeCampaign").Produces<CampaignStatus>().RequireAuthorization(ApiRoles.OperatorPolicy);
         campaigns.MapPost("/{campaignId}/abort", (HttpContext c, string campaignId) => ApiCall.MutateAsync(c, async body =>
             {
                 var id = Ids.Require("campaign_id", campaignId);
@@ -131,7 +130,7 @@ public static class OpsEndpoints
                 var status = await FieldNames.AsAsync(FieldNames.Campaign, () => Omig(c).CancelCampaignAsync(id, reason));
                 return new ApiAnswer(StatusCodes.Status202Accepted, status, $"/v1/campaigns/{id}");
             }))
-            .WithName("AbortCampaign").Produces(StatusCodes.Status202Accepted, contentType: "application/json")
+            .WithName("AbortCampaign").Produces<CampaignStatus>(StatusCodes.Status202Accepted)
             .RequireAuthorization(ApiRoles.OperatorPolicy);
     }
 
