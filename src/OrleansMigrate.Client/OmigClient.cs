@@ -524,6 +524,20 @@ public sealed class OmigClient : IAsyncDisposable
         return await Grains.GetGrain<IMigrationGrain>(migrationId).CancelAsync(reason);
     }
 
+    /// <summary>Asks a migration in pre-copy to switch over now (Nova's <c>force_complete</c>); see
+    /// <see cref="IMigrationGrain.ForceCompleteAsync"/>. A queued migration is refused with a conflict (nothing to force yet).</summary>
+    public async Task<MigrationStatus> ForceCompleteMigrationAsync(string migrationId, string requestedBy)
+    {
+        RequireMigrationId(migrationId);
+        var status = await FindAsync(migrationId) ?? throw OmigException.NotFound("migration", $"migration '{migrationId}' does not exist");
+        if (status.Phase == MigrationPhase.Queued)
+        {
+            throw OmigException.Conflict("migration", $"migration '{migrationId}' cannot be force-completed: it is queued ({status.QueuedReason}), pre-copy has not started");
+        }
+
+        return await Grains.GetGrain<IMigrationGrain>(migrationId).ForceCompleteAsync(requestedBy);
+    }
+
     /// <summary>How long <see cref="WatchMigrationAsync"/> keeps trying when the cluster does not answer before it gives up.</summary>
     public static readonly TimeSpan WatchOutage = TimeSpan.FromMinutes(2);
 

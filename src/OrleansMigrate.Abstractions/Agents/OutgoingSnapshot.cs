@@ -15,4 +15,9 @@ public sealed record OutgoingSnapshot(
     [property: Id(2)] bool Paused,
     [property: Id(3)] DateTimeOffset? PausedAtUtc,
     [property: Id(4)] string? Failure,
-    [property: Id(5)] bool InPreLastCopy);
+    [property: Id(5)] bool InPreLastCopy)
+{
+    /// <summary>Once <see cref="Paused"/>: why the data plane stopped iterating (<c>converged</c>, <c>round-limit</c>,
+    /// <c>time-limit</c>, <c>requested</c>); null before, or from an agent that does not say.</summary>
+    [Id(6)] public string? SwitchoverReason { get; init; }
+}

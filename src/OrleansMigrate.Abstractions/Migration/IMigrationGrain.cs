@@ -24,6 +24,15 @@ public interface IMigrationGrain : IGrainWithStringKey
     [Alias("Cancel")]
     Task<MigrationStatus> CancelAsync(string reason);
 
+    /// <summary>Asks a migration in pre-copy (or its pre-last-copy stage) to stop iterating and switch over now (Nova's
+    /// <c>force_complete</c>): the run loop tells the source's data plane, which pauses the VM at the end of its current
+    /// round; the status then says <c>forced</c> as its <see cref="MigrationStatus.SwitchoverReason"/>. Asking again is
+    /// harmless. A migration in any other phase (preparing, switching over, committed, ended, being rolled back) is refused
+    /// with a conflict naming the phase.</summary>
+    [AlwaysInterleave]
+    [Alias("ForceComplete")]
+    Task<MigrationStatus> ForceCompleteAsync(string requestedBy);
+
     /// <summary>Records a migration cancelled while it was queued (the scheduler calls it after removing the entry): it is
     /// stored as ended — rolled back with <paramref name="reason"/>, nothing started — so it can still be read and listed.
     /// A migration that has started is left as it is. Returns the status.</summary>

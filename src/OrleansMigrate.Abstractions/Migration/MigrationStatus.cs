@@ -9,6 +9,11 @@ namespace OrleansMigrate.Migration;
 /// <param name="AgentWait">Set while the migration waits for a host's agent that does not answer (since when, until when);
 /// kept on a migration that failed because the wait ran out.</param>
 /// <param name="GuestCheck">What reading the destination guest after the resume found (null until it ran).</param>
+/// <param name="SwitchoverReason">Why pre-copy stopped iterating, once it did: <c>converged</c> (the final copy fit the
+/// downtime target), <c>limit</c> (the pre-copy round or time limit's force-switchover), <c>stall</c> (the stall detector
+/// forced it), <c>forced</c> (an operator's force-complete), <c>requested</c> (the data plane was asked, by whom unknown).</param>
+/// <param name="QueuedReason">While queued: why the scheduler's last admission pass did not admit it (a concurrency limit,
+/// named with its numbers); null once admitted.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.MigrationStatus")]
 public sealed record MigrationStatus(
@@ -26,7 +31,9 @@ public sealed record MigrationStatus(
     [property: Id(11)] int Attempts,
     [property: Id(12)] Agents.HypervisorReport? Hypervisor = null,
     [property: Id(13)] AgentWait? AgentWait = null,
-    [property: Id(14)] GuestCheck? GuestCheck = null)
+    [property: Id(14)] GuestCheck? GuestCheck = null,
+    [property: Id(15)] string? SwitchoverReason = null,
+    [property: Id(16)] string? QueuedReason = null)
 {
     public bool IsEnded => Phase is MigrationPhase.Completed or MigrationPhase.RolledBack or MigrationPhase.Failed;
 }

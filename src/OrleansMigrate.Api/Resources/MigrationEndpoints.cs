@@ -13,7 +13,7 @@ namespace OrleansMigrate.Api.Resources;
 /// /v1/migrations: a request answers 202 with <c>Location</c> at once (the migration runs in the cluster); DELETE asks for a
 /// rollback, refused with 409 once the destination has resumed (the commit point: after it the migration only rolls
 /// forward). A 202 to DELETE means the rollback was asked for: one that reaches a migration inside its switchover, after
-/// the grain's last cancel check, is overtaken by the commit; the migration's end phase is the answer. There is no force-complete: the migration grain has no way to force the switchover, so none is offered.
+/// the grain's last cancel check, is overtaken by the commit; the migration's end phase is the answer. Force-complete is <see cref="MigrationForceComplete"/>.
 /// </summary>
 public static class MigrationEndpoints
 {
@@ -50,6 +50,7 @@ public static class MigrationEndpoints
         migrations.MapDelete("/{migrationId}", (HttpContext c, string migrationId) => ApiCall.MutateAsync(c, async _ =>
                 new ApiAnswer(StatusCodes.Status202Accepted, await CancelAsync(c, Ids.Require("migration_id", migrationId)))))
             .WithName("CancelMigration").Produces<MigrationStatus>(StatusCodes.Status202Accepted).RequireAuthorization(ApiRoles.OperatorPolicy);
+        MigrationForceComplete.Map(migrations);
         migrations.MapGet("/{migrationId}/events", (HttpContext c, string migrationId) => MigrationEvents.StreamAsync(c, migrationId))
             .WithName("MigrationEvents").Produces(StatusCodes.Status200OK, contentType: "text/event-stream").RequireAuthorization(ApiRoles.ReadPolicy);
     }

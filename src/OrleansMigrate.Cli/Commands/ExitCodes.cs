@@ -14,6 +14,7 @@ public static class ExitCodes
     public const int NotCompleted = 8;
     public const int PreflightNo = 9;
     public const int AlreadyEnded = 10;
+    public const int NotInPreCopy = 11;
     public const int Cancelled = 130;
 
     /// <summary>The table <c>omig --help</c> prints, in code order.</summary>
@@ -30,6 +31,7 @@ public static class ExitCodes
         (NotCompleted, "what --wait/watch followed did not complete (migration rolled back or failed; drain, plan or campaign incomplete)"),
         (PreflightNo, "vm migrate --dry-run: the preflight says no"),
         (AlreadyEnded, "migration cancel: the migration had already ended (completed, rolled back or failed) or passed its commit point; nothing cancelled"),
+        (NotInPreCopy, "migration force-complete: the migration is not in pre-copy (queued, preparing, switching over, committed, ended or rolling back); nothing changed"),
         (Cancelled, "interrupted (Ctrl-C)"),
     ];
 

@@ -51,7 +51,7 @@ public static class MigrationCommands
         return cmd;
     }
 
-    /// <summary><c>omig migration list|show|watch|cancel</c>.</summary>
+    /// <summary><c>omig migration list|show|watch|cancel|force-complete</c>.</summary>
     public static Command Build()
     {
         var migration = new Command("migration", "Live migrations");
@@ -103,6 +103,7 @@ public static class MigrationCommands
             return ExitCodes.Ok;
         });
         migration.Subcommands.Add(cancel);
+        migration.Subcommands.Add(MigrationForceCompleteCommand.Build());
         return migration;
     }
 

@@ -176,6 +176,16 @@ public static class Render
         }
 
         grid.AddRow(timeline);
+        if (m.QueuedReason is { } queued && m.Phase == Migration.MigrationPhase.Queued)
+        {
+            grid.AddRow(new Markup($"[yellow]queued:[/] {Markup.Escape(queued)}"));
+        }
+
+        if (m.SwitchoverReason is { } why)
+        {
+            grid.AddRow(new Markup($"switchover reason: {Markup.Escape(why)}"));
+        }
+
         if (m.AgentWait is { } w)
         {
             var wait = new Table().Border(TableBorder.Rounded)

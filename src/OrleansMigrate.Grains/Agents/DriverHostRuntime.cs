@@ -244,7 +244,17 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         var pre = outgoing.PreSwitchover;
         string? failure = pre.IsFaulted ? pre.Exception!.GetBaseException().Message : pre.IsCanceled ? "cancelled" : null;
         return new OutgoingSnapshot(info.Stage, info, pre.IsCompletedSuccessfully, pre.IsCompletedSuccessfully ? pre.Result.PausedAtUtc : null,
-            failure, progress.State == OutgoingMigrationState.PreLastCopy);
+            failure, progress.State == OutgoingMigrationState.PreLastCopy)
+        {
+            SwitchoverReason = pre.IsCompletedSuccessfully ? pre.Result.Reason switch
+            {
+                SwitchoverReason.Converged => "converged",
+                SwitchoverReason.RoundLimit => "round-limit",
+                SwitchoverReason.TimeLimit => "time-limit",
+                SwitchoverReason.Requested => "requested",
+                _ => null,
+            } : null,
+        };
     }
 
     public void ForceSwitchover(string hostId, string migrationId) => Outgoing(migrationId).RequestSwitchover();

@@ -226,12 +226,21 @@ public sealed partial class MigrationGrain
         var bestRemaining = long.MaxValue;
         var lastProgress = time.GetTimestamp();
         var forced = false;
+        var operatorForced = false;
         var target = Policy.DowntimeTargetMs;
         while (true)
         {
             if (S.CancelReason is { } cancel)
             {
                 throw new MigrationCancelledException(cancel);
+            }
+
+            // An operator's force-complete takes the same path as the stall detector's force below: the data plane
+            // stops iterating at the end of its current round.
+            if (S.ForceCompleteBy is not null && !operatorForced)
+            {
+                operatorForced = true;
+                await Source("force the switchover", a => a.ForceSwitchoverAsync(Id));
             }
 
             var snap = await Source("follow pre-copy", a => a.WaitOutgoingAsync(Id, (int)PollWait.TotalMilliseconds));
@@ -250,6 +259,7 @@ public sealed partial class MigrationGrain
 
             if (snap.Paused)
             {
+                S.SwitchoverReason = SwitchoverReasons.Of(snap.SwitchoverReason, S.ForceCompleteBy is not null, forced);
                 return snap;
             }
 

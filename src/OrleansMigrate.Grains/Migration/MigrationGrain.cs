@@ -161,6 +161,52 @@ public sealed partial class MigrationGrain(
         return Status();
     }
 
+    public async Task<MigrationStatus> ForceCompleteAsync(string requestedBy)
+    {
+        if (S.Request is null)
+        {
+            throw OmigException.NotFound("migration", $"migration '{Id}' does not exist");
+        }
+
+        if (S.ForceCompleteBy is not null && S.Phase is MigrationPhase.PreCopy or MigrationPhase.PreLastCopy)
+        {
+            return Status(); // Asked already: the loop is on it.
+        }
+
+        if (ForceCompleteRefusal() is { } refusal)
+        {
+            throw OmigException.Conflict("migration", $"migration '{Id}' cannot be force-completed: {refusal}");
+        }
+
+        S.ForceCompleteBy = string.IsNullOrWhiteSpace(requestedBy) ? "operator" : requestedBy[..Math.Min(requestedBy.Length, 200)];
+        try
+        {
+            await SaveAsync();
+        }
+        catch
+        {
+            // Not stored, not asked: the caller hears the failure and may ask again.
+            S.ForceCompleteBy = null;
+            throw;
+        }
+
+        return Status();
+    }
+
+    /// <summary>Why a force-complete cannot be taken now, or null when it can (pre-copy or its pre-last-copy stage).</summary>
+    private string? ForceCompleteRefusal() => S.CancelReason is not null && !MigrationPhases.IsEnded(S.Phase)
+        ? $"it is being rolled back ({S.CancelReason})"
+        : S.Phase switch
+        {
+            MigrationPhase.PreCopy or MigrationPhase.PreLastCopy => null,
+            MigrationPhase.Queued or MigrationPhase.Prepare => $"it is {Naming.EnumNames.Of(S.Phase)}, pre-copy has not started",
+            MigrationPhase.Switchover => "it is switching over already",
+            MigrationPhase.PostMigration => "it is past the commit point (post-migration): the VM runs on the destination",
+            MigrationPhase.Completed => "it has completed",
+            MigrationPhase.RollingBack => "it is rolling back",
+            _ => $"it has ended ({Naming.EnumNames.Of(S.Phase)})",
+        };
+
     public async IAsyncEnumerable<MigrationStatus> WatchAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         if (S.Request is null)
@@ -173,7 +219,8 @@ public sealed partial class MigrationGrain(
         {
             var now = Status();
             // A wait for an agent counts its tries: while it lasts, watchers hear about it every poll interval.
-            if (last is null || now.Phase != last.Phase || now.Progress != last.Progress || now.AgentWait != last.AgentWait || now.IsEnded)
+            if (last is null || now.Phase != last.Phase || now.Progress != last.Progress || now.AgentWait != last.AgentWait
+                || now.SwitchoverReason != last.SwitchoverReason || now.IsEnded)
             {
                 yield return now;
                 last = now;
@@ -210,7 +257,7 @@ public sealed partial class MigrationGrain(
     }
 
     private MigrationStatus Status() => new(Id, S.Request!, S.SourceHost, S.DestinationHost, S.Phase, S.Timeline, S.Progress, S.Downtime,
-        S.Failure, S.CreatedAt, S.TotalMs, S.Attempts, S.Hypervisor, S.AgentWait, S.GuestCheck);
+        S.Failure, S.CreatedAt, S.TotalMs, S.Attempts, S.Hypervisor, S.AgentWait, S.GuestCheck, S.SwitchoverReason);
 
     private void EnsureRunning()
     {

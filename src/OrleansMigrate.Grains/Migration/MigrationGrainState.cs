@@ -37,4 +37,10 @@ public sealed class MigrationGrainState
 
     /// <summary>The destination guest's check after the commit (null until it ran).</summary>
     [Id(19)] public GuestCheck? GuestCheck { get; set; }
+
+    /// <summary>Who asked for a force-complete (set once, while in pre-copy); the run loop tells the data plane.</summary>
+    [Id(20)] public string? ForceCompleteBy { get; set; }
+
+    /// <summary>Why pre-copy stopped iterating (<see cref="MigrationStatus.SwitchoverReason"/>), once it did.</summary>
+    [Id(21)] public string? SwitchoverReason { get; set; }
 }

@@ -28,6 +28,10 @@ public sealed partial class MigrationSchedulerGrain(
     private static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(2);
     private DateTimeOffset _lastSweep = DateTimeOffset.MinValue;
     private IGrainTimer? _admission;
+
+    /// <summary>Why the last admission pass left each queued migration queued, in its own words (not stored: the next pass,
+    /// at most a sweep interval after an activation, says it again).</summary>
+    private Dictionary<string, string> _queuedReasons = new(StringComparer.Ordinal);
     private bool _unsaved;
     private long _writes;
 
@@ -280,16 +284,12 @@ public sealed partial class MigrationSchedulerGrain(
         var running = state.State.Open.Values.Where(m => m.Admitted).ToList();
         var queued = state.State.Open.Values.Where(m => !m.Admitted).OrderBy(m => m.Request.Priority).ThenBy(m => m.SubmittedAt).ToList();
         var toStart = new List<ScheduledMigration>();
+        var reasons = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var next in queued)
         {
-            if (running.Count >= limits.MaxPerCluster)
+            if (QueuedReason(next, running, limits) is { } reason)
             {
-                break;
-            }
-
-            if (running.Count(m => m.SourceHost == next.SourceHost) >= limits.MaxOutboundPerHost
-                || running.Count(m => m.DestinationHost == next.DestinationHost) >= limits.MaxInboundPerHost)
-            {
+                reasons[next.MigrationId] = reason;
                 continue;
             }
 
@@ -299,6 +299,7 @@ public sealed partial class MigrationSchedulerGrain(
             toStart.Add(admitted);
         }
 
+        _queuedReasons = reasons;
         if (toStart.Count == 0)
         {
             return false;
@@ -335,6 +336,27 @@ public sealed partial class MigrationSchedulerGrain(
         }
 
         return true;
+    }
+
+    /// <summary>The admission decision for one queued migration: the limit that holds it back, with its numbers, or null
+    /// when it may start now. Checked in priority order, so a migration behind a full cluster names the cluster limit.</summary>
+    private static string? QueuedReason(ScheduledMigration next, List<ScheduledMigration> running, MigrationAdmissionOptions limits)
+    {
+        if (running.Count >= limits.MaxPerCluster)
+        {
+            return $"cluster limit: {running.Count} of {limits.MaxPerCluster} migrations in flight (MaxPerCluster)";
+        }
+
+        var outbound = running.Count(m => m.SourceHost == next.SourceHost);
+        if (outbound >= limits.MaxOutboundPerHost)
+        {
+            return $"source host limit: '{next.SourceHost}' has {outbound} of {limits.MaxOutboundPerHost} outgoing migrations in flight (MaxOutboundPerHost)";
+        }
+
+        var inbound = running.Count(m => m.DestinationHost == next.DestinationHost);
+        return inbound >= limits.MaxInboundPerHost
+            ? $"destination host limit: '{next.DestinationHost}' has {inbound} of {limits.MaxInboundPerHost} incoming migrations in flight (MaxInboundPerHost)"
+            : null;
     }
 
     private async Task<string> ChooseDestinationAsync(VmRecord vm, string? requested, MigrationPolicy policy)
@@ -402,9 +424,11 @@ public sealed partial class MigrationSchedulerGrain(
         return QueuedStatus(entry);
     }
 
-    private static MigrationStatus QueuedStatus(ScheduledMigration entry) =>
+    private MigrationStatus QueuedStatus(ScheduledMigration entry) =>
         new(entry.MigrationId, entry.Request, entry.SourceHost, entry.DestinationHost, MigrationPhase.Queued,
-            [new PhaseSpan(MigrationPhase.Queued, entry.SubmittedAt, null)], MigrationProgressInfo.None, null, null, entry.SubmittedAt, null, 0);
+            [new PhaseSpan(MigrationPhase.Queued, entry.SubmittedAt, null)], MigrationProgressInfo.None, null, null, entry.SubmittedAt, null, 0,
+            QueuedReason: entry.Admitted ? "admitted; its start has not reached the migration yet"
+                : _queuedReasons.GetValueOrDefault(entry.MigrationId) ?? "not yet looked at by an admission pass (the next runs within 2 s)");
 
     private static ImmutableList<string> Trim(ImmutableList<string> history) =>
         history.Count > HistoryLimit ? history.RemoveRange(0, history.Count - HistoryLimit) : history;
