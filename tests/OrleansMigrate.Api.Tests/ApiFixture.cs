@@ -55,6 +55,11 @@ public sealed class ApiFixture : IAsyncLifetime
             GatewayPort = FreePort(),
             ClusterId = "omig-api-tests",
         };
+        // A guest that out-dirties a 4 MB/s link iterates for minutes unless forced (the force-complete test).
+        options.Policies["long-limit"] = new Migration.PolicySettings
+        {
+            DowntimeTargetMs = 0.2, LinkBandwidthBytesPerSecond = 4_000_000, CompletionTimeoutMsPerGiB = 150_000, StallMs = 600_000, OnStall = "abort",
+        };
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.UseOrleans(silo => silo.UseOrleansMigrate(options));

@@ -37,6 +37,8 @@ public sealed class OpenApiTests(ApiFixture fixture)
         var create = schemas.GetProperty("MigrationCreate").GetProperty("properties");
         Assert.True(create.TryGetProperty("vm_id", out _) && create.TryGetProperty("destination_host", out _), create.ToString());
         Assert.True(schemas.GetProperty("HostRecord").GetProperty("properties").TryGetProperty("free_memory_mib", out _));
+        var migration = schemas.GetProperty("MigrationStatus").GetProperty("properties");
+        Assert.True(migration.TryGetProperty("switchover_reason", out _) && migration.TryGetProperty("queued_reason", out _), migration.ToString());
         Assert.Contains(schemas.GetProperty("MigrationPhase").GetProperty("enum").EnumerateArray(), e => e.GetString() == "rolled_back");
         Assert.True(schemas.GetProperty("ProblemDocument").GetProperty("properties").TryGetProperty("code", out _));
         Assert.True(document.GetProperty("paths").GetProperty("/v1/vms").GetProperty("post").GetProperty("responses").TryGetProperty("422", out _));

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using OrleansMigrate.Api.Http;
 using OrleansMigrate.Api.Security;
+using OrleansMigrate.Errors;
 using OrleansMigrate.Migration;
 using static OrleansMigrate.Api.Resources.FleetEndpoints;
 
@@ -23,8 +24,16 @@ public static class MigrationForceComplete
         migrations.MapPost("/{migrationId}/force-complete", (HttpContext c, string migrationId) => ApiCall.MutateAsync(c, async _ =>
             {
                 var who = c.User.Identity?.Name ?? "anonymous";
-                var status = await Omig(c).ForceCompleteMigrationAsync(Ids.Require("migration_id", migrationId), $"api:{who}");
-                return new ApiAnswer(StatusCodes.Status202Accepted, status, $"/v1/migrations/{status.MigrationId}");
+                try
+                {
+                    var status = await Omig(c).ForceCompleteMigrationAsync(Ids.Require("migration_id", migrationId), $"api:{who}");
+                    return new ApiAnswer(StatusCodes.Status202Accepted, status, $"/v1/migrations/{status.MigrationId}");
+                }
+                catch (OmigException ex) when (ex.Code is OmigErrorCode.Conflict or OmigErrorCode.NotFound && ex.Field == "migration")
+                {
+                    // The cluster names its own field; the API's is the path parameter, as for cancel.
+                    throw new OmigException(ex.Code, "migration_id", ex.Reason);
+                }
             }))
             .WithName("ForceCompleteMigration").Produces<MigrationStatus>(StatusCodes.Status202Accepted)
             .ProducesProblem(StatusCodes.Status409Conflict).RequireAuthorization(ApiRoles.CloudPolicy);
