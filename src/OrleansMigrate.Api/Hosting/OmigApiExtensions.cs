@@ -36,6 +36,7 @@ public static class OmigApiExtensions
             .AddPolicy(ApiRoles.CloudPolicy, p => p.RequireRole(ApiRoles.CloudService, ApiRoles.Operator))
             .AddPolicy(ApiRoles.OperatorPolicy, p => p.RequireRole(ApiRoles.Operator));
         services.AddOmigJwt(options).AddOmigRateLimits(options).AddOmigMetrics();
+        FleetEvents.FleetEventEndpoints.AddOmigFleetEvents(services);
         // The OpenAPI generator reads these options, not ApiJson's: the same spelling, so the document says what is sent.
         services.ConfigureHttpJsonOptions(o =>
         {
@@ -101,6 +102,7 @@ public static class OmigApiExtensions
         Resources.Ops.OpsEndpoints.Map(v1);
         SessionEndpoints.Map(v1);
         DrainListEndpoints.Map(v1);
+        FleetEvents.FleetEventEndpoints.Map(v1);
         OperatorConsole.ConsoleEndpoints.Map(app);
         app.MapOmigMetrics(app.Services.GetRequiredService<IOptions<OmigApiOptions>>().Value);
 
