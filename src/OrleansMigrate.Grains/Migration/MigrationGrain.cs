@@ -168,7 +168,7 @@ public sealed partial class MigrationGrain(
             throw OmigException.NotFound("migration", $"migration '{Id}' does not exist");
         }
 
-        if (S.ForceCompleteBy is not null && S.Phase is MigrationPhase.PreCopy or MigrationPhase.PreLastCopy)
+        if (S.ForceCompleteBy is not null && S.CancelReason is null && S.Phase is MigrationPhase.PreCopy or MigrationPhase.PreLastCopy)
         {
             return Status(); // Asked already: the loop is on it.
         }
