@@ -116,7 +116,14 @@ public sealed class RunLoopFaultTests(MigrationClusterFixture fixture) : IDispos
         var vm = await fixture.CreateVmAsync("m-1");
 
         // The caller hears the failure: the migration must not run later anyway (the admission timer once admitted and
-        // started the unsaved entry), and the VM must be free to be submitted again at once.
+        // started the unsaved entry), and the VM must be free to be submitted again at once. Armed only once no earlier
+        // test's migration is open, so the failing write is this submit's, not an end notification's pass.
+        for (var i = 0; i < 100 && !(await fixture.Client.ListMigrationsAsync(includeEnded: false)).IsEmpty; i++)
+        {
+            await Task.Delay(100);
+        }
+
+        await Task.Delay(200);
         fixture.Faults.FailNext(FaultSteps.SchedulerSave, times: 1);
         await Assert.ThrowsAsync<InjectedFaultException>(() => fixture.Client.MigrateAsync(new MigrationRequest(vm.VmId, "m-2")));
 
