@@ -35,7 +35,9 @@ foreach (var (section, target) in new (string, object)[] { (ApiHostOptions.Secti
 {
     try
     {
-        configuration.GetSection(section).Bind(target, o => o.ErrorOnUnknownConfiguration = true);
+        // OmigApi: is this process's own and strict. Omig: is shared with the silo (Omig__Hosts, Omig__Qemu__… are often in
+        // the same environment, as under tests/run.sh --accel): only the keys omig-api uses are read, the silo's are left alone.
+        configuration.GetSection(section).Bind(target, o => o.ErrorOnUnknownConfiguration = section != ApiHostOptions.Section);
     }
     catch (InvalidOperationException ex)
     {
