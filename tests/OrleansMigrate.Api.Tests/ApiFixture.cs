@@ -1,3 +1,4 @@
+using OrleansMigrate.Testing;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
@@ -51,8 +52,8 @@ public sealed class ApiFixture : IAsyncLifetime
             Role = "all",
             Storage = "memory",
             Name = "omig-api-tests",
-            SiloPort = FreePort(),
-            GatewayPort = FreePort(),
+            SiloPort = FreePorts.Next(),
+            GatewayPort = FreePorts.Next(),
             ClusterId = "omig-api-tests",
         };
         // A guest that out-dirties a 4 MB/s link iterates for minutes unless forced (the force-complete test).
@@ -136,13 +137,6 @@ public sealed class ApiFixture : IAsyncLifetime
     }
 
     private static string NewKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(24));
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
 
 [CollectionDefinition(Name)]

@@ -1,3 +1,4 @@
+using OrleansMigrate.Testing;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
@@ -28,11 +29,11 @@ public sealed class ApiHttpsTests : IDisposable
         var ca = Path.Combine(certs, "ca.pem");
         var password = new Dictionary<string, string> { ["Omig__Tls__Password"] = Password };
         var clusterId = $"api-tls-{Guid.NewGuid():N}";
-        var gateway = ApiProcesses.FreePort();
-        var siloApi = ApiProcesses.FreePort();
+        var gateway = FreePorts.Next();
+        var siloApi = FreePorts.Next();
 
         await using var silo = ApiProcesses.Start(ApiProcesses.SiloDll, ["--name", "api-tls-silo", "--role", "all", "--storage", "memory",
-            "--cluster-id", clusterId, "--silo-port", $"{ApiProcesses.FreePort()}", "--gateway-port", $"{gateway}", "--audit-interval", "0",
+            "--cluster-id", clusterId, "--silo-port", $"{FreePorts.Next()}", "--gateway-port", $"{gateway}", "--audit-interval", "0",
             "--tls-cert", Path.Combine(certs, "silo-a.pfx"), "--tls-ca", ca, "--api-port", $"{siloApi}", .. ApiProcessTests.OperatorKey], password);
         await silo.WaitForAsync(" up: role ", TimeSpan.FromSeconds(120));
         await silo.WaitForAsync($"HTTP API on 127.0.0.1:{siloApi} over HTTPS", TimeSpan.FromSeconds(10));
@@ -51,12 +52,12 @@ public sealed class ApiHttpsTests : IDisposable
 
         // omig-api with TLS to the cluster but no certificate of its own: refused, naming the way out.
         var (code, output) = await ApiProcesses.RunToExitAsync(ApiProcesses.ApiDll, "--gateway", $"{gateway}", "--cluster-id", clusterId,
-            "--tls-ca", ca, "--api-port", $"{ApiProcesses.FreePort()}", "--api-insecure-no-auth");
+            "--tls-ca", ca, "--api-port", $"{FreePorts.Next()}", "--api-insecure-no-auth");
         Assert.Equal(2, code);
         Assert.Contains("--api-insecure-http", output, StringComparison.Ordinal);
 
         // omig-api with the client certificate: HTTPS with it, reading what the silo's API wrote.
-        var port = ApiProcesses.FreePort();
+        var port = FreePorts.Next();
         await using (var api = ApiProcesses.Start(ApiProcesses.ApiDll, ["--gateway", $"{gateway}", "--cluster-id", clusterId,
             "--tls-cert", Path.Combine(certs, "client.pfx"), "--tls-ca", ca, "--api-port", $"{port}", .. ApiProcessTests.OperatorKey], password))
         {
@@ -69,7 +70,7 @@ public sealed class ApiHttpsTests : IDisposable
         }
 
         // With --api-insecure-http: plain HTTP, by choice.
-        var insecurePort = ApiProcesses.FreePort();
+        var insecurePort = FreePorts.Next();
         await using (var api = ApiProcesses.Start(ApiProcesses.ApiDll, ["--gateway", $"{gateway}", "--cluster-id", clusterId,
             "--tls-cert", Path.Combine(certs, "client.pfx"), "--tls-ca", ca, "--api-port", $"{insecurePort}", "--api-insecure-http", .. ApiProcessTests.OperatorKey], password))
         {

@@ -1,3 +1,4 @@
+using OrleansMigrate.Testing;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
@@ -25,11 +26,11 @@ public sealed class ApiProcessTests
     public async Task The_api_process_serves_v1_against_a_silo_process_through_the_orleans_client()
     {
         var clusterId = $"api-proc-{Guid.NewGuid():N}";
-        var gateway = ApiProcesses.FreePort();
+        var gateway = FreePorts.Next();
         await using var silo = await ApiProcesses.SiloAsync(clusterId, gateway);
         Assert.DoesNotContain("HTTP API", silo.Output, StringComparison.Ordinal);
 
-        var port = ApiProcesses.FreePort();
+        var port = FreePorts.Next();
         await using var api = ApiProcesses.Start(ApiProcesses.ApiDll, ["--gateway", $"{gateway}", "--cluster-id", clusterId, "--api-port", $"{port}", .. OperatorKey]);
         await api.WaitForAsync("omig-api up: ", TimeSpan.FromSeconds(120));
         Assert.Contains($"HTTP API at http://127.0.0.1:{port}/ (1 API key(s)), cluster '{clusterId}'", api.Output, StringComparison.Ordinal);
@@ -96,7 +97,7 @@ public sealed class ApiProcessTests
         Assert.Contains("no API key is configured", output, StringComparison.Ordinal);
 
         (code, output) = await ApiProcesses.RunToExitAsync(ApiProcesses.ApiDll,
-            "--api-port", $"{ApiProcesses.FreePort()}", "--gateway", $"{ApiProcesses.FreePort()}", "--connect-timeout", "2", "--api-insecure-no-auth");
+            "--api-port", $"{FreePorts.Next()}", "--gateway", $"{FreePorts.Next()}", "--connect-timeout", "2", "--api-insecure-no-auth");
         Assert.Equal(1, code);
         Assert.Contains("omig-api: failed to start: cannot connect to the cluster", output, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);

@@ -1,3 +1,4 @@
+using OrleansMigrate.Testing;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -30,13 +31,6 @@ internal static class ApiProcesses
 
     public static string ApiDll => Dll("OrleansMigrate.ApiHost", "src", "omig-api");
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     public static RunningProcess Start(string dll, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -58,7 +52,7 @@ internal static class ApiProcesses
     public static async Task<RunningProcess> SiloAsync(string clusterId, int gatewayPort, params string[] extra)
     {
         var silo = Start(SiloDll, ["--name", "api-proc-silo", "--role", "all", "--storage", "memory", "--cluster-id", clusterId,
-            "--silo-port", $"{FreePort()}", "--gateway-port", $"{gatewayPort}", "--audit-interval", "0", .. extra]);
+            "--silo-port", $"{FreePorts.Next()}", "--gateway-port", $"{gatewayPort}", "--audit-interval", "0", .. extra]);
         await silo.WaitForAsync(" up: role ", TimeSpan.FromSeconds(120));
         return silo;
     }

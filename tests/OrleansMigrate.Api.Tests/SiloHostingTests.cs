@@ -1,3 +1,4 @@
+using OrleansMigrate.Testing;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
@@ -19,7 +20,7 @@ public sealed class SiloHostingTests
     {
         var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(18));
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
-        var port = FreePort();
+        var port = FreePorts.Next();
         await using var silo = await SiloAsync("--api-port", $"{port}", "--OmigApi:Keys:0:Name=ops", $"--OmigApi:Keys:0:Sha256={hash}", "--OmigApi:Keys:0:Role=operator");
         Assert.Contains($"HTTP API on 127.0.0.1:{port} (1 API key(s))", silo.Output, StringComparison.Ordinal);
 
@@ -44,7 +45,7 @@ public sealed class SiloHostingTests
             Assert.DoesNotContain("HTTP API", silo.Output, StringComparison.Ordinal);
         }
 
-        var (code, output) = await RunToExitAsync("--api-port", $"{FreePort()}");
+        var (code, output) = await RunToExitAsync("--api-port", $"{FreePorts.Next()}");
         Assert.Equal(2, code);
         Assert.Contains("--api-insecure-no-auth", output, StringComparison.Ordinal);
     }
@@ -73,7 +74,7 @@ public sealed class SiloHostingTests
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in (string[])[SiloDll, "--name", "api-host-test", "--role", "all", "--storage", "memory", "--cluster-id", $"api-{Guid.NewGuid():N}",
-                     "--silo-port", $"{FreePort()}", "--gateway-port", $"{FreePort()}", "--audit-interval", "0", .. extra])
+                     "--silo-port", $"{FreePorts.Next()}", "--gateway-port", $"{FreePorts.Next()}", "--audit-interval", "0", .. extra])
         {
             psi.ArgumentList.Add(a);
         }
@@ -109,13 +110,6 @@ public sealed class SiloHostingTests
         await silo.Process.WaitForExitAsync(cts.Token);
         await Task.Delay(200); // the last lines reach the readers
         return (silo.Process.ExitCode, silo.Output);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>A silo process with its output collected; killed (with its tree) on dispose.</summary>

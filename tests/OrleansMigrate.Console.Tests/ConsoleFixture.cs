@@ -1,3 +1,4 @@
+using OrleansMigrate.Testing;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -49,8 +50,8 @@ public sealed class ConsoleFixture : IAsyncLifetime
             Role = "all",
             Storage = "memory",
             Name = "omig-console-tests",
-            SiloPort = FreePort(),
-            GatewayPort = FreePort(),
+            SiloPort = FreePorts.Next(),
+            GatewayPort = FreePorts.Next(),
             ClusterId = "omig-console-tests",
         };
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -142,13 +143,6 @@ public sealed class ConsoleFixture : IAsyncLifetime
         new() { Name = name, Sha256 = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key))), Role = role };
 
     private static string NewKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(24));
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
 
 [CollectionDefinition(Name)]

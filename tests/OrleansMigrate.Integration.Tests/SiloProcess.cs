@@ -1,3 +1,4 @@
+using OrleansMigrate.Testing;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -23,8 +24,8 @@ public sealed class SiloProcess : IAsyncDisposable
     public SiloProcess(string name, string role, string hosts, string[] connectionArgs, IReadOnlyDictionary<string, string>? environment, string clusterId, params string[] extraArgs)
     {
         Name = name;
-        SiloPort = FreePort();
-        GatewayPort = FreePort();
+        SiloPort = FreePorts.Next();
+        GatewayPort = FreePorts.Next();
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
         {
             _environment[key] = value;
@@ -164,13 +165,6 @@ public sealed class SiloProcess : IAsyncDisposable
         {
             up.TrySetResult();
         }
-    }
-
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
 

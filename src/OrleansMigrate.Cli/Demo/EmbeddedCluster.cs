@@ -33,13 +33,15 @@ public sealed class EmbeddedCluster : IAsyncDisposable
     /// <param name="minimumLevel">Console log level; warnings by default (a chaos run would print every injected fault).</param>
     public static async Task<EmbeddedCluster> StartAsync(int gatewayPort, CancellationToken cancellationToken, Action<ISiloBuilder>? configure = null, LogLevel minimumLevel = LogLevel.Warning)
     {
+        // Both ports are taken while both listeners are open, so they differ; and never the gateway port asked for.
+        var ports = FreePorts(2).Where(p => p != gatewayPort).ToArray();
         var options = new OmigSiloOptions
         {
             Role = "all",
             Storage = "memory",
             Name = "omig-embedded",
-            SiloPort = FreePort(),
-            GatewayPort = gatewayPort == 0 ? FreePort() : gatewayPort,
+            SiloPort = ports[0],
+            GatewayPort = gatewayPort == 0 ? ports[1] : gatewayPort,
             ClusterId = "omig-demo",
         };
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -77,10 +79,25 @@ public sealed class EmbeddedCluster : IAsyncDisposable
         _host.Dispose();
     }
 
-    private static int FreePort()
+    /// <summary>Distinct ports free on loopback: all listeners are open at once, so the kernel cannot give one port twice.</summary>
+    private static int[] FreePorts(int count)
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
+        try
+        {
+            foreach (var listener in listeners)
+            {
+                listener.Start();
+            }
+
+            return [.. listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port)];
+        }
+        finally
+        {
+            foreach (var listener in listeners)
+            {
+                listener.Dispose();
+            }
+        }
     }
 }

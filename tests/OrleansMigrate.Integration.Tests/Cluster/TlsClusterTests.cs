@@ -1,3 +1,4 @@
+using OrleansMigrate.Testing;
 using OrleansMigrate.Client;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Security;
@@ -152,7 +153,7 @@ public sealed class TlsClusterTests(PostgresFixture pg) : IDisposable
         _dir.MakeLeaf(other, "intruder", null);
         var (code, stdout, stderr) = await ProcessRunner.RunAsync("dotnet",
             [RepoPaths.SiloDll, "--name", "intruder", "--storage", "postgres", "--connection-string", pg.ConnectionString, "--hosts", "h-9",
-             "--cluster-id", clusterId, "--service-id", clusterId, "--silo-port", $"{SiloProcess.FreePort()}", "--gateway-port", $"{SiloProcess.FreePort()}",
+             "--cluster-id", clusterId, "--service-id", clusterId, "--silo-port", $"{FreePorts.Next()}", "--gateway-port", $"{FreePorts.Next()}",
              "--tls-cert", _dir.PathOf("intruder.pfx"), "--tls-ca", ca],
             TimeSpan.FromMinutes(4));
 
