@@ -291,6 +291,27 @@ public sealed class OmigClient : IAsyncDisposable
             ?? throw OmigException.NotFound("campaign", $"campaign '{campaignId}' does not exist");
     }
 
+    /// <summary>The drains and campaigns running now (a drain's id is its host's).</summary>
+    public Task<ImmutableArray<Operations.FleetOperationRef>> ListRunningOperationsAsync() =>
+        Grains.GetGrain<Operations.IRunningOperationsGrain>(Operations.IRunningOperationsGrain.Key).ListAsync();
+
+    /// <summary>Unlists an operation found ended whose own unlisting failed; nothing when it runs (its grain decides).</summary>
+    public Task PruneRunningOperationAsync(Operations.FleetOperationRef operation)
+    {
+        ArgumentNullException.ThrowIfNull(operation);
+        return operation.Kind == Operations.FleetOperationKind.Drain
+            ? Grains.GetGrain<Operations.IHostDrainGrain>(operation.Id).UnlistIfEndedAsync()
+            : Grains.GetGrain<Operations.ICampaignGrain>(operation.Id).UnlistIfEndedAsync();
+    }
+
+    /// <summary>A campaign's counts and hosts in progress, without its whole host list.</summary>
+    public async Task<Operations.CampaignSummary> GetCampaignSummaryAsync(string campaignId)
+    {
+        FleetValidation.RequireId("campaign", campaignId);
+        return await Grains.GetGrain<Operations.ICampaignGrain>(campaignId).GetSummaryAsync()
+            ?? throw OmigException.NotFound("campaign", $"campaign '{campaignId}' does not exist");
+    }
+
     public async Task<ImmutableArray<Operations.CampaignStatus>> ListCampaignsAsync()
     {
         var ids = await Grains.GetGrain<Operations.ICampaignDirectoryGrain>(Operations.ICampaignDirectoryGrain.Key).ListAsync();
@@ -358,6 +379,52 @@ public sealed class OmigClient : IAsyncDisposable
     }
 
     public Task<ImmutableArray<VmRecord>> ListVmsAsync() => Fleet.ListVmsAsync();
+
+    /// <summary>
+    /// Every VM whose id sorts (ordinally) after <paramref name="after"/>, in ordinal id order, read <paramref name="batch"/>
+    /// at a time: each step asks every index shard for its next <paramref name="batch"/> ids, merges them, and reads only
+    /// the first <paramref name="batch"/> records. Unlike <see cref="ListVmsAsync"/> it never holds the fleet in memory, so
+    /// an API page of 100 VMs out of 200,000 costs one step. A VM deleted between the index read and its record read is
+    /// skipped.
+    /// </summary>
+    public async IAsyncEnumerable<VmRecord> ReadVmsAsync(string? after, int batch, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        if (batch is < 1 or > VmIndexShards.MaxPage)
+        {
+            throw OmigException.Invalid("limit", $"must be between 1 and {VmIndexShards.MaxPage}, got {batch}");
+        }
+
+        var shards = Enumerable.Range(0, VmIndexShards.Count).Select(i => Grains.GetGrain<IVmIndexGrain>(VmIndexShards.Key(i))).ToArray();
+        for (var cursor = after; ;)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var from = cursor;
+            var pages = await Task.WhenAll(shards.Select(s => s.ListAfterAsync(from, batch)));
+
+            // The first `batch` ids of the union of every shard's first `batch` are the fleet's first `batch` after the cursor.
+            var ids = pages.SelectMany(p => p).Order(StringComparer.Ordinal).Take(batch).ToArray();
+            if (ids.Length == 0)
+            {
+                yield break;
+            }
+
+            var records = await Task.WhenAll(ids.Select(id => Grains.GetGrain<IVmGrain>(id).GetAsync()));
+            foreach (var record in records)
+            {
+                if (record is not null)
+                {
+                    yield return record;
+                }
+            }
+
+            if (ids.Length < batch)
+            {
+                yield break;
+            }
+
+            cursor = ids[^1];
+        }
+    }
 
     public async Task<VmRecord> GetVmAsync(string vmId)
     {

@@ -62,7 +62,7 @@ public sealed class FleetEventHubTests(ApiFixture fixture)
             Assert.True(slow.Queue.Reader.Completion.IsCompleted);
             Assert.Equal((1, 1L), (hub.Stats.Clients, hub.Stats.Dropped));
             Assert.True(read.Count > 2, $"the reading client got {read.Count} events");
-            Assert.All(read, e => Assert.Equal(id, e.MigrationId));
+            Assert.All(read, e => Assert.Equal("migration/" + id, e.Subject));
             Assert.NotNull(hub.Subscribe(null)); // a place is free again
         }
         finally

@@ -29,4 +29,9 @@ public interface IVmIndexGrain : IGrainWithStringKey
     /// <summary>The ids in this shard, sorted.</summary>
     [Alias("List")]
     Task<ImmutableArray<string>> ListAsync();
+
+    /// <summary>At most <paramref name="limit"/> ids of this shard that sort (ordinally) after <paramref name="after"/>
+    /// (null: from the first), in ordinal order: one page of a walk over the whole index that never holds more than a page.</summary>
+    [Alias("ListAfter")]
+    Task<ImmutableArray<string>> ListAfterAsync(string? after, int limit);
 }

@@ -13,6 +13,9 @@ public static class VmIndexShards
     /// <summary>The number of shards; the keys are <c>vm-index-00</c> … <c>vm-index-63</c>.</summary>
     public const int Count = 64;
 
+    /// <summary>The most ids one <see cref="IVmIndexGrain.ListAfterAsync"/> call returns.</summary>
+    public const int MaxPage = 1000;
+
     private const string KeyPrefix = "vm-index-";
     private const uint FnvOffsetBasis = 2166136261;
     private const uint FnvPrime = 16777619;

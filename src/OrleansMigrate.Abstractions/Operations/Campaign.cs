@@ -113,6 +113,10 @@ public interface ICampaignGrain : IGrainWithStringKey
     [Alias("Get")]
     Task<CampaignStatus?> GetAsync();
 
+    /// <summary>Counts and the hosts in progress (<see cref="CampaignSummary"/>); null when the campaign does not exist.</summary>
+    [Alias("GetSummary")]
+    Task<CampaignSummary?> GetSummaryAsync();
+
     [Alias("Pause")]
     Task<CampaignStatus> PauseAsync(string reason);
 
@@ -124,6 +128,11 @@ public interface ICampaignGrain : IGrainWithStringKey
 
     [Alias("Drive")]
     Task<CampaignStatus?> DriveAsync();
+
+    /// <summary>Removes this operation from the running list when it has ended (its own unlisting at the end failed);
+    /// nothing when it runs. Decided in this grain's turn, so it cannot race a new start of the same id.</summary>
+    [Alias("UnlistIfEnded")]
+    Task UnlistIfEndedAsync();
 
     /// <summary>Something the campaign waits for happened (a drain or an upgrade ended): run a pass now rather than at
     /// the next tick. Passes asked for together run once.</summary>
@@ -143,4 +152,53 @@ public interface ICampaignDirectoryGrain : IGrainWithStringKey
 
     [Alias("List")]
     Task<ImmutableArray<string>> ListAsync();
+}
+
+/// <summary>
+/// A campaign at a glance, of a size independent of the fleet: its hosts counted by step, and only the hosts in progress
+/// listed (at most the batch). What <c>/v1/events</c> sends for a campaign's progress, where the whole
+/// <see cref="CampaignStatus"/> (one entry per host) would be megabytes per event at 10,000 hosts.
+/// </summary>
+[GenerateSerializer, Immutable]
+[Alias("omig.CampaignSummary")]
+public sealed record CampaignSummary(
+    [property: Id(0)] string CampaignId,
+    [property: Id(1)] string FirmwareVersion,
+    [property: Id(2)] CampaignState State,
+    [property: Id(3)] int Hosts,
+    [property: Id(4)] int HostsWaiting,
+    [property: Id(5)] int HostsInProgress,
+    [property: Id(6)] int HostsDone,
+    [property: Id(7)] int HostsFailed,
+    [property: Id(8)] int HostsSkipped,
+    [property: Id(9)] ImmutableArray<CampaignHost> InProgress,
+    [property: Id(10)] int VmsMoved,
+    [property: Id(11)] int Failures,
+    [property: Id(12)] string? Note,
+    [property: Id(13)] DateTimeOffset CreatedAt,
+    [property: Id(14)] DateTimeOffset? EndedAt)
+{
+    public bool IsEnded => State is CampaignState.Completed or CampaignState.Cancelled;
+
+    public static CampaignSummary Of(CampaignStatus status)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        int waiting = 0, done = 0, failed = 0, skipped = 0;
+        var inProgress = ImmutableArray.CreateBuilder<CampaignHost>();
+        foreach (var h in status.Hosts)
+        {
+            switch (h.State)
+            {
+                case CampaignHostState.Waiting: waiting++; break;
+                case CampaignHostState.Done: done++; break;
+                case CampaignHostState.Failed: failed++; break;
+                case CampaignHostState.Skipped: skipped++; break;
+                default: inProgress.Add(h); break;
+            }
+        }
+
+        return new CampaignSummary(status.CampaignId, status.Spec.FirmwareVersion, status.State, status.Hosts.Length, waiting,
+            inProgress.Count, done, failed, skipped, inProgress.ToImmutable(), status.VmsMoved, status.Failures, status.Note,
+            status.CreatedAt, status.EndedAt);
+    }
 }

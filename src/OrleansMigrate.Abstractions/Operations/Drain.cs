@@ -111,6 +111,11 @@ public interface IHostDrainGrain : IGrainWithStringKey
     [Alias("Drive")]
     Task<DrainStatus?> DriveAsync();
 
+    /// <summary>Removes this operation from the running list when it has ended (its own unlisting at the end failed);
+    /// nothing when it runs. Decided in this grain's turn, so it cannot race a new start of the same id.</summary>
+    [Alias("UnlistIfEnded")]
+    Task UnlistIfEndedAsync();
+
     /// <summary>Something the drain waits for happened (one of its migrations ended): run a pass now rather than at the
     /// next tick. Passes asked for together run once.</summary>
     [Orleans.Concurrency.OneWay]

@@ -7,14 +7,17 @@ using OrleansMigrate.Api.Http;
 using OrleansMigrate.Client;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Migration;
+using OrleansMigrate.Operations;
 
 namespace OrleansMigrate.Api.FleetEvents;
 
 /// <summary>
 /// The one fan-out of <c>GET /v1/events</c> per API process. A single background loop asks the scheduler for the
 /// migrations in flight every <see cref="FleetEventOptions.PollInterval"/> (one grain call, plus one read of each migration
-/// that left the list, for its final status) and publishes what changed into a bounded ring buffer; every client reads
-/// from that buffer through its own bounded queue. So the cluster sees the same calls for one client as for a thousand.
+/// that left the list, for its final status), and the running-operations list for the drains and campaigns running (one
+/// call, plus one read of each: a drain's status, a campaign's summary — never the fleet's hosts), and publishes what
+/// changed into a bounded ring buffer; every client reads from that buffer through its own bounded queue. So the cluster
+/// sees the same calls for one client as for a thousand.
 /// The cluster has no Orleans stream provider configured, hence a poller rather than a stream subscription.
 /// Event ids are <c>EPOCH-SEQ</c>: an id from another process (an API restart, another silo's API) cannot be resumed
 /// here, and gets a <c>reset</c> event and the current state instead of a silent gap.
@@ -26,6 +29,7 @@ public sealed partial class FleetEventHub(OmigClient omig, FleetEventOptions opt
     private readonly HashSet<Subscriber> _subscribers = [];
     private readonly Dictionary<string, FleetEvent> _latest = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _tracked = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (FleetOperationRef Operation, string Json, bool Ended)> _operations = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _wake = new(0, 1);
     private long _nextSeq = 1;
     private long _polls;
@@ -44,7 +48,7 @@ public sealed partial class FleetEventHub(OmigClient omig, FleetEventOptions opt
         {
             lock (_lock)
             {
-                return new FleetEventStats(_polls, _grainCalls, _subscribers.Count, _tracked.Count, _nextSeq - 1, _dropped);
+                return new FleetEventStats(_polls, _grainCalls, _subscribers.Count, _tracked.Count + _operations.Count, _nextSeq - 1, _dropped);
             }
         }
     }
@@ -147,7 +151,8 @@ public sealed partial class FleetEventHub(OmigClient omig, FleetEventOptions opt
         }
     }
 
-    /// <summary>One pass: the migrations in flight, then the final status of each that left the list since the last pass.</summary>
+    /// <summary>One pass: the migrations in flight, then the final status of each that left the list since the last pass;
+    /// then the running drains and campaigns, likewise.</summary>
     public async Task PollOnceAsync(CancellationToken cancellationToken)
     {
         lock (_lock)
@@ -182,6 +187,106 @@ public sealed partial class FleetEventHub(OmigClient omig, FleetEventOptions opt
                 Forget(gone);
             }
         }
+
+        await PollOperationsAsync(cancellationToken);
+    }
+
+    private async Task PollOperationsAsync(CancellationToken cancellationToken)
+    {
+        CountCall();
+        var running = await omig.ListRunningOperationsAsync();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var operation in running)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var subject = SubjectOf(operation);
+            seen.Add(subject);
+            if (_operations.TryGetValue(subject, out var known) && known.Ended)
+            {
+                continue; // ended, final event sent; its entry is being pruned
+            }
+
+            if (!await ObserveAsync(operation, subject) || _operations[subject].Ended)
+            {
+                // Listed yet ended (or gone): its own unlisting failed. Its grain removes it (only if it has not started again).
+                CountCall();
+                await omig.PruneRunningOperationAsync(operation);
+            }
+        }
+
+        foreach (var (subject, gone) in _operations.Where(o => !seen.Contains(o.Key)).ToList())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (!gone.Ended)
+            {
+                await ObserveAsync(gone.Operation, subject); // its final state
+            }
+
+            _operations.Remove(subject);
+            lock (_lock)
+            {
+                _latest.Remove(subject);
+            }
+        }
+    }
+
+    /// <summary>Reads one drain or campaign and publishes it when it changed; false when it does not exist.</summary>
+    private async Task<bool> ObserveAsync(FleetOperationRef operation, string subject)
+    {
+        CountCall();
+        (string Name, string Json, bool Ended)? read;
+        try
+        {
+            read = operation.Kind switch
+            {
+                FleetOperationKind.Drain => await omig.GetDrainOrNullAsync(operation.Id) is { } d
+                    ? ("drain", JsonSerializer.Serialize(d, ApiJson.Options), d.IsEnded) : null,
+                _ => await omig.GetCampaignSummaryAsync(operation.Id) is { } c
+                    ? ("campaign", JsonSerializer.Serialize(c, ApiJson.Options), c.IsEnded) : null,
+            };
+        }
+        catch (OmigException ex) when (ex.Code == OmigErrorCode.NotFound)
+        {
+            read = null;
+        }
+
+        if (read is not { } now)
+        {
+            _operations.Remove(subject);
+            lock (_lock)
+            {
+                _latest.Remove(subject);
+            }
+
+            return false;
+        }
+
+        if (!_operations.TryGetValue(subject, out var last) || last.Json != now.Json)
+        {
+            Publish(now.Name, now.Json, subject, now.Ended);
+        }
+
+        _operations[subject] = (operation, now.Json, now.Ended);
+        if (now.Ended)
+        {
+            lock (_lock)
+            {
+                _latest.Remove(subject);
+            }
+        }
+
+        return true;
+    }
+
+    private static string SubjectOf(FleetOperationRef operation) =>
+        (operation.Kind == FleetOperationKind.Drain ? "drain/" : "campaign/") + operation.Id;
+
+    private void CountCall()
+    {
+        lock (_lock)
+        {
+            _grainCalls++;
+        }
     }
 
     /// <summary>Publishes a status that differs from the last one published for its migration; an ended one is published
@@ -192,7 +297,7 @@ public sealed partial class FleetEventHub(OmigClient omig, FleetEventOptions opt
         if (!_tracked.TryGetValue(status.MigrationId, out var last) || last != json)
         {
             _tracked[status.MigrationId] = json;
-            Publish("status", json, status.MigrationId, status.IsEnded);
+            Publish("status", json, "migration/" + status.MigrationId, status.IsEnded);
         }
 
         if (status.IsEnded)
@@ -206,19 +311,19 @@ public sealed partial class FleetEventHub(OmigClient omig, FleetEventOptions opt
         _tracked.Remove(migrationId);
         lock (_lock)
         {
-            _latest.Remove(migrationId);
+            _latest.Remove("migration/" + migrationId);
         }
     }
 
-    private void Publish(string name, string json, string? migrationId, bool ended)
+    private void Publish(string name, string json, string subject, bool ended)
     {
         lock (_lock)
         {
-            var e = new FleetEvent(_nextSeq++, name, json, migrationId);
+            var e = new FleetEvent(_nextSeq++, name, json, subject);
             _ring[e.Seq % _ring.Length] = e;
-            if (migrationId is not null && !ended)
+            if (!ended)
             {
-                _latest[migrationId] = e;
+                _latest[subject] = e;
             }
 
             foreach (var subscriber in _subscribers.ToList())

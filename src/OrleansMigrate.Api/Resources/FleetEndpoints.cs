@@ -35,7 +35,7 @@ public static class FleetEndpoints
             .WithName("UncordonHost").Produces<HostRecord>().RequireAuthorization(ApiRoles.OperatorPolicy);
 
         var vms = v1.MapGroup("/vms").WithTags("vms");
-        vms.MapGet("/", (HttpContext c, CancellationToken _) => ApiCall.ReadAsync(c, async () => Paging.Take(c, await ListFilters.VmsAsync(c, Omig(c)), v => v.VmId)))
+        vms.MapGet("/", (HttpContext c, CancellationToken _) => ApiCall.ReadAsync(c, async () => await ListFilters.VmPageAsync(c, Omig(c))))
             .WithName("ListVms").Produces<Page<VmRecord>>().RequireAuthorization(ApiRoles.ReadPolicy);
         vms.MapGet("/{vmId}", (HttpContext c, string vmId) => ApiCall.ReadAsync(c, async () => await Omig(c).GetVmAsync(Ids.Require("vm_id", vmId))))
             .WithName("GetVm").Produces<VmRecord>().RequireAuthorization(ApiRoles.ReadPolicy);

@@ -15,6 +15,9 @@ namespace OrleansMigrate.Api.Resources;
 /// </summary>
 public static partial class ListFilters
 {
+    /// <summary>VMs read per step when a filter may skip many.</summary>
+    private const int FilteredBatch = 250;
+
     /// <summary>Migrations by phase; changed = created or any phase started or ended.</summary>
     public static async Task<IEnumerable<MigrationStatus>> MigrationsAsync(HttpContext context, OmigClient omig)
     {
@@ -24,23 +27,37 @@ public static partial class ListFilters
         return all.Where(m => (phase is null || m.Phase == phase) && (since is null || LastChange(m) > since));
     }
 
-    /// <summary>VMs by power state. A VM's recorded changes are its creation and its migrations (their phases): a power
-    /// change alone (stop, start) leaves no time in the record and so does not count as a change here.</summary>
-    public static async Task<IEnumerable<VmRecord>> VmsAsync(HttpContext context, OmigClient omig)
+    /// <summary>One page of VMs, filtered by power state and <c>changed_since</c>. A VM's recorded changes are its creation
+    /// and its migrations (their phases): a power change alone (stop, start) leaves no time in the record and so does not
+    /// count as a change here. The VMs are walked in id order from the continuation through the index shards
+    /// (<see cref="OmigClient.ReadVmsAsync"/>), never the whole fleet at once: an unfiltered page reads its own VMs only.</summary>
+    public static async Task<Page<VmRecord>> VmPageAsync(HttpContext context, OmigClient omig)
     {
         var power = State<PowerState>(context);
         var since = ChangedSince(context);
-        var vms = await omig.ListVmsAsync();
-        if (since is null)
-        {
-            return vms.Where(v => power is null || v.Power == power);
-        }
-
-        var moved = (await omig.ListMigrationsAsync(includeEnded: true))
+        var (limit, after) = Paging.Read(context);
+        var moved = since is null ? null : (await omig.ListMigrationsAsync(includeEnded: true))
             .GroupBy(m => m.Request.VmId, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.Max(LastChange), StringComparer.Ordinal);
-        return vms.Where(v => (power is null || v.Power == power)
-            && (v.CreatedAt > since || (moved.TryGetValue(v.VmId, out var at) && at > since)));
+
+        // Unfiltered, a page is the next limit + 1 VMs; filtered, it is read in larger steps until enough VMs match.
+        var filtered = power is not null || since is not null;
+        var batch = Math.Min(VmIndexShards.MaxPage, filtered ? Math.Max(limit + 1, FilteredBatch) : limit + 1);
+        var walked = new List<VmRecord>(limit + 1);
+        await foreach (var v in omig.ReadVmsAsync(after, batch, context.RequestAborted))
+        {
+            if ((power is null || v.Power == power)
+                && (since is null || v.CreatedAt > since || (moved!.TryGetValue(v.VmId, out var at) && at > since)))
+            {
+                walked.Add(v);
+                if (walked.Count > limit)
+                {
+                    break;
+                }
+            }
+        }
+
+        return Paging.Of(walked, limit, v => v.VmId);
     }
 
     public static DateTimeOffset LastChange(MigrationStatus m) =>

@@ -26,7 +26,16 @@ public static class Paging
         return new Page<T>(page.Take(limit).ToList(), next);
     }
 
-    private static (int Limit, string? After) Read(HttpContext context)
+    /// <summary>A page from a source that already walked in key order from the continuation on and stopped after
+    /// <paramref name="limit"/> + 1 items (the extra one only says there is more).</summary>
+    public static Page<T> Of<T>(IReadOnlyList<T> walked, int limit, Func<T, string> key)
+    {
+        var next = walked.Count > limit ? Encode(key(walked[limit - 1])) : null;
+        return new Page<T>(walked.Take(limit).ToList(), next);
+    }
+
+    /// <summary>The page size and the key to continue after, checked (400 naming <c>limit</c> or <c>continuation</c>).</summary>
+    public static (int Limit, string? After) Read(HttpContext context)
     {
         var limit = DefaultLimit;
         if (context.Request.Query.TryGetValue("limit", out var l))

@@ -42,6 +42,22 @@ public sealed class VmIndexGrain(
 
     public Task<ImmutableArray<string>> ListAsync() => Task.FromResult(state.State.VmIds.ToImmutableArray());
 
+    public Task<ImmutableArray<string>> ListAfterAsync(string? after, int limit)
+    {
+        if (limit is < 1 or > VmIndexShards.MaxPage)
+        {
+            throw OmigException.Invalid("limit", $"must be between 1 and {VmIndexShards.MaxPage}, got {limit}");
+        }
+
+        // The set's own order is the default string comparer's (culture-aware); a page walk needs ordinal order, and a
+        // shard holds 1/64 of the fleet, so filtering it whole is cheaper than keeping a second sorted copy.
+        var page = state.State.VmIds
+            .Where(id => after is null || string.CompareOrdinal(id, after) > 0)
+            .Order(StringComparer.Ordinal)
+            .Take(limit);
+        return Task.FromResult(page.ToImmutableArray());
+    }
+
     // Only presence and shard are checked: the fleet validated the id when the VM was created, and an
     // id stored under older rules must still move here and be removable.
     private void RequireOwn(string vmId)

@@ -53,10 +53,13 @@ public sealed partial class CampaignGrain(
         set => state.State.Status = value;
     }
 
+    private FleetOperationRef Operation => new(FleetOperationKind.Campaign, Id);
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         if (S is { IsEnded: false })
         {
+            await RunningOperations.RelistAsync(GrainFactory, Operation, logger);
             await ArmAsync();
         }
     }
@@ -88,6 +91,7 @@ public sealed partial class CampaignGrain(
             .OrderBy(h => h.Vms.Count).ThenBy(h => h.HostId, StringComparer.Ordinal)
             .Select(h => new CampaignHost(h.HostId, CampaignHostState.Waiting, h.Spec.FirmwareVersion))
             .ToImmutableArray();
+        await RunningOperations.ListAsync(GrainFactory, Operation);
         S = new CampaignStatus(Id, spec, CampaignState.Running, chosen, 0,
             chosen.IsEmpty ? "no host to upgrade: every selected host already runs this version or newer" : null, time.GetUtcNow(), null);
         await state.WriteStateAsync();
@@ -98,6 +102,11 @@ public sealed partial class CampaignGrain(
     }
 
     public Task<CampaignStatus?> GetAsync() => Task.FromResult(S);
+
+    public Task<CampaignSummary?> GetSummaryAsync() => Task.FromResult(S is { } s ? CampaignSummary.Of(s) : null);
+
+    public Task UnlistIfEndedAsync() =>
+        S is { IsEnded: false } ? Task.CompletedTask : RunningOperations.UnlistAsync(GrainFactory, Operation, logger);
 
     public async Task<CampaignStatus> PauseAsync(string reason)
     {
@@ -212,6 +221,7 @@ public sealed partial class CampaignGrain(
         if (S.IsEnded)
         {
             LogEnded(logger, Id, S.State, S.Note ?? "");
+            await RunningOperations.UnlistAsync(GrainFactory, Operation, logger);
             await DisarmAsync();
         }
 

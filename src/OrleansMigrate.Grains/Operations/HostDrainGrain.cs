@@ -71,10 +71,13 @@ public sealed partial class HostDrainGrain(
         set => state.State.Status = value;
     }
 
+    private FleetOperationRef Operation => new(FleetOperationKind.Drain, HostId);
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         if (S is { IsEnded: false })
         {
+            await RunningOperations.RelistAsync(GrainFactory, Operation, logger);
             await ArmAsync();
         }
     }
@@ -130,6 +133,7 @@ public sealed partial class HostDrainGrain(
                 Reason: $"already migrating when the drain started ({m.Request.RequestedBy})"))
             .OrderBy(v => v.VmId, StringComparer.Ordinal)
             .ToImmutableArray();
+        await RunningOperations.ListAsync(GrainFactory, Operation);
         S = new DrainStatus(HostId, DrainState.Running, options, inFlight, time.GetUtcNow(), null, null);
         _noDestination.Clear();
         await state.WriteStateAsync();
@@ -139,6 +143,9 @@ public sealed partial class HostDrainGrain(
     }
 
     public Task<DrainStatus?> GetAsync() => Task.FromResult(S);
+
+    public Task UnlistIfEndedAsync() =>
+        S is { IsEnded: false } ? Task.CompletedTask : RunningOperations.UnlistAsync(GrainFactory, Operation, logger);
 
     public Task<ImmutableArray<DrainStatus>> GetHistoryAsync() => Task.FromResult(state.State.History.ToImmutableArray());
 
@@ -296,6 +303,10 @@ public sealed partial class HostDrainGrain(
         {
             S = next;
             await state.WriteStateAsync();
+            if (next.IsEnded)
+            {
+                await RunningOperations.UnlistAsync(GrainFactory, Operation, logger);
+            }
         }
     }
 

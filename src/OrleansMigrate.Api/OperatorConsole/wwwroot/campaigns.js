@@ -6,7 +6,7 @@
 import { api, listAll } from './api.js';
 import { field } from './dialog.js';
 import { badge, errorBox, h, sizeBars, table, toast, when } from './dom.js';
-import { actionButton, input, poll, progress, values } from './ops.js';
+import { actionButton, follow, input, progress, values } from './ops.js';
 
 const ACTIVE = new Set(['running', 'paused', 'cancelling']);
 const STEPS = ['draining', 'upgrading', 'verifying', 'done'];
@@ -55,7 +55,7 @@ export async function render(main, ctx) {
     }
   }
 
-  return poll(load);
+  return follow(load, ['campaign', 'drain']);
 }
 
 function campaignCard(c, ctx, reload) {

@@ -6,7 +6,7 @@
 import { api, listAll } from './api.js';
 import { field } from './dialog.js';
 import { badge, errorBox, h, sizeBars, table, toast, when } from './dom.js';
-import { actionButton, poll, progress } from './ops.js';
+import { actionButton, follow, progress } from './ops.js';
 
 const ACTIVE = new Set(['running', 'aborting']);
 
@@ -69,7 +69,7 @@ export async function render(main, ctx) {
     }
   }
 
-  return poll(load);
+  return follow(load, ['drain']);
 }
 
 function drainCard(d, host, ctx, reload) {

@@ -1,6 +1,7 @@
-// Shared by the drains, campaigns and plans pages: a bounded poller, an operator action behind the confirmation dialog,
+// Shared by the drains, campaigns and plans pages: a bounded poller, a follower of the fleet event stream, an operator action behind the confirmation dialog,
 // a segmented progress bar and a small form builder.
 
+import { followEvents } from './api.js';
 import { confirmAction } from './dialog.js';
 import { h, toast } from './dom.js';
 
@@ -18,6 +19,22 @@ export async function poll(load, { fastMs = 2000, slowMs = 10000 } = {}) {
   };
   await tick();
   return () => { stopped = true; clearTimeout(timer); };
+}
+
+/**
+ * Live: calls load() now, again shortly after each event named in `names` on GET /v1/events (the API's one fan-out sends
+ * every drain's and campaign's progress as it changes; bursts are folded into one reload), and every `slowMs` as a
+ * backstop should the stream be cut. Returns the stop function a page returns.
+ */
+export async function follow(load, names, { slowMs = 10000, debounceMs = 250 } = {}) {
+  const controller = new AbortController();
+  let pending = 0;
+  const stopPoll = await poll(load, { fastMs: slowMs, slowMs });
+  followEvents('/v1/events', name => {
+    if (!names.includes(name) || pending) return;
+    pending = setTimeout(() => { pending = 0; load(); }, debounceMs);
+  }, { signal: controller.signal, maxReconnects: 1000 }).catch(() => {});
+  return () => { controller.abort(); clearTimeout(pending); stopPoll(); };
 }
 
 /**
