@@ -53,6 +53,9 @@ public static class InvariantAudit
         var scheduler = grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key);
         var hosts = await fleet.ListHostsAsync().WaitAsync(ct);
         var vms = await fleet.ListVmsAsync().WaitAsync(ct);
+
+        // By id: a lookup per VM, not a scan of the hosts (O(V·H) took minutes per pass at 200,000 VMs × 10,000 hosts).
+        var hostsById = hosts.GroupBy(h => h.HostId, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
         var active = await scheduler.ListAsync(includeEnded: false).WaitAsync(ct);
         var migrating = active.Select(m => m.Request.VmId).ToHashSet(StringComparer.Ordinal);
 
@@ -120,7 +123,7 @@ public static class InvariantAudit
                 }
             }
 
-            if (hosts.FirstOrDefault(h => h.HostId == vm.HostId) is not { } record || !record.Vms.ContainsKey(vm.VmId))
+            if (!hostsById.TryGetValue(vm.HostId, out var record) || !record.Vms.ContainsKey(vm.VmId))
             {
                 findings.Add(new AuditFinding(HostLedger, vm.HostId, $"the host's ledger does not account for VM {vm.VmId}"));
             }
