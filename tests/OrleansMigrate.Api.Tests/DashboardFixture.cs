@@ -93,9 +93,11 @@ public sealed class DashboardFixture : IAsyncLifetime
     }
 
     /// <summary>POST /v1/session with the key; asserts 204 and returns the Set-Cookie header and the cookie's id.</summary>
-    public async Task<(string SetCookie, string Id)> SessionAsync(string key)
+    public Task<(string SetCookie, string Id)> SessionAsync(string key) => SessionAsync(BaseAddress, key);
+
+    public static async Task<(string SetCookie, string Id)> SessionAsync(Uri baseAddress, string key)
     {
-        using var http = Http(key);
+        using var http = Client(baseAddress, key);
         using var response = await http.PostAsync("v1/session", null);
         Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
         var setCookie = Assert.Single(response.Headers.GetValues("Set-Cookie"));
@@ -104,10 +106,41 @@ public sealed class DashboardFixture : IAsyncLifetime
         return (setCookie, pair[(DashboardSessionHandler.CookieName.Length + 1)..]);
     }
 
-    /// <summary>A GET carrying only the dashboard cookie (no Authorization header).</summary>
-    public async Task<HttpResponseMessage> GetWithCookieAsync(string path, string? sessionId)
+    /// <summary>
+    /// Polls <c>/dashboard/DashboardCounters</c> (what the dashboard's overview page polls; the dashboard grain gathers it
+    /// from every silo once a second) with the session cookie only, until its <c>hosts</c> list the silo: every answer
+    /// must be 200 JSON. At most 60 s, 120 tries.
+    /// </summary>
+    public static async Task CountersListSiloAsync(Uri baseAddress, string sessionId, string siloName)
     {
-        using var http = Http();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        var last = "";
+        for (var i = 0; i < 120 && DateTime.UtcNow < deadline; i++)
+        {
+            using var counters = await GetWithCookieAsync(baseAddress, "dashboard/DashboardCounters", sessionId);
+            last = await counters.Content.ReadAsStringAsync();
+            Assert.True(counters.StatusCode == HttpStatusCode.OK, $"{(int)counters.StatusCode}: {last}");
+            Assert.Equal("application/json", counters.Content.Headers.ContentType?.MediaType);
+            var json = System.Text.Json.JsonDocument.Parse(last).RootElement;
+            if (json.TryGetProperty("hosts", out var hosts) && hosts.ValueKind == System.Text.Json.JsonValueKind.Array
+                && hosts.EnumerateArray().Any(h => h.GetProperty("siloName").GetString() == siloName))
+            {
+                Assert.True(json.GetProperty("totalActiveHostCount").GetInt32() >= 1, last);
+                return;
+            }
+
+            await Task.Delay(500);
+        }
+
+        Assert.Fail($"the dashboard's counters never listed silo {siloName}; last: {last}");
+    }
+
+    /// <summary>A GET carrying only the dashboard cookie (no Authorization header).</summary>
+    public Task<HttpResponseMessage> GetWithCookieAsync(string path, string? sessionId) => GetWithCookieAsync(BaseAddress, path, sessionId);
+
+    public static async Task<HttpResponseMessage> GetWithCookieAsync(Uri baseAddress, string path, string? sessionId)
+    {
+        using var http = Client(baseAddress, null);
         using var request = new HttpRequestMessage(HttpMethod.Get, path);
         if (sessionId is not null)
         {
