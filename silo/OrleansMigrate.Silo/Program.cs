@@ -218,6 +218,11 @@ while (true)
             (options.Dashboard ? ", Orleans dashboard at /dashboard/ (operators)" : ""));
     }
 
+    if (options.Dashboard)
+    {
+        Console.WriteLine($"omig-silo {options.EffectiveName}: Orleans dashboard on (--dashboard): its grains and the grain-call profiler run on this silo");
+    }
+
     if (options.Faults.Enabled)
     {
         Console.WriteLine($"omig-silo {options.EffectiveName}: FAULT INJECTION ON: rate {options.Faults.Rate.ToString(System.Globalization.CultureInfo.InvariantCulture)}, seed {options.Faults.Seed}, steps {(string.IsNullOrWhiteSpace(options.Faults.Steps) ? "all" : options.Faults.Steps)}");
