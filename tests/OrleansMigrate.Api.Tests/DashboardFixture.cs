@@ -29,6 +29,9 @@ public sealed class DashboardFixture : IAsyncLifetime
 
     public Uri BaseAddress => _server!.Address;
 
+    /// <summary>The silo's grain factory, for tests that start another API server (other options) over this cluster.</summary>
+    public IGrainFactory Grains { get; private set; } = null!;
+
     public async Task InitializeAsync()
     {
         var options = new OmigSiloOptions
@@ -47,7 +50,8 @@ public sealed class DashboardFixture : IAsyncLifetime
         builder.UseOrleans(silo => silo.UseOrleansMigrate(options).AddOmigDashboard());
         _silo = builder.Build();
         await _silo.StartAsync();
-        _server = await OmigApiServer.StartAsync(_silo.Services.GetRequiredService<IGrainFactory>(), new OmigApiOptions
+        Grains = _silo.Services.GetRequiredService<IGrainFactory>();
+        _server = await OmigApiServer.StartAsync(Grains, new OmigApiOptions
         {
             Port = 0,
             Keys =

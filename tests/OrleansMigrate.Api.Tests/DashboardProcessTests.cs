@@ -35,5 +35,13 @@ public sealed class DashboardProcessTests
 
             await DashboardFixture.CountersListSiloAsync(address, id, "api-proc-silo");
         }
+
+        // Both programs' --help name the switch; omig-api's says that the silos need it too.
+        var (siloCode, siloHelp) = await ApiProcesses.RunToExitAsync(ApiProcesses.SiloDll, "--help");
+        Assert.Equal(0, siloCode);
+        Assert.Contains("--dashboard", siloHelp, StringComparison.Ordinal);
+        var (apiCode, apiHelp) = await ApiProcesses.RunToExitAsync(ApiProcesses.ApiDll, "--help");
+        Assert.Equal(0, apiCode);
+        Assert.Contains("omig-silo --dashboard", apiHelp, StringComparison.Ordinal);
     }
 }
