@@ -45,6 +45,7 @@ public sealed class OmigApiServer : IAsyncDisposable
         {
             Dashboard.OmigDashboard.AddOmigDashboardApi(builder.Services, options);
         }
+
         if (httpsCertificate is not null)
         {
             builder.WebHost.UseKestrelHttpsConfiguration(); // the slim builder leaves HTTPS out unless asked
