@@ -168,12 +168,16 @@ while (true)
     builder.UseOrleans(silo =>
     {
         silo.UseOrleansMigrate(options);
+        if (options.Dashboard)
+        {
+            OrleansMigrate.Api.Dashboard.OmigDashboard.AddOmigDashboard(silo);
+        }
         ExitOnFatalError.Register(silo.Services, options);
     });
     if (api.Port > 0)
     {
         // Registered after the silo, so it starts once the silo is up and stops before it.
-        builder.Services.AddHostedService(sp => new OmigApiHostedService(sp.GetRequiredService<IGrainFactory>(), api, sp.GetRequiredService<ILoggerFactory>(), apiHttps));
+        builder.Services.AddHostedService(sp => new OmigApiHostedService(sp.GetRequiredService<IGrainFactory>(), api, sp.GetRequiredService<ILoggerFactory>(), apiHttps, options.Dashboard));
     }
 
     // Disposed asynchronously: the host runtime lets go of its hypervisors (QEMU guests run on) only that way.
@@ -210,7 +214,13 @@ while (true)
     if (api.Port > 0)
     {
         Console.WriteLine($"omig-silo {options.EffectiveName}: HTTP API on {api.Address}:{api.Port} {(apiHttps is null ? "" : "over HTTPS ")}" +
-            (api.InsecureNoAuth && api.Keys.Count == 0 ? "WITHOUT AUTHENTICATION (--api-insecure-no-auth)" : $"({api.Keys.Count} API key(s))"));
+            (api.InsecureNoAuth && api.Keys.Count == 0 ? "WITHOUT AUTHENTICATION (--api-insecure-no-auth)" : $"({api.Keys.Count} API key(s))") +
+            (options.Dashboard ? ", Orleans dashboard at /dashboard/ (operators)" : ""));
+    }
+
+    if (options.Dashboard)
+    {
+        Console.WriteLine($"omig-silo {options.EffectiveName}: Orleans dashboard on (--dashboard): its grains and the grain-call profiler run on this silo");
     }
 
     if (options.Faults.Enabled)

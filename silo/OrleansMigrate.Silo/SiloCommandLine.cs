@@ -43,6 +43,7 @@ public static class SiloCommandLine
         ["--api-insecure-no-auth"] = "--OmigApi:InsecureNoAuth=true",
         ["--api-metrics-anonymous"] = "--OmigApi:MetricsAnonymous=true",
         ["--api-insecure-http"] = "--OmigApi:InsecureHttp=true",
+        ["--dashboard"] = "--Omig:Dashboard=true",
     };
 
     /// <summary>The arguments with every flag replaced by the setting it stands for.</summary>
@@ -84,6 +85,10 @@ public static class SiloCommandLine
           --api-metrics-anonymous        serve /metrics (Prometheus) without credentials; otherwise it needs the viewer role.
                                          JWT: OmigApi:Jwt:Issuer|Audience|SigningKeyFile|Authority|RoleClaim; rate limit:
                                          OmigApi:RateLimit:RequestsPerSecond|Burst (see the README's HTTP API section)
+          --dashboard                    run the Orleans dashboard's grains and grain-call profiler (Omig:Dashboard; off by
+                                         default: the profiler wraps every grain call and costs throughput). With
+                                         --api-port the API serves it at /dashboard/ to operators (session: POST /v1/session);
+                                         every silo of the cluster needs it for the dashboard to work
 
         Exit codes: 0 stopped cleanly, 1 failed to start (one line on stderr says why), 2 invalid arguments or configuration.
 

@@ -24,6 +24,7 @@ public static class ApiHostCommandLine
         ["--api-insecure-no-auth"] = "--OmigApi:InsecureNoAuth=true",
         ["--api-metrics-anonymous"] = "--OmigApi:MetricsAnonymous=true",
         ["--api-insecure-http"] = "--OmigApi:InsecureHttp=true",
+        ["--dashboard"] = "--Omig:Dashboard=true",
     };
 
     public static string[] ExpandFlags(string[] args) => [.. args.Select(a => Flags.TryGetValue(a, out var setting) ? setting : a)];
@@ -48,6 +49,9 @@ public static class ApiHostCommandLine
           --api-insecure-http            serve plain HTTP although the cluster runs TLS (refused otherwise)
           --api-insecure-no-auth         serve the API without authentication: every caller is an operator
           --api-metrics-anonymous        serve /metrics without credentials
+          --dashboard                    serve the Orleans dashboard at /dashboard/ to operators (Omig:Dashboard; session:
+                                         POST /v1/session). Works only when every silo runs with omig-silo --dashboard;
+                                         otherwise its pages answer 503 saying so
           Keys: OmigApi:Keys:I:Name|Sha256|Role; JWT: OmigApi:Jwt:…; rate limit: OmigApi:RateLimit:… (as omig-silo's)
 
         Exit codes: 0 stopped cleanly, 1 failed to start (one line on stderr says why), 2 invalid arguments or configuration.

@@ -29,6 +29,10 @@ public sealed class ApiHostOptions
     /// <summary>How long to wait for the first gateway at start, in seconds.</summary>
     public int ConnectTimeoutSeconds { get; set; } = 30;
 
+    /// <summary>Serve the Orleans dashboard at <c>/dashboard/</c> to operators (<c>--dashboard</c>, the silo's key); the silos
+    /// must run it too (<c>omig-silo --dashboard</c>), this process only calls their dashboard grains.</summary>
+    public bool Dashboard { get; set; }
+
     /// <summary>Mutual TLS to the gateways, and the HTTPS certificate of the API port.</summary>
     public OmigTlsOptions Tls { get; set; } = new();
 

@@ -101,7 +101,7 @@ using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Creat
 OmigApiServer server;
 try
 {
-    server = await OmigApiServer.StartAsync(client.Grains, api, loggerFactory, stop.Token, https);
+    server = await OmigApiServer.StartAsync(client.Grains, api, loggerFactory, stop.Token, https, cluster.Dashboard);
 }
 catch (Exception ex) when (ex is IOException or InvalidOperationException or System.Net.Sockets.SocketException)
 {
@@ -115,7 +115,8 @@ await using (server)
     var where = string.IsNullOrWhiteSpace(cluster.ConnectionString) ? $"gateway port(s) {cluster.Gateways}" : "gateways listed in PostgreSQL";
     Console.WriteLine($"omig-api up: HTTP API at {server.Address} " +
         (api.InsecureNoAuth && api.Keys.Count == 0 ? "WITHOUT AUTHENTICATION (--api-insecure-no-auth)" : $"({api.Keys.Count} API key(s))") +
-        $", cluster '{cluster.ClusterId}' through {where}, tls {(cluster.Tls.ClientTlsOn ? "on" : "off")}, pid {Environment.ProcessId}");
+        $", cluster '{cluster.ClusterId}' through {where}, tls {(cluster.Tls.ClientTlsOn ? "on" : "off")}" +
+        (cluster.Dashboard ? ", Orleans dashboard at /dashboard/ (operators; the silos need --dashboard)" : "") + $", pid {Environment.ProcessId}");
     try
     {
         await Task.Delay(Timeout.Infinite, stop.Token);

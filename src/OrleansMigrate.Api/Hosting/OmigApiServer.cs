@@ -31,14 +31,21 @@ public sealed class OmigApiServer : IAsyncDisposable
 
     /// <param name="loggerFactory">The host's logging, so API lines go where the silo's go.</param>
     /// <param name="httpsCertificate">Serve HTTPS with it (<see cref="ApiHttps"/>); plain HTTP without.</param>
+    /// <param name="dashboard">Mount the Orleans dashboard at /dashboard for operators (<see cref="Dashboard.OmigDashboard"/>);
+    /// the cluster's silos must run it (<c>omig-silo --dashboard</c>).</param>
     public static async Task<OmigApiServer> StartAsync(IGrainFactory grains, OmigApiOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken = default,
-        System.Security.Cryptography.X509Certificates.X509Certificate2? httpsCertificate = null)
+        System.Security.Cryptography.X509Certificates.X509Certificate2? httpsCertificate = null, bool dashboard = false)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(OmigApiServer).Assembly.GetName().Name });
         builder.Logging.ClearProviders();
         builder.Services.Replace(ServiceDescriptor.Singleton(loggerFactory));
         builder.Services.AddSingleton(grains);
         builder.Services.AddOmigApi(options);
+        if (dashboard)
+        {
+            Dashboard.OmigDashboard.AddOmigDashboardApi(builder.Services, options);
+        }
+
         if (httpsCertificate is not null)
         {
             builder.WebHost.UseKestrelHttpsConfiguration(); // the slim builder leaves HTTPS out unless asked
@@ -59,6 +66,10 @@ public sealed class OmigApiServer : IAsyncDisposable
         });
         var app = builder.Build();
         app.MapOmigApi();
+        if (dashboard)
+        {
+            Dashboard.OmigDashboard.MapOmigDashboard(app);
+        }
         await app.StartAsync(cancellationToken);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var log = loggerFactory.CreateLogger("OrleansMigrate.Api");
@@ -83,12 +94,12 @@ public sealed class OmigApiServer : IAsyncDisposable
 
 /// <summary>Runs an <see cref="OmigApiServer"/> for the lifetime of a host (the silo, when <c>--api-port</c> is given).</summary>
 public sealed class OmigApiHostedService(IGrainFactory grains, OmigApiOptions options, ILoggerFactory loggerFactory,
-    System.Security.Cryptography.X509Certificates.X509Certificate2? httpsCertificate = null) : IHostedService
+    System.Security.Cryptography.X509Certificates.X509Certificate2? httpsCertificate = null, bool dashboard = false) : IHostedService
 {
     private OmigApiServer? _server;
 
     public async Task StartAsync(CancellationToken cancellationToken) =>
-        _server = await OmigApiServer.StartAsync(grains, options, loggerFactory, cancellationToken, httpsCertificate);
+        _server = await OmigApiServer.StartAsync(grains, options, loggerFactory, cancellationToken, httpsCertificate, dashboard);
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {

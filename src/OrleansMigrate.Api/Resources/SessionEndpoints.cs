@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using OrleansMigrate.Api.Http;
 using OrleansMigrate.Api.Security;
 
@@ -16,9 +17,11 @@ public static class SessionEndpoints
     public static void Map(RouteGroupBuilder v1) =>
         v1.MapGet("/me", (HttpContext c, CancellationToken _) => ApiCall.ReadAsync(c, () => Task.FromResult<object>(new Caller(
                 c.User.Identity?.Name ?? "anonymous",
-                c.User.IsInRole(ApiRoles.Operator) ? ApiRoles.Operator : c.User.IsInRole(ApiRoles.CloudService) ? ApiRoles.CloudService : ApiRoles.Viewer))))
+                c.User.IsInRole(ApiRoles.Operator) ? ApiRoles.Operator : c.User.IsInRole(ApiRoles.CloudService) ? ApiRoles.CloudService : ApiRoles.Viewer,
+                c.RequestServices.GetService<Dashboard.DashboardMount>()?.Url))))
             .WithTags("session").WithName("GetCaller").Produces<Caller>().RequireAuthorization(ApiRoles.ReadPolicy);
 }
 
 /// <summary>The caller of GET /v1/me: the key's name (the audit log's "who") and its role (viewer, cloud-service, operator).</summary>
-public sealed record Caller(string Name, string Role);
+/// <param name="Dashboard">Where the Orleans dashboard is mounted (<c>/dashboard/</c>, operators only), or null when it is not.</param>
+public sealed record Caller(string Name, string Role, string? Dashboard = null);

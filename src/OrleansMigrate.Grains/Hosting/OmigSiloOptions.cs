@@ -59,6 +59,11 @@ public sealed class OmigSiloOptions
     /// on this silo; 1–86400; default 30). Its findings are the metric <c>omig.audit.violations</c> and <c>omig audit --last</c>.</summary>
     public int AuditIntervalSeconds { get; set; } = 30;
 
+    /// <summary>Run the Orleans dashboard's grains and grain-call profiler on this silo (<c>--dashboard</c>; default off: the
+    /// profiler is a filter on every grain call, which costs throughput). A silo that also serves the HTTP API mounts the
+    /// dashboard at <c>/dashboard</c> for operators; every silo of a cluster whose dashboard is used needs it.</summary>
+    public bool Dashboard { get; set; }
+
     /// <summary>Seconds a migration waits for a host's agent that does not answer (its silo is down) before it gives up: a
     /// rollback that cannot reach the source's agent ends <c>failed</c> with what to do (5–86400; default 300).</summary>
     public int AgentWaitTimeoutSeconds { get; set; } = (int)Migration.AgentWaitOptions.DefaultTimeout.TotalSeconds;

@@ -2,7 +2,7 @@
 // Each page is a module exporting render(main, ctx, ...params) that may return a stop function (timers, event streams).
 
 import { api, session, whenUnauthenticated } from './api.js';
-import { errorBox, h } from './dom.js';
+import { errorBox, h, toast } from './dom.js';
 import * as fleet from './fleet.js';
 import * as vm from './vm.js';
 import * as migrations from './migrations.js';
@@ -83,8 +83,28 @@ async function signIn() {
   const who = document.getElementById('who');
   who.textContent = `${ctx.caller.name} · ${ctx.caller.role}`;
   who.dataset.role = ctx.caller.role;
+  showDashboardLink();
   await route();
 }
+
+// The Orleans dashboard (when the API mounts it; operators only): its own pages cannot send the bearer key, so the link
+// first asks the API for a dashboard session (an HttpOnly cookie scoped to /dashboard), then opens the dashboard.
+const dashboardLink = document.getElementById('nav-dashboard');
+function showDashboardLink() {
+  const url = ctx.caller?.role === 'operator' ? ctx.caller?.dashboard : null;
+  dashboardLink.hidden = !url;
+  if (url) dashboardLink.href = url;
+}
+dashboardLink.addEventListener('click', async event => {
+  event.preventDefault();
+  try {
+    await api('POST', '/v1/session');
+  } catch (e) {
+    toast(`Dashboard: ${e.problem?.code ?? 'error'}: ${e.message}`);
+    return;
+  }
+  window.open(dashboardLink.href, '_blank', 'noopener,noreferrer');
+});
 
 whenUnauthenticated(() => { session.signOut(); showLogin('The API no longer accepts this key (401): sign in again.'); });
 
@@ -95,7 +115,12 @@ document.getElementById('login-form').addEventListener('submit', event => {
   input.value = '';
   signIn();
 });
-document.getElementById('sign-out').addEventListener('click', () => { session.signOut(); showLogin(); });
+document.getElementById('sign-out').addEventListener('click', () => {
+  // Ends this key's dashboard sessions too (best effort: the key is forgotten either way).
+  if (ctx.caller?.dashboard) api('DELETE', '/v1/session').catch(() => {});
+  session.signOut();
+  showLogin();
+});
 window.addEventListener('hashchange', route);
 
 if (session.key) signIn(); else showLogin();

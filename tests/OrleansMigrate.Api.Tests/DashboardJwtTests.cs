@@ -1,0 +1,68 @@
+using System.Net;
+using System.Security.Claims;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+using OrleansMigrate.Api.Hosting;
+using OrleansMigrate.Api.Security;
+
+namespace OrleansMigrate.Api.Tests;
+
+/// <summary>A dashboard session opened with a JWT: it works like a key's, and it never outlives the token (its cookie's
+/// Max-Age and the server's expiry are the token's remaining life, not 8 hours). An API server with JWT and the
+/// dashboard over <see cref="DashboardFixture"/>'s cluster.</summary>
+[Trait(TestCategory.Trait, TestCategory.Cluster)]
+[Collection(DashboardCollection.Name)]
+public sealed class DashboardJwtTests(DashboardFixture fixture) : IAsyncLifetime
+{
+    private const string Issuer = "https://idp.test";
+    private const string Audience = "omig-api";
+    private readonly byte[] _key = RandomNumberGenerator.GetBytes(32);
+    private readonly string _keyFile = Path.Combine(Path.GetTempPath(), $"omig-dash-jwt-{Guid.NewGuid():N}.key");
+    private OmigApiServer? _server;
+
+    public async Task InitializeAsync()
+    {
+        await File.WriteAllBytesAsync(_keyFile, _key);
+        _server = await OmigApiServer.StartAsync(fixture.Grains, new OmigApiOptions
+        {
+            Port = 0,
+            Jwt = new ApiJwtOptions { Issuer = Issuer, Audience = Audience, SigningKeyFile = _keyFile, RoleClaim = "omig_role" },
+        }, NullLoggerFactory.Instance, dashboard: true);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+
+        File.Delete(_keyFile);
+    }
+
+    [Fact]
+    public async Task A_jwt_operators_session_opens_the_dashboard_and_expires_with_the_token()
+    {
+        var token = new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = Issuer,
+            Audience = Audience,
+            Subject = new ClaimsIdentity([new Claim("sub", "alice"), new Claim("omig_role", ApiRoles.Operator)]),
+            NotBefore = DateTime.UtcNow.AddMinutes(-1),
+            IssuedAt = DateTime.UtcNow.AddMinutes(-1),
+            Expires = DateTime.UtcNow.AddMinutes(3),
+            SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(_key), SecurityAlgorithms.HmacSha256),
+        });
+        var (setCookie, id) = await DashboardFixture.SessionAsync(_server!.Address, token);
+        var maxAge = int.Parse(setCookie.Split(';', StringSplitOptions.TrimEntries).Single(a => a.StartsWith("max-age=", StringComparison.OrdinalIgnoreCase))["max-age=".Length..],
+            System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(maxAge, 60, 180); // the token's remaining three minutes, not the 8 h a key's session gets
+
+        using var page = await DashboardFixture.GetWithCookieAsync(_server.Address, "dashboard/", id);
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        using var onV1 = await DashboardFixture.GetWithCookieAsync(_server.Address, "v1/hosts", id);
+        Assert.Equal(HttpStatusCode.Unauthorized, onV1.StatusCode);
+    }
+}
