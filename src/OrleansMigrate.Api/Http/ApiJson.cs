@@ -25,6 +25,12 @@ public static class ApiJson
             DefaultIgnoreCondition = JsonIgnoreCondition.Never,
             NumberHandling = JsonNumberHandling.Strict,
         };
+        if (!strict)
+        {
+            // Answers only (requests are read with Strict): canonical bytes, so a resource's version is their hash.
+            o.Converters.Add(new OrdinalKeyOrder());
+        }
+
         if (strict)
         {
             o.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
