@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using static OrleansMigrate.Api.Tests.ApiFixture;
 
@@ -120,6 +121,53 @@ public sealed class FleetApiTests(ApiFixture fixture)
         Assert.Equal(running.Order(StringComparer.Ordinal), running);
         Assert.Empty(mine.Except(running));
         Assert.Empty(await WalkAsync(viewer, "v1/vms?limit=3&changed_since=2999-01-01T00:00:00Z"));
+    }
+
+    [Fact]
+    public async Task A_filtered_vm_page_reads_at_most_MaxVmScan_vms_and_answers_short_with_a_next_that_resumes()
+    {
+        // Enough VMs that a scan limit of 3 cuts the walk many times (other tests add more).
+        var (a, _) = await fixture.HostsAsync();
+        using var cloud = fixture.Http(fixture.CloudKey);
+        for (var i = 0; i < 7; i++)
+        {
+            using var created = await cloud.PostAsync("v1/vms", JsonBody(new { vm_id = NewId("sc"), host_id = a, vcpus = 1, memory_mib = 256 }));
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+
+        var total = (await fixture.Registry.ListVmsAsync()).Length;
+
+        // The handler itself, with its own options (a second API server in this process would start a second metrics
+        // provider beside the fixture's).
+        var services = new Microsoft.Extensions.DependencyInjection.ServiceCollection()
+            .AddSingleton(Microsoft.Extensions.Options.Options.Create(new Api.Hosting.OmigApiOptions { MaxVmScan = 3 }))
+            .BuildServiceProvider();
+        var omig = new Client.OmigClient(fixture.Grains);
+        async Task<Api.Resources.Page<Fleet.VmRecord>> PageAsync(string query)
+        {
+            var context = new Microsoft.AspNetCore.Http.DefaultHttpContext { RequestServices = services };
+            context.Request.QueryString = new Microsoft.AspNetCore.Http.QueryString(query);
+            return await Api.Resources.ListFilters.VmPageAsync(context, omig);
+        }
+
+        // Nothing changed after 2999: no page has items, yet the first has a next (it stopped after 3 VMs, not at the end).
+        const string Nothing = "?limit=100&changed_since=2999-01-01T00:00:00Z";
+        var first = await PageAsync(Nothing);
+        Assert.Empty(first.Items);
+        Assert.NotNull(first.Next);
+
+        var pages = 1;
+        for (var next = first.Next; next is not null && pages < 10_000; pages++)
+        {
+            var page = await PageAsync($"{Nothing}&continuation={Uri.EscapeDataString(next)}");
+            Assert.Empty(page.Items);
+            next = page.Next;
+        }
+
+        Assert.True(pages >= total / 3, $"{pages} pages for {total} VMs read 3 at a time");
+
+        // Unfiltered, the limit is the page: no cut.
+        Assert.Equal(5, (await PageAsync("?limit=5")).Items.Count);
     }
 
     private static async Task<List<string>> WalkAsync(HttpClient http, string first)

@@ -14,7 +14,7 @@ public static class VmIndexShards
     public const int Count = 64;
 
     /// <summary>The most ids one <see cref="IVmIndexGrain.ListAfterAsync"/> call returns.</summary>
-    public const int MaxPage = 1000;
+    public const int MaxPage = 1024;
 
     private const string KeyPrefix = "vm-index-";
     private const uint FnvOffsetBasis = 2166136261;

@@ -201,16 +201,22 @@ public sealed partial class FleetEventHub(OmigClient omig, FleetEventOptions opt
             cancellationToken.ThrowIfCancellationRequested();
             var subject = SubjectOf(operation);
             seen.Add(subject);
-            if (_operations.TryGetValue(subject, out var known) && known.Ended)
+            try
             {
-                continue; // ended, final event sent; its entry is being pruned
+                // Read every pass, even one already seen ended: a new drain of the same host may have taken over its entry
+                // (an unchanged answer publishes nothing).
+                if (!await ObserveAsync(operation, subject) || _operations[subject].Ended)
+                {
+                    // Listed yet ended (or gone): its own unlisting failed. Its grain removes it (only if it has not
+                    // started again); a removal that fails too is simply asked for again next pass.
+                    CountCall();
+                    await omig.PruneRunningOperationAsync(operation);
+                }
             }
-
-            if (!await ObserveAsync(operation, subject) || _operations[subject].Ended)
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
-                // Listed yet ended (or gone): its own unlisting failed. Its grain removes it (only if it has not started again).
-                CountCall();
-                await omig.PruneRunningOperationAsync(operation);
+                // One slow or failing operation does not hold back the others' events.
+                LogOperationFailed(logger, subject, ex.GetBaseException().GetType().Name, ex.GetBaseException().Message);
             }
         }
 
@@ -219,7 +225,15 @@ public sealed partial class FleetEventHub(OmigClient omig, FleetEventOptions opt
             cancellationToken.ThrowIfCancellationRequested();
             if (!gone.Ended)
             {
-                await ObserveAsync(gone.Operation, subject); // its final state
+                try
+                {
+                    await ObserveAsync(gone.Operation, subject); // its final state
+                }
+                catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    LogOperationFailed(logger, subject, ex.GetBaseException().GetType().Name, ex.GetBaseException().Message);
+                    continue; // asked again next pass
+                }
             }
 
             _operations.Remove(subject);
@@ -363,6 +377,9 @@ public sealed partial class FleetEventHub(OmigClient omig, FleetEventOptions opt
             set => _dropped = value;
         }
     }
+
+    [LoggerMessage(EventId = 7302, Level = LogLevel.Warning, Message = "Fleet events: reading {Subject} failed ({ErrorType}: {Error}); the next pass asks again")]
+    private static partial void LogOperationFailed(ILogger logger, string subject, string errorType, string error);
 
     [LoggerMessage(EventId = 7301, Level = LogLevel.Warning, Message = "Fleet events: a pass over the cluster failed ({ErrorType}: {Error}); the next pass asks again")]
     private static partial void LogPollFailed(ILogger logger, string errorType, string error);

@@ -28,6 +28,10 @@ public sealed class OmigApiOptions
     /// <summary>Largest request body accepted; larger ones get 413 before anything is read into a grain call.</summary>
     public int MaxBodyBytes { get; set; } = 64 * 1024;
 
+    /// <summary>Most VMs one filtered <c>GET /v1/vms</c> page reads before it answers (short, with a <c>next</c> that resumes
+    /// after the last VM read): a filter that matches few VMs never makes one request read the whole fleet.</summary>
+    public int MaxVmScan { get; set; } = 5000;
+
     /// <summary>How long an <c>Idempotency-Key</c>'s answer is replayed (hours).</summary>
     public double IdempotencyHours { get; set; } = 24;
 
@@ -53,6 +57,11 @@ public sealed class OmigApiOptions
         if (!System.Net.IPAddress.TryParse(Address, out _))
         {
             errors.Add($"{Section}:Address: '{Address}' is not an IP address");
+        }
+
+        if (MaxVmScan is < 1 or > 1_000_000)
+        {
+            errors.Add($"{Section}:MaxVmScan: must be 1-1000000");
         }
 
         if (MaxBodyBytes is < 1024 or > 16 * 1024 * 1024)

@@ -1,6 +1,9 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using OrleansMigrate.Api.Hosting;
 using OrleansMigrate.Api.Http;
 using OrleansMigrate.Client;
 using OrleansMigrate.Fleet;
@@ -30,7 +33,9 @@ public static partial class ListFilters
     /// <summary>One page of VMs, filtered by power state and <c>changed_since</c>. A VM's recorded changes are its creation
     /// and its migrations (their phases): a power change alone (stop, start) leaves no time in the record and so does not
     /// count as a change here. The VMs are walked in id order from the continuation through the index shards
-    /// (<see cref="OmigClient.ReadVmsAsync"/>), never the whole fleet at once: an unfiltered page reads its own VMs only.</summary>
+    /// (<see cref="OmigClient.ReadVmsAsync"/>), never the whole fleet at once: an unfiltered page reads its own VMs only, a
+    /// filtered one at most <see cref="OmigApiOptions.MaxVmScan"/> VMs (then a short page whose <c>next</c> resumes after
+    /// the last VM read: a caller pages on until <c>next</c> is null, as always).</summary>
     public static async Task<Page<VmRecord>> VmPageAsync(HttpContext context, OmigClient omig)
     {
         var power = State<PowerState>(context);
@@ -43,7 +48,9 @@ public static partial class ListFilters
         // Unfiltered, a page is the next limit + 1 VMs; filtered, it is read in larger steps until enough VMs match.
         var filtered = power is not null || since is not null;
         var batch = Math.Min(VmIndexShards.MaxPage, filtered ? Math.Max(limit + 1, FilteredBatch) : limit + 1);
+        var maxScan = context.RequestServices.GetRequiredService<IOptions<OmigApiOptions>>().Value.MaxVmScan;
         var walked = new List<VmRecord>(limit + 1);
+        var scanned = 0;
         await foreach (var v in omig.ReadVmsAsync(after, batch, context.RequestAborted))
         {
             if ((power is null || v.Power == power)
@@ -54,6 +61,12 @@ public static partial class ListFilters
                 {
                     break;
                 }
+            }
+
+            if (++scanned >= maxScan && filtered)
+            {
+                // Enough read for one request: a short page, resumed after the last VM read.
+                return new Page<VmRecord>(walked, Paging.ContinueAfter(v.VmId));
             }
         }
 

@@ -34,6 +34,9 @@ public static class Paging
         return new Page<T>(walked.Take(limit).ToList(), next);
     }
 
+    /// <summary>The continuation token that resumes a walk after <paramref name="key"/>.</summary>
+    public static string ContinueAfter(string key) => Encode(key);
+
     /// <summary>The page size and the key to continue after, checked (400 naming <c>limit</c> or <c>continuation</c>).</summary>
     public static (int Limit, string? After) Read(HttpContext context)
     {

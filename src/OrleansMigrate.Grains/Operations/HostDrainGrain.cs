@@ -113,6 +113,7 @@ public sealed partial class HostDrainGrain(
 
         var host = GrainFactory.GetGrain<IHostGrain>(HostId);
         _ = await host.GetAsync() ?? throw OmigException.NotFound("host", $"host '{HostId}' is not registered");
+        await RunningOperations.ListAsync(GrainFactory, Operation); // before the host is cordoned: a failure leaves it as it was
         await host.SetSchedulingAsync(SchedulingState.Draining);
         if (S is not null)
         {
@@ -133,7 +134,6 @@ public sealed partial class HostDrainGrain(
                 Reason: $"already migrating when the drain started ({m.Request.RequestedBy})"))
             .OrderBy(v => v.VmId, StringComparer.Ordinal)
             .ToImmutableArray();
-        await RunningOperations.ListAsync(GrainFactory, Operation);
         S = new DrainStatus(HostId, DrainState.Running, options, inFlight, time.GetUtcNow(), null, null);
         _noDestination.Clear();
         await state.WriteStateAsync();

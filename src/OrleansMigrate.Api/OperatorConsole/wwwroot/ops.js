@@ -22,19 +22,35 @@ export async function poll(load, { fastMs = 2000, slowMs = 10000 } = {}) {
 }
 
 /**
- * Live: calls load() now, again shortly after each event named in `names` on GET /v1/events (the API's one fan-out sends
- * every drain's and campaign's progress as it changes; bursts are folded into one reload), and every `slowMs` as a
- * backstop should the stream be cut. Returns the stop function a page returns.
+ * Live: calls load() now, again after events named in `names` on GET /v1/events (the API's one fan-out sends every
+ * drain's and campaign's progress as it changes), and every `slowMs` as a backstop should the stream be cut. One load at a
+ * time and at most one every `minGapMs`: events that arrive meanwhile are folded into a single later load, so answers
+ * never overlap or land out of order, and a busy fleet costs the API one page load per gap. Returns the stop function.
  */
-export async function follow(load, names, { slowMs = 10000, debounceMs = 250 } = {}) {
+export async function follow(load, names, { slowMs = 10000, minGapMs = 2000 } = {}) {
   const controller = new AbortController();
-  let pending = 0;
-  const stopPoll = await poll(load, { fastMs: slowMs, slowMs });
-  followEvents('/v1/events', name => {
-    if (!names.includes(name) || pending) return;
-    pending = setTimeout(() => { pending = 0; load(); }, debounceMs);
-  }, { signal: controller.signal, maxReconnects: 1000 }).catch(() => {});
-  return () => { controller.abort(); clearTimeout(pending); stopPoll(); };
+  let running = false;
+  let dirty = false;
+  let timer = 0;
+  let last = 0;
+  const run = async () => {
+    if (controller.signal.aborted) return;
+    if (running) { dirty = true; return; }
+    const wait = last + minGapMs - Date.now();
+    if (wait > 0) {
+      if (!timer) timer = setTimeout(() => { timer = 0; run(); }, wait);
+      return;
+    }
+    running = true;
+    dirty = false;
+    last = Date.now();
+    try { await load(); } catch { /* the page shows its own error */ } finally { running = false; }
+    if (dirty) run();
+  };
+  const backstop = setInterval(run, slowMs);
+  await run();
+  followEvents('/v1/events', name => { if (names.includes(name)) run(); }, { signal: controller.signal }).catch(() => {});
+  return () => { controller.abort(); clearTimeout(timer); clearInterval(backstop); };
 }
 
 /**
