@@ -1,9 +1,5 @@
 using System.Net;
-using System.Security.Claims;
-using System.Security.Cryptography;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.IdentityModel.JsonWebTokens;
-using Microsoft.IdentityModel.Tokens;
 using OrleansMigrate.Api.Hosting;
 using OrleansMigrate.Api.Security;
 
@@ -16,20 +12,13 @@ namespace OrleansMigrate.Api.Tests;
 [Collection(DashboardCollection.Name)]
 public sealed class DashboardJwtTests(DashboardFixture fixture) : IAsyncLifetime
 {
-    private const string Issuer = "https://idp.test";
-    private const string Audience = "omig-api";
-    private readonly byte[] _key = RandomNumberGenerator.GetBytes(32);
-    private readonly string _keyFile = Path.Combine(Path.GetTempPath(), $"omig-dash-jwt-{Guid.NewGuid():N}.key");
+    private readonly TestJwt _jwt = new();
     private OmigApiServer? _server;
 
     public async Task InitializeAsync()
     {
-        await File.WriteAllBytesAsync(_keyFile, _key);
-        _server = await OmigApiServer.StartAsync(fixture.Grains, new OmigApiOptions
-        {
-            Port = 0,
-            Jwt = new ApiJwtOptions { Issuer = Issuer, Audience = Audience, SigningKeyFile = _keyFile, RoleClaim = "omig_role" },
-        }, NullLoggerFactory.Instance, dashboard: true);
+        _server = await OmigApiServer.StartAsync(fixture.Grains, new OmigApiOptions { Port = 0, Jwt = _jwt.Options },
+            NullLoggerFactory.Instance, dashboard: true);
     }
 
     public async Task DisposeAsync()
@@ -39,22 +28,13 @@ public sealed class DashboardJwtTests(DashboardFixture fixture) : IAsyncLifetime
             await _server.DisposeAsync();
         }
 
-        File.Delete(_keyFile);
+        _jwt.Dispose();
     }
 
     [Fact]
     public async Task A_jwt_operators_session_opens_the_dashboard_and_expires_with_the_token()
     {
-        var token = new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
-        {
-            Issuer = Issuer,
-            Audience = Audience,
-            Subject = new ClaimsIdentity([new Claim("sub", "alice"), new Claim("omig_role", ApiRoles.Operator)]),
-            NotBefore = DateTime.UtcNow.AddMinutes(-1),
-            IssuedAt = DateTime.UtcNow.AddMinutes(-1),
-            Expires = DateTime.UtcNow.AddMinutes(3),
-            SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(_key), SecurityAlgorithms.HmacSha256),
-        });
+        var token = _jwt.Token("alice", ApiRoles.Operator, DateTime.UtcNow.AddMinutes(-1), DateTime.UtcNow.AddMinutes(3));
         var (setCookie, id) = await DashboardFixture.SessionAsync(_server!.Address, token);
         var maxAge = int.Parse(setCookie.Split(';', StringSplitOptions.TrimEntries).Single(a => a.StartsWith("max-age=", StringComparison.OrdinalIgnoreCase))["max-age=".Length..],
             System.Globalization.CultureInfo.InvariantCulture);

@@ -17,20 +17,16 @@ namespace OrleansMigrate.Api.Tests;
 [Collection(ApiCollection.Name)]
 public sealed class JwtTests(ApiFixture fixture) : IAsyncLifetime
 {
-    private const string Issuer = "https://idp.test";
-    private const string Audience = "omig-api";
-    private readonly byte[] _key = RandomNumberGenerator.GetBytes(32);
-    private readonly string _keyFile = Path.Combine(Path.GetTempPath(), $"omig-jwt-{Guid.NewGuid():N}.key");
+    private readonly TestJwt _jwt = new();
     private OmigApiServer? _server;
 
     public async Task InitializeAsync()
     {
-        await File.WriteAllBytesAsync(_keyFile, _key);
         _server = await OmigApiServer.StartAsync(fixture.Grains, new OmigApiOptions
         {
             Port = 0,
             Keys = [Key("operator-1", fixture.OperatorKey, ApiRoles.Operator)],
-            Jwt = new ApiJwtOptions { Issuer = Issuer, Audience = Audience, SigningKeyFile = _keyFile, RoleClaim = "omig_role" },
+            Jwt = _jwt.Options,
         }, NullLoggerFactory.Instance);
     }
 
@@ -41,22 +37,13 @@ public sealed class JwtTests(ApiFixture fixture) : IAsyncLifetime
             await _server.DisposeAsync();
         }
 
-        File.Delete(_keyFile);
+        _jwt.Dispose();
     }
 
-    private string Token(string role, byte[]? key = null, string audience = Audience, DateTime? expires = null, string roleClaim = "omig_role")
+    private string Token(string role, byte[]? key = null, string audience = TestJwt.Audience, DateTime? expires = null, string roleClaim = TestJwt.RoleClaim)
     {
         var exp = expires ?? DateTime.UtcNow.AddMinutes(10);
-        return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
-        {
-            Issuer = Issuer,
-            Audience = audience,
-            Subject = new ClaimsIdentity([new Claim("sub", "svc-billing"), new Claim(roleClaim, role)]),
-            NotBefore = exp.AddMinutes(-20),
-            IssuedAt = exp.AddMinutes(-20),
-            Expires = exp,
-            SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(key ?? _key), SecurityAlgorithms.HmacSha256),
-        });
+        return _jwt.Token("svc-billing", role, exp.AddMinutes(-20), exp, key, audience, roleClaim);
     }
 
     private async Task<HttpResponseMessage> GetAsync(string token, string path)

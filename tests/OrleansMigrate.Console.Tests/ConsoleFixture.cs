@@ -8,6 +8,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Playwright;
+using OrleansMigrate.Api.Dashboard;
 using OrleansMigrate.Api.Hosting;
 using OrleansMigrate.Api.Security;
 using OrleansMigrate.Client;
@@ -20,13 +21,30 @@ namespace OrleansMigrate.OperatorConsole.Tests;
 /// One in-process silo (every role, in-memory state, simulated hypervisor) with the HTTP API — and so the console — on a
 /// loopback port, served by <see cref="OmigApiServer"/> as the silo serves it with <c>--api-port</c> (the API tests'
 /// fixture, trimmed); and, when <see cref="BrowserFactAttribute.ChromiumPath"/> exists, one headless Chromium driven by
-/// Playwright. Keys per role, generated per run.
+/// Playwright. Keys per role, generated per run. <see cref="DashboardConsoleFixture"/> is the same with the Orleans
+/// dashboard on (its own cluster).
 /// </summary>
-public sealed class ConsoleFixture : IAsyncLifetime
+public class ConsoleFixture : IAsyncLifetime
 {
+    private readonly bool _dashboard;
     private IHost? _silo;
     private OmigApiServer? _server;
     private IPlaywright? _playwright;
+
+    public ConsoleFixture()
+        : this("omig-console-tests", dashboard: false)
+    {
+    }
+
+    /// <param name="siloName">The silo's name and cluster id.</param>
+    /// <param name="dashboard">Run the Orleans dashboard on the silo and mount it in the API (<c>--dashboard</c>).</param>
+    protected ConsoleFixture(string siloName, bool dashboard)
+    {
+        SiloName = siloName;
+        _dashboard = dashboard;
+    }
+
+    public string SiloName { get; }
 
     public string ViewerKey { get; } = NewKey();
     public string OperatorKey { get; } = NewKey();
@@ -49,14 +67,22 @@ public sealed class ConsoleFixture : IAsyncLifetime
         {
             Role = "all",
             Storage = "memory",
-            Name = "omig-console-tests",
+            Name = SiloName,
             SiloPort = FreePorts.Next(),
             GatewayPort = FreePorts.Next(),
-            ClusterId = "omig-console-tests",
+            ClusterId = SiloName,
+            Dashboard = _dashboard,
         };
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.UseOrleans(silo => silo.UseOrleansMigrate(options));
+        builder.UseOrleans(silo =>
+        {
+            silo.UseOrleansMigrate(options);
+            if (_dashboard)
+            {
+                silo.AddOmigDashboard();
+            }
+        });
         _silo = builder.Build();
         await _silo.StartAsync();
         var grains = _silo.Services.GetRequiredService<IGrainFactory>();
@@ -65,7 +91,7 @@ public sealed class ConsoleFixture : IAsyncLifetime
         {
             Port = 0,
             Keys = [Key("viewer-1", ViewerKey, ApiRoles.Viewer), Key("operator-1", OperatorKey, ApiRoles.Operator)],
-        }, NullLoggerFactory.Instance);
+        }, NullLoggerFactory.Instance, dashboard: _dashboard);
 
         if (BrowserFactAttribute.ChromiumPresent)
         {
@@ -144,6 +170,9 @@ public sealed class ConsoleFixture : IAsyncLifetime
 
     private static string NewKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(24));
 }
+
+/// <summary>The console's fixture with the Orleans dashboard on, as <c>omig-silo --dashboard --api-port</c>.</summary>
+public sealed class DashboardConsoleFixture() : ConsoleFixture("omig-dashboard-console-tests", dashboard: true);
 
 [CollectionDefinition(Name)]
 public sealed class ConsoleCollection : ICollectionFixture<ConsoleFixture>

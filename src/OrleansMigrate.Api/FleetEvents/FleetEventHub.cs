@@ -236,11 +236,7 @@ public sealed partial class FleetEventHub(OmigClient omig, FleetEventOptions opt
                 }
             }
 
-            _operations.Remove(subject);
-            lock (_lock)
-            {
-                _latest.Remove(subject);
-            }
+            ForgetOperation(subject);
         }
     }
 
@@ -266,12 +262,7 @@ public sealed partial class FleetEventHub(OmigClient omig, FleetEventOptions opt
 
         if (read is not { } now)
         {
-            _operations.Remove(subject);
-            lock (_lock)
-            {
-                _latest.Remove(subject);
-            }
-
+            ForgetOperation(subject);
             return false;
         }
 
@@ -283,10 +274,7 @@ public sealed partial class FleetEventHub(OmigClient omig, FleetEventOptions opt
         _operations[subject] = (operation, now.Json, now.Ended);
         if (now.Ended)
         {
-            lock (_lock)
-            {
-                _latest.Remove(subject);
-            }
+            DropLatest(subject); // a new client is not sent an ended operation as current state
         }
 
         return true;
@@ -323,9 +311,20 @@ public sealed partial class FleetEventHub(OmigClient omig, FleetEventOptions opt
     private void Forget(string migrationId)
     {
         _tracked.Remove(migrationId);
+        DropLatest("migration/" + migrationId);
+    }
+
+    private void ForgetOperation(string subject)
+    {
+        _operations.Remove(subject);
+        DropLatest(subject);
+    }
+
+    private void DropLatest(string subject)
+    {
         lock (_lock)
         {
-            _latest.Remove("migration/" + migrationId);
+            _latest.Remove(subject);
         }
     }
 
