@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.CommandLine;
 using OrleansMigrate.Cli.Commands;
 using OrleansMigrate.Errors;
@@ -21,9 +22,58 @@ public static class BenchCommands
         return bench;
     }
 
+    /// <summary>"1000" or "1000,3000,10000": each a whole number of hosts from 2 to 20,000, no repeats.</summary>
+    internal static ImmutableArray<int> ParseSizes(string? text)
+    {
+        var parts = (text ?? "").Split(',', StringSplitOptions.TrimEntries);
+        var sizes = ImmutableArray.CreateBuilder<int>();
+        foreach (var part in parts)
+        {
+            if (!int.TryParse(part, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) || n is < 2 or > 20_000)
+            {
+                throw OmigException.Invalid("--hosts", $"must be a number of hosts between 2 and 20000, or several comma-separated; got '{part}' in '{text}'");
+            }
+
+            if (sizes.Contains(n))
+            {
+                throw OmigException.Invalid("--hosts", $"names {n} twice");
+            }
+
+            sizes.Add(n);
+        }
+
+        return sizes.ToImmutable();
+    }
+
+    private static async Task<int> RunSizesAsync(ParseResult parse, ImmutableArray<int> sizes, CampaignBenchmarkOptions options, CancellationToken ct)
+    {
+        var result = await new CampaignSizesBenchmark(sizes, options, line => Console.Error.WriteLine(line)).RunAsync(ct);
+        var json = Output.Json.Serialize(result);
+        if (GlobalOptions.JsonToConsole(parse))
+        {
+            Console.Out.WriteLine(json);
+            return result.TargetsMet ? ExitCodes.Ok : ExitCodes.Unexpected;
+        }
+
+        var path = GlobalOptions.JsonPath(parse) ?? "campaign-sizes.json";
+        await File.WriteAllTextAsync(path, json, ct);
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("HOSTS", "VMS", "SETUP", "PER SECOND", "MIGRATION P50", "PEAK MEMORY", "BYTES/VM", "BYTES/HOST", "LOST", "VIOLATIONS");
+        foreach (var r in result.Sizes)
+        {
+            table.AddRow($"{r.Hosts}", $"{r.Vms}", $"{r.SetupS:0.0} s", $"{r.MigrationsPerS:0.0}", $"{r.MigrationWallMsP50:0.0} ms", $"{r.PeakMemMb:0} MB",
+                $"{r.MemBytesPerVm:0}", $"{r.MemBytesPerHost:0}", $"{r.VmsLost}", $"{r.InvariantViolations}");
+        }
+
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"largest/smallest rate {result.RateRatio:0.00} (≥ {1 - CampaignSizesBenchmark.RateDropLimit:0.00}), setup per VM {result.SetupPerVmRatio:0.00}× "
+            + $"(≤ {CampaignSizesBenchmark.SetupPerVmLimit:0.00}), memory per VM spread {result.MemPerVmSpread:0.00} (≤ {CampaignSizesBenchmark.MemoryPerVmLimit:0.00}), "
+            + $"≥ 200/s, 0 lost, 0 violations at every size: {(result.TargetsMet ? "[green]met[/]" : "[red]MISSED[/]")}; report written to [bold]{Markup.Escape(path)}[/]");
+        return result.TargetsMet ? ExitCodes.Ok : ExitCodes.Unexpected;
+    }
+
     private static Command Campaign()
     {
-        var hosts = new Option<int>("--hosts") { Description = "Hosts in the simulated fleet (2-20000)", DefaultValueFactory = _ => 1000 };
+        var hosts = new Option<string>("--hosts") { Description = "Hosts in the simulated fleet (2-20000); several sizes comma-separated (1000,3000,10000) run the campaign at each, in a fresh process each, side by side", DefaultValueFactory = _ => "1000" };
         var perHost = new Option<int>("--vms-per-host") { Description = "VMs per host (1-30)", DefaultValueFactory = _ => 20 };
         var batch = new Option<int>("--batch") { Description = "Hosts in maintenance at once (1-1000)", DefaultValueFactory = _ => 50 };
         var parallel = new Option<int>("--max-parallel-migrations") { Description = "Migrations of the campaign at once (1-10000)", DefaultValueFactory = _ => 400 };
@@ -38,20 +88,17 @@ public static class BenchCommands
         };
         cmd.SetLocalAction(async (parse, ct) =>
         {
-            var options = new CampaignBenchmarkOptions(parse.GetValue(hosts), parse.GetValue(perHost), parse.GetValue(batch), parse.GetValue(parallel),
+            var sizes = ParseSizes(parse.GetValue(hosts));
+            var options = new CampaignBenchmarkOptions(sizes[0], parse.GetValue(perHost), parse.GetValue(batch), parse.GetValue(parallel),
                 parse.GetValue(acceleration), parse.GetValue(driver)!.Trim().ToLowerInvariant(), 16, !parse.GetValue(skipDefrag), !parse.GetValue(skipPreflight),
                 parse.GetValue(doubleMoves));
-            if (options.Hosts is < 2 or > 20_000)
-            {
-                throw OmigException.Invalid("--hosts", $"must be between 2 and 20000, got {options.Hosts}");
-            }
 
             if (options.VmsPerHost is < 1 or > 30)
             {
                 throw OmigException.Invalid("--vms-per-host", $"must be between 1 and 30, got {options.VmsPerHost}");
             }
 
-            if (options.Batch is < 1 or > 1000 || options.Batch >= options.Hosts)
+            if (options.Batch is < 1 or > 1000 || options.Batch >= sizes.Min())
             {
                 throw OmigException.Invalid("--batch", $"must be between 1 and 1000 and below --hosts, got {options.Batch}");
             }
@@ -69,6 +116,11 @@ public static class BenchCommands
             if (options.Driver is not ("analytic" or "simulated"))
             {
                 throw OmigException.Invalid("--driver", $"must be analytic or simulated, got '{options.Driver}'");
+            }
+
+            if (sizes.Length > 1)
+            {
+                return await RunSizesAsync(parse, sizes, options, ct);
             }
 
             var result = await new CampaignBenchmark(options, line => Console.Error.WriteLine(line)).RunAsync(ct);

@@ -60,12 +60,18 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
             });
         });
         var client = cluster.Client;
+        var heapEmpty = SettledHeap();
         var clock = Stopwatch.StartNew();
         for (var h = 0; h < options.Hosts; h++)
         {
             await client.AddHostAsync(new HostSpec($"h-{h:0000}", 64, 256 * 1024, "Xeon Platinum 8480", ["sse4_2", "avx", "avx2", "avx512f"], 4, "1.0.0", "6.1.0", "7.2.0",
                 ImmutableDictionary<string, string>.Empty.Add("rack", $"r{h / 40:000}")));
         }
+
+        clock.Stop();
+        var hostsS = clock.Elapsed.TotalSeconds;
+        var heapHosts = SettledHeap();
+        clock.Start();
 
         // VMs round-robin over the hosts, created a few at a time; 2 vCPUs / 8 GiB each (20 per host use 62 % of a host).
         var total = options.Hosts * options.VmsPerHost;
@@ -90,7 +96,11 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
 
         await Task.WhenAll(Enumerable.Range(0, options.CreateConcurrency).Select(_ => Task.Run(CreateAsync, ct)));
         var setupS = clock.Elapsed.TotalSeconds;
-        log($"fleet: {options.Hosts} hosts, {total} VMs ({options.Driver} driver) in {setupS:0.0} s");
+        var heapVms = SettledHeap();
+        var bytesPerHost = Math.Round((double)(heapHosts - heapEmpty) / options.Hosts, 0);
+        var bytesPerVm = Math.Round((double)(heapVms - heapHosts) / total, 0);
+        log($"fleet: {options.Hosts} hosts, {total} VMs ({options.Driver} driver) in {setupS:0.0} s (hosts {hostsS:0.0} s); "
+            + $"managed heap {bytesPerHost:0} bytes per host, {bytesPerVm:0} per VM");
 
         clock.Restart();
         var campaign = await client.StartCampaignAsync(new CampaignSpec("2.0.0", Batch: options.Batch, MaxParallelMigrations: options.MaxParallelMigrations,
@@ -175,17 +185,33 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
             options.AllowDoubleMoves,
             migrationMs,
             phaseMs,
-            UpgradeMs(a));
+            UpgradeMs(a),
+            Math.Round(hostsS, 1),
+            bytesPerHost,
+            bytesPerVm);
     }
 
     private static int UpgradeMs(double acceleration) => (int)Math.Round(120_000 / acceleration);
+
+    /// <summary>The managed heap after a full, compacting collection: what the fleet built so far keeps alive (every
+    /// grain of the embedded cluster lives in this process).</summary>
+    private static long SettledHeap()
+    {
+        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        return GC.GetTotalMemory(forceFullCollection: true);
+    }
 }
 
 /// <summary>The JSON of <c>omig bench campaign</c> (the fields first; <c>defrag</c> and <c>preflight</c> filled when run).
 /// <c>migrations_per_vm</c>: completed migrations per VM of the fleet; 1.0 means every VM moved exactly once.
 /// <c>migration_wall_ms_p50</c> and <c>phase_wall_ms_p50</c>: wall time of the last completed migrations the scheduler
 /// remembers (up to 500), whole and per phase. <c>simulated_upgrade_ms</c>: wall time of one host's simulated upgrade
-/// (two minutes modelled).</summary>
+/// (two minutes modelled). <c>hosts_setup_s</c>: the part of <c>setup_s</c> spent registering hosts.
+/// <c>mem_bytes_per_host</c> / <c>mem_bytes_per_vm</c>: growth of the settled managed heap (after a full collection)
+/// while registering the hosts, then creating the VMs, divided by their numbers — every grain of the embedded cluster
+/// lives in this process, so this is what the control plane keeps per host and per VM.</summary>
 public sealed record CampaignBenchmarkResult(
     int Hosts,
     int Vms,
@@ -212,7 +238,10 @@ public sealed record CampaignBenchmarkResult(
     bool AllowDoubleMoves,
     double MigrationWallMsP50,
     ImmutableSortedDictionary<string, double> PhaseWallMsP50,
-    int SimulatedUpgradeMs);
+    int SimulatedUpgradeMs,
+    double HostsSetupS,
+    double MemBytesPerHost,
+    double MemBytesPerVm);
 
 /// <summary>The defrag part: planning time and moves for the count, against the lower bound.</summary>
 public sealed record DefragPart(int Hosts, int Vms, double PlanS, int Moves, int? LowerBound, int Count, bool Reached);

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Hosting;
 using OrleansMigrate.Placement;
@@ -6,10 +7,17 @@ using OrleansMigrate.Placement;
 namespace OrleansMigrate.Fleet;
 
 [ControlPlanePlacement]
-public sealed class HostGrain(
+public sealed partial class HostGrain(
     [PersistentState("host", StorageNames.Fleet)] IPersistentState<HostGrainState> state,
-    TimeProvider time) : Grain, IHostGrain
+    TimeProvider time,
+    ILogger<HostGrain> logger) : Grain, IHostGrain
 {
+    /// <summary>How often a publish to the host directory that failed is tried again.</summary>
+    private static readonly TimeSpan PublishRetry = TimeSpan.FromSeconds(5);
+
+    private IGrainTimer? _publishRetry;
+    private (HostRecord? Record, HostVersion Version) _unpublished;
+
     private string HostId => this.GetPrimaryKeyString();
 
     public Task<HostRecord?> GetAsync() => Task.FromResult(state.State.Record);
@@ -34,8 +42,11 @@ public sealed class HostGrain(
 
         state.State.Record = new HostRecord(spec, HostHealth.Ok, SchedulingState.Schedulable,
             ImmutableDictionary<string, Placement>.Empty, ImmutableDictionary<string, Placement>.Empty, time.GetUtcNow());
-        await state.WriteOrRevertAsync(() => state.State.Record = null);
-        return state.State.Record;
+        state.State.Change = 1;
+        await state.WriteOrRevertAsync(() => (state.State.Record, state.State.Change) = (null, 0));
+        var registered = state.State.Record;
+        await PublishAsync(registered, new HostVersion(registered.RegisteredAt, state.State.Change));
+        return registered;
     }
 
     public async Task UnregisterAsync()
@@ -51,8 +62,10 @@ public sealed class HostGrain(
             throw OmigException.Conflict("host_id", $"host '{HostId}' holds {record.Reservations.Count} reservation(s) of migrations in flight");
         }
 
+        var gone = new HostVersion(record.RegisteredAt, state.State.Change + 1);
         await state.ClearStateAsync();
-        state.State.Record = null;
+        (state.State.Record, state.State.Change) = (null, 0);
+        await PublishAsync(null, gone);
     }
 
     public Task<HostRecord> SetSchedulingAsync(SchedulingState scheduling)
@@ -185,16 +198,41 @@ public sealed class HostGrain(
     private async Task<HostRecord> UpdateAsync(Func<HostRecord, HostRecord> change)
     {
         var before = Require();
+        var changes = state.State.Change;
         var after = change(before);
-        state.State.Record = after;
+        (state.State.Record, state.State.Change) = (after, changes + 1);
 
         // A failed write must leave the in-memory ledger as it was, or the next check would see capacity that is not
         // stored; after a version conflict the ledger is read back from storage (StateWrites).
-        await state.WriteOrRevertAsync(() => state.State.Record = before);
+        await state.WriteOrRevertAsync(() => (state.State.Record, state.State.Change) = (before, changes));
+        await PublishAsync(after, new HostVersion(after.RegisteredAt, changes + 1));
         return after;
+    }
+
+    /// <summary>Tells the host directory (what fleet operations rank destinations from) of the stored change before the
+    /// caller hears of it, so a drain that starts after this host came back into service sees it so. A directory that
+    /// cannot be reached does not fail the change: it is retried every few seconds until it lands (a newer change
+    /// replaces it), and until then choices only see this host as it was — the scheduler checks against this grain.</summary>
+    private async Task PublishAsync(HostRecord? record, HostVersion version)
+    {
+        try
+        {
+            await GrainFactory.GetGrain<IHostDirectoryGrain>(IHostDirectoryGrain.Key).PublishAsync(HostId, record, version);
+            _publishRetry?.Dispose();
+            _publishRetry = null;
+        }
+        catch (Exception ex) when (ex is not OmigException)
+        {
+            LogPublishFailed(logger, HostId, ex.Message);
+            _unpublished = (record, version);
+            _publishRetry ??= this.RegisterGrainTimer(() => PublishAsync(_unpublished.Record, _unpublished.Version), PublishRetry, PublishRetry);
+        }
     }
 
     private static bool SameSpec(HostSpec a, HostSpec b) =>
         a with { CpuFeatures = [], Labels = ImmutableDictionary<string, string>.Empty } == b with { CpuFeatures = [], Labels = ImmutableDictionary<string, string>.Empty }
         && a.CpuFeatures.SequenceEqual(b.CpuFeatures) && a.Labels.Count == b.Labels.Count && !a.Labels.Except(b.Labels).Any();
+
+    [LoggerMessage(EventId = 1303, Level = LogLevel.Warning, Message = "Host {HostId} could not tell the host directory of its change (retried every 5 s): {Reason}")]
+    private static partial void LogPublishFailed(ILogger logger, string hostId, string reason);
 }

@@ -390,18 +390,12 @@ public sealed partial class CampaignGrain(
     {
         var draining = s.Hosts.Where(h => h.State is CampaignHostState.Draining or CampaignHostState.Upgrading or CampaignHostState.Verifying)
             .Select(h => h.HostId).ToHashSet(StringComparer.Ordinal);
-        var fleet = await fleetView.HostsAsync(TimeSpan.FromSeconds(1));
-        var room = new UpgradedRoom(fleet.ToDictionary(h => h.HostId, StringComparer.Ordinal));
-        foreach (var host in fleet)
+        var view = await fleetView.ViewAsync(TimeSpan.FromSeconds(1));
+        var (vcpus, memory) = view.FreeOnOrAbove(s.Spec.FirmwareVersion);
+        var room = new UpgradedRoom(view.ById) { Vcpus = vcpus, MemoryMiB = memory };
+        foreach (var hostId in draining)
         {
-            if (host.Scheduling == SchedulingState.Schedulable && host.Health == HostHealth.Ok
-                && VersionNumber.Compare(host.Spec.FirmwareVersion, s.Spec.FirmwareVersion) >= 0)
-            {
-                room.Vcpus += host.FreeVcpus;
-                room.MemoryMiB += host.FreeMemoryMiB;
-            }
-
-            if (draining.Contains(host.HostId))
+            if (view.ById.TryGetValue(hostId, out var host))
             {
                 room.Vcpus -= host.UsedVcpus;
                 room.MemoryMiB -= host.UsedMemoryMiB;
@@ -411,7 +405,7 @@ public sealed partial class CampaignGrain(
         return room;
     }
 
-    private sealed class UpgradedRoom(Dictionary<string, HostRecord> hosts)
+    private sealed class UpgradedRoom(IReadOnlyDictionary<string, HostRecord> hosts)
     {
         public long Vcpus { get; set; }
 

@@ -10,7 +10,10 @@ namespace OrleansMigrate.Operations;
 /// </summary>
 public sealed class DestinationOrder(string? preferFirmware, string salt) : IComparer<HostRecord>
 {
-    private readonly uint _salt = Fnv(unchecked((2166136261u ^ '/') * 16777619u), salt);
+    /// <summary>FNV-1a's offset basis.</summary>
+    internal const uint FnvBasis = 2166136261u;
+
+    private readonly uint _salt = Fnv(unchecked((FnvBasis ^ '/') * 16777619u), salt);
 
     public int Compare(HostRecord? x, HostRecord? y)
     {
@@ -48,7 +51,7 @@ public sealed class DestinationOrder(string? preferFirmware, string salt) : ICom
     /// <summary>FNV-1a over the salt and the host id: stable across processes and runs, unlike string hash codes.</summary>
     private uint Spread(string hostId) => Fnv(_salt, hostId);
 
-    private static uint Fnv(uint hash, string text)
+    internal static uint Fnv(uint hash, string text)
     {
         foreach (var c in text)
         {

@@ -4,7 +4,8 @@ using OrleansMigrate.Fleet;
 namespace OrleansMigrate.Operations;
 
 /// <summary>
-/// A silo-local, briefly cached list of the host records, for fleet operations that choose destinations many times a
+/// A silo-local, briefly cached list of the host records (kept up to date from the <see cref="IHostDirectoryGrain"/> by
+/// what changed, so a refresh costs the changes, not the fleet), for fleet operations that choose destinations many times a
 /// second (every drain of a campaign batch). One refresh at a time unless a change (Invalidate) makes the one in flight
 /// stale; a caller may see records up to the given age —
 /// the scheduler checks the chosen destination against fresh records anyway, so staleness costs a retry, never a
@@ -13,6 +14,11 @@ namespace OrleansMigrate.Operations;
 public sealed class FleetViewCache(IGrainFactory grains, TimeProvider time)
 {
     private readonly Lock _gate = new();
+    private readonly SemaphoreSlim _fetching = new(1, 1);
+    private readonly Dictionary<string, HostRecord> _records = new(StringComparer.Ordinal);
+    private Guid _epoch;
+    private long _cursor;
+    private Task<HostView>? _snapshot;
     private Task<ImmutableArray<HostRecord>>? _hosts;
     private DateTimeOffset _fetchedAt;
     private bool _invalidated;
@@ -34,15 +40,71 @@ public sealed class FleetViewCache(IGrainFactory grains, TimeProvider time)
     {
         lock (_gate)
         {
-            var now = time.GetUtcNow();
-            if (_hosts is null || _hosts.IsFaulted || _hosts.IsCanceled || _invalidated || (_hosts.IsCompleted && now - _fetchedAt > maxAge))
-            {
-                _fetchedAt = now;
-                _invalidated = false;
-                _hosts = grains.GetGrain<IFleetGrain>(IFleetGrain.Key).ListHostsAsync();
-            }
-
-            return _hosts;
+            Refresh(maxAge);
+            return _hosts!;
         }
     }
+
+    /// <summary>The same read as <see cref="HostsAsync"/>, with what fleet operations derive from it (rankings, lookup
+    /// by id) computed once per read and shared.</summary>
+    public Task<HostView> ViewAsync(TimeSpan maxAge)
+    {
+        lock (_gate)
+        {
+            Refresh(maxAge);
+            return _snapshot!;
+        }
+    }
+
+    private void Refresh(TimeSpan maxAge)
+    {
+        var now = time.GetUtcNow();
+        if (_snapshot is null || _snapshot.IsFaulted || _snapshot.IsCanceled || _invalidated || (_snapshot.IsCompleted && now - _fetchedAt > maxAge))
+        {
+            _fetchedAt = now;
+            _invalidated = false;
+            _snapshot = FetchAsync();
+            _hosts = HostsOf(_snapshot);
+        }
+    }
+
+    /// <summary>Brings the silo's copy of the host records up to date with what changed since the last read (one call
+    /// to the host directory); reads the registry whole only while the directory is still filling itself. One at a
+    /// time: a fetch begun after an invalidation waits for the one in flight, then reads again.</summary>
+    private async Task<HostView> FetchAsync()
+    {
+        await _fetching.WaitAsync();
+        try
+        {
+            var changes = await grains.GetGrain<IHostDirectoryGrain>(IHostDirectoryGrain.Key).ChangesSinceAsync(_epoch, _cursor);
+            if (!changes.Complete)
+            {
+                return new HostView(await grains.GetGrain<IFleetGrain>(IFleetGrain.Key).ListHostsAsync());
+            }
+
+            if (changes.Full)
+            {
+                _records.Clear();
+            }
+
+            foreach (var host in changes.Changed)
+            {
+                _records[host.HostId] = host;
+            }
+
+            foreach (var id in changes.Removed)
+            {
+                _records.Remove(id);
+            }
+
+            (_epoch, _cursor) = (changes.Epoch, changes.Cursor);
+            return new HostView([.. _records.Values.OrderBy(h => h.HostId, StringComparer.Ordinal)]);
+        }
+        finally
+        {
+            _fetching.Release();
+        }
+    }
+
+    private static async Task<ImmutableArray<HostRecord>> HostsOf(Task<HostView> snapshot) => (await snapshot).Hosts;
 }

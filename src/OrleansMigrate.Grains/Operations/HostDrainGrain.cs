@@ -48,6 +48,10 @@ public sealed partial class HostDrainGrain(
     /// <summary>Destinations tried for one VM in one pass when the scheduler refuses the chosen one.</summary>
     private const int MaxSubmitTries = 3;
 
+    /// <summary>Destinations a pass reads beyond one per submit try: hosts the anti-affinity rule or an incompatible CPU
+    /// refuses are skipped without reading the rest of the ranking.</summary>
+    private const int CandidateMargin = 16;
+
     private readonly Dictionary<string, int> _noDestination = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (PreflightPrediction Prediction, DateTimeOffset At)> _predictions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _held = new(StringComparer.Ordinal);
@@ -331,11 +335,12 @@ public sealed partial class HostDrainGrain(
             return;
         }
 
-        // Hosts from the silo's short-lived cache; the VM records of the pending VMs only (never the whole fleet).
-        // Ranked once per pass and kept in order as this pass places VMs (a campaign's drains choose among thousands).
-        var order = new DestinationOrder(options.PreferFirmware, HostId);
-        var ranked = (await fleetView.HostsAsync(TimeSpan.FromSeconds(1))).ToList();
-        ranked.Sort(order);
+        // Hosts from the silo's short-lived cache, ranked once per snapshot for every drain that reads it; this pass reads
+        // the first few of them (enough for every VM it may submit) and keeps them in order as it places VMs. The VM
+        // records of the pending VMs only (never the whole fleet).
+        var view = await fleetView.ViewAsync(TimeSpan.FromSeconds(1));
+        var ranked = new DrainCandidates(view.RankedFor(options.PreferFirmware).Walk(HostId), options.PreferFirmware,
+            take: (slots * MaxSubmitTries) + CandidateMargin);
         var records = (await Task.WhenAll(pending.Select(v => GrainFactory.GetGrain<IVmGrain>(v.VmId).GetAsync())))
             .OfType<VmRecord>().ToDictionary(v => v.VmId, StringComparer.Ordinal);
         var scheduler = GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key);
@@ -423,10 +428,10 @@ public sealed partial class HostDrainGrain(
                     slots--;
 
                     // Count it on the destination for the rest of this pass, so the next VM sees the capacity taken.
-                    Replace(ranked, destination, destination with
+                    ranked.Replace(destination, destination with
                     {
                         Reservations = destination.Reservations.SetItem("drain:" + vm.VmId, new Fleet.Placement(record.Spec.Vcpus, record.Spec.MemoryMiB)),
-                    }, order);
+                    });
                     break;
                 }
                 catch (OmigException ex) when (ex.Code is OmigErrorCode.Incompatible or OmigErrorCode.InsufficientCapacity && ex.Field == "to")
@@ -442,13 +447,6 @@ public sealed partial class HostDrainGrain(
                 }
             }
         }
-    }
-
-    private static void Replace(List<HostRecord> ranked, HostRecord old, HostRecord updated, DestinationOrder order)
-    {
-        ranked.Remove(old);
-        var at = ranked.BinarySearch(updated, order);
-        ranked.Insert(at < 0 ? ~at : at, updated);
     }
 
     /// <summary>Samples the VMs without a fresh prediction, a few at a time, on their (this) host; a VM the host cannot
@@ -527,6 +525,20 @@ public sealed partial class HostDrainGrain(
     /// <summary>The first allowed destination in <paramref name="ranked"/> (see <see cref="DestinationOrder"/>), so a drain
     /// in a fleet of thousands evaluates a few hosts per VM; every refusal is collected only when no host can take the
     /// VM. The anti-affinity rule reads the VMs on a candidate only for a VM that has a group.</summary>
+    private async Task<(HostRecord? Host, SortedDictionary<string, string> Refusals)> ChooseAsync(VmRecord vm, HostRecord source, DrainCandidates ranked,
+        MigrationPolicy policy)
+    {
+        var (host, refusals) = await ChooseAsync(vm, source, ranked.Hosts, policy);
+        if (host is null && ranked.HasMore)
+        {
+            // None of the first hosts can take it: the rest of the ranking, once, for this VM and the rest of the pass.
+            ranked.TakeAll();
+            (host, refusals) = await ChooseAsync(vm, source, ranked.Hosts, policy);
+        }
+
+        return (host, refusals);
+    }
+
     private async Task<(HostRecord? Host, SortedDictionary<string, string> Refusals)> ChooseAsync(VmRecord vm, HostRecord source, List<HostRecord> ranked,
         MigrationPolicy policy)
     {
