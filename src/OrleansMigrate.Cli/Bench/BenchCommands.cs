@@ -23,7 +23,7 @@ public static class BenchCommands
     }
 
     /// <summary>"1000" or "1000,3000,10000": each a whole number of hosts from 2 to 20,000, no repeats.</summary>
-    internal static ImmutableArray<int> ParseSizes(string? text)
+    public static ImmutableArray<int> ParseSizes(string? text)
     {
         var parts = (text ?? "").Split(',', StringSplitOptions.TrimEntries);
         var sizes = ImmutableArray.CreateBuilder<int>();

@@ -12,7 +12,15 @@ namespace OrleansMigrate.Operations;
 [Alias("omig.CampaignGrainState")]
 public sealed class CampaignGrainState
 {
+    /// <summary>The campaign; its hosts are here only in rows written before they moved to pages
+    /// (<see cref="HostsInPages"/> false).</summary>
     [Id(0)] public CampaignStatus? Status { get; set; }
+
+    /// <summary>The hosts are stored in <see cref="HostPageCount"/> <see cref="ICampaignHostsPageGrain"/> pages, and
+    /// <see cref="Status"/> holds none.</summary>
+    [Id(1)] public bool HostsInPages { get; set; }
+
+    [Id(2)] public int HostPageCount { get; set; }
 }
 
 /// <summary>
@@ -47,16 +55,17 @@ public sealed partial class CampaignGrain(
 
     private string Id => this.GetPrimaryKeyString();
 
-    private CampaignStatus? S
-    {
-        get => state.State.Status;
-        set => state.State.Status = value;
-    }
+    /// <summary>The campaign with all its hosts, in memory; stored as a header row and pages (<see cref="SaveAsync"/>).</summary>
+    private CampaignStatus? S { get; set; }
+
+    /// <summary>The host pages as last stored (null: not known, the next save writes all).</summary>
+    private List<ImmutableArray<CampaignHost>>? _storedPages;
 
     private FleetOperationRef Operation => new(FleetOperationKind.Campaign, Id);
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        S = await LoadAsync();
         if (S is { IsEnded: false })
         {
             await RunningOperations.RelistAsync(GrainFactory, Operation, logger);
@@ -94,7 +103,7 @@ public sealed partial class CampaignGrain(
         await RunningOperations.ListAsync(GrainFactory, Operation);
         S = new CampaignStatus(Id, spec, CampaignState.Running, chosen, 0,
             chosen.IsEmpty ? "no host to upgrade: every selected host already runs this version or newer" : null, time.GetUtcNow(), null);
-        await state.WriteStateAsync();
+        await SaveAsync();
         await GrainFactory.GetGrain<ICampaignDirectoryGrain>(ICampaignDirectoryGrain.Key).AddAsync(Id);
         LogStarted(logger, Id, spec.FirmwareVersion, chosen.Length);
         await ArmAsync();
@@ -114,7 +123,7 @@ public sealed partial class CampaignGrain(
         if (s.State == CampaignState.Running)
         {
             S = s with { State = CampaignState.Paused, Note = $"paused: {reason}" };
-            await state.WriteStateAsync();
+            await SaveAsync();
         }
 
         return S!;
@@ -130,7 +139,7 @@ public sealed partial class CampaignGrain(
 
         // A resume grants the budget again: the next FailureBudget failures pause it again.
         S = s with { State = CampaignState.Running, Note = "resumed", FailuresAtResume = s.Failures };
-        await state.WriteStateAsync();
+        await SaveAsync();
         await ArmAsync();
         return await DriveAsync() ?? S!;
     }
@@ -144,7 +153,7 @@ public sealed partial class CampaignGrain(
         }
 
         S = s with { State = CampaignState.Cancelling, Note = $"cancelled: {reason}" };
-        await state.WriteStateAsync();
+        await SaveAsync();
         foreach (var host in S.Hosts.Where(h => h.State == CampaignHostState.Draining))
         {
             await GrainFactory.GetGrain<IHostDrainGrain>(host.HostId).AbortAsync($"campaign {Id} cancelled: {reason}");
@@ -152,6 +161,56 @@ public sealed partial class CampaignGrain(
 
         await ArmAsync();
         return await DriveAsync() ?? S;
+    }
+
+    /// <summary>The stored campaign: the header row, and its hosts from their pages (or inline, in a row written before
+    /// pages).</summary>
+    private async Task<CampaignStatus?> LoadAsync()
+    {
+        if (state.State.Status is not { } header)
+        {
+            return null;
+        }
+
+        if (!state.State.HostsInPages)
+        {
+            return header;
+        }
+
+        var pages = await Task.WhenAll(Enumerable.Range(0, state.State.HostPageCount)
+            .Select(p => GrainFactory.GetGrain<ICampaignHostsPageGrain>(ICampaignHostsPageGrain.Key(Id, p)).GetAsync()));
+        _storedPages = [.. pages];
+        return header with { Hosts = [.. pages.SelectMany(p => p)] };
+    }
+
+    /// <summary>Stores the pages of hosts that changed since the last save, then the header (without hosts) when it or
+    /// the page count changed. A row from before pages is rewritten whole once, as pages. A failed write throws (the
+    /// pass is driven again); pages already written are correct on their own, as each holds its hosts as they are.</summary>
+    private async Task SaveAsync()
+    {
+        var s = S!;
+        var changed = CampaignHostPages.Changed(_storedPages, s.Hosts).ToList();
+        await Task.WhenAll(changed.Select(p =>
+            GrainFactory.GetGrain<ICampaignHostsPageGrain>(ICampaignHostsPageGrain.Key(Id, p)).SetAsync(CampaignHostPages.Page(s.Hosts, p))));
+        var count = CampaignHostPages.CountFor(s.Hosts.Length);
+        if (_storedPages is null || _storedPages.Count != count)
+        {
+            _storedPages = [.. Enumerable.Range(0, count).Select(p => CampaignHostPages.Page(s.Hosts, p))];
+        }
+        else
+        {
+            foreach (var p in changed)
+            {
+                _storedPages[p] = CampaignHostPages.Page(s.Hosts, p);
+            }
+        }
+
+        var header = s with { Hosts = [] };
+        if (!state.State.HostsInPages || state.State.HostPageCount != count || state.State.Status != header)
+        {
+            (state.State.Status, state.State.HostsInPages, state.State.HostPageCount) = (header, true, count);
+            await state.WriteStateAsync();
+        }
     }
 
     public Task ReceiveReminder(string reminderName, TickStatus status) => Loop.OnReminderAsync(S is { IsEnded: false });
@@ -215,7 +274,7 @@ public sealed partial class CampaignGrain(
         if (next with { Hosts = before.Hosts } != before || !next.Hosts.SequenceEqual(before.Hosts))
         {
             S = next;
-            await state.WriteStateAsync();
+            await SaveAsync();
         }
 
         if (S.IsEnded)
