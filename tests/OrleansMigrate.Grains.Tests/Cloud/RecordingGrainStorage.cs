@@ -11,12 +11,13 @@ public sealed record StateWrite(string StateName, GrainId GrainId, int Flows, in
 
 /// <summary>
 /// A grain storage in front of another that records every write and fails the writes a test arms (before they
-/// reach the inner storage, so nothing is stored), to assert on what a change writes rather than on time.
+/// reach the inner storage, so nothing is stored) and the reads it arms, to assert on what a change writes rather than on time.
 /// </summary>
 public sealed class RecordingGrainStorage(IGrainStorage inner, Serializer serializer) : IGrainStorage
 {
     private readonly ConcurrentQueue<StateWrite> _writes = new();
     private volatile Func<string, GrainId, bool>? _fail;
+    private volatile Func<string, GrainId, bool>? _failReads;
 
     /// <summary>The writes since the last <see cref="ClearWrites"/>, in order (failed ones excluded).</summary>
     public IReadOnlyList<StateWrite> Writes => [.. _writes];
@@ -26,10 +27,15 @@ public sealed class RecordingGrainStorage(IGrainStorage inner, Serializer serial
     /// <summary>Fails every write <paramref name="when"/> matches until <see cref="StopFailing"/>.</summary>
     public void FailWrites(Func<string, GrainId, bool> when) => _fail = when;
 
-    public void StopFailing() => _fail = null;
+    /// <summary>Fails every read <paramref name="when"/> matches until <see cref="StopFailing"/>.</summary>
+    public void FailReads(Func<string, GrainId, bool> when) => _failReads = when;
+
+    public void StopFailing() => (_fail, _failReads) = (null, null);
 
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
-        inner.ReadStateAsync(stateName, grainId, grainState);
+        _failReads?.Invoke(stateName, grainId) == true
+            ? throw new IOException($"injected storage failure reading '{stateName}' of {grainId}")
+            : inner.ReadStateAsync(stateName, grainId, grainState);
 
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {

@@ -158,6 +158,40 @@ public sealed class VpcFlowShardTests(VpcStorageClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_shard_that_cannot_be_read_back_after_a_failed_write_is_not_answered_from_and_is_read_again_before_its_next_use()
+    {
+        var (vpc, vpcId, flows) = await NewVpcAsync(64);
+        var before = await vpc.GetAsync();
+        var (moved, other) = (flows[0], flows.First(f => !SameShard(f.Ip, flows[0].Ip)));
+        var shard = Shard(vpcId, moved.Ip);
+
+        // The shard is away: its write fails, and so does the table's attempt to read it back.
+        await fixture.Cluster.DeactivateAsync(shard);
+        Storage.FailWrites((name, id) => name == ShardState && id == shard.GetGrainId());
+        Storage.FailReads((name, id) => name == ShardState && id == shard.GetGrainId());
+        try
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => vpc.RemoveFlowAsync(moved.Ip, moved.VmId));
+
+            // The table does not answer from a shard it could not read back; the others still answer.
+            await Assert.ThrowsAnyAsync<Exception>(vpc.GetAsync);
+            await Assert.ThrowsAnyAsync<Exception>(() => vpc.RepointFlowAsync(moved.Ip, moved.VmId, Dst));
+            Assert.Equal(Src, await vpc.ResolveAsync(other.Ip));
+        }
+        finally
+        {
+            Storage.StopFailing();
+        }
+
+        // Back: the interleaving repoint has the shard read (by a request that runs alone) before it looks.
+        await vpc.RepointFlowAsync(moved.Ip, moved.VmId, Dst);
+        var after = await vpc.GetAsync();
+        Assert.Equal(before.Flows.SetItem(moved.Ip, moved with { HostId = Dst }).OrderBy(f => f.Key, StringComparer.Ordinal), after.Flows.OrderBy(f => f.Key, StringComparer.Ordinal));
+        await fixture.Cluster.DeactivateAsync(vpc);
+        AssertSameTable(after, await vpc.GetAsync());
+    }
+
+    [Fact]
     public void The_shard_of_an_IP_is_stable_and_every_shard_is_used()
     {
         // Stored rows depend on this mapping: these values must never change.
