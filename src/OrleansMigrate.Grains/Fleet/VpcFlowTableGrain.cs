@@ -15,8 +15,15 @@ namespace OrleansMigrate.Fleet;
 /// request that runs alone like every other change, so no change and no storage write ever overlap, and a
 /// relay switch never waits for another VM's flow install.
 /// </summary>
-/// <remarks>Tear-down requests (disabling or removing a relay) are no-ops for a relay the owner does not hold,
-/// missing or another owner's, like <see cref="RemoveFlowAsync"/>: the state asked for already holds.</remarks>
+/// <remarks>
+/// <para>Tear-down requests (disabling or removing a relay) are no-ops for a relay the owner does not hold,
+/// missing or another owner's, like <see cref="RemoveFlowAsync"/>: the state asked for already holds.</para>
+/// <para>A write costs what it changes, not the size of the VPC: the relays (a handful, short-lived) are this
+/// grain's own state; the flows are stored in <see cref="VpcFlowShards.Count"/> <see cref="IVpcFlowShardGrain"/>
+/// pages, so a flow add or repoint writes one page of ~1/<see cref="VpcFlowShards.Count"/> of the flows, and a
+/// relay change writes no flow at all. This grain is the pages' only caller and keeps all of them in memory, so
+/// checks and reads (<see cref="GetAsync"/> included) stay local.</para>
+/// </remarks>
 [ControlPlanePlacement]
 public sealed partial class VpcFlowTableGrain(
     [PersistentState("vpc", StorageNames.Fleet)] IPersistentState<VpcFlowTableGrainState> state,
@@ -33,14 +40,19 @@ public sealed partial class VpcFlowTableGrain(
 
     private ImmutableArray<RelayRoute> Relays => state.State.Relays.IsDefault ? [] : state.State.Relays;
 
-    public Task<VpcFlowTable> GetAsync() => Task.FromResult(new VpcFlowTable(VpcId, state.State.Flows, Relays));
+    public async Task<VpcFlowTable> GetAsync()
+    {
+        await EnsureAllShardsLoadedAsync();
+        return new VpcFlowTable(VpcId, _flows, Relays);
+    }
 
     public async Task AddFlowAsync(FlowEntry flow)
     {
         RequireIp(flow.Ip);
         FleetValidation.RequireId("vm_id", flow.VmId);
         FleetValidation.RequireId("host", flow.HostId);
-        if (state.State.Flows.TryGetValue(flow.Ip, out var existing))
+        await EnsureShardLoadedAsync(flow.Ip);
+        if (_flows.TryGetValue(flow.Ip, out var existing))
         {
             if (existing == flow)
             {
@@ -53,26 +65,38 @@ public sealed partial class VpcFlowTableGrain(
             }
         }
 
-        await SaveAsync(s => s.Flows = s.Flows.SetItem(flow.Ip, flow));
+        await WriteFlowAsync(flow.Ip, flow);
     }
 
     public async Task RemoveFlowAsync(string ip, string vmId)
     {
-        if (state.State.Flows.TryGetValue(ip, out var existing) && existing.VmId == vmId)
+        if (ip is null)
         {
-            await SaveAsync(s => s.Flows = s.Flows.Remove(ip));
+            return;
+        }
+
+        await EnsureShardLoadedAsync(ip);
+        if (_flows.TryGetValue(ip, out var existing) && existing.VmId == vmId)
+        {
+            await WriteFlowAsync(ip, null);
         }
     }
 
-    public Task<string?> ResolveAsync(string ip)
+    public async Task<string?> ResolveAsync(string ip)
     {
-        if (!state.State.Flows.TryGetValue(ip, out var flow))
+        if (ip is null)
         {
-            return Task.FromResult<string?>(null);
+            return null;
+        }
+
+        await EnsureShardLoadedAsync(ip);
+        if (!_flows.TryGetValue(ip, out var flow))
+        {
+            return null;
         }
 
         var relay = Relays.FirstOrDefault(r => r.Ip == ip && r.Enabled && r.FromHost == flow.HostId);
-        return Task.FromResult<string?>(relay?.ToHost ?? flow.HostId);
+        return relay?.ToHost ?? flow.HostId;
     }
 
     public async Task StageRelayAsync(string ip, string fromHost, string toHost, string ownerId)
@@ -86,7 +110,8 @@ public sealed partial class VpcFlowTableGrain(
             throw OmigException.Invalid("to_host", $"'{toHost}' is also the relay's from_host");
         }
 
-        if (!state.State.Flows.ContainsKey(ip))
+        await EnsureShardLoadedAsync(ip);
+        if (!_flows.ContainsKey(ip))
         {
             throw OmigException.NotFound("ip", $"VPC '{VpcId}' has no flow for '{ip}' to relay");
         }
@@ -108,7 +133,7 @@ public sealed partial class VpcFlowTableGrain(
         }
 
         await network.StageRelayAsync(VpcId, ip, fromHost, toHost);
-        await SaveAsync(s => s.Relays = Relays.Add(new RelayRoute(ip, fromHost, toHost, Enabled: false, ownerId)));
+        await SaveRelaysAsync(Relays.Add(new RelayRoute(ip, fromHost, toHost, Enabled: false, ownerId)));
         LogRelay(logger, VpcId, ip, "staged", fromHost, toHost, ownerId);
     }
 
@@ -135,7 +160,7 @@ public sealed partial class VpcFlowTableGrain(
         }
 
         await network.SetRelayEnabledAsync(VpcId, ip, relay.FromHost, relay.ToHost, enabled);
-        await SaveAsync(s => s.Relays = [.. Relays.Select(r => r.Ip == ip ? r with { Enabled = enabled } : r)]);
+        await SaveRelaysAsync([.. Relays.Select(r => r.Ip == ip ? r with { Enabled = enabled } : r)]);
         LogRelay(logger, VpcId, ip, enabled ? "enabled" : "disabled", relay.FromHost, relay.ToHost, ownerId);
     }
 
@@ -149,7 +174,7 @@ public sealed partial class VpcFlowTableGrain(
         }
 
         await network.RemoveRelayAsync(VpcId, ip);
-        await SaveAsync(s => s.Relays = Relays.RemoveAll(r => r.Ip == ip));
+        await SaveRelaysAsync(Relays.RemoveAll(r => r.Ip == ip));
         LogRelay(logger, VpcId, ip, "removed", relay.FromHost, relay.ToHost, ownerId);
     }
 
@@ -158,6 +183,22 @@ public sealed partial class VpcFlowTableGrain(
         RequireIp(ip);
         FleetValidation.RequireId("vm_id", vmId);
         FleetValidation.RequireId("host", toHost);
+
+        // This request interleaves, so it must not load a shard itself (a change could land meanwhile and the
+        // load then bring back the older page): it asks for the load as a request that runs alone.
+        return IsShardLoaded(ip) ? StartRepoint(ip, vmId, toHost) : LoadShardThenRepointAsync(ip, vmId, toHost);
+    }
+
+    private async Task LoadShardThenRepointAsync(string ip, string vmId, string toHost)
+    {
+        await this.AsReference<IVpcFlowCommitGrain>().LoadFlowShardAsync(ip);
+        await StartRepoint(ip, vmId, toHost);
+    }
+
+    /// <summary>The repoint proper, once the flow's shard is in memory; registers an install in flight without
+    /// an await between the check and the registration.</summary>
+    private Task StartRepoint(string ip, string vmId, string toHost)
+    {
         var flow = RequireFlowOf(ip, vmId);
         if (_repoints.TryGetValue(ip, out var inFlight))
         {
@@ -182,13 +223,14 @@ public sealed partial class VpcFlowTableGrain(
 
     async Task IVpcFlowCommitGrain.CommitFlowHostAsync(string ip, string vmId, string toHost)
     {
+        await EnsureShardLoadedAsync(ip);
         var flow = RequireFlowOf(ip, vmId);
         if (flow.HostId == toHost)
         {
             return;
         }
 
-        await SaveAsync(s => s.Flows = s.Flows.SetItem(ip, flow with { HostId = toHost }));
+        await WriteFlowAsync(ip, flow with { HostId = toHost });
         LogFlowRepointed(logger, VpcId, ip, vmId, flow.HostId, toHost);
     }
 
@@ -211,7 +253,7 @@ public sealed partial class VpcFlowTableGrain(
 
     private FlowEntry RequireFlowOf(string ip, string vmId)
     {
-        if (!state.State.Flows.TryGetValue(ip, out var flow))
+        if (!_flows.TryGetValue(ip, out var flow))
         {
             throw OmigException.NotFound("ip", $"VPC '{VpcId}' has no flow for '{ip}'");
         }
@@ -223,13 +265,13 @@ public sealed partial class VpcFlowTableGrain(
 
     private RelayRoute? FindRelay(string ip) => Relays.FirstOrDefault(r => r.Ip == ip);
 
-    /// <summary>Applies <paramref name="change"/> and persists it; on a storage failure the grain keeps the state
-    /// it had, so it never answers with state it did not store.</summary>
-    private async Task SaveAsync(Action<VpcFlowTableGrainState> change)
+    /// <summary>Persists <paramref name="relays"/> (this grain's own small row); on a storage failure the grain keeps
+    /// the relays it had, so it never answers with state it did not store.</summary>
+    private async Task SaveRelaysAsync(ImmutableArray<RelayRoute> relays)
     {
-        var (flows, relays) = (state.State.Flows, state.State.Relays);
-        change(state.State);
-        await state.WriteOrRevertAsync(() => (state.State.Flows, state.State.Relays) = (flows, relays));
+        var before = state.State.Relays;
+        state.State.Relays = relays;
+        await state.WriteOrRevertAsync(() => state.State.Relays = before);
     }
 
     private static void RequireIp(string ip)
@@ -271,4 +313,9 @@ internal interface IVpcFlowCommitGrain : IGrainWithStringKey
     /// installed there; refused when the flow is gone or owned by another VM meanwhile.</summary>
     [Alias("CommitFlowHost")]
     Task CommitFlowHostAsync(string ip, string vmId, string toHost);
+
+    /// <summary>Loads the flow shard of <paramref name="ip"/> into memory if it is not, as a request that runs
+    /// alone (for <see cref="IVpcFlowTableGrain.RepointFlowAsync"/>, which interleaves).</summary>
+    [Alias("LoadFlowShard")]
+    Task LoadFlowShardAsync(string ip);
 }
