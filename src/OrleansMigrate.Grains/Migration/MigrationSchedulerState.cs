@@ -10,8 +10,23 @@ public sealed class MigrationSchedulerState
     /// <summary>Migration id → its admitted (or queued) entry, until it ends.</summary>
     [Id(0)] public ImmutableDictionary<string, ScheduledMigration> Open { get; set; } = ImmutableDictionary<string, ScheduledMigration>.Empty;
 
-    /// <summary>Every migration id ever accepted, newest last (bounded to the last 2,000).</summary>
+    /// <summary>The newest migration ids accepted, newest last: at most a page (<c>HistoryPage</c>) beyond what
+    /// <see cref="HistoryPagesWritten"/> full pages in <see cref="IMigrationHistoryPageGrain"/>s hold (rows from before
+    /// pages hold up to 2,000 here; they move to pages as new ids arrive).</summary>
     [Id(1)] public ImmutableList<string> History { get; set; } = [];
+
+    /// <summary>Full history pages written so far; page n is stored under key n modulo the pages kept.</summary>
+    [Id(2)] public long HistoryPagesWritten { get; set; }
+}
+
+/// <summary>Persisted state of <see cref="MigrationHistoryPageGrain"/>. Keep the type name stable.</summary>
+[GenerateSerializer]
+[Alias("omig.MigrationHistoryPageState")]
+public sealed class MigrationHistoryPageState
+{
+    [Id(0)] public long Page { get; set; } = -1;
+
+    [Id(1)] public ImmutableArray<string> Ids { get; set; } = [];
 }
 
 [GenerateSerializer, Immutable]
