@@ -6,7 +6,7 @@ namespace OrleansMigrate.Fleet;
 /// One shard of the VM index: the ids of the VMs that exist and hash to this shard (key:
 /// <see cref="VmIndexShards.Key"/>). Written only by <see cref="IFleetGrain"/>, which adds an id as the
 /// last step of a create (its commit point) and removes it as the last step of a delete. Each shard
-/// stores only its own ids, so a change writes a small row instead of the whole fleet's.
+/// stores only its own ids, spread over 64 rows of its own, so a change writes about 1/4,096 of the fleet's ids.
 /// </summary>
 [Alias("omig.IVmIndexGrain")]
 public interface IVmIndexGrain : IGrainWithStringKey
@@ -26,7 +26,7 @@ public interface IVmIndexGrain : IGrainWithStringKey
     [Alias("Contains")]
     Task<bool> ContainsAsync(string vmId);
 
-    /// <summary>The ids in this shard, sorted.</summary>
+    /// <summary>The ids in this shard, in ordinal order.</summary>
     [Alias("List")]
     Task<ImmutableArray<string>> ListAsync();
 

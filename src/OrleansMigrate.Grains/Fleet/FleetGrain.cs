@@ -1,5 +1,8 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Concurrency;
+using Orleans.Storage;
 using OrleansMigrate.Agents;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Hosting;
@@ -8,54 +11,89 @@ using OrleansMigrate.Placement;
 namespace OrleansMigrate.Fleet;
 
 /// <summary>
-/// The registry index and the coordinator of multi-grain changes. Requests are processed one at a
-/// time (the grain is not reentrant), so the duplicate checks and the compensation on failure see a
-/// stable fleet. Host ids are kept here; VM ids are kept in the <see cref="VmIndexShards.Count"/>
-/// <see cref="IVmIndexGrain"/> shards, which only this grain changes, so a VM create or delete writes
-/// one small shard row instead of the whole index.
+/// The registry index and the coordinator of multi-grain changes. Requests interleave ([Reentrant]), so VM creates run
+/// concurrently; each change first claims (<see cref="ClaimSet"/>) every name its checks and steps depend on — the VM
+/// id, the host, each disk id, each VPC address — so the duplicate checks and the compensation on failure of one change
+/// see a fleet no concurrent change touches in those names, exactly as when requests ran one at a time. Host ids are
+/// kept here in <see cref="HostBuckets"/> rows (<see cref="IdBuckets"/>, state names <c>fleet-hosts-b00</c> …), so a
+/// host add writes about 1/64 of them; VM ids are kept in the <see cref="VmIndexShards.Count"/>
+/// <see cref="IVmIndexGrain"/> shards, which only this grain changes.
 /// </summary>
 [ControlPlanePlacement]
+[Reentrant]
 public sealed partial class FleetGrain(
     [PersistentState("fleet", StorageNames.Fleet)] IPersistentState<FleetGrainState> state,
     ILogger<FleetGrain> logger) : Grain, IFleetGrain
 {
-    /// <summary>Moves a VM index stored by an older version (<see cref="FleetGrainState.VmIds"/>) into the shards.</summary>
+    /// <summary>Rows of the host-id set. Stored rows depend on it (and on <see cref="IdBuckets.BucketOf"/>): never change it.</summary>
+    public const int HostBuckets = 64;
+
+    /// <summary>The state-name prefix of the host-id rows.</summary>
+    public const string HostRowPrefix = "fleet-hosts";
+
+    /// <summary>The most VM records <see cref="ListVmsAsync"/> reads at once.</summary>
+    private const int ListConcurrency = 64;
+
+    private readonly ClaimSet _claims = new();
+    private IdBuckets _hosts = null!;
+
+    /// <summary>
+    /// Reads the host-id rows; then moves an index stored by an older version in the one-row layout
+    /// (<see cref="FleetGrainState"/>: host ids, and before that VM ids) into the rows and the VM index shards, and
+    /// clears it. Safe to repeat after a crash at any point: adding an id that is held changes nothing, and the old row
+    /// is cleared only after everything in it has been written to its new place.
+    /// </summary>
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (!state.State.VmIds.IsEmpty)
+        _hosts = new IdBuckets(ServiceProvider.GetRequiredKeyedService<IGrainStorage>(StorageNames.Fleet), this.GetGrainId(), HostRowPrefix, HostBuckets);
+        await _hosts.LoadAsync();
+        var legacyHosts = state.State.HostIds;
+        var legacyVms = state.State.VmIds;
+        if (legacyHosts.IsEmpty && legacyVms.IsEmpty)
         {
-            await MoveLegacyVmIndexAsync();
+            return;
         }
+
+        await _hosts.AddAsync(legacyHosts);
+        await Task.WhenAll(legacyVms
+            .GroupBy(VmIndexShards.KeyFor, StringComparer.Ordinal)
+            .Select(g => GrainFactory.GetGrain<IVmIndexGrain>(g.Key).AddManyAsync([.. g])));
+        state.State.HostIds = ImmutableSortedSet<string>.Empty;
+        state.State.VmIds = ImmutableSortedSet<string>.Empty;
+        await state.WriteOrRevertAsync(() => (state.State.HostIds, state.State.VmIds) = (legacyHosts, legacyVms));
+        LogLegacyIndexMoved(logger, legacyHosts.Count, legacyVms.Count);
     }
 
     public async Task<HostRecord> AddHostAsync(HostSpec spec)
     {
         FleetValidation.ValidateHost(spec);
-        if (state.State.HostIds.Contains(spec.HostId))
+        using var claim = await _claims.AcquireAsync([HostClaim(spec.HostId)]);
+        if (_hosts.Ids.Contains(spec.HostId))
         {
             throw OmigException.Conflict("host_id", $"host '{spec.HostId}' is already registered");
         }
 
         var record = await GrainFactory.GetGrain<IHostGrain>(spec.HostId).RegisterAsync(spec);
-        await UpdateIndexAsync(s => s.HostIds = s.HostIds.Add(spec.HostId));
+        await _hosts.AddAsync([spec.HostId]);
         return record;
     }
 
     public async Task RemoveHostAsync(string hostId)
     {
         FleetValidation.RequireId("host_id", hostId);
-        if (!state.State.HostIds.Contains(hostId))
+        using var claim = await _claims.AcquireAsync([HostClaim(hostId)]);
+        if (!_hosts.Ids.Contains(hostId))
         {
             throw OmigException.NotFound("host_id", $"host '{hostId}' is not registered");
         }
 
         await GrainFactory.GetGrain<IHostGrain>(hostId).UnregisterAsync();
-        await UpdateIndexAsync(s => s.HostIds = s.HostIds.Remove(hostId));
+        await _hosts.RemoveAsync([hostId]);
     }
 
     public async Task<ImmutableArray<HostRecord>> ListHostsAsync()
     {
-        var records = await Task.WhenAll(state.State.HostIds.Select(id => GrainFactory.GetGrain<IHostGrain>(id).GetAsync()));
+        var records = await Task.WhenAll(_hosts.Ids.Select(id => GrainFactory.GetGrain<IHostGrain>(id).GetAsync()));
         return [.. records.OfType<HostRecord>()];
     }
 
@@ -63,13 +101,16 @@ public sealed partial class FleetGrain(
     {
         FleetValidation.ValidateVm(spec);
         FleetValidation.RequireId("host", hostId);
+
+        // Everything the checks below rely on, held until the create is done or undone.
+        using var claim = await _claims.AcquireAsync(CreateClaims(spec, hostId));
         var index = IndexOf(spec.VmId);
         if (await index.ContainsAsync(spec.VmId))
         {
             throw OmigException.Conflict("vm_id", $"VM '{spec.VmId}' already exists");
         }
 
-        if (!state.State.HostIds.Contains(hostId))
+        if (!_hosts.Ids.Contains(hostId))
         {
             throw OmigException.NotFound("host", $"host '{hostId}' is not registered");
         }
@@ -124,6 +165,7 @@ public sealed partial class FleetGrain(
     public async Task DeleteVmAsync(string vmId)
     {
         FleetValidation.RequireId("vm_id", vmId);
+        using var claim = await _claims.AcquireAsync([VmClaim(vmId)]);
         var index = IndexOf(vmId);
         if (!await index.ContainsAsync(vmId))
         {
@@ -159,32 +201,17 @@ public sealed partial class FleetGrain(
         await index.RemoveAsync(vmId);
     }
 
-    public async Task<ImmutableArray<VmRecord>> ListVmsAsync()
-    {
-        var shards = await Task.WhenAll(VmIndexShards.AllKeys().Select(key => GrainFactory.GetGrain<IVmIndexGrain>(key).ListAsync()));
-
-        // In id order, as when one sorted set held them all.
-        var ids = ImmutableSortedSet.CreateRange(shards.SelectMany(s => s));
-        var records = await Task.WhenAll(ids.Select(id => GrainFactory.GetGrain<IVmGrain>(id).GetAsync()));
-        return [.. records.OfType<VmRecord>()];
-    }
+    public Task<ImmutableArray<VmRecord>> ListVmsAsync() => VmIndexReader.ReadAllAsync(GrainFactory, ListConcurrency);
 
     private IVmIndexGrain IndexOf(string vmId) => GrainFactory.GetGrain<IVmIndexGrain>(VmIndexShards.KeyFor(vmId));
 
-    /// <summary>
-    /// Adds the legacy ids to their shards, then clears them here. Safe to repeat after a crash at any
-    /// point: adding an id a shard already holds changes nothing, and the ids stay here until every
-    /// shard has written them.
-    /// </summary>
-    private async Task MoveLegacyVmIndexAsync()
-    {
-        var legacy = state.State.VmIds;
-        await Task.WhenAll(legacy
-            .GroupBy(VmIndexShards.KeyFor, StringComparer.Ordinal)
-            .Select(g => GrainFactory.GetGrain<IVmIndexGrain>(g.Key).AddManyAsync([.. g])));
-        await UpdateIndexAsync(s => s.VmIds = ImmutableSortedSet<string>.Empty);
-        LogLegacyIndexMoved(logger, legacy.Count);
-    }
+    private static string HostClaim(string hostId) => "host:" + hostId;
+
+    private static string VmClaim(string vmId) => "vm:" + vmId;
+
+    /// <summary>The VM id, its host (so the host cannot be removed under the create), and every disk and address it takes.</summary>
+    private static IEnumerable<string> CreateClaims(VmSpec spec, string hostId) =>
+        [VmClaim(spec.VmId), HostClaim(hostId), .. spec.Disks.Select(d => "disk:" + d.DiskId), .. spec.Nics.Select(n => $"ip:{n.VpcId}/{n.Ip}")];
 
     private async Task CheckDisksAndAddressesFreeAsync(VmSpec spec)
     {
@@ -222,19 +249,12 @@ public sealed partial class FleetGrain(
         }
     }
 
-    private async Task UpdateIndexAsync(Action<FleetGrainState> change)
-    {
-        var before = (state.State.HostIds, state.State.VmIds);
-        change(state.State);
-        await state.WriteOrRevertAsync(() => (state.State.HostIds, state.State.VmIds) = before);
-    }
-
     [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Creating VM {VmId} on {HostId} failed ({Reason}); undoing the steps taken")]
     private static partial void LogCreateUndone(ILogger logger, string vmId, string hostId, string reason);
 
     [LoggerMessage(EventId = 2002, Level = LogLevel.Error, Message = "An undo step of a failed VM create failed")]
     private static partial void LogUndoFailed(ILogger logger, Exception ex);
 
-    [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "Moved {Count} VM ids from the stored fleet index into the VM index shards")]
-    private static partial void LogLegacyIndexMoved(ILogger logger, int count);
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "Moved {Hosts} host ids and {Vms} VM ids from the stored one-row fleet index into the host-id rows and the VM index shards")]
+    private static partial void LogLegacyIndexMoved(ILogger logger, int hosts, int vms);
 }

@@ -2,17 +2,19 @@ using System.Collections.Immutable;
 
 namespace OrleansMigrate.Fleet;
 
-/// <summary>Persisted index of <see cref="FleetGrain"/>: which hosts exist. Keep the type name stable.</summary>
+/// <summary>
+/// The one-row layout of <see cref="FleetGrain"/>'s index (state <c>fleet</c>) that older versions wrote. Host ids now
+/// live in the grain's <see cref="IdBuckets"/> rows and VM ids in the <see cref="IVmIndexGrain"/> shards; the grain moves
+/// anything found here into them on activation and clears this. Keep the type name stable: stored rows still
+/// deserialize to it.
+/// </summary>
 [GenerateSerializer]
 [Alias("omig.FleetGrainState")]
 public sealed class FleetGrainState
 {
+    /// <summary>Legacy: every host id, written whole on each host add. Kept (with its id) so stored rows still deserialize.</summary>
     [Id(0)] public ImmutableSortedSet<string> HostIds { get; set; } = ImmutableSortedSet<string>.Empty;
 
-    /// <summary>
-    /// Legacy: older versions kept every VM id here. VM ids now live in the <see cref="IVmIndexGrain"/>
-    /// shards; <see cref="FleetGrain"/> moves any ids found here into them on activation and clears this.
-    /// Kept (with its id) so stored rows still deserialize.
-    /// </summary>
+    /// <summary>Legacy: every VM id, from before the VM index shards. Kept (with its id) so stored rows still deserialize.</summary>
     [Id(1)] public ImmutableSortedSet<string> VmIds { get; set; } = ImmutableSortedSet<string>.Empty;
 }

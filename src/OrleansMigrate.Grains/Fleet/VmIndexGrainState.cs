@@ -2,7 +2,11 @@ using System.Collections.Immutable;
 
 namespace OrleansMigrate.Fleet;
 
-/// <summary>Persisted state of <see cref="VmIndexGrain"/>: the VM ids of one shard. Keep the type name stable.</summary>
+/// <summary>
+/// The one-row layout of a <see cref="VmIndexGrain"/> shard (state <c>vm-index</c>) that older versions wrote: the VM ids
+/// of the whole shard. Ids are now stored in the shard's <see cref="IdBuckets"/> rows; the grain moves any ids found here
+/// into them on activation and clears this. Keep the type name stable: stored rows still deserialize to it.
+/// </summary>
 [GenerateSerializer]
 [Alias("omig.VmIndexGrainState")]
 public sealed class VmIndexGrainState
