@@ -25,6 +25,11 @@ public interface IFleetGrain : IGrainWithStringKey
     [Alias("ListHosts")]
     Task<ImmutableArray<HostRecord>> ListHostsAsync();
 
+    /// <summary>The registered host ids (no host is asked).</summary>
+    [AlwaysInterleave]
+    [Alias("ListHostIds")]
+    Task<ImmutableArray<string>> ListHostIdsAsync();
+
     /// <summary>Creates the VM on <paramref name="hostId"/>: capacity reserved, disks attached read-write
     /// there (fencing generation 1), flows installed, VM started by the host agent.</summary>
     [Alias("CreateVm")]

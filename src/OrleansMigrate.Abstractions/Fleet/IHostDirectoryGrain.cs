@@ -23,6 +23,11 @@ public interface IHostDirectoryGrain : IGrainWithStringKey
     /// is not the directory's current one (it was reactivated, or the reader is new).</summary>
     [Alias("ChangesSince")]
     Task<HostDirectoryChanges> ChangesSinceAsync(Guid epoch, long cursor);
+
+    /// <summary>Reads every host again now (as the minute refill does): what the hosts store replaces any record whose
+    /// publish was lost, and hosts no longer registered are dropped. Returns at once when a refill is running.</summary>
+    [Alias("Refill")]
+    Task RefillAsync();
 }
 
 /// <summary>The order of one host's changes: its registration time, then a counter kept with its record.</summary>

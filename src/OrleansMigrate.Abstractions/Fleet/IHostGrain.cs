@@ -9,6 +9,10 @@ public interface IHostGrain : IGrainWithStringKey
     [Alias("Get")]
     Task<HostRecord?> GetAsync();
 
+    /// <summary>The record as stored with the version it was published under (for the host directory's refill).</summary>
+    [Alias("GetVersioned")]
+    Task<(HostRecord? Record, HostVersion Version)> GetVersionedAsync();
+
     [Alias("Register")]
     Task<HostRecord> RegisterAsync(HostSpec spec);
 

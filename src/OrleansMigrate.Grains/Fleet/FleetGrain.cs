@@ -91,6 +91,8 @@ public sealed partial class FleetGrain(
         await _hosts.RemoveAsync([hostId]);
     }
 
+    public Task<ImmutableArray<string>> ListHostIdsAsync() => Task.FromResult(_hosts.Ids.ToImmutableArray());
+
     public async Task<ImmutableArray<HostRecord>> ListHostsAsync()
     {
         var records = await Task.WhenAll(_hosts.Ids.Select(id => GrainFactory.GetGrain<IHostGrain>(id).GetAsync()));

@@ -6,16 +6,19 @@ namespace OrleansMigrate.Fleet;
 
 /// <summary>
 /// See <see cref="IHostDirectoryGrain"/>. In memory only: every record here is a copy of one the host grains store, so an
-/// activation starts empty, fills itself from the registry in the background (answering "not complete" meanwhile, while
-/// taking the hosts' changes as they come) and reads the registry again every minute for hosts it does not hold (or that
-/// are gone); a record from the registry never replaces one a host published. A host whose publish failed retries until
-/// it lands (<see cref="HostGrain"/>). A read costs one pass over the hosts held (an integer compare each), no grain call.
+/// activation starts empty, fills itself from the hosts in the background (answering "not complete" meanwhile, while
+/// taking the hosts' changes as they come) and reads them again every minute, which heals any publish that was lost. A
+/// host whose publish failed retries every few seconds (<see cref="HostGrain"/>). A read costs one pass over the hosts
+/// held (an integer compare each), no grain call.
 /// </summary>
 [ControlPlanePlacement]
 public sealed partial class HostDirectoryGrain(ILogger<HostDirectoryGrain> logger) : Grain, IHostDirectoryGrain
 {
     /// <summary>How often the directory reads the whole registry again, healing any change it was not told of.</summary>
     public static readonly TimeSpan RefillInterval = TimeSpan.FromMinutes(1);
+
+    /// <summary>Hosts a refill asks at once.</summary>
+    private const int FillConcurrency = 64;
 
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Guid _epoch = Guid.NewGuid();
@@ -35,6 +38,8 @@ public sealed partial class HostDirectoryGrain(ILogger<HostDirectoryGrain> logge
         Apply(hostId, record, version);
         return Task.CompletedTask;
     }
+
+    public Task RefillAsync() => FillAsync(CancellationToken.None);
 
     public Task<HostDirectoryChanges> ChangesSinceAsync(Guid epoch, long cursor)
     {
@@ -59,20 +64,26 @@ public sealed partial class HostDirectoryGrain(ILogger<HostDirectoryGrain> logge
         return Task.FromResult(new HostDirectoryChanges(_epoch, _cursor, _complete, full, changed.ToImmutable(), removed.ToImmutable()));
     }
 
-    /// <summary>Keeps the newer of what it holds and what it is given; a change takes the next cursor.</summary>
+    /// <summary>Keeps the newer of what it holds and what it is given; a change takes the next cursor. A registration
+    /// after an unregistration is taken whatever its time (another silo's clock may be behind).</summary>
     private void Apply(string hostId, HostRecord? record, HostVersion version)
     {
-        if (_entries.TryGetValue(hostId, out var held) && held.Version.CompareTo(version) >= 0)
+        if (_entries.TryGetValue(hostId, out var held) && held.Version.CompareTo(version) >= 0
+            && !(held.Record is null && record is not null && held.Version.RegisteredAt != version.RegisteredAt))
         {
             return;
         }
 
-        _entries[hostId] = new Entry(record, version, ++_cursor);
+        Set(hostId, record, version);
     }
 
-    /// <summary>Reads every host from the registry (interleaved with the hosts' own changes, which it never
-    /// overwrites: a registry read is taken only for a host not held, as change 0 of its registration, older than any
-    /// change a host publishes).</summary>
+    private void Set(string hostId, HostRecord? record, HostVersion version) => _entries[hostId] = new Entry(record, version, ++_cursor);
+
+    /// <summary>Reads every host as stored, with the version it was published under, and takes it for each host whose
+    /// entry did not change since this read began (a publish meanwhile is at least as fresh) and differs from it: so a
+    /// publish that was lost (a crash between a host's write and its publish, a retry that died with its grain) is
+    /// healed within a minute, and a host no longer registered is dropped. At most <see cref="FillConcurrency"/> hosts
+    /// are asked at once; interleaved with the hosts' own publishes.</summary>
     private async Task FillAsync(CancellationToken cancellationToken)
     {
         if (_filling)
@@ -83,29 +94,37 @@ public sealed partial class HostDirectoryGrain(ILogger<HostDirectoryGrain> logge
         _filling = true;
         try
         {
-            var hosts = await GrainFactory.GetGrain<IFleetGrain>(IFleetGrain.Key).ListHostsAsync();
-            var listed = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var host in hosts)
+            var began = _cursor;
+            var ids = await GrainFactory.GetGrain<IFleetGrain>(IFleetGrain.Key).ListHostIdsAsync();
+            foreach (var chunk in ids.Chunk(FillConcurrency))
             {
-                listed.Add(host.HostId);
-                if (!_entries.TryGetValue(host.HostId, out var held) || held.Record is null && held.Version.RegisteredAt < host.RegisteredAt)
+                var read = await Task.WhenAll(chunk.Select(async id => (Id: id, Stored: await GrainFactory.GetGrain<IHostGrain>(id).GetVersionedAsync())));
+                foreach (var (id, (record, version)) in read)
                 {
-                    Apply(host.HostId, host, new HostVersion(host.RegisteredAt, 0));
+                    var held = _entries.TryGetValue(id, out var e) ? e : (Entry?)null;
+                    if (record is not null && (held is null || (held.Value.Stamp <= began && (held.Value.Version != version || held.Value.Record is null))))
+                    {
+                        Set(id, record, version);
+                    }
                 }
             }
 
-            // A host held here that the registry no longer lists was unregistered while this directory missed it.
-            foreach (var (id, entry) in _entries.ToList())
+            // A host held here that the registry does not list is asked itself: the registry lists a host only once its
+            // registration is complete, so one registering right now is not listed yet but stores its record. One that
+            // stores none, and published nothing since this read began, is gone (its unregistration's publish was lost).
+            var listed = ids.ToHashSet(StringComparer.Ordinal);
+            foreach (var (id, entry) in _entries.Where(e => e.Value.Record is not null && !listed.Contains(e.Key)).ToList())
             {
-                if (entry.Record is not null && !listed.Contains(id) && entry.Version.Change == 0)
+                var (record, _) = await GrainFactory.GetGrain<IHostGrain>(id).GetVersionedAsync();
+                if (record is null && _entries.TryGetValue(id, out var now) && now.Stamp <= began)
                 {
-                    Apply(id, null, entry.Version with { Change = long.MaxValue });
+                    Set(id, null, entry.Version with { Change = entry.Version.Change + 1 });
                 }
             }
 
             if (!_complete)
             {
-                LogFilled(logger, hosts.Length);
+                LogFilled(logger, ids.Length);
             }
 
             _complete = true;

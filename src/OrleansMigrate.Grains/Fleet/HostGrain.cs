@@ -15,12 +15,19 @@ public sealed partial class HostGrain(
     /// <summary>How often a publish to the host directory that failed is tried again.</summary>
     private static readonly TimeSpan PublishRetry = TimeSpan.FromSeconds(5);
 
+    /// <summary>How long a change waits for the directory before handing its publish to the retry: the directory is
+    /// advisory, so a dead directory silo must not hold every host change for the full response timeout.</summary>
+    private static readonly TimeSpan PublishWait = TimeSpan.FromSeconds(2);
+
     private IGrainTimer? _publishRetry;
     private (HostRecord? Record, HostVersion Version) _unpublished;
 
     private string HostId => this.GetPrimaryKeyString();
 
     public Task<HostRecord?> GetAsync() => Task.FromResult(state.State.Record);
+
+    public Task<(HostRecord? Record, HostVersion Version)> GetVersionedAsync() =>
+        Task.FromResult((state.State.Record, new HostVersion(state.State.Record?.RegisteredAt ?? default, state.State.Change)));
 
     public async Task<HostRecord> RegisterAsync(HostSpec spec)
     {
@@ -211,13 +218,14 @@ public sealed partial class HostGrain(
 
     /// <summary>Tells the host directory (what fleet operations rank destinations from) of the stored change before the
     /// caller hears of it, so a drain that starts after this host came back into service sees it so. A directory that
-    /// cannot be reached does not fail the change: it is retried every few seconds until it lands (a newer change
-    /// replaces it), and until then choices only see this host as it was — the scheduler checks against this grain.</summary>
+    /// cannot be reached (or not within <see cref="PublishWait"/>) does not fail the change: it is retried every few
+    /// seconds until it lands (a newer change replaces it; a late first attempt is ignored by version), and until then
+    /// choices only see this host as it was — the scheduler checks against this grain.</summary>
     private async Task PublishAsync(HostRecord? record, HostVersion version)
     {
         try
         {
-            await GrainFactory.GetGrain<IHostDirectoryGrain>(IHostDirectoryGrain.Key).PublishAsync(HostId, record, version);
+            await GrainFactory.GetGrain<IHostDirectoryGrain>(IHostDirectoryGrain.Key).PublishAsync(HostId, record, version).WaitAsync(PublishWait);
             _publishRetry?.Dispose();
             _publishRetry = null;
         }
@@ -225,7 +233,9 @@ public sealed partial class HostGrain(
         {
             LogPublishFailed(logger, HostId, ex.Message);
             _unpublished = (record, version);
-            _publishRetry ??= this.RegisterGrainTimer(() => PublishAsync(_unpublished.Record, _unpublished.Version), PublishRetry, PublishRetry);
+            // Kept alive until it lands; if the grain is lost anyway, the directory's minute refill heals it.
+            _publishRetry ??= this.RegisterGrainTimer(() => PublishAsync(_unpublished.Record, _unpublished.Version),
+                new GrainTimerCreationOptions(PublishRetry, PublishRetry) { KeepAlive = true });
         }
     }
 

@@ -208,8 +208,10 @@ public sealed partial class CampaignGrain(
         var header = s with { Hosts = [] };
         if (!state.State.HostsInPages || state.State.HostPageCount != count || state.State.Status != header)
         {
+            // A failed write leaves the row's fields as stored, so the next save writes the header again.
+            var stored = (state.State.Status, state.State.HostsInPages, state.State.HostPageCount);
             (state.State.Status, state.State.HostsInPages, state.State.HostPageCount) = (header, true, count);
-            await state.WriteStateAsync();
+            await state.WriteOrRevertAsync(() => (state.State.Status, state.State.HostsInPages, state.State.HostPageCount) = stored);
         }
     }
 

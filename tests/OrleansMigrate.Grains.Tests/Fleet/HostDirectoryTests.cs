@@ -80,6 +80,41 @@ public sealed class HostDirectoryTests(MigrationClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_refill_heals_a_record_whose_publish_was_lost_and_drops_a_host_no_longer_registered()
+    {
+        var host = TestFleet.Unique("hd");
+        await fixture.Client.AddHostAsync(TestFleet.Host(host));
+        var fresh = fixture.Cluster.Client.GetGrain<IHostDirectoryGrain>(TestFleet.Unique("dir"));
+        await WaitCompleteAsync(fresh);
+        var stored = (await fresh.ChangesSinceAsync(Guid.Empty, 0)).Changed.Single(h => h.HostId == host);
+
+        // What a lost publish leaves behind: a record the host no longer stores (here under a later version than the
+        // host's own), and a host the registry no longer has.
+        await fresh.PublishAsync(host, stored with { Scheduling = SchedulingState.Cordoned }, new HostVersion(stored.RegisteredAt, 999));
+        var ghost = TestFleet.Unique("ghost");
+        await fresh.PublishAsync(ghost, stored with { Spec = stored.Spec with { HostId = ghost } }, new HostVersion(stored.RegisteredAt, 1));
+        var wrong = await fresh.ChangesSinceAsync(Guid.Empty, 0);
+        Assert.Equal(SchedulingState.Cordoned, wrong.Changed.Single(h => h.HostId == host).Scheduling);
+        Assert.Contains(wrong.Changed, h => h.HostId == ghost);
+
+        await fresh.RefillAsync();
+
+        var healed = await fresh.ChangesSinceAsync(wrong.Epoch, wrong.Cursor);
+        Assert.Equal(SchedulingState.Schedulable, healed.Changed.Single(h => h.HostId == host).Scheduling);
+        Assert.Contains(ghost, healed.Removed);
+    }
+
+    private static async Task WaitCompleteAsync(IHostDirectoryGrain directory)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!(await directory.ChangesSinceAsync(Guid.Empty, 0)).Complete)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the directory did not fill itself within 30 s");
+            await Task.Delay(50);
+        }
+    }
+
+    [Fact]
     public async Task The_silo_view_read_from_changes_equals_the_registry()
     {
         var cache = fixture.Cluster.Silos[0].ServiceProvider.GetRequiredService<FleetViewCache>();
