@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Orleans.Concurrency;
 
 namespace OrleansMigrate.Fleet;
 
@@ -25,7 +26,9 @@ public interface IHostDirectoryGrain : IGrainWithStringKey
     Task<HostDirectoryChanges> ChangesSinceAsync(Guid epoch, long cursor);
 
     /// <summary>Reads every host again now (as the minute refill does): what the hosts store replaces any record whose
-    /// publish was lost, and hosts no longer registered are dropped. Returns at once when a refill is running.</summary>
+    /// publish was lost, and hosts no longer registered are dropped. Returns at once when a refill is running.
+    /// Interleaves, like the timer's refill: hosts' publishes go on while it asks them.</summary>
+    [AlwaysInterleave]
     [Alias("Refill")]
     Task RefillAsync();
 }
