@@ -177,8 +177,20 @@ public sealed partial class CampaignGrain(
             return header;
         }
 
-        var pages = await Task.WhenAll(Enumerable.Range(0, state.State.HostPageCount)
-            .Select(p => GrainFactory.GetGrain<ICampaignHostsPageGrain>(ICampaignHostsPageGrain.Key(Id, p)).GetAsync()));
+        ImmutableArray<CampaignHost>[] pages;
+        try
+        {
+            pages = await Task.WhenAll(Enumerable.Range(0, state.State.HostPageCount)
+                .Select(p => GrainFactory.GetGrain<ICampaignHostsPageGrain>(ICampaignHostsPageGrain.Key(Id, p)).GetAsync()));
+        }
+        catch (Exception ex) when (ex is not OmigException)
+        {
+            // A page's activation that failed on the database bypasses the call filter (DatabaseErrorFilter), and the
+            // driver's exception cannot travel to a client: say "try again" in our words, or the caller sees a codec error.
+            var cause = ex.GetBaseException();
+            throw OmigException.Unavailable("storage", $"campaign '{Id}': its host pages could not be read ({cause.GetType().Name}: {cause.Message}); try again");
+        }
+
         _storedPages = [.. pages];
         return header with { Hosts = [.. pages.SelectMany(p => p)] };
     }
