@@ -17,23 +17,12 @@ public static class VmIndexShards
     public const int MaxPage = 1024;
 
     private const string KeyPrefix = "vm-index-";
-    private const uint FnvOffsetBasis = 2166136261;
-    private const uint FnvPrime = 16777619;
 
     /// <summary>The shard number (0 to <see cref="Count"/> - 1) of <paramref name="vmId"/>.</summary>
     public static int ShardOf(string vmId)
     {
         ArgumentNullException.ThrowIfNull(vmId);
-        var hash = FnvOffsetBasis;
-        foreach (var c in vmId)
-        {
-            hash ^= c;
-            hash *= FnvPrime;
-        }
-
-        // The low bits of an FNV product depend only on the low bits of the input; folding the high
-        // half in lets every bit of every char choose the shard.
-        return (int)(((hash >> 16) ^ hash) % Count);
+        return Naming.StableHash.Shard(vmId, Count);
     }
 
     /// <summary>The grain key of shard <paramref name="shard"/>, e.g. <c>vm-index-07</c>.</summary>

@@ -53,14 +53,7 @@ public sealed class IdBuckets
     public static int BucketOf(string id, int count)
     {
         ArgumentNullException.ThrowIfNull(id);
-        var hash = 2166136261u;
-        foreach (var c in id)
-        {
-            hash ^= c;
-            hash *= 16777619u;
-        }
-
-        var mixed = hash * 2654435769u;
+        var mixed = Naming.StableHash.Fnv1a(id) * 2654435769u;
         return (int)(((ulong)mixed * (ulong)count) >> 32);
     }
 

@@ -14,23 +14,11 @@ internal static class VpcFlowShards
     /// <summary>The number of shards of one VPC; the keys are <c>{vpc}/00</c> … <c>{vpc}/63</c>.</summary>
     public const int Count = 64;
 
-    private const uint FnvOffsetBasis = 2166136261;
-    private const uint FnvPrime = 16777619;
-
     /// <summary>The shard number (0 to <see cref="Count"/> - 1) of <paramref name="ip"/>.</summary>
     public static int ShardOf(string ip)
     {
         ArgumentNullException.ThrowIfNull(ip);
-        var hash = FnvOffsetBasis;
-        foreach (var c in ip)
-        {
-            hash ^= c;
-            hash *= FnvPrime;
-        }
-
-        // The low bits of an FNV product depend only on the low bits of the input; folding the high half in
-        // lets every bit of every char choose the shard.
-        return (int)(((hash >> 16) ^ hash) % Count);
+        return Naming.StableHash.Shard(ip, Count);
     }
 
     /// <summary>The grain key of shard <paramref name="shard"/> of <paramref name="vpcId"/>, e.g. <c>vpc-1/07</c>.</summary>

@@ -10,10 +10,7 @@ namespace OrleansMigrate.Operations;
 /// </summary>
 public sealed class DestinationOrder(string? preferFirmware, string salt) : IComparer<HostRecord>
 {
-    /// <summary>FNV-1a's offset basis.</summary>
-    internal const uint FnvBasis = 2166136261u;
-
-    private readonly uint _salt = Fnv(unchecked((FnvBasis ^ '/') * 16777619u), salt);
+    private readonly uint _salt = Naming.StableHash.Fnv1a(salt, Naming.StableHash.Fnv1a("/"));
 
     public int Compare(HostRecord? x, HostRecord? y)
     {
@@ -49,15 +46,5 @@ public sealed class DestinationOrder(string? preferFirmware, string salt) : ICom
     private bool Preferred(HostRecord host) => preferFirmware is not null && host.Spec.FirmwareVersion == preferFirmware;
 
     /// <summary>FNV-1a over the salt and the host id: stable across processes and runs, unlike string hash codes.</summary>
-    private uint Spread(string hostId) => Fnv(_salt, hostId);
-
-    internal static uint Fnv(uint hash, string text)
-    {
-        foreach (var c in text)
-        {
-            hash = (hash ^ c) * 16777619u;
-        }
-
-        return hash;
-    }
+    private uint Spread(string hostId) => Naming.StableHash.Fnv1a(hostId, _salt);
 }

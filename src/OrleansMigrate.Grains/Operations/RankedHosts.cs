@@ -45,7 +45,7 @@ public sealed class RankedHosts
     /// paid for k.</summary>
     public IEnumerable<HostRecord> Walk(string salt)
     {
-        var spread = DestinationOrder.Fnv(DestinationOrder.FnvBasis, salt);
+        var spread = Naming.StableHash.Fnv1a(salt);
         for (var g = 0; g + 1 < _groups.Length; g++)
         {
             var start = _groups[g];
