@@ -101,8 +101,11 @@ for project in "$root"/tests/*/*.Tests.csproj; do
     # Full per-test output stays in the log; the console gets failures and the project's counts.
     # Each failure with its message (not the stack), so a CI log says why, not only what.
     # A result line is "  Failed Namespace.Class.Method…"; a log line like "Failed to address message" is not one.
-    awk '/^[[:space:]]+Failed [A-Za-z_][A-Za-z0-9_]*\./ { print "   " substr($0, match($0, /Failed /)); show = 1; lines = 0; next }
-         show && /Stack Trace:/ { show = 0; next }
+    # Then the stack's first frames of our own code, so a CI log also says where.
+    awk '/^[[:space:]]+Failed [A-Za-z_][A-Za-z0-9_]*\./ { print "   " substr($0, match($0, /Failed /)); show = 1; lines = 0; stack = 0; next }
+         show && /Stack Trace:/ { show = 0; stack = 1; frames = 0; next }
+         stack && /^[[:space:]]*(Standard Output|Failed|Passed|Skipped)/ { stack = 0 }
+         stack && /at OrleansMigrate\./ && frames < 4 { sub(/^[[:space:]]*/, "         "); print; frames++ }
          show && lines < 12 { sub(/^[[:space:]]*/, "      "); print; lines++ }' "$out/$name.log" || true
     trx="$out/results/$name.trx"
     if [ -f "$trx" ]; then
@@ -126,6 +129,11 @@ for project in "$root"/tests/*/*.Tests.csproj; do
     passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + t - e))
 done
 
+if [ "$failed" -gt 0 ] && [ -n "$pg_dir" ] && [ -f "$pg_dir/server.log" ]; then
+    # What the database said, for a failure that reached it (the log stays with the data directory otherwise).
+    echo "PostgreSQL's last errors (of $(grep -cE 'ERROR|FATAL|PANIC' "$pg_dir/server.log") in its log):"
+    grep -E 'ERROR|FATAL|PANIC' "$pg_dir/server.log" | tail -n 12 | cut -c1-300 | sed 's/^/   /'
+fi
 if [ -f "$out/accelerator.txt" ]; then
     echo "QEMU guests ran under: $(cat "$out/accelerator.txt")"
 fi

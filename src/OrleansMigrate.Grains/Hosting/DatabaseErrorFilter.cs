@@ -1,4 +1,3 @@
-using System.Data.Common;
 using OrleansMigrate.Errors;
 
 namespace OrleansMigrate.Hosting;
@@ -17,19 +16,25 @@ public sealed class DatabaseErrorFilter : IIncomingGrainCallFilter
         {
             await context.Invoke();
         }
-        catch (Exception ex) when (ex is not OmigException && DatabaseError(ex) is { } db)
+        catch (Exception ex) when (ex is not OmigException && DatabaseErrorStorage.DatabaseError(ex) is { } db)
         {
             throw OmigException.Unavailable("storage", $"the cluster's database did not answer ({db.GetType().Name}: {db.Message}); try again");
         }
+        catch (OrleansException ex) when (StorageUnavailable(ex) is { } unavailable)
+        {
+            // Orleans wraps a failed state read or write in its own exception ("Error from storage provider …");
+            // the caller gets ours, as from any other call that found the database down.
+            throw unavailable;
+        }
     }
 
-    private static DbException? DatabaseError(Exception ex)
+    private static OmigException? StorageUnavailable(Exception ex)
     {
-        for (var e = ex; e is not null; e = e.InnerException)
+        for (var e = ex.InnerException; e is not null; e = e.InnerException)
         {
-            if (e is DbException db)
+            if (e is OmigException { Code: OmigErrorCode.Unavailable, Field: "storage" } om)
             {
-                return db;
+                return om;
             }
         }
 

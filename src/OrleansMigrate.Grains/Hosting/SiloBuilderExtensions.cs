@@ -105,7 +105,9 @@ public static class SiloBuilderExtensions
     /// <summary>Grain storage and reminders on PostgreSQL (our schema, <c>deploy/postgres</c>).</summary>
     public static ISiloBuilder AddOmigPostgresStorage(this ISiloBuilder silo, string connectionString)
     {
-        silo.AddAdoNetGrainStorage(StorageNames.Fleet, (OptionsBuilder<AdoNetGrainStorageOptions> b) => b.Configure<Serializer>((o, serializer) =>
+        // Orleans' ADO.NET storage under a name of its own; our grains see it through DatabaseErrorStorage, which
+        // answers a database failure with our Unavailable (a state read while a grain activates passes no call filter).
+        silo.AddAdoNetGrainStorage(StorageNames.FleetDatabase, (OptionsBuilder<AdoNetGrainStorageOptions> b) => b.Configure<Serializer>((o, serializer) =>
         {
             o.Invariant = AdoNetInvariant;
             o.ConnectionString = connectionString;
@@ -113,11 +115,14 @@ public static class SiloBuilderExtensions
             // renamed members and added fields.
             o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
         }));
+        silo.Services.AddKeyedSingleton<IGrainStorage>(StorageNames.Fleet, (sp, _) => new DatabaseErrorStorage(
+            sp.GetRequiredKeyedService<IGrainStorage>(StorageNames.FleetDatabase), sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<DatabaseErrorStorage>>()));
         silo.UseAdoNetReminderService(o =>
         {
             o.Invariant = AdoNetInvariant;
             o.ConnectionString = connectionString;
         });
+        DatabaseErrorReminderTable.Decorate(silo.Services);
         return silo;
     }
 
