@@ -33,6 +33,13 @@ public sealed class OmigSiloOptions
     /// retrying with a bounded back-off, before it gives up (0: try once).</summary>
     public int DatabaseWaitSeconds { get; set; } = 300;
 
+    /// <summary>Connections this silo opens to PostgreSQL at most (Npgsql's pool; 2–1000, default 20), unless the connection
+    /// string sets <c>Maximum Pool Size</c> itself. Every silo's maximum together must stay under the server's
+    /// <c>max_connections</c> (PostgreSQL's default: 100); beyond its pool a silo's storage calls wait for a connection
+    /// instead of failing with "too many clients" (a burst of activations — 64 index grains reading 64 rows each — once
+    /// opened hundreds).</summary>
+    public int DatabaseMaxConnections { get; set; } = PostgresConnections.DefaultMaxConnections;
+
     /// <summary>Orleans cluster id; silos and clients of one cluster share it.</summary>
     public string ClusterId { get; set; } = "omig";
 

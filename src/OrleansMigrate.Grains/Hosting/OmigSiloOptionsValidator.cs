@@ -38,6 +38,11 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
             errors.Add($"Omig:DatabaseWaitSeconds: {o.DatabaseWaitSeconds} is not between 0 and {MaxAuditIntervalSeconds}");
         }
 
+        if (o.DatabaseMaxConnections is < 2 or > 1000)
+        {
+            errors.Add($"Omig:DatabaseMaxConnections: {o.DatabaseMaxConnections} is not between 2 and 1000");
+        }
+
         var hosts = o.HostList;
         var role = o.Role.Trim().ToLowerInvariant();
         var memory = o.Storage.Trim().Equals("memory", StringComparison.OrdinalIgnoreCase);

@@ -45,12 +45,13 @@ public static class SiloBuilderExtensions
         else
         {
             silo.ConfigureEndpoints(IPAddress.Parse(options.AdvertisedAddress), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: false);
+            var connectionString = PostgresConnections.Bounded(options.ConnectionString!, options.DatabaseMaxConnections);
             silo.UseAdoNetClustering(o =>
             {
                 o.Invariant = AdoNetInvariant;
-                o.ConnectionString = options.ConnectionString;
+                o.ConnectionString = connectionString;
             });
-            silo.AddOmigPostgresStorage(options.ConnectionString!);
+            silo.AddOmigPostgresStorage(connectionString);
         }
 
         if (options.Tls.SiloTlsOn)

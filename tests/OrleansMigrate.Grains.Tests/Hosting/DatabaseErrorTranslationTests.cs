@@ -196,3 +196,29 @@ public sealed class DatabaseErrorTranslationTests
         }
     }
 }
+
+/// <summary>A silo's PostgreSQL pool is capped (<see cref="OmigSiloOptions.DatabaseMaxConnections"/>) unless the connection
+/// string caps it itself.</summary>
+[Trait(TestCategory.Trait, TestCategory.Unit)]
+public sealed class PostgresConnectionsTests
+{
+    [Theory]
+    [InlineData("Host=db;Database=x;Username=u", 20, 20)]
+    [InlineData("Host=db;Database=x;Username=u", 7, 7)]
+    [InlineData("Host=db;Database=x;Username=u;Maximum Pool Size=50", 20, 50)]
+    [InlineData("Host=db;Database=x;Username=u;maximum pool size=5", 20, 5)]
+    [InlineData("Host=db;Database=x;Username=u;MaxPoolSize=9", 20, 9)]
+    public void The_pool_is_capped_unless_the_connection_string_says_otherwise(string connectionString, int max, int expected) =>
+        Assert.Equal(expected, new Npgsql.NpgsqlConnectionStringBuilder(PostgresConnections.Bounded(connectionString, max)).MaxPoolSize);
+
+    [Fact]
+    public void A_minimum_pool_above_the_cap_comes_down_to_it() =>
+        Assert.Equal(4, new Npgsql.NpgsqlConnectionStringBuilder(PostgresConnections.Bounded("Host=db;Minimum Pool Size=10", 4)).MinPoolSize);
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(1001)]
+    public void A_cap_out_of_range_is_refused_naming_the_key(int max) =>
+        Assert.Contains(OmigSiloOptionsValidator.Check(new OmigSiloOptions { DatabaseMaxConnections = max }),
+            e => e.StartsWith("Omig:DatabaseMaxConnections:", StringComparison.Ordinal));
+}
