@@ -12,6 +12,7 @@ public static class SiloCommandLine
         ["--connection-string"] = "Omig:ConnectionString",
         ["--connection-string-file"] = "Omig:ConnectionStringFile",
         ["--database-wait"] = "Omig:DatabaseWaitSeconds",
+        ["--database-max-connections"] = "Omig:DatabaseMaxConnections",
         ["--cluster-id"] = "Omig:ClusterId",
         ["--service-id"] = "Omig:ServiceId",
         ["--silo-port"] = "Omig:SiloPort",
@@ -64,6 +65,7 @@ public static class SiloCommandLine
           --connection-string CS         the connection string itself: AVOID, every local user reads it (and its password)
                                          from the process list; use the file or the environment (Omig__ConnectionString)
           --database-wait SECONDS        how long a starting silo waits for a down or recovering database (default 300)
+          --database-max-connections N   connections this silo opens to PostgreSQL at most (default 20)
           --cluster-id ID, --service-id ID
           --silo-port N, --gateway-port N, --address IP
           --driver simulated|analytic|qemu, --qemu-binary PATH, --qemu-image-dir DIR, --qemu-runtime-dir DIR, --accel auto|kvm|tcg
