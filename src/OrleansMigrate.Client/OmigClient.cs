@@ -531,7 +531,7 @@ public sealed class OmigClient : IAsyncDisposable
             FleetValidation.RequireId("to", request.DestinationHost);
         }
 
-        return Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).SubmitAsync(request);
+        return SchedulerShards.SubmitAsync(Grains, request);
     }
 
     /// <summary>Plans the fewest migrations that make room for <paramref name="count"/> instances of a shape (nothing moves yet).</summary>
@@ -569,7 +569,7 @@ public sealed class OmigClient : IAsyncDisposable
         Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).ListPoliciesAsync();
 
     public Task<ImmutableArray<MigrationStatus>> ListMigrationsAsync(bool includeEnded = true) =>
-        Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).ListAsync(includeEnded);
+        SchedulerShards.ListAsync(Grains, includeEnded);
 
     public async Task<MigrationStatus> GetMigrationAsync(string migrationId)
     {
@@ -580,9 +580,9 @@ public sealed class OmigClient : IAsyncDisposable
     public async Task<MigrationStatus> CancelMigrationAsync(string migrationId, string reason)
     {
         RequireMigrationId(migrationId);
-        var queued = await Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).FindOpenAsync(migrationId);
+        var queued = await SchedulerShards.FindOpenAsync(Grains, migrationId);
         if (queued is { Phase: MigrationPhase.Queued }
-            && await Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).CancelQueuedAsync(migrationId, reason))
+            && await SchedulerShards.CancelQueuedAsync(Grains, migrationId, reason))
         {
             return await Grains.GetGrain<IMigrationGrain>(migrationId).GetAsync()
                 ?? queued with { Phase = MigrationPhase.RolledBack, Failure = $"cancelled before it started: {reason}" };
@@ -695,7 +695,7 @@ public sealed class OmigClient : IAsyncDisposable
     {
         var grain = Grains.GetGrain<IMigrationGrain>(migrationId);
         return await grain.GetAsync()
-            ?? await Grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).FindOpenAsync(migrationId)
+            ?? await SchedulerShards.FindOpenAsync(Grains, migrationId)
             ?? await grain.GetAsync();
     }
 

@@ -50,7 +50,7 @@ public static class InvariantAudit
         var ct = cancellationToken;
         var findings = new List<AuditFinding>();
         var fleet = grains.GetGrain<IFleetGrain>(IFleetGrain.Key);
-        var scheduler = grains.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key);
+        var scheduler = new SchedulerRouter(grains);
         var hosts = await fleet.ListHostsAsync().WaitAsync(ct);
         // Paged from the index shards, not through the fleet grain: the pass never occupies the fleet's coordinator.
         var vms = await VmIndexReader.ReadAllAsync(grains, VmIndexReader.DefaultConcurrency, ct);

@@ -4,16 +4,32 @@ using Orleans.Concurrency;
 namespace OrleansMigrate.Migration;
 
 /// <summary>
-/// Admission for migrations (one activation per cluster, key <see cref="Key"/>): chooses the destination,
-/// allows one migration per VM at a time, enforces per-host and per-cluster concurrency limits with
-/// priority, and keeps the queue and the list of migrations.
+/// Admission for migrations, in <see cref="Shards"/> shards by the VM's source host (<see cref="SchedulerShards"/> routes):
+/// a shard chooses the destination, allows one migration per VM at a time, keeps the queue, its list of migrations and
+/// their history, and takes the concurrency slots (per host and per cluster, by priority) from the admission ledger
+/// (<see cref="IAdmissionLedgerGrain"/>), which counts across shards.
 /// </summary>
 [Alias("omig.IMigrationSchedulerGrain")]
 public interface IMigrationSchedulerGrain : IGrainWithStringKey
 {
+    /// <summary>Shard 0's key; it was the one scheduler's key before sharding, so its stored row (and the migrations open
+    /// in it) carries on.</summary>
     const string Key = "scheduler";
 
-    /// <summary>Validates and accepts a request; returns its migration id. A VM already migrating, a VM with
+    /// <summary>Scheduler shards. Fixed: a migration's id and its source host name its shard, in every process.</summary>
+    const int Shards = 16;
+
+    /// <summary>Submits a request for a VM on <paramref name="sourceHost"/> (as the caller read it; <see cref="SchedulerShards.SubmitAsync"/>).
+    /// When the VM has since moved to a host of another shard nothing is stored and the answer names that host.</summary>
+    [Alias("SubmitFrom")]
+    Task<SubmitOutcome> SubmitFromAsync(MigrationRequest request, string sourceHost);
+
+    /// <summary>The migrations this shard has admitted and not seen end, as slots (the admission ledger rebuilds from them).</summary>
+    [AlwaysInterleave]
+    [Alias("ListAdmitted")]
+    Task<ImmutableArray<AdmissionSlot>> ListAdmittedAsync();
+
+    /// <summary>Validates and accepts a request (routed to the VM's shard when sent to another); returns its migration id. A VM already migrating, a VM with
     /// pass-through devices, or no compatible destination is refused with the reason.</summary>
     [Alias("Submit")]
     Task<MigrationStatus> SubmitAsync(MigrationRequest request);

@@ -174,7 +174,7 @@ public sealed partial class FleetGrain(
             throw OmigException.NotFound("vm_id", $"VM '{vmId}' does not exist");
         }
 
-        var open = await GrainFactory.GetGrain<Migration.IMigrationSchedulerGrain>(Migration.IMigrationSchedulerGrain.Key).ListAsync(includeEnded: false);
+        var open = await new Migration.SchedulerRouter(GrainFactory).ListAsync(includeEnded: false);
         if (open.FirstOrDefault(m => m.Request.VmId == vmId) is { } migrating)
         {
             throw OmigException.Conflict("vm_id", $"VM '{vmId}' is being migrated by {migrating.MigrationId}: cancel it or wait for it to end");

@@ -160,7 +160,8 @@ public sealed partial class MigrationGrain
         try
         {
             // The scheduler first: the drain's next submissions then find the slot free.
-            await GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).EndedAsync(Id);
+            // Its shard: the one its id was drawn for (an id from before sharding: shard 0's sweep finds it ended).
+            await SchedulerShards.Shard(GrainFactory, SchedulerShards.OfMigration(Id)).EndedAsync(Id);
             if (S.Request?.Drain is { } drain)
             {
                 await GrainFactory.GetGrain<Operations.IHostDrainGrain>(drain).WakeAsync();

@@ -9,14 +9,14 @@ using OrleansMigrate.Placement;
 namespace OrleansMigrate.Migration;
 
 /// <summary>
-/// Admission: one migration per VM, destination choice, per-host and per-cluster concurrency limits with
-/// maintenance before user requests, and a visible queue. Non-reentrant, so each decision sees the
-/// others' effects.
+/// One scheduler shard (<see cref="SchedulerShards"/>): the migrations of the source hosts that hash to it. Admission:
+/// one migration per VM, destination choice, a visible queue in priority order, and the concurrency slots (per host and
+/// per cluster, maintenance before user requests) taken from the admission ledger (<see cref="IAdmissionLedgerGrain"/>),
+/// which counts across shards. Non-reentrant, so each decision sees the others' effects in this shard.
 /// </summary>
 [ControlPlanePlacement]
 public sealed partial class MigrationSchedulerGrain(
     [PersistentState("scheduler", StorageNames.Fleet)] IPersistentState<MigrationSchedulerState> state,
-    IOptions<MigrationAdmissionOptions> admission,
     IOptions<MigrationPolicyOptions> policies,
     TimeProvider time,
     MigrationTelemetry telemetry,
@@ -40,19 +40,30 @@ public sealed partial class MigrationSchedulerGrain(
     private bool _unsaved;
     private long _writes;
 
+    /// <summary>This shard's number (from its key).</summary>
+    private int _shard;
+
+    /// <summary>An admitted migration left this shard and the admission ledger has not heard it yet (the next pass tells it;
+    /// every activation starts by telling it what this shard holds).</summary>
+    private bool _releasePending = true;
+
+    private string ShardKey => this.GetPrimaryKeyString();
+
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _shard = SchedulerShards.ShardOfKey(ShardKey);
+
         // A periodic pass, so a slot held by a migration whose end notification was lost frees even when nothing
         // else happens.
-        this.RegisterGrainTimer(static g => g.Open.IsEmpty ? Task.CompletedTask : g.AdmitAsync(), this, SweepInterval, SweepInterval);
-        telemetry.Queued(Open.Values.Count(m => !m.Admitted));
+        this.RegisterGrainTimer(static g => g.Open.IsEmpty && !g._releasePending ? Task.CompletedTask : g.AdmitAsync(), this, SweepInterval, SweepInterval);
+        telemetry.Queued(ShardKey, Open.Values.Count(m => !m.Admitted));
         return Task.CompletedTask;
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        // The queue is reported by the silo holding the scheduler: this one no longer does.
-        telemetry.Queued(0);
+        // The queue is reported by the silo holding the shard: this one no longer does.
+        telemetry.Queued(ShardKey, 0);
         return Task.CompletedTask;
     }
 
@@ -79,7 +90,7 @@ public sealed partial class MigrationSchedulerGrain(
 
             await state.WriteStateAsync();
             _writes++;
-            telemetry.Queued(state.State.Open.Values.Count(m => !m.Admitted));
+            telemetry.Queued(ShardKey, state.State.Open.Values.Count(m => !m.Admitted));
         }
         catch (Orleans.Storage.InconsistentStateException)
         {
@@ -96,9 +107,28 @@ public sealed partial class MigrationSchedulerGrain(
         }
     }
 
+    /// <summary>A request sent to this shard without its source host (a client from before sharding): submitted here when
+    /// the VM's host is this shard's, else handed to that shard.</summary>
     public async Task<MigrationStatus> SubmitAsync(MigrationRequest request)
     {
+        ArgumentNullException.ThrowIfNull(request);
         FleetValidation.RequireId("vm", request.VmId);
+        var vm = await GrainFactory.GetGrain<IVmGrain>(request.VmId).GetAsync()
+            ?? throw OmigException.NotFound("vm", $"VM '{request.VmId}' does not exist");
+        if (SchedulerShards.OfHost(vm.HostId) == _shard)
+        {
+            return (await SubmitFromAsync(request, vm.HostId)).Status!;
+        }
+
+        // Another shard's host: that shard decides (it never calls back here, so no call cycle).
+        return await SchedulerShards.SubmitAsync(GrainFactory, request);
+    }
+
+    public async Task<SubmitOutcome> SubmitFromAsync(MigrationRequest request, string sourceHost)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        FleetValidation.RequireId("vm", request.VmId);
+        FleetValidation.RequireId("source", sourceHost);
         if (request.DestinationHost is not null)
         {
             FleetValidation.RequireId("to", request.DestinationHost);
@@ -116,6 +146,11 @@ public sealed partial class MigrationSchedulerGrain(
 
         var vm = await GrainFactory.GetGrain<IVmGrain>(request.VmId).GetAsync()
             ?? throw OmigException.NotFound("vm", $"VM '{request.VmId}' does not exist");
+        if (vm.HostId != sourceHost && SchedulerShards.OfHost(vm.HostId) != _shard)
+        {
+            // It moved to a host of another shard since the caller looked: nothing is stored; submit there.
+            return new SubmitOutcome(null, vm.HostId);
+        }
 
         // Without a named policy the VM's own (its label, else its class) applies, and is recorded on the request.
         var policy = request.Policy is null ? policies.Value.For(vm.Spec) : policies.Value.Resolve(request.Policy);
@@ -137,8 +172,8 @@ public sealed partial class MigrationSchedulerGrain(
                 $"VM '{vm.VmId}' has pass-through devices ({string.Join(", ", vm.Spec.PassthroughDevices.Select(p => $"{p.Address} {p.Kind}"))}): their state lives in hardware, so it cannot be live-migrated; stop it and cold-move it instead");
         }
 
-        var destination = await ChooseDestinationAsync(vm, request.DestinationHost, policy);
-        var id = "mig-" + Guid.NewGuid().ToString("N")[..12];
+        var id = SchedulerShards.NewMigrationId(_shard);
+        var destination = await ChooseAndReserveAsync(vm, request.DestinationHost, policy, id);
         var entry = new ScheduledMigration(id, request, vm.HostId, destination, false, time.GetUtcNow(), new Fleet.Placement(vm.Spec.Vcpus, vm.Spec.MemoryMiB));
         try
         {
@@ -168,6 +203,8 @@ public sealed partial class MigrationSchedulerGrain(
             // admission timer would admit and start the unsaved entry): it is forgotten, and the VM can be submitted again.
             state.State.Open = state.State.Open.Remove(id);
             state.State.History = state.State.History.Remove(id);
+            _releasePending = true; // the ledger may have granted it a slot: the next pass (within 2 s) gives it back
+            await ReleaseReservationAsync(entry);
             throw;
         }
 
@@ -175,20 +212,26 @@ public sealed partial class MigrationSchedulerGrain(
         var stored = state.State.Open.TryGetValue(id, out var now) ? now : entry;
         try
         {
-            return await StatusAsync(stored);
+            return new SubmitOutcome(await StatusAsync(stored), null);
         }
         catch (Exception ex) when (ex is not OmigException { Code: OmigErrorCode.NotFound })
         {
             // Stored (and maybe started): the caller must hear its id even when the new migration's grain cannot answer
             // yet, or it would run unseen while the caller believes nothing was submitted.
-            return QueuedStatus(stored);
+            return new SubmitOutcome(QueuedStatus(stored), null);
         }
     }
+
+    public Task<ImmutableArray<AdmissionSlot>> ListAdmittedAsync() =>
+        Task.FromResult(state.State.Open.Values.Where(m => m.Admitted).Select(Slot).ToImmutableArray());
+
+    private static AdmissionSlot Slot(ScheduledMigration m) => new(m.MigrationId, m.Request.VmId, m.SourceHost, m.DestinationHost, m.Request.Priority);
 
     /// <summary>Records a migration that will never start (its VM is gone) as ended in its own grain, so its id still
     /// answers with the reason instead of "does not exist". Best effort: a failure is logged.</summary>
     private async Task RecordNeverStartedAsync(ScheduledMigration entry, string reason)
     {
+        await ReleaseReservationAsync(entry);
         try
         {
             await GrainFactory.GetGrain<IMigrationGrain>(entry.MigrationId).RecordCancelledQueuedAsync(entry.Request, entry.SourceHost, entry.DestinationHost,
@@ -219,10 +262,11 @@ public sealed partial class MigrationSchedulerGrain(
     /// sweep, which finds the migration ended.</summary>
     public Task EndedAsync(string migrationId)
     {
-        if (state.State.Open.ContainsKey(migrationId))
+        if (state.State.Open.TryGetValue(migrationId, out var ended))
         {
             state.State.Open = state.State.Open.Remove(migrationId);
             _unsaved = true;
+            _releasePending |= ended.Admitted;
         }
 
         _admission ??= this.RegisterGrainTimer(static async (MigrationSchedulerGrain g) =>
@@ -249,6 +293,7 @@ public sealed partial class MigrationSchedulerGrain(
             // Stored as ended by its own grain, so the id still answers (rolled back, with the reason) and stays listed.
             await GrainFactory.GetGrain<IMigrationGrain>(migrationId).RecordCancelledQueuedAsync(entry.Request, entry.SourceHost, entry.DestinationHost, entry.SubmittedAt,
                 $"cancelled before it started: {reason}");
+            await ReleaseReservationAsync(entry);
             return true;
         }
 
@@ -277,6 +322,7 @@ public sealed partial class MigrationSchedulerGrain(
                 if (status.IsEnded)
                 {
                     state.State.Open = state.State.Open.Remove(admitted.MigrationId);
+                    _releasePending = true;
                     await WriteAsync();
                 }
             }
@@ -284,6 +330,7 @@ public sealed partial class MigrationSchedulerGrain(
             {
                 // The VM is gone: the migration can never start. It is forgotten here and recorded as ended by its grain.
                 state.State.Open = state.State.Open.Remove(admitted.MigrationId);
+                _releasePending = true;
                 await WriteAsync();
                 await RecordNeverStartedAsync(admitted, ex.Message);
             }
@@ -295,26 +342,41 @@ public sealed partial class MigrationSchedulerGrain(
             }
         }
 
-        var limits = admission.Value;
-        var running = state.State.Open.Values.Where(m => m.Admitted).ToList();
+        // The slots come from the admission ledger, which counts every shard's; with this shard's holdings on every
+        // request, so a release it missed heals here.
+        var held = state.State.Open.Values.Where(m => m.Admitted).Select(Slot).ToImmutableArray();
         var queued = state.State.Open.Values.Where(m => !m.Admitted).OrderBy(m => m.Request.Priority).ThenBy(m => m.SubmittedAt).ToList();
-        var toStart = new List<ScheduledMigration>();
-        var reasons = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var next in queued)
+        if (queued.Count == 0 && !_releasePending)
         {
-            if (QueuedReason(next, running, limits) is { } reason)
-            {
-                reasons[next.MigrationId] = reason;
-                continue;
-            }
+            _queuedReasons = [];
+            return false;
+        }
 
+        AdmissionDecision decision;
+        try
+        {
+            decision = await GrainFactory.GetGrain<IAdmissionLedgerGrain>(IAdmissionLedgerGrain.Key).TryAdmitAsync(_shard, held, [.. queued.Select(Slot)]);
+            _releasePending = false;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Nothing is admitted without the ledger; the next pass (at most a sweep interval away) asks again.
+            var why = $"waiting for the admission ledger ({ex.GetBaseException().Message})";
+            _queuedReasons = queued.ToDictionary(q => q.MigrationId, _ => why, StringComparer.Ordinal);
+            LogLedgerFailed(logger, ShardKey, ex.GetBaseException().Message);
+            return false;
+        }
+
+        var granted = decision.Granted.ToHashSet(StringComparer.Ordinal);
+        var toStart = new List<ScheduledMigration>();
+        foreach (var next in queued.Where(q => granted.Contains(q.MigrationId)))
+        {
             var admitted = next with { Admitted = true };
             state.State.Open = state.State.Open.SetItem(next.MigrationId, admitted);
-            running.Add(admitted);
             toStart.Add(admitted);
         }
 
-        _queuedReasons = reasons;
+        _queuedReasons = new Dictionary<string, string>(decision.Refused, StringComparer.Ordinal);
         if (toStart.Count == 0)
         {
             return false;
@@ -347,34 +409,59 @@ public sealed partial class MigrationSchedulerGrain(
         if (gone.OfType<string>().ToList() is { Count: > 0 } removed)
         {
             state.State.Open = state.State.Open.RemoveRange(removed);
+            _releasePending = true;
             await WriteAsync();
         }
 
         return true;
     }
 
-    /// <summary>The admission decision for one queued migration: the limit that holds it back, with its numbers, or null
-    /// when it may start now. Checked in priority order, so a migration behind a full cluster names the cluster limit.</summary>
-    private static string? QueuedReason(ScheduledMigration next, List<ScheduledMigration> running, MigrationAdmissionOptions limits)
+    /// <summary>
+    /// The destination, with the VM's room reserved on it under the migration's id before anything is stored: the host's
+    /// capacity ledger owns the reservation from the submit on (a migration's prepare reserves again under the same id,
+    /// which is a no-op), so two shards cannot both promise a host's last cores. A chosen host that refuses (another
+    /// shard took the room since this one read it) is passed over, twice at most; a named one refuses the request.
+    /// A crash between this reservation and the state write leaves the reservation without a migration: the invariant
+    /// audit reports it (<c>reservation-owned</c>).
+    /// </summary>
+    private async Task<string> ChooseAndReserveAsync(VmRecord vm, string? requested, MigrationPolicy policy, string migrationId)
     {
-        if (running.Count >= limits.MaxPerCluster)
+        var refused = new HashSet<string>(StringComparer.Ordinal);
+        for (var attempt = 0; ; attempt++)
         {
-            return $"cluster limit: {running.Count} of {limits.MaxPerCluster} migrations in flight (MaxPerCluster)";
-        }
+            var destination = await ChooseDestinationAsync(vm, requested, policy, refused);
+            try
+            {
+                await GrainFactory.GetGrain<IHostGrain>(destination).ReserveAsync(migrationId, vm.Spec);
+                return destination;
+            }
+            catch (OmigException ex) when (ex.Code is OmigErrorCode.InsufficientCapacity or OmigErrorCode.Conflict or OmigErrorCode.Incompatible)
+            {
+                if (requested is not null || attempt >= 2)
+                {
+                    throw new OmigException(ex.Code, "to", $"host '{destination}' cannot take VM '{vm.VmId}': {ex.Reason}");
+                }
 
-        var outbound = running.Count(m => m.SourceHost == next.SourceHost);
-        if (outbound >= limits.MaxOutboundPerHost)
-        {
-            return $"source host limit: '{next.SourceHost}' has {outbound} of {limits.MaxOutboundPerHost} outgoing migrations in flight (MaxOutboundPerHost)";
+                refused.Add(destination);
+            }
         }
-
-        var inbound = running.Count(m => m.DestinationHost == next.DestinationHost);
-        return inbound >= limits.MaxInboundPerHost
-            ? $"destination host limit: '{next.DestinationHost}' has {inbound} of {limits.MaxInboundPerHost} incoming migrations in flight (MaxInboundPerHost)"
-            : null;
     }
 
-    private async Task<string> ChooseDestinationAsync(VmRecord vm, string? requested, MigrationPolicy policy)
+    /// <summary>Gives back the reservation a migration that will not run took at its submit (best effort: the audit
+    /// reports one left behind).</summary>
+    private async Task ReleaseReservationAsync(ScheduledMigration entry)
+    {
+        try
+        {
+            await GrainFactory.GetGrain<IHostGrain>(entry.DestinationHost).ReleaseAsync(entry.MigrationId);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogReleaseFailed(logger, entry.MigrationId, entry.DestinationHost, ex.GetBaseException().Message);
+        }
+    }
+
+    private async Task<string> ChooseDestinationAsync(VmRecord vm, string? requested, MigrationPolicy policy, IReadOnlySet<string> passedOver)
     {
         if (requested is not null)
         {
@@ -397,7 +484,7 @@ public sealed partial class MigrationSchedulerGrain(
 
         var fleet = GrainFactory.GetGrain<IFleetGrain>(IFleetGrain.Key);
         var headed = HeadedByHost();
-        var hosts = (await fleet.ListHostsAsync()).Select(h => WithHeaded(h, headed)).ToList();
+        var hosts = (await fleet.ListHostsAsync()).Where(h => !passedOver.Contains(h.HostId)).Select(h => WithHeaded(h, headed)).ToList();
         var source = hosts.FirstOrDefault(h => h.HostId == vm.HostId)
             ?? throw OmigException.NotFound("vm", $"the host of VM '{vm.VmId}' ('{vm.HostId}') is not registered");
         var vms = await fleet.ListVmsAsync();
@@ -453,8 +540,9 @@ public sealed partial class MigrationSchedulerGrain(
     private Task<IEnumerable<string>> RecentIdsAsync(int count) =>
         MigrationHistory.RecentAsync(state.State.History, state.State.HistoryPagesWritten, page => HistoryPageGrain(page).GetAsync(page), count, HistoryPagesKept);
 
+    /// <summary>Shard 0 keeps the pages of the scheduler before sharding; shard n's are its own.</summary>
     private IMigrationHistoryPageGrain HistoryPageGrain(long page) =>
-        GrainFactory.GetGrain<IMigrationHistoryPageGrain>($"scheduler-history/{page % HistoryPagesKept}");
+        GrainFactory.GetGrain<IMigrationHistoryPageGrain>($"{ShardKey}-history/{page % HistoryPagesKept}");
 
     [LoggerMessage(EventId = 4011, Level = LogLevel.Warning, Message = "Scheduler: admitted migration {MigrationId} did not answer its sweep ({Error}); the next pass asks again")]
     private static partial void LogSweepFailed(ILogger logger, string migrationId, string error);
@@ -464,6 +552,12 @@ public sealed partial class MigrationSchedulerGrain(
 
     [LoggerMessage(EventId = 4015, Level = LogLevel.Warning, Message = "Scheduler: history page {Page} could not be written ({Error}); its ids stay in the scheduler's row and the next submit tries again")]
     private static partial void LogHistoryPageFailed(ILogger logger, long page, string error);
+
+    [LoggerMessage(EventId = 4019, Level = LogLevel.Warning, Message = "Scheduler: the reservation of migration {MigrationId} on host {HostId}, which will not run, could not be given back ({Error}); the audit reports it")]
+    private static partial void LogReleaseFailed(ILogger logger, string migrationId, string hostId, string error);
+
+    [LoggerMessage(EventId = 4018, Level = LogLevel.Warning, Message = "Scheduler {Shard}: the admission ledger did not answer ({Error}); nothing is admitted until it does, the next pass asks again")]
+    private static partial void LogLedgerFailed(ILogger logger, string shard, string error);
 
     [LoggerMessage(EventId = 4014, Level = LogLevel.Warning, Message = "Scheduler: migration {MigrationId} will never start (its VM is gone) and could not be recorded as ended ({Error}); its id answers \"does not exist\"")]
     private static partial void LogRecordFailed(ILogger logger, string migrationId, string error);

@@ -21,7 +21,7 @@ public sealed class MigrationTelemetry : IDisposable
 
     private readonly Meter _meter = new(MeterName);
     private long _active;
-    private long _queued;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _queuedByShard = new(StringComparer.Ordinal);
 
     public MigrationTelemetry()
     {
@@ -39,7 +39,7 @@ public sealed class MigrationTelemetry : IDisposable
         _meter.CreateObservableGauge("omig_migration_data_processed_bytes", () => Gauge(p => p.BytesSent), null, "Bytes sent so far, per migration in flight");
         _meter.CreateObservableGauge("omig_migration_data_remaining_bytes", () => Gauge(p => p.BytesRemaining), null, "Bytes still to send (the dirty set), per migration in flight");
         _meter.CreateObservableGauge("omig_migration_dirty_memory_rate_bytes", () => Gauge(p => (long)p.DirtyRateBytesPerSecond), null, "Guest dirty rate in bytes per second, per migration in flight");
-        _meter.CreateObservableGauge("omig_migrations_pending", () => Interlocked.Read(ref _queued), null, "Migrations waiting for an admission slot (reported by the silo holding the scheduler)");
+        _meter.CreateObservableGauge("omig_migrations_pending", () => (long)_queuedByShard.Values.Sum(), null, "Migrations waiting for an admission slot (summed over the scheduler shards on this silo)");
         _meter.CreateObservableGauge("omig_migrations_running", () => (long)_inFlight.Values.Count(f => f.Phase != MigrationPhase.Queued), null, "Migrations on this silo past admission and not ended");
     }
 
@@ -72,8 +72,19 @@ public sealed class MigrationTelemetry : IDisposable
 
     public void Started() => Interlocked.Increment(ref _active);
 
-    /// <summary>The scheduler's queue length after each change (<c>omig_migrations_pending</c>).</summary>
-    public void Queued(int count) => Interlocked.Exchange(ref _queued, count);
+    /// <summary>A scheduler shard's queue length after each change; <c>omig_migrations_pending</c> is the sum over the
+    /// shards on this silo.</summary>
+    public void Queued(string shard, int count)
+    {
+        if (count == 0)
+        {
+            _queuedByShard.TryRemove(shard, out _);
+        }
+        else
+        {
+            _queuedByShard[shard] = count;
+        }
+    }
 
     /// <summary>Where a migration activated on this silo is now: its phase and the data plane's last progress, read by the
     /// per-migration gauges at each collection. Called on every phase change and progress poll.</summary>

@@ -152,7 +152,7 @@ public sealed class FleetPlanGrain(
         }
 
         var moves = S.Moves.ToList();
-        var scheduler = GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key);
+        var scheduler = new SchedulerRouter(GrainFactory);
         for (var i = 0; i < moves.Count; i++)
         {
             if (moves[i].State != PlanMoveState.Migrating)

@@ -130,8 +130,8 @@ public sealed partial class HostDrainGrain(
 
         // Migrations already moving VMs off this host (an operator's, a plan's) are this drain's too: it waits for them
         // and records their outcome, instead of ending "completed, 0 moved" while they still run.
-        var inFlight = (await GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key).ListAsync(includeEnded: false))
-            .Where(m => m.SourceHost == HostId && !m.IsEnded)
+        var inFlight = (await new SchedulerRouter(GrainFactory).ListOpenFromAsync(HostId))
+            .Where(m => !m.IsEnded)
             .GroupBy(m => m.Request.VmId, StringComparer.Ordinal)
             .Select(g => g.First())
             .Select(m => new DrainVm(m.Request.VmId, DrainVmState.Migrating, m.MigrationId, m.DestinationHost, Attempts: 1,
@@ -203,7 +203,7 @@ public sealed partial class HostDrainGrain(
         }
 
         // Migrations in flight: done, or retried, or (aborting) cancelled while still queued.
-        var scheduler = GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key);
+        var scheduler = new SchedulerRouter(GrainFactory);
         var (rolledBack, failedMigrations) = (s.MigrationsRolledBack, s.MigrationsFailed);
         foreach (var vm in vms.Values.Where(v => v.State == DrainVmState.Migrating).ToList())
         {
@@ -343,7 +343,7 @@ public sealed partial class HostDrainGrain(
             take: (slots * MaxSubmitTries) + CandidateMargin);
         var records = (await Task.WhenAll(pending.Select(v => GrainFactory.GetGrain<IVmGrain>(v.VmId).GetAsync())))
             .OfType<VmRecord>().ToDictionary(v => v.VmId, StringComparer.Ordinal);
-        var scheduler = GrainFactory.GetGrain<IMigrationSchedulerGrain>(IMigrationSchedulerGrain.Key);
+        var scheduler = new SchedulerRouter(GrainFactory);
 
         if (options.Preflight)
         {
@@ -423,7 +423,7 @@ public sealed partial class HostDrainGrain(
 
                 try
                 {
-                    var status = await scheduler.SubmitAsync(new MigrationRequest(vm.VmId, destination.HostId, policy.Name, OrchestrationMode.Parallel, MigrationPriority.Maintenance, options.RequestedBy, Drain: HostId));
+                    var status = await scheduler.SubmitAsync(new MigrationRequest(vm.VmId, destination.HostId, policy.Name, OrchestrationMode.Parallel, MigrationPriority.Maintenance, options.RequestedBy, Drain: HostId), HostId);
                     vms[vm.VmId] = vms[vm.VmId] with { State = DrainVmState.Migrating, MigrationId = status.MigrationId, Destination = destination.HostId, Attempts = vm.Attempts + 1, Reason = null };
                     slots--;
 

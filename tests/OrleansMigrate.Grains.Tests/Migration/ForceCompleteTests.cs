@@ -59,6 +59,40 @@ public sealed class ForceCompleteTests(MigrationClusterFixture fixture)
         Assert.Equal("limit", limited.SwitchoverReason);
     }
 
+    /// <summary>m-1 and m-3 are in different scheduler shards; the destination's limit counts both (the admission ledger).</summary>
+    [Fact]
+    public async Task A_destination_limit_counts_migrations_admitted_by_other_scheduler_shards()
+    {
+        Assert.NotEqual(SchedulerShards.OfHost("m-1"), SchedulerShards.OfHost("m-3"));
+        var vms = new[] { await fixture.CreateVmAsync("m-1", dirtyMbps: 50), await fixture.CreateVmAsync("m-3", dirtyMbps: 50), await fixture.CreateVmAsync("m-1", dirtyMbps: 50) };
+        var ids = new List<string>();
+        try
+        {
+            foreach (var vm in vms)
+            {
+                ids.Add((await fixture.Client.MigrateAsync(new MigrationRequest(vm.VmId, "m-2", Policy: "long-limit"))).MigrationId);
+            }
+
+            Assert.NotEqual(SchedulerShards.OfMigration(ids[0]), SchedulerShards.OfMigration(ids[1]));
+            var queued = await fixture.Client.GetMigrationAsync(ids[2]);
+            Assert.Equal(MigrationPhase.Queued, queued.Phase);
+            Assert.Equal("destination host limit: 'm-2' has 2 of 2 incoming migrations in flight (MaxInboundPerHost)", queued.QueuedReason);
+            Assert.Equal(3, (await fixture.Client.ListMigrationsAsync(includeEnded: false)).Count(m => ids.Contains(m.MigrationId)));
+        }
+        finally
+        {
+            foreach (var id in Enumerable.Reverse(ids))
+            {
+                await fixture.Client.CancelMigrationAsync(id, "test over");
+            }
+
+            foreach (var id in ids)
+            {
+                await WaitUntilAsync(id, s => s.IsEnded);
+            }
+        }
+    }
+
     [Fact]
     public async Task A_migration_queued_behind_its_source_hosts_limit_names_that_limit_and_cannot_be_forced()
     {
