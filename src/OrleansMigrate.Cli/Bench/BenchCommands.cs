@@ -215,6 +215,12 @@ public static class BenchCommands
                     throw OmigException.Invalid("--hosts", "--silos runs one fleet size; give one number of hosts");
                 }
 
+                if (options.Hosts > 10_000)
+                {
+                    // The host silo gets every host id in one argument (Linux caps one argument at 128 KiB).
+                    throw OmigException.Invalid("--hosts", $"--silos runs at most 10000 hosts (one host silo names them all on its command line), got {options.Hosts}");
+                }
+
                 if (options.Driver != "analytic")
                 {
                     throw OmigException.Invalid("--driver", "--silos runs the host silo with the analytic driver only");
