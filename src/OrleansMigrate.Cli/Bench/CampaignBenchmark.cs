@@ -62,39 +62,15 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
         var client = cluster.Client;
         var heapEmpty = SettledHeap();
         var clock = Stopwatch.StartNew();
-        for (var h = 0; h < options.Hosts; h++)
-        {
-            await client.AddHostAsync(new HostSpec($"h-{h:0000}", 64, 256 * 1024, "Xeon Platinum 8480", ["sse4_2", "avx", "avx2", "avx512f"], 4, "1.0.0", "6.1.0", "7.2.0",
-                ImmutableDictionary<string, string>.Empty.Add("rack", $"r{h / 40:000}")));
-        }
+        await AddHostsAsync(client, options.Hosts);
 
         clock.Stop();
         var hostsS = clock.Elapsed.TotalSeconds;
         var heapHosts = SettledHeap();
         clock.Start();
 
-        // VMs round-robin over the hosts, created a few at a time; 2 vCPUs / 8 GiB each (20 per host use 62 % of a host).
         var total = options.Hosts * options.VmsPerHost;
-        var next = -1;
-        async Task CreateAsync()
-        {
-            while (Interlocked.Increment(ref next) is var i && i < total)
-            {
-                var id = $"v-{i:000000}";
-                var ip = string.Create(CultureInfo.InvariantCulture, $"10.{(i / 62500) % 256}.{(i / 250) % 250}.{(i % 250) + 2}");
-                var labels = ImmutableDictionary<string, string>.Empty.Add(SimulatedVmSpecs.DirtyLabel, (i % 5) switch { 0 => "50", 1 => "5", _ => "20" });
-                if (i % 10 == 0)
-                {
-                    labels = labels.Add(DestinationSelector.AntiAffinityLabel, $"aa-{i / 30}");
-                }
-
-                var spec = new VmSpec(id, 2, 8192, [], "standard", labels, [new DiskSpec(id + "-root", 40)],
-                    [new NicSpec($"vpc-{i % 100:000}", ip, Client.Parsing.CliParsers.DeriveMac(id, ip))], []);
-                await client.CreateVmAsync(spec, $"h-{i % options.Hosts:0000}");
-            }
-        }
-
-        await Task.WhenAll(Enumerable.Range(0, options.CreateConcurrency).Select(_ => Task.Run(CreateAsync, ct)));
+        await CreateVmsAsync(client, options, ct);
         var setupS = clock.Elapsed.TotalSeconds;
         var heapVms = SettledHeap();
         var bytesPerHost = Math.Round((double)(heapHosts - heapEmpty) / options.Hosts, 0);
@@ -103,8 +79,7 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
             + $"managed heap {bytesPerHost:0} bytes per host, {bytesPerVm:0} per VM");
 
         clock.Restart();
-        var campaign = await client.StartCampaignAsync(new CampaignSpec("2.0.0", Batch: options.Batch, MaxParallelMigrations: options.MaxParallelMigrations,
-            FailureBudget: Math.Max(1, options.Hosts / 10), RequestedBy: "bench-campaign", AllowDoubleMoves: options.AllowDoubleMoves), "camp-bench");
+        var campaign = await client.StartCampaignAsync(Spec(options), "camp-bench");
         var lastLog = TimeSpan.Zero;
         var pollTimeouts = 0;
         while (!campaign.IsEnded && campaign.State != CampaignState.Paused)
@@ -201,6 +176,53 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
             bytesPerHost,
             bytesPerVm);
     }
+
+    /// <summary>The bench's hosts: <c>h-0000</c> … (64 vCPUs, 256 GiB, firmware 1.0.0), 40 to a rack.</summary>
+    internal static async Task AddHostsAsync(OmigClient client, int hosts)
+    {
+        for (var h = 0; h < hosts; h++)
+        {
+            await client.AddHostAsync(new HostSpec(HostId(h), 64, 256 * 1024, "Xeon Platinum 8480", ["sse4_2", "avx", "avx2", "avx512f"], 4, "1.0.0", "6.1.0", "7.2.0",
+                ImmutableDictionary<string, string>.Empty.Add("rack", $"r{h / 40:000}")));
+        }
+    }
+
+    internal static string HostId(int h) => $"h-{h:0000}";
+
+    /// <summary>The bench's VMs, <see cref="CampaignBenchmarkOptions.VmsPerHost"/> per host.</summary>
+    internal static async Task CreateVmsAsync(OmigClient client, CampaignBenchmarkOptions options, CancellationToken ct)
+    {
+        // VMs round-robin over the hosts, created a few at a time; 2 vCPUs / 8 GiB each (20 per host use 62 % of a host).
+        var total = options.Hosts * options.VmsPerHost;
+        var next = -1;
+        async Task CreateAsync()
+        {
+            while (Interlocked.Increment(ref next) is var i && i < total)
+            {
+                var id = $"v-{i:000000}";
+                var ip = string.Create(CultureInfo.InvariantCulture, $"10.{(i / 62500) % 256}.{(i / 250) % 250}.{(i % 250) + 2}");
+                var labels = ImmutableDictionary<string, string>.Empty.Add(SimulatedVmSpecs.DirtyLabel, (i % 5) switch { 0 => "50", 1 => "5", _ => "20" });
+                if (i % 10 == 0)
+                {
+                    labels = labels.Add(DestinationSelector.AntiAffinityLabel, $"aa-{i / 30}");
+                }
+
+                var spec = new VmSpec(id, 2, 8192, [], "standard", labels, [new DiskSpec(id + "-root", 40)],
+                    [new NicSpec($"vpc-{i % 100:000}", ip, Client.Parsing.CliParsers.DeriveMac(id, ip))], []);
+                await client.CreateVmAsync(spec, $"h-{i % options.Hosts:0000}");
+            }
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, options.CreateConcurrency).Select(_ => Task.Run(CreateAsync, ct)));
+    }
+
+    /// <summary>The campaign the bench runs: firmware 2.0.0 on every host.</summary>
+    internal static CampaignSpec Spec(CampaignBenchmarkOptions options) =>
+        new("2.0.0", Batch: options.Batch, MaxParallelMigrations: options.MaxParallelMigrations,
+            FailureBudget: Math.Max(1, options.Hosts / 10), RequestedBy: "bench-campaign", AllowDoubleMoves: options.AllowDoubleMoves);
+
+    /// <summary>A firmware upgrade with its reboot modelled as two minutes, in wall time.</summary>
+    internal static int SimulatedUpgradeMs(double acceleration) => UpgradeMs(acceleration);
 
     /// <summary>Progress reads that may time out (each after the client's response timeout) before the run gives up.</summary>
     private const int MaxPollTimeouts = 10;

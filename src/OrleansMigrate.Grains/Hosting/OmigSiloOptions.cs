@@ -92,6 +92,14 @@ public sealed class OmigSiloOptions
     /// <summary>How rolling-upgrade campaigns upgrade hosts (<c>Omig:Maintenance:Backend</c> simulated|command, <c>Command</c>, <c>TimeoutSeconds</c>).</summary>
     public Operations.MaintenanceOptions Maintenance { get; set; } = new();
 
+    /// <summary>Migration admission limits (<c>Omig:Admission:MaxPerCluster</c>, <c>MaxOutboundPerHost</c>, <c>MaxInboundPerHost</c>);
+    /// unset ones keep their defaults (16, 2, 2).</summary>
+    public AdmissionSettings Admission { get; set; } = new();
+
+    /// <summary>Factor on the simulated cloud backends' production latencies (<c>Omig:CloudLatencyScale</c>, 0–1; default 1:
+    /// production latencies; 0.001 with a time acceleration of 1000 keeps them in modelled time).</summary>
+    public double CloudLatencyScale { get; set; } = 1;
+
     /// <summary>Migration policies added to or overriding the built-in ones (<c>Omig:Policies:NAME:Field</c>), listed by <c>omig policy list</c>.</summary>
     public Dictionary<string, Migration.PolicySettings> Policies { get; set; } = new(StringComparer.Ordinal);
 

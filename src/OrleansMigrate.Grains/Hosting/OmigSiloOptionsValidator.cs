@@ -160,6 +160,12 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
         }
 
         errors.AddRange(o.Faults.Check());
+        errors.AddRange(o.Admission.Check());
+        if (!double.IsFinite(o.CloudLatencyScale) || o.CloudLatencyScale is < 0 or > 1)
+        {
+            errors.Add($"Omig:CloudLatencyScale: {o.CloudLatencyScale} is not between 0 and 1");
+        }
+
         errors.AddRange(o.Maintenance.Check());
         foreach (var (name, settings) in o.Policies)
         {

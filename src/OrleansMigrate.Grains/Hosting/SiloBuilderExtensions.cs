@@ -68,6 +68,13 @@ public static class SiloBuilderExtensions
         });
         silo.Services.Configure<InvariantAuditOptions>(o => o.Interval = TimeSpan.FromSeconds(options.AuditIntervalSeconds));
         silo.Services.Configure<AgentWaitOptions>(o => o.Timeout = TimeSpan.FromSeconds(options.AgentWaitTimeoutSeconds));
+        silo.Services.Configure<MigrationAdmissionOptions>(options.Admission.ApplyTo);
+        if (options.CloudLatencyScale != 1)
+        {
+            // Registered before the core's default latencies, which only fill an empty slot.
+            silo.Services.AddSingleton(CloudBackendOptions.Scaled(options.CloudLatencyScale));
+        }
+
         silo.Services.TryAddSingleton(options.Maintenance);
         silo.Services.Configure<MigrationPolicyOptions>(o =>
         {

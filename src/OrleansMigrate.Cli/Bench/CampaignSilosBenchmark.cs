@@ -1,0 +1,520 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Globalization;
+using OrleansMigrate.Client;
+using OrleansMigrate.Errors;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Migration;
+using OrleansMigrate.Operations;
+
+namespace OrleansMigrate.Cli.Bench;
+
+/// <summary>What <c>omig bench campaign --silos N</c> runs: the campaign bench's fleet and campaign (<see cref="Campaign"/>),
+/// over <see cref="Silos"/> control silo processes and one host silo process on PostgreSQL.</summary>
+/// <param name="SiloDll">Path of <c>omig-silo.dll</c>.</param>
+/// <param name="KillFraction">The control silo is killed once this fraction of the hosts is upgraded (0.33: a third).</param>
+/// <param name="CampaignLimit">The campaign's wall-time limit after which the run gives up (and reports it incomplete).</param>
+/// <param name="Kill">Which control silo is killed: <c>campaign</c> (the one holding the campaign grain), <c>busiest</c>
+/// (the one holding the most control-plane activations: registries, scheduler, migrations) or a silo name (<c>control-2</c>).</param>
+public sealed record CampaignSilosOptions(
+    CampaignBenchmarkOptions Campaign,
+    int Silos,
+    string ConnectionString,
+    string SiloDll,
+    double KillFraction = 1.0 / 3,
+    TimeSpan? CampaignLimit = null,
+    string Kill = "campaign");
+
+/// <summary>
+/// The campaign benchmark spread over processes: <c>N</c> control silos (<c>omig-silo --role control</c>) and one host
+/// silo serving every host of the fleet (analytic driver, the bench's time acceleration, upgrade time, admission limits
+/// and cloud latencies), all on PostgreSQL under a fresh cluster id. It builds the same fleet, runs the same campaign,
+/// SIGKILLs one control silo once a third of the hosts are upgraded (never restarted) and lets the campaign finish on
+/// the others. Every ~2 s it asks Orleans' management grain how many activations of each grain type each silo holds,
+/// and reports per silo the most it saw of each kind (campaign, drain, migration, scheduler, registries…). Every
+/// process it starts is killed by its id at the end, also on failure or Ctrl-C.
+/// </summary>
+public sealed class CampaignSilosBenchmark(CampaignSilosOptions options, Action<string> log)
+{
+    /// <summary>How long a silo process may take to say it is up.</summary>
+    private static readonly TimeSpan SiloStartLimit = TimeSpan.FromMinutes(3);
+
+    /// <summary>One retried client call: at most this many attempts, within <see cref="RetryLimit"/>.</summary>
+    private const int MaxAttempts = 60;
+
+    private static readonly TimeSpan RetryLimit = TimeSpan.FromMinutes(3);
+
+    /// <summary>Between two placement samples.</summary>
+    private static readonly TimeSpan SampleInterval = TimeSpan.FromSeconds(2);
+
+    /// <summary>One placement sample may take this long (a silo just killed and not yet declared dead makes it wait).</summary>
+    private static readonly TimeSpan SampleLimit = TimeSpan.FromSeconds(15);
+
+    private readonly List<SiloChildProcess> _silos = [];
+
+    // (silo name, kind) → the most activations of that kind seen on that silo in one sample.
+    private readonly ConcurrentDictionary<(string Silo, string Kind), int> _max = new();
+
+    // The same, over the samples taken before the kill only.
+    private readonly ConcurrentDictionary<(string Silo, string Kind), int> _maxBeforeKill = new();
+    private volatile bool _killDone;
+    private volatile IReadOnlyDictionary<(string Silo, string Kind), int> _last = new Dictionary<(string Silo, string Kind), int>();
+    private int _samples;
+    private int _sampleFailures;
+
+    public async Task<CampaignSilosResult> RunAsync(CancellationToken ct)
+    {
+        var o = options.Campaign;
+        var a = o.TimeAcceleration;
+        var clusterId = "bench-" + Guid.NewGuid().ToString("N")[..12];
+        var admission = new MigrationAdmissionOptions();
+        string[] settings =
+        [
+            "--driver", "analytic",
+            "--Omig:TimeAcceleration=" + a.ToString("R", CultureInfo.InvariantCulture),
+            "--Omig:CloudLatencyScale=" + (1 / a).ToString("R", CultureInfo.InvariantCulture),
+            "--Omig:Maintenance:SimulatedUpgradeMs=" + CampaignBenchmark.SimulatedUpgradeMs(a).ToString(CultureInfo.InvariantCulture),
+            "--Omig:Admission:MaxPerCluster=" + Math.Max(admission.MaxPerCluster, o.MaxParallelMigrations).ToString(CultureInfo.InvariantCulture),
+            "--Omig:Admission:MaxOutboundPerHost=8",
+            "--Omig:Admission:MaxInboundPerHost=4",
+            "--Logging:LogLevel:Default=Warning",
+            "--Logging:LogLevel:OrleansMigrate=Warning",
+        ];
+        var hostIds = string.Join(',', Enumerable.Range(0, o.Hosts).Select(CampaignBenchmark.HostId));
+        for (var i = 1; i <= options.Silos; i++)
+        {
+            _silos.Add(new SiloChildProcess(options.SiloDll, $"control-{i}", "control", "", options.ConnectionString, clusterId, settings));
+        }
+
+        _silos.Add(new SiloChildProcess(options.SiloDll, "hosts-1", "host", hostIds, options.ConnectionString, clusterId, settings));
+        void KillAll(object? sender, EventArgs e) => KillEverything();
+        AppDomain.CurrentDomain.ProcessExit += KillAll;
+        try
+        {
+            return await RunClusterAsync(clusterId, ct);
+        }
+        catch (Exception) when (!ct.IsCancellationRequested)
+        {
+            foreach (var s in _silos.Where(s => s.Pid != 0))
+            {
+                log($"--- last output of silo {s.Name} (pid {s.Pid}{(s.Killed ? ", killed by the bench" : s.HasExited ? ", EXITED" : "")}):\n{Tail(s.Tail, 40)}");
+            }
+
+            throw;
+        }
+        finally
+        {
+            KillEverything();
+            AppDomain.CurrentDomain.ProcessExit -= KillAll;
+        }
+    }
+
+    private void KillEverything()
+    {
+        foreach (var s in _silos)
+        {
+            s.Dispose();
+        }
+    }
+
+    private async Task<CampaignSilosResult> RunClusterAsync(string clusterId, CancellationToken ct)
+    {
+        var o = options.Campaign;
+        var clock = Stopwatch.StartNew();
+        var controls = _silos.Where(s => s.Role == "control").ToList();
+        var hostSilo = _silos.Single(s => s.Role == "host");
+        await Task.WhenAll(controls.Select(c => c.StartAsync(SiloStartLimit, ct)));
+        await hostSilo.StartAsync(SiloStartLimit, ct);
+        log($"cluster {clusterId}: {string.Join(", ", _silos.Select(s => $"{s.Name} pid {s.Pid} (silo port {s.SiloPort})"))} up in {clock.Elapsed.TotalSeconds:0.0} s");
+
+        await using var client = await OmigClient.ConnectAsync(new OmigClientOptions
+        {
+            PostgresConnectionString = options.ConnectionString, ClusterId = clusterId, ServiceId = clusterId, ConnectTimeout = TimeSpan.FromSeconds(60),
+        }, ct);
+
+        clock.Restart();
+        await CampaignBenchmark.AddHostsAsync(client, o.Hosts);
+        var total = o.Hosts * o.VmsPerHost;
+        await CampaignBenchmark.CreateVmsAsync(client, o, ct);
+        var setupS = clock.Elapsed.TotalSeconds;
+        log($"fleet: {o.Hosts} hosts, {total} VMs in {setupS:0.0} s");
+
+        using var sampling = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var sampler = Task.Run(() => SampleLoopAsync(client, sampling.Token), CancellationToken.None);
+
+        clock.Restart();
+        var campaign = await RetryAsync(() => client.StartCampaignAsync(CampaignBenchmark.Spec(o), "camp-bench"), "starting the campaign", ct);
+        var limit = options.CampaignLimit ?? TimeSpan.FromMinutes(60);
+        var killAt = (int)Math.Ceiling(o.Hosts * options.KillFraction);
+        KilledSilo? killed = null;
+        double? recoveryS = null;
+        var lastLog = TimeSpan.Zero;
+        var failedPolls = 0;
+        while (!campaign.IsEnded && campaign.State != CampaignState.Paused && clock.Elapsed < limit)
+        {
+            await Task.Delay(500, ct);
+            try
+            {
+                campaign = await client.GetCampaignAsync(campaign.CampaignId).WaitAsync(TimeSpan.FromSeconds(40), ct);
+            }
+            catch (Exception ex) when (IsTransient(ex))
+            {
+                failedPolls++;
+                if (clock.Elapsed - lastLog > TimeSpan.FromSeconds(5))
+                {
+                    lastLog = clock.Elapsed;
+                    log($"{clock.Elapsed.TotalSeconds,5:0} s: reading the campaign failed ({ex.GetType().Name}: {First(ex.Message)}); reading again");
+                }
+
+                continue;
+            }
+
+            if (killed is null && campaign.HostsUpgraded >= killAt)
+            {
+                killed = await KillOneAsync(client, campaign, clock.Elapsed, ct);
+            }
+            else if (killed is not null && recoveryS is null && campaign.MigrationsCompleted > killed.MigrationsAtKill)
+            {
+                recoveryS = Math.Round(clock.Elapsed.TotalSeconds - killed.AtS, 1);
+                log($"{clock.Elapsed.TotalSeconds,5:0} s: first migration completed after the kill, {recoveryS} s after it");
+            }
+
+            if (clock.Elapsed - lastLog > TimeSpan.FromSeconds(5))
+            {
+                lastLog = clock.Elapsed;
+                log($"{clock.Elapsed.TotalSeconds,5:0} s: {campaign.HostsUpgraded}/{campaign.Hosts.Length} hosts upgraded, {campaign.MigrationsCompleted} migrations, "
+                    + $"{campaign.MigrationsCompleted / clock.Elapsed.TotalSeconds:0.0} /s, {campaign.HostsFailed} failed");
+            }
+        }
+
+        var wallS = clock.Elapsed.TotalSeconds;
+        log($"campaign {Naming.EnumNames.Of(campaign.State)} in {wallS:0.0} s ({failedPolls} progress reads failed during the run): {campaign.Note}");
+        foreach (var h in campaign.Hosts.Where(h => h.State != CampaignHostState.Done).Take(10))
+        {
+            log($"host {h.HostId}: {Naming.EnumNames.Of(h.State)}{(h.Reason is null ? "" : ": " + h.Reason)}");
+        }
+
+        await SampleOnceAsync(client, ct);
+        await sampling.CancelAsync();
+        await sampler;
+
+        var recent = (await RetryAsync(() => client.ListMigrationsAsync(includeEnded: true), "listing migrations", ct)).Where(m => m.Phase == MigrationPhase.Completed).ToList();
+        var migrationMs = recent.Count == 0 ? 0 : Math.Round(Hypervisor.Bench.Percentiles.Of([.. recent.Select(m => m.TotalMs ?? 0)], 50), 1);
+        var vms = await RetryAsync(() => client.ListVmsAsync(), "listing VMs", ct);
+        var lost = total - vms.Count(v => v.Power == PowerState.Running);
+        var audit = await RetryAsync(() => FleetAuditor.AuditAsync(client, TimeSpan.FromMinutes(10), ct), "auditing the fleet", ct);
+        foreach (var f in audit.Findings.Take(20))
+        {
+            log($"AUDIT {f.Invariant} {f.Subject}: {f.Detail}");
+        }
+
+        var placement = _silos.Select(s => new SiloPlacement(s.Name, s.Role, s.Pid, s.Killed,
+            _max.Where(m => m.Key.Silo == s.Name).ToImmutableSortedDictionary(m => m.Key.Kind, m => m.Value, StringComparer.Ordinal),
+            _maxBeforeKill.Where(m => m.Key.Silo == s.Name).ToImmutableSortedDictionary(m => m.Key.Kind, m => m.Value, StringComparer.Ordinal))).ToImmutableArray();
+        var working = placement.Count(p => p.Role == "control" && (p.Grains.GetValueOrDefault(GrainKinds.Drain) > 0 || p.Grains.GetValueOrDefault(GrainKinds.Migration) > 0));
+        var completed = campaign.State == CampaignState.Completed;
+        var met = completed && campaign.HostsUpgraded == o.Hosts && lost == 0 && audit.Findings.Length == 0 && killed is not null && working >= 2;
+        return new CampaignSilosResult(
+            options.Silos,
+            o.Hosts,
+            total,
+            Math.Round(campaign.MigrationsCompleted / wallS, 1),
+            migrationMs,
+            killed,
+            Naming.EnumNames.Of(campaign.State),
+            lost,
+            audit.Findings.Length,
+            placement,
+            met,
+            campaign.HostsUpgraded,
+            campaign.MigrationsCompleted,
+            campaign.MigrationsRolledBack,
+            campaign.MigrationsFailed,
+            campaign.HostsFailed,
+            Math.Round(wallS, 1),
+            Math.Round(setupS, 1),
+            recoveryS,
+            working,
+            _samples,
+            _sampleFailures,
+            failedPolls,
+            o.TimeAcceleration,
+            o.Batch,
+            o.MaxParallelMigrations,
+            clusterId,
+            DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+            Environment.ProcessorCount);
+    }
+
+    /// <summary>SIGKILLs one control silo (<see cref="CampaignSilosOptions.Kill"/>, by the latest sample: the one holding
+    /// the campaign grain, the busiest, or the one named), and does not start it again.</summary>
+    private async Task<KilledSilo> KillOneAsync(OmigClient client, CampaignStatus campaign, TimeSpan at, CancellationToken ct)
+    {
+        await SampleOnceAsync(client, ct);
+        var last = _last;
+        int Count(string silo, string kind) => last.GetValueOrDefault((silo, kind));
+        int All(string silo) => last.Where(l => l.Key.Silo == silo).Sum(l => l.Value);
+        var controls = _silos.Where(s => s.Role == "control" && !s.HasExited).ToList();
+        SiloChildProcess? target;
+        string reason;
+        switch (options.Kill)
+        {
+            case "campaign":
+                target = controls.FirstOrDefault(s => Count(s.Name, GrainKinds.Campaign) > 0);
+                reason = "it holds the campaign grain";
+                break;
+            case "busiest":
+                target = controls.OrderByDescending(s => All(s.Name)).First();
+                reason = $"it holds the most control-plane activations ({All(target.Name)})";
+                break;
+            default:
+                target = controls.FirstOrDefault(s => s.Name == options.Kill)
+                    ?? throw new InvalidOperationException($"no running control silo named '{options.Kill}' (silos: {string.Join(", ", controls.Select(c => c.Name))})");
+                reason = "named by --kill-silo";
+                break;
+        }
+
+        if (target is null)
+        {
+            target = controls.OrderByDescending(s => Count(s.Name, GrainKinds.Drain) + Count(s.Name, GrainKinds.Migration)).First();
+            reason = "it holds the most drain and migration grains (the campaign grain was not seen)";
+        }
+
+        _killDone = true;
+        target.Kill();
+        var killed = new KilledSilo(target.Name, target.Pid, Math.Round(at.TotalSeconds, 1), campaign.HostsUpgraded, campaign.MigrationsCompleted, reason,
+            DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture));
+        log($"{at.TotalSeconds,5:0} s: SIGKILL control silo {target.Name} (pid {target.Pid}; {reason}) with {campaign.HostsUpgraded}/{campaign.Hosts.Length} hosts upgraded, "
+            + $"{campaign.MigrationsCompleted} migrations done; it is not restarted");
+        return killed;
+    }
+
+    private async Task SampleLoopAsync(OmigClient client, CancellationToken ct)
+    {
+        // Bounded: at most one sample per interval for the campaign's limit, and it stops when the campaign has ended.
+        var rounds = (int)((options.CampaignLimit ?? TimeSpan.FromMinutes(60)) / SampleInterval) + 10;
+        for (var i = 0; i < rounds && !ct.IsCancellationRequested; i++)
+        {
+            await SampleOnceAsync(client, ct);
+            try
+            {
+                await Task.Delay(SampleInterval, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private readonly SemaphoreSlim _sampleGate = new(1, 1);
+
+    /// <summary>One sample of Orleans' activation counts per silo and grain type.</summary>
+    private async Task SampleOnceAsync(OmigClient client, CancellationToken ct)
+    {
+        try
+        {
+            await _sampleGate.WaitAsync(ct);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        try
+        {
+            var stats = await client.Grains.GetGrain<IManagementGrain>(0).GetSimpleGrainStatistics().WaitAsync(SampleLimit, ct);
+            var byPort = _silos.ToDictionary(s => s.SiloPort);
+            var sample = new Dictionary<(string Silo, string Kind), int>();
+            foreach (var s in stats)
+            {
+                if (GrainKinds.Of(s.GrainType) is not { } kind)
+                {
+                    continue;
+                }
+
+                var silo = byPort.TryGetValue(s.SiloAddress.Endpoint.Port, out var child) ? child.Name : s.SiloAddress.ToString();
+                sample[(silo, kind)] = sample.GetValueOrDefault((silo, kind)) + s.ActivationCount;
+            }
+
+            foreach (var (key, count) in sample)
+            {
+                _max.AddOrUpdate(key, count, (_, old) => Math.Max(old, count));
+                if (!_killDone)
+                {
+                    _maxBeforeKill.AddOrUpdate(key, count, (_, old) => Math.Max(old, count));
+                }
+            }
+
+            _last = sample;
+            Interlocked.Increment(ref _samples);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The run is over.
+        }
+        catch (Exception ex) when (IsTransient(ex) || ex is OperationCanceledException)
+        {
+            // A silo just killed and not yet declared dead: the next sample asks again.
+            Interlocked.Increment(ref _sampleFailures);
+        }
+        finally
+        {
+            _sampleGate.Release();
+        }
+    }
+
+    /// <summary>A call that may fail while a silo is down and the cluster fails over: retried, a bounded number of times.</summary>
+    private async Task<T> RetryAsync<T>(Func<Task<T>> call, string what, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await call();
+            }
+            catch (Exception ex) when (IsTransient(ex) && attempt < MaxAttempts && clock.Elapsed < RetryLimit)
+            {
+                log($"{what} failed ({ex.GetType().Name}: {First(ex.Message)}); attempt {attempt + 1} of at most {MaxAttempts} in 1 s");
+                await Task.Delay(1000, ct);
+            }
+        }
+    }
+
+    /// <summary>Failures of a call that a failover explains: the silo that held the grain is gone, the call timed out.</summary>
+    public static bool IsTransient(Exception ex) => ex switch
+    {
+        OmigException { Code: OmigErrorCode.Unavailable } => true,
+        TimeoutException or OrleansException => true, // SiloUnavailableException is an OrleansException.
+        AggregateException { InnerExceptions: [var inner] } => IsTransient(inner),
+        _ => false,
+    };
+
+    private static string First(string text) => text.Split('\n', 2)[0];
+
+    private static string Tail(string text, int lines) => string.Join('\n', text.Split('\n').TakeLast(lines));
+}
+
+/// <summary>The grain kinds the placement report names, from Orleans' grain type names.</summary>
+public static class GrainKinds
+{
+    public const string Campaign = "campaign";
+    public const string Drain = "drain";
+    public const string Migration = "migration";
+    public const string Scheduler = "scheduler";
+
+    private static readonly IReadOnlyDictionary<string, string> Names = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["CampaignGrain"] = Campaign,
+        ["HostDrainGrain"] = Drain,
+        ["MigrationGrain"] = Migration,
+        ["FleetGrain"] = "fleet",
+        ["HostGrain"] = "host",
+        ["VmGrain"] = "vm",
+        ["VmIndexGrain"] = "vm_index",
+        ["HostDirectoryGrain"] = "host_directory",
+        ["CloudDiskGrain"] = "disk",
+        ["VpcFlowTableGrain"] = "vpc",
+        ["VpcFlowShardGrain"] = "vpc_shard",
+        ["HostAgentGrain"] = "host_agent",
+        ["MigrationHistoryPageGrain"] = "migration_history",
+        ["CampaignHostsPageGrain"] = "campaign_hosts_page",
+        ["CampaignDirectoryGrain"] = "campaign_directory",
+        ["RunningOperationsGrain"] = "running_operations",
+        ["InvariantAuditorGrain"] = "auditor",
+    };
+
+    /// <summary>The kind of a grain type as Orleans names it (<c>Namespace.Type</c>, possibly with an assembly after a
+    /// comma), or null for a type that is not ours (Orleans' own system grains).</summary>
+    public static string? Of(string? grainType)
+    {
+        if (string.IsNullOrEmpty(grainType))
+        {
+            return null;
+        }
+
+        var full = grainType.Split(',', 2)[0].Trim();
+        if (!full.StartsWith("OrleansMigrate.", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var name = full[(full.LastIndexOfAny(['.', '+']) + 1)..];
+        if (name.IndexOf('`', StringComparison.Ordinal) is var tick and >= 0)
+        {
+            name = name[..tick];
+        }
+
+        // Every shard of the scheduler (one grain today; keys "scheduler", "scheduler/1"… once it is sharded).
+        if (name.Contains("MigrationScheduler", StringComparison.Ordinal))
+        {
+            return Scheduler;
+        }
+
+        return Names.TryGetValue(name, out var kind) ? kind : SnakeCase(name.EndsWith("Grain", StringComparison.Ordinal) ? name[..^5] : name);
+    }
+
+    private static string SnakeCase(string name)
+    {
+        var b = new System.Text.StringBuilder();
+        foreach (var c in name)
+        {
+            if (char.IsUpper(c) && b.Length > 0)
+            {
+                b.Append('_');
+            }
+
+            b.Append(char.ToLowerInvariant(c));
+        }
+
+        return b.ToString();
+    }
+}
+
+/// <summary>The JSON of <c>omig bench campaign --silos N</c>. <c>placement</c>: per silo process, the most activations of
+/// each grain kind seen there in one sample of Orleans' management grain (every ~2 s during the campaign).
+/// <c>control_silos_with_work</c>: control silos that held drain or migration grains at some sample.
+/// <c>recovery_s</c>: from the kill to the first migration completed after it. <c>migration_wall_ms_p50</c>: the last
+/// completed migrations the scheduler remembers. <c>targets_met</c>: completed, every host upgraded, 0 lost,
+/// 0 violations, a control silo killed, and at least two control silos did drains or migrations.</summary>
+public sealed record CampaignSilosResult(
+    int Silos,
+    int Hosts,
+    int Vms,
+    double MigrationsPerS,
+    double MigrationWallMsP50,
+    KilledSilo? Killed,
+    string CampaignState,
+    int VmsLost,
+    int InvariantViolations,
+    ImmutableArray<SiloPlacement> Placement,
+    bool TargetsMet,
+    int HostsUpgraded,
+    int MigrationsCompleted,
+    int MigrationsRolledBack,
+    int MigrationsFailed,
+    int HostsFailed,
+    double WallS,
+    double SetupS,
+    double? RecoveryS,
+    int ControlSilosWithWork,
+    int PlacementSamples,
+    int PlacementSampleFailures,
+    int ProgressReadFailures,
+    double TimeAcceleration,
+    int Batch,
+    int MaxParallelMigrations,
+    string ClusterId,
+    string Date,
+    int Processors);
+
+/// <summary>The control silo the bench killed (SIGKILL, not restarted): when (seconds into the campaign) and how far the
+/// campaign was.</summary>
+public sealed record KilledSilo(string Silo, int Pid, double AtS, int HostsDoneAtKill, int MigrationsAtKill, string Reason, string AtUtc);
+
+/// <summary>One silo process and the most activations of each grain kind seen on it in one sample: over the whole run
+/// (<c>grains</c>) and over the samples before the kill (<c>grains_before_kill</c>; the sample taken just before it included).</summary>
+public sealed record SiloPlacement(string Silo, string Role, int Pid, bool Killed, ImmutableSortedDictionary<string, int> Grains,
+    ImmutableSortedDictionary<string, int> GrainsBeforeKill);
