@@ -447,7 +447,7 @@ public static class GrainKinds
             name = name[..tick];
         }
 
-        // Every shard of the scheduler (one grain today; keys "scheduler", "scheduler/1"… once it is sharded).
+        // Every shard of the scheduler (keys "scheduler", "scheduler/1" … "scheduler/15").
         if (name.Contains("MigrationScheduler", StringComparison.Ordinal))
         {
             return Scheduler;

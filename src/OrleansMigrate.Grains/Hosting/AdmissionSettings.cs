@@ -1,7 +1,7 @@
 namespace OrleansMigrate.Hosting;
 
 /// <summary>Migration admission limits of a silo (<c>Omig:Admission:…</c>): each one unset keeps the built-in default of
-/// <see cref="Migration.MigrationAdmissionOptions"/>. The limits act where the migration scheduler runs (control silos).</summary>
+/// <see cref="Migration.MigrationAdmissionOptions"/>. The limits act where the admission ledger runs (a control silo), which counts every scheduler shard.</summary>
 public sealed class AdmissionSettings
 {
     /// <summary>Migrations in flight in the whole cluster (1–10,000).</summary>

@@ -413,7 +413,9 @@ public sealed partial class CampaignGrain(
             return s;
         }
 
-        var perDrain = Math.Max(1, s.Spec.MaxParallelMigrations / s.Spec.Batch);
+        // A drain takes at most 64 at once (DrainOptions.MaxParallel): above that every drain was refused and the campaign
+        // ended "completed" having skipped every host (--batch 5 with the bench's 400 in flight).
+        var perDrain = Math.Clamp(s.Spec.MaxParallelMigrations / s.Spec.Batch, 1, 64);
         var room = s.Spec.AllowDoubleMoves ? null : await UpgradedRoomAsync(s);
         for (var i = 0; i < hosts.Count && active < s.Spec.Batch; i++)
         {
