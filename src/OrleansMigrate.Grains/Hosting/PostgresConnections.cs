@@ -27,6 +27,20 @@ public static partial class PostgresConnections
         return csb.ConnectionString;
     }
 
+    /// <summary>Connections of the membership table's own pool (votes, I-am-alive writes, table reads).</summary>
+    public const int MembershipConnections = 5;
+
+    /// <summary>The connection string for Orleans' membership table: its own pool (Npgsql pools by connection string;
+    /// the application name differs), so a burst of storage calls never makes liveness writes wait for a connection
+    /// and get this silo suspected.</summary>
+    public static string ForMembership(string connectionString)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        var csb = new NpgsqlConnectionStringBuilder(Bounded(connectionString, MembershipConnections));
+        csb.ApplicationName = (string.IsNullOrEmpty(csb.ApplicationName) ? "omig" : csb.ApplicationName) + "-membership";
+        return csb.ConnectionString;
+    }
+
     [GeneratedRegex(@"(^|;)\s*max(imum)?\s*pool\s*size\s*=", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex SetsPoolSize();
 }

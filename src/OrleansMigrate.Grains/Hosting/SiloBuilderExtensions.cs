@@ -49,7 +49,7 @@ public static class SiloBuilderExtensions
             silo.UseAdoNetClustering(o =>
             {
                 o.Invariant = AdoNetInvariant;
-                o.ConnectionString = connectionString;
+                o.ConnectionString = PostgresConnections.ForMembership(options.ConnectionString!);
             });
             silo.AddOmigPostgresStorage(connectionString);
         }

@@ -16,6 +16,10 @@ public sealed class AdmissionLedger(int shards)
     public static readonly TimeSpan WaitMemory = TimeSpan.FromSeconds(5);
 
     private readonly Dictionary<int, ImmutableArray<AdmissionSlot>> _held = [];
+
+    /// <summary>Slots granted to a shard that its own next request has not confirmed yet: an answer to the ledger's
+    /// question (<see cref="ReportAnswer"/>) may have been given before the shard saw the grant, and must not drop them.</summary>
+    private readonly Dictionary<int, List<AdmissionSlot>> _unconfirmed = [];
     private readonly Dictionary<string, Waiting> _waiting = new(StringComparer.Ordinal);
 
     private sealed record Waiting(int Shard, MigrationPriority Priority, string Limit, DateTimeOffset Since);
@@ -29,12 +33,28 @@ public sealed class AdmissionLedger(int shards)
     /// <summary>Every slot held, across shards.</summary>
     public int InFlight => _held.Values.Sum(h => h.Length);
 
-    /// <summary>Takes <paramref name="held"/> as all that <paramref name="shard"/> holds.</summary>
+    /// <summary>Takes <paramref name="held"/> as all that <paramref name="shard"/> holds: the shard's own word, sent with its
+    /// request, after it has seen every grant it asked for before.</summary>
     public void Report(int shard, ImmutableArray<AdmissionSlot> held)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(shard);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, shards);
         _held[shard] = held.IsDefault ? [] : held;
+        _unconfirmed.Remove(shard);
+    }
+
+    /// <summary>What <paramref name="shard"/> answered when the ledger asked (a refresh, a rebuild): the shard may have
+    /// answered before it saw a grant still on its way, so grants it has not confirmed since are kept.</summary>
+    public void ReportAnswer(int shard, ImmutableArray<AdmissionSlot> held)
+    {
+        var pending = _unconfirmed.GetValueOrDefault(shard);
+        Report(shard, held);
+        if (pending is { Count: > 0 })
+        {
+            var answered = _held[shard].Select(h => h.MigrationId).ToHashSet(StringComparer.Ordinal);
+            _held[shard] = _held[shard].AddRange(pending.Where(p => !answered.Contains(p.MigrationId)));
+            _unconfirmed[shard] = pending;
+        }
     }
 
     public AdmissionDecision Decide(int shard, ImmutableArray<AdmissionSlot> held, ImmutableArray<AdmissionSlot> candidates, MigrationAdmissionOptions limits, DateTimeOffset now)
@@ -108,18 +128,16 @@ public sealed class AdmissionLedger(int shards)
 
             if (limit is not null)
             {
+                // Renewed at every refusal: a candidate its shard keeps asking for keeps its place.
                 refused[c.MigrationId] = reason!;
-                if (!_waiting.TryGetValue(c.MigrationId, out var was) || was.Limit != limit)
-                {
-                    _waiting[c.MigrationId] = new Waiting(shard, c.Priority, limit, now);
-                }
-
+                _waiting[c.MigrationId] = new Waiting(shard, c.Priority, limit, now);
                 continue;
             }
 
             granted.Add(c.MigrationId);
             _waiting.Remove(c.MigrationId);
             mine.Add(c);
+            (_unconfirmed.TryGetValue(shard, out var list) ? list : _unconfirmed[shard] = []).Add(c);
             byVm[c.VmId] = c.MigrationId;
             outbound[c.SourceHost] = outbound.GetValueOrDefault(c.SourceHost) + 1;
             inbound[c.DestinationHost] = inbound.GetValueOrDefault(c.DestinationHost) + 1;

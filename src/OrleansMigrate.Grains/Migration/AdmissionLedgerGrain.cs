@@ -20,7 +20,8 @@ public sealed partial class AdmissionLedgerGrain(
 {
     internal static readonly TimeSpan Refresh = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan AskAgainAfter = TimeSpan.FromSeconds(1);
-    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
+    /// <summary>Short: a rebuild asks inside a request, and every shard's request waits behind it.</summary>
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(3);
 
     private readonly AdmissionLedger _ledger = new(IMigrationSchedulerGrain.Shards);
     private DateTimeOffset _lastAsked = DateTimeOffset.MinValue;
@@ -58,7 +59,7 @@ public sealed partial class AdmissionLedgerGrain(
         {
             try
             {
-                _ledger.Report(s, await SchedulerShards.Shard(GrainFactory, s).ListAdmittedAsync().WaitAsync(AskTimeout));
+                _ledger.ReportAnswer(s, await SchedulerShards.Shard(GrainFactory, s).ListAdmittedAsync().WaitAsync(AskTimeout));
             }
             catch (Exception ex)
             {

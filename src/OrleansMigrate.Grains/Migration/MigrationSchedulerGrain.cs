@@ -113,15 +113,24 @@ public sealed partial class MigrationSchedulerGrain(
     {
         ArgumentNullException.ThrowIfNull(request);
         FleetValidation.RequireId("vm", request.VmId);
-        var vm = await GrainFactory.GetGrain<IVmGrain>(request.VmId).GetAsync()
-            ?? throw OmigException.NotFound("vm", $"VM '{request.VmId}' does not exist");
-        if (SchedulerShards.OfHost(vm.HostId) == _shard)
+        var host = (await GrainFactory.GetGrain<IVmGrain>(request.VmId).GetAsync()
+            ?? throw OmigException.NotFound("vm", $"VM '{request.VmId}' does not exist")).HostId;
+        for (var attempt = 0; attempt < 3; attempt++)
         {
-            return (await SubmitFromAsync(request, vm.HostId)).Status!;
+            // This shard's host: submitted here, by a local call (through the grain reference it would wait for itself).
+            // Another shard's: that shard decides; it answers where the VM went and never calls back.
+            var outcome = SchedulerShards.OfHost(host) == _shard
+                ? await SubmitFromAsync(request, host)
+                : await SchedulerShards.Shard(GrainFactory, SchedulerShards.OfHost(host)).SubmitFromAsync(request, host);
+            if (outcome.Status is { } status)
+            {
+                return status;
+            }
+
+            host = outcome.MovedTo!;
         }
 
-        // Another shard's host: that shard decides (it never calls back here, so no call cycle).
-        return await SchedulerShards.SubmitAsync(GrainFactory, request);
+        throw OmigException.Conflict("vm", $"VM '{request.VmId}' kept moving while its migration was submitted (now on '{host}'); submit again");
     }
 
     public async Task<SubmitOutcome> SubmitFromAsync(MigrationRequest request, string sourceHost)
@@ -291,9 +300,16 @@ public sealed partial class MigrationSchedulerGrain(
             await WriteAsync();
 
             // Stored as ended by its own grain, so the id still answers (rolled back, with the reason) and stays listed.
-            await GrainFactory.GetGrain<IMigrationGrain>(migrationId).RecordCancelledQueuedAsync(entry.Request, entry.SourceHost, entry.DestinationHost, entry.SubmittedAt,
+            var recorded = await GrainFactory.GetGrain<IMigrationGrain>(migrationId).RecordCancelledQueuedAsync(entry.Request, entry.SourceHost, entry.DestinationHost, entry.SubmittedAt,
                 $"cancelled before it started: {reason}");
-            await ReleaseReservationAsync(entry);
+
+            // Its reservation goes back only when the migration never ran: a grain that had started after all (a lost
+            // admission write) answers its own status, and its rollback or commit owns the reservation.
+            if (recorded.Phase == MigrationPhase.RolledBack && recorded.Timeline.All(t => t.Phase is MigrationPhase.Queued or MigrationPhase.RolledBack))
+            {
+                await ReleaseReservationAsync(entry);
+            }
+
             return true;
         }
 
@@ -443,6 +459,13 @@ public sealed partial class MigrationSchedulerGrain(
                 }
 
                 refused.Add(destination);
+            }
+            catch (Exception)
+            {
+                // No answer (a timeout, the host's silo or the database away): the reservation may have landed; nothing
+                // will be stored, so it goes back (best effort) and the caller hears the failure.
+                await ReleaseReservationAsync(new ScheduledMigration(migrationId, new MigrationRequest(vm.VmId), vm.HostId, destination, false, time.GetUtcNow()));
+                throw;
             }
         }
     }

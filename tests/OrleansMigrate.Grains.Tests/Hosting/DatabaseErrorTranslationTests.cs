@@ -212,6 +212,16 @@ public sealed class PostgresConnectionsTests
         Assert.Equal(expected, new Npgsql.NpgsqlConnectionStringBuilder(PostgresConnections.Bounded(connectionString, max)).MaxPoolSize);
 
     [Fact]
+    public void Membership_has_a_pool_of_its_own()
+    {
+        var storage = PostgresConnections.Bounded("Host=db;Database=x;Username=u", 20);
+        var membership = new Npgsql.NpgsqlConnectionStringBuilder(PostgresConnections.ForMembership("Host=db;Database=x;Username=u;Application Name=api"));
+        Assert.NotEqual(storage, membership.ConnectionString);
+        Assert.Equal("api-membership", membership.ApplicationName);
+        Assert.Equal(PostgresConnections.MembershipConnections, membership.MaxPoolSize);
+    }
+
+    [Fact]
     public void A_minimum_pool_above_the_cap_comes_down_to_it() =>
         Assert.Equal(4, new Npgsql.NpgsqlConnectionStringBuilder(PostgresConnections.Bounded("Host=db;Minimum Pool Size=10", 4)).MinPoolSize);
 

@@ -136,6 +136,40 @@ public sealed class AdmissionLedgerTests
     }
 
     [Fact]
+    public void A_maintenance_migration_that_keeps_asking_keeps_its_place_beyond_the_wait_memory()
+    {
+        var ledger = Ready();
+        ledger.Report(3, [S("x", "h5", "h6"), S("y", "h7", "h8"), S("z", "h9", "h10")]);
+        var t = T0;
+        for (var i = 0; i < 5; i++, t = t.AddSeconds(2))
+        {
+            Assert.Empty(ledger.Decide(1, [], [S("m", "h1", "h2", MigrationPriority.Maintenance)], Limits, t).Granted);
+        }
+
+        // 10 s after its first refusal (twice the wait memory), a slot frees and a user migration asks first.
+        ledger.Report(3, [S("x", "h5", "h6"), S("y", "h7", "h8")]);
+        Assert.Empty(ledger.Decide(2, [], [S("u", "h3", "h4")], Limits, t).Granted);
+        Assert.Equal<string>(["m"], ledger.Decide(1, [], [S("m", "h1", "h2", MigrationPriority.Maintenance)], Limits, t).Granted);
+    }
+
+    [Fact]
+    public void An_answer_given_before_the_shard_saw_its_grant_does_not_drop_that_grant()
+    {
+        var ledger = Ready();
+        Assert.Equal<string>(["a", "b", "c"], ledger.Decide(1, [], [S("a", "h1", "h2"), S("b", "h3", "h4"), S("c", "h5", "h6")], Limits, T0).Granted);
+
+        // The ledger's refresh asks shard 1, which answers before the grant reached it: nothing admitted yet.
+        ledger.ReportAnswer(1, []);
+        Assert.Equal(3, ledger.InFlight);
+        Assert.StartsWith("cluster limit: 3 of 3", ledger.Decide(2, [], [S("d", "h7", "h8")], Limits, T0).Refused["d"], StringComparison.Ordinal);
+
+        // Its own next request is its word: a ended, b and c run.
+        ledger.Decide(1, [S("b", "h3", "h4"), S("c", "h5", "h6")], [], Limits, T0);
+        ledger.ReportAnswer(1, [S("b", "h3", "h4")]);
+        Assert.Equal(1, ledger.InFlight);
+    }
+
+    [Fact]
     public void A_shard_number_outside_the_ledger_is_refused()
     {
         var ledger = Ready(2);
