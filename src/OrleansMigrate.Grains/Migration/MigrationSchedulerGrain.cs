@@ -55,7 +55,18 @@ public sealed partial class MigrationSchedulerGrain(
 
         // A periodic pass, so a slot held by a migration whose end notification was lost frees even when nothing
         // else happens.
-        this.RegisterGrainTimer(static g => g.Open.IsEmpty && !g._releasePending ? Task.CompletedTask : g.AdmitAsync(), this, SweepInterval, SweepInterval);
+        this.RegisterGrainTimer(static async g =>
+        {
+            if (g._releaseRetries.Count > 0)
+            {
+                await g.RetryReleasesAsync();
+            }
+
+            if (!g.Open.IsEmpty || g._releasePending)
+            {
+                await g.AdmitAsync();
+            }
+        }, this, SweepInterval, SweepInterval);
         telemetry.Queued(ShardKey, Open.Values.Count(m => !m.Admitted));
         return Task.CompletedTask;
     }
@@ -460,12 +471,14 @@ public sealed partial class MigrationSchedulerGrain(
 
                 refused.Add(destination);
             }
-            catch (Exception)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                // No answer (a timeout, the host's silo or the database away): the reservation may have landed; nothing
-                // will be stored, so it goes back (best effort) and the caller hears the failure.
-                await ReleaseReservationAsync(new ScheduledMigration(migrationId, new MigrationRequest(vm.VmId), vm.HostId, destination, false, time.GetUtcNow()));
-                throw;
+                // No answer (a timeout, the host's silo died, the database away): the reservation may or may not have
+                // landed. The migration is stored anyway and owns it: its prepare reserves again under the same id (a
+                // no-op if it landed, a capacity check if not) and its commit or rollback gives it back. Giving it back
+                // here instead could fail the same way and leave it held by nothing.
+                LogReserveUnanswered(logger, migrationId, destination, ex.GetBaseException().Message);
+                return destination;
             }
         }
     }
@@ -477,10 +490,27 @@ public sealed partial class MigrationSchedulerGrain(
         try
         {
             await GrainFactory.GetGrain<IHostGrain>(entry.DestinationHost).ReleaseAsync(entry.MigrationId);
+            _releaseRetries.Remove(entry.MigrationId);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            LogReleaseFailed(logger, entry.MigrationId, entry.DestinationHost, ex.GetBaseException().Message);
+            // Tried again at every pass (a host grain whose silo just died answers once it is activated elsewhere).
+            if (_releaseRetries.TryAdd(entry.MigrationId, entry))
+            {
+                LogReleaseFailed(logger, entry.MigrationId, entry.DestinationHost, ex.GetBaseException().Message);
+            }
+        }
+    }
+
+    /// <summary>Reservations of migrations that will not run whose release failed: retried by the periodic pass while
+    /// this activation lives (a crash forgets them; the audit reports one left behind).</summary>
+    private readonly Dictionary<string, ScheduledMigration> _releaseRetries = new(StringComparer.Ordinal);
+
+    private async Task RetryReleasesAsync()
+    {
+        foreach (var entry in _releaseRetries.Values.ToList())
+        {
+            await ReleaseReservationAsync(entry);
         }
     }
 
@@ -576,8 +606,11 @@ public sealed partial class MigrationSchedulerGrain(
     [LoggerMessage(EventId = 4015, Level = LogLevel.Warning, Message = "Scheduler: history page {Page} could not be written ({Error}); its ids stay in the scheduler's row and the next submit tries again")]
     private static partial void LogHistoryPageFailed(ILogger logger, long page, string error);
 
-    [LoggerMessage(EventId = 4019, Level = LogLevel.Warning, Message = "Scheduler: the reservation of migration {MigrationId} on host {HostId}, which will not run, could not be given back ({Error}); the audit reports it")]
+    [LoggerMessage(EventId = 4019, Level = LogLevel.Warning, Message = "Scheduler: the reservation of migration {MigrationId} on host {HostId}, which will not run, could not be given back ({Error}); tried again every 2 s")]
     private static partial void LogReleaseFailed(ILogger logger, string migrationId, string hostId, string error);
+
+    [LoggerMessage(EventId = 4020, Level = LogLevel.Warning, Message = "Scheduler: host {HostId} did not answer the reservation for migration {MigrationId} ({Error}); the migration is stored and its prepare reserves again")]
+    private static partial void LogReserveUnanswered(ILogger logger, string migrationId, string hostId, string error);
 
     [LoggerMessage(EventId = 4018, Level = LogLevel.Warning, Message = "Scheduler {Shard}: the admission ledger did not answer ({Error}); nothing is admitted until it does, the next pass asks again")]
     private static partial void LogLedgerFailed(ILogger logger, string shard, string error);
