@@ -19,10 +19,24 @@ public sealed partial class HostGrain(
     /// advisory, so a dead directory silo must not hold every host change for the full response timeout.</summary>
     private static readonly TimeSpan PublishWait = TimeSpan.FromSeconds(2);
 
+    /// <summary>How often this host looks for migration reservations that no migration owns, and how old one must be
+    /// (by this activation's clock) before it is asked about.</summary>
+    private static readonly TimeSpan OrphanCheck = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan OrphanAge = TimeSpan.FromSeconds(10);
+
+    private readonly Dictionary<string, DateTimeOffset> _reservationSeen = new(StringComparer.Ordinal);
+    private IGrainTimer? _orphanTimer;
+
     private IGrainTimer? _publishRetry;
     private (HostRecord? Record, HostVersion Version) _unpublished;
 
     private string HostId => this.GetPrimaryKeyString();
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        WatchReservations();
+        return Task.CompletedTask;
+    }
 
     public Task<HostRecord?> GetAsync() => Task.FromResult(state.State.Record);
 
@@ -212,8 +226,77 @@ public sealed partial class HostGrain(
         // A failed write must leave the in-memory ledger as it was, or the next check would see capacity that is not
         // stored; after a version conflict the ledger is read back from storage (StateWrites).
         await state.WriteOrRevertAsync(() => (state.State.Record, state.State.Change) = (before, changes));
+        WatchReservations();
         await PublishAsync(after, new HostVersion(after.RegisteredAt, changes + 1));
         return after;
+    }
+
+    /// <summary>
+    /// A scheduler shard reserves a VM's room here at submit, before it stores the migration: if its silo dies in
+    /// between, the reservation belongs to nothing. While this host holds migration reservations it asks, every few
+    /// seconds, about each one it has seen for a while: no migration grain with that id and no scheduler shard holding it
+    /// (asked again after the shard, since a migration may start in between) means it is given back. Any failure to
+    /// answer keeps it (asked again at the next tick).
+    /// </summary>
+    private void WatchReservations()
+    {
+        if (_orphanTimer is null && state.State.Record?.Reservations.Keys.Any(IsMigrationReservation) == true)
+        {
+            _orphanTimer = this.RegisterGrainTimer(static g => g.ReleaseOrphansAsync(), this, OrphanCheck, OrphanCheck);
+        }
+    }
+
+    private static bool IsMigrationReservation(string id) => id.StartsWith("mig-", StringComparison.Ordinal);
+
+    private async Task ReleaseOrphansAsync()
+    {
+        var now = time.GetUtcNow();
+        var held = state.State.Record?.Reservations.Keys.Where(IsMigrationReservation).ToHashSet(StringComparer.Ordinal) ?? [];
+        foreach (var gone in _reservationSeen.Keys.Where(k => !held.Contains(k)).ToList())
+        {
+            _reservationSeen.Remove(gone);
+        }
+
+        if (held.Count == 0)
+        {
+            _orphanTimer?.Dispose();
+            _orphanTimer = null;
+            return;
+        }
+
+        foreach (var id in held)
+        {
+            if (!_reservationSeen.TryGetValue(id, out var since))
+            {
+                _reservationSeen[id] = now;
+                continue;
+            }
+
+            if (now - since < OrphanAge)
+            {
+                continue;
+            }
+
+            try
+            {
+                var migration = GrainFactory.GetGrain<Migration.IMigrationGrain>(id);
+                if (await migration.GetAsync() is not null
+                    || await Migration.SchedulerShards.FindOpenAsync(GrainFactory, id) is not null
+                    || await migration.GetAsync() is not null
+                    || state.State.Record?.Reservations.ContainsKey(id) != true)
+                {
+                    continue;
+                }
+
+                await UpdateAsync(r => r with { Reservations = r.Reservations.Remove(id) });
+                _reservationSeen.Remove(id);
+                LogOrphanReleased(logger, HostId, id, (now - since).TotalSeconds);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Not known either way: kept, asked again at the next tick.
+            }
+        }
     }
 
     /// <summary>Tells the host directory (what fleet operations rank destinations from) of the stored change before the
@@ -242,6 +325,9 @@ public sealed partial class HostGrain(
     private static bool SameSpec(HostSpec a, HostSpec b) =>
         a with { CpuFeatures = [], Labels = ImmutableDictionary<string, string>.Empty } == b with { CpuFeatures = [], Labels = ImmutableDictionary<string, string>.Empty }
         && a.CpuFeatures.SequenceEqual(b.CpuFeatures) && a.Labels.Count == b.Labels.Count && !a.Labels.Except(b.Labels).Any();
+
+    [LoggerMessage(EventId = 1304, Level = LogLevel.Warning, Message = "Host {HostId} gave back reservation {ReservationId}, held for {Seconds:0} s by no migration and no scheduler shard (its shard's silo died between the reservation and storing the migration)")]
+    private static partial void LogOrphanReleased(ILogger logger, string hostId, string reservationId, double seconds);
 
     [LoggerMessage(EventId = 1303, Level = LogLevel.Warning, Message = "Host {HostId} could not tell the host directory of its change (retried every 5 s): {Reason}")]
     private static partial void LogPublishFailed(ILogger logger, string hostId, string reason);
