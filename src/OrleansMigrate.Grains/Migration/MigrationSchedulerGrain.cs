@@ -448,8 +448,8 @@ public sealed partial class MigrationSchedulerGrain(
     /// capacity ledger owns the reservation from the submit on (a migration's prepare reserves again under the same id,
     /// which is a no-op), so two shards cannot both promise a host's last cores. A chosen host that refuses (another
     /// shard took the room since this one read it) is passed over, twice at most; a named one refuses the request.
-    /// A crash between this reservation and the state write leaves the reservation without a migration: the invariant
-    /// audit reports it (<c>reservation-owned</c>).
+    /// A crash between this reservation and the state write leaves the reservation without a migration: the host gives
+    /// it back after 10 s (<c>HostGrain</c>'s orphan check).
     /// </summary>
     private async Task<string> ChooseAndReserveAsync(VmRecord vm, string? requested, MigrationPolicy policy, string migrationId)
     {
