@@ -62,6 +62,14 @@ public interface IHostAgentGrain : IGrainWithStringKey
     [Alias("ResumeIncoming")]
     Task<ResumeReport> ResumeIncomingAsync(string migrationId);
 
+    /// <summary>Destination, parallel switchover, called the moment the source paused: takes each disk over and
+    /// enables each relay of <paramref name="plan"/> itself, waits for its own side to have received the final
+    /// copy, and runs the VM the instant the last of them holds — unless the migration was aborted here first
+    /// (decided under the VM's lock, as <see cref="AbortIncomingAsync"/> is). The commit point. Idempotent per
+    /// migration: every step is, and a replay after the resume returns the first resume.</summary>
+    [Alias("Switchover")]
+    Task<SwitchoverReport> SwitchoverAsync(string migrationId, SwitchoverPlan plan);
+
     /// <summary>Source, after the commit point: the source VM stops for good and is destroyed. Idempotent.
     /// Returns the hypervisor's own numbers for the migration when it has them (null on a replay).</summary>
     [Alias("CompleteOutgoing")]

@@ -39,6 +39,14 @@ public interface ICloudDiskGrain : IGrainWithStringKey
     /// <summary>Rollback: makes <paramref name="hostId"/> the only read-write holder again (un-pausing it, or
     /// taking the disk back at a new generation from a holder that has not committed), and closes
     /// every other host's handle.</summary>
+    /// <summary>The switchover's disk step: makes <paramref name="hostId"/> the read-write holder at a new fencing
+    /// generation, taking the disk from the writer it supersedes. With a block store that fences (it blocks the
+    /// superseded writer's I/O when it grants the newer generation) this is one store action; otherwise the writer
+    /// is paused first and then the host promoted (two). Call only once the current writer's VM is paused: its
+    /// I/O is blocked from here on. Idempotent: a host that writes already is answered at once.</summary>
+    [Alias("TakeOver")]
+    Task<CloudDiskRecord> TakeOverAsync(string hostId);
+
     [Alias("RestoreWriter")]
     Task<CloudDiskRecord> RestoreWriterAsync(string hostId);
 

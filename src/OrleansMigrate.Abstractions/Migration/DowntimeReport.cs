@@ -15,4 +15,15 @@ public sealed record DowntimeReport(
     [property: Id(3)] long FinalBytes,
     [property: Id(4)] long CompressedBytes,
     [property: Id(5)] int SessionDeltaEntries,
-    [property: Id(6)] ImmutableDictionary<string, double> Steps);
+    [property: Id(6)] ImmutableDictionary<string, double> Steps)
+{
+    /// <summary>Every switchover step on one clock, in ms from the source's pause, ordered by start (empty for
+    /// migrations recorded before it was kept).</summary>
+    [Id(7)]
+    public ImmutableArray<SwitchoverStepTime> Timeline { get; init; } = [];
+
+    /// <summary>Grain calls between the pause and the resume (the source's pause report, the destination's
+    /// switchover, and each disk and relay step it made); 0 when not counted.</summary>
+    [Id(8)]
+    public int CriticalPathCalls { get; init; }
+}

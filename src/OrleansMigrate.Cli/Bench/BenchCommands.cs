@@ -363,7 +363,8 @@ public static class BenchCommands
         var warm = new Option<int>("--warm-ms") { Description = "How long each fresh guest dirties memory before it migrates, ms (100-60000)", DefaultValueFactory = _ => 1500 };
         var priority = new Option<string>("--qemu-priority") { Description = "QEMU process priority for both modes: normal, above-normal or high (root)", DefaultValueFactory = _ => "normal" };
         var accel = new Option<string>("--accel") { Description = "auto (KVM when /dev/kvm opens and runs the probe guest at speed, else TCG), kvm or tcg", DefaultValueFactory = _ => "auto" };
-        var cmd = new Command("qemu", "Real QEMU: plain QMP migration vs the full orchestrated migration of the same guest, alternating (--json PATH, default qemu.json)") { runs, image, pages, delay, memory, warm, priority, accel };
+        var idle = new Option<bool>("--idle") { Description = "An almost idle guest (256 pages, one written every 100,000,000 loop iterations): what the orchestration adds when QEMU's own downtime is smallest" };
+        var cmd = new Command("qemu", "Real QEMU: plain QMP migration vs the full orchestrated migration of the same guest, alternating (--json PATH, default qemu.json)") { runs, image, pages, delay, memory, warm, priority, accel, idle };
         cmd.SetLocalAction(async (parse, ct) =>
         {
             var (n, mib, warmMs) = (parse.GetValue(runs), parse.GetValue(memory), parse.GetValue(warm));
@@ -383,6 +384,16 @@ public static class BenchCommands
             }
 
             var (guestPages, guestDelay) = (parse.GetValue(pages), parse.GetValue(delay));
+            if (parse.GetValue(idle))
+            {
+                if (parse.GetResult(pages) is { Implicit: false } || parse.GetResult(delay) is { Implicit: false } || parse.GetValue(image) is not null)
+                {
+                    throw OmigException.Invalid("--idle", "cannot be combined with --guest-pages, --guest-delay or --image");
+                }
+
+                (guestPages, guestDelay) = (256, 100_000_000);
+            }
+
             if (guestPages is < 1 or > 65536)
             {
                 throw OmigException.Invalid("--guest-pages", $"must be between 1 and 65536, got {guestPages}");

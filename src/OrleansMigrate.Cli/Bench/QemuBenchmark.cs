@@ -35,6 +35,7 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
         var chosen = await AcceleratorProbe.ResolveAsync(options);
         log($"QEMU accelerator: {chosen}; guest {memoryMiB} MiB from {image}; QEMU priority {priority}; {runs} runs per mode");
 
+        double diskPromoteMs = 0;
         var plain = new List<Sample>();
         var orchestrated = new List<Sample>();
         await using (var a = new QemuHypervisorDriver("plain-a", options))
@@ -46,6 +47,7 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
         })))
         {
             var client = cluster.Client;
+            diskPromoteMs = cluster.Services.GetRequiredService<Cloud.CloudBackendOptions>().DiskReopenReadWriteMs;
             foreach (var host in DemoFleet.Hosts(2))
             {
                 await client.AddHostAsync(host with { FirmwareVersion = "2.4.0", HardwareGeneration = 4 });
@@ -81,6 +83,9 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
 
         var plainStats = Stats(plain);
         var orchestratedStats = Stats(orchestrated);
+
+        // The breakdown of one run: the orchestrated run whose guest-visible downtime is nearest the median.
+        var median = orchestrated.OrderBy(o => Math.Abs(o.GuestVisibleMs - orchestratedStats.GuestVisibleMsP50)).FirstOrDefault();
         return new QemuBenchmarkResult(
             runs,
             plainStats,
@@ -95,6 +100,12 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
             guestDescription)
         {
             AcceleratorReason = chosen.Reason,
+            RatioP99 = plainStats.DowntimeMsP99 > 0 ? Math.Round(orchestratedStats.DowntimeMsP99 / plainStats.DowntimeMsP99, 3) : double.NaN,
+            GuestVisibleRatioP99 = plainStats.GuestVisibleMsP99 > 0 ? Math.Round(orchestratedStats.GuestVisibleMsP99 / plainStats.GuestVisibleMsP99, 3) : double.NaN,
+            GuestVisibleAddedMsP50 = Math.Round(orchestratedStats.GuestVisibleMsP50 - plainStats.GuestVisibleMsP50, 3),
+            DiskPromoteMs = diskPromoteMs,
+            CriticalPathCallsP50 = orchestrated.Count == 0 ? 0 : Percentiles.Of([.. orchestrated.Select(o => (double)o.CriticalPathCalls)], 50),
+            MedianRunTimeline = median?.Timeline ?? [],
         };
     }
 
@@ -177,10 +188,15 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
                 throw new InvalidOperationException($"orchestrated migration of {vmId} ended {Naming.EnumNames.Of(status.Phase)}: {status.Failure}");
             }
 
-            log($"  orchestrated: stop→pre {status.Hypervisor?.StopMs:0.00} hold {status.Hypervisor?.PauseHoldMs:0.00} ms, device stage {status.Hypervisor?.DeviceStageMs:0.00} ms, steps {string.Join(", ", status.Downtime?.Steps.Select(kv => $"{kv.Key} {kv.Value:0.0}") ?? [])}");
+            log($"  orchestrated: stop→pre {status.Hypervisor?.StopMs:0.00} hold {status.Hypervisor?.PauseHoldMs:0.00} ms, device stage {status.Hypervisor?.DeviceStageMs:0.00} ms, " +
+                $"{status.Downtime?.CriticalPathCalls} grain calls; timeline {string.Join(", ", status.Downtime?.Timeline.Select(t => t.EndMs > t.StartMs ? $"{t.Step} {t.StartMs:0.0}-{t.EndMs:0.0}" : $"{t.Step} {t.StartMs:0.0}") ?? [])}");
             // The verdict the destination's agent read from the guest after the resume, not "the migration did not fail".
             return new Sample(status.Hypervisor?.DowntimeMs ?? double.NaN, status.Downtime?.DowntimeMs ?? double.NaN, totalMs,
-                status.GuestCheck ?? GuestCheck.NotChecked("the migration reported no guest check"));
+                status.GuestCheck ?? GuestCheck.NotChecked("the migration reported no guest check"))
+            {
+                Timeline = status.Downtime?.Timeline ?? [],
+                CriticalPathCalls = status.Downtime?.CriticalPathCalls ?? 0,
+            };
         }
         finally
         {
@@ -206,7 +222,12 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
             [.. samples.Where(s => s.Check.Verdict != GuestCheckVerdict.Consistent).Select(s => Words(s.Check)).Distinct()]);
     }
 
-    private sealed record Sample(double DowntimeMs, double GuestVisibleMs, double TotalMs, GuestCheck Check);
+    private sealed record Sample(double DowntimeMs, double GuestVisibleMs, double TotalMs, GuestCheck Check)
+    {
+        public ImmutableArray<SwitchoverStepTime> Timeline { get; init; } = [];
+
+        public int CriticalPathCalls { get; init; }
+    }
 }
 
 /// <summary>What <c>omig bench qemu</c> writes.</summary>
@@ -226,6 +247,30 @@ public sealed record QemuBenchmarkResult(
     /// <summary>Why <see cref="Accelerator"/> was chosen (configured, no /dev/kvm, or the KVM probe's result).</summary>
     [JsonPropertyName("accelerator_reason")]
     public string AcceleratorReason { get; init; } = "";
+
+    /// <summary>p99 of the orchestrated QEMU-reported downtime over the plain one's p99.</summary>
+    [JsonPropertyName("ratio_p99")]
+    public double RatioP99 { get; init; }
+
+    /// <summary>p99 of the orchestrated guest-visible downtime over the plain one's p99.</summary>
+    [JsonPropertyName("guest_visible_ratio_p99")]
+    public double GuestVisibleRatioP99 { get; init; }
+
+    /// <summary>Guest-visible p50 of the orchestrated runs minus that of the plain runs: what the control plane adds, ms.</summary>
+    [JsonPropertyName("guest_visible_added_ms_p50")]
+    public double GuestVisibleAddedMsP50 { get; init; }
+
+    /// <summary>The simulated disk promote's latency in the orchestrated runs (the one cloud step the guest must wait for), ms.</summary>
+    [JsonPropertyName("disk_promote_ms")]
+    public double DiskPromoteMs { get; init; }
+
+    /// <summary>Grain calls between the pause and the resume, median over the orchestrated runs.</summary>
+    [JsonPropertyName("critical_path_calls_p50")]
+    public double CriticalPathCallsP50 { get; init; }
+
+    /// <summary>Every switchover step of the orchestrated run nearest the median guest-visible downtime, ms from the pause.</summary>
+    [JsonPropertyName("median_run_timeline")]
+    public ImmutableArray<SwitchoverStepTime> MedianRunTimeline { get; init; } = [];
 }
 
 /// <summary>One mode's figures: QEMU-reported downtime, and guest-visible downtime (source STOP → destination RESUME).</summary>

@@ -219,7 +219,24 @@ public static class Render
                 // QEMU does not itemise its final copy: its figures are in the hypervisor's own report below.
                 breakdown.AddRow("stop-and-copy payload", $"{d.FinalPages} pages, {d.FinalBytes} bytes on the wire ({d.CompressedBytes} compressed), {d.SessionDeltaEntries} session entries");
             }
+
+            if (d.CriticalPathCalls > 0)
+            {
+                breakdown.AddRow("grain calls between pause and resume", $"{d.CriticalPathCalls}");
+            }
+
             grid.AddRow(breakdown);
+            if (!d.Timeline.IsDefaultOrEmpty)
+            {
+                // One clock: QEMU's own STOP/RESUME timestamps and the hosts' clocks, in ms from the source's pause.
+                var steps = new Table().Border(TableBorder.Rounded).AddColumns("SWITCHOVER TIMELINE (ms from the pause)", "HOST", "START", "END");
+                foreach (var t in d.Timeline)
+                {
+                    steps.AddRow(Markup.Escape(t.Step), Markup.Escape(t.Host), $"{t.StartMs:0.00}", t.EndMs > t.StartMs ? $"{t.EndMs:0.00}" : "");
+                }
+
+                grid.AddRow(steps);
+            }
         }
 
         if (m.Hypervisor is { } h)

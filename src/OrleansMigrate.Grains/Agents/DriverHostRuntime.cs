@@ -276,8 +276,14 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         {
             await faults.BeforeAsync(FaultSteps.AgentFinalCopy, outgoing.VmId);
             var final = await outgoing.FinalCopyAsync();
+            var done = DateTimeOffset.UtcNow;
             var ms = (final.AcknowledgedTimestamp - final.StartedTimestamp) * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
-            return new FinalCopyReport(ms, final.Pages, final.WireBytes, final.CompressedBytes, final.SessionDeltaEntries);
+            return new FinalCopyReport(ms, final.Pages, final.WireBytes, final.CompressedBytes, final.SessionDeltaEntries)
+            {
+                Marks = outgoing is QemuOutgoingMigration qemu
+                    ? [.. qemu.SwitchoverTimes().Select(t => SwitchoverMark.At(t.Step, hostId, t.AtUtc))]
+                    : [new SwitchoverMark("final copy", hostId, done.AddMilliseconds(-ms), done)],
+            };
         })).Value;
     }
 
@@ -306,6 +312,12 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         }
 
         return await resume.Value;
+    }
+
+    public async Task<DateTimeOffset> WaitReceivedAsync(string hostId, string migrationId)
+    {
+        await Incoming(hostId, migrationId).Received;
+        return DateTimeOffset.UtcNow;
     }
 
     public async Task<GuestCheck> VerifyIncomingAsync(string hostId, string migrationId)

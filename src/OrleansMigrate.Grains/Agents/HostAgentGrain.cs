@@ -1,5 +1,7 @@
+using System.Collections.Concurrent;
 using Orleans.Concurrency;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Migration;
 using OrleansMigrate.Placement;
 
 namespace OrleansMigrate.Agents;
@@ -101,6 +103,34 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
     public Task<Migration.GuestCheck> VerifyIncomingAsync(string migrationId) => runtime.VerifyIncomingAsync(HostId, migrationId);
 
     public Task<ResumeReport> ResumeIncomingAsync(string migrationId) => runtime.ResumeIncomingAsync(HostId, migrationId);
+
+    public async Task<SwitchoverReport> SwitchoverAsync(string migrationId, SwitchoverPlan plan)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        var marks = new ConcurrentQueue<SwitchoverMark>();
+        marks.Enqueue(SwitchoverMark.At("switchover armed", HostId, DateTimeOffset.UtcNow));
+        var calls = 0;
+        async Task Step(string name, Func<Task> action)
+        {
+            var start = DateTimeOffset.UtcNow;
+            Interlocked.Increment(ref calls);
+            await action();
+            marks.Enqueue(new SwitchoverMark(name, HostId, start, DateTimeOffset.UtcNow));
+        }
+
+        // Every condition at once; the disks' I/O on the source is blocked from the take-over on (its VM is paused).
+        var received = runtime.WaitReceivedAsync(HostId, migrationId);
+        await Task.WhenAll(plan.Disks.Select(d => Step($"disk {d.DiskId} take-over", () => GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId).TakeOverAsync(HostId)))
+            .Concat(plan.Nics.Select(n => Step($"relay {n.Ip} enable", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).SetRelayEnabledAsync(n.Ip, migrationId, true))))
+            .Append(received));
+        marks.Enqueue(SwitchoverMark.At("final copy received", HostId, await received));
+
+        // The resume is decided under the VM's lock, as an abort is: an abort that came first wins and this throws.
+        marks.Enqueue(SwitchoverMark.At("resume sent", HostId, DateTimeOffset.UtcNow));
+        var resumed = await runtime.ResumeIncomingAsync(HostId, migrationId);
+        marks.Enqueue(SwitchoverMark.At("RESUME", HostId, resumed.ResumedAtUtc));
+        return new SwitchoverReport(resumed.ResumedAtUtc, [.. marks], calls);
+    }
 
     public Task<HypervisorReport?> CompleteOutgoingAsync(string migrationId, string vmId) => runtime.CompleteOutgoingAsync(HostId, migrationId, vmId);
 

@@ -37,6 +37,9 @@ public interface IHostRuntime
 
     Task<ResumeReport> ResumeIncomingAsync(string hostId, string migrationId);
 
+    /// <summary>Destination: completes once this side has received and applied the whole final copy; the time it saw that.</summary>
+    Task<DateTimeOffset> WaitReceivedAsync(string hostId, string migrationId);
+
     Task<GuestCheck> VerifyIncomingAsync(string hostId, string migrationId);
 
     Task<HypervisorReport?> CompleteOutgoingAsync(string hostId, string migrationId, string vmId);

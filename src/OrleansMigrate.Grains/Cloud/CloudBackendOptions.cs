@@ -44,6 +44,11 @@ public sealed class CloudBackendOptions
     /// <summary>Closing a handle, ms (metadata negotiation); default 2,000.</summary>
     public int DiskCloseMs { get; set; } = DefaultDiskCloseMs;
 
+    /// <summary>Whether the simulated block store fences: granting a newer generation blocks the superseded writer's
+    /// I/O, so a switchover hands a disk over in one action. False simulates a store without fencing (the writer is
+    /// paused first, then the destination promoted: two actions inside the downtime). Default true.</summary>
+    public bool DiskFencing { get; set; } = true;
+
     /// <summary>Staging a disabled relay route through the network manager, ms; default 20.</summary>
     public int RelayStageMs { get; set; } = DefaultRelayStageMs;
 

@@ -58,6 +58,30 @@ public static class DiskHandover
     }
 
     /// <summary>
+    /// The switchover's single step with a fencing store: makes <paramref name="hostId"/> the writer at the next
+    /// generation; the writer it supersedes keeps its handle, paused, as the store's fencing blocks its I/O (its
+    /// VM is paused for the switchover, so nothing is lost). With no writer it is <see cref="PromoteReadWrite"/>.
+    /// A host that writes already is <see cref="DiskBackendAction.None"/>.
+    /// </summary>
+    public static DiskStep TakeOver(CloudDiskRecord disk, string hostId)
+    {
+        var writer = disk.WriterHost;
+        if (writer is null || writer == hostId)
+        {
+            return PromoteReadWrite(disk, hostId);
+        }
+
+        var generation = disk.FencingGeneration + 1;
+        return new DiskStep(DiskBackendAction.ReopenReadWrite, hostId, generation, disk with
+        {
+            Attachments = disk.Attachments
+                .SetItem(writer, disk.Attachments[writer] with { Mode = DiskAttachmentMode.Paused })
+                .SetItem(hostId, new DiskAttachment(DiskAttachmentMode.ReadWrite, generation)),
+            FencingGeneration = generation,
+        });
+    }
+
+    /// <summary>
     /// Rollback, first half: makes <paramref name="hostId"/> the writer again. A paused handle granted at the
     /// current generation is un-paused (no host was promoted since); otherwise the host reopens read-write at
     /// the next generation, and the writer it takes the disk from is paused, as the store's fencing does.

@@ -9,6 +9,11 @@ namespace OrleansMigrate.Cloud;
 /// </summary>
 public interface ICloudDiskBackend
 {
+    /// <summary>Whether granting a newer generation blocks the superseded writer's I/O (fencing). When true a
+    /// switchover hands the disk over in one action (<see cref="ReopenReadWriteAsync"/> at the next generation);
+    /// when false it pauses the writer first and promotes after (two).</summary>
+    bool FencesOnGrant { get; }
+
     /// <summary>Provisions <paramref name="diskId"/> with a read-write handle on <paramref name="hostId"/> at
     /// generation 1.</summary>
     Task CreateAsync(string diskId, string hostId, CancellationToken cancellationToken = default);

@@ -34,6 +34,8 @@ public sealed class SimulatedCloudDiskBackend : ICloudDiskBackend
         _time = time;
     }
 
+    public bool FencesOnGrant => _options.DiskFencing;
+
     /// <summary>What the store holds for <paramref name="diskId"/>, or null when it holds nothing.</summary>
     public BlockStoreVolume? Inspect(string diskId)
     {
@@ -138,7 +140,7 @@ public sealed class SimulatedCloudDiskBackend : ICloudDiskBackend
         await DelayAsync(_options.DiskReopenReadWriteMs + (HasHandle(diskId, hostId) ? 0 : _options.DiskOpenReadOnlyMs), cancellationToken);
         lock (_lock)
         {
-            GrantWrite(diskId, GetOrAdopt(diskId, hostId), hostId, generation);
+            GrantWrite(diskId, GetOrAdopt(diskId, hostId), hostId, generation, _options.DiskFencing);
         }
     }
 
@@ -162,7 +164,7 @@ public sealed class SimulatedCloudDiskBackend : ICloudDiskBackend
                 return;
             }
 
-            GrantWrite(diskId, v, hostId, generation);
+            GrantWrite(diskId, v, hostId, generation, _options.DiskFencing);
         }
     }
 
@@ -182,7 +184,7 @@ public sealed class SimulatedCloudDiskBackend : ICloudDiskBackend
 
     /// <summary>Grants <paramref name="hostId"/> a read-write handle at <paramref name="generation"/>: the
     /// fencing check. A newer generation blocks the I/O of every other read-write handle.</summary>
-    private static void GrantWrite(string diskId, Volume v, string hostId, long generation)
+    private static void GrantWrite(string diskId, Volume v, string hostId, long generation, bool fences)
     {
         if (generation < v.Generation)
         {
@@ -200,6 +202,20 @@ public sealed class SimulatedCloudDiskBackend : ICloudDiskBackend
                         $"the block store refused a read-write open of disk '{diskId}' on host '{hostId}': generation {generation} is held read-write by host '{host}'");
                 }
             }
+        }
+        else if (!fences)
+        {
+            // A store without fencing cannot block a writer's I/O by granting another: two writers would coexist.
+            foreach (var (host, handle) in v.Handles)
+            {
+                if (host != hostId && handle.Mode == DiskAttachmentMode.ReadWrite)
+                {
+                    throw OmigException.Conflict("disk",
+                        $"the block store does not fence: disk '{diskId}' is written by host '{host}'; pause it before opening it read-write on host '{hostId}'");
+                }
+            }
+
+            v.Generation = generation;
         }
         else
         {

@@ -62,8 +62,28 @@ public sealed partial class CloudDiskGrain(
 
     public Task<CloudDiskRecord> PromoteReadWriteAsync(string hostId) => ApplyAsync(hostId, DiskHandover.PromoteReadWrite);
 
+    public async Task<CloudDiskRecord> TakeOverAsync(string hostId)
+    {
+        FleetValidation.RequireId("host", hostId);
+        var record = state.State.Record ?? throw OmigException.NotFound("disk", $"disk '{DiskId}' does not exist");
+        if (!blockStore.FencesOnGrant && record.WriterHost is { } writer && writer != hostId)
+        {
+            // No fencing in the store: the writer's I/O is blocked by pausing it, and only then is the host promoted.
+            await ApplyAsync(writer, DiskHandover.Pause);
+            return await ApplyAsync(hostId, DiskHandover.PromoteReadWrite);
+        }
+
+        return await ApplyAsync(hostId, DiskHandover.TakeOver);
+    }
+
     public async Task<CloudDiskRecord> RestoreWriterAsync(string hostId)
     {
+        if (!blockStore.FencesOnGrant && state.State.Record?.WriterHost is { } writer && writer != hostId)
+        {
+            // A store without fencing does not block the host that was promoted when the disk is taken back: pause it first.
+            await ApplyAsync(writer, DiskHandover.Pause);
+        }
+
         var record = await ApplyAsync(hostId, DiskHandover.RestoreWriter);
 
         // The writer is back first (the light action); the slow closes follow, each persisted, so a failed

@@ -346,7 +346,8 @@ public sealed partial class MigrationGrain(
 
     /// <summary>Moves to <paramref name="next"/>, closing the current span; persisted unless <paramref name="persist"/> is false
     /// (the switchover: no storage write inside the downtime).</summary>
-    private async Task MoveAsync(MigrationPhase next, bool persist = true)
+    /// <param name="log">False inside the downtime: the caller logs the phase once the switchover is over.</param>
+    private async Task MoveAsync(MigrationPhase next, bool persist = true, bool log = true)
     {
         if (!MigrationPhases.CanMove(S.Phase, next))
         {
@@ -376,7 +377,11 @@ public sealed partial class MigrationGrain(
             S.TotalMs = (now - S.CreatedAt).TotalMilliseconds;
         }
 
-        LogPhase(logger, Id, next);
+        if (log)
+        {
+            LogPhase(logger, Id, next);
+        }
+
         if (persist)
         {
             try

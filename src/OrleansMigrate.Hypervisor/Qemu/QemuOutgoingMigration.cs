@@ -96,6 +96,21 @@ public sealed class QemuOutgoingMigration : IOutgoingMigration
     /// <summary>From <c>migrate-continue</c> to the source's <c>completed</c> (QEMU's device stage), in ms; null until completed.</summary>
     public double? DeviceStageMs => _continueTimestamp == 0 || _completedTimestamp == 0 ? null : Stopwatch.GetElapsedTime(_continueTimestamp, _completedTimestamp).TotalMilliseconds;
 
+    /// <summary>The switchover as this side saw it, on the wall clock (QEMU's monotonic receive times carried over to UTC):
+    /// <c>pre-switchover event</c>, <c>continue sent</c>, <c>completed</c> — those that happened.</summary>
+    public IEnumerable<(string Step, DateTimeOffset AtUtc)> SwitchoverTimes()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var at = Stopwatch.GetTimestamp();
+        DateTimeOffset Utc(long ts) => now - Stopwatch.GetElapsedTime(ts, at);
+        if (Volatile.Read(ref _preSwitchoverTimestamp) is var pre and not 0)
+            yield return ("pre-switchover event", Utc(pre));
+        if (Volatile.Read(ref _continueTimestamp) is var cont and not 0)
+            yield return ("continue sent", Utc(cont));
+        if (Volatile.Read(ref _completedTimestamp) is var done and not 0)
+            yield return ("completed", Utc(done));
+    }
+
     /// <summary>QMP timestamp of the source's STOP event: the start of the downtime as QEMU saw it.</summary>
     public DateTimeOffset StoppedAtUtc => _stopUtc;
 

@@ -20,6 +20,7 @@ public sealed class DiskHandoverTests
         var rules = new Func<CloudDiskRecord, string, DiskStep>[]
         {
             DiskHandover.OpenReadOnly, DiskHandover.Pause, DiskHandover.PromoteReadWrite, DiskHandover.RestoreWriter, DiskHandover.Close,
+            DiskHandover.TakeOver,
         };
         var record = NewRecord("d-random", "h-1");
         await store.CreateAsync(record.DiskId, "h-1");
@@ -113,6 +114,48 @@ public sealed class DiskHandoverTests
 
         Assert.True(store.CanWrite("d-1", "h-1"));
         Assert.Equal(new[] { CloudFaultSteps.DiskCreate, FaultSteps.DiskPause }, faults.Seen);
+    }
+
+    [Fact]
+    public async Task A_take_over_is_one_store_action_that_fences_the_writer_it_supersedes()
+    {
+        var store = new SimulatedCloudDiskBackend(ZeroLatency(), NoFaults.Instance, TimeProvider.System);
+        var record = NewRecord("d-1", "h-1");
+        await store.CreateAsync("d-1", "h-1");
+        record = DiskHandover.OpenReadOnly(record, "h-2").After;
+        await store.OpenReadOnlyAsync("d-1", "h-2");
+
+        var step = DiskHandover.TakeOver(record, "h-2");
+        await ApplyAsync(store, step);
+
+        Assert.Equal((DiskBackendAction.ReopenReadWrite, 2L), (step.Action, step.Generation));
+        Assert.Equal(new DiskAttachment(DiskAttachmentMode.Paused, 1), step.After.Attachments["h-1"]);
+        Assert.Equal(new DiskAttachment(DiskAttachmentMode.ReadWrite, 2), step.After.Attachments["h-2"]);
+        Assert.Equal((false, true), (store.CanWrite("d-1", "h-1"), store.CanWrite("d-1", "h-2")));
+        Assert.Equal(step.After.Attachments.OrderBy(a => a.Key, StringComparer.Ordinal), store.Inspect("d-1")!.Handles.OrderBy(a => a.Key, StringComparer.Ordinal));
+        Assert.Equal(DiskBackendAction.None, DiskHandover.TakeOver(step.After, "h-2").Action);
+
+        // Rolled back: the source takes the disk back at a newer generation still, fencing the destination.
+        var back = DiskHandover.RestoreWriter(step.After, "h-1");
+        await ApplyAsync(store, back);
+        Assert.Equal((true, false), (store.CanWrite("d-1", "h-1"), store.CanWrite("d-1", "h-2")));
+    }
+
+    [Fact]
+    public async Task A_store_without_fencing_refuses_a_second_writer_at_a_newer_generation()
+    {
+        var options = ZeroLatency();
+        options.DiskFencing = false;
+        var store = new SimulatedCloudDiskBackend(options, NoFaults.Instance, TimeProvider.System);
+        await store.CreateAsync("d-1", "h-1");
+
+        var refused = await Assert.ThrowsAsync<OmigException>(() => store.ReopenReadWriteAsync("d-1", "h-2", 2));
+
+        Assert.Equal((OmigErrorCode.Conflict, "disk"), (refused.Code, refused.Field));
+        Assert.Equal((true, false), (store.CanWrite("d-1", "h-1"), store.CanWrite("d-1", "h-2")));
+        await store.PauseAsync("d-1", "h-1");
+        await store.ReopenReadWriteAsync("d-1", "h-2", 2);
+        Assert.Equal((false, true), (store.CanWrite("d-1", "h-1"), store.CanWrite("d-1", "h-2")));
     }
 
     private static CloudBackendOptions ZeroLatency() => new()

@@ -48,6 +48,22 @@ public sealed class MigrationTests(MigrationClusterFixture fixture) : IDisposabl
         Assert.Contains(status.Downtime.Steps.Keys, k => k.StartsWith("relay ", StringComparison.Ordinal));
         Assert.True(status.Downtime.DowntimeMs > 0);
 
+        // Every step on one clock, from the source's pause: the destination took the disks and relays itself and
+        // resumed after the last of them and after its own side received the final copy; the resume is the downtime's end.
+        var timeline = status.Downtime.Timeline;
+        Assert.Equal(("STOP", 0.0), (timeline[0].Step, timeline[0].StartMs));
+        var resumed = Assert.Single(timeline, t => t.Step == "RESUME");
+        Assert.Equal("m-2", resumed.Host);
+        Assert.True(Math.Abs(resumed.StartMs - status.Downtime.DowntimeMs) < 0.01, $"RESUME at {resumed.StartMs} ms, downtime {status.Downtime.DowntimeMs} ms");
+        var conditions = timeline.Where(t => t.Step.StartsWith("disk ", StringComparison.Ordinal) || t.Step.StartsWith("relay ", StringComparison.Ordinal)
+            || t.Step == "final copy received").ToList();
+        Assert.Equal(vm.Disks.Length + vm.Nics.Length + 1, conditions.Count);
+        var resumeSent = Assert.Single(timeline, t => t.Step == "resume sent");
+        Assert.All(conditions, c => Assert.True(c.Host == "m-2" && c.StartMs >= 0 && c.EndMs <= resumeSent.StartMs, $"{c} is not before the resume ({resumeSent})"));
+        Assert.All(vm.Disks, d => Assert.Contains(timeline, t => t.Step == $"disk {d.DiskId} take-over"));
+        Assert.Equal(timeline.OrderBy(t => t.StartMs).ToList(), timeline);
+        Assert.Equal(2 + vm.Disks.Length + vm.Nics.Length, status.Downtime.CriticalPathCalls);
+
         // The verdict was read from the destination guest's memory, not inferred from "nothing failed".
         Assert.NotNull(status.GuestCheck);
         Assert.True(status.GuestCheck.Verdict == GuestCheckVerdict.Consistent, status.GuestCheck.Detail);
@@ -76,11 +92,44 @@ public sealed class MigrationTests(MigrationClusterFixture fixture) : IDisposabl
         FaultSteps.AgentStartOutgoing,
         FaultSteps.MigrationSwitchover,
         FaultSteps.AgentFinalCopy,
-        FaultSteps.DiskPause,
         FaultSteps.DiskPromote,
         FaultSteps.VpcEnableRelay,
         FaultSteps.AgentResume,
     ];
+
+    [Fact]
+    public async Task With_a_fencing_store_the_switchover_takes_each_disk_in_one_step_and_without_fencing_it_pauses_the_source_first()
+    {
+        // Fencing (the default): the destination's take-over blocks the source's I/O itself, so no pause is asked for;
+        // a pause that would fail is never reached and the migration completes.
+        var vm = await fixture.CreateVmAsync("m-1");
+        fixture.Faults.FailNext(FaultSteps.DiskPause, times: 10);
+        var fenced = await RunAsync(new MigrationRequest(vm.VmId, "m-2"));
+        fixture.Faults.FailNext(FaultSteps.DiskPause, times: 0);
+        Assert.True(fenced.Phase == MigrationPhase.Completed, fenced.Failure);
+        Assert.All(vm.Disks, d => Assert.Contains(fenced.Downtime!.Timeline, t => t.Step == $"disk {d.DiskId} take-over"));
+
+        // A store that does not fence: the source is paused first (the same failing pause now rolls the migration back).
+        fixture.CloudOptions.DiskFencing = false;
+        try
+        {
+            var other = await fixture.CreateVmAsync("m-1");
+            fixture.Faults.FailNext(FaultSteps.DiskPause, times: 10);
+            var refused = await RunAsync(new MigrationRequest(other.VmId, "m-2"));
+            fixture.Faults.FailNext(FaultSteps.DiskPause, times: 0);
+            Assert.Equal(MigrationPhase.RolledBack, refused.Phase);
+            Assert.Contains("injected fault", refused.Failure);
+            await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, other, "m-1", MigrationClusterFixture.HostIds);
+
+            var twoStep = await RunAsync(new MigrationRequest(other.VmId, "m-2"));
+            Assert.True(twoStep.Phase == MigrationPhase.Completed, twoStep.Failure);
+            await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, other, "m-2", MigrationClusterFixture.HostIds);
+        }
+        finally
+        {
+            fixture.CloudOptions.DiskFencing = true;
+        }
+    }
 
     [Theory]
     [MemberData(nameof(StepsBeforeCommit))]
