@@ -23,6 +23,9 @@ public static class SiloCommandLine
         ["--qemu-image-dir"] = "Omig:Qemu:ImageDirectories:0",
         ["--qemu-runtime-dir"] = "Omig:Qemu:RuntimeDirectory",
         ["--accel"] = "Omig:Qemu:Accelerator",
+        ["--housekeeping-cpus"] = "Omig:HousekeepingCpus",
+        ["--emulator-cpus"] = "Omig:Qemu:EmulatorCpus",
+        ["--vcpu-cpus"] = "Omig:Qemu:VcpuCpus",
         ["--fault-rate"] = "Omig:Faults:Rate",
         ["--fault-seed"] = "Omig:Faults:Seed",
         ["--fault-steps"] = "Omig:Faults:Steps",
@@ -69,6 +72,8 @@ public static class SiloCommandLine
           --cluster-id ID, --service-id ID
           --silo-port N, --gateway-port N, --address IP
           --driver simulated|analytic|qemu, --qemu-binary PATH, --qemu-image-dir DIR, --qemu-runtime-dir DIR, --accel auto|kvm|tcg
+          --housekeeping-cpus 0-1, --emulator-cpus 0-1, --vcpu-cpus 2-7
+                                         pin this silo, QEMU's emulator threads and the guests' vCPUs (default: unpinned)
           --fault-rate R, --fault-seed N, --fault-steps a,b
           --telemetry none|console|otlp, --otlp-endpoint URL, --audit-interval SECONDS
           --tls-cert PATH, --tls-key PATH, --tls-ca PATH   mutual TLS (deploy/tls/README.md)

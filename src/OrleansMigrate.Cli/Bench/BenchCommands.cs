@@ -364,7 +364,9 @@ public static class BenchCommands
         var priority = new Option<string>("--qemu-priority") { Description = "QEMU process priority for both modes: normal, above-normal or high (root)", DefaultValueFactory = _ => "normal" };
         var accel = new Option<string>("--accel") { Description = "auto (KVM when /dev/kvm opens and runs the probe guest at speed, else TCG), kvm or tcg", DefaultValueFactory = _ => "auto" };
         var idle = new Option<bool>("--idle") { Description = "An almost idle guest (256 pages, one written every 100,000,000 loop iterations): what the orchestration adds when QEMU's own downtime is smallest" };
-        var cmd = new Command("qemu", "Real QEMU: plain QMP migration vs the full orchestrated migration of the same guest, alternating (--json PATH, default qemu.json)") { runs, image, pages, delay, memory, warm, priority, accel, idle };
+        var housekeepingCpus = new Option<string?>("--housekeeping-cpus") { Description = "Pin this process (the host silo) and QEMU's emulator threads to these CPUs, e.g. 0 (default: unpinned)" };
+        var vcpuCpus = new Option<string?>("--vcpu-cpus") { Description = "Pin the guests' vCPU threads to these CPUs, e.g. 1 (default: unpinned)" };
+        var cmd = new Command("qemu", "Real QEMU: plain QMP migration vs the full orchestrated migration of the same guest, alternating (--json PATH, default qemu.json)") { runs, image, pages, delay, memory, warm, priority, accel, idle, housekeepingCpus, vcpuCpus };
         cmd.SetLocalAction(async (parse, ct) =>
         {
             var (n, mib, warmMs) = (parse.GetValue(runs), parse.GetValue(memory), parse.GetValue(warm));
@@ -430,7 +432,20 @@ public static class BenchCommands
             var description = parse.GetValue(image) is null
                 ? $"guest/dirty-guest.S: {guestPages} pages ({guestPages * 4 / 1024.0:0.#} MiB) dirtied in turn, {guestDelay} loop iterations between pages"
                 : guest;
-            var result = await new QemuBenchmark(n, guest, description, mib, warmMs, prio, accelerator, line => Console.Error.WriteLine(line)).RunAsync(ct);
+            Hypervisor.CpuSet? Cpus(Option<string?> option)
+            {
+                try
+                {
+                    return parse.GetValue(option) is { } text ? Hypervisor.CpuSet.Parse(text, option.Name, Environment.ProcessorCount) : null;
+                }
+                catch (ArgumentException ex)
+                {
+                    throw OmigException.Invalid(option.Name, ex.Message[(option.Name.Length + 2)..].Replace($" (Parameter '{option.Name}')", "", StringComparison.Ordinal));
+                }
+            }
+
+            var (housekeeping, vcpus) = (Cpus(housekeepingCpus), Cpus(vcpuCpus));
+            var result = await new QemuBenchmark(n, guest, description, mib, warmMs, prio, accelerator, line => Console.Error.WriteLine(line), housekeeping, vcpus).RunAsync(ct);
             var json = Output.Json.Serialize(result);
             if (GlobalOptions.JsonToConsole(parse))
             {

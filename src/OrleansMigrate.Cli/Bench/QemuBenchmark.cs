@@ -21,7 +21,8 @@ namespace OrleansMigrate.Cli.Bench;
 /// migrates it; downtime is QEMU's own <c>query-migrate</c> figure, and the guest-visible downtime (source STOP
 /// event → destination RESUME event, QMP timestamps of one machine) is reported beside it.
 /// </summary>
-public sealed class QemuBenchmark(int runs, string image, string guestDescription, int memoryMiB, int warmMs, string priority, string accelerator, Action<string> log)
+public sealed class QemuBenchmark(int runs, string image, string guestDescription, int memoryMiB, int warmMs, string priority, string accelerator, Action<string> log,
+    Hypervisor.CpuSet? housekeeping = null, Hypervisor.CpuSet? vcpus = null)
 {
     private const double DowntimeTargetMs = 20;
     private const long LinkBytesPerSecond = 1_250_000_000;
@@ -29,7 +30,18 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
     public async Task<QemuBenchmarkResult> RunAsync(CancellationToken ct)
     {
         var runtimeDir = Path.Combine(Path.GetTempPath(), $"omig-bq-{Environment.ProcessId}");
-        var options = new QemuDriverOptions { RuntimeDirectory = runtimeDir, ProcessPriority = priority, StopGuestsOnShutdown = true, Accelerator = accelerator };
+        var options = new QemuDriverOptions
+        {
+            RuntimeDirectory = runtimeDir, ProcessPriority = priority, StopGuestsOnShutdown = true, Accelerator = accelerator,
+            EmulatorCpus = housekeeping?.ToString(), VcpuCpus = vcpus?.ToString(),
+        };
+        if (housekeeping is not null)
+        {
+            // This process is the host silo of both modes (and drives the plain one): it shares the housekeeping cores
+            // with QEMU's emulator threads, apart from the vCPUs.
+            log($"pinned {housekeeping.PinProcess(Environment.ProcessId)} threads of this process to CPUs {housekeeping}; QEMU emulator threads to {housekeeping}, vCPUs to {vcpus?.ToString() ?? "any"}");
+        }
+
         options.ImageDirectories.Add(Path.GetDirectoryName(image)!);
         options.Validate();
         var chosen = await AcceleratorProbe.ResolveAsync(options);
@@ -106,6 +118,8 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
             DiskPromoteMs = diskPromoteMs,
             CriticalPathCallsP50 = orchestrated.Count == 0 ? 0 : Percentiles.Of([.. orchestrated.Select(o => (double)o.CriticalPathCalls)], 50),
             MedianRunTimeline = median?.Timeline ?? [],
+            HousekeepingCpus = housekeeping?.ToString(),
+            VcpuCpus = vcpus?.ToString(),
         };
     }
 
@@ -271,6 +285,14 @@ public sealed record QemuBenchmarkResult(
     /// <summary>Every switchover step of the orchestrated run nearest the median guest-visible downtime, ms from the pause.</summary>
     [JsonPropertyName("median_run_timeline")]
     public ImmutableArray<SwitchoverStepTime> MedianRunTimeline { get; init; } = [];
+
+    /// <summary>CPUs of this process (the host silo) and of QEMU's emulator threads, or null when unpinned.</summary>
+    [JsonPropertyName("housekeeping_cpus")]
+    public string? HousekeepingCpus { get; init; }
+
+    /// <summary>CPUs of the guests' vCPU threads, or null when unpinned.</summary>
+    [JsonPropertyName("vcpu_cpus")]
+    public string? VcpuCpus { get; init; }
 }
 
 /// <summary>One mode's figures: QEMU-reported downtime, and guest-visible downtime (source STOP → destination RESUME).</summary>

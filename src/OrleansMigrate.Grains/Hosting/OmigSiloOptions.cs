@@ -40,6 +40,11 @@ public sealed class OmigSiloOptions
     /// opened hundreds).</summary>
     public int DatabaseMaxConnections { get; set; } = PostgresConnections.DefaultMaxConnections;
 
+    /// <summary>CPUs this silo process runs on, in list syntax (<c>0</c>, <c>0-1</c>); null (default) leaves it unpinned.
+    /// On a hypervisor host: the housekeeping cores, shared with QEMU's emulator threads (<c>Qemu:EmulatorCpus</c>),
+    /// apart from the guests' vCPUs (<c>Qemu:VcpuCpus</c>). Every CPU must exist on the machine.</summary>
+    public string? HousekeepingCpus { get; set; }
+
     /// <summary>Orleans cluster id; silos and clients of one cluster share it.</summary>
     public string ClusterId { get; set; } = "omig";
 

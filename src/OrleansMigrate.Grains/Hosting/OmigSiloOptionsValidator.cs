@@ -43,6 +43,18 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
             errors.Add($"Omig:DatabaseMaxConnections: {o.DatabaseMaxConnections} is not between 2 and 1000");
         }
 
+        if (o.HousekeepingCpus is not null)
+        {
+            try
+            {
+                Hypervisor.CpuSet.Parse(o.HousekeepingCpus, "Omig:HousekeepingCpus", Environment.ProcessorCount);
+            }
+            catch (ArgumentException ex)
+            {
+                errors.Add(ArgumentMessages.Reason(ex));
+            }
+        }
+
         var hosts = o.HostList;
         var role = o.Role.Trim().ToLowerInvariant();
         var memory = o.Storage.Trim().Equals("memory", StringComparison.OrdinalIgnoreCase);

@@ -59,6 +59,12 @@ public static class SiloBuilderExtensions
             silo.UseOmigMutualTls(options.Tls);
         }
 
+        if (options.HousekeepingCpus is { } housekeeping)
+        {
+            // Before Orleans starts its threads: every thread created later inherits the set from its creator.
+            Hypervisor.CpuSet.Parse(housekeeping, "Omig:HousekeepingCpus", Environment.ProcessorCount).PinProcess(Environment.ProcessId);
+        }
+
         silo.Services.Configure<HostRuntimeOptions>(o =>
         {
             o.Driver = options.Driver.Trim().ToLowerInvariant();

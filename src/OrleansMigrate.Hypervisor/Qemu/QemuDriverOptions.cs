@@ -41,6 +41,18 @@ public sealed class QemuDriverOptions
     public string ProcessPriority { get; set; } = "normal";
 
     /// <summary>
+    /// Housekeeping CPUs for QEMU's own threads (main loop, I/O, the migration thread), in list syntax (<c>0</c>,
+    /// <c>0-1</c>); null (default) leaves them where the kernel puts them. With <see cref="VcpuCpus"/> this is the usual
+    /// split of a hypervisor host: emulator threads and the host silo on housekeeping cores, vCPUs elsewhere, so the
+    /// switchover's work (the source's final copy, the destination's load, the agent's steps) never waits for a
+    /// running guest's vCPU. Every CPU must exist on the host.
+    /// </summary>
+    public string? EmulatorCpus { get; set; }
+
+    /// <summary>CPUs for the guests' vCPU threads, in list syntax (<c>1</c>, <c>2-7</c>); null (default) leaves them unpinned.</summary>
+    public string? VcpuCpus { get; set; }
+
+    /// <summary>
     /// What disposing the driver (a graceful agent shutdown) does to the guests: false (default) leaves them running,
     /// as guests outlive libvirtd — the next driver for the host adopts them from their state files in
     /// <see cref="RuntimeDirectory"/>; true stops them (tests, benchmarks). Migrations in flight are rolled back either way.
@@ -74,6 +86,10 @@ public sealed class QemuDriverOptions
             throw new ArgumentException($"Qemu:MachineType '{MachineType}' is not a machine type name.", nameof(MachineType));
         if (ProcessPriority is not ("normal" or "above-normal" or "high"))
             throw new ArgumentException($"Qemu:ProcessPriority must be normal, above-normal or high, was '{ProcessPriority}'.", nameof(ProcessPriority));
+        if (EmulatorCpus is not null)
+            CpuSet.Parse(EmulatorCpus, "Qemu:EmulatorCpus", Environment.ProcessorCount);
+        if (VcpuCpus is not null)
+            CpuSet.Parse(VcpuCpus, "Qemu:VcpuCpus", Environment.ProcessorCount);
         if (StartTimeoutMs is < 100 or > 120_000)
             throw new ArgumentException($"Qemu:StartTimeoutMs must be 100..120000, was {StartTimeoutMs}.", nameof(StartTimeoutMs));
         if (CommandTimeoutMs is < 100 or > 600_000)

@@ -473,7 +473,8 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
         var accelerator = await AcceleratorTask.ConfigureAwait(false);
         var arguments = new List<string>
         {
-            "-name", $"guest={SafeName(spec.VmId)}",
+            // debug-threads: QEMU names its threads ("CPU 0/KVM", "migration"), so top and the pinning tests can tell them apart.
+            "-name", $"guest={SafeName(spec.VmId)},debug-threads=on",
             "-machine", $"{guest.MachineType ?? _options.MachineType},accel={accelerator.Accelerator}",
             "-m", spec.MemoryMiB.ToString(CultureInfo.InvariantCulture),
             "-smp", spec.VCpuCount.ToString(CultureInfo.InvariantCulture),
@@ -495,10 +496,38 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
             TimeSpan.FromMilliseconds(_options.StartTimeoutMs), TimeSpan.FromMilliseconds(_options.CommandTimeoutMs),
             _options.ProcessPriority switch { "high" => -11, "above-normal" => -5, _ => 0 }, cancellationToken).ConfigureAwait(false);
         vm.Accelerator = accelerator.Accelerator;
+        try
+        {
+            await PinAsync(process, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await process.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
         vm.Attach(process);
         if (!incoming)
             await WriteStateFileAsync(vm, process).ConfigureAwait(false);
         return process;
+    }
+
+    /// <summary>Pins the new QEMU's threads (<see cref="QemuDriverOptions.EmulatorCpus"/> for all of them first, then
+    /// <see cref="QemuDriverOptions.VcpuCpus"/> for each vCPU thread QEMU names in <c>query-cpus-fast</c>); threads QEMU
+    /// starts later (the migration thread) inherit the emulator set from its main thread.</summary>
+    private async Task PinAsync(QemuProcess process, CancellationToken cancellationToken)
+    {
+        if (_options.EmulatorCpus is { } emulator)
+            CpuSet.Parse(emulator, "Qemu:EmulatorCpus").PinProcess(process.ProcessId);
+        if (_options.VcpuCpus is not { } vcpus)
+            return;
+        var set = CpuSet.Parse(vcpus, "Qemu:VcpuCpus");
+        var reply = await process.ExecuteAsync("query-cpus-fast", cancellationToken: cancellationToken).ConfigureAwait(false);
+        var threads = (reply as JsonArray ?? []).Select(c => c?["thread-id"]?.GetValue<long>()).OfType<long>().Distinct().ToList();
+        if (threads.Count == 0)
+            throw new QemuException("query-cpus-fast named no vCPU thread to pin");
+        foreach (var tid in threads)
+            set.PinThread((int)tid);
     }
 
     /// <summary>Records a running guest next to its socket (mode 0600) so that a later agent can adopt it.</summary>

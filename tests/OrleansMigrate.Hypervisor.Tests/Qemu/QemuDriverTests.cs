@@ -39,6 +39,30 @@ public sealed class QemuDriverTests(QemuEnvironment env) : IDisposable
     }
 
     [Fact]
+    public async Task With_cpu_sets_the_vcpu_threads_run_on_theirs_and_every_other_QEMU_thread_on_the_housekeeping_set()
+    {
+        var vcpus = $"{Environment.ProcessorCount - 1}";
+        await using var driver = new QemuHypervisorDriver("pin-host", env.Options(o =>
+        {
+            o.EmulatorCpus = "0";
+            o.VcpuCpus = vcpus;
+        }));
+        await driver.CreateVmAsync(env.Spec("vm-pin"));
+        await driver.StartVmAsync("vm-pin");
+        var pid = driver.ProcessId("vm-pin")!.Value;
+
+        // QEMU names its vCPU threads "CPU n/TCG" or "CPU n/KVM"; read each thread's affinity back from the kernel.
+        var threads = Directory.EnumerateDirectories($"/proc/{pid}/task")
+            .Select(t => (Tid: int.Parse(Path.GetFileName(t)), Name: File.ReadAllText(Path.Combine(t, "comm")).Trim()))
+            .ToList();
+        var vcpuThreads = threads.Where(t => t.Name.StartsWith("CPU ", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(vcpuThreads);
+        Assert.All(vcpuThreads, t => Assert.Equal(vcpus, CpuSet.Of(t.Tid).ToString()));
+        Assert.All(threads.Except(vcpuThreads), t => Assert.True(CpuSet.Of(t.Tid).ToString() == "0", $"thread {t.Name} runs on {CpuSet.Of(t.Tid)}"));
+        await driver.DestroyVmAsync("vm-pin");
+    }
+
+    [Fact]
     public async Task A_new_driver_adopts_the_guests_its_predecessor_left_running_and_no_second_copy_boots()
     {
         var options = env.Options(o => o.StopGuestsOnShutdown = false);

@@ -87,7 +87,7 @@ public sealed class QemuClusterTests(PostgresFixture pg)
         Assert.Empty(JsonDocument.Parse(clean.Stdout).RootElement.GetProperty("findings").EnumerateArray());
 
         // ...and notices a guest that died behind the registry's back (its QEMU killed outside any migration).
-        var (_, pids, _) = await ProcessRunner.RunAsync("pgrep", ["-f", "guest=vm-c "], TimeSpan.FromSeconds(10));
+        var (_, pids, _) = await ProcessRunner.RunAsync("pgrep", ["-f", "guest=vm-c,"], TimeSpan.FromSeconds(10));
         foreach (var pid in pids.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             await ProcessRunner.RunAsync("kill", ["-KILL", pid.Trim()], TimeSpan.FromSeconds(10));
@@ -110,7 +110,7 @@ public sealed class QemuClusterTests(PostgresFixture pg)
 
         var id = (await cli.JsonAsync("vm", "migrate", "vm-k", "--to", "q-2", "--policy", HoldPolicy)).GetProperty("migration_id").GetString()!;
         await EventuallyPreCopyAsync(cli, id);
-        var (code, stdout, _) = await ProcessRunner.RunAsync("pgrep", ["-f", "guest=vm-k .*-incoming defer"], TimeSpan.FromSeconds(10));
+        var (code, stdout, _) = await ProcessRunner.RunAsync("pgrep", ["-f", "guest=vm-k,.*-incoming defer"], TimeSpan.FromSeconds(10));
         Assert.True(code == 0, "the destination QEMU runs");
         foreach (var pid in stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
@@ -133,9 +133,9 @@ public sealed class QemuClusterTests(PostgresFixture pg)
 
         var id = (await cli.JsonAsync("vm", "migrate", "vm-l", "--to", "q-2", "--policy", HoldPolicy)).GetProperty("migration_id").GetString()!;
         await EventuallyPreCopyAsync(cli, id);
-        var (code, stdout, _) = await ProcessRunner.RunAsync("pgrep", ["-f", "guest=vm-l "], TimeSpan.FromSeconds(10));
+        var (code, stdout, _) = await ProcessRunner.RunAsync("pgrep", ["-f", "guest=vm-l,"], TimeSpan.FromSeconds(10));
         Assert.True(code == 0, "the QEMU processes of vm-l run");
-        var (_, incoming, _) = await ProcessRunner.RunAsync("pgrep", ["-f", "guest=vm-l .*-incoming defer"], TimeSpan.FromSeconds(10));
+        var (_, incoming, _) = await ProcessRunner.RunAsync("pgrep", ["-f", "guest=vm-l,.*-incoming defer"], TimeSpan.FromSeconds(10));
         var sources = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Except(incoming.Split('\n', StringSplitOptions.RemoveEmptyEntries)).ToList();
         Assert.Single(sources);
         await ProcessRunner.RunAsync("kill", ["-KILL", sources[0].Trim()], TimeSpan.FromSeconds(10));
@@ -177,7 +177,7 @@ public sealed class QemuClusterTests(PostgresFixture pg)
         var shown = await cli.JsonAsync("vm", "show", "vm-a");
         Assert.Equal("running", shown.GetProperty("hypervisor").GetProperty("state").GetString());
         Assert.Equal(Pid(detail), Pid(shown.GetProperty("hypervisor").GetProperty("detail").GetString()!));
-        var (_, instances, _) = await ProcessRunner.RunAsync("pgrep", ["-f", "guest=vm-a "], TimeSpan.FromSeconds(10));
+        var (_, instances, _) = await ProcessRunner.RunAsync("pgrep", ["-f", "guest=vm-a,"], TimeSpan.FromSeconds(10));
         Assert.Single(instances.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.True(await EventuallyPositionAsync(cli, "vm-a", 0, above: position) > position);
 
