@@ -14,6 +14,12 @@ public sealed record CloudDiskRecord(
     [property: Id(3)] ImmutableDictionary<string, DiskAttachment> Attachments,
     [property: Id(4)] long FencingGeneration)
 {
+    /// <summary>A host armed to take the disk over in a switchover (<see cref="ICloudDiskGrain.ArmTakeOverAsync"/>), or null.
+    /// While set, the stored record may trail the block store by that one take-over (it is written after the answer,
+    /// outside the downtime), so a rollback takes the disk back at a generation above any the take-over could have used.</summary>
+    [Id(5)]
+    public string? PendingWriter { get; init; }
+
     /// <summary>The host holding the disk read-write, or null.</summary>
     public string? WriterHost => Attachments.FirstOrDefault(a => a.Value.Mode == DiskAttachmentMode.ReadWrite).Key;
 }

@@ -47,6 +47,12 @@ public interface ICloudDiskGrain : IGrainWithStringKey
     [Alias("TakeOver")]
     Task<CloudDiskRecord> TakeOverAsync(string hostId);
 
+    /// <summary>Before the pause: records (stored) that <paramref name="hostId"/> may take the disk over, so that the
+    /// take-over itself answers before its record is written — no storage write inside the downtime. Idempotent.</summary>
+    [Alias("ArmTakeOver")]
+    Task<CloudDiskRecord> ArmTakeOverAsync(string hostId);
+
+
     [Alias("RestoreWriter")]
     Task<CloudDiskRecord> RestoreWriterAsync(string hostId);
 

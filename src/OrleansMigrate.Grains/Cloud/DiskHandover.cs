@@ -89,6 +89,28 @@ public static class DiskHandover
     /// </summary>
     public static DiskStep RestoreWriter(CloudDiskRecord disk, string hostId)
     {
+        if (disk.PendingWriter is { } pending && pending != hostId)
+        {
+            // A host was armed to take the disk over and the record may not show that it did (the take-over is written
+            // after its answer): take the disk back at a generation above any it could hold, fencing it either way.
+            var fenced = disk.FencingGeneration + 2;
+            var held = disk.Attachments;
+            foreach (var other in new[] { disk.WriterHost, pending })
+            {
+                if (other is not null && other != hostId && held.TryGetValue(other, out var h))
+                {
+                    held = held.SetItem(other, h with { Mode = DiskAttachmentMode.Paused });
+                }
+            }
+
+            return new DiskStep(DiskBackendAction.ResumeWriter, hostId, fenced, disk with
+            {
+                Attachments = held.SetItem(hostId, new DiskAttachment(DiskAttachmentMode.ReadWrite, fenced)),
+                FencingGeneration = fenced,
+                PendingWriter = null,
+            });
+        }
+
         var writer = disk.WriterHost;
         if (writer == hostId)
         {

@@ -20,10 +20,14 @@ public sealed partial class CloudDiskGrain(
 {
     private string DiskId => this.GetPrimaryKeyString();
 
+    /// <summary>The write of a take-over's record that follows its answer, or null.</summary>
+    private Task? _writeBehind;
+
     public Task<CloudDiskRecord?> GetAsync() => Task.FromResult(state.State.Record);
 
     public async Task<CloudDiskRecord> CreateAsync(DiskSpec spec, string vmId, string hostId)
     {
+        await FlushAsync();
         FleetValidation.RequireId("disk_id", spec.DiskId);
         FleetValidation.RequireId("vm_id", vmId);
         FleetValidation.RequireId("host", hostId);
@@ -48,6 +52,7 @@ public sealed partial class CloudDiskGrain(
 
     public async Task DeleteAsync(string vmId)
     {
+        await FlushAsync();
         if (state.State.Record is { } record && record.VmId == vmId)
         {
             await blockStore.DeleteAsync(DiskId);
@@ -65,19 +70,98 @@ public sealed partial class CloudDiskGrain(
     public async Task<CloudDiskRecord> TakeOverAsync(string hostId)
     {
         FleetValidation.RequireId("host", hostId);
+        await FlushAsync();
         var record = state.State.Record ?? throw OmigException.NotFound("disk", $"disk '{DiskId}' does not exist");
-        if (!blockStore.FencesOnGrant && record.WriterHost is { } writer && writer != hostId)
+        if (!blockStore.FencesOnGrant)
         {
-            // No fencing in the store: the writer's I/O is blocked by pausing it, and only then is the host promoted.
-            await ApplyAsync(writer, DiskHandover.Pause);
+            if (record.WriterHost is { } writer && writer != hostId)
+            {
+                // No fencing in the store: the writer's I/O is blocked by pausing it, and only then is the host promoted.
+                await ApplyAsync(writer, DiskHandover.Pause);
+            }
+
             return await ApplyAsync(hostId, DiskHandover.PromoteReadWrite);
         }
 
-        return await ApplyAsync(hostId, DiskHandover.TakeOver);
+        if (record.PendingWriter != hostId)
+        {
+            return await ApplyAsync(hostId, DiskHandover.TakeOver);
+        }
+
+        // Armed before the pause: the store acts, the answer goes, and the record is written after it (the next request
+        // waits for that write). Until it lands the stored record names this host pending, which a rollback and a replay
+        // both treat as "may have taken over" (DiskHandover.RestoreWriter, and this idempotent step).
+        var step = DiskHandover.TakeOver(record, hostId);
+        if (step.Action != DiskBackendAction.None)
+        {
+            await blockStore.ReopenReadWriteAsync(DiskId, hostId, step.Generation);
+        }
+
+        state.State.Record = step.After with { PendingWriter = null };
+        _writeBehind = WriteBehindAsync(hostId);
+        return state.State.Record;
+    }
+
+    public async Task<CloudDiskRecord> ArmTakeOverAsync(string hostId)
+    {
+        FleetValidation.RequireId("host", hostId);
+        await FlushAsync();
+        var record = state.State.Record ?? throw OmigException.NotFound("disk", $"disk '{DiskId}' does not exist");
+        if (record.WriterHost == hostId || record.PendingWriter == hostId)
+        {
+            return record;
+        }
+
+        var armed = record with { PendingWriter = hostId };
+        await SaveAsync(armed);
+        return armed;
+    }
+
+    /// <summary>The record of a take-over, written after its answer; logged then too (nothing is logged inside the downtime).</summary>
+    private async Task WriteBehindAsync(string hostId)
+    {
+        await state.WriteStateAsync();
+        LogStep(logger, DiskId, DiskBackendAction.ReopenReadWrite, hostId, state.State.Record!.FencingGeneration);
+    }
+
+    /// <summary>Waits for a take-over's record to be written; one that failed is written again now (the in-memory record
+    /// matches the store). Every request starts here, so none reads or writes past an unwritten take-over.</summary>
+    private async Task FlushAsync()
+    {
+        if (_writeBehind is not { } pending)
+        {
+            return;
+        }
+
+        try
+        {
+            await pending;
+        }
+        catch (Exception ex)
+        {
+            LogWriteBehindRetry(logger, DiskId, ex.Message);
+            await state.WriteStateAsync();
+        }
+
+        _writeBehind = null;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await FlushAsync();
+        }
+        catch (Exception ex)
+        {
+            // The stored record still names the armed host pending: a replay or a rollback finishes from there.
+            LogWriteBehindRetry(logger, DiskId, ex.Message);
+        }
     }
 
     public async Task<CloudDiskRecord> RestoreWriterAsync(string hostId)
     {
+        await FlushAsync();
         if (!blockStore.FencesOnGrant && state.State.Record?.WriterHost is { } writer && writer != hostId)
         {
             // A store without fencing does not block the host that was promoted when the disk is taken back: pause it first.
@@ -101,6 +185,7 @@ public sealed partial class CloudDiskGrain(
     private async Task<CloudDiskRecord> ApplyAsync(string hostId, Func<CloudDiskRecord, string, DiskStep> rule)
     {
         FleetValidation.RequireId("host", hostId);
+        await FlushAsync();
         var record = state.State.Record ?? throw OmigException.NotFound("disk", $"disk '{DiskId}' does not exist");
         var step = rule(record, hostId);
         if (step.Action == DiskBackendAction.None)
@@ -130,6 +215,9 @@ public sealed partial class CloudDiskGrain(
         state.State.Record = record;
         await state.WriteOrRevertAsync(() => state.State.Record = before);
     }
+
+    [LoggerMessage(EventId = 6102, Level = LogLevel.Warning, Message = "Disk {DiskId}: writing the record of a take-over after its answer failed ({Reason}); writing it again")]
+    private static partial void LogWriteBehindRetry(ILogger logger, string diskId, string reason);
 
     [LoggerMessage(EventId = 6101, Level = LogLevel.Information, Message = "Disk {DiskId}: {Action} on host {HostId}; fencing generation {Generation}")]
     private static partial void LogStep(ILogger logger, string diskId, DiskBackendAction action, string hostId, long generation);

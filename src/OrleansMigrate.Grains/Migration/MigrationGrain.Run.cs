@@ -185,7 +185,18 @@ public sealed partial class MigrationGrain
             // Slow cloud work before the freeze: open every disk read-only on the destination and stage the
             // relays, all at once.
             await Task.WhenAll(
-                Vm.Disks.Select(d => (Task)Transient($"disk {d.DiskId} open-read-only", () => GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId).OpenReadOnlyAsync(S.DestinationHost)))
+                Vm.Disks.Select(d => (Task)Transient($"disk {d.DiskId} open-read-only", async () =>
+                {
+                    var disk = GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId);
+                    var record = await disk.OpenReadOnlyAsync(S.DestinationHost);
+                    if (Parallel)
+                    {
+                        // Armed now, outside the downtime, so the take-over in the switchover writes its record after answering.
+                        record = await disk.ArmTakeOverAsync(S.DestinationHost);
+                    }
+
+                    return record;
+                }))
                 .Concat(Vm.Nics.Select(n => Transient($"relay {n.Ip} stage", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).StageRelayAsync(n.Ip, S.SourceHost, S.DestinationHost, Id)))));
         }
 
@@ -318,7 +329,7 @@ public sealed partial class MigrationGrain
         await Fault(Faults.FaultSteps.MigrationSwitchover);
         if (Parallel)
         {
-            await ParallelSwitchoverAsync(paused, steps);
+            await ParallelSwitchoverAsync(paused, steps, span);
             LogPhase(logger, Id, MigrationPhase.Switchover);
         }
         else
@@ -337,7 +348,7 @@ public sealed partial class MigrationGrain
     /// the last one lands. Inside the downtime there are no further grain calls, storage writes or log lines here:
     /// the grain records the commit afterwards, with every step on one clock.
     /// </summary>
-    private async Task ParallelSwitchoverAsync(OutgoingSnapshot paused, ConcurrentDictionary<string, double> steps)
+    private async Task ParallelSwitchoverAsync(OutgoingSnapshot paused, ConcurrentDictionary<string, double> steps, Activity? span)
     {
         var seen = time.GetUtcNow();
         if (S.CancelReason is { } cancel)
@@ -383,6 +394,7 @@ public sealed partial class MigrationGrain
             steps[step.Step] = Math.Round(step.EndMs - step.StartMs, 3);
         }
 
+        RecordSwitchoverSpans(span, pausedAt, final, marks);
         var downtimeMs = (report.ResumedAtUtc - pausedAt).TotalMilliseconds;
         if (timeline.FirstOrDefault(t => t.Step == "resume sent") is { } resumeSent)
         {
@@ -397,6 +409,34 @@ public sealed partial class MigrationGrain
             // The source's answer to the long poll that reported the pause, the destination's switchover, and each call it made.
             CriticalPathCalls = 2 + report.Calls,
         };
+    }
+
+    /// <summary>
+    /// The parallel switchover's steps as spans of the switchover phase, recorded after the commit from the times the
+    /// hosts measured (nothing is traced inside the downtime): the final copy from the pause to the destination's
+    /// receipt of it, and each step that took time (each disk's take-over, each relay's enable).
+    /// </summary>
+    private static void RecordSwitchoverSpans(Activity? parent, DateTimeOffset pausedAt, FinalCopyReport final, IEnumerable<SwitchoverMark> marks)
+    {
+        if (parent is null)
+        {
+            return;
+        }
+
+        void Span(string name, string host, DateTimeOffset start, DateTimeOffset end)
+        {
+            using var child = MigrationTelemetry.Source.StartActivity(name, ActivityKind.Internal, parent.Context, startTime: start);
+            child?.SetTag("omig.host", host).SetEndTime(end.UtcDateTime);
+        }
+
+        var all = marks.ToList();
+        var received = all.FirstOrDefault(m => m.Step == "final copy received");
+        var copied = received?.StartUtc ?? pausedAt.AddMilliseconds(final.DataPlaneMs);
+        Span("final copy", received?.Host ?? "", pausedAt, copied < pausedAt ? pausedAt : copied);
+        foreach (var m in all.Where(m => m.EndUtc > m.StartUtc && m.Step != "final copy"))
+        {
+            Span(m.Step, m.Host, m.StartUtc, m.EndUtc);
+        }
     }
 
     /// <summary>The naive switchover, kept for comparison: every step one after another, the slow ones inside the
@@ -488,7 +528,18 @@ public sealed partial class MigrationGrain
             var table = GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId);
             await Retry($"flow {n.Ip} repoint", () => table.RepointFlowAsync(n.Ip, Vm.VmId, S.DestinationHost));
             await Retry($"relay {n.Ip} remove", () => table.RemoveRelayAsync(n.Ip, Id));
-        }).Concat(Vm.Disks.Select(d => Retry($"disk {d.DiskId} close source", () => GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId).CloseAsync(S.SourceHost)))));
+        }).Concat(Vm.Disks.Select(async d =>
+        {
+            // The take-over again first (idempotent): a disk grain that lost its record of it (written after the answer)
+            // learns it here, before the source's handle is closed.
+            var disk = GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId);
+            if (Parallel)
+            {
+                await Retry($"disk {d.DiskId} take-over", () => disk.TakeOverAsync(S.DestinationHost));
+            }
+
+            await Retry($"disk {d.DiskId} close source", () => disk.CloseAsync(S.SourceHost));
+        })));
         await Retry("verify-destination", async () =>
         {
             var check = await Destination("read the consistency check (roll-forward)", a => a.VerifyIncomingAsync(Id));

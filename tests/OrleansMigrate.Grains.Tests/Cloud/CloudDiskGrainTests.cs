@@ -290,6 +290,47 @@ public sealed class CloudDiskGrainTests(CloudClusterFixture fixture)
         Assert.Equal((OmigErrorCode.NotFound, "disk"), (missing.Code, missing.Field));
     }
 
+    [Fact]
+    public async Task An_armed_take_over_is_one_store_action_whose_record_is_written_after_the_answer_and_survives_a_new_activation()
+    {
+        var (disk, id) = await NewDiskAsync();
+        await disk.OpenReadOnlyAsync(Dst);
+        var armed = await disk.ArmTakeOverAsync(Dst);
+        Assert.Equal(Dst, armed.PendingWriter);
+        var pauses = fixture.Seen(FaultSteps.DiskPause);
+
+        var record = await disk.TakeOverAsync(Dst);
+
+        Assert.Equal(pauses, fixture.Seen(FaultSteps.DiskPause));
+        Assert.Equal((Dst, 2L, (string?)null), (record.WriterHost, record.FencingGeneration, record.PendingWriter));
+        Assert.Equal(new DiskAttachment(DiskAttachmentMode.Paused, 1), record.Attachments[Src]);
+        AssertStoreMatches(record);
+        Assert.Equal((false, true), (fixture.BlockStore.CanWrite(id, Src), fixture.BlockStore.CanWrite(id, Dst)));
+
+        // The next request waited for the write: a new activation reads the take-over from storage.
+        var closed = await disk.CloseAsync(Src);
+        Assert.Equal(Dst, Assert.Single(closed.Attachments).Key);
+        await disk.Cast<Orleans.Core.Internal.IGrainManagementExtension>().DeactivateOnIdle();
+        var reread = await fixture.Grains.GetGrain<ICloudDiskGrain>(id).GetAsync();
+        Assert.Equal((Dst, 2L, (string?)null, 1), (reread!.WriterHost, reread.FencingGeneration, reread.PendingWriter, reread.Attachments.Count));
+        AssertStoreMatches(reread);
+    }
+
+    [Fact]
+    public async Task A_rollback_with_a_host_armed_takes_the_disk_back_above_any_generation_the_take_over_could_have_used()
+    {
+        var (disk, id) = await NewDiskAsync();
+        await disk.OpenReadOnlyAsync(Dst);
+        await disk.ArmTakeOverAsync(Dst);
+
+        var back = await disk.RestoreWriterAsync(Src);
+
+        Assert.Equal((Src, 3L, (string?)null), (back.WriterHost, back.FencingGeneration, back.PendingWriter));
+        Assert.Equal(Src, Assert.Single(back.Attachments).Key);
+        AssertStoreMatches(back);
+        Assert.True(fixture.BlockStore.CanWrite(id, Src));
+    }
+
     private async Task<(ICloudDiskGrain Disk, string DiskId)> NewDiskAsync(string vmId = "vm-1")
     {
         var id = TestFleet.Unique("d");

@@ -141,6 +141,30 @@ public sealed class DiskHandoverTests
         Assert.Equal((true, false), (store.CanWrite("d-1", "h-1"), store.CanWrite("d-1", "h-2")));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_rollback_of_an_armed_take_over_whose_record_may_trail_the_store_fences_the_destination_either_way(bool tookOver)
+    {
+        // The stored record names h-2 armed and h-1 the writer: whether the take-over reached the store or not, the
+        // restore must leave h-1 the only writer.
+        var store = new SimulatedCloudDiskBackend(ZeroLatency(), NoFaults.Instance, TimeProvider.System);
+        var record = DiskHandover.OpenReadOnly(NewRecord("d-1", "h-1"), "h-2").After with { PendingWriter = "h-2" };
+        await store.CreateAsync("d-1", "h-1");
+        await store.OpenReadOnlyAsync("d-1", "h-2");
+        if (tookOver)
+        {
+            await ApplyAsync(store, DiskHandover.TakeOver(record, "h-2"));
+        }
+
+        var back = DiskHandover.RestoreWriter(record, "h-1");
+        await ApplyAsync(store, back);
+
+        Assert.Equal((DiskBackendAction.ResumeWriter, 3L, (string?)null), (back.Action, back.Generation, back.After.PendingWriter));
+        Assert.Equal((true, false), (store.CanWrite("d-1", "h-1"), store.CanWrite("d-1", "h-2")));
+        AssertInvariants(record, back.After);
+    }
+
     [Fact]
     public async Task A_store_without_fencing_refuses_a_second_writer_at_a_newer_generation()
     {
