@@ -560,7 +560,7 @@ public static class BenchCommands
     {
         var runs = new Option<int>("--runs") { Description = "Runs per case (1-100)", DefaultValueFactory = _ => 5 };
         var surgeRuns = new Option<int>("--surge-runs") { Description = "Runs of each surge case (1-200)", DefaultValueFactory = _ => 20 };
-        var cases = new Option<string?>("--cases") { Description = "Only cases whose name contains this text" };
+        var cases = new Option<string?>("--cases") { Description = "Only these cases: names, comma-separated; a trailing * matches a prefix (surge*)" };
         var guest = new Option<int?>("--guest-mib") { Description = "Override the guest size of every case (MiB), for quick runs" };
         var cmd = new Command("dataplane", "Simulated-hypervisor data plane: pre-copy, pre-last-copy, compression, session tables (--json PATH, default dataplane.json)") { runs, surgeRuns, cases, guest };
         cmd.SetLocalAction(async (parse, ct) =>

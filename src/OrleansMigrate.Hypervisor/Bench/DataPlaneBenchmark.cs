@@ -84,7 +84,7 @@ public static partial class DataPlaneBenchmark
     {
         var cases = DefineCases(options);
         if (cases.Count == 0)
-            throw new ArgumentException($"No benchmark case matches '{options.CaseFilter}'.", nameof(options));
+            throw new ArgumentException($"--cases: no benchmark case matches '{options.CaseFilter}' (cases: {string.Join(", ", DefineCases(options with { CaseFilter = null }).Select(c => c.Name))}; a trailing * matches a prefix).");
         var clock = Stopwatch.StartNew();
         await using var source = new SimulatedHypervisorDriver("bench-source");
         await using var destination = new SimulatedHypervisorDriver("bench-destination");
