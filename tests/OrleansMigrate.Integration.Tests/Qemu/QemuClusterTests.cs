@@ -48,6 +48,23 @@ public sealed class QemuClusterTests(PostgresFixture pg)
         Assert.True(hypervisor.GetProperty("downtime_ms").GetDouble() > 0);
         Assert.True(report.GetProperty("downtime").GetProperty("downtime_ms").GetDouble() > 0);
 
+        // Every switchover step on one clock, from QEMU's own events: the source's STOP at 0, its pre-switchover
+        // event, the continue and the completion in that order on q-1, and the destination's RESUME on q-2 last, at
+        // exactly the downtime reported.
+        var downtime = report.GetProperty("downtime");
+        var steps = downtime.GetProperty("timeline").EnumerateArray()
+            .Select(t => (Step: t.GetProperty("step").GetString()!, Host: t.GetProperty("host").GetString()!, At: t.GetProperty("start_ms").GetDouble()))
+            .ToList();
+        double At(string step, string host) => Assert.Single(steps, t => t.Step == step && t.Host == host).At;
+        Assert.Equal(0, At("STOP", "q-1"));
+        var pre = At("pre-switchover event", "q-1");
+        var cont = At("continue sent", "q-1");
+        var completed = At("completed", "q-1");
+        var resumed = At("RESUME", "q-2");
+        Assert.True(pre >= 0 && pre <= cont && cont <= completed && completed <= resumed, string.Join(", ", steps));
+        Assert.Equal(downtime.GetProperty("downtime_ms").GetDouble(), resumed, 1);
+        Assert.True(downtime.GetProperty("critical_path_calls").GetInt32() >= 3, downtime.GetRawText());
+
         // The destination's agent read the guest's memory after the resume: a verdict, not "nothing failed".
         var check = report.GetProperty("guest_check");
         Assert.True(check.GetProperty("verdict").GetString() == "consistent", check.GetRawText());
