@@ -49,6 +49,12 @@ public interface IMigrationSchedulerGrain : IGrainWithStringKey
     [Alias("FindOpen")]
     Task<MigrationStatus?> FindOpenAsync(string migrationId);
 
+    /// <summary>The ids of the migrations of <paramref name="vmId"/> this shard holds open (queued or admitted, not yet
+    /// ended): the Prepare entry standard's "no other migration of the VM". Reads memory only.</summary>
+    [AlwaysInterleave]
+    [Alias("OpenOfVm")]
+    Task<ImmutableArray<string>> OpenMigrationsOfVmAsync(string vmId);
+
     /// <summary>Removes a migration that is still queued and records it as ended (rolled back, cancelled before it started,
     /// with <paramref name="reason"/>), so its id still answers; false when it was already admitted (cancel the migration instead).</summary>
     [Alias("CancelQueuedWithReason")]

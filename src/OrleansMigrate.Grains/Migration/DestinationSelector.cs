@@ -3,14 +3,56 @@ using OrleansMigrate.Fleet;
 namespace OrleansMigrate.Migration;
 
 /// <summary>
-/// Where a VM may go: pure rules over the registry's records, so placement is table-tested without a
-/// cluster. A candidate must be another host, schedulable and healthy, have the VM's CPU features, have
-/// room after reservations, run a hypervisor and firmware no older than the source's (unless the policy
-/// allows it), and hold no VM of the same anti-affinity group (label <see cref="AntiAffinityLabel"/>).
+/// The one home of "may this VM move, and where to?", used by the scheduler (submit), the drain (its passes) and the
+/// preflight alike: pure rules over the registry's records, so they are table-tested without a cluster.
+/// <list type="bullet">
+/// <item><see cref="NotLiveMovable"/> / <see cref="NotMovableNow"/>: whether the VM may be live-migrated at all (its
+/// policy, pass-through devices) and right now (running).</item>
+/// <item><see cref="Refusal"/>: whether a host may take it. A candidate must be another host, take VMs at all
+/// (<see cref="TakesVms"/>: schedulable and healthy), have the VM's CPU features, have room after reservations, run a
+/// hypervisor and firmware no older than the source's (unless the policy allows it), and hold no VM of the same
+/// anti-affinity group (label <see cref="AntiAffinityLabel"/>).</item>
+/// <item><see cref="CompareRoom"/>: which of two allowed hosts is better (the most free memory, then the most free
+/// cores); <see cref="Choose"/>, the preflight and the drain's ranking all order by it.</item>
+/// </list>
 /// </summary>
 public static class DestinationSelector
 {
     public const string AntiAffinityLabel = "anti-affinity";
+
+    /// <summary>Why the VM may never be live-migrated under <paramref name="policy"/> (the request field to blame and the
+    /// reason), or null when it may.</summary>
+    public static MoveRefusal? NotLiveMovable(VmSpec vm, MigrationPolicy policy)
+    {
+        if (!policy.LiveMigrate)
+        {
+            return new("policy", $"policy '{policy.Name}' never live-migrates it: stop it and cold-move it, or name another policy");
+        }
+
+        if (!vm.PassthroughDevices.IsEmpty)
+        {
+            return new("vm", $"it has pass-through devices ({string.Join(", ", vm.PassthroughDevices.Select(d => $"{d.Address} {d.Kind}"))}): "
+                + "their state lives in hardware, so it is never live-migrated; stop it and cold-move it");
+        }
+
+        return null;
+    }
+
+    /// <summary><see cref="NotLiveMovable"/>, or why it cannot move right now by the registry (it is not running).</summary>
+    public static MoveRefusal? NotMovableNow(VmRecord vm, MigrationPolicy policy) =>
+        NotLiveMovable(vm.Spec, policy)
+        ?? (vm.Power == PowerState.Running ? null : new MoveRefusal("vm", $"it is {Naming.EnumNames.Of(vm.Power)}, not running: start or delete it"));
+
+    /// <summary>Whether the host takes VMs at all: schedulable and healthy.</summary>
+    public static bool TakesVms(HostRecord host) => host.Scheduling == SchedulingState.Schedulable && host.Health == HostHealth.Ok;
+
+    /// <summary>The best-host rule: positive when <paramref name="x"/> has more room than <paramref name="y"/> (more free
+    /// memory after reservations, then more free cores), 0 when equal.</summary>
+    public static int CompareRoom(HostRecord x, HostRecord y)
+    {
+        var c = x.FreeMemoryMiB.CompareTo(y.FreeMemoryMiB);
+        return c != 0 ? c : x.FreeVcpus.CompareTo(y.FreeVcpus);
+    }
 
     /// <summary>Why <paramref name="candidate"/> cannot take <paramref name="vm"/> from <paramref name="source"/>, or null when it can.</summary>
     public static string? Refusal(VmRecord vm, HostRecord source, HostRecord candidate, IReadOnlyCollection<VmRecord> vmsOnCandidate, MigrationPolicy policy)
@@ -20,14 +62,11 @@ public static class DestinationSelector
             return "it is the VM's current host";
         }
 
-        if (candidate.Scheduling != SchedulingState.Schedulable)
+        if (!TakesVms(candidate))
         {
-            return $"it is {candidate.Scheduling.ToString().ToLowerInvariant()}";
-        }
-
-        if (candidate.Health != HostHealth.Ok)
-        {
-            return $"its health is {candidate.Health.ToString().ToLowerInvariant()}";
+            return candidate.Scheduling != SchedulingState.Schedulable
+                ? $"it is {candidate.Scheduling.ToString().ToLowerInvariant()}"
+                : $"its health is {candidate.Health.ToString().ToLowerInvariant()}";
         }
 
         if (FleetValidation.IncompatibilityReason(candidate.Spec, vm.Spec) is { } incompatible)
@@ -67,7 +106,7 @@ public static class DestinationSelector
         return null;
     }
 
-    /// <summary>The best allowed destination (most free memory, then most free cores, then id), or null with every refusal.</summary>
+    /// <summary>The best allowed destination (<see cref="CompareRoom"/>; among equals the first given), or null with every refusal.</summary>
     public static (HostRecord? Host, IReadOnlyDictionary<string, string> Refusals) Choose(
         VmRecord vm, HostRecord source, IEnumerable<HostRecord> hosts, Func<string, IReadOnlyCollection<VmRecord>> vmsOn, MigrationPolicy policy)
     {
@@ -81,7 +120,7 @@ public static class DestinationSelector
                 continue;
             }
 
-            if (best is null || (host.FreeMemoryMiB, host.FreeVcpus).CompareTo((best.FreeMemoryMiB, best.FreeVcpus)) > 0)
+            if (best is null || CompareRoom(host, best) > 0)
             {
                 best = host;
             }
@@ -90,3 +129,7 @@ public static class DestinationSelector
         return (best, refusals);
     }
 }
+
+/// <summary>Why a VM may not move: the request field to blame (<c>policy</c> or <c>vm</c>) and the reason, in words that
+/// read after "VM 'x' cannot be live-migrated: ".</summary>
+public sealed record MoveRefusal(string Field, string Reason);

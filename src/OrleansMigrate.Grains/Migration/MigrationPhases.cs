@@ -2,28 +2,57 @@ using System.Collections.Immutable;
 
 namespace OrleansMigrate.Migration;
 
+/// <summary>What an entry-standard item asks, of which component; <c>MigrationGrain.CheckEntryAsync</c> has one check per value.</summary>
+public enum EntryCheck
+{
+    VmRunsOnSource,
+    NoOtherMigrationOfVm,
+    CapacityReserved,
+    DestinationPrepared,
+    DisksOpenReadOnly,
+    RelaysStaged,
+    SourceStreaming,
+    SourcePaused,
+    DestinationResumed,
+}
+
+/// <summary>One item of a phase's entry standard: what must hold, the component asked, and whether serial mode waives it.</summary>
+public sealed record EntryCondition(EntryCheck Check, string Text, string AskedOf, bool ParallelOnly = false)
+{
+    /// <summary>As the README's phase table writes it.</summary>
+    public override string ToString() => $"{Text} ({AskedOf}){(ParallelOnly ? ", parallel mode" : "")}";
+}
+
 /// <summary>
-/// The phase table, in one place: the entry standard of each phase (the component states required
-/// before it may start, each checked by asking the component) and the allowed transitions. The README
-/// reproduces this table.
+/// The phase table, in one place: the entry standard of each phase (the component states required before it may
+/// start) and the allowed transitions. The migration grain checks exactly these items, each by asking its component
+/// (<c>CheckEntryAsync</c>), and a test holds the README's table to this one.
 /// </summary>
 public static class MigrationPhases
 {
-    /// <summary>Phase → what must hold to enter it (serial mode waives the parallel-only items).</summary>
-    public static readonly ImmutableArray<(MigrationPhase Phase, ImmutableArray<string> EntryStandard)> Table =
+    /// <summary>Phase → what must hold to enter it.</summary>
+    public static readonly ImmutableArray<(MigrationPhase Phase, ImmutableArray<EntryCondition> EntryStandard)> Table =
     [
-        (MigrationPhase.Prepare, ["VM runs on the source (source agent)", "no other migration of the VM (scheduler)"]),
+        (MigrationPhase.Prepare,
+        [
+            new(EntryCheck.VmRunsOnSource, "VM runs on the source", "source agent"),
+            new(EntryCheck.NoOtherMigrationOfVm, "no other migration of the VM", "scheduler shard"),
+        ]),
         (MigrationPhase.PreCopy,
         [
-            "capacity reserved on the destination (destination host ledger)",
-            "destination VM prepared for incoming, stream endpoint listening (destination agent)",
-            "each cloud disk open read-only on the destination (disk grain) — parallel mode",
-            "relay route staged and disabled for each NIC (VPC flow table) — parallel mode",
+            new(EntryCheck.CapacityReserved, "capacity reserved on the destination", "destination host ledger"),
+            new(EntryCheck.DestinationPrepared, "destination VM prepared for incoming, stream endpoint listening", "destination agent"),
+            new(EntryCheck.DisksOpenReadOnly, "each cloud disk open read-only on the destination", "disk grain", ParallelOnly: true),
+            new(EntryCheck.RelaysStaged, "relay route staged and disabled for each NIC", "VPC flow table", ParallelOnly: true),
         ]),
-        (MigrationPhase.PreLastCopy, ["memory and session-table rounds running, stream connected (source agent)"]),
-        (MigrationPhase.Switchover, ["VM paused by the data plane after pre-last-copy (source agent)"]),
-        (MigrationPhase.PostMigration, ["VM resumed on the destination: the commit point (destination agent)"]),
+        (MigrationPhase.PreLastCopy, [new(EntryCheck.SourceStreaming, "memory and session-table rounds running, stream connected", "source agent")]),
+        (MigrationPhase.Switchover, [new(EntryCheck.SourcePaused, "VM paused by the data plane after pre-last-copy", "source agent")]),
+        (MigrationPhase.PostMigration, [new(EntryCheck.DestinationResumed, "VM resumed on the destination: the commit point", "destination agent")]),
     ];
+
+    /// <summary>The entry standard of <paramref name="phase"/> (empty for a phase without one), in <paramref name="mode"/>.</summary>
+    public static IEnumerable<EntryCondition> EntryStandard(MigrationPhase phase, OrchestrationMode mode) =>
+        Table.Where(r => r.Phase == phase).SelectMany(r => r.EntryStandard).Where(c => mode == OrchestrationMode.Parallel || !c.ParallelOnly);
 
     private static readonly ImmutableDictionary<MigrationPhase, ImmutableArray<MigrationPhase>> Next = new Dictionary<MigrationPhase, ImmutableArray<MigrationPhase>>
     {

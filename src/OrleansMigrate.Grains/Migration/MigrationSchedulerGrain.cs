@@ -175,21 +175,14 @@ public sealed partial class MigrationSchedulerGrain(
         // Without a named policy the VM's own (its label, else its class) applies, and is recorded on the request.
         var policy = request.Policy is null ? policies.Value.For(vm.Spec) : policies.Value.Resolve(request.Policy);
         request = request with { Policy = policy.Name };
-        if (!policy.LiveMigrate)
+        if (DestinationSelector.NotLiveMovable(vm.Spec, policy) is { } unmovable)
         {
-            throw new OmigException(OmigErrorCode.Incompatible, "policy",
-                $"VM '{vm.VmId}' is of policy '{policy.Name}', which is never live-migrated: stop it and cold-move it, or name another policy");
+            throw new OmigException(OmigErrorCode.Incompatible, unmovable.Field, $"VM '{vm.VmId}' cannot be live-migrated: {unmovable.Reason}");
         }
 
         if (state.State.Open.Values.FirstOrDefault(m => m.Request.VmId == vm.VmId) is { } busy)
         {
             throw OmigException.Conflict("vm", $"VM '{vm.VmId}' is already being migrated by {busy.MigrationId}");
-        }
-
-        if (!vm.Spec.PassthroughDevices.IsEmpty)
-        {
-            throw new OmigException(OmigErrorCode.Incompatible, "vm",
-                $"VM '{vm.VmId}' has pass-through devices ({string.Join(", ", vm.Spec.PassthroughDevices.Select(p => $"{p.Address} {p.Kind}"))}): their state lives in hardware, so it cannot be live-migrated; stop it and cold-move it instead");
         }
 
         var id = SchedulerShards.NewMigrationId(_shard);
@@ -568,6 +561,9 @@ public sealed partial class MigrationSchedulerGrain(
 
         return ReferenceEquals(reservations, host.Reservations) ? host : host with { Reservations = reservations };
     }
+
+    public Task<ImmutableArray<string>> OpenMigrationsOfVmAsync(string vmId) =>
+        Task.FromResult<ImmutableArray<string>>([.. Open.Values.Where(m => m.Request.VmId == vmId).Select(m => m.MigrationId)]);
 
     private async Task<MigrationStatus> StatusAsync(ScheduledMigration entry)
     {

@@ -63,8 +63,8 @@ public sealed class PreflightGrain(IOptions<MigrationPolicyOptions> policies) : 
             verdicts.Add(new PreflightCandidate(host.HostId, why is null, why));
         }
 
-        var best = candidates.Where(h => verdicts.First(v => v.HostId == h.HostId).Allowed)
-            .OrderByDescending(h => (h.FreeMemoryMiB, h.FreeVcpus)).Select(h => h.HostId).FirstOrDefault();
+        var allowed = verdicts.Where(v => v.Allowed).Select(v => v.HostId).ToHashSet(StringComparer.Ordinal);
+        var best = DestinationSelector.Choose(vm, source, candidates.Where(h => allowed.Contains(h.HostId)), _ => [], policy).Host?.HostId;
 
         PreflightPrediction? prediction = null;
         string? predictionError = null;
@@ -85,19 +85,9 @@ public sealed class PreflightGrain(IOptions<MigrationPolicyOptions> policies) : 
 
     private static (bool Go, string Verdict) Decide(VmRecord vm, MigrationPolicy policy, string? best, List<PreflightCandidate> candidates, PreflightPrediction? p, string? error)
     {
-        if (!vm.Spec.PassthroughDevices.IsEmpty)
+        if (DestinationSelector.NotMovableNow(vm, policy) is { } unmovable)
         {
-            return (false, "no: the VM has pass-through devices and is never live-migrated (cold-move it)");
-        }
-
-        if (!policy.LiveMigrate)
-        {
-            return (false, $"no: policy '{policy.Name}' never live-migrates");
-        }
-
-        if (vm.Power != PowerState.Running)
-        {
-            return (false, $"no: the VM is {vm.Power.ToString().ToLowerInvariant()}");
+            return (false, $"no: {unmovable.Reason}");
         }
 
         if (best is null)

@@ -69,7 +69,8 @@ public sealed class DrainCandidates
         }
     }
 
-    /// <summary>The ranking's rule on the hosts' current records, ties broken by the order the walk gave them.</summary>
+    /// <summary>The ranking's rule (<see cref="RankedHosts.Compare"/>) on the hosts' current records, ties broken by the
+    /// order the walk gave them.</summary>
     private sealed class PassOrder(string? preferFirmware, Dictionary<string, int> seq) : IComparer<HostRecord>
     {
         public int Compare(HostRecord? x, HostRecord? y)
@@ -84,27 +85,9 @@ public sealed class DrainCandidates
                 return x is null ? 1 : -1;
             }
 
-            var c = Eligible(y).CompareTo(Eligible(x));
-            if (c == 0)
-            {
-                c = Preferred(y).CompareTo(Preferred(x));
-            }
-
-            if (c == 0)
-            {
-                c = y.FreeMemoryMiB.CompareTo(x.FreeMemoryMiB);
-            }
-
-            if (c == 0)
-            {
-                c = y.FreeVcpus.CompareTo(x.FreeVcpus);
-            }
-
+            var c = RankedHosts.Compare(x, y, preferFirmware);
             return c != 0 ? c : seq.GetValueOrDefault(x.HostId, int.MaxValue).CompareTo(seq.GetValueOrDefault(y.HostId, int.MaxValue));
         }
 
-        private static bool Eligible(HostRecord host) => host.Scheduling == SchedulingState.Schedulable && host.Health == HostHealth.Ok;
-
-        private bool Preferred(HostRecord host) => preferFirmware is not null && host.Spec.FirmwareVersion == preferFirmware;
     }
 }

@@ -368,7 +368,7 @@ public sealed partial class HostDrainGrain(
             }
 
             var policy = PolicyFor(record, options);
-            if (Unmovable(record, policy) is { } why)
+            if (DestinationSelector.NotMovableNow(record, policy)?.Reason is { } why)
             {
                 vms[vm.VmId] = vm with { State = DrainVmState.Unmovable, Reason = why };
                 continue;
@@ -502,27 +502,7 @@ public sealed partial class HostDrainGrain(
     private MigrationPolicy PolicyFor(VmRecord vm, DrainOptions options) =>
         options.Policy is { } named ? policies.Value.Resolve(named) : policies.Value.For(vm.Spec);
 
-    private static string? Unmovable(VmRecord vm, MigrationPolicy policy)
-    {
-        if (!policy.LiveMigrate)
-        {
-            return $"its policy '{policy.Name}' never live-migrates it: stop it and cold-move it";
-        }
-
-        if (!vm.Spec.PassthroughDevices.IsEmpty)
-        {
-            return $"has pass-through devices ({string.Join(", ", vm.Spec.PassthroughDevices.Select(p => p.Address))}): never live-migrated; stop it and cold-move it";
-        }
-
-        if (vm.Power != PowerState.Running)
-        {
-            return $"is {Naming.EnumNames.Of(vm.Power)}, not running: start or delete it";
-        }
-
-        return null;
-    }
-
-    /// <summary>The first allowed destination in <paramref name="ranked"/> (see <see cref="DestinationOrder"/>), so a drain
+    /// <summary>The first allowed destination in <paramref name="ranked"/> (see <see cref="RankedHosts.Compare"/>), so a drain
     /// in a fleet of thousands evaluates a few hosts per VM; every refusal is collected only when no host can take the
     /// VM. The anti-affinity rule reads the VMs on a candidate only for a VM that has a group.</summary>
     private async Task<(HostRecord? Host, SortedDictionary<string, string> Refusals)> ChooseAsync(VmRecord vm, HostRecord source, DrainCandidates ranked,

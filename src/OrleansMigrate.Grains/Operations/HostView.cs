@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Migration;
 
 namespace OrleansMigrate.Operations;
 
@@ -40,7 +41,7 @@ public sealed class HostView
             long vcpus = 0, memory = 0;
             foreach (var host in hosts)
             {
-                if (host.Scheduling == SchedulingState.Schedulable && host.Health == HostHealth.Ok && VersionNumber.Compare(host.Spec.FirmwareVersion, version) >= 0)
+                if (DestinationSelector.TakesVms(host) && VersionNumber.Compare(host.Spec.FirmwareVersion, version) >= 0)
                 {
                     vcpus += host.FreeVcpus;
                     memory += host.FreeMemoryMiB;

@@ -1,9 +1,10 @@
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Migration;
 
 namespace OrleansMigrate.Operations;
 
 /// <summary>
-/// A fleet snapshot's hosts in the order a drain tries destinations (<see cref="DestinationOrder"/>'s rule), sorted once:
+/// A fleet snapshot's hosts in the order a drain tries destinations (<see cref="Compare"/>), sorted once:
 /// hosts that can take VMs at all (schedulable and healthy) first, then on the preferred firmware, then the most free
 /// memory, then the most free cores. Hosts equal on all of these form a tie group; <see cref="Walk"/> starts each group
 /// at a place chosen by the draining host's id, so the drains of a campaign batch, which read the same snapshot, spread
@@ -18,24 +19,40 @@ public sealed class RankedHosts
 
     public RankedHosts(IEnumerable<HostRecord> hosts, string? preferFirmware)
     {
-        var keyed = hosts.Select(h => (Key: Key(h, preferFirmware), Host: h)).ToArray();
-        Array.Sort(keyed, static (a, b) =>
+        var sorted = hosts.ToArray();
+        Array.Sort(sorted, (a, b) =>
         {
-            var c = a.Key.CompareTo(b.Key);
-            return c != 0 ? c : string.CompareOrdinal(a.Host.HostId, b.Host.HostId);
+            var c = Compare(a, b, preferFirmware);
+            return c != 0 ? c : string.CompareOrdinal(a.HostId, b.HostId);
         });
-        _sorted = [.. keyed.Select(k => k.Host)];
+        _sorted = sorted;
         var groups = new List<int>();
-        for (var i = 0; i < keyed.Length; i++)
+        for (var i = 0; i < sorted.Length; i++)
         {
-            if (i == 0 || keyed[i].Key != keyed[i - 1].Key)
+            if (i == 0 || Compare(sorted[i], sorted[i - 1], preferFirmware) != 0)
             {
                 groups.Add(i);
             }
         }
 
-        groups.Add(keyed.Length);
+        groups.Add(sorted.Length);
         _groups = [.. groups];
+    }
+
+    /// <summary>
+    /// A drain's order of destinations, negative when <paramref name="x"/> comes first: hosts that take VMs at all
+    /// (<see cref="DestinationSelector.TakesVms"/>) first, then those on <paramref name="preferFirmware"/>, then the
+    /// best-host rule (<see cref="DestinationSelector.CompareRoom"/>). 0 for a tie.
+    /// </summary>
+    public static int Compare(HostRecord x, HostRecord y, string? preferFirmware)
+    {
+        var c = DestinationSelector.TakesVms(y).CompareTo(DestinationSelector.TakesVms(x));
+        if (c == 0 && preferFirmware is not null)
+        {
+            c = (y.Spec.FirmwareVersion == preferFirmware).CompareTo(x.Spec.FirmwareVersion == preferFirmware);
+        }
+
+        return c != 0 ? c : DestinationSelector.CompareRoom(y, x);
     }
 
     public int Count => _sorted.Length;
@@ -55,32 +72,6 @@ public sealed class RankedHosts
             {
                 yield return _sorted[start + ((offset + i) % size)];
             }
-        }
-    }
-
-    /// <summary>Smaller is better: not eligible, not preferred, less free memory, fewer free cores all rank later.</summary>
-    private static RankKey Key(HostRecord host, string? preferFirmware) => new(
-        host.Scheduling == SchedulingState.Schedulable && host.Health == HostHealth.Ok ? 0 : 1,
-        preferFirmware is not null && host.Spec.FirmwareVersion == preferFirmware ? 0 : 1,
-        -host.FreeMemoryMiB,
-        -host.FreeVcpus);
-
-    private readonly record struct RankKey(int Ineligible, int NotPreferred, long NegFreeMemory, int NegFreeVcpus) : IComparable<RankKey>
-    {
-        public int CompareTo(RankKey other)
-        {
-            var c = Ineligible.CompareTo(other.Ineligible);
-            if (c == 0)
-            {
-                c = NotPreferred.CompareTo(other.NotPreferred);
-            }
-
-            if (c == 0)
-            {
-                c = NegFreeMemory.CompareTo(other.NegFreeMemory);
-            }
-
-            return c != 0 ? c : NegFreeVcpus.CompareTo(other.NegFreeVcpus);
         }
     }
 }

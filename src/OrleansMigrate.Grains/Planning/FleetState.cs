@@ -75,7 +75,7 @@ internal sealed class FleetState
             HostIndex[host.HostId] = i;
             FreeVcpus[i] = host.FreeVcpus;
             FreeMemory[i] = host.FreeMemoryMiB;
-            HostOk[i] = host.Scheduling == SchedulingState.Schedulable && host.Health == HostHealth.Ok;
+            HostOk[i] = DestinationSelector.TakesVms(host);
             VmsOn[i] = [];
             var key = string.Join(',', host.Spec.CpuFeatures.Order(StringComparer.Ordinal));
             if (!hostSetIds.TryGetValue(key, out var id))
@@ -108,8 +108,8 @@ internal sealed class FleetState
             var vm = Vms[v];
             VmVcpus[v] = vm.Spec.Vcpus;
             VmMemory[v] = vm.Spec.MemoryMiB;
-            Pinned[v] = PlanRules.IsPinned(vm.Spec);
             var policy = policies(vm);
+            Pinned[v] = DestinationSelector.NotLiveMovable(vm.Spec, policy) is not null;
             AllowOlder[v] = policy.AllowOlderVersion;
             PolicyName[v] = policy.Name;
             var features = vm.Spec.RequiredCpuFeatures;

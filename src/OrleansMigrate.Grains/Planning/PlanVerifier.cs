@@ -128,9 +128,9 @@ public static class PlanVerifier
                 violations.Add($"{at}: the VM is on '{vm.HostId}' at this point");
             }
 
-            if (PlanRules.IsPinned(vm.Spec))
+            if (DestinationSelector.NotLiveMovable(vm.Spec, policies(vm)) is { } pinned)
             {
-                violations.Add($"{at}: the VM is pinned (pass-through devices or class '{PlanRules.PassthroughClass}') and must not move");
+                violations.Add($"{at}: the VM is pinned and must not move: {pinned.Reason}");
             }
 
             if (!hosts.TryGetValue(vm.HostId, out var source) || !hosts.TryGetValue(move.ToHost, out var destination))

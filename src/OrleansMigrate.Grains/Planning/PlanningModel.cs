@@ -60,12 +60,14 @@ public static class PlanRules
     /// <summary>Resolves with the built-in policies.</summary>
     public static PolicyResolver BuiltIn { get; } = ByInstanceClass(MigrationPolicy.BuiltIn);
 
-    /// <summary>True when a plan may never move <paramref name="vm"/>: pass-through devices or the <c>passthrough</c> class.</summary>
-    public static bool IsPinned(VmSpec vm) => !vm.PassthroughDevices.IsDefaultOrEmpty || vm.InstanceClass == PassthroughClass;
+    /// <summary>True when a plan may never move <paramref name="vm"/>: exactly when it may never be live-migrated
+    /// (<see cref="DestinationSelector.NotLiveMovable"/>: pass-through devices, or a policy that never live-migrates, like
+    /// the <c>passthrough</c> class's).</summary>
+    public static bool IsPinned(VmRecord vm, PolicyResolver policies) => DestinationSelector.NotLiveMovable(vm.Spec, policies(vm)) is not null;
 
     /// <summary>True when <paramref name="host"/> may receive new instances of <paramref name="shape"/> (capacity aside).</summary>
     public static bool CanHostShape(HostRecord host, InstanceShape shape) =>
-        host.Scheduling == SchedulingState.Schedulable && host.Health == HostHealth.Ok
+        DestinationSelector.TakesVms(host)
         && (shape.RequiredCpuFeatures.IsDefaultOrEmpty || shape.RequiredCpuFeatures.All(f => host.Spec.CpuFeatures.Contains(f, StringComparer.Ordinal)));
 
     /// <summary>How many instances of <paramref name="shape"/> fit in the given free capacity.</summary>

@@ -116,7 +116,7 @@ public sealed class PolicySchedulerTests(MigrationClusterFixture fixture)
 
         Assert.Equal("economy", started.Request.Policy);
         Assert.Equal((OmigErrorCode.Incompatible, "policy"), (refused.Code, refused.Field));
-        Assert.Contains("never live-migrated", refused.Message);
+        Assert.Contains("never live-migrates it", refused.Message);
         var policies = await fixture.Client.ListPoliciesAsync();
         Assert.Contains(policies, p => p.Name == "passthrough" && !p.LiveMigrate);
         Assert.Contains(policies, p => p.Name == "critical" && p.MaintenanceWindowUtc == "22:00-06:00" && p.NotifyOwner);

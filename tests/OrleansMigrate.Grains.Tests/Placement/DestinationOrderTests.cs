@@ -5,7 +5,7 @@ using FleetPlacement = OrleansMigrate.Fleet.Placement;
 
 namespace OrleansMigrate.Tests.Placement;
 
-/// <summary>The order in which a drain tries destinations, and the host usage sums it ranks by.</summary>
+/// <summary>The order in which a drain tries destinations (<see cref="RankedHosts"/>), and the host usage sums it ranks by.</summary>
 [Trait(TestCategory.Trait, TestCategory.Unit)]
 public sealed class DestinationOrderTests
 {
@@ -18,7 +18,7 @@ public sealed class DestinationOrderTests
             ImmutableDictionary<string, FleetPlacement>.Empty, At);
 
     [Fact]
-    public void Preferred_firmware_comes_first_then_free_memory_then_free_cores()
+    public void Hosts_taking_VMs_come_first_then_the_preferred_firmware_then_free_memory_then_free_cores()
     {
         var hosts = new List<HostRecord>
         {
@@ -29,9 +29,11 @@ public sealed class DestinationOrderTests
             Host("old-cores", usedVcpus: 8, usedMem: 1000),
         };
 
-        hosts.Sort(new DestinationOrder("3.0.0", "h-1"));
+        var cordoned = Host("new-cordoned", fw: "3.0.0") with { Scheduling = SchedulingState.Cordoned };
 
-        Assert.Equal(["new-half", "new-full", "old-empty", "old-mem", "old-cores"], hosts.Select(h => h.HostId));
+        var ranked = new RankedHosts([.. hosts, cordoned], "3.0.0").Walk("h-1");
+
+        Assert.Equal(["new-half", "new-full", "old-empty", "old-mem", "old-cores", "new-cordoned"], ranked.Select(h => h.HostId));
     }
 
     [Fact]
@@ -39,12 +41,8 @@ public sealed class DestinationOrderTests
     {
         var hosts = Enumerable.Range(0, 50).Select(i => Host($"h-{i:D3}", fw: "3.0.0")).ToList();
 
-        string[] FirstFive(string drainedHost)
-        {
-            var ranked = hosts.ToList();
-            ranked.Sort(new DestinationOrder("3.0.0", drainedHost));
-            return [.. ranked.Take(5).Select(h => h.HostId)];
-        }
+        var ranking = new RankedHosts(hosts, "3.0.0");
+        string[] FirstFive(string drainedHost) => [.. ranking.Walk(drainedHost).Take(5).Select(h => h.HostId)];
 
         Assert.Equal(FirstFive("h-900"), FirstFive("h-900"));
         var firsts = Enumerable.Range(900, 20).Select(i => FirstFive($"h-{i}")[0]).Distinct().Count();

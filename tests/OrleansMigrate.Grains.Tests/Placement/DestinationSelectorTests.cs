@@ -73,4 +73,52 @@ public sealed class DestinationSelectorTests
         Assert.Equal("b", best!.HostId);
         Assert.Equal(["c", "src"], refusals.Keys.ToArray());
     }
+
+    public static TheoryData<string, string, string, PowerState, string?, string?> MovableCases => new()
+    {
+        // name, policy, pass-through device (or ""), power, field refused (null: movable), reason contains
+        { "standard, running", "standard", "", PowerState.Running, null, null },
+        { "a policy that never live-migrates", "passthrough", "", PowerState.Running, "policy", "policy 'passthrough' never live-migrates it" },
+        { "a pass-through device", "standard", "0000:3b:00.0", PowerState.Running, "vm", "pass-through devices (0000:3b:00.0 gpu)" },
+        { "stopped", "standard", "", PowerState.Stopped, "vm", "it is stopped, not running" },
+        { "paused", "standard", "", PowerState.Paused, "vm", "it is paused, not running" },
+        { "unknown", "standard", "", PowerState.Unknown, "vm", "it is unknown, not running" },
+        { "the policy is named before the power", "passthrough", "", PowerState.Stopped, "policy", "never live-migrates" },
+    };
+
+    [Theory]
+    [MemberData(nameof(MovableCases))]
+    public void Whether_a_VM_may_move_is_one_rule_for_the_scheduler_the_drain_and_the_preflight(
+        string name, string policy, string device, PowerState power, string? field, string? reason)
+    {
+        var vm = Vm() with { Power = power };
+        if (device.Length > 0)
+        {
+            vm = vm with { Spec = vm.Spec with { PassthroughDevices = [new PassthroughDevice(device, "gpu")] } };
+        }
+
+        var now = DestinationSelector.NotMovableNow(vm, MigrationPolicy.BuiltIn[policy]);
+        var ever = DestinationSelector.NotLiveMovable(vm.Spec, MigrationPolicy.BuiltIn[policy]);
+
+        Assert.True(now?.Field == field, $"{name}: refused on '{now?.Field}' ({now?.Reason}), expected '{field}'");
+        Assert.True(reason is null || now!.Reason.Contains(reason, StringComparison.Ordinal), $"{name}: '{now?.Reason}' lacks '{reason}'");
+
+        // The scheduler's submit asks only what never changes (power is the Prepare entry standard's, asked of the agent).
+        Assert.Equal(power == PowerState.Running || field == "policy" || device.Length > 0 ? now : null, ever);
+    }
+
+    [Fact]
+    public void The_best_host_rule_is_free_memory_then_free_cores()
+    {
+        var roomy = Host("a", used: (16, 8192));
+        var cores = Host("b", used: (4, 8192));
+        var tight = Host("c", used: (1, 65536));
+
+        Assert.True(DestinationSelector.CompareRoom(cores, roomy) > 0);
+        Assert.True(DestinationSelector.CompareRoom(roomy, tight) > 0);
+        Assert.Equal(0, DestinationSelector.CompareRoom(Host("x"), Host("y")));
+        Assert.True(DestinationSelector.TakesVms(Host("x")));
+        Assert.False(DestinationSelector.TakesVms(Host("x", health: HostHealth.Degraded)));
+        Assert.False(DestinationSelector.TakesVms(Host("x", scheduling: SchedulingState.Draining)));
+    }
 }

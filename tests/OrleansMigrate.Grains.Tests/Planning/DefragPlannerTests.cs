@@ -110,7 +110,7 @@ public sealed class DefragPlannerTests
         Assert.Empty(plan.Reasons);
         Assert.Equal(expected, plan.Moves.Select(m => $"{m.VmId}:{m.FromHost}→{m.ToHost}").ToArray());
         Assert.True(plan.Targets.Sum(t => t.Count) >= count);
-        Assert.All(check.After.Vms.Where(v => PlanRules.IsPinned(v.Spec)), v => Assert.Equal(fleet.Vms.Single(o => o.VmId == v.VmId).HostId, v.HostId));
+        Assert.All(check.After.Vms.Where(v => PlanRules.IsPinned(v, PlanRules.BuiltIn)), v => Assert.Equal(fleet.Vms.Single(o => o.VmId == v.VmId).HostId, v.HostId));
     }
 
     [Theory]
@@ -145,7 +145,7 @@ public sealed class DefragPlannerTests
                 Assert.NotEmpty(plan.Reasons);
             }
 
-            Assert.DoesNotContain(plan.Moves, m => PlanRules.IsPinned(fleet.Vms.Single(v => v.VmId == m.VmId).Spec));
+            Assert.DoesNotContain(plan.Moves, m => PlanRules.IsPinned(fleet.Vms.Single(v => v.VmId == m.VmId), PlanRules.BuiltIn));
             Assert.Equal(plan.Moves.Length, plan.Moves.Select(m => m.VmId).Distinct().Count());
         }
 
@@ -313,7 +313,7 @@ public sealed class DefragPlannerTests
                     continue;
                 }
 
-                foreach (var vm in after.Vms.Where(v => !PlanRules.IsPinned(v.Spec)))
+                foreach (var vm in after.Vms.Where(v => !PlanRules.IsPinned(v, PlanRules.BuiltIn)))
                 {
                     foreach (var host in after.Hosts.Where(h => h.HostId != vm.HostId))
                     {
