@@ -515,8 +515,8 @@ public sealed partial class MigrationSchedulerGrain(
             // the whole fleet: drains and campaigns submit thousands of these.
             var sourceHost = await GrainFactory.GetGrain<IHostGrain>(vm.HostId).GetAsync()
                 ?? throw OmigException.NotFound("vm", $"the host of VM '{vm.VmId}' ('{vm.HostId}') is not registered");
-            var targetHost = WithHeaded(await GrainFactory.GetGrain<IHostGrain>(requested).GetAsync()
-                ?? throw OmigException.NotFound("to", $"host '{requested}' is not registered"), HeadedByHost());
+            var targetHost = await GrainFactory.GetGrain<IHostGrain>(requested).GetAsync()
+                ?? throw OmigException.NotFound("to", $"host '{requested}' is not registered");
             IReadOnlyCollection<VmRecord> peers = vm.Spec.Labels.ContainsKey(DestinationSelector.AntiAffinityLabel)
                 ? [.. (await Task.WhenAll(targetHost.Vms.Keys.Select(id => GrainFactory.GetGrain<IVmGrain>(id).GetAsync()))).OfType<VmRecord>()]
                 : [];
@@ -529,8 +529,7 @@ public sealed partial class MigrationSchedulerGrain(
         }
 
         var fleet = GrainFactory.GetGrain<IFleetGrain>(IFleetGrain.Key);
-        var headed = HeadedByHost();
-        var hosts = (await fleet.ListHostsAsync()).Where(h => !passedOver.Contains(h.HostId)).Select(h => WithHeaded(h, headed)).ToList();
+        var hosts = (await fleet.ListHostsAsync()).Where(h => !passedOver.Contains(h.HostId)).ToList();
         var source = hosts.FirstOrDefault(h => h.HostId == vm.HostId)
             ?? throw OmigException.NotFound("vm", $"the host of VM '{vm.VmId}' ('{vm.HostId}') is not registered");
         var vms = await fleet.ListVmsAsync();
@@ -540,26 +539,6 @@ public sealed partial class MigrationSchedulerGrain(
         var (best, refusals) = DestinationSelector.Choose(vm, source, hosts, On, policy);
         return best?.HostId ?? throw new OmigException(OmigErrorCode.InsufficientCapacity, "to",
             $"no host can take VM '{vm.VmId}': " + string.Join("; ", refusals.Select(r => $"{r.Key}: {r.Value}")));
-    }
-
-    private ILookup<string, ScheduledMigration> HeadedByHost() => Open.Values.Where(m => m.Size is not null).ToLookup(m => m.DestinationHost, StringComparer.Ordinal);
-
-    /// <summary>The host with the migrations this scheduler holds for it counted as reserved, until their own reservation
-    /// (keyed by migration id) or the VM itself is on the record: a queued or just-admitted migration has not reserved
-    /// yet, and without this every drain of a campaign batch could be sent to the same emptiest host, whose reservations
-    /// would then refuse all but the first few and roll the rest back.</summary>
-    private static HostRecord WithHeaded(HostRecord host, ILookup<string, ScheduledMigration> headed)
-    {
-        var reservations = host.Reservations;
-        foreach (var m in headed[host.HostId])
-        {
-            if (!reservations.ContainsKey(m.MigrationId) && !host.Vms.ContainsKey(m.Request.VmId))
-            {
-                reservations = reservations.SetItem(m.MigrationId, m.Size!);
-            }
-        }
-
-        return ReferenceEquals(reservations, host.Reservations) ? host : host with { Reservations = reservations };
     }
 
     public Task<ImmutableArray<string>> OpenMigrationsOfVmAsync(string vmId) =>

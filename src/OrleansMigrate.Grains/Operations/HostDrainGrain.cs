@@ -392,8 +392,8 @@ public sealed partial class HostDrainGrain(
                 continue;
             }
 
-            // A destination that refuses at submit (the scheduler counts migrations already headed there, which this
-            // silo's cached view may not show yet) is dropped for the rest of the pass and the next one is tried.
+            // A destination that refuses at submit (its ledger holds the reservations of migrations already headed there,
+            // which this silo's cached view may not show yet) is dropped for the rest of the pass and the next one is tried.
             for (var tries = 0; tries < MaxSubmitTries; tries++)
             {
                 var (destination, refusals) = await ChooseAsync(record, source, ranked, policy);

@@ -280,10 +280,11 @@ public sealed class MigrationTests(MigrationClusterFixture fixture) : IDisposabl
     }
 
     [Fact]
-    public async Task A_named_destination_counts_the_migrations_already_headed_there_before_they_reserve()
+    public async Task A_named_destination_refuses_a_VM_at_submit_once_the_migrations_headed_there_hold_its_room()
     {
-        // Room for two of these VMs (2 cores each). Prepare is held, so neither of the first two has reserved yet
-        // when the third asks: without counting them, all three would be accepted and the third rolled back later.
+        // Room for two of these VMs (2 cores each). Prepare is held, so neither of the first two has started when the
+        // third asks: the host's ledger holds their reservations from the submit on (the scheduler keeps no shadow of
+        // them), so the third is refused at once rather than accepted and rolled back later.
         var tiny = TestFleet.Unique("tiny");
         await fixture.Client.AddHostAsync(TestFleet.Host(tiny, cores: 4, memoryMiB: 65536));
         var vms = new[] { await fixture.CreateVmAsync("m-1"), await fixture.CreateVmAsync("m-2"), await fixture.CreateVmAsync("m-3") };
