@@ -441,7 +441,8 @@ public sealed class OmigClient : IAsyncDisposable
         return await AgentAsync(vm.HostId, async agent =>
         {
             var info = await agent.GetInfoAsync();
-            return new VmHypervisorView(vm.HostId, info.Driver, await agent.GetVmStateAsync(vmId), await agent.GetVmDetailAsync(vmId));
+            var state = await agent.GetVmStateAsync(vmId);
+            return new VmHypervisorView(vm.HostId, info.Driver, state is { } s ? Naming.EnumNames.Of(s) : null, await agent.GetVmDetailAsync(vmId));
         });
     }
 

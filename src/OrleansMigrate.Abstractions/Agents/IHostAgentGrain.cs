@@ -48,9 +48,9 @@ public interface IHostAgentGrain : IGrainWithStringKey
     [Alias("FinalCopy")]
     Task<FinalCopyReport> FinalCopyAsync(string migrationId);
 
-    /// <summary>The hypervisor's state of a VM on this host (<c>running</c>, <c>paused</c>, <c>incoming</c>, <c>postmigrate</c>…), or null.</summary>
-    [Alias("GetVmState")]
-    Task<string?> GetVmStateAsync(string vmId);
+    /// <summary>The hypervisor's state of a VM on this host, or null when it has no instance of it.</summary>
+    [Alias("GetHypervisorState")]
+    Task<HypervisorVmState?> GetVmStateAsync(string vmId);
 
     /// <summary>Destination, after the commit: the check of the received guest against the source at pause
     /// (a verdict read from the guest, or "not checked" with the reason), then the incoming side is released.

@@ -3,26 +3,26 @@ namespace OrleansMigrate.Agents;
 /// <summary>Data-plane settings of one migration, from its policy.</summary>
 /// <param name="DowntimeTargetMs">The pre-last-copy stage waits until the final copy is estimated to fit this (0.1–60,000).</param>
 /// <param name="LinkBandwidthBytesPerSecond">Cap on the migration stream (emulates the link), bytes/s.</param>
-/// <param name="Compression"><c>none</c>, <c>all</c> or <c>final</c>.</param>
+/// <param name="Compression">Which copies are compressed.</param>
 /// <param name="MaxPreCopyMs">Longest pre-copy (the policy's completion timeout); at it, or at <paramref name="MaxRounds"/>,
 /// the data plane itself applies <paramref name="OnTimeout"/>.</param>
 /// <param name="ContinueAtPause">Start the final copy on the host the moment the source pauses (parallel switchover),
 /// instead of waiting for the migration grain's call: the cloud actions run alongside it, and the destination
 /// still resumes only on the grain's word.</param>
 /// <param name="AutoConverge">Let the hypervisor throttle the guest's vCPUs when pre-copy does not converge (QEMU auto-converge).</param>
-/// <param name="OnTimeout">The policy's action at the pre-copy limit: <c>abort</c> (the data plane fails the migration, the VM keeps
-/// running on the source) or <c>force</c> (switch over anyway, accepting a longer downtime).</param>
+/// <param name="OnTimeout">The policy's action at the pre-copy limit: abort (the data plane fails the migration, the VM keeps
+/// running on the source) or force (switch over anyway, accepting a longer downtime).</param>
 /// <param name="Policy">The policy's name, for the reason of a limit abort; null names none.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.MigrationTuning")]
 public sealed record MigrationTuning(
     [property: Id(0)] double DowntimeTargetMs = 20,
     [property: Id(1)] long LinkBandwidthBytesPerSecond = 1_250_000_000,
-    [property: Id(2)] string Compression = "final",
+    [property: Id(2)] CompressionScope Compression = CompressionScope.Final,
     [property: Id(3)] bool PreLastCopy = true,
     [property: Id(4)] int MaxRounds = 30,
     [property: Id(5)] double MaxPreCopyMs = 120_000,
     [property: Id(6)] bool ContinueAtPause = false,
     [property: Id(7)] bool AutoConverge = false,
-    [property: Id(8)] string OnTimeout = "force",
+    [property: Id(8)] TimeoutAction OnTimeout = TimeoutAction.Force,
     [property: Id(9)] string? Policy = null);

@@ -15,4 +15,7 @@ public enum OmigErrorCode
     Incompatible = 5,
     /// <summary>The component that must do the work is not running (e.g. no live silo serves the host).</summary>
     Unavailable = 6,
+    /// <summary>A migration gave up before its commit point and rolls back: its data plane failed or its policy aborted
+    /// it (a stall, the time limit); the VM keeps running on the source.</summary>
+    Aborted = 7,
 }

@@ -28,6 +28,7 @@ public sealed record ApiProblem(int Status, string Code, string? Field, string D
         OmigErrorCode.InsufficientCapacity => StatusCodes.Status409Conflict,
         OmigErrorCode.Incompatible => StatusCodes.Status422UnprocessableEntity,
         OmigErrorCode.Unavailable => StatusCodes.Status503ServiceUnavailable,
+        OmigErrorCode.Aborted => StatusCodes.Status409Conflict,
         _ => StatusCodes.Status500InternalServerError,
     };
 

@@ -172,7 +172,7 @@ public sealed class OrchestrationBenchmark(int runsPerMode, int guestMiB, int di
                     var host = table.ResolveAsync(nic.Ip).GetAwaiter().GetResult();
                     var state = host is null ? null : runtime.VmStateAsync(host, vm.VmId).GetAwaiter().GetResult();
                     sent++;
-                    if (state is not ("running" or "paused" or "incoming"))
+                    if (state is not (HypervisorVmState.Running or HypervisorVmState.Paused or HypervisorVmState.Incoming))
                     {
                         lost++;
                     }

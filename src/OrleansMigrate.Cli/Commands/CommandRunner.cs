@@ -18,6 +18,7 @@ public static class CommandRunner
         OmigErrorCode.InsufficientCapacity => ExitCodes.InsufficientCapacity,
         OmigErrorCode.Incompatible => ExitCodes.Incompatible,
         OmigErrorCode.Unavailable => ExitCodes.Unavailable,
+        OmigErrorCode.Aborted => ExitCodes.NotCompleted,
         _ => ExitCodes.Unexpected,
     };
 

@@ -23,7 +23,7 @@ public static class PolicyCommands
                 {
                     table.AddRow(Markup.Escape(p.Name), p.LiveMigrate ? "yes" : "[yellow]never[/]",
                         string.Create(CultureInfo.InvariantCulture, $"{p.DowntimeTargetMs:0.##} ms"), string.Create(CultureInfo.InvariantCulture, $"{p.MaxDowntimeTargetMs:0.##} ms"),
-                        string.Create(CultureInfo.InvariantCulture, $"{p.LinkBandwidthBytesPerSecond * 8 / 1e9:0.##} Gb/s"), p.OnStall, p.OnTimeout,
+                        string.Create(CultureInfo.InvariantCulture, $"{p.LinkBandwidthBytesPerSecond * 8 / 1e9:0.##} Gb/s"), Naming.EnumNames.Of(p.OnStall), Naming.EnumNames.Of(p.OnTimeout),
                         p.AutoConverge ? "yes" : "no", p.AllowOlderVersion ? "allowed" : "no", Markup.Escape(p.MaintenanceWindowUtc ?? "any"), p.NotifyOwner ? "yes" : "no");
                 }
 

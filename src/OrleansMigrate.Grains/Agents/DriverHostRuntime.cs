@@ -86,14 +86,15 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
 
     public async Task<string> QmpAsync(string hostId, string vmId, string commandJson)
     {
-        if (Driver(hostId) is not QemuHypervisorDriver qemu)
+        var driver = Driver(hostId);
+        if (!driver.SupportsPassthrough)
         {
             throw OmigException.Invalid("command", $"host '{hostId}' runs the {DriverName} hypervisor: QMP needs a QEMU host");
         }
 
         try
         {
-            return await qemu.PassthroughAsync(vmId, commandJson);
+            return await driver.PassthroughAsync(vmId, commandJson);
         }
         catch (ArgumentException ex)
         {
@@ -155,8 +156,19 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
 
     public Task DestroyVmAsync(string hostId, string vmId) => Driver(hostId).DestroyVmAsync(vmId);
 
-    public async Task<string?> VmStateAsync(string hostId, string vmId) =>
-        (await Driver(hostId).ListVmsAsync()).FirstOrDefault(v => v.Spec.VmId == vmId)?.State.ToString().ToLowerInvariant();
+    public async Task<HypervisorVmState?> VmStateAsync(string hostId, string vmId) =>
+        (await Driver(hostId).ListVmsAsync()).FirstOrDefault(v => v.Spec.VmId == vmId)?.State switch
+        {
+            null => null,
+            VmState.Created => HypervisorVmState.Created,
+            VmState.Running => HypervisorVmState.Running,
+            VmState.Paused => HypervisorVmState.Paused,
+            VmState.Incoming => HypervisorVmState.Incoming,
+            VmState.PostMigrate => HypervisorVmState.Postmigrate,
+            VmState.Failed => HypervisorVmState.Failed,
+            VmState.Lost => HypervisorVmState.Lost,
+            var other => throw new InvalidOperationException($"the driver reported VM state {other}, which the agent does not know"),
+        };
 
     public async Task<IncomingEndpoint> PrepareIncomingAsync(string hostId, string migrationId, Fleet.VmSpec spec)
     {
@@ -209,11 +221,8 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
             await faults.BeforeAsync(FaultSteps.AgentStartOutgoing, vmId);
             var outgoing = await Driver(hostId).StartOutgoingAsync(vmId, new MigrationEndpoint(destination.Host, destination.Port), ToOptions(tuning));
             _outgoing[migrationId] = outgoing;
-            if (outgoing is QemuOutgoingMigration qemu)
-            {
-                // QEMU sends migrate-continue straight from its event pump; FinalCopyAsync below joins that run.
-                qemu.ContinueAtPause = tuning.ContinueAtPause;
-            }
+            // QEMU sends migrate-continue straight from its event pump; FinalCopyAsync below joins that run.
+            outgoing.ContinueAtPause = tuning.ContinueAtPause;
 
             if (tuning.ContinueAtPause)
             {
@@ -278,10 +287,11 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
             var final = await outgoing.FinalCopyAsync();
             var done = DateTimeOffset.UtcNow;
             var ms = (final.AcknowledgedTimestamp - final.StartedTimestamp) * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
+            var times = outgoing.SwitchoverTimes();
             return new FinalCopyReport(ms, final.Pages, final.WireBytes, final.CompressedBytes, final.SessionDeltaEntries)
             {
-                Marks = outgoing is QemuOutgoingMigration qemu
-                    ? [.. qemu.SwitchoverTimes().Select(t => SwitchoverMark.At(t.Step, hostId, t.AtUtc))]
+                Marks = times.Count > 0
+                    ? [.. times.Select(t => SwitchoverMark.At(t.Step, hostId, t.AtUtc))]
                     : [new SwitchoverMark("final copy", hostId, done.AddMilliseconds(-ms), done)],
             };
         })).Value;
@@ -502,14 +512,15 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         LinkBandwidthBytesPerSecond = t.LinkBandwidthBytesPerSecond,
         Compression = t.Compression switch
         {
-            "none" => CompressionMode.None,
-            "all" => CompressionMode.All,
-            _ => CompressionMode.Final,
+            CompressionScope.None => CompressionMode.None,
+            CompressionScope.All => CompressionMode.All,
+            CompressionScope.Final => CompressionMode.Final,
+            _ => throw new ArgumentOutOfRangeException(nameof(t), t.Compression, "unknown compression scope"),
         },
         PreLastCopy = new PreLastCopyOptions { Enabled = t.PreLastCopy },
         MaxRounds = t.MaxRounds,
         MaxPreCopyMs = t.MaxPreCopyMs,
-        LimitAction = t.OnTimeout == "abort" ? PreCopyLimitAction.Fail : PreCopyLimitAction.ForceSwitchover,
+        LimitAction = t.OnTimeout == TimeoutAction.Abort ? PreCopyLimitAction.Fail : PreCopyLimitAction.ForceSwitchover,
         LimitSource = t.Policy is null ? null : $"policy '{t.Policy}'",
         AutoConverge = t.AutoConverge,
     };

@@ -44,7 +44,7 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
                 hypervisor = await runtime.VmStateAsync(HostId, vmId);
             }
 
-            if (hypervisor == "running")
+            if (hypervisor == HypervisorVmState.Running)
             {
                 await ResolveUnknownAsync(vmId);
             }
@@ -98,7 +98,7 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
 
     public Task<FinalCopyReport> FinalCopyAsync(string migrationId) => runtime.FinalCopyAsync(HostId, migrationId);
 
-    public Task<string?> GetVmStateAsync(string vmId) => runtime.VmStateAsync(HostId, vmId);
+    public Task<HypervisorVmState?> GetVmStateAsync(string vmId) => runtime.VmStateAsync(HostId, vmId);
 
     public Task<Migration.GuestCheck> VerifyIncomingAsync(string migrationId) => runtime.VerifyIncomingAsync(HostId, migrationId);
 

@@ -17,7 +17,7 @@ public interface IHostRuntime
     Task<ImmutableArray<string>> RunningVmsAsync(string hostId);
 
     /// <summary>The hypervisor's state of the VM on the host (<c>running</c>, <c>paused</c>, <c>incoming</c>, <c>postmigrate</c>…), or null.</summary>
-    Task<string?> VmStateAsync(string hostId, string vmId);
+    Task<HypervisorVmState?> VmStateAsync(string hostId, string vmId);
 
     Task StartVmAsync(string hostId, VmSpec spec);
 

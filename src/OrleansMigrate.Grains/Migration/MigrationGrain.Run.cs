@@ -262,7 +262,7 @@ public sealed partial class MigrationGrain
             telemetry.Track(Id, Vm.VmId, S.Phase, S.Progress);
             if (snap.Failure is { } failure)
             {
-                throw new InvalidOperationException($"data plane: {failure}");
+                throw new OmigException(OmigErrorCode.Aborted, null, $"data plane: {failure}");
             }
 
             if (snap.InPreLastCopy && S.Phase == MigrationPhase.PreCopy)
@@ -287,14 +287,14 @@ public sealed partial class MigrationGrain
             }
 
             var stalled = time.GetElapsedTime(lastProgress).TotalMilliseconds > Policy.StallMs;
-            if (stalled && Policy.OnStall == "abort")
+            if (stalled && Policy.OnStall == StallAction.Abort)
             {
-                throw new InvalidOperationException($"stalled: no progress for {Policy.StallMs} ms (policy {Policy.Name} aborts)");
+                throw new OmigException(OmigErrorCode.Aborted, null, $"stalled: no progress for {Policy.StallMs} ms (policy {Policy.Name} aborts)");
             }
 
             // Escalate step by step: double the downtime target (up to the policy's cap) and give pre-copy
             // another stall period; at the cap, switch over now.
-            if (stalled && Policy.OnStall == "escalate" && target < Policy.MaxDowntimeTargetMs)
+            if (stalled && Policy.OnStall == StallAction.Escalate && target < Policy.MaxDowntimeTargetMs)
             {
                 target = Math.Min(target * 2, Policy.MaxDowntimeTargetMs);
                 await Source("raise the downtime target", a => a.SetDowntimeTargetAsync(Id, target));
@@ -572,7 +572,7 @@ public sealed partial class MigrationGrain
         // fully sent) means the destination can never resume: give it its disks and packets back first.
         // With the source's agent unreachable the rollback waits here (Source: at most Omig:AgentWaitTimeoutSeconds),
         // before anything is undone; giving up then undoes what it can without that agent (GiveUpAsync).
-        if (await Source("read the source VM's state (rollback)", a => a.GetVmStateAsync(Vm.VmId)) == "running")
+        if (await Source("read the source VM's state (rollback)", a => a.GetVmStateAsync(Vm.VmId)) == HypervisorVmState.Running)
         {
             await RestoreSourceAsync();
         }
@@ -590,7 +590,7 @@ public sealed partial class MigrationGrain
 
         // The source's hypervisor process died under the guest: nothing to resume. The migration fails, and the
         // VM is recorded as lost, needing a restart — never left looking like it runs.
-        if (await Source("read the source VM's state (rollback)", a => a.GetVmStateAsync(Vm.VmId)) == "lost")
+        if (await Source("read the source VM's state (rollback)", a => a.GetVmStateAsync(Vm.VmId)) == HypervisorVmState.Lost)
         {
             var detail = await Source("read how the source VM ended (rollback)", a => a.GetVmDetailAsync(Vm.VmId));
             S.Failure = $"the source VM was lost ({detail ?? "its hypervisor process died"}); it needs a restart. Cause: {reason}";
@@ -639,7 +639,7 @@ public sealed partial class MigrationGrain
 
         if (unmet.Count > 0)
         {
-            throw new InvalidOperationException($"entry standard of {phase} not met: {string.Join("; ", unmet)}");
+            throw new OmigException(OmigErrorCode.Conflict, null, $"entry standard of {phase} not met: {string.Join("; ", unmet)}");
         }
     }
 
@@ -651,7 +651,7 @@ public sealed partial class MigrationGrain
         {
             case EntryCheck.VmRunsOnSource:
                 var power = await Source("read the VM's state", a => a.GetVmStateAsync(Vm.VmId));
-                return power == "running" ? [] : [$"VM {Vm.VmId} is {power ?? "not known"} on {S.SourceHost}, not running"];
+                return power == HypervisorVmState.Running ? [] : [$"VM {Vm.VmId} is {(power is { } p ? Naming.EnumNames.Of(p) : "not known")} on {S.SourceHost}, not running"];
             case EntryCheck.NoOtherMigrationOfVm:
                 var open = await SchedulerShards.Shard(GrainFactory, SchedulerShards.OfMigration(Id)).OpenMigrationsOfVmAsync(Vm.VmId);
                 return [.. open.Where(other => other != Id).Select(other => $"migration {other} of VM {Vm.VmId} is open")];

@@ -13,7 +13,7 @@ public sealed record MigrationPolicy
     /// <summary>Migration link cap, bytes/s; default 10 Gb/s.</summary>
     public long LinkBandwidthBytesPerSecond { get; init; } = 1_250_000_000;
 
-    public string Compression { get; init; } = "final";
+    public CompressionScope Compression { get; init; } = CompressionScope.Final;
 
     /// <summary>Allow a destination whose hypervisor or firmware version is older than the source's.</summary>
     public bool AllowOlderVersion { get; init; }
@@ -25,11 +25,11 @@ public sealed record MigrationPolicy
     /// <summary>No progress (bytes remaining not shrinking) for this long counts as a stall, in ms.</summary>
     public double StallMs { get; init; } = 10_000;
 
-    /// <summary><c>abort</c> (roll back) or <c>force</c> (switch over now, accepting a longer downtime).</summary>
-    public string OnTimeout { get; init; } = "force";
+    /// <summary>Abort (roll back) or force (switch over now, accepting a longer downtime).</summary>
+    public TimeoutAction OnTimeout { get; init; } = TimeoutAction.Force;
 
-    /// <summary>On a stall: <c>abort</c>, or <c>escalate</c> (double the downtime target, up to <see cref="MaxDowntimeTargetMs"/>, then force).</summary>
-    public string OnStall { get; init; } = "escalate";
+    /// <summary>On a stall: abort, or escalate (double the downtime target, up to <see cref="MaxDowntimeTargetMs"/>, then force).</summary>
+    public StallAction OnStall { get; init; } = StallAction.Escalate;
 
     public double MaxDowntimeTargetMs { get; init; } = 500;
 
@@ -91,8 +91,8 @@ public sealed record MigrationPolicy
     public static readonly IReadOnlyDictionary<string, MigrationPolicy> BuiltIn = new Dictionary<string, MigrationPolicy>(StringComparer.Ordinal)
     {
         ["standard"] = new() { Name = "standard" },
-        ["critical"] = new() { Name = "critical", DowntimeTargetMs = 50, OnStall = "abort", OnTimeout = "abort", MaintenanceWindowUtc = "22:00-06:00", NotifyOwner = true },
-        ["economy"] = new() { Name = "economy", DowntimeTargetMs = 100, LinkBandwidthBytesPerSecond = 125_000_000, OnStall = "escalate", MaxDowntimeTargetMs = 2000, AutoConverge = true },
+        ["critical"] = new() { Name = "critical", DowntimeTargetMs = 50, OnStall = StallAction.Abort, OnTimeout = TimeoutAction.Abort, MaintenanceWindowUtc = "22:00-06:00", NotifyOwner = true },
+        ["economy"] = new() { Name = "economy", DowntimeTargetMs = 100, LinkBandwidthBytesPerSecond = 125_000_000, OnStall = StallAction.Escalate, MaxDowntimeTargetMs = 2000, AutoConverge = true },
         ["any-version"] = new() { Name = "any-version", AllowOlderVersion = true },
         ["passthrough"] = new() { Name = "passthrough", LiveMigrate = false, NotifyOwner = true },
     };

@@ -109,13 +109,13 @@ public sealed class PreflightGrain(IOptions<MigrationPolicyOptions> policies) : 
 
         if (!p.ConvergesWithoutThrottling)
         {
-            return policy.OnStall == "abort" || policy.OnTimeout == "abort"
+            return policy.OnStall == StallAction.Abort || policy.OnTimeout == TimeoutAction.Abort
                 ? (false, $"no: it would not converge at {F(p.DirtyBytesPerSecond / 1e6)} MB/s dirtied on a {F(policy.LinkBandwidthBytesPerSecond / 1e6)} MB/s link, and policy '{policy.Name}' aborts rather than throttle or force ({summary})")
                 : (true, $"yes, but only by {(policy.AutoConverge ? "throttling the guest (auto-converge) or " : "")}raising the downtime target: {summary}");
         }
 
         return p.DowntimeWithinTarget
             ? (true, $"yes: {summary}")
-            : (policy.OnStall == "abort" ? false : true, $"{(policy.OnStall == "abort" ? "no" : "yes")}: the downtime would exceed the target: {summary}");
+            : (policy.OnStall == StallAction.Abort ? false : true, $"{(policy.OnStall == StallAction.Abort ? "no" : "yes")}: the downtime would exceed the target: {summary}");
     }
 }

@@ -486,7 +486,7 @@ public sealed partial class HostDrainGrain(
     /// <summary>Why a policy's target cannot be met per the prediction, for a policy that aborts rather than throttle or force; else null.</summary>
     private static string? Unmeetable(MigrationPolicy policy, PreflightPrediction p)
     {
-        if (policy.OnStall != "abort" && policy.OnTimeout != "abort")
+        if (policy.OnStall != StallAction.Abort && policy.OnTimeout != TimeoutAction.Abort)
         {
             return null;
         }

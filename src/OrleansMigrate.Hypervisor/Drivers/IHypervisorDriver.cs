@@ -70,4 +70,17 @@ public interface IHypervisorDriver : IAsyncDisposable
     /// (outgoing: rolled back; incoming: torn down). Destroying an unknown id is a no-op.
     /// </summary>
     Task DestroyVmAsync(string vmId, CancellationToken cancellationToken = default);
+
+    /// <summary>Whether the hypervisor has a monitor an operator may pass commands to (<see cref="PassthroughAsync"/>):
+    /// QEMU's QMP; the simulated engines have none.</summary>
+    bool SupportsPassthrough => false;
+
+    /// <summary>
+    /// Passes one monitor command (JSON text) to the VM's hypervisor and returns its reply as JSON; only the driver's
+    /// allowed commands pass. Throws <see cref="NotSupportedException"/> when <see cref="SupportsPassthrough"/> is false,
+    /// <see cref="ArgumentException"/> for a command that is malformed or not allowed, <see cref="VmNotFoundException"/>
+    /// for an unknown VM.
+    /// </summary>
+    Task<string> PassthroughAsync(string vmId, string commandJson, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException($"the {Kind} hypervisor has no monitor to pass commands to");
 }

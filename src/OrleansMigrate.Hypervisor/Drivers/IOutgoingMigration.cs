@@ -52,6 +52,19 @@ public interface IOutgoingMigration : IAsyncDisposable
     void RequestSwitchover(bool skipPreLastCopy = false);
 
     /// <summary>
+    /// When set before the pause, a hypervisor that holds the pause itself (QEMU's <c>pause-before-switchover</c>) goes on
+    /// to the final copy from its own event loop the moment it pauses, with no round trip;
+    /// <see cref="FinalCopyAsync"/> then joins that run. An engine whose final copy is the <see cref="FinalCopyAsync"/>
+    /// call itself (the simulated ones) has nothing to continue: for it the host runtime calls <see cref="FinalCopyAsync"/>
+    /// at <see cref="PreSwitchover"/>, and the flag is only recorded.
+    /// </summary>
+    bool ContinueAtPause { get; set; }
+
+    /// <summary>The switchover as this side saw it, on the wall clock: the hypervisor's own steps (QEMU: <c>pre-switchover
+    /// event</c>, <c>continue sent</c>, <c>completed</c>), those that happened; empty for an engine without such steps.</summary>
+    IReadOnlyList<(string Step, DateTimeOffset AtUtc)> SwitchoverTimes() => [];
+
+    /// <summary>
     /// Runs the final copy once <see cref="PreSwitchover"/> has completed: the last dirty pages
     /// (LZ4-compressed unless <see cref="CompressionMode.None"/>), the session-table delta and the device
     /// state, then waits for the destination's acknowledgement. The caller may run other work concurrently.

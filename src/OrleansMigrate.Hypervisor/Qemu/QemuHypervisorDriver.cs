@@ -307,6 +307,8 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
     /// the allow-list pass (<see cref="QmpAllowList"/>).
     /// </summary>
     /// <exception cref="ArgumentException">The text is not a single QMP command, or the command is not allowed.</exception>
+    public bool SupportsPassthrough => true;
+
     public async Task<string> PassthroughAsync(string vmId, string commandJson, CancellationToken cancellationToken = default)
     {
         var (command, arguments) = QmpAllowList.Parse(commandJson, _options);

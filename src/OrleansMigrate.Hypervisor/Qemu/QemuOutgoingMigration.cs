@@ -98,7 +98,9 @@ public sealed class QemuOutgoingMigration : IOutgoingMigration
 
     /// <summary>The switchover as this side saw it, on the wall clock (QEMU's monotonic receive times carried over to UTC):
     /// <c>pre-switchover event</c>, <c>continue sent</c>, <c>completed</c> — those that happened.</summary>
-    public IEnumerable<(string Step, DateTimeOffset AtUtc)> SwitchoverTimes()
+    public IReadOnlyList<(string Step, DateTimeOffset AtUtc)> SwitchoverTimes() => [.. SwitchoverTimesNow()];
+
+    private IEnumerable<(string Step, DateTimeOffset AtUtc)> SwitchoverTimesNow()
     {
         var now = DateTimeOffset.UtcNow;
         var at = Stopwatch.GetTimestamp();

@@ -80,6 +80,11 @@ internal sealed class AnalyticOutgoingMigration : IOutgoingMigration
 
     public string VmId => _vm.VmId;
 
+    /// <inheritdoc/>
+    /// <remarks>Recorded only: this engine's final copy is the <see cref="FinalCopyAsync"/> call, which the host runtime
+    /// makes at the pause when the migration asked for it.</remarks>
+    public bool ContinueAtPause { get; set; }
+
     public MigrationEndpoint Destination { get; }
 
     public OutgoingMigrationState State

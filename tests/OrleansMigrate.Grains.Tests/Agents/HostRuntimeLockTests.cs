@@ -36,7 +36,7 @@ public sealed class HostRuntimeLockTests
 
         Assert.Same(resumeA, first);
         Assert.False(prepareBDoneFirst);
-        Assert.Equal("running", await runtime.VmStateAsync("h2", "vm-a"));
+        Assert.Equal(HypervisorVmState.Running, await runtime.VmStateAsync("h2", "vm-a"));
         Assert.Equal(0, runtime.LockedVms);
     }
 

@@ -87,7 +87,7 @@ public sealed class AnalyticMigrationTests(AnalyticClusterFixture fixture, ITest
     {
         Assert.Equal("analytic", fixture.Runtime.DriverName);
         var vm = await fixture.CreateVmAsync("an-1", memoryMiB: 16384, dirtyMbps: 200);
-        Assert.Equal("running", await fixture.Runtime.VmStateAsync("an-1", vm.VmId));
+        Assert.Equal(HypervisorVmState.Running, await fixture.Runtime.VmStateAsync("an-1", vm.VmId));
 
         var started = await fixture.Client.MigrateAsync(new MigrationRequest(vm.VmId, "an-2"));
         var status = await WaitEndedAsync(started.MigrationId);
@@ -148,7 +148,7 @@ public sealed class AnalyticMigrationTests(AnalyticClusterFixture fixture, ITest
         Assert.Contains("policy 'critical', on limit: abort", status.Failure);
         Assert.DoesNotContain(status.Timeline, t => t.Phase == MigrationPhase.Switchover);
         await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "an-1", AnalyticClusterFixture.HostIds);
-        Assert.Equal("running", await fixture.Runtime.VmStateAsync("an-1", vm.VmId));
+        Assert.Equal(HypervisorVmState.Running, await fixture.Runtime.VmStateAsync("an-1", vm.VmId));
     }
 
     [Fact]

@@ -12,15 +12,15 @@ public static class Invariants
     public static async Task<List<string>> CheckAsync(OmigClient client, IHostRuntime runtime, VmSpec vm, IEnumerable<string> hosts)
     {
         var problems = new List<string>();
-        var states = new Dictionary<string, string?>();
+        var states = new Dictionary<string, HypervisorVmState?>();
         foreach (var host in hosts)
         {
             states[host] = await runtime.VmStateAsync(host, vm.VmId);
         }
 
         // Split brain is two hosts running the guest; inside the downtime none runs it, but one must hold it.
-        var running = states.Where(s => s.Value == "running").Select(s => s.Key).ToList();
-        var held = states.Where(s => s.Value is "running" or "paused").Select(s => s.Key).ToList();
+        var running = states.Where(s => s.Value == HypervisorVmState.Running).Select(s => s.Key).ToList();
+        var held = states.Where(s => s.Value is HypervisorVmState.Running or HypervisorVmState.Paused).Select(s => s.Key).ToList();
         if (running.Count > 1 || held.Count == 0)
         {
             problems.Add($"VM runs on {running.Count} hosts [{string.Join(",", running)}], held by {held.Count}");
@@ -39,9 +39,9 @@ public static class Invariants
         foreach (var n in vm.Nics)
         {
             var target = await client.Grains.GetGrain<IVpcFlowTableGrain>(n.VpcId).ResolveAsync(n.Ip);
-            if (target is null || states.GetValueOrDefault(target) is not ("running" or "paused" or "incoming"))
+            if (target is null || states.GetValueOrDefault(target) is not (HypervisorVmState.Running or HypervisorVmState.Paused or HypervisorVmState.Incoming))
             {
-                problems.Add($"flow {n.Ip} delivers to {target ?? "nowhere"} where the VM is {states.GetValueOrDefault(target ?? "") ?? "absent"}");
+                problems.Add($"flow {n.Ip} delivers to {target ?? "nowhere"} where the VM is {states.GetValueOrDefault(target ?? "")?.ToString() ?? "absent"}");
             }
         }
 
@@ -52,7 +52,7 @@ public static class Invariants
     public static async Task AssertWholeOnAsync(OmigClient client, IHostRuntime runtime, VmSpec vm, string host, IEnumerable<string> hosts)
     {
         Assert.Empty(await CheckAsync(client, runtime, vm, hosts));
-        Assert.Equal("running", await runtime.VmStateAsync(host, vm.VmId));
+        Assert.Equal(HypervisorVmState.Running, await runtime.VmStateAsync(host, vm.VmId));
         Assert.Equal(host, (await client.GetVmAsync(vm.VmId)).HostId);
         foreach (var d in vm.Disks)
         {

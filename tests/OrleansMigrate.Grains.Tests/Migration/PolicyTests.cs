@@ -1,3 +1,4 @@
+using OrleansMigrate.Agents;
 using System.Collections.Immutable;
 using Microsoft.Extensions.Configuration;
 using OrleansMigrate.Errors;
@@ -38,9 +39,9 @@ public sealed class PolicyTests
         }
 
         var critical = policies.Resolve("critical");
-        Assert.Equal((30.0, "abort", null, true), (critical.DowntimeTargetMs, critical.OnStall, critical.MaintenanceWindowUtc, critical.NotifyOwner));
+        Assert.Equal((30.0, StallAction.Abort, (string?)null, true), (critical.DowntimeTargetMs, critical.OnStall, critical.MaintenanceWindowUtc, critical.NotifyOwner));
         var gold = policies.Resolve("gold");
-        Assert.Equal(("gold", 2_500_000_000L, "abort", 20.0), (gold.Name, gold.LinkBandwidthBytesPerSecond, gold.OnStall, gold.DowntimeTargetMs));
+        Assert.Equal(("gold", 2_500_000_000L, StallAction.Abort, 20.0), (gold.Name, gold.LinkBandwidthBytesPerSecond, gold.OnStall, gold.DowntimeTargetMs));
     }
 
     [Theory]

@@ -104,7 +104,7 @@ public sealed class CrashRecoveryTests(PostgresFixture pg)
         var runtime = cluster.Silos.Single(s => s.Name == "Silo_0").ServiceProvider.GetRequiredService<IHostRuntime>();
         foreach (var h in Hosts)
         {
-            Assert.Equal(h == host ? "running" : null, await runtime.VmStateAsync(h, vm.VmId));
+            Assert.Equal(h == host ? HypervisorVmState.Running : null, await runtime.VmStateAsync(h, vm.VmId));
             var record = await client.GetHostAsync(h);
             Assert.Empty(record.Reservations);
             Assert.Equal(h == host, record.Vms.ContainsKey(vm.VmId));
