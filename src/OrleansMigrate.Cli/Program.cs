@@ -1,23 +1,10 @@
 using OrleansMigrate.Cli;
 using OrleansMigrate.Cli.Commands;
-using Spectre.Console;
 
-// Piped output has no terminal width; tables would wrap at 80 columns and split ids.
-if (Console.IsOutputRedirected)
+// omig demo … and omig bench … run programs of their own (omig-demo, omig-bench), every argument handed on.
+if (SiblingPrograms.Match(args) is var (command, forwarded))
 {
-    AnsiConsole.Profile.Width = 200;
+    return await SiblingPrograms.RunAsync(command, forwarded, AppContext.BaseDirectory, CancellationToken.None);
 }
 
-var parse = OmigCommandLine.Build().Parse(args);
-if (parse.Errors.Count > 0)
-{
-    foreach (var error in parse.Errors)
-    {
-        Console.Error.WriteLine($"omig: error: {error.Message}");
-    }
-
-    Console.Error.WriteLine("Run 'omig --help' for usage.");
-    return ExitCodes.InvalidInput;
-}
-
-return await parse.InvokeAsync();
+return await OmigCommandLine.RunAsync(OmigCommandLine.Build(), args, "omig --help");

@@ -13,4 +13,8 @@ public sealed record SiloInfo(
     [property: Id(1)] string Address,
     [property: Id(2)] string Status,
     [property: Id(3)] ImmutableArray<string> Roles,
-    [property: Id(4)] ImmutableArray<string> Hosts);
+    [property: Id(4)] ImmutableArray<string> Hosts)
+{
+    /// <summary>The <see cref="Hosts"/> entry of a silo that serves any host no other silo serves.</summary>
+    public const string AnyHost = "*";
+}

@@ -1,5 +1,4 @@
 using OrleansMigrate.Cluster;
-using OrleansMigrate.Hosting;
 
 namespace OrleansMigrate.Cli.Output;
 
@@ -11,7 +10,7 @@ public static class HostAgents
     {
         var hostSilos = silos.Where(s => s.Status == "Active" && s.Roles.Contains("host", StringComparer.Ordinal)).ToList();
         return (hostSilos.FirstOrDefault(s => s.Hosts.Contains(hostId, StringComparer.Ordinal))
-                ?? hostSilos.FirstOrDefault(s => s.Hosts.Contains(SiloMetadataKeys.AnyHost, StringComparer.Ordinal)))?.Name;
+                ?? hostSilos.FirstOrDefault(s => s.Hosts.Contains(SiloInfo.AnyHost, StringComparer.Ordinal)))?.Name;
     }
 
     /// <summary>The AGENT column: the serving silo's name, or why there is none.</summary>

@@ -25,7 +25,7 @@ namespace OrleansMigrate.Hypervisor.Drivers;
 /// </para>
 /// <para>
 /// Costs that bytes do not explain come from <see cref="PredictorCalibration"/>, measured on the simulated
-/// engine (<c>PreflightBenchmark.CalibrateAsync</c>), not guessed. Not modelled: QEMU's auto-converge throttling,
+/// engine (<c>PreflightBenchmark.CalibrateAsync</c> in omig-bench, bench/OrleansMigrate.Benchmarks), not guessed. Not modelled: QEMU's auto-converge throttling,
 /// load surges after the sample, CPU contention on the host.
 /// </para>
 /// </remarks>

@@ -5,7 +5,7 @@ namespace OrleansMigrate.Hypervisor.Drivers;
 /// <summary>
 /// Fixed costs of the migration engine that bandwidth and dirty rate do not explain, for
 /// <see cref="MigrationPredictor"/>. <see cref="Simulated"/> holds the figures measured for our pre-copy engine
-/// (simulated driver, loopback TCP) with <c>PreflightBenchmark.CalibrateAsync</c>; re-measure on other hosts.
+/// (simulated driver, loopback TCP) with <c>PreflightBenchmark.CalibrateAsync</c> (omig-bench); re-measure on other hosts.
 /// </summary>
 /// <param name="SetupMs">Connect, hello exchange and start of the bulk round, in ms.</param>
 /// <param name="RoundOverheadMs">Fixed cost of one iterative round beyond its bytes on the link (harvest, session delta, the exactly paced round-end marker), in ms.</param>

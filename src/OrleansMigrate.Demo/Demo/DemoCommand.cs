@@ -8,12 +8,15 @@ namespace OrleansMigrate.Cli.Demo;
 
 public static class DemoCommand
 {
-    public static Command Build()
+    /// <summary>The <c>omig-demo</c> command line (what <c>omig demo</c> runs): the demo's options and the global ones.</summary>
+    public static RootCommand Build()
     {
         var hosts = new Option<int>("--hosts") { Description = "Simulated hosts (1-64)", DefaultValueFactory = _ => 4 };
         var vms = new Option<int>("--vms") { Description = "VMs to create (0-500)", DefaultValueFactory = _ => 12 };
         var keep = new Option<bool>("--keep-running") { Description = "Keep the embedded cluster up afterwards (gateway 30000) so other omig commands can reach it; Ctrl-C stops it" };
-        var cmd = new Command("demo", "Start the embedded cluster in-process with a simulated fleet and show it (--json PATH writes a summary)") { hosts, vms, keep };
+        var cmd = new RootCommand("omig demo (omig-demo): start the embedded cluster in-process with a simulated fleet and show it (--json PATH writes a summary)") { hosts, vms, keep };
+        GlobalOptions.AddTo(cmd);
+        OmigCommandLine.AddExitCodesToHelp(cmd);
         cmd.SetLocalAction(async (parse, ct) =>
         {
             var hostCount = parse.GetValue(hosts);

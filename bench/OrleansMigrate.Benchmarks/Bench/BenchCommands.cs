@@ -8,12 +8,16 @@ using Spectre.Console;
 
 namespace OrleansMigrate.Cli.Bench;
 
-/// <summary><c>omig bench …</c>: benchmarks that run in this process and write JSON for run-to-run comparison.</summary>
+/// <summary><c>omig bench …</c> (the <c>omig-bench</c> program): benchmarks that run in this process and write JSON for
+/// run-to-run comparison.</summary>
 public static class BenchCommands
 {
-    public static Command Build()
+    /// <summary>The <c>omig-bench</c> command line: the benchmarks as subcommands, and the global options.</summary>
+    public static RootCommand Build()
     {
-        var bench = new Command("bench", "Benchmarks (run in Release; figures are medians and ratios measured side by side)");
+        var bench = new RootCommand("omig bench (omig-bench): benchmarks (run in Release; figures are medians and ratios measured side by side)");
+        GlobalOptions.AddTo(bench);
+        OmigCommandLine.AddExitCodesToHelp(bench);
         bench.Subcommands.Add(DataPlane());
         bench.Subcommands.Add(Orchestration());
         bench.Subcommands.Add(Qemu());
