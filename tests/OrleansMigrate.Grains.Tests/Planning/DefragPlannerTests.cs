@@ -276,17 +276,6 @@ public sealed class DefragPlannerTests
         Assert.Throws<OrleansMigrate.Errors.OmigException>(() => DefragPlanner.Plan(fleet, new InstanceShape(0, 1024), 1));
     }
 
-    [Fact]
-    public void The_benchmark_reports_its_fields_on_a_small_fleet()
-    {
-        var result = DefragBenchmark.Run(hosts: 100, vms: 2000, seed: 1);
-
-        Assert.Equal(100, result.Hosts);
-        Assert.Equal(10, result.Count);
-        Assert.True(result.Vms > 1500);
-        Assert.True(result.LowerBound is null || result.Moves >= result.LowerBound || !result.Reached);
-    }
-
     /// <summary>Fewest moves (≤ depth) after which <paramref name="count"/> instances fit, by breadth-first search over valid moves.</summary>
     private static int? Optimum(FleetSnapshot fleet, InstanceShape shape, int count, int depth)
     {
