@@ -58,7 +58,7 @@ public sealed class ApiBenchmark(ApiBenchmarkOptions options, Action<string> log
         {
             silo.Services.PostConfigure<HostRuntimeOptions>(o =>
             {
-                o.Driver = "analytic";
+                o.Driver = HypervisorKind.Analytic;
                 o.VerifyConsistency = false;
                 o.TimeAcceleration = acceleration;
             });

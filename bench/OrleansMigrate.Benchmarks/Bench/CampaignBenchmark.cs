@@ -44,7 +44,7 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
         {
             silo.Services.PostConfigure<HostRuntimeOptions>(o =>
             {
-                o.Driver = options.Driver;
+                o.Driver = Enum.Parse<HypervisorKind>(options.Driver, ignoreCase: true);
                 o.SimulatedGuestMiB = 8;
                 o.VerifyConsistency = options.Driver != "analytic";
                 o.TimeAcceleration = a;

@@ -54,7 +54,7 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
         await using (var b = new QemuHypervisorDriver("plain-b", options))
         await using (var cluster = await EmbeddedCluster.StartAsync(0, ct, silo => silo.Services.PostConfigure<HostRuntimeOptions>(o =>
         {
-            o.Driver = "qemu";
+            o.Driver = HypervisorKind.Qemu;
             o.Qemu = options;
         })))
         {

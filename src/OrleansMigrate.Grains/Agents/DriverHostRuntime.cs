@@ -36,11 +36,11 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
     /// <summary>VM ids with a lifecycle lock held or awaited now.</summary>
     internal int LockedVms => _lifecycle.Count;
 
-    public string DriverName => IsQemu ? "qemu" : IsAnalytic ? "analytic" : "simulated";
+    public string DriverName => Naming.EnumNames.Of(_options.Driver);
 
-    private bool IsQemu => _options.Driver == "qemu";
+    private bool IsQemu => _options.Driver == HypervisorKind.Qemu;
 
-    private bool IsAnalytic => _options.Driver == "analytic";
+    private bool IsAnalytic => _options.Driver == HypervisorKind.Analytic;
 
     private IHypervisorDriver Driver(string hostId) => _drivers.GetOrAdd(hostId, h =>
         IsQemu ? Qemu(h)

@@ -17,9 +17,8 @@ public sealed class HostRuntimeOptions
     /// QEMU: only our dirtying test guest can be checked (a short pause after the resume); other guests are not.</summary>
     public bool VerifyConsistency { get; set; } = true;
 
-    /// <summary>Hypervisor backend: <c>simulated</c> (default), <c>qemu</c>, or <c>analytic</c> (modelled memory and
-    /// accelerated time, for fleets of thousands of hosts in one process; VMs keep their registered size).</summary>
-    public string Driver { get; set; } = "simulated";
+    /// <summary>Hypervisor backend (configuration <c>Omig:Driver</c>: <c>simulated</c>, <c>qemu</c> or <c>analytic</c>).</summary>
+    public HypervisorKind Driver { get; set; } = HypervisorKind.Simulated;
 
     /// <summary>Modelled time per wall time of the <c>analytic</c> driver's transfers (1–1,000,000; default 1000:
     /// a modelled second takes a wall millisecond).</summary>
@@ -27,4 +26,17 @@ public sealed class HostRuntimeOptions
 
     /// <summary>QEMU settings, used when <see cref="Driver"/> is <c>qemu</c>.</summary>
     public Hypervisor.Qemu.QemuDriverOptions Qemu { get; set; } = new();
+}
+
+/// <summary>The hypervisor backend of a host silo. Written in lower case (<c>simulated</c>, <c>qemu</c>, <c>analytic</c>).</summary>
+public enum HypervisorKind
+{
+    /// <summary>Byte-real simulated guests over loopback TCP (the default).</summary>
+    Simulated = 0,
+
+    /// <summary>Real QEMU guests over QMP.</summary>
+    Qemu = 1,
+
+    /// <summary>Modelled memory and accelerated time, for fleets of thousands of hosts in one process; VMs keep their registered size.</summary>
+    Analytic = 2,
 }

@@ -65,9 +65,10 @@ public static class SiloBuilderExtensions
             Hypervisor.CpuSet.Parse(housekeeping, "Omig:HousekeepingCpus", Environment.ProcessorCount).PinProcess(Environment.ProcessId);
         }
 
+        silo.Services.AddRuntimeOptionsValidation();
         silo.Services.Configure<HostRuntimeOptions>(o =>
         {
-            o.Driver = options.Driver.Trim().ToLowerInvariant();
+            o.Driver = Enum.Parse<HypervisorKind>(options.Driver.Trim(), ignoreCase: true);
             o.TimeAcceleration = options.TimeAcceleration;
             o.Qemu = options.Qemu;
             o.ListenAddress = options.AdvertisedAddress;

@@ -33,7 +33,7 @@ public sealed class AnalyticClusterFixture : IAsyncLifetime
             silo.Services.AddSingleton(CloudClusterFixture.FastOptions());
             silo.Services.Configure<HostRuntimeOptions>(o =>
             {
-                o.Driver = "analytic";
+                o.Driver = HypervisorKind.Analytic;
                 o.TimeAcceleration = 1000;
             });
             silo.Services.Configure<MigrationPolicyOptions>(o =>

@@ -49,7 +49,7 @@ public sealed class MigrationClusterFixture : IAsyncLifetime
                 // A guest that out-dirties a 4 MB/s link iterates until its limits (30 rounds of about 2 s; 10 minutes),
                 // unless forced; the short one's 1 s time limit forces the switchover after the first round.
                 o.Policies["long-limit"] = new MigrationPolicy { Name = "long-limit", DowntimeTargetMs = 0.2, LinkBandwidthBytesPerSecond = 4_000_000, CompletionTimeoutMsPerGiB = 150_000, StallMs = 600_000, OnStall = StallAction.Abort };
-                o.Policies["short-limit"] = new MigrationPolicy { Name = "short-limit", DowntimeTargetMs = 0.2, LinkBandwidthBytesPerSecond = 4_000_000, CompletionTimeoutMsPerGiB = 1, StallMs = 600_000, OnStall = StallAction.Abort, OnTimeout = TimeoutAction.Force };
+                o.Policies["short-limit"] = new MigrationPolicy { Name = "short-limit", DowntimeTargetMs = 0.2, LinkBandwidthBytesPerSecond = 4_000_000, CompletionTimeoutMsPerGiB = 100, StallMs = 600_000, OnStall = StallAction.Abort, OnTimeout = TimeoutAction.Force };
                 o.Policies["stall-abort"] = new MigrationPolicy { Name = "stall-abort", DowntimeTargetMs = 0.2, LinkBandwidthBytesPerSecond = 20_000_000, StallMs = 300, OnStall = StallAction.Abort };
             });
             silo.AddOmigMemoryStorage();
