@@ -1,3 +1,4 @@
+using OrleansMigrate.Tests.Shared;
 using System.Diagnostics;
 using OrleansMigrate.Cloud;
 using OrleansMigrate.Errors;
@@ -296,13 +297,6 @@ public sealed class VpcFlowTableGrainTests(CloudClusterFixture fixture)
         Assert.Equal(expected.Relays.OrderBy(r => r.Ip, StringComparer.Ordinal), actual.Relays.OrderBy(r => r.Ip, StringComparer.Ordinal));
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(10), "timed out waiting for the condition");
-            await Task.Delay(5);
-        }
-    }
+    private static Task WaitUntilAsync(Func<bool> condition) =>
+        Eventually.TrueAsync(condition, TimeSpan.FromSeconds(10), "the condition", TimeSpan.FromMilliseconds(5));
 }

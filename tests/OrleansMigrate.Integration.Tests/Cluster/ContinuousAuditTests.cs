@@ -1,3 +1,4 @@
+using OrleansMigrate.Tests.Shared;
 using System.Text.Json;
 
 namespace OrleansMigrate.Tests.Cluster;
@@ -56,22 +57,6 @@ public sealed class ContinuousAuditTests(PostgresFixture pg)
         Assert.DoesNotContain("could not save its state", (holder == "silo-a" ? b : a).Output, StringComparison.Ordinal);
     }
 
-    private static async Task<JsonElement> EventuallyAsync(TimeSpan limit, Func<Task<JsonElement?>> probe)
-    {
-        var deadline = DateTime.UtcNow + limit;
-        while (true)
-        {
-            if (await probe() is { } result)
-            {
-                return result;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"condition not reached within {limit}");
-            }
-
-            await Task.Delay(1000);
-        }
-    }
+    private static Task<JsonElement> EventuallyAsync(TimeSpan limit, Func<Task<JsonElement?>> probe) =>
+        Eventually.SomeAsync(probe, limit, "the auditor's report", TimeSpan.FromSeconds(1));
 }

@@ -1,3 +1,4 @@
+using OrleansMigrate.Tests.Shared;
 using System.Text.Json;
 
 namespace OrleansMigrate.Tests.Cluster;
@@ -109,22 +110,6 @@ public sealed class PostgresClusterTests(PostgresFixture pg)
         Assert.Contains(mentioned, stderr);
     }
 
-    private static async Task<string> EventuallyAsync(TimeSpan limit, Func<Task<string?>> probe)
-    {
-        var deadline = DateTime.UtcNow + limit;
-        while (true)
-        {
-            if (await probe() is { } result)
-            {
-                return result;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"condition not reached within {limit}");
-            }
-
-            await Task.Delay(1000);
-        }
-    }
+    private static Task<string> EventuallyAsync(TimeSpan limit, Func<Task<string?>> probe) =>
+        Eventually.ObjectAsync(probe, limit, "the expected answer", TimeSpan.FromSeconds(1));
 }

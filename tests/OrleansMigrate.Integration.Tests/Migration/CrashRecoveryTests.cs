@@ -1,3 +1,4 @@
+using OrleansMigrate.Tests.Shared;
 using System.Collections.Immutable;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
@@ -119,15 +120,9 @@ public sealed class CrashRecoveryTests(PostgresFixture pg)
         Assert.DoesNotContain(table.Relays, r => r.Ip == vm.Nics[0].Ip);
     }
 
-    private static async Task WaitForPhaseAsync(OmigClient client, string id, MigrationPhase phase)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while ((await client.GetMigrationAsync(id)).Phase < phase)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"migration {id} never reached {phase}");
-            await Task.Delay(5);
-        }
-    }
+    private static Task WaitForPhaseAsync(OmigClient client, string id, MigrationPhase phase) =>
+        Eventually.TrueAsync(async () => (await client.GetMigrationAsync(id)).Phase >= phase, TimeSpan.FromSeconds(60),
+            $"migration {id} reaching {phase}", TimeSpan.FromMilliseconds(5));
 
     /// <summary>Polls like an operator's watch (each call re-activates the grain on a live silo if its silo died).</summary>
     private static async Task<MigrationStatus> WaitEndedAsync(OmigClient client, string id)

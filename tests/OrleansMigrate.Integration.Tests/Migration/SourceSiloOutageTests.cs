@@ -131,27 +131,10 @@ public sealed class SourceSiloOutageTests(PostgresFixture pg, ITestOutputHelper 
         }
     }
 
-    private static async Task Eventually(TimeSpan limit, Func<Task<bool>> probe, string what)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                if (await probe())
-                {
-                    return;
-                }
-            }
-            catch (Exception ex) when (ex is OmigException or OrleansException or TimeoutException or InvalidOperationException && deadline.Elapsed < limit)
-            {
-                // The cluster is still settling (a silo joining or being declared dead).
-            }
-
-            Assert.True(deadline.Elapsed < limit, $"not within {limit}: {what}");
-            await Task.Delay(500);
-        }
-    }
+    // The cluster is still settling (a silo joining or being declared dead): those errors are retried.
+    private static Task Eventually(TimeSpan limit, Func<Task<bool>> probe, string what) =>
+        Tests.Shared.Eventually.TrueAsync(probe, limit, what, TimeSpan.FromMilliseconds(500),
+            ex => ex is OmigException or OrleansException or TimeoutException or InvalidOperationException);
 
     private sealed class Run(SiloProcess a, SiloProcess b, OmigCli cli, ITestOutputHelper output) : IAsyncDisposable
     {
