@@ -84,11 +84,11 @@ public sealed class MigrationPolicyOptionsValidator : IValidateOptions<Migration
             {
                 DowntimeTargetMs = p.DowntimeTargetMs,
                 LinkBandwidthBytesPerSecond = p.LinkBandwidthBytesPerSecond,
-                Compression = Enum.IsDefined(p.Compression) ? Naming.EnumNames.Of(p.Compression) : ((int)p.Compression).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                Compression = Word(p.Compression),
                 CompletionTimeoutMsPerGiB = p.CompletionTimeoutMsPerGiB,
                 StallMs = p.StallMs,
-                OnTimeout = Enum.IsDefined(p.OnTimeout) ? Naming.EnumNames.Of(p.OnTimeout) : ((int)p.OnTimeout).ToString(System.Globalization.CultureInfo.InvariantCulture),
-                OnStall = Enum.IsDefined(p.OnStall) ? Naming.EnumNames.Of(p.OnStall) : ((int)p.OnStall).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                OnTimeout = Word(p.OnTimeout),
+                OnStall = Word(p.OnStall),
                 MaxDowntimeTargetMs = p.MaxDowntimeTargetMs,
                 MaintenanceWindowUtc = p.MaintenanceWindowUtc,
             }.Check(key));
@@ -96,4 +96,9 @@ public sealed class MigrationPolicyOptionsValidator : IValidateOptions<Migration
 
         return RuntimeOptionsValidation.Result(errors);
     }
+
+    /// <summary>The value as configuration writes it, or its number when it is none of the enum's names (then refused).</summary>
+    private static string Word<T>(T value)
+        where T : struct, Enum =>
+        Enum.IsDefined(value) ? Naming.EnumNames.Of(value) : Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture).ToString(System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -120,14 +120,16 @@ public static class DestinationSelector
                 continue;
             }
 
-            if (best is null || CompareRoom(host, best) > 0)
-            {
-                best = host;
-            }
+            best = Better(best, host);
         }
 
         return (best, refusals);
     }
+
+    /// <summary>The best of hosts already allowed (<see cref="CompareRoom"/>; among equals the first given), or null for none.</summary>
+    public static HostRecord? Best(IEnumerable<HostRecord> allowed) => allowed.Aggregate((HostRecord?)null, Better);
+
+    private static HostRecord? Better(HostRecord? best, HostRecord host) => best is null || CompareRoom(host, best) > 0 ? host : best;
 }
 
 /// <summary>Why a VM may not move: the request field to blame (<c>policy</c> or <c>vm</c>) and the reason, in words that

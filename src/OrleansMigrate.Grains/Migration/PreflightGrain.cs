@@ -64,7 +64,7 @@ public sealed class PreflightGrain(IOptions<MigrationPolicyOptions> policies) : 
         }
 
         var allowed = verdicts.Where(v => v.Allowed).Select(v => v.HostId).ToHashSet(StringComparer.Ordinal);
-        var best = DestinationSelector.Choose(vm, source, candidates.Where(h => allowed.Contains(h.HostId)), _ => [], policy).Host?.HostId;
+        var best = DestinationSelector.Best(candidates.Where(h => allowed.Contains(h.HostId)))?.HostId;
 
         PreflightPrediction? prediction = null;
         string? predictionError = null;
