@@ -71,6 +71,11 @@ else
     eval "$qemu_env"
     export OMIG_QEMU_BINARY OMIG_GUEST_IMAGE
 
+    echo "== the real Linux lab parts (nftables, conntrack, qemu-storage-daemon, the Linux guest)"
+    lab_env=$("$root/tests/lab/setup-lab.sh" "$out/lab") || { echo "tests/run.sh: lab setup failed (see above)"; echo "0 passed, 1 failed"; exit 1; }
+    eval "$lab_env"
+    export OMIG_LAB_DIR
+
     echo "== Chromium (installed when missing) for the console's browser tests"
     "$root/tests/console/setup-chromium.sh" || { echo "tests/run.sh: Chromium setup failed (see above)"; echo "0 passed, 1 failed"; exit 1; }
     # The QEMU tests write which accelerator `auto` chose here (and why) to $OMIG_TEST_OUT/accelerator.txt.

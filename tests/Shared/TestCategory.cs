@@ -23,7 +23,8 @@ public static class TestCategory
     /// <summary>Needs what <c>tests/qemu/setup-qemu.sh</c> provides: real QEMU processes, the guest image, GNU as.</summary>
     public const string Qemu = "Qemu";
 
-    /// <summary>Needs hardware or a lab machine the test script does not set up (e.g. KVM on bare metal).</summary>
+    /// <summary>Needs the real Linux lab parts tests/run.sh sets up (root, network namespaces, nftables, conntrack,
+    /// qemu-storage-daemon, the Linux guest under tests/lab): runs in the full lane, never in the fast one.</summary>
     public const string Lab = "Lab";
 
     /// <summary>Long-running (chaos, soak, classes over ~20 s): left out of the fast lane whatever else they need.</summary>
