@@ -41,10 +41,6 @@ public sealed partial class HostDrainGrain(
     /// <summary>Ended drains kept per host, so a new drain never erases the record of an earlier one's moves.</summary>
     public const int HistoryLength = 20;
 
-    /// <summary>Passes in a row (a minute) a VM found no destination before it is reported unmovable: room may free up
-    /// meanwhile (other drains' migrations ending, hosts coming back from an upgrade).</summary>
-    private const int NoDestinationPasses = 300;
-
     /// <summary>Destinations tried for one VM in one pass when the scheduler refuses the chosen one.</summary>
     private const int MaxSubmitTries = 3;
 
@@ -60,8 +56,6 @@ public sealed partial class HostDrainGrain(
     private static readonly TimeSpan PreflightSample = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan PreflightFresh = TimeSpan.FromSeconds(10);
 
-    /// <summary>Passes a VM may be held back for its class's target before it is reported as unmovable now.</summary>
-    private const int MaxHeldPasses = 100;
     /// <summary>How often the drain looks at its migrations and starts more: a slot freed waits at most this long.</summary>
     private static readonly TimeSpan PassInterval = TimeSpan.FromMilliseconds(200);
 
@@ -218,7 +212,7 @@ public sealed partial class HostDrainGrain(
                 {
                     // Neither queued nor started: the scheduler dropped it (its VM was gone when its turn came).
                     // Pending again; the next pass sees whether the VM still exists here.
-                    vms[vm.VmId] = vm with { State = DrainVmState.Pending, MigrationId = null, Reason = $"migration {vm.MigrationId} was dropped before it started" };
+                    vms[vm.VmId] = DrainPass.Dropped(vm);
                 }
 
                 continue;
@@ -238,23 +232,7 @@ public sealed partial class HostDrainGrain(
                 failedMigrations++;
             }
 
-            if (migration.Phase == MigrationPhase.Completed)
-            {
-                vms[vm.VmId] = vm with { State = DrainVmState.Moved, Reason = null };
-            }
-            else if (s.State == DrainState.Aborting)
-            {
-                vms[vm.VmId] = vm with { State = DrainVmState.Skipped, Reason = $"drain aborted; last migration {Naming.EnumNames.Of(migration.Phase)}: {migration.Failure}" };
-            }
-            else
-            {
-                var failed = vm.Attempts >= s.Options.MaxAttemptsPerVm || migration.Phase == MigrationPhase.Failed;
-                vms[vm.VmId] = vm with
-                {
-                    State = failed ? DrainVmState.Failed : DrainVmState.Pending,
-                    Reason = $"migration {vm.MigrationId} {Naming.EnumNames.Of(migration.Phase)}: {migration.Failure}",
-                };
-            }
+            vms[vm.VmId] = DrainPass.AfterMigration(vm, migration.Phase, migration.Failure, s.State == DrainState.Aborting, s.Options.MaxAttemptsPerVm);
         }
 
         if (s.State == DrainState.Aborting)
@@ -270,23 +248,10 @@ public sealed partial class HostDrainGrain(
         }
 
         var list = vms.Values.OrderBy(v => v.VmId, StringComparer.Ordinal).ToImmutableArray();
-        var ended = !list.Any(v => v.State is DrainVmState.Pending or DrainVmState.Migrating);
         var next = s with { Vms = list, MigrationsRolledBack = rolledBack, MigrationsFailed = failedMigrations };
-        if (ended)
+        if (DrainPass.Outcome(list, s.State, s.Note) is var (final, note))
         {
-            var stuck = list.Where(v => v.State is DrainVmState.Unmovable or DrainVmState.Failed).ToList();
-            var final = s.State == DrainState.Aborting ? DrainState.Aborted : stuck.Count == 0 ? DrainState.Completed : DrainState.Incomplete;
-            next = next with
-            {
-                State = final,
-                EndedAt = time.GetUtcNow(),
-                Note = final switch
-                {
-                    DrainState.Completed => $"{list.Count(v => v.State == DrainVmState.Moved)} VM(s) moved; host empty, in maintenance",
-                    DrainState.Incomplete => $"{stuck.Count} VM(s) could not move; host stays cordoned",
-                    _ => s.Note,
-                },
-            };
+            next = next with { State = final, EndedAt = time.GetUtcNow(), Note = note };
             if (final == DrainState.Completed && host is not null)
             {
                 await hostGrain.SetSchedulingAsync(SchedulingState.Maintenance);
@@ -350,45 +315,32 @@ public sealed partial class HostDrainGrain(
             await PredictAsync(pending.Where(v => records.TryGetValue(v.VmId, out var r) && r.HostId == HostId).Select(v => records[v.VmId]).ToList(), options);
         }
 
-        // With predictions: the quickest migrations first (slots turn over, the drain keeps moving); then largest first:
-        // they are the hardest to place, and they free the most.
-        foreach (var vm in pending.OrderBy(v => _predictions.TryGetValue(v.VmId, out var p) ? p.Prediction.TotalMs : double.MaxValue)
-                     .ThenByDescending(v => records.TryGetValue(v.VmId, out var r) ? r.Spec.MemoryMiB : 0).ThenBy(v => v.VmId, StringComparer.Ordinal))
+        foreach (var vm in DrainPass.SubmitOrder(pending, id => _predictions.TryGetValue(id, out var p) ? p.Prediction.TotalMs : null,
+                     id => records.TryGetValue(id, out var r) ? r.Spec.MemoryMiB : 0))
         {
             if (slots == 0)
             {
                 break;
             }
 
-            if (!records.TryGetValue(vm.VmId, out var record) || record.HostId != HostId)
+            if (DrainPass.Gone(vm, records.GetValueOrDefault(vm.VmId), HostId) is { } gone)
             {
-                // Deleted, or moved by someone else: nothing left to do for it here.
-                vms[vm.VmId] = vm with { State = DrainVmState.Moved, Reason = record is null ? "deleted" : $"moved to {record.HostId} outside the drain" };
+                vms[vm.VmId] = gone;
                 continue;
             }
 
+            var record = records[vm.VmId];
             var policy = PolicyFor(record, options);
-            if (DestinationSelector.NotMovableNow(record, policy)?.Reason is { } why)
+            var unmeetable = options.Preflight && _predictions.TryGetValue(vm.VmId, out var predicted) ? DrainPass.Unmeetable(policy, predicted.Prediction) : null;
+            var (stays, heldForTarget) = DrainPass.Hold(vm, record, policy, unmeetable, _held.GetValueOrDefault(vm.VmId), time.GetUtcNow());
+            if (heldForTarget)
             {
-                vms[vm.VmId] = vm with { State = DrainVmState.Unmovable, Reason = why };
-                continue;
+                _held[vm.VmId] = _held.GetValueOrDefault(vm.VmId) + 1;
             }
 
-            if (options.Preflight && _predictions.TryGetValue(vm.VmId, out var predicted) && Unmeetable(policy, predicted.Prediction) is { } unmeetable)
+            if (stays is not null)
             {
-                var held = _held[vm.VmId] = _held.GetValueOrDefault(vm.VmId) + 1;
-                vms[vm.VmId] = vm with
-                {
-                    State = held >= MaxHeldPasses ? DrainVmState.Unmovable : DrainVmState.Pending,
-                    Reason = held >= MaxHeldPasses ? $"its class's target cannot be met now: {unmeetable}" : $"held back by preflight: {unmeetable}",
-                };
-                continue;
-            }
-
-            if (!policy.InWindow(time.GetUtcNow()))
-            {
-                // Held back, not refused: it moves when its class's maintenance window opens.
-                vms[vm.VmId] = vm with { Reason = $"waiting for the maintenance window {policy.MaintenanceWindowUtc} UTC of policy '{policy.Name}'" };
+                vms[vm.VmId] = stays;
                 continue;
             }
 
@@ -400,8 +352,7 @@ public sealed partial class HostDrainGrain(
                 if (destination is null)
                 {
                     var passes = _noDestination[vm.VmId] = _noDestination.GetValueOrDefault(vm.VmId) + 1;
-                    var reason = "no host can take it: " + string.Join("; ", refusals.Take(8).Select(r => $"{r.Key}: {r.Value}"));
-                    vms[vm.VmId] = vms[vm.VmId] with { State = passes >= NoDestinationPasses ? DrainVmState.Unmovable : DrainVmState.Pending, Reason = reason };
+                    vms[vm.VmId] = DrainPass.NoDestination(vms[vm.VmId], passes, refusals);
                     break;
                 }
 
@@ -481,22 +432,6 @@ public sealed partial class HostDrainGrain(
                 _predictions[vmId] = (prediction, now);
             }
         }
-    }
-
-    /// <summary>Why a policy's target cannot be met per the prediction, for a policy that aborts rather than throttle or force; else null.</summary>
-    private static string? Unmeetable(MigrationPolicy policy, PreflightPrediction p)
-    {
-        if (policy.OnStall != StallAction.Abort && policy.OnTimeout != TimeoutAction.Abort)
-        {
-            return null;
-        }
-
-        if (!p.ConvergesWithoutThrottling || p.Outcome != "converges")
-        {
-            return $"it would not converge now ({p.DirtyBytesPerSecond / 1e6:0.#} MB/s dirtied; {p.Reason}) and policy '{policy.Name}' aborts rather than throttle";
-        }
-
-        return p.DowntimeWithinTarget ? null : $"its predicted downtime {p.DowntimeMs:0.#} ms is above the target {policy.DowntimeTargetMs:0.#} ms of policy '{policy.Name}'";
     }
 
     private MigrationPolicy PolicyFor(VmRecord vm, DrainOptions options) =>
