@@ -254,7 +254,7 @@ public sealed partial class CampaignGrain(
 
         var failures = hosts.Count(h => h.State == CampaignHostState.Failed);
         var next = S with { Hosts = [.. hosts], Failures = failures };
-        if (next.State == CampaignState.Running && failures - next.FailuresAtResume >= next.Spec.FailureBudget && failures > before.Failures)
+        if (CampaignPass.BudgetSpent(next, before.Failures))
         {
             next = next with { State = CampaignState.Paused, Note = $"paused itself: failure budget spent ({failures - next.FailuresAtResume} failed host(s), budget {next.Spec.FailureBudget}); resume to go on" };
             LogPaused(logger, Id, failures);
@@ -265,25 +265,7 @@ public sealed partial class CampaignGrain(
             next = await StartHostsAsync(next);
         }
 
-        var active = next.Hosts.Any(h => h.State is CampaignHostState.Draining or CampaignHostState.Upgrading or CampaignHostState.Verifying);
-        if (next.State == CampaignState.Cancelling && !active)
-        {
-            next = next with
-            {
-                State = CampaignState.Cancelled,
-                EndedAt = time.GetUtcNow(),
-                Hosts = [.. next.Hosts.Select(h => h.State == CampaignHostState.Waiting ? h with { State = CampaignHostState.Skipped, Reason = "campaign cancelled" } : h)],
-            };
-        }
-        else if (next.State == CampaignState.Running && !active && next.Hosts.All(h => h.State is CampaignHostState.Done or CampaignHostState.Failed or CampaignHostState.Skipped))
-        {
-            next = next with
-            {
-                State = CampaignState.Completed,
-                EndedAt = time.GetUtcNow(),
-                Note = $"{next.HostsUpgraded} host(s) upgraded to {next.Spec.FirmwareVersion}, {next.HostsFailed} failed, {next.VmsMoved} VM(s) moved",
-            };
-        }
+        next = CampaignPass.End(next, time.GetUtcNow()) ?? next;
 
         if (next with { Hosts = before.Hosts } != before || !next.Hosts.SequenceEqual(before.Hosts))
         {
@@ -314,26 +296,18 @@ public sealed partial class CampaignGrain(
                     return h;
                 }
 
-                h = h with
+                var (drained, action) = CampaignPass.AfterDrain(h, drain, time.GetUtcNow());
+                if (action == CampaignHostAction.StartUpgrade)
                 {
-                    VmsMoved = drain.Vms.Count(v => v.State == DrainVmState.Moved && v.MigrationId is not null),
-                    MigrationsRolledBack = drain.MigrationsRolledBack,
-                    MigrationsFailed = drain.MigrationsFailed,
-                    Unmovable = [.. drain.Vms.Where(v => v.State is DrainVmState.Unmovable or DrainVmState.Failed).Select(v => $"{v.VmId} on {h.HostId}: {v.Reason}")],
-                };
-                switch (drain.State)
-                {
-                    case DrainState.Completed:
-                        StartUpgrade(h.HostId, spec.FirmwareVersion);
-                        return h with { State = CampaignHostState.Upgrading };
-                    case DrainState.Aborted:
-                        await GrainFactory.GetGrain<IHostGrain>(h.HostId).SetSchedulingAsync(SchedulingState.Schedulable);
-                        return h with { State = CampaignHostState.Skipped, Reason = drain.Note, EndedAt = time.GetUtcNow() };
-                    default:
-                        // VMs that cannot move: the host is not upgraded and goes back into service with them.
-                        await GrainFactory.GetGrain<IHostGrain>(h.HostId).SetSchedulingAsync(SchedulingState.Schedulable);
-                        return h with { State = CampaignHostState.Failed, Reason = $"drain incomplete: {drain.Note}", EndedAt = time.GetUtcNow() };
+                    StartUpgrade(h.HostId, spec.FirmwareVersion);
                 }
+                else if (action == CampaignHostAction.Uncordon)
+                {
+                    // Aborted, or VMs that cannot move: the host is not upgraded and goes back into service (with them).
+                    await GrainFactory.GetGrain<IHostGrain>(h.HostId).SetSchedulingAsync(SchedulingState.Schedulable);
+                }
+
+                return drained;
 
             case CampaignHostState.Upgrading:
                 if (!_upgrades.TryGetValue(h.HostId, out var upgrade))
@@ -375,20 +349,19 @@ public sealed partial class CampaignGrain(
                     return h with { State = CampaignHostState.Failed, Reason = $"health check failed to run: {ex.Message}", EndedAt = time.GetUtcNow() };
                 }
 
-                if (!check.Healthy)
+                if (CampaignPass.CheckFailure(check, spec.FirmwareVersion) is { } checkFailed)
                 {
-                    await GrainFactory.GetGrain<IHostGrain>(h.HostId).SetHealthAsync(HostHealth.Degraded);
-                    return h with { State = CampaignHostState.Failed, Reason = $"unhealthy after the upgrade: {check.Detail}", EndedAt = time.GetUtcNow() };
-                }
+                    if (!check.Healthy)
+                    {
+                        await GrainFactory.GetGrain<IHostGrain>(h.HostId).SetHealthAsync(HostHealth.Degraded);
+                    }
 
-                if (check.FirmwareVersion != spec.FirmwareVersion)
-                {
-                    return h with { State = CampaignHostState.Failed, Reason = $"reports firmware {check.FirmwareVersion ?? "unknown"} after the upgrade, expected {spec.FirmwareVersion}", EndedAt = time.GetUtcNow() };
+                    return h with { State = CampaignHostState.Failed, Reason = checkFailed, EndedAt = time.GetUtcNow() };
                 }
 
                 _upgraded.Remove(h.HostId);
                 var host = GrainFactory.GetGrain<IHostGrain>(h.HostId);
-                await host.SetFirmwareAsync(check.FirmwareVersion);
+                await host.SetFirmwareAsync(spec.FirmwareVersion);
                 await host.SetSchedulingAsync(SchedulingState.Schedulable);
                 // Back in service upgraded: the next destination choices (and this pass's room) should see it now.
                 fleetView.Invalidate();
@@ -407,15 +380,13 @@ public sealed partial class CampaignGrain(
     private async Task<CampaignStatus> StartHostsAsync(CampaignStatus s)
     {
         var hosts = s.Hosts.ToList();
-        var active = hosts.Count(h => h.State is CampaignHostState.Draining or CampaignHostState.Upgrading or CampaignHostState.Verifying);
+        var active = hosts.Count(CampaignPass.InProgress);
         if (active >= s.Spec.Batch || !hosts.Any(h => h.State == CampaignHostState.Waiting))
         {
             return s;
         }
 
-        // A drain takes at most 64 at once (DrainOptions.MaxParallel): above that every drain was refused and the campaign
-        // ended "completed" having skipped every host (--batch 5 with the bench's 400 in flight).
-        var perDrain = Math.Clamp(s.Spec.MaxParallelMigrations / s.Spec.Batch, 1, 64);
+        var perDrain = CampaignPass.PerDrain(s.Spec);
         var room = s.Spec.AllowDoubleMoves ? null : await UpgradedRoomAsync(s);
         for (var i = 0; i < hosts.Count && active < s.Spec.Batch; i++)
         {
@@ -463,7 +434,7 @@ public sealed partial class CampaignGrain(
     /// snapshot); hosts just back in service may not count yet, which errs on the side of a smaller batch.</summary>
     private async Task<UpgradedRoom> UpgradedRoomAsync(CampaignStatus s)
     {
-        var draining = s.Hosts.Where(h => h.State is CampaignHostState.Draining or CampaignHostState.Upgrading or CampaignHostState.Verifying)
+        var draining = s.Hosts.Where(CampaignPass.InProgress)
             .Select(h => h.HostId).ToHashSet(StringComparer.Ordinal);
         var view = await fleetView.ViewAsync(TimeSpan.FromSeconds(1));
         var (vcpus, memory) = view.FreeOnOrAbove(s.Spec.FirmwareVersion);
@@ -581,29 +552,4 @@ public sealed partial class CampaignGrain(
 
     [LoggerMessage(EventId = 5103, Level = LogLevel.Information, Message = "Campaign {CampaignId} ended {State}: {Note}")]
     private static partial void LogEnded(ILogger logger, string campaignId, CampaignState state, string note);
-}
-
-/// <summary>The list of campaign ids.</summary>
-[ControlPlanePlacement]
-public sealed class CampaignDirectoryGrain(
-    [PersistentState("campaigns", StorageNames.Fleet)] IPersistentState<CampaignDirectoryState> state) : Grain, ICampaignDirectoryGrain
-{
-    public async Task AddAsync(string campaignId)
-    {
-        if (!state.State.Ids.Contains(campaignId))
-        {
-            state.State.Ids = state.State.Ids.Add(campaignId);
-            await state.WriteStateAsync();
-        }
-    }
-
-    public Task<ImmutableArray<string>> ListAsync() => Task.FromResult(state.State.Ids.ToImmutableArray());
-}
-
-/// <summary>Persisted state of <see cref="CampaignDirectoryGrain"/>. Keep the type name stable.</summary>
-[GenerateSerializer]
-[Alias("omig.CampaignDirectoryState")]
-public sealed class CampaignDirectoryState
-{
-    [Id(0)] public ImmutableList<string> Ids { get; set; } = [];
 }
