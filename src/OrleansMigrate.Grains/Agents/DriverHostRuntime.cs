@@ -485,10 +485,10 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
 
     private HypervisorReport Report(IOutgoingMigration outgoing)
     {
-        if (outgoing is QemuOutgoingMigration { LastStats: { } s } q)
+        if (outgoing.HypervisorStatistics() is { } s)
         {
-            return new HypervisorReport("qemu", s.DowntimeMs, s.TotalTimeMs, s.SetupTimeMs, s.TransferredBytes, s.DirtySyncCount,
-                s.DirtyRateBytesPerSecond, s.BandwidthBytesPerSecond, s.CpuThrottlePercent, q.PauseHoldMs, q.DeviceStageMs, q.StopToPreSwitchoverMs);
+            return new HypervisorReport(DriverName, s.DowntimeMs, s.TotalMs, s.SetupMs, s.TransferredBytes, s.DirtySyncCount,
+                s.DirtyRateBytesPerSecond, s.ThroughputBytesPerSecond, s.CpuThrottlePercent, s.PauseHoldMs, s.DeviceStageMs, s.StopMs);
         }
 
         var stats = outgoing.GetStatistics();

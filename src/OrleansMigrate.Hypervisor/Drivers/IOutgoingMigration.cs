@@ -64,6 +64,11 @@ public interface IOutgoingMigration : IAsyncDisposable
     /// event</c>, <c>continue sent</c>, <c>completed</c>), those that happened; empty for an engine without such steps.</summary>
     IReadOnlyList<(string Step, DateTimeOffset AtUtc)> SwitchoverTimes() => [];
 
+    /// <summary>The migration as the hypervisor measured it (QEMU's own downtime, total time, passes…); null for an engine
+    /// that is ours (its figures are <see cref="GetProgress"/> and <see cref="GetStatistics"/>) or before the hypervisor has
+    /// reported anything.</summary>
+    HypervisorStatistics? HypervisorStatistics() => null;
+
     /// <summary>
     /// Runs the final copy once <see cref="PreSwitchover"/> has completed: the last dirty pages
     /// (LZ4-compressed unless <see cref="CompressionMode.None"/>), the session-table delta and the device

@@ -96,6 +96,14 @@ public sealed class QemuOutgoingMigration : IOutgoingMigration
     /// <summary>From <c>migrate-continue</c> to the source's <c>completed</c> (QEMU's device stage), in ms; null until completed.</summary>
     public double? DeviceStageMs => _continueTimestamp == 0 || _completedTimestamp == 0 ? null : Stopwatch.GetElapsedTime(_continueTimestamp, _completedTimestamp).TotalMilliseconds;
 
+    /// <summary>QEMU's own figures for this migration (the last <c>query-migrate</c> sample, or the final numbers) and the
+    /// switchover's stage times; null before the first sample.</summary>
+    public HypervisorStatistics? HypervisorStatistics() =>
+        LastStats is { } s
+            ? new HypervisorStatistics(s.DowntimeMs, s.TotalTimeMs, s.SetupTimeMs, s.TransferredBytes, s.DirtySyncCount, s.DirtyRateBytesPerSecond,
+                s.BandwidthBytesPerSecond, s.CpuThrottlePercent, PauseHoldMs, DeviceStageMs, StopToPreSwitchoverMs)
+            : null;
+
     /// <summary>The switchover as this side saw it, on the wall clock (QEMU's monotonic receive times carried over to UTC):
     /// <c>pre-switchover event</c>, <c>continue sent</c>, <c>completed</c> — those that happened.</summary>
     public IReadOnlyList<(string Step, DateTimeOffset AtUtc)> SwitchoverTimes() => [.. SwitchoverTimesNow()];
