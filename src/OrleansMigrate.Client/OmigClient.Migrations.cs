@@ -194,7 +194,10 @@ public sealed partial class OmigClient
 
     private static void RequireMigrationId(string migrationId)
     {
-        if (string.IsNullOrEmpty(migrationId) || migrationId.Length > 64 || !migrationId.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-'))
+        // Every migration id is "mig-" and lower-case hex (SchedulerShards); the prefix is also how hosts tell a migration's
+        // reservation from others, so anything else can never name one.
+        if (string.IsNullOrEmpty(migrationId) || migrationId.Length > 64 || !migrationId.StartsWith("mig-", StringComparison.Ordinal)
+            || !migrationId.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-'))
         {
             throw OmigException.Invalid("migration", $"'{migrationId}' is not a migration id (mig-…)");
         }

@@ -13,14 +13,16 @@ public static class CliParsers
     {
         var t = text.Trim();
         long factor = 1;
+        if (t.Length > 1 && t[^1] is 'i' or 'I' && char.IsAsciiLetter(t[^2]))
+        {
+            // Binary units written out (64Gi, 512Mi) mean the same here: sizes are always powers of 1024.
+            t = t[..^1];
+        }
+
         if (t.Length > 0 && char.IsAsciiLetter(t[^1]))
         {
             var unit = char.ToUpperInvariant(t[^1]);
             t = t[..^1];
-            if (t.EndsWith('i') || t.EndsWith('I'))
-            {
-                t = t[..^1];
-            }
 
             factor = unit switch
             {
