@@ -92,6 +92,50 @@ public sealed class ConntrackEventsLabTests : IDisposable
         Assert.Equal(2000, table.Count);
     }
 
+    [Fact]
+    public void Without_complete_events_every_sync_reads_the_whole_table_and_still_sees_old_entries_change()
+    {
+        // nf_conntrack_events stays at the kernel default (2): an entry made before the subscription sends no events.
+        var ns = _lab.Namespace("ni");
+        Insert(ns, 5000, "60", "1");
+        var table = new SessionTable();
+        using var source = new ConntrackSessionSource(ns, IPAddress.Parse(Vm), table);
+        source.Start();
+        Assert.False(source.EventsComplete);
+        OmcLab.In(ns, "conntrack", "-U", "-s", Vm, "-p", "udp", "--sport", "5000", "--mark", "4");
+        Assert.Equal(1, source.Sync());
+        Assert.Equal(4u, Assert.Single(table.Snapshot().Values).Conntrack!.Value.Mark);
+        OmcLab.In(ns, "conntrack", "-D", "-s", Vm, "-p", "udp", "--sport", "5000");
+        Assert.Equal(1, source.Sync());
+        Assert.Equal(0, table.Count);
+        Assert.Equal(3, source.Statistics.FullReads);
+    }
+
+    [Fact]
+    public void The_sink_reports_each_entry_it_could_not_write()
+    {
+        var ns = _lab.Namespace("sf");
+        var table = new SessionTable();
+        using var sink = new ConntrackSessionSink(ns, table);
+        sink.Start();
+        var vm = ConntrackAddress.Parse(Vm);
+        var good = new ConntrackTuple(vm, ConntrackAddress.Parse("10.1.0.5"), ConntrackTuple.Tcp, 40000, 7008);
+        var (goodKey, goodSession) = ConntrackSessionMap.ToSession(new ConntrackEntry(good, good.Inverse()!.Value, ConntrackEntry.StatusAssured | ConntrackEntry.StatusSeenReply, 300,
+            Tcp: new ConntrackTcpInfo(ConntrackTcpInfo.Established, 0, 0, 0, 0)));
+        var (badKey, badSession) = ConntrackSessionMap.ToSession(new ConntrackEntry(good with { SourcePort = 40001 }, (good with { SourcePort = 40001 }).Inverse()!.Value, 0, 300,
+            Tcp: new ConntrackTcpInfo(200, 0, 0, 0, 0)));
+        table.Apply(new SessionDeltaRecord(goodKey, false, goodSession));
+        table.Apply(new SessionDeltaRecord(badKey, false, badSession));
+        table.Apply(new SessionDeltaRecord(new FlowKey(vm, 1, 2, 3, ConntrackTuple.Udp), false, new SessionEntry(SessionState.New, 1, 60, 0)));
+        var result = sink.Flush();
+        Assert.Equal(1, result.Written);
+        Assert.Equal(2, result.Failures.Count);
+        Assert.Contains(result.Failures, f => f.Original.SourcePort == 40001);
+        Assert.Contains(result.Failures, f => f.Message.Contains("simulated", StringComparison.Ordinal));
+        Assert.Throws<ConntrackException>(result.ThrowIfFailed);
+        Assert.Contains("sport=40000", OmcLab.In(ns, "conntrack", "-L"));
+    }
+
     private static void Insert(string ns, int sport, string timeout, string mark) =>
         OmcLab.In(ns, "conntrack", "-I", "-s", Vm, "-d", "10.1.0.5", "-p", "udp", "--sport", sport.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--dport", "7007", "-t", timeout, "--mark", mark);
