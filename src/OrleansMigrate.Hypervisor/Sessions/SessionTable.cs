@@ -173,7 +173,8 @@ public sealed class SessionTable
         }
     }
 
-    /// <summary>Applies one received change (destination side).</summary>
+    /// <summary>Applies one received change (destination side). While tracking, the key is marked dirty, so a
+    /// destination that mirrors the table elsewhere (the host's conntrack) can harvest what arrived.</summary>
     internal void Apply(in SessionDeltaRecord record)
     {
         lock (_lock)
@@ -182,6 +183,8 @@ public sealed class SessionTable
                 _entries.Remove(record.Key);
             else
                 _entries[record.Key] = record.Entry;
+            if (_tracking)
+                _dirty.Add(record.Key);
         }
     }
 }
