@@ -9,7 +9,8 @@ namespace OrleansMigrate.Hypervisor.PreCopy;
 /// <summary>
 /// Destination side of our pre-copy engine. A receive loop reads frames off the socket and hands them
 /// through a bounded channel to an apply worker that verifies, decompresses and applies them, so
-/// decompression overlaps the receive. Any fault tears the destination VM down and tells the source.
+/// decompression overlaps the receive. Any fault tears the destination VM down and tells the source. Its states
+/// are those of <see cref="PreCopyIncoming"/>, which the analytic model shares.
 /// </summary>
 internal sealed partial class PreCopyDestination : PreCopyIncoming
 {

@@ -6,9 +6,9 @@ using OrleansMigrate.Hypervisor.Sessions;
 namespace OrleansMigrate.Hypervisor.PreCopy;
 
 /// <summary>
-/// Source side of our pre-copy engine over TCP. One run task owns the state machine from the bulk round to
-/// the commit or rollback; the public methods only signal it. A return-path loop reads the destination's
-/// hello-ack, acknowledgement and errors.
+/// Source side of our pre-copy engine over TCP: the transfers (page, session-delta and control frames through a
+/// paced writer) under the state machine of <see cref="PreCopyOutgoing"/>, which the analytic model shares. A
+/// return-path loop reads the destination's hello-ack, acknowledgement and errors.
 /// </summary>
 internal sealed partial class PreCopySource : PreCopyOutgoing
 {
