@@ -60,7 +60,7 @@ internal sealed partial class PreCopyDestination
         if (header.Sequence != _expectedSequence)
             throw new MigrationFailedException(MigrationFailureKind.Protocol, $"Frame #{header.Sequence} arrived where #{_expectedSequence} was expected.");
         _expectedSequence++;
-        if (_received.Task.IsCompleted)
+        if (Received.IsCompleted)
             throw new MigrationFailedException(MigrationFailureKind.Protocol, $"{header.Type} frame after the end of the stream.");
 
         ReadOnlySpan<byte> raw;
@@ -106,7 +106,7 @@ internal sealed partial class PreCopyDestination
             case FrameType.End:
                 var (frames, totalPages) = ControlMessages.ReadTotals(raw, FrameType.End);
                 long applied;
-                lock (_lock)
+                lock (Sync)
                     applied = _pagesApplied;
                 if (frames != header.Sequence || totalPages != applied || !_deviceStateReceived || State != IncomingMigrationState.Receiving)
                 {
@@ -154,7 +154,7 @@ internal sealed partial class PreCopyDestination
         }
 
         _pagesInRound += batch.Count;
-        lock (_lock)
+        lock (Sync)
         {
             _pagesApplied += batch.Count;
             _zeroPagesApplied += batch.ZeroPages;
@@ -169,22 +169,17 @@ internal sealed partial class PreCopyDestination
         for (var i = 0; i < header.ItemCount; i++)
             table.Apply(SessionDeltaCodec.Read(raw[(i * SessionDeltaCodec.RecordSize)..]));
         _sessionsInRound += (int)header.ItemCount;
-        lock (_lock)
+        lock (Sync)
             _sessionEntriesApplied += header.ItemCount;
     }
 
     private void MarkReceived()
     {
         IncomingResult result;
-        lock (_lock)
-        {
-            if (_state != IncomingMigrationState.Receiving)
-                throw new MigrationFailedException(MigrationFailureKind.Protocol, $"End of stream while {_state}.");
-            _state = IncomingMigrationState.ReadyToResume;
+        lock (Sync)
             result = new IncomingResult(_framesReceived, _bytesReceived, _pagesApplied, _zeroPagesApplied, _sessionEntriesApplied, _decompressionCpu.Seconds, _time.GetTimestamp());
-        }
-
-        _received.TrySetResult(result);
+        if (!MarkReceived(result, out var state))
+            throw new MigrationFailedException(MigrationFailureKind.Protocol, $"End of stream while {state}.");
     }
 
     private async Task AcknowledgeAsync(CancellationToken cancellationToken)
@@ -192,7 +187,7 @@ internal sealed partial class PreCopyDestination
         var payload = new byte[16];
         long frames;
         long pages;
-        lock (_lock)
+        lock (Sync)
         {
             frames = _framesReceived;
             pages = _pagesApplied;

@@ -9,9 +9,10 @@ namespace OrleansMigrate.Hypervisor.PreCopy;
 /// <summary>
 /// Destination side of our pre-copy engine. A receive loop reads frames off the socket and hands them
 /// through a bounded channel to an apply worker that verifies, decompresses and applies them, so
-/// decompression overlaps the receive. Any fault tears the destination VM down and tells the source.
+/// decompression overlaps the receive. Any fault tears the destination VM down and tells the source. Its states
+/// are those of <see cref="PreCopyIncoming"/>, which the analytic model shares.
 /// </summary>
-internal sealed partial class PreCopyDestination : IIncomingMigration
+internal sealed partial class PreCopyDestination : PreCopyIncoming
 {
     private readonly IPreCopyTarget _target;
     private int _disposed;
@@ -19,14 +20,9 @@ internal sealed partial class PreCopyDestination : IIncomingMigration
     private readonly TimeProvider _time;
     private readonly Socket _listener;
     private readonly CancellationTokenSource _cts = new();
-    private readonly TaskCompletionSource<IncomingResult> _received = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly TaskCompletionSource<ConsistencyReport?> _consistency = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _writeLock = new(1, 1);
-    private readonly Lock _lock = new();
     private readonly CpuMeter _decompressionCpu = new();
     private readonly Channel<InboundFrame> _frames;
-    private IncomingMigrationState _state = IncomingMigrationState.Listening;
-    private MigrationFailedException? _failure;
     private Stream? _stream;
     private Socket? _socket;
     private uint _returnSequence;
@@ -38,6 +34,7 @@ internal sealed partial class PreCopyDestination : IIncomingMigration
     private Task _run = Task.CompletedTask;
 
     private PreCopyDestination(IPreCopyTarget target, IncomingMigrationOptions options, TimeProvider time, Socket listener, MigrationEndpoint endpoint)
+        : base(target.VmId)
     {
         _target = target;
         _options = options;
@@ -51,23 +48,6 @@ internal sealed partial class PreCopyDestination : IIncomingMigration
             FullMode = BoundedChannelFullMode.Wait,
         });
     }
-
-    public string VmId => _target.VmId;
-
-    public MigrationEndpoint Endpoint { get; }
-
-    public IncomingMigrationState State
-    {
-        get
-        {
-            lock (_lock)
-                return _state;
-        }
-    }
-
-    public Task<IncomingResult> Received => _received.Task;
-
-    public Task<ConsistencyReport?> Consistency => _consistency.Task;
 
     /// <summary>Binds the listener and starts waiting for the source in the background.</summary>
     public static PreCopyDestination Listen(IPreCopyTarget target, IncomingMigrationOptions options, TimeProvider time)
@@ -99,25 +79,26 @@ internal sealed partial class PreCopyDestination : IIncomingMigration
         return destination;
     }
 
-    public IncomingStatistics GetStatistics()
+    public override IncomingStatistics GetStatistics()
     {
-        lock (_lock)
+        lock (Sync)
             return new IncomingStatistics(_framesReceived, _bytesReceived, _pagesApplied, _zeroPagesApplied, _sessionEntriesApplied, _decompressionCpu.Seconds);
     }
 
-    public async Task<ResumeResult> ResumeAsync(CancellationToken cancellationToken = default)
+    public override async Task AbortAsync(string reason, CancellationToken cancellationToken = default)
     {
-        lock (_lock)
-        {
-            if (_state == IncomingMigrationState.Failed)
-                throw _failure ?? new MigrationFailedException(MigrationFailureKind.DestinationFailed, "The incoming migration failed.");
-            if (_state != IncomingMigrationState.ReadyToResume)
-                throw new InvalidOperationException($"Resume needs the whole stream received; the incoming migration is {_state}.");
-            _target.ResumeIncoming();
-            _state = IncomingMigrationState.Resumed;
-        }
+        Fail(new MigrationFailedException(MigrationFailureKind.Cancelled, $"Incoming migration aborted: {reason}"));
+        await _run.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
 
-        var resumed = new ResumeResult(_time.GetTimestamp(), _time.GetUtcNow());
+    protected override ResumeResult ResumeGuest()
+    {
+        _target.ResumeIncoming();
+        return new ResumeResult(_time.GetTimestamp(), _time.GetUtcNow());
+    }
+
+    protected override async Task AfterResumeAsync()
+    {
         // The stream is done; closing it ends the receive loop (not a failure once resumed).
         await _cts.CancelAsync().ConfigureAwait(false);
         _ = Task.Run(() =>
@@ -126,23 +107,16 @@ internal sealed partial class PreCopyDestination : IIncomingMigration
             {
                 ConsistencyReport? report = _options.VerifyConsistency ? _target.VerifyReceived() : null;
                 _target.StartGuestActivity();
-                _consistency.TrySetResult(report);
+                PublishConsistency(report);
             }
             catch (Exception ex)
             {
-                _consistency.TrySetException(ex);
+                PublishConsistencyFault(ex);
             }
         }, CancellationToken.None);
-        return resumed;
     }
 
-    public async Task AbortAsync(string reason, CancellationToken cancellationToken = default)
-    {
-        Fail(new MigrationFailedException(MigrationFailureKind.Cancelled, $"Incoming migration aborted: {reason}"));
-        await _run.WaitAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    public async ValueTask DisposeAsync()
+    public override async ValueTask DisposeAsync()
     {
         // Both the host agent (once a migration is verified) and the driver (at shutdown) dispose it.
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
@@ -184,7 +158,7 @@ internal sealed partial class PreCopyDestination : IIncomingMigration
                 Stream stream = new NetworkStream(socket, ownsSocket: true);
                 if (_options.TransportWrapper is { } wrap)
                     stream = wrap(stream);
-                lock (_lock)
+                lock (Sync)
                 {
                     _stream = stream;
                     _socket = socket;
@@ -214,9 +188,8 @@ internal sealed partial class PreCopyDestination : IIncomingMigration
         await CloseStreamAsync().ConfigureAwait(false);
         while (_frames.Reader.TryRead(out var leftover))
             FrameBuffers.Return(leftover.Buffer);
-        _target.TearDownIncoming(_failure?.Message ?? "incoming migration failed");
-        _received.TrySetException(_failure!);
-        _consistency.TrySetResult(null);
+        _target.TearDownIncoming(Failure?.Message ?? "incoming migration failed");
+        PublishFailure();
     }
 
     private async Task HandshakeAsync(Stream stream, CancellationToken cancellationToken)
@@ -241,11 +214,7 @@ internal sealed partial class PreCopyDestination : IIncomingMigration
         await WriteControlAsync(FrameType.HelloAck, payload.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
         if (refusal is not null)
             throw new MigrationFailedException(MigrationFailureKind.Rejected, $"Refused the stream: {refusal}.");
-        lock (_lock)
-        {
-            if (_state == IncomingMigrationState.Listening)
-                _state = IncomingMigrationState.Receiving;
-        }
+        Accept();
     }
 
     /// <summary>Reads frames until the end of stream, an abort, or cancellation; the apply worker does the rest.</summary>
@@ -260,7 +229,7 @@ internal sealed partial class PreCopyDestination : IIncomingMigration
                 {
                     await stream.ReadExactlyAsync(header, cancellationToken).ConfigureAwait(false);
                 }
-                catch (EndOfStreamException) when (_received.Task.IsCompletedSuccessfully)
+                catch (EndOfStreamException) when (Received.IsCompletedSuccessfully)
                 {
                     return;
                 }
@@ -277,7 +246,7 @@ internal sealed partial class PreCopyDestination : IIncomingMigration
                     throw;
                 }
 
-                lock (_lock)
+                lock (Sync)
                 {
                     _framesReceived++;
                     _bytesReceived += frame.FrameLength;
@@ -290,7 +259,7 @@ internal sealed partial class PreCopyDestination : IIncomingMigration
                     throw new MigrationFailedException(MigrationFailureKind.SourceAborted, $"Source rolled back: {reason}");
                 }
 
-                if (_received.Task.IsCompleted)
+                if (Received.IsCompleted)
                 {
                     FrameBuffers.Return(buffer);
                     throw new MigrationFailedException(MigrationFailureKind.Protocol, $"{frame.Type} frame after the end of the stream.");
@@ -334,13 +303,13 @@ internal sealed partial class PreCopyDestination : IIncomingMigration
     /// <summary>Tells the source why this side failed; returns true if the frame was written.</summary>
     private async Task<bool> TrySendErrorAsync()
     {
-        if (_stream is null || _failure is null || _failure.Kind is MigrationFailureKind.SourceAborted or MigrationFailureKind.Transport)
+        if (_stream is null || Failure is not { } failure || failure.Kind is MigrationFailureKind.SourceAborted or MigrationFailureKind.Transport)
             return false;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1), _time);
         try
         {
             var payload = new byte[ControlMessages.MaxPayloadBytes];
-            var length = ControlMessages.WriteError(payload, _failure.Kind, _failure.Message);
+            var length = ControlMessages.WriteError(payload, failure.Kind, failure.Message);
             await WriteControlAsync(FrameType.Error, payload.AsMemory(0, length), timeout.Token).ConfigureAwait(false);
             return true;
         }
@@ -360,7 +329,7 @@ internal sealed partial class PreCopyDestination : IIncomingMigration
     {
         Stream? stream;
         Socket? socket;
-        lock (_lock)
+        lock (Sync)
         {
             stream = _stream;
             socket = _socket;
@@ -391,7 +360,7 @@ internal sealed partial class PreCopyDestination : IIncomingMigration
     private async Task CloseStreamAsync()
     {
         Stream? stream;
-        lock (_lock)
+        lock (Sync)
         {
             stream = _stream;
             _stream = null;
@@ -405,13 +374,8 @@ internal sealed partial class PreCopyDestination : IIncomingMigration
     /// <summary>Records the first failure (ignored once resumed) and stops both loops.</summary>
     private void Fail(MigrationFailedException failure)
     {
-        lock (_lock)
-        {
-            if (_state is IncomingMigrationState.Resumed or IncomingMigrationState.Failed)
-                return;
-            _failure = failure;
-            _state = IncomingMigrationState.Failed;
-        }
+        if (!TryFail(failure))
+            return;
 
         _cts.Cancel();
         // A loop blocked on the listener or the socket wakes up on cancellation; closing the listener covers Accept.
@@ -420,8 +384,8 @@ internal sealed partial class PreCopyDestination : IIncomingMigration
 
     private MigrationFailedException Classify(Exception ex)
     {
-        if (_failure is not null)
-            return _failure;
+        if (Failure is { } failure)
+            return failure;
         return ex switch
         {
             MigrationFailedException failed => failed,

@@ -11,16 +11,15 @@ internal sealed partial class PreCopySource
     /// and the device state, then the end marker once the emulated link has carried every byte, and waits
     /// for the destination's acknowledgement.
     /// </summary>
-    private async Task RunFinalCopyAsync(long requestedAt, CancellationToken cancellationToken)
+    protected override async Task<FinalCopyResult> CopyFinalAsync(long requestedAt, CancellationToken cancellationToken)
     {
-        TransitionTo(OutgoingMigrationState.FinalCopy);
-        var started = Math.Max(requestedAt, _time.GetTimestamp());
-        var number = (uint)Interlocked.Increment(ref _round);
-        var compress = _options.Compression != CompressionMode.None;
+        var started = Math.Max(requestedAt, Time.GetTimestamp());
+        var number = (uint)NextRound();
+        var compress = Options.Compression != CompressionMode.None;
         var cpuBefore = _compressionCpu.Seconds;
         var bytesBefore = _writer.BytesWritten;
         long compressedBefore;
-        lock (_lock)
+        lock (Sync)
             compressedBefore = _compressedWireBytes;
 
         var pageCount = _guest.DirtyPages.Harvest(_pageList);
@@ -41,7 +40,7 @@ internal sealed partial class PreCopySource
         await _writer.EnqueueAsync(BuildControlFrame(FrameType.DeviceState, number, deviceState, written: null, compress), cancellationToken).ConfigureAwait(false);
 
         long totalPages;
-        lock (_lock)
+        lock (Sync)
         {
             _pagesSent += pageCount;
             _zeroPagesSent += zeroPages;
@@ -54,18 +53,18 @@ internal sealed partial class PreCopySource
         var endWritten = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
         await _writer.EnqueueAsync(BuildControlFrame(FrameType.End, number, endPayload.AsSpan(0, endLength), endWritten), cancellationToken).ConfigureAwait(false);
         var endAt = await endWritten.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-        _endWritten = true;
+        MarkEndWritten(unlessFailed: false);
 
         var acknowledgedAt = await _acknowledged.Task
-            .WaitAsync(TimeSpan.FromMilliseconds(_options.AckTimeoutMs), _time, cancellationToken)
+            .WaitAsync(TimeSpan.FromMilliseconds(Options.AckTimeoutMs), Time, cancellationToken)
             .ConfigureAwait(false);
 
         long compressedBytes;
-        lock (_lock)
+        lock (Sync)
             compressedBytes = _compressedWireBytes - compressedBefore;
         var pagesAt = pageCount > 0 ? _writer.LastWritten(FrameType.PageBatch) : started;
         var sessionsAt = sessionEntries > 0 ? _writer.LastWritten(FrameType.SessionDelta) : pagesAt;
-        var result = new FinalCopyResult(
+        return new FinalCopyResult(
             pageCount,
             zeroPages,
             rawBytes,
@@ -81,7 +80,5 @@ internal sealed partial class PreCopySource
             Math.Max(_writer.LastWritten(FrameType.DeviceState), started),
             endAt,
             acknowledgedAt);
-        TransitionTo(OutgoingMigrationState.AwaitingCommit);
-        _finalCopy.TrySetResult(result);
     }
 }

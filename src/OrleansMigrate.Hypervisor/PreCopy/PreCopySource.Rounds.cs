@@ -4,176 +4,56 @@ using OrleansMigrate.Hypervisor.Sessions;
 
 namespace OrleansMigrate.Hypervisor.PreCopy;
 
-/// <summary>Pre-copy rounds, the pre-last-copy stage and the pause.</summary>
+/// <summary>Pre-copy rounds over the wire: page, session-delta and control frames, and the downtime estimate.</summary>
 internal sealed partial class PreCopySource
 {
     private const int SessionRecordsPerFrame = 1024;
 
-    private async Task PreCopyAsync(CancellationToken cancellationToken)
+    /// <summary>The pre-last-copy stage's rounds of the last observation window: end (ms), pages dirtied, duration (s).</summary>
+    private readonly Queue<(double EndMs, long Dirtied, double Seconds)> _window = new();
+
+    /// <summary>The dirty rate measured over the stage rounds of the last observation window.</summary>
+    protected override double StageDirtyRate(RoundRecord round)
     {
-        var memory = _guest.Memory;
-        var dirty = _guest.DirtyPages;
-        _guest.BeginOutgoing();
-        var preCopyStart = _time.GetTimestamp();
-
-        // Round 1 sends every page; writes made meanwhile are in the bitmap cleared by BeginOutgoing.
-        for (var i = 0; i < memory.PageCount; i++)
-            _pageList[i] = i;
-        var round = await SendRoundAsync(RoundStage.PreCopy, memory.PageCount, cancellationToken).ConfigureAwait(false);
-        lock (_lock)
-            _bulkBandwidth = round.BandwidthBytesPerSecond;
-
-        SwitchoverReason reason;
-        while (true)
+        var now = NowMs();
+        var windowMs = Math.Max(Options.PreLastCopy.ObservationWindowMs, 1);
+        _window.Enqueue((now, round.DirtiedPages, round.DurationMs / 1000));
+        while (_window.Count > 1 && now - _window.Peek().EndMs > windowMs)
+            _window.Dequeue();
+        long windowDirtied = 0;
+        double windowSeconds = 0;
+        foreach (var (_, dirtied, seconds) in _window)
         {
-            if (_switchoverRequested)
-            {
-                reason = SwitchoverReason.Requested;
-                break;
-            }
-
-            if (round.EstimatedDowntimeMs <= DowntimeTargetMs)
-            {
-                reason = SwitchoverReason.Converged;
-                break;
-            }
-
-            if (_round >= _options.MaxRounds || ElapsedMs(preCopyStart) >= _options.MaxPreCopyMs)
-            {
-                reason = _round >= _options.MaxRounds ? SwitchoverReason.RoundLimit : SwitchoverReason.TimeLimit;
-                if (_options.LimitAction == PreCopyLimitAction.Fail)
-                {
-                    throw _options.LimitFailure(reason, _round, ElapsedMs(preCopyStart), round.EstimatedDowntimeMs, DowntimeTargetMs);
-                }
-
-                break;
-            }
-
-            var pages = dirty.Harvest(_pageList);
-            round = await SendRoundAsync(RoundStage.PreCopy, pages, cancellationToken).ConfigureAwait(false);
+            windowDirtied += dirtied;
+            windowSeconds += seconds;
         }
 
-        var preCopyMs = ElapsedMs(preCopyStart);
-        var stageStart = _time.GetTimestamp();
-        if (!_options.PreLastCopy.Enabled || (_switchoverRequested && _skipPreLastCopy))
+        return windowSeconds > 0 ? windowDirtied * (double)PageBatchFormat.PageSize / windowSeconds : 0;
+    }
+
+    /// <summary>
+    /// Sends every page or the harvested dirty ones, then the session-table delta, then a round-end
+    /// marker paced exactly, and measures what the guest dirtied meanwhile.
+    /// </summary>
+    protected override async Task<RoundRecord> SendRoundAsync(RoundStage stage, bool everyPage, CancellationToken cancellationToken)
+    {
+        int pageCount;
+        if (everyPage)
         {
-            var why = _options.PreLastCopy.Enabled ? "switchover requested with the stage skipped" : "pre-last-copy disabled";
-            RecordDecision(stageStart, round.DirtyRateBytesPerSecond, dirty.CountDirty() * PageBatchFormat.PageSize, round.EstimatedDowntimeMs, PreLastCopyVerdict.Skipped, why, fold: false);
+            pageCount = _guest.Memory.PageCount;
+            for (var i = 0; i < pageCount; i++)
+                _pageList[i] = i;
         }
         else
         {
-            TransitionTo(OutgoingMigrationState.PreLastCopy);
-            await PreLastCopyAsync(stageStart, reason, cancellationToken).ConfigureAwait(false);
+            pageCount = _guest.DirtyPages.Harvest(_pageList);
         }
 
-        var preLastCopyMs = ElapsedMs(stageStart);
-        var pauseRequested = _time.GetTimestamp();
-        var pausedAtUtc = _time.GetUtcNow();
-        _guest.PauseForSwitchover();
-        var paused = _time.GetTimestamp();
-        TransitionTo(OutgoingMigrationState.PreSwitchover);
-        var pending = dirty.CountDirty();
-        var estimate = EstimateDowntimeMs(pending, _guest.Sessions?.PendingChanges ?? 0);
-        lock (_lock)
-            _lastEstimateMs = estimate;
-        _preSwitchover.TrySetResult(new PreSwitchoverInfo(reason, _round, pending, estimate, preCopyMs, preLastCopyMs, pauseRequested, paused, pausedAtUtc));
-    }
-
-    /// <summary>
-    /// Keeps iterating while the estimated final copy exceeds the downtime target (a surge), for at least
-    /// the observation window and at most <see cref="PreLastCopyOptions.MaxWaitMs"/>. The dirty rate it
-    /// reports is measured over the rounds of the last window.
-    /// </summary>
-    private async Task PreLastCopyAsync(long stageStart, SwitchoverReason reason, CancellationToken cancellationToken)
-    {
-        var plc = _options.PreLastCopy;
-        var window = new Queue<(long End, long Dirtied, double Seconds)>();
-        var frequency = (double)_time.TimestampFrequency;
-        var windowTicks = (long)(Math.Max(plc.ObservationWindowMs, 1) * frequency / 1000);
-        while (true)
-        {
-            if (_switchoverRequested && _skipPreLastCopy)
-            {
-                RecordDecision(stageStart, _lastDirtyRate, _guest.DirtyPages.CountDirty() * PageBatchFormat.PageSize, _lastEstimateMs, PreLastCopyVerdict.Skipped, "switchover requested with the stage skipped", fold: false);
-                return;
-            }
-
-            var pages = _guest.DirtyPages.Harvest(_pageList);
-            var round = await SendRoundAsync(RoundStage.PreLastCopy, pages, cancellationToken).ConfigureAwait(false);
-            var now = _time.GetTimestamp();
-            window.Enqueue((now, round.DirtiedPages, round.DurationMs / 1000));
-            while (window.Count > 1 && now - window.Peek().End > windowTicks)
-                window.Dequeue();
-            long windowDirtied = 0;
-            double windowSeconds = 0;
-            foreach (var (_, dirtied, seconds) in window)
-            {
-                windowDirtied += dirtied;
-                windowSeconds += seconds;
-            }
-
-            var rate = windowSeconds > 0 ? windowDirtied * (double)PageBatchFormat.PageSize / windowSeconds : 0;
-            var pendingPages = _guest.DirtyPages.CountDirty();
-            var estimate = EstimateDowntimeMs(pendingPages, _guest.Sessions?.PendingChanges ?? 0);
-            var elapsed = ElapsedMs(stageStart);
-            var target = DowntimeTargetMs;
-            var pendingBytes = pendingPages * PageBatchFormat.PageSize;
-            if (estimate <= target && elapsed >= plc.ObservationWindowMs)
-            {
-                RecordDecision(stageStart, rate, pendingBytes, estimate, PreLastCopyVerdict.Proceed,
-                    $"estimated final copy {estimate:F2} ms fits the {target} ms target after {elapsed:F0} ms in the stage (pre-copy stopped: {reason}); dirty rate {rate / 1e6:F1} MB/s", fold: false);
-                return;
-            }
-
-            if (elapsed >= plc.MaxWaitMs)
-            {
-                RecordDecision(stageStart, rate, pendingBytes, estimate, PreLastCopyVerdict.GiveUp,
-                    $"max wait {plc.MaxWaitMs} ms reached with estimated final copy {estimate:F2} ms > target {target} ms; switching over anyway", fold: false);
-                return;
-            }
-
-            if (estimate > target)
-            {
-                RecordDecision(stageStart, rate, pendingBytes, estimate, PreLastCopyVerdict.Wait,
-                    $"surge: estimated final copy {estimate:F2} ms > target {target} ms at dirty rate {rate / 1e6:F1} MB/s; iterating", fold: true);
-            }
-            else
-            {
-                RecordDecision(stageStart, rate, pendingBytes, estimate, PreLastCopyVerdict.Wait,
-                    $"estimate {estimate:F2} ms fits; observing the dirty rate for the {plc.ObservationWindowMs} ms window", fold: true);
-            }
-
-            if (round.Pages < 16 && plc.PollIntervalMs > 0)
-                await Task.Delay(TimeSpan.FromMilliseconds(plc.PollIntervalMs), _time, cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    private void RecordDecision(long stageStart, double rate, long pendingBytes, double estimate, PreLastCopyVerdict verdict, string reason, bool fold)
-    {
-        var record = new PreLastCopyDecision(ElapsedMs(_startTimestamp), ElapsedMs(stageStart), rate, pendingBytes, estimate, verdict, reason, 1);
-        lock (_lock)
-        {
-            // Consecutive checks with the same verdict and kind of reason fold into one record.
-            if (fold && _decisions.Count > 0 && _decisions[^1] is { } last && last.Verdict == verdict && SameKind(last.Reason, reason))
-                _decisions[^1] = record with { Checks = last.Checks + 1 };
-            else
-                _decisions.Add(record);
-        }
-
-        static bool SameKind(string a, string b) => a.StartsWith("surge", StringComparison.Ordinal) == b.StartsWith("surge", StringComparison.Ordinal);
-    }
-
-    /// <summary>
-    /// Sends the pages listed in <c>_pageList[..pageCount]</c>, then the session-table delta, then a round-end
-    /// marker paced exactly, and measures what the guest dirtied meanwhile.
-    /// </summary>
-    private async Task<RoundRecord> SendRoundAsync(RoundStage stage, int pageCount, CancellationToken cancellationToken)
-    {
-        var number = Interlocked.Increment(ref _round);
-        var started = _time.GetTimestamp();
-        var startedAtMs = ElapsedMs(_startTimestamp);
+        var number = NextRound();
+        var started = Time.GetTimestamp();
+        var startedAtMs = NowMs();
         var bytesBefore = _writer.BytesWritten;
-        var compress = _options.Compression == CompressionMode.All;
+        var compress = Options.Compression == CompressionMode.All;
         long zeroPages = 0;
         var position = 0;
         while (position < pageCount)
@@ -191,11 +71,11 @@ internal sealed partial class PreCopySource
         await _writer.EnqueueAsync(BuildControlFrame(FrameType.RoundEnd, (uint)number, payload.AsSpan(0, length), written), cancellationToken).ConfigureAwait(false);
         var ended = await written.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
 
-        var seconds = Math.Max((ended - started) / (double)_time.TimestampFrequency, 1e-6);
+        var seconds = Math.Max((ended - started) / (double)Time.TimestampFrequency, 1e-6);
         var wireBytes = _writer.BytesWritten - bytesBefore;
         var dirtied = _guest.DirtyPages.CountDirty();
         var dirtyRate = dirtied * (double)PageBatchFormat.PageSize / seconds;
-        lock (_lock)
+        lock (Sync)
         {
             _pagesSent += pageCount;
             _zeroPagesSent += zeroPages;
@@ -206,15 +86,9 @@ internal sealed partial class PreCopySource
             }
         }
 
-        var estimate = EstimateDowntimeMs(dirtied, _guest.Sessions?.PendingChanges ?? 0);
+        var estimate = EstimateDowntimeMs(dirtied);
         var record = new RoundRecord(number, stage, startedAtMs, seconds * 1000, pageCount, zeroPages, wireBytes, sessionEntries, dirtied, dirtyRate, wireBytes / seconds, estimate);
-        lock (_lock)
-        {
-            _rounds.Add(record);
-            _lastDirtyRate = dirtyRate;
-            _lastEstimateMs = estimate;
-        }
-
+        RecordRound(record);
         return record;
     }
 
@@ -249,7 +123,7 @@ internal sealed partial class PreCopySource
         FrameBuffers.Return(raw);
         if (compressed)
         {
-            lock (_lock)
+            lock (Sync)
             {
                 _compressedRawBytes += rawLength;
                 _compressedWireBytes += frameLength - FrameHeader.Size;
@@ -322,15 +196,16 @@ internal sealed partial class PreCopySource
     /// state over the measured bandwidth, plus the fixed switchover overhead. Raw sizes: compression of
     /// the final copy only makes the real downtime shorter.
     /// </summary>
-    private double EstimateDowntimeMs(long pendingPages, int pendingSessions)
+    protected override double EstimateDowntimeMs(long pendingPages)
     {
+        var pendingSessions = _guest.Sessions?.PendingChanges ?? 0;
         var bytes = (pendingPages * (PageBatchFormat.PageSize + sizeof(uint)))
             + ((long)pendingSessions * SessionDeltaCodec.RecordSize)
             + _guest.DeviceStateBytes
             + (4 * FrameHeader.Size);
         double bandwidth;
-        lock (_lock)
+        lock (Sync)
             bandwidth = MeasuredBandwidth();
-        return (bytes / bandwidth * 1000) + _options.SwitchoverOverheadMs;
+        return (bytes / bandwidth * 1000) + Options.SwitchoverOverheadMs;
     }
 }

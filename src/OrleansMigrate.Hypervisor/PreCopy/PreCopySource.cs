@@ -6,68 +6,39 @@ using OrleansMigrate.Hypervisor.Sessions;
 namespace OrleansMigrate.Hypervisor.PreCopy;
 
 /// <summary>
-/// Source side of our pre-copy engine over TCP. One run task owns the state machine from the bulk round to
-/// the commit or rollback; the public methods only signal it. A return-path loop reads the destination's
-/// hello-ack, acknowledgement and errors.
+/// Source side of our pre-copy engine over TCP: the transfers (page, session-delta and control frames through a
+/// paced writer) under the state machine of <see cref="PreCopyOutgoing"/>, which the analytic model shares. A
+/// return-path loop reads the destination's hello-ack, acknowledgement and errors.
 /// </summary>
-internal sealed partial class PreCopySource : IOutgoingMigration
+internal sealed partial class PreCopySource : PreCopyOutgoing
 {
     private const int QueueFrames = 4;
 
     private readonly IPreCopyGuest _guest;
-    private readonly MigrationOptions _options;
-    private int _disposed;
-
-    /// <summary>Starts at <see cref="MigrationOptions.DowntimeTargetMs"/>; the orchestrator may raise it while pre-copy runs.</summary>
-    private double _downtimeTargetMs;
-    private readonly TimeProvider _time;
     private readonly Stream _stream;
     private readonly FrameWriter _writer;
-    private readonly CancellationTokenSource _cts = new();
-    private readonly TaskCompletionSource<PreSwitchoverInfo> _preSwitchover = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly TaskCompletionSource<long> _finalCopyRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly TaskCompletionSource<FinalCopyResult> _finalCopy = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly TaskCompletionSource _commitRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly TaskCompletionSource _cancelRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<long> _acknowledged = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Lock _lock = new();
-    private readonly List<RoundRecord> _rounds = [];
-    private readonly List<PreLastCopyDecision> _decisions = [];
     private readonly CpuMeter _compressionCpu = new();
     private readonly int[] _pageList;
     private readonly uint[] _entries;
     private readonly List<SessionDeltaRecord> _sessionScratch = [];
     private readonly int _pagesPerFrame;
     private readonly long _startTimestamp;
-    private OutgoingMigrationState _state = OutgoingMigrationState.PreCopy;
-    private MigrationFailedException? _failure;
-    private string? _cancelReason;
-    private volatile bool _switchoverRequested;
-    private volatile bool _skipPreLastCopy;
-    private volatile bool _endWritten;
     private uint _sequence = 1;
-    private int _round;
     private long _pagesSent;
     private long _zeroPagesSent;
     private long _compressedRawBytes;
     private long _compressedWireBytes;
     private long _measuredBytes;
     private double _measuredSeconds;
-    private double _bulkBandwidth;
-    private double _lastDirtyRate;
-    private double _lastEstimateMs;
-    private Task _run = Task.CompletedTask;
     private Task _returnPath = Task.CompletedTask;
 
     private PreCopySource(IPreCopyGuest guest, MigrationEndpoint destination, MigrationOptions options, TimeProvider time, Stream stream, long startTimestamp)
+        : base(guest.VmId, destination, options, time)
     {
         _guest = guest;
-        _options = options;
-        _downtimeTargetMs = options.DowntimeTargetMs;
-        _time = time;
         _stream = stream;
         _startTimestamp = startTimestamp;
-        Destination = destination;
         var bucket = options.LinkBandwidthBytesPerSecond > 0 ? new TokenBucket(options.LinkBandwidthBytesPerSecond, time) : null;
         _writer = new FrameWriter(stream, bucket, time, QueueFrames, $"migrate-out-{guest.VmId}");
         _pageList = new int[guest.Memory.PageCount];
@@ -76,26 +47,6 @@ internal sealed partial class PreCopySource : IOutgoingMigration
         _pagesPerFrame = (int)Math.Clamp(perMs, Math.Min(16, options.MaxPagesPerFrame), options.MaxPagesPerFrame);
         _entries = new uint[_pagesPerFrame];
     }
-
-    public string VmId => _guest.VmId;
-
-    /// <inheritdoc/>
-    /// <remarks>Recorded only: this engine's final copy is the <see cref="FinalCopyAsync"/> call, which the host runtime
-    /// makes at the pause when the migration asked for it.</remarks>
-    public bool ContinueAtPause { get; set; }
-
-    public MigrationEndpoint Destination { get; }
-
-    public OutgoingMigrationState State
-    {
-        get
-        {
-            lock (_lock)
-                return _state;
-        }
-    }
-
-    public Task<PreSwitchoverInfo> PreSwitchover => _preSwitchover.Task;
 
     /// <summary>Connects, exchanges hello frames and starts pre-copy in the background.</summary>
     public static async Task<PreCopySource> StartAsync(IPreCopyGuest guest, MigrationEndpoint destination, MigrationOptions options, TimeProvider time, CancellationToken cancellationToken)
@@ -120,7 +71,7 @@ internal sealed partial class PreCopySource : IOutgoingMigration
                 stream = wrap(stream);
             var source = new PreCopySource(guest, destination, options, time, stream, start);
             await source.HandshakeAsync(timeout.Token).ConfigureAwait(false);
-            source.Launch();
+            source.StartTransport();
             return source;
         }
         catch (Exception ex)
@@ -141,40 +92,16 @@ internal sealed partial class PreCopySource : IOutgoingMigration
         }
     }
 
-    public MigrationProgress GetProgress()
+    public override MigrationProgress GetProgress()
     {
         var pending = _guest.DirtyPages.CountDirty();
-        lock (_lock)
-        {
-            return new MigrationProgress(
-                _state,
-                _round,
-                ElapsedMs(_startTimestamp),
-                _writer.BytesWritten,
-                _pagesSent,
-                pending,
-                pending * PageBatchFormat.PageSize,
-                _lastDirtyRate,
-                MeasuredBandwidth(),
-                _lastEstimateMs);
-        }
+        lock (Sync)
+            return Progress(RoundCount, NowMs(), _writer.BytesWritten, _pagesSent, pending, MeasuredBandwidth());
     }
 
-    public IReadOnlyList<RoundRecord> GetRounds()
+    public override OutgoingStatistics GetStatistics()
     {
-        lock (_lock)
-            return [.. _rounds];
-    }
-
-    public IReadOnlyList<PreLastCopyDecision> GetPreLastCopyDecisions()
-    {
-        lock (_lock)
-            return [.. _decisions];
-    }
-
-    public OutgoingStatistics GetStatistics()
-    {
-        lock (_lock)
+        lock (Sync)
         {
             return new OutgoingStatistics(
                 _writer.BytesWritten,
@@ -184,78 +111,14 @@ internal sealed partial class PreCopySource : IOutgoingMigration
                 _compressedRawBytes,
                 _compressedWireBytes,
                 _compressionCpu.Seconds,
-                _bulkBandwidth);
+                BulkBandwidth);
         }
-    }
-
-    public double DowntimeTargetMs => Volatile.Read(ref _downtimeTargetMs);
-
-    public void SetDowntimeTarget(double downtimeTargetMs)
-    {
-        if (!double.IsFinite(downtimeTargetMs) || downtimeTargetMs is < 0.1 or > 60_000)
-            throw new ArgumentOutOfRangeException(nameof(downtimeTargetMs), downtimeTargetMs, "The downtime target must be 0.1..60000 ms.");
-        Volatile.Write(ref _downtimeTargetMs, downtimeTargetMs);
-    }
-
-    public void RequestSwitchover(bool skipPreLastCopy = false)
-    {
-        _skipPreLastCopy = skipPreLastCopy;
-        _switchoverRequested = true;
-    }
-
-    public Task<FinalCopyResult> FinalCopyAsync(CancellationToken cancellationToken = default)
-    {
-        if (!_preSwitchover.Task.IsCompletedSuccessfully)
-            throw new InvalidOperationException($"The final copy needs the VM paused at the pre-switchover point; the migration is {State}.");
-        _finalCopyRequested.TrySetResult(_time.GetTimestamp());
-        return _finalCopy.Task.WaitAsync(cancellationToken);
-    }
-
-    public async Task CompleteAsync(CancellationToken cancellationToken = default)
-    {
-        lock (_lock)
-        {
-            if (_state == OutgoingMigrationState.Completed)
-                return;
-            if (_state != OutgoingMigrationState.AwaitingCommit)
-                throw new InvalidOperationException($"Complete is valid after the final copy was sent; the migration is {_state}.");
-        }
-
-        _commitRequested.TrySetResult();
-        await _run.WaitAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    public async Task CancelAsync(string reason, CancellationToken cancellationToken = default)
-    {
-        lock (_lock)
-        {
-            if (_state == OutgoingMigrationState.Completed)
-                throw new InvalidOperationException("The migration was committed; it can only roll forward.");
-            _cancelReason ??= reason;
-        }
-
-        _cancelRequested.TrySetResult();
-        if (!_endWritten)
-            await _cts.CancelAsync().ConfigureAwait(false);
-        await _run.WaitAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 1)
-            return;
-        var terminal = State is OutgoingMigrationState.Completed or OutgoingMigrationState.Cancelled or OutgoingMigrationState.Failed;
-        if (!terminal)
-            await CancelAsync("outgoing migration disposed").ConfigureAwait(false);
-        await _run.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        await _returnPath.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        _cts.Dispose();
     }
 
     private async Task HandshakeAsync(CancellationToken cancellationToken)
     {
         var payload = new byte[ControlMessages.MaxPayloadBytes];
-        var hello = new HelloMessage(HelloMessage.CurrentProtocolVersion, _guest.VmId, PageBatchFormat.PageSize, _guest.Memory.PageCount, _options.Compression);
+        var hello = new HelloMessage(HelloMessage.CurrentProtocolVersion, _guest.VmId, PageBatchFormat.PageSize, _guest.Memory.PageCount, Options.Compression);
         var length = ControlMessages.WriteHello(payload, hello);
         await FrameStream.WriteControlFrameAsync(_stream, FrameType.Hello, 0, payload.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
         var header = new byte[FrameHeader.Size];
@@ -277,91 +140,60 @@ internal sealed partial class PreCopySource : IOutgoingMigration
         }
     }
 
-    private void Launch()
+    private void StartTransport()
     {
-        _writer.Start(_cts.Token);
+        _writer.Start(Stopping);
         _returnPath = ReadReturnPathAsync();
-        _run = Task.Run(RunAsync);
+        Launch();
     }
 
-    /// <summary>
-    /// The whole life of the migration. Before the end marker is on the wire any fault rolls back (the VM
-    /// resumes on the source). After it, only the orchestrator decides: commit or cancel.
-    /// </summary>
-    private async Task RunAsync()
+    protected override double NowMs() => Time.GetElapsedTime(_startTimestamp).TotalMilliseconds;
+
+    protected override long PendingPages() => _guest.DirtyPages.CountDirty();
+
+    protected override void BeginOutgoing() => _guest.BeginOutgoing();
+
+    protected override (long Requested, long Paused) PauseGuest(double atMs)
     {
-        try
-        {
-            var token = _cts.Token;
-            await PreCopyAsync(token).ConfigureAwait(false);
-            var requestedAt = await _finalCopyRequested.Task.WaitAsync(token).ConfigureAwait(false);
-            await RunFinalCopyAsync(requestedAt, token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (!_endWritten)
-        {
-            await RollBackAsync(ex).ConfigureAwait(false);
-            return;
-        }
-        catch (Exception ex)
-        {
-            // The end marker left: the destination may hold the whole VM. Only a definite refusal from it
-            // allows rolling back on our own; anything else waits for the orchestrator.
-            if (_failure is { Kind: MigrationFailureKind.DestinationFailed or MigrationFailureKind.Corruption or MigrationFailureKind.Protocol })
-            {
-                await RollBackAsync(ex).ConfigureAwait(false);
-                return;
-            }
-
-            TransitionTo(OutgoingMigrationState.AwaitingCommit);
-            _finalCopy.TrySetException(new MigrationFailedException(
-                MigrationFailureKind.Indeterminate,
-                $"The final copy was sent but not acknowledged ({ex.Message}). The VM stays paused on the source: complete if the destination reports it received everything, else cancel.",
-                ex));
-        }
-
-        await Task.WhenAny(_commitRequested.Task, _cancelRequested.Task).ConfigureAwait(false);
-        if (_cancelRequested.Task.IsCompleted)
-            await RollBackAsync(new OperationCanceledException(_cancelReason)).ConfigureAwait(false);
-        else
-            await CommitAsync().ConfigureAwait(false);
+        var requested = Time.GetTimestamp();
+        _guest.PauseForSwitchover();
+        return (requested, Time.GetTimestamp());
     }
 
-    private async Task CommitAsync()
+    protected override async Task OnCommittedAsync()
     {
-        TransitionTo(OutgoingMigrationState.Completed);
         _guest.EndOutgoingCommitted();
         _writer.Complete();
         await _writer.Completion.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        await _cts.CancelAsync().ConfigureAwait(false);
+        await StopAsync().ConfigureAwait(false);
         await _stream.DisposeAsync().ConfigureAwait(false);
     }
 
-    private async Task RollBackAsync(Exception cause)
+    protected override async Task OnRolledBackAsync(bool cancelled, string? cancelReason, MigrationFailedException failure)
     {
-        var cancelled = _cancelRequested.Task.IsCompleted;
-        var failure = _failure ?? (cancelled
-            ? new MigrationFailedException(MigrationFailureKind.Cancelled, $"Migration cancelled: {_cancelReason}", cause)
-            : Classify(cause));
-        TransitionTo(cancelled && _failure is null ? OutgoingMigrationState.Cancelled : OutgoingMigrationState.Failed);
-        await _cts.CancelAsync().ConfigureAwait(false);
         _writer.Complete();
         // This task was the only one reading guest memory for the migration, so the VM may run again at
         // once: a rollback inside the downtime must not wait for the socket to be torn down.
         _guest.EndOutgoingRolledBack();
         // A writer blocked on a full socket (destination not reading) only ends when the stream closes.
-        var writerStopped = await Task.WhenAny(_writer.Completion, Task.Delay(TimeSpan.FromMilliseconds(500), _time)).ConfigureAwait(false) == _writer.Completion;
+        var writerStopped = await Task.WhenAny(_writer.Completion, Task.Delay(TimeSpan.FromMilliseconds(500), Time)).ConfigureAwait(false) == _writer.Completion;
         if (cancelled && writerStopped)
-            await TrySendAbortAsync(_cancelReason ?? "cancelled").ConfigureAwait(false);
+            await TrySendAbortAsync(cancelReason ?? "cancelled").ConfigureAwait(false);
         await _stream.DisposeAsync().ConfigureAwait(false);
         await _writer.Completion.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await _returnPath.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        _preSwitchover.TrySetException(failure);
-        _finalCopy.TrySetException(failure);
     }
+
+    protected override async Task OnDisposedAsync() => await _returnPath.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+
+    protected override MigrationFailedException Classify(Exception ex) => ex is FrameFormatException
+        ? new MigrationFailedException(MigrationFailureKind.Corruption, ex.Message, ex)
+        : base.Classify(ex);
+
 
     private async Task TrySendAbortAsync(string reason)
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1), _time);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1), Time);
         try
         {
             var payload = new byte[ControlMessages.MaxPayloadBytes];
@@ -383,13 +215,13 @@ internal sealed partial class PreCopySource : IOutgoingMigration
         {
             while (true)
             {
-                var frame = await FrameStream.ReadControlFrameAsync(_stream, header, payload, _cts.Token).ConfigureAwait(false);
+                var frame = await FrameStream.ReadControlFrameAsync(_stream, header, payload, Stopping).ConfigureAwait(false);
                 if (frame.Sequence != expected++)
                     throw new FrameFormatException($"Return-path frame #{frame.Sequence} out of order.");
                 switch (frame.Type)
                 {
                     case FrameType.Ack:
-                        _acknowledged.TrySetResult(_time.GetTimestamp());
+                        _acknowledged.TrySetResult(Time.GetTimestamp());
                         break;
                     case FrameType.Error:
                         var (kind, message) = ControlMessages.ReadError(payload.AsSpan(0, frame.PayloadLength));
@@ -402,7 +234,7 @@ internal sealed partial class PreCopySource : IOutgoingMigration
                 }
             }
         }
-        catch (OperationCanceledException) when (_cts.IsCancellationRequested)
+        catch (OperationCanceledException) when (Stopping.IsCancellationRequested)
         {
             // Shutting down.
         }
@@ -417,54 +249,13 @@ internal sealed partial class PreCopySource : IOutgoingMigration
         }
     }
 
-    /// <summary>Records the first failure and stops the data transfer; the run task rolls back.</summary>
-    private void Fail(MigrationFailedException failure)
-    {
-        lock (_lock)
-        {
-            if (_failure is not null || _state is OutgoingMigrationState.Completed or OutgoingMigrationState.Cancelled or OutgoingMigrationState.Failed)
-                return;
-            _failure = failure;
-        }
-
-        _cts.Cancel();
-    }
-
-    private MigrationFailedException Classify(Exception ex) => ex switch
-    {
-        MigrationFailedException failed => failed,
-        FrameFormatException => new MigrationFailedException(MigrationFailureKind.Corruption, ex.Message, ex),
-        OperationCanceledException => new MigrationFailedException(MigrationFailureKind.Cancelled, "Migration cancelled.", ex),
-        _ => new MigrationFailedException(MigrationFailureKind.Transport, $"Migration stream to {Destination} failed: {ex.Message}", ex),
-    };
-
-    /// <summary>The only place the phase changes; illegal transitions are bugs.</summary>
-    private void TransitionTo(OutgoingMigrationState next)
-    {
-        lock (_lock)
-        {
-            var allowed = (_state, next) switch
-            {
-                (OutgoingMigrationState.PreCopy, OutgoingMigrationState.PreLastCopy or OutgoingMigrationState.PreSwitchover) => true,
-                (OutgoingMigrationState.PreLastCopy, OutgoingMigrationState.PreSwitchover) => true,
-                (OutgoingMigrationState.PreSwitchover, OutgoingMigrationState.FinalCopy) => true,
-                (OutgoingMigrationState.FinalCopy, OutgoingMigrationState.AwaitingCommit) => true,
-                (OutgoingMigrationState.AwaitingCommit, OutgoingMigrationState.Completed) => true,
-                (not (OutgoingMigrationState.Completed or OutgoingMigrationState.Cancelled or OutgoingMigrationState.Failed), OutgoingMigrationState.Cancelled or OutgoingMigrationState.Failed) => true,
-                _ => false,
-            };
-            if (!allowed)
-                throw new InvalidOperationException($"Outgoing migration of '{VmId}' cannot go from {_state} to {next}.");
-            _state = next;
-        }
-    }
-
-    private double ElapsedMs(long since) => _time.GetElapsedTime(since).TotalMilliseconds;
+    /// <summary>A failure the return path saw: recorded even after the end marker (the run task decides by its kind).</summary>
+    private void Fail(MigrationFailedException failure) => Fail(failure, evenAfterEnd: true);
 
     private double MeasuredBandwidth()
     {
         if (_measuredSeconds > 0 && _measuredBytes >= 256 << 10)
             return _measuredBytes / _measuredSeconds;
-        return _options.LinkBandwidthBytesPerSecond > 0 ? _options.LinkBandwidthBytesPerSecond : 1e9;
+        return Options.LinkBandwidthBytesPerSecond > 0 ? Options.LinkBandwidthBytesPerSecond : 1e9;
     }
 }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using OrleansMigrate.Hypervisor.Drivers;
 
 namespace OrleansMigrate.Hypervisor.Simulated;
@@ -17,7 +16,7 @@ namespace OrleansMigrate.Hypervisor.Simulated;
 /// <see cref="VmSpec.Simulation"/> as the simulated driver reads them. Downtimes and durations it reports are
 /// modelled time (see <see cref="AnalyticClock"/>); wall-clock fields (<c>…AtUtc</c>) stay wall-clock.
 /// </remarks>
-public sealed class AnalyticHypervisorDriver : IHypervisorDriver
+public sealed class AnalyticHypervisorDriver : InProcessHypervisorDriver<AnalyticVm>
 {
     /// <summary>Default time acceleration: a modelled second of transfer takes a wall millisecond.</summary>
     public const double DefaultTimeAcceleration = 1000;
@@ -31,34 +30,26 @@ public sealed class AnalyticHypervisorDriver : IHypervisorDriver
     /// <summary>Largest modelled VM, in MiB (4 TiB): nothing is allocated, so the simulated driver's 16 GiB bound does not apply.</summary>
     public const int MaxMemoryMiB = 4 << 20;
 
-    private readonly ConcurrentDictionary<string, AnalyticVm> _vms = new(StringComparer.Ordinal);
-
     /// <param name="hostName">Name of the host this driver stands for (diagnostics only).</param>
     /// <param name="timeAcceleration">Modelled time per wall time inside transfers, <see cref="MinTimeAcceleration"/>..<see cref="MaxTimeAcceleration"/>.</param>
     /// <param name="timeProvider">Wall clock for timers and timestamps; <see cref="TimeProvider.System"/> by default.</param>
     public AnalyticHypervisorDriver(string hostName = "localhost", double timeAcceleration = DefaultTimeAcceleration, TimeProvider? timeProvider = null)
+        : base(hostName, timeProvider, new HostedVms<AnalyticVm>(hostName, static vm => vm.ToInfo(), static vm => vm.Pause(), static vm => vm.Resume(), static vm => (vm.Outgoing, vm.Incoming)))
     {
         if (!double.IsFinite(timeAcceleration) || timeAcceleration is < MinTimeAcceleration or > MaxTimeAcceleration)
             throw new ArgumentOutOfRangeException(nameof(timeAcceleration), timeAcceleration, $"The time acceleration must be {MinTimeAcceleration}..{MaxTimeAcceleration}.");
-        HostName = hostName;
         TimeAcceleration = timeAcceleration;
-        TimeProvider = timeProvider ?? TimeProvider.System;
     }
 
-    public string Kind => "analytic";
-
-    public string HostName { get; }
+    public override string Kind => "analytic";
 
     /// <summary>Modelled time per wall time inside a modelled transfer (1000: a modelled second takes 1 ms).</summary>
     public double TimeAcceleration { get; }
 
-    /// <summary>The wall clock; timestamps this driver reports are its ticks shifted onto each migration's modelled clock.</summary>
-    public TimeProvider TimeProvider { get; }
-
     /// <summary>The modelled VM behind an id.</summary>
-    public AnalyticVm GetAnalyticVm(string vmId) => _vms.TryGetValue(vmId, out var vm) ? vm : throw new VmNotFoundException(vmId);
+    public AnalyticVm GetAnalyticVm(string vmId) => Vms.Get(vmId);
 
-    public Task<VmInfo> CreateVmAsync(VmSpec spec, CancellationToken cancellationToken = default)
+    public override Task<VmInfo> CreateVmAsync(VmSpec spec, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentException.ThrowIfNullOrWhiteSpace(spec.VmId);
@@ -68,49 +59,28 @@ public sealed class AnalyticHypervisorDriver : IHypervisorDriver
             throw new ArgumentException($"VCpuCount must be in 1..256, was {spec.VCpuCount}.", nameof(spec));
         spec.Simulation?.Validate(spec.MemoryMiB);
         var vm = new AnalyticVm(spec);
-        if (!_vms.TryAdd(spec.VmId, vm))
-            throw new InvalidOperationException($"VM '{spec.VmId}' already exists on host {HostName}.");
+        Vms.Add(vm);
         return Task.FromResult(vm.ToInfo());
     }
 
-    public Task<VmInfo> StartVmAsync(string vmId, CancellationToken cancellationToken = default)
+    public override Task<VmInfo> StartVmAsync(string vmId, CancellationToken cancellationToken = default)
     {
         var vm = GetAnalyticVm(vmId);
         vm.Start();
         return Task.FromResult(vm.ToInfo());
     }
 
-    public Task<VmInfo> GetVmAsync(string vmId, CancellationToken cancellationToken = default) => Task.FromResult(GetAnalyticVm(vmId).ToInfo());
-
     /// <summary>The model's own figures: the VM's configured dirty rate and working set, without waiting out the window
     /// (a modelled VM has nothing to measure).</summary>
-    public Task<DirtyRateSample> SampleDirtyRateAsync(string vmId, TimeSpan window, CancellationToken cancellationToken = default)
+    public override Task<DirtyRateSample> SampleDirtyRateAsync(string vmId, TimeSpan window, CancellationToken cancellationToken = default)
     {
         var vm = GetAnalyticVm(vmId);
         return Task.FromResult(new DirtyRateSample(vmId, DirtyRateMethods.AnalyticModel, vm.DirtyBytesPerSecond, window.TotalMilliseconds, vm.PageCount * AnalyticVm.PageSize,
             (long)(vm.DirtyBytesPerSecond * window.TotalSeconds), vm.WorkingSetPages * AnalyticVm.PageSize, null, null, "modelled, not measured"));
     }
 
-    public Task<IReadOnlyList<VmInfo>> ListVmsAsync(CancellationToken cancellationToken = default)
-        => Task.FromResult<IReadOnlyList<VmInfo>>([.. _vms.Values.Select(vm => vm.ToInfo())]);
-
-    public Task PauseVmAsync(string vmId, CancellationToken cancellationToken = default)
-    {
-        var vm = GetAnalyticVm(vmId);
-        if (vm.ToInfo().HasActiveMigration)
-            throw new InvalidOperationException($"VM '{vmId}' is migrating; pause it through the migration.");
-        vm.Pause();
-        return Task.CompletedTask;
-    }
-
-    public Task ResumeVmAsync(string vmId, CancellationToken cancellationToken = default)
-    {
-        GetAnalyticVm(vmId).Resume();
-        return Task.CompletedTask;
-    }
-
     /// <summary>Listens at a synthetic endpoint (host <c>analytic</c>); <see cref="IncomingMigrationOptions.ListenAddress"/> and the port are ignored.</summary>
-    public Task<IIncomingMigration> PrepareIncomingAsync(string vmId, IncomingMigrationOptions options, CancellationToken cancellationToken = default)
+    public override Task<IIncomingMigration> PrepareIncomingAsync(string vmId, IncomingMigrationOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -121,31 +91,12 @@ public sealed class AnalyticHypervisorDriver : IHypervisorDriver
         return Task.FromResult<IIncomingMigration>(incoming);
     }
 
-    public Task<IOutgoingMigration> StartOutgoingAsync(string vmId, MigrationEndpoint destination, MigrationOptions options, CancellationToken cancellationToken = default)
+    public override Task<IOutgoingMigration> StartOutgoingAsync(string vmId, MigrationEndpoint destination, MigrationOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(destination);
-        var vm = GetAnalyticVm(vmId);
-        var info = vm.ToInfo();
-        if (info.State != VmState.Running || info.HasActiveMigration)
-            throw new InvalidOperationException($"VM '{vmId}' must be running with no migration in progress to migrate out; it is {info.State}.");
+        var vm = Vms.ForOutgoing(vmId);
         var outgoing = AnalyticOutgoingMigration.Start(vm, destination, options, TimeProvider, TimeAcceleration);
         vm.Outgoing = outgoing;
         return Task.FromResult<IOutgoingMigration>(outgoing);
-    }
-
-    public async Task DestroyVmAsync(string vmId, CancellationToken cancellationToken = default)
-    {
-        if (!_vms.TryRemove(vmId, out var vm))
-            return;
-        if (vm.Outgoing is { } outgoing)
-            await outgoing.DisposeAsync().ConfigureAwait(false);
-        if (vm.Incoming is { } incoming)
-            await incoming.DisposeAsync().ConfigureAwait(false);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        foreach (var vmId in _vms.Keys.ToArray())
-            await DestroyVmAsync(vmId).ConfigureAwait(false);
     }
 }

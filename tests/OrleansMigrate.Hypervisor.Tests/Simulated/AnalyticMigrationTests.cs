@@ -191,7 +191,9 @@ public sealed class AnalyticMigrationTests
 
         Assert.Equal(VmState.Running, source.State);
         Assert.Equal(IncomingMigrationState.Failed, incoming.State);
-        await Assert.ThrowsAsync<InvalidOperationException>(() => incoming.ResumeAsync());
+        // As the engine's destination: a failed side says why it cannot resume.
+        var refused = await Assert.ThrowsAsync<MigrationFailedException>(() => incoming.ResumeAsync());
+        Assert.Equal(MigrationFailureKind.SourceAborted, refused.Kind);
         await Assert.ThrowsAsync<InvalidOperationException>(() => outgoing.CompleteAsync());
     }
 
