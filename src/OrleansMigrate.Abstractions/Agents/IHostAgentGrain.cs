@@ -44,6 +44,12 @@ public interface IHostAgentGrain : IGrainWithStringKey
     [Alias("SetDowntimeTarget")]
     Task SetDowntimeTargetAsync(string migrationId, double downtimeTargetMs);
 
+    /// <summary>Destination side: applies one round of the VM's session table (its conntrack entries) to this host's
+    /// conntrack. Rounds apply in order, each once; the final one lets the destination resume. Refused (Conflict) when this
+    /// host expects no session rounds for the migration or the kernel refused entries.</summary>
+    [Alias("ApplySessionRound")]
+    Task<SessionRoundAck> ApplySessionRoundAsync(string migrationId, SessionRoundMessage round);
+
     /// <summary>Source: the final copy (pages, session delta, device state) once paused; returns on the destination's acknowledgement.</summary>
     [Alias("FinalCopy")]
     Task<FinalCopyReport> FinalCopyAsync(string migrationId);

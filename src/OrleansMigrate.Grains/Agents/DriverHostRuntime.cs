@@ -177,7 +177,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         {
             if (_incoming.TryGetValue(migrationId, out var known))
             {
-                return new IncomingEndpoint(known.Endpoint.Host, known.Endpoint.Port);
+                return new IncomingEndpoint(known.Endpoint.Host, known.Endpoint.Port, hostId, StartSessionsIn(migrationId, spec));
             }
 
             await faults.BeforeAsync(FaultSteps.AgentPrepareIncoming, spec.VmId);
@@ -200,7 +200,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
                 VerifyConsistency = _options.VerifyConsistency,
             });
             _incoming[migrationId] = incoming;
-            return new IncomingEndpoint(incoming.Endpoint.Host, incoming.Endpoint.Port);
+            return new IncomingEndpoint(incoming.Endpoint.Host, incoming.Endpoint.Port, hostId, StartSessionsIn(migrationId, spec));
         }
         finally
         {
@@ -208,7 +208,8 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         }
     }
 
-    public async Task StartOutgoingAsync(string hostId, string migrationId, string vmId, IncomingEndpoint destination, MigrationTuning tuning)
+    public async Task StartOutgoingAsync(string hostId, string migrationId, string vmId, IncomingEndpoint destination, MigrationTuning tuning,
+        Func<SessionRoundMessage, Task<SessionRoundAck>>? sendSessions = null)
     {
         var held = await _lifecycle.AcquireAsync(vmId);
         try
@@ -221,6 +222,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
             await faults.BeforeAsync(FaultSteps.AgentStartOutgoing, vmId);
             var outgoing = await Driver(hostId).StartOutgoingAsync(vmId, new MigrationEndpoint(destination.Host, destination.Port), ToOptions(tuning));
             _outgoing[migrationId] = outgoing;
+            StartSessionsOut(migrationId, outgoing, destination, sendSessions);
             // QEMU sends migrate-continue straight from its event pump; FinalCopyAsync below joins that run.
             outgoing.ContinueAtPause = tuning.ContinueAtPause;
 
@@ -284,15 +286,20 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         return _finalCopies.GetOrAdd(migrationId, _ => new Lazy<Task<FinalCopyReport>>(async () =>
         {
             await faults.BeforeAsync(FaultSteps.AgentFinalCopy, outgoing.VmId);
+
+            // The hypervisor's final copy and the final session delta go out together.
+            var sessions = FinalSessionsAsync(hostId, migrationId);
             var final = await outgoing.FinalCopyAsync();
             var done = DateTimeOffset.UtcNow;
+            var sent = await sessions;
             var ms = (final.AcknowledgedTimestamp - final.StartedTimestamp) * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
             var times = outgoing.SwitchoverTimes();
-            return new FinalCopyReport(ms, final.Pages, final.WireBytes, final.CompressedBytes, final.SessionDeltaEntries)
+            System.Collections.Immutable.ImmutableArray<SwitchoverMark> marks = times.Count > 0
+                ? [.. times.Select(t => SwitchoverMark.At(t.Step, hostId, t.AtUtc))]
+                : [new SwitchoverMark("final copy", hostId, done.AddMilliseconds(-ms), done)];
+            return new FinalCopyReport(ms, final.Pages, final.WireBytes, final.CompressedBytes, sent?.Entries ?? final.SessionDeltaEntries)
             {
-                Marks = times.Count > 0
-                    ? [.. times.Select(t => SwitchoverMark.At(t.Step, hostId, t.AtUtc))]
-                    : [new SwitchoverMark("final copy", hostId, done.AddMilliseconds(-ms), done)],
+                Marks = sent is { Mark: var mark } ? marks.Add(mark) : marks,
             };
         })).Value;
     }
@@ -311,6 +318,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
             resume = _resumes.GetOrAdd(migrationId, _ => new Lazy<Task<ResumeReport>>(async () =>
             {
                 await incoming.Received;
+                await WaitFinalSessionsAsync(migrationId);
                 await faults.BeforeAsync(FaultSteps.AgentResume, incoming.VmId);
                 var resumed = await incoming.ResumeAsync();
                 return new ResumeReport(resumed.ResumedAtUtc, null);
@@ -372,6 +380,8 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
             await incoming.DisposeAsync();
         }
 
+        EndSessions(migrationId);
+
         _resumes.TryRemove(migrationId, out _);
         return result;
     }
@@ -392,6 +402,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
 
             await Driver(hostId).DestroyVmAsync(vmId);
             _finalCopies.TryRemove(migrationId, out _);
+            EndSessions(migrationId);
             return report;
         }
         finally
@@ -414,6 +425,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
             }
 
             _finalCopies.TryRemove(migrationId, out _);
+            EndSessions(migrationId);
 
             // After a silo restart the stream is gone; make sure the guest runs on the source either way.
             var driver = Driver(hostId);
@@ -463,6 +475,8 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
                 await incoming.AbortAsync(reason);
                 await incoming.DisposeAsync();
             }
+
+            EndSessions(migrationId);
 
             if (vm is not null)
             {

@@ -78,8 +78,18 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
 
     public Task<IncomingEndpoint> PrepareIncomingAsync(string migrationId, VmSpec spec) => runtime.PrepareIncomingAsync(HostId, migrationId, spec);
 
-    public Task StartOutgoingAsync(string migrationId, string vmId, IncomingEndpoint destination, MigrationTuning tuning) =>
-        runtime.StartOutgoingAsync(HostId, migrationId, vmId, destination, tuning);
+    public Task StartOutgoingAsync(string migrationId, string vmId, IncomingEndpoint destination, MigrationTuning tuning)
+    {
+        // The session rounds go straight from this agent to the destination's (never through the migration grain).
+        var grains = GrainFactory;
+        Func<SessionRoundMessage, Task<SessionRoundAck>>? send = destination is { SessionsAddress: not null, AgentHost: { } to }
+            ? round => grains.GetGrain<IHostAgentGrain>(to).ApplySessionRoundAsync(migrationId, round)
+            : null;
+        return runtime.StartOutgoingAsync(HostId, migrationId, vmId, destination, tuning, send);
+    }
+
+    public Task<SessionRoundAck> ApplySessionRoundAsync(string migrationId, SessionRoundMessage round) =>
+        runtime.ApplySessionRoundAsync(HostId, migrationId, round);
 
     public Task<OutgoingSnapshot> WaitOutgoingAsync(string migrationId, int waitMs) =>
         runtime.WaitOutgoingAsync(HostId, migrationId, TimeSpan.FromMilliseconds(Math.Clamp(waitMs, 0, (int)MaxWait.TotalMilliseconds)));

@@ -26,6 +26,11 @@ public sealed class HostRuntimeOptions
 
     /// <summary>QEMU settings, used when <see cref="Driver"/> is <c>qemu</c>.</summary>
     public Hypervisor.Qemu.QemuDriverOptions Qemu { get; set; } = new();
+
+    /// <summary>Where a VM's session table comes from on this host (<c>Cloud:Sessions</c>): <c>simulated</c> (the default) or
+    /// <c>conntrack</c> — the host's real conntrack entries of the VM's address, copied to the destination host in rounds
+    /// during a migration.</summary>
+    public Hypervisor.Sessions.SessionsBackendOptions Sessions { get; set; } = new();
 }
 
 /// <summary>The hypervisor backend of a host silo. Written in lower case (<c>simulated</c>, <c>qemu</c>, <c>analytic</c>).</summary>

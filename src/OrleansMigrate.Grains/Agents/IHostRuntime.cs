@@ -25,7 +25,11 @@ public interface IHostRuntime
 
     Task<IncomingEndpoint> PrepareIncomingAsync(string hostId, string migrationId, VmSpec spec);
 
-    Task StartOutgoingAsync(string hostId, string migrationId, string vmId, IncomingEndpoint destination, MigrationTuning tuning);
+    Task StartOutgoingAsync(string hostId, string migrationId, string vmId, IncomingEndpoint destination, MigrationTuning tuning,
+        Func<SessionRoundMessage, Task<SessionRoundAck>>? sendSessions = null);
+
+    /// <summary>Destination side of the session rounds (see <see cref="IHostAgentGrain.ApplySessionRoundAsync"/>).</summary>
+    Task<SessionRoundAck> ApplySessionRoundAsync(string hostId, string migrationId, SessionRoundMessage round);
 
     Task<OutgoingSnapshot> WaitOutgoingAsync(string hostId, string migrationId, TimeSpan wait);
 

@@ -58,8 +58,9 @@ public sealed class ConntrackSessionSender : IDisposable
     }
 
     /// <summary>Reads conntrack's changes into the table and returns what changed since the last round (everything, the
-    /// first time).</summary>
-    public SessionRound NextRound()
+    /// first time) as the next round. With <paramref name="evenIfEmpty"/> false, no change returns null and takes no round
+    /// number, so the rounds the destination sees stay consecutive.</summary>
+    public SessionRound? NextRound(bool evenIfEmpty = true)
     {
         lock (_lock)
         {
@@ -68,6 +69,8 @@ public sealed class ConntrackSessionSender : IDisposable
             var syncMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             _scratch.Clear();
             Table.HarvestDelta(_scratch);
+            if (_scratch.Count == 0 && !evenIfEmpty && _round > 0)
+                return null;
             var records = new byte[_scratch.Count * SessionDeltaCodec.RecordSize];
             for (var i = 0; i < _scratch.Count; i++)
                 SessionDeltaCodec.Write(records.AsSpan(i * SessionDeltaCodec.RecordSize), _scratch[i]);
@@ -126,12 +129,12 @@ public sealed class ConntrackSessionReceiver : IDisposable
 
     /// <summary>Applies one round. A round already applied (a resent one) is not applied twice; a round that skips one
     /// is refused (<see cref="InvalidOperationException"/>): the table would miss the changes in between.
-    /// A malformed record throws <see cref="Framing.FrameFormatException"/> and nothing of the round is applied.</summary>
+    /// A malformed round throws <see cref="InvalidDataException"/> and nothing of it is applied.</summary>
     public SessionRoundApplied Apply(SessionRound round)
     {
         ArgumentNullException.ThrowIfNull(round);
         if (round.Records.Length != round.Entries * SessionDeltaCodec.RecordSize)
-            throw new Framing.FrameFormatException($"Session round {round.Round} carries {round.Records.Length} bytes for {round.Entries} records of {SessionDeltaCodec.RecordSize}.");
+            throw new InvalidDataException($"Session round {round.Round} carries {round.Records.Length} bytes for {round.Entries} records of {SessionDeltaCodec.RecordSize}.");
         lock (_lock)
         {
             if (round.Round <= _lastRound)
@@ -140,8 +143,16 @@ public sealed class ConntrackSessionReceiver : IDisposable
                 throw new InvalidOperationException($"Session round {round.Round} arrived after round {_lastRound}: the rounds in between are missing.");
             var started = Stopwatch.GetTimestamp();
             var records = new SessionDeltaRecord[round.Entries];
-            for (var i = 0; i < records.Length; i++)
-                records[i] = SessionDeltaCodec.Read(round.Records.AsSpan(i * SessionDeltaCodec.RecordSize));
+            try
+            {
+                for (var i = 0; i < records.Length; i++)
+                    records[i] = SessionDeltaCodec.Read(round.Records.AsSpan(i * SessionDeltaCodec.RecordSize));
+            }
+            catch (Framing.FrameFormatException ex)
+            {
+                throw new InvalidDataException($"Session round {round.Round}: {ex.Message}", ex);
+            }
+
             foreach (var record in records)
                 Table.Apply(record);
             var result = _sink.Flush();

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using OrleansMigrate.Hypervisor.Framing;
 using OrleansMigrate.Hypervisor.Sessions;
 using OrleansMigrate.Hypervisor.Sessions.Conntrack;
 
@@ -29,7 +28,7 @@ public sealed class ConntrackSessionCopyLabTests : IDisposable
         sender.Start();
         receiver.Start();
 
-        var first = sender.NextRound();
+        var first = sender.NextRound()!;
         Assert.Equal((1, 50), (first.Round, first.Entries));
         var applied = receiver.Apply(first);
         Assert.Equal((50, 0), (applied.Written, applied.Failed));
@@ -39,14 +38,15 @@ public sealed class ConntrackSessionCopyLabTests : IDisposable
             Insert(src, port);
         for (var port = 6000; port < 6005; port++)
             OmcLab.In(src, "conntrack", "-D", "-s", Vm, "-p", "udp", "--sport", port.ToString(CultureInfo.InvariantCulture));
-        var second = sender.NextRound();
+        var second = sender.NextRound(evenIfEmpty: false)!;
         Assert.Equal(10, second.Entries);
         var appliedSecond = receiver.Apply(second);
         Assert.Equal((5, 5, 0), (appliedSecond.Written, appliedSecond.Deleted, appliedSecond.Failed));
         Assert.Equal(0, receiver.Apply(second).Written); // resent: not applied twice
 
-        // The final delta, nothing changed: an empty round still advances.
-        var final = sender.NextRound();
+        // Nothing changed: no round is taken unless asked for; the final delta is (empty, it still advances).
+        Assert.Null(sender.NextRound(evenIfEmpty: false));
+        var final = sender.NextRound()!;
         Assert.Equal((3, 0), (final.Round, final.Entries));
         Assert.Equal(3, receiver.Apply(final).Round);
         Assert.Equal(3, receiver.LastRound);
@@ -64,10 +64,10 @@ public sealed class ConntrackSessionCopyLabTests : IDisposable
         receiver.Start();
 
         Assert.Throws<InvalidOperationException>(() => receiver.Apply(new SessionRound(2, 0, [], 0)));
-        Assert.Throws<FrameFormatException>(() => receiver.Apply(new SessionRound(1, 1, new byte[SessionDeltaCodec.RecordSize - 1], 0)));
+        Assert.Throws<InvalidDataException>(() => receiver.Apply(new SessionRound(1, 1, new byte[SessionDeltaCodec.RecordSize - 1], 0)));
         var garbage = new byte[SessionDeltaCodec.RecordSize];
         garbage[0] = 9;
-        Assert.Throws<FrameFormatException>(() => receiver.Apply(new SessionRound(1, 1, garbage, 0)));
+        Assert.Throws<InvalidDataException>(() => receiver.Apply(new SessionRound(1, 1, garbage, 0)));
         Assert.Equal(0, receiver.LastRound);
         Assert.Empty(receiver.ReadBack(IPAddress.Parse(Vm)));
     }

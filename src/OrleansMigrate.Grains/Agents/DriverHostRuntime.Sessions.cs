@@ -1,0 +1,257 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using OrleansMigrate.Errors;
+using OrleansMigrate.Hypervisor.Drivers;
+using OrleansMigrate.Hypervisor.Sessions.Conntrack;
+using OrleansMigrate.Migration;
+
+namespace OrleansMigrate.Agents;
+
+/// <summary>
+/// The session rounds (<c>Cloud:Sessions:Backend=conntrack</c>): a VM's conntrack entries on the source host copied to the
+/// destination host like memory, next to the hypervisor's own stream. The destination announces at prepare that it takes
+/// them (<see cref="IncomingEndpoint.SessionsAddress"/>); the source's agent then sends the full table, rounds of what
+/// changed every <c>SyncIntervalMs</c> while pre-copy runs, and the final delta read after the VM paused, in parallel
+/// with the hypervisor's final copy; the destination writes each round into its host's conntrack and resumes only once
+/// the final one is written. A round that cannot be delivered is sent again before any later one; a final round that
+/// cannot be delivered fails the final copy, so the migration rolls back.
+/// </summary>
+public sealed partial class DriverHostRuntime
+{
+    /// <summary>How long a destination waits at resume for the final session round.</summary>
+    private static readonly TimeSpan FinalSessionsWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>Attempts to deliver one round before the pump gives up (the final round then fails the final copy).</summary>
+    private const int RoundAttempts = 3;
+
+    private readonly ConcurrentDictionary<string, SessionsOut> _sessionsOut = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SessionsIn> _sessionsIn = new(StringComparer.Ordinal);
+
+    /// <summary>The VM's address whose sessions travel: its first NIC's IPv4 address; null without one.</summary>
+    private static IPAddress? SessionsAddressOf(Fleet.VmSpec spec) =>
+        spec.Nics.Select(n => IPAddress.TryParse(n.Ip, out var ip) && ip.AddressFamily == AddressFamily.InterNetwork ? ip : null).FirstOrDefault(ip => ip is not null);
+
+    /// <summary>Destination, at prepare: opens this host's conntrack for the VM's rounds; returns the address announced to
+    /// the source, or null when sessions are not copied (backend simulated, or a VM without an IPv4 NIC).</summary>
+    private string? StartSessionsIn(string migrationId, Fleet.VmSpec spec)
+    {
+        if (!_options.Sessions.UsesConntrack || SessionsAddressOf(spec) is not { } address)
+            return null;
+        if (_sessionsIn.TryGetValue(migrationId, out _))
+            return address.ToString();
+        var receiver = new ConntrackSessionReceiver(ns: null);
+        try
+        {
+            receiver.Start();
+        }
+        catch (ConntrackException ex)
+        {
+            receiver.Dispose();
+            throw new OmigException(OmigErrorCode.Unavailable, "sessions", $"this host cannot take VM '{spec.VmId}''s sessions: {ex.Message}");
+        }
+
+        _sessionsIn[migrationId] = new SessionsIn(receiver);
+        return address.ToString();
+    }
+
+    /// <summary>Source, once its outgoing migration started: reads the VM's conntrack entries and starts the pump.</summary>
+    private void StartSessionsOut(string migrationId, IOutgoingMigration outgoing, IncomingEndpoint destination, Func<SessionRoundMessage, Task<SessionRoundAck>>? send)
+    {
+        if (destination.SessionsAddress is not { } text)
+            return;
+        if (!_options.Sessions.UsesConntrack)
+            throw OmigException.Invalid("sessions", $"the destination copies sessions through conntrack but this host's Cloud:Sessions:Backend is '{_options.Sessions.Backend}': configure both hosts alike");
+        if (send is null || !IPAddress.TryParse(text, out var address))
+            throw OmigException.Invalid("sessions", $"the destination announced session rounds for '{text}' without a way to reach its agent");
+        if (_sessionsOut.ContainsKey(migrationId))
+            return;
+
+        var sender = new ConntrackSessionSender(ns: null, address, _options.Sessions.EventBufferBytes);
+        try
+        {
+            sender.Start();
+        }
+        catch (ConntrackException ex)
+        {
+            sender.Dispose();
+            throw new OmigException(OmigErrorCode.Unavailable, "sessions", $"cannot read VM '{outgoing.VmId}''s sessions on this host: {ex.Message}");
+        }
+
+        var copy = new SessionsOut(sender, send);
+        _sessionsOut[migrationId] = copy;
+        copy.Pump = Task.Run(() => PumpSessionsAsync(migrationId, outgoing, copy));
+    }
+
+    /// <summary>Rounds of changes while pre-copy runs; ends at the pause (the final round is the final copy's).</summary>
+    private async Task PumpSessionsAsync(string migrationId, IOutgoingMigration outgoing, SessionsOut copy)
+    {
+        var interval = TimeSpan.FromMilliseconds(_options.Sessions.SyncIntervalMs);
+        try
+        {
+            while (!copy.Stop.IsCancellationRequested && !outgoing.PreSwitchover.IsCompleted)
+            {
+                await DeliverAsync(copy, final: false, copy.Stop.Token).ConfigureAwait(false);
+                await Task.WhenAny(outgoing.PreSwitchover, Task.Delay(interval, copy.Stop.Token)).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (copy.Stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            // Undelivered rounds stay queued: the final delivery sends them first, or fails the final copy.
+            LogSessionsFailed(logger, migrationId, ex.GetBaseException().Message);
+        }
+    }
+
+    /// <summary>Takes the next round (unless an undelivered one waits) and delivers everything queued, in order.</summary>
+    private static async Task DeliverAsync(SessionsOut copy, bool final, CancellationToken cancellationToken)
+    {
+        await copy.Sending.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // An empty round is only worth sending as the first (the table may be empty) or the final one.
+            if (copy.Sender.NextRound(evenIfEmpty: final) is { } round)
+                copy.Queue.Enqueue(new SessionRoundMessage(round.Round, round.Entries, round.Records, final, round.SyncMs));
+
+            while (copy.Queue.TryPeek(out var next))
+            {
+                for (var attempt = 1; ; attempt++)
+                {
+                    try
+                    {
+                        var ack = await copy.Send(next).ConfigureAwait(false);
+                        copy.Delivered(next, ack);
+                        break;
+                    }
+                    catch (Exception) when (attempt < RoundAttempts && !cancellationToken.IsCancellationRequested)
+                    {
+                        await Task.Delay(TimeSpan.FromMilliseconds(20 * attempt), cancellationToken).ConfigureAwait(false);
+                    }
+                }
+
+                copy.Queue.TryDequeue(out _);
+            }
+        }
+        finally
+        {
+            copy.Sending.Release();
+        }
+    }
+
+    /// <summary>Source, in the final copy: the final delta, read now that the VM is paused, delivered before the destination
+    /// may resume. Null when this migration copies no sessions.</summary>
+    private async Task<(int Entries, SwitchoverMark Mark)?> FinalSessionsAsync(string hostId, string migrationId)
+    {
+        if (!_sessionsOut.TryGetValue(migrationId, out var copy))
+            return null;
+        var start = DateTimeOffset.UtcNow;
+        await copy.Stop.CancelAsync().ConfigureAwait(false);
+        if (copy.Pump is { } pump)
+            await pump.ConfigureAwait(false);
+        try
+        {
+            await DeliverAsync(copy, final: true, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            throw new OmigException(OmigErrorCode.Unavailable, "sessions", $"the final session round did not reach the destination: {ex.GetBaseException().Message}");
+        }
+
+        return (copy.FinalEntries, new SwitchoverMark("sessions final delta", hostId, start, DateTimeOffset.UtcNow));
+    }
+
+    public Task<SessionRoundAck> ApplySessionRoundAsync(string hostId, string migrationId, SessionRoundMessage round)
+    {
+        ArgumentNullException.ThrowIfNull(round);
+        if (!_sessionsIn.TryGetValue(migrationId, out var copy))
+            throw OmigException.Conflict("migration", $"host '{hostId}' takes no session rounds for migration '{migrationId}' (not prepared here, or already ended)");
+        SessionRoundApplied applied;
+        try
+        {
+            applied = copy.Receiver.Apply(new SessionRound(round.Round, round.Entries, round.Records, round.SyncMs));
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or InvalidDataException)
+        {
+            throw OmigException.Invalid("round", $"session round {round.Round} of migration '{migrationId}' refused: {ex.Message}");
+        }
+
+        if (applied.Failed > 0)
+            throw OmigException.Conflict("sessions", $"{applied.Failed} of {round.Entries} session(s) of round {round.Round} were refused by this host's conntrack (first: {applied.FirstFailure})");
+        var ack = new SessionRoundAck(applied.Round, applied.Written, applied.Deleted, applied.ApplyMs);
+        if (round.Final)
+            copy.Final.TrySetResult(ack);
+        return Task.FromResult(ack);
+    }
+
+    /// <summary>Destination, before it resumes: the final session round must be written into this host's conntrack first.</summary>
+    private async Task WaitFinalSessionsAsync(string migrationId)
+    {
+        if (!_sessionsIn.TryGetValue(migrationId, out var copy))
+            return;
+        try
+        {
+            await copy.Final.Task.WaitAsync(FinalSessionsWait).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new OmigException(OmigErrorCode.Unavailable, "sessions",
+                $"the final session round of migration '{migrationId}' did not arrive within {FinalSessionsWait.TotalSeconds:0} s (last applied: round {copy.Receiver.LastRound})");
+        }
+    }
+
+    /// <summary>Ends this host's part of a migration's session rounds (commit, rollback or abort).</summary>
+    private void EndSessions(string migrationId)
+    {
+        if (_sessionsOut.TryRemove(migrationId, out var outgoing))
+            outgoing.Dispose();
+        if (_sessionsIn.TryRemove(migrationId, out var incoming))
+            incoming.Dispose();
+    }
+
+    [LoggerMessage(EventId = 3120, Level = LogLevel.Warning, Message = "Migration {MigrationId}: session rounds stopped before the pause: {Error}")]
+    private static partial void LogSessionsFailed(ILogger logger, string migrationId, string error);
+
+    private sealed class SessionsOut(ConntrackSessionSender sender, Func<SessionRoundMessage, Task<SessionRoundAck>> send) : IDisposable
+    {
+        public ConntrackSessionSender Sender { get; } = sender;
+
+        public Func<SessionRoundMessage, Task<SessionRoundAck>> Send { get; } = send;
+
+        public CancellationTokenSource Stop { get; } = new();
+
+        public SemaphoreSlim Sending { get; } = new(1, 1);
+
+        /// <summary>Rounds taken but not yet acknowledged, oldest first.</summary>
+        public Queue<SessionRoundMessage> Queue { get; } = new();
+
+        public Task? Pump { get; set; }
+
+        public int FinalEntries { get; private set; }
+
+        public void Delivered(SessionRoundMessage round, SessionRoundAck ack)
+        {
+            if (round.Final)
+                FinalEntries = round.Entries;
+        }
+
+        public void Dispose()
+        {
+            Stop.Cancel();
+            Sender.Dispose();
+            Stop.Dispose();
+        }
+    }
+
+    private sealed class SessionsIn(ConntrackSessionReceiver receiver) : IDisposable
+    {
+        public ConntrackSessionReceiver Receiver { get; } = receiver;
+
+        public TaskCompletionSource<SessionRoundAck> Final { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Dispose() => Receiver.Dispose();
+    }
+}
