@@ -25,18 +25,14 @@ if ! command -v gcc >/dev/null || [ ! -e /usr/lib/x86_64-linux-gnu/libc.a ]; the
     timeout 900 apt-get install -y -qq --no-install-recommends gcc libc6-dev >&2 || die "apt-get install gcc libc6-dev failed"
 fi
 
-# The kernel package behind the meta package (its version names the module directory).
-candidate() { apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}'; }
-kpkg=""
-for meta in linux-image-cloud-amd64 linux-image-amd64; do
-    v=$(candidate "$meta")
-    if [ -n "$v" ] && [ "$v" != "(none)" ]; then
-        kpkg=$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-        [ -n "$kpkg" ] && break
-    fi
-done
+# The kernel package behind the meta package (its version names the module directory). Two apt-cache calls only:
+# each parses the package lists, which is most of a cached run's time.
+kpkg=$(apt-cache depends linux-image-cloud-amd64 linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 [ -n "$kpkg" ] || die "neither linux-image-cloud-amd64 nor linux-image-amd64 resolves to a kernel package (apt-get update?)"
-kver=$(candidate "$kpkg"); bver=$(candidate busybox-static)
+versions=$(apt-cache policy "$kpkg" busybox-static 2>/dev/null | awk '/^[^ ]/ {p=$1} /Candidate:/ {print p, $2}')
+kver=$(awk -v p="$kpkg:" '$1 == p {print $2}' <<<"$versions")
+bver=$(awk '$1 == "busybox-static:" {print $2}' <<<"$versions")
+[ -n "$kver" ] && [ "$kver" != "(none)" ] || die "$kpkg has no candidate version (apt-get update?)"
 [ -n "$bver" ] && [ "$bver" != "(none)" ] || die "busybox-static has no candidate version (apt-get update?)"
 
 key=$( { echo "$kpkg=$kver busybox-static=$bver"; gcc --version | head -1; cat "$here/build.sh" "$here/init.sh" "$here/agent.c"; } | sha256sum | cut -d' ' -f1)
