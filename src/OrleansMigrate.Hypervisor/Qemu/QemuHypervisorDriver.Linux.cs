@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace OrleansMigrate.Hypervisor.Qemu;
@@ -86,6 +87,32 @@ public sealed partial class QemuHypervisorDriver
 
         return (arguments, serial);
     }
+
+    /// <summary>The optional devices for the VM's state file (so an agent that adopts the VM later launches a migration's
+    /// destination with them); null when the guest has none.</summary>
+    internal static JsonNode? GuestDevicesToJson(QemuGuest guest) =>
+        guest.Linux is null && guest.Nics.Count == 0 && guest.DataDiskPath is null
+            ? null
+            : JsonSerializer.SerializeToNode(new GuestDevices(guest.Linux, guest.Nics, guest.DataDiskPath));
+
+    /// <summary>The guest with the devices a state file recorded (<see cref="GuestDevicesToJson"/>); unchanged for null
+    /// or an unreadable record (a migration of that VM then fails at QEMU's device check, not silently).</summary>
+    internal static QemuGuest WithGuestDevices(QemuGuest guest, JsonNode? devices)
+    {
+        if (devices is null)
+            return guest;
+        try
+        {
+            var read = devices.Deserialize<GuestDevices>();
+            return read is null ? guest : guest with { Linux = read.Linux, Nics = read.Nics ?? [], DataDiskPath = read.DataDiskPath };
+        }
+        catch (JsonException)
+        {
+            return guest;
+        }
+    }
+
+    private sealed record GuestDevices(QemuLinuxBoot? Linux, IReadOnlyList<QemuNic>? Nics, string? DataDiskPath);
 
     /// <summary>An interface name the kernel accepts (IFNAMSIZ 16 with the NUL) and QEMU's option syntax cannot misread.</summary>
     public static bool IsInterfaceName(string? name) =>

@@ -548,6 +548,7 @@ public sealed partial class QemuHypervisorDriver : IHypervisorDriver
             ["vcpus"] = vm.Spec.VCpuCount,
             ["image"] = vm.Spec.Qemu!.ImagePath,
             ["machine"] = vm.Spec.Qemu.MachineType,
+            ["devices"] = GuestDevicesToJson(vm.Spec.Qemu),
         };
         var path = Path.ChangeExtension(process.SocketPath, ".vm.json");
         var temp = path + ".tmp";
@@ -619,7 +620,7 @@ public sealed partial class QemuHypervisorDriver : IHypervisorDriver
                 VmId = vmId,
                 MemoryMiB = state["memory_mib"]?.GetValue<int>() ?? 0,
                 VCpuCount = state["vcpus"]?.GetValue<int>() ?? 1,
-                Qemu = new QemuGuest { ImagePath = state["image"]?.GetValue<string>() ?? string.Empty, MachineType = state["machine"]?.GetValue<string>() },
+                Qemu = WithGuestDevices(new QemuGuest { ImagePath = state["image"]?.GetValue<string>() ?? string.Empty, MachineType = state["machine"]?.GetValue<string>() }, state["devices"]),
             };
             var vm = new QemuVm(spec) { HostId = HostId };
             if (status is "inmigrate" or "prelaunch")

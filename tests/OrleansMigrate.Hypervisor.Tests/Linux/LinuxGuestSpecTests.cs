@@ -101,6 +101,19 @@ public sealed class LinuxGuestSpecTests : IDisposable
         Assert.Empty(await driver.ListVmsAsync());
     }
 
+    [Fact]
+    public void The_devices_survive_the_state_file_for_adoption()
+    {
+        var good = Good();
+        var json = QemuHypervisorDriver.GuestDevicesToJson(good);
+        Assert.NotNull(json);
+        var back = QemuHypervisorDriver.WithGuestDevices(new QemuGuest { ImagePath = good.ImagePath }, System.Text.Json.Nodes.JsonNode.Parse(json!.ToJsonString()));
+        Assert.Equal(good.Linux, back.Linux);
+        Assert.Equal(good.Nics, back.Nics);
+        Assert.Equal(good.DataDiskPath, back.DataDiskPath);
+        Assert.Null(QemuHypervisorDriver.GuestDevicesToJson(new QemuGuest { ImagePath = good.ImagePath }));
+    }
+
     [Theory]
     [InlineData("52:54:00:12:34:56", true)]
     [InlineData("FE:FF:FF:FF:FF:FE", true)]
