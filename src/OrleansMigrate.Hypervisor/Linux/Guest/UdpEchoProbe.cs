@@ -176,16 +176,14 @@ public static class UdpEchoProbe
         for (var seq = 0; seq < options.Count && !cancellationToken.IsCancellationRequested; seq++)
         {
             var due = start + (long)(seq * ticksPerSend);
+            // Sleep (never spin: the lab shares few cores with the guests) until due; a sleep's overshoot is made up
+            // by sending the late datagrams back to back, so the rate holds on average.
             while (true)
             {
                 var wait = due - Stopwatch.GetTimestamp();
                 if (wait <= 0)
                     break;
-                var ms = wait * 1000 / Stopwatch.Frequency;
-                if (ms >= 2)
-                    Thread.Sleep((int)Math.Min(ms - 1, 100));
-                else
-                    Thread.Yield();
+                Thread.Sleep((int)Math.Clamp(wait * 1000 / Stopwatch.Frequency, 1, 100));
             }
 
             BinaryPrimitives.WriteUInt64BigEndian(payload, (ulong)seq);
