@@ -74,7 +74,7 @@ else
     echo "== the real Linux lab parts (nftables, conntrack, qemu-storage-daemon, the Linux guest)"
     lab_env=$("$root/tests/lab/setup-lab.sh" "$out/lab") || { echo "tests/run.sh: lab setup failed (see above)"; echo "0 passed, 1 failed"; exit 1; }
     eval "$lab_env"
-    export OMIG_LAB_DIR
+    export OMIG_LAB_DIR OMIG_LINUX_GUEST_DIR
 
     echo "== Chromium (installed when missing) for the console's browser tests"
     "$root/tests/console/setup-chromium.sh" || { echo "tests/run.sh: Chromium setup failed (see above)"; echo "0 passed, 1 failed"; exit 1; }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Makes the real Linux lab parts available to the Lab tests: nftables, conntrack and iproute2 from apt when missing
 # (qemu-storage-daemon ships with QEMU, which tests/qemu/setup-qemu.sh installs first), and checks that this
-# machine lets us create network namespaces.
+# machine lets us create network namespaces, and builds the Linux lab guest (guest/linux/build.sh: kernel and
+# initramfs from Debian packages; cached in OMIG_LINUX_GUEST_DIR, default /tmp/omig-linux-guest, which the Lab tests
+# also fall back to, so later runs only check that it is current).
 #   tests/lab/setup-lab.sh OUT_DIR
 # Prints shell assignments for eval (OMIG_LAB_*). Logs go to stderr.
 set -Eeuo pipefail
@@ -30,4 +32,8 @@ ip netns add "$probe" 2>/dev/null || die "cannot create a network namespace (ip 
 ip netns del "$probe"
 
 mkdir -p "$out_dir"
+guest_dir=${OMIG_LINUX_GUEST_DIR:-/tmp/omig-linux-guest}
+log "the Linux lab guest in $guest_dir"
+"$root/guest/linux/build.sh" "$guest_dir" >/dev/null || die "guest/linux/build.sh $guest_dir failed"
 printf 'export OMIG_LAB_DIR=%q\n' "$out_dir"
+printf 'export OMIG_LINUX_GUEST_DIR=%q\n' "$guest_dir"

@@ -18,13 +18,16 @@ public static class LiveMigration
     /// <param name="options">Source-side options.</param>
     /// <param name="incomingOptions">Destination-side options; default listens on 127.0.0.1 with verification on.</param>
     /// <param name="cancellationToken">Cancels the migration (rolls back) before the commit point.</param>
+    /// <param name="destinationSpec">The destination's spec made from the source's (e.g. its own tap names and console
+    /// log); null uses the source's spec unchanged.</param>
     public static async Task<MigrationReport> RunAsync(
         IHypervisorDriver source,
         IHypervisorDriver destination,
         string vmId,
         MigrationOptions options,
         IncomingMigrationOptions? incomingOptions = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        Func<VmSpec, VmSpec>? destinationSpec = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(destination);
@@ -33,7 +36,7 @@ public static class LiveMigration
         var frequency = source.TimeProvider.TimestampFrequency;
 
         var info = await source.GetVmAsync(vmId, cancellationToken).ConfigureAwait(false);
-        await destination.CreateVmAsync(info.Spec, cancellationToken).ConfigureAwait(false);
+        await destination.CreateVmAsync(destinationSpec is null ? info.Spec : destinationSpec(info.Spec), cancellationToken).ConfigureAwait(false);
         IIncomingMigration? incoming = null;
         IOutgoingMigration? outgoing = null;
         var committed = false;

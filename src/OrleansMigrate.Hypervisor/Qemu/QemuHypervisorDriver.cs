@@ -15,7 +15,7 @@ namespace OrleansMigrate.Hypervisor.Qemu;
 /// and returns on <c>completed</c>; the destination runs with <c>-S</c>, so it stays paused until
 /// <see cref="IIncomingMigration.ResumeAsync"/> sends <c>cont</c> — the commit point is ours, not QEMU's.
 /// </summary>
-public sealed class QemuHypervisorDriver : IHypervisorDriver
+public sealed partial class QemuHypervisorDriver : IHypervisorDriver
 {
     /// <summary>Pages per GiB QEMU hashes for <see cref="SampleDirtyRateAsync"/>: QEMU's maximum (its range is 128..4096, default 512).</summary>
     public const int DirtyRateSamplePagesPerGiB = 4096;
@@ -67,6 +67,7 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
         CheckImage(spec.Qemu.ImagePath);
         if (spec.Qemu.MachineType is { } machine && !QemuNames.IsMachineType(machine))
             throw new ArgumentException($"machine type '{machine}' is not a machine type name.", nameof(spec));
+        CheckGuestDevices(spec.Qemu);
 
         await _adoption.Value.ConfigureAwait(false);
         await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -472,6 +473,7 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
         var spec = vm.Spec;
         var guest = spec.Qemu!;
         var image = CheckImage(guest.ImagePath);
+        var (devices, serial) = GuestDeviceArguments(guest);
         var accelerator = await AcceleratorTask.ConfigureAwait(false);
         var arguments = new List<string>
         {
@@ -481,15 +483,16 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
             "-m", spec.MemoryMiB.ToString(CultureInfo.InvariantCulture),
             "-smp", spec.VCpuCount.ToString(CultureInfo.InvariantCulture),
             "-nodefaults", "-no-user-config",
-            "-display", "none", "-serial", "none", "-monitor", "none", "-parallel", "none",
+            "-display", "none", "-serial", serial, "-monitor", "none", "-parallel", "none",
 
             // JSON syntax: the path is a JSON string, so no character in it can inject another option.
             "-blockdev", new JsonObject { ["driver"] = "raw", ["node-name"] = "disk0", ["file"] = new JsonObject { ["driver"] = "file", ["filename"] = image } }.ToJsonString(),
-            "-device", "ide-hd,drive=disk0,bootindex=0",
+            "-device", guest.Linux is null ? "ide-hd,drive=disk0,bootindex=0" : "ide-hd,drive=disk0",
 
             // Always start stopped: capabilities are set before a vCPU runs, and an incoming guest runs only on our `cont`.
             "-S",
         };
+        arguments.AddRange(devices);
         if (incoming)
             arguments.AddRange(["-incoming", "defer"]);
 
@@ -545,6 +548,7 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
             ["vcpus"] = vm.Spec.VCpuCount,
             ["image"] = vm.Spec.Qemu!.ImagePath,
             ["machine"] = vm.Spec.Qemu.MachineType,
+            ["devices"] = GuestDevicesToJson(vm.Spec.Qemu),
         };
         var path = Path.ChangeExtension(process.SocketPath, ".vm.json");
         var temp = path + ".tmp";
@@ -616,7 +620,7 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
                 VmId = vmId,
                 MemoryMiB = state["memory_mib"]?.GetValue<int>() ?? 0,
                 VCpuCount = state["vcpus"]?.GetValue<int>() ?? 1,
-                Qemu = new QemuGuest { ImagePath = state["image"]?.GetValue<string>() ?? string.Empty, MachineType = state["machine"]?.GetValue<string>() },
+                Qemu = WithGuestDevices(new QemuGuest { ImagePath = state["image"]?.GetValue<string>() ?? string.Empty, MachineType = state["machine"]?.GetValue<string>() }, state["devices"]),
             };
             var vm = new QemuVm(spec) { HostId = HostId };
             if (status is "inmigrate" or "prelaunch")
