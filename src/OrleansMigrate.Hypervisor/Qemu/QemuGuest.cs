@@ -8,4 +8,7 @@ public sealed record QemuGuest
 
     /// <summary>Machine type, null for <see cref="QemuDriverOptions.MachineType"/>.</summary>
     public string? MachineType { get; init; }
+
+    /// <summary>A cloud disk attached over NBD (this host's export), or null.</summary>
+    public QemuNbdDisk? NbdDisk { get; init; }
 }

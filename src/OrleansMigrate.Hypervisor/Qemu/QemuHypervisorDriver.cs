@@ -67,6 +67,7 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
         CheckImage(spec.Qemu.ImagePath);
         if (spec.Qemu.MachineType is { } machine && !QemuNames.IsMachineType(machine))
             throw new ArgumentException($"machine type '{machine}' is not a machine type name.", nameof(spec));
+        spec.Qemu.NbdDisk?.Validate();
 
         await _adoption.Value.ConfigureAwait(false);
         await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -490,6 +491,8 @@ public sealed class QemuHypervisorDriver : IHypervisorDriver
             // Always start stopped: capabilities are set before a vCPU runs, and an incoming guest runs only on our `cont`.
             "-S",
         };
+        if (guest.NbdDisk is { } nbd)
+            arguments.AddRange(nbd.Arguments());
         if (incoming)
             arguments.AddRange(["-incoming", "defer"]);
 
