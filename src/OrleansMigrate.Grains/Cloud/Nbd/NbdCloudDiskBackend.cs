@@ -248,10 +248,16 @@ public sealed class NbdCloudDiskBackend : ICloudDiskBackend
 
     /// <summary>
     /// Makes <paramref name="hostId"/> the writer at <paramref name="generation"/>; a newer generation first fences every
-    /// other holder (their exports removed hard, and gone, before the grant). In a migration this is the in-downtime
-    /// step, and it must run AFTER the source QEMU reports the migration <c>completed</c> (after <c>migrate-continue</c>):
-    /// completing, the source flushes and inactivates its disks through its export, so fencing it earlier fails the
-    /// migration. It must run BEFORE the destination is resumed (<c>cont</c>), which activates its disks and writes.
+    /// other holder (their exports removed hard, and gone, before the grant). In a migration this is the in-downtime step.
+    /// WHERE TO CALL IT: after the source QEMU has stopped and flushed its disks and before the destination is resumed
+    /// (<c>cont</c> activates its disks, and it writes). QEMU 7.2 stops and flushes the source (drain + flush) before it
+    /// pauses at <c>pre-switchover</c>, and inactivating the disks when it completes flushes nothing more when nothing
+    /// was written since (raw over NBD has no metadata), so the lab found a fence at <c>pre-switchover</c> safe
+    /// (NbdMigrationTests); the point that holds for any image format is after the source reports the migration
+    /// <c>completed</c> (it has flushed and inactivated its disks through its export) and before <c>cont</c> on the
+    /// destination. A holder that makes a request while fenced gets an I/O error and, QEMU 7.2's NBD client giving up
+    /// once a reconnect finds the export gone, never reconnects, even to an export re-added for a rollback
+    /// (NbdMigrationTests shows it).
     /// </summary>
     public Task ReopenReadWriteAsync(string diskId, string hostId, long generation, CancellationToken cancellationToken = default)
     {
