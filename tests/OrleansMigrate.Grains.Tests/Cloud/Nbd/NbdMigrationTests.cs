@@ -110,6 +110,29 @@ public sealed class NbdMigrationTests
         AssertImage(lab, 524288, 0x72, "the destination writes");
     }
 
+    [Fact]
+    public async Task A_holder_that_writes_while_fenced_is_refused_and_stays_cut_off_even_when_its_export_comes_back()
+    {
+        // Why a rollback must hand the disk back before the source makes any request: QEMU 7.2's NBD client (with
+        // reconnect-delay) waits for the export, gets an I/O error, and stops reconnecting for good.
+        await using var lab = await NbdLab.StartAsync();
+        await lab.Store.CreateAsync(Disk, "h-1");
+        await using var vm = await NbdQemu.StartAsync(lab.Root, "src", lab.Store.AttachmentFor(Disk, "h-1"), incoming: false);
+        await vm.ExecuteAsync("cont");
+        await vm.WriteAsync(0x81, 589824);
+        AssertImage(lab, 589824, 0x81, "written before the fence");
+
+        await lab.Store.PauseAsync(Disk, "h-1");
+        await vm.WriteAsync(0x82, 655360);
+        AssertImage(lab, 655360, 0x00, "a write while fenced");
+        Assert.Contains("write failed", vm.Output);
+
+        await lab.Store.ResumeWriterAsync(Disk, "h-1", 1);
+        Assert.Equal(["d-1@h-1#g1"], await lab.Store.LiveExportsAsync(Disk));
+        await vm.WriteAsync(0x83, 720896);
+        AssertImage(lab, 720896, 0x00, "a write after the export came back, from a client that gave up");
+    }
+
     private readonly Dictionary<NbdQemu, int> _ports = [];
 
     private async Task<NbdQemu> StartDestinationAsync(NbdLab lab, NbdAttachment disk)
