@@ -166,7 +166,8 @@ public sealed class QemuStorageDaemon : IAsyncDisposable
         }
     }
 
-    /// <summary>Attaches to a running daemon's QMP socket and makes sure its NBD server listens on
+    /// <summary>Attaches to a running daemon's QMP socket (a QMP monitor serves one client at a time: nobody else may hold
+    /// it) and makes sure its NBD server listens on
     /// <paramref name="nbdHost"/>:<paramref name="nbdPort"/> (started when it does not; a server already running is taken
     /// as it is). The pid is read from <c>qsd.pid</c> beside the socket when there is one.</summary>
     public static async Task<QemuStorageDaemon> AttachAsync(string socketPath, string imageDirectory, string nbdHost, int nbdPort,
@@ -179,7 +180,16 @@ public sealed class QemuStorageDaemon : IAsyncDisposable
             throw new InvalidOperationException($"the qemu-storage-daemon QMP socket '{socketPath}' does not exist: is the daemon running?");
         }
 
-        var qmp = await QmpClient.ConnectUnixAsync(socketPath, cancellationToken: cancellationToken).ConfigureAwait(false);
+        QmpClient qmp;
+        try
+        {
+            qmp = await QmpClient.ConnectUnixAsync(socketPath, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (QmpTimeoutException e)
+        {
+            throw new InvalidOperationException($"the qemu-storage-daemon at '{socketPath}' did not greet: its monitor serves one client at a time and another holds it ({e.Message})", e);
+        }
+
         int? pid = null;
         var pidFile = Path.Combine(Path.GetDirectoryName(socketPath) ?? ".", "qsd.pid");
         if (File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var p))
