@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Makes the real Linux lab parts available to the Lab tests: nftables, conntrack and iproute2 from apt when missing
-# (qemu-storage-daemon ships with QEMU, which tests/qemu/setup-qemu.sh installs first), and checks that this
-# machine lets us create network namespaces, and builds the Linux lab guest (guest/linux/build.sh: kernel and
-# initramfs from Debian packages; cached in OMIG_LINUX_GUEST_DIR, default /tmp/omig-linux-guest, which the Lab tests
-# also fall back to, so later runs only check that it is current).
+# Makes the real Linux lab parts available to the Lab tests: nftables, conntrack, iproute2 and qemu-utils (qemu-io,
+# qemu-img) from apt when missing (qemu-storage-daemon ships with QEMU, which tests/qemu/setup-qemu.sh installs first),
+# checks that this machine lets us create network namespaces, and builds the Linux lab guest (guest/linux/build.sh:
+# kernel and initramfs from Debian packages; cached in OMIG_LINUX_GUEST_DIR, default /tmp/omig-linux-guest, which the
+# Lab tests also fall back to, so later runs only check that it is current).
 #   tests/lab/setup-lab.sh OUT_DIR
 # Prints shell assignments for eval (OMIG_LAB_*). Logs go to stderr.
 set -Eeuo pipefail
@@ -18,6 +18,8 @@ command -v nft >/dev/null || missing+=(nftables)
 command -v conntrack >/dev/null || missing+=(conntrack)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v qemu-storage-daemon >/dev/null || missing+=(qemu-system-common)
+# qemu-io and qemu-img: the NBD disk tests write through an export as a stale holder would (tests/…/Cloud/Nbd).
+command -v qemu-io >/dev/null || missing+=(qemu-utils)
 if [ ${#missing[@]} -gt 0 ]; then
     command -v apt-get >/dev/null || die "missing ${missing[*]} and apt-get is not available"
     log "installing ${missing[*]} with apt-get"

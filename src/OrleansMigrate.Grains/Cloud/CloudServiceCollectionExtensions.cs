@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using OrleansMigrate.Cloud;
+using OrleansMigrate.Cloud.Nbd;
 using OrleansMigrate.Faults;
 
 // In the DI namespace, as .NET's own registration extensions are, so hosts find it without a using.
@@ -24,6 +25,29 @@ public static class CloudServiceCollectionExtensions
         services.TryAddSingleton<SimulatedNetworkManagerBackend>();
         services.TryAddSingleton<INetworkManagerBackend>(sp => sp.GetRequiredService<SimulatedNetworkManagerBackend>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigurationValidator, CloudBackendOptionsValidator>());
+        return services;
+    }
+
+    /// <summary>
+    /// The <c>nbd</c> block store (<see cref="NbdCloudDiskBackend"/>) as this silo's <see cref="ICloudDiskBackend"/>, on
+    /// the running qemu-storage-daemon that <paramref name="settings"/> names (attached at the first use; its program,
+    /// socket and image directory checked at silo start by <see cref="NbdDiskOptionsValidator"/>). Call before
+    /// <see cref="AddOmigCloudBackends"/>.
+    /// </summary>
+    public static IServiceCollection AddOmigNbdDiskBackend(this IServiceCollection services, CloudDiskSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        if (settings.Check() is { Count: > 0 } errors)
+        {
+            throw new ArgumentException("Invalid cloud disk options: " + string.Join("; ", errors), nameof(settings));
+        }
+
+        var o = settings.Nbd;
+        services.AddSingleton(settings);
+        services.AddSingleton(_ => new NbdCloudDiskBackend(
+            QemuStorageDaemon.AttachAsync(o.QmpSocket!, o.ImageDirectory!, o.ServerHost, o.ServerPort).GetAwaiter().GetResult(), o.ImageSizeMiB));
+        services.AddSingleton<ICloudDiskBackend>(sp => sp.GetRequiredService<NbdCloudDiskBackend>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigurationValidator, NbdDiskOptionsValidator>());
         return services;
     }
 }

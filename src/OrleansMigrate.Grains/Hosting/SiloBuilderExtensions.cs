@@ -82,6 +82,12 @@ public static class SiloBuilderExtensions
             silo.Services.AddSingleton(CloudBackendOptions.Scaled(options.CloudLatencyScale));
         }
 
+        if (options.Cloud.Disk.UsesNbd)
+        {
+            // Registered before the core's simulated block store, which only fills an empty slot.
+            silo.Services.AddOmigNbdDiskBackend(options.Cloud.Disk);
+        }
+
         silo.Services.TryAddSingleton(options.Maintenance);
         silo.Services.Configure<MigrationPolicyOptions>(o =>
         {

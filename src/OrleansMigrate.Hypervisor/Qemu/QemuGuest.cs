@@ -19,6 +19,9 @@ public sealed record QemuGuest
     /// <summary>A raw image attached as a virtio-blk data disk (<c>/dev/vda</c> in a Linux guest, cache=none), inside
     /// the image directories; null for none.</summary>
     public string? DataDiskPath { get; init; }
+
+    /// <summary>A cloud disk attached over NBD (this host's export), or null.</summary>
+    public QemuNbdDisk? NbdDisk { get; init; }
 }
 
 /// <summary>A direct Linux boot: QEMU's <c>-kernel</c>, <c>-initrd</c> and <c>-append</c>, and the serial console to a file.</summary>
@@ -47,4 +50,5 @@ public sealed record QemuNic
 
     /// <summary>The guest's MAC, six colon-separated hex pairs, unicast (e.g. <c>52:54:00:12:34:56</c>); kept across a migration.</summary>
     public required string Mac { get; init; }
+
 }

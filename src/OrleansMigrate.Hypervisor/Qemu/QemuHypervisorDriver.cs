@@ -68,6 +68,7 @@ public sealed partial class QemuHypervisorDriver : IHypervisorDriver
         if (spec.Qemu.MachineType is { } machine && !QemuNames.IsMachineType(machine))
             throw new ArgumentException($"machine type '{machine}' is not a machine type name.", nameof(spec));
         CheckGuestDevices(spec.Qemu);
+        spec.Qemu.NbdDisk?.Validate();
 
         await _adoption.Value.ConfigureAwait(false);
         await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -493,6 +494,8 @@ public sealed partial class QemuHypervisorDriver : IHypervisorDriver
             "-S",
         };
         arguments.AddRange(devices);
+        if (guest.NbdDisk is { } nbd)
+            arguments.AddRange(nbd.Arguments());
         if (incoming)
             arguments.AddRange(["-incoming", "defer"]);
 
