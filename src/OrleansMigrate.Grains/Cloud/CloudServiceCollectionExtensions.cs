@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using OrleansMigrate.Cloud;
+using OrleansMigrate.Cloud.Linux;
 using OrleansMigrate.Faults;
 
 // In the DI namespace, as .NET's own registration extensions are, so hosts find it without a using.
@@ -24,6 +25,19 @@ public static class CloudServiceCollectionExtensions
         services.TryAddSingleton<SimulatedNetworkManagerBackend>();
         services.TryAddSingleton<INetworkManagerBackend>(sp => sp.GetRequiredService<SimulatedNetworkManagerBackend>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigurationValidator, CloudBackendOptionsValidator>());
+        return services;
+    }
+
+    /// <summary>The <c>linux</c> network manager (<see cref="LinuxNetworkManagerBackend"/>, also resolvable as its type for
+    /// its measured latencies) in place of the simulated one, with a start-up check of the machine. Call before
+    /// <see cref="AddOmigCloudBackends"/>.</summary>
+    public static IServiceCollection AddOmigLinuxNetwork(this IServiceCollection services, LinuxNetworkOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        services.AddSingleton(options);
+        services.AddSingleton<LinuxNetworkManagerBackend>();
+        services.AddSingleton<INetworkManagerBackend>(sp => sp.GetRequiredService<LinuxNetworkManagerBackend>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigurationValidator, LinuxNetworkStartupCheck>());
         return services;
     }
 }

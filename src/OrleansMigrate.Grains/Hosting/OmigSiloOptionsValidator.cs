@@ -179,6 +179,7 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
         }
 
         errors.AddRange(o.Maintenance.Check());
+        errors.AddRange(o.Cloud.Network.Check());
         foreach (var (name, settings) in o.Policies)
         {
             errors.AddRange(settings.Check(name));

@@ -82,6 +82,12 @@ public static class SiloBuilderExtensions
             silo.Services.AddSingleton(CloudBackendOptions.Scaled(options.CloudLatencyScale));
         }
 
+        if (options.Cloud.Network.IsLinux)
+        {
+            // Registered before the core's simulated network manager, which only fills an empty slot.
+            silo.Services.AddOmigLinuxNetwork(options.Cloud.Network.Linux);
+        }
+
         silo.Services.TryAddSingleton(options.Maintenance);
         silo.Services.Configure<MigrationPolicyOptions>(o =>
         {
