@@ -137,12 +137,23 @@ public sealed class LinuxNetworkLabTests(ITestOutputHelper output)
         for (var i = 0; i < 5; i++)
             Assert.True(await LabNetworkHarness.EchoesAsync(stream!, $"record {i};", TimeSpan.FromSeconds(3)));
 
-        // The VM moves to host 2 without its conntrack entry: host 2 sees a mid-stream packet with no entry, which with
-        // nf_conntrack_tcp_loose=0 is not a new connection, and drops it. The stream is dead although routing delivers
-        // (a new UDP flow still reaches the VM there).
+        // A second stream whose conntrack entry is copied to host 2 before the move (the control: what a session copy does).
+        using var copied = await lab.ConnectAsync(LabConventions.GuestTcpStreamPort);
+        Assert.NotNull(copied);
+        Assert.True(await LabNetworkHarness.EchoesAsync(copied!, "copied;", TimeSpan.FromSeconds(3)));
+        var port = ((System.Net.IPEndPoint)copied!.LocalEndPoint!).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var entry = await HostCommand.RunAsync("conntrack", ["-L", "-p", "tcp", "--dport", "7008", "--sport", port], "omv4-h1");
+        Assert.Contains("ESTABLISHED", entry.Stdout);
+        await HostCommand.RunAsync("conntrack", ["-I", "-p", "tcp", "-s", "10.78.0.3", "-d", Ip, "--sport", port, "--dport", "7008",
+            "--state", "ESTABLISHED", "-u", "ASSURED,SEEN_REPLY", "-t", "120"], "omv4-h2");
+
+        // The VM moves to host 2: host 2 sees the first stream's mid-stream packets with no entry, which with
+        // nf_conntrack_tcp_loose=0 are not a new connection, and drops them: that stream is dead although routing delivers
+        // (a new UDP flow reaches the VM there, and the stream whose entry was copied goes on).
         await lab.MoveVmAsync(1, 2);
         await network.InstallFlowsAsync(Vpc, Ip, "h2");
         Assert.True(await lab.UdpReachesVmAsync());
+        Assert.True(await LabNetworkHarness.EchoesAsync(copied, "copied, after the move;", TimeSpan.FromSeconds(3)));
         var droppedOnH2 = await LabFirewall.DroppedPacketsAsync("omv4-h2", "omv4");
         Assert.False(await LabNetworkHarness.EchoesAsync(stream!, "after the move;", TimeSpan.FromSeconds(3)));
         Assert.True(await LabFirewall.DroppedPacketsAsync("omv4-h2", "omv4") > droppedOnH2);
