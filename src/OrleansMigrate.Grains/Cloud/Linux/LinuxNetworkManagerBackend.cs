@@ -21,7 +21,9 @@ namespace OrleansMigrate.Cloud.Linux;
 /// destination, which delivers overlay traffic for its attached NICs to their taps.</item>
 /// </list>
 /// Every action is idempotent and measured (<see cref="Latencies"/>: <c>flows.install</c>, <c>relay.stage</c>,
-/// <c>relay.enable</c>, <c>relay.disable</c>, <c>relay.remove</c>). Refusals are <see cref="OmigException"/>; a failing
+/// <c>relay.enable</c>, <c>relay.disable</c>, <c>relay.remove</c>; and <c>relay.switch</c>, the rule change alone inside an
+/// enable or disable, which also reads the staged route to refuse a different relay). Each step runs <c>ip -n NS</c>
+/// processes, so a measurement includes their start (a few ms each on a loaded machine). Refusals are <see cref="OmigException"/>; a failing
 /// tool is <see cref="OmigException.Unavailable"/> with its message.
 /// </summary>
 /// <remarks>All VPCs share each namespace's routing tables (no VRF): VPCs on one lab must not overlap in IPs.</remarks>
@@ -121,20 +123,17 @@ public sealed class LinuxNetworkManagerBackend : INetworkManagerBackend
                 throw OmigException.Conflict("ip", $"the network manager holds a relay for '{ip}' in VPC '{vpcId}' from '{fromHost}' to {staged.Via}, not to '{toHost}' ({via})");
             }
 
-            if (enabled)
+            if (enabled && staged is null)
             {
-                if (staged is null)
-                {
-                    // A relay this controller has not seen staged is installed as it is switched on.
-                    await Ip.RunAsync(fromNs, ["route", "replace", ip + "/32", "via", via, "dev", device, "table", RelayTable], cancellationToken).ConfigureAwait(false);
-                }
+                // A relay this controller has not seen staged is installed as it is switched on.
+                await Ip.RunAsync(fromNs, ["route", "replace", ip + "/32", "via", via, "dev", device, "table", RelayTable], cancellationToken).ConfigureAwait(false);
+            }
 
-                await Ip.RunIdempotentAsync(fromNs, ["rule", "add", "to", ip + "/32", "lookup", RelayTable, "priority", RelayPriority], ["File exists"], cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                await Ip.RunIdempotentAsync(fromNs, ["rule", "del", "to", ip + "/32", "lookup", RelayTable, "priority", RelayPriority], ["No such file"], cancellationToken).ConfigureAwait(false);
-            }
+            // The switch proper: one rule added or deleted (one netlink message), measured on its own as relay.switch.
+            var switching = Stopwatch.GetTimestamp();
+            await Ip.RunIdempotentAsync(fromNs, ["rule", enabled ? "add" : "del", "to", ip + "/32", "lookup", RelayTable, "priority", RelayPriority],
+                [enabled ? "File exists" : "No such file"], cancellationToken).ConfigureAwait(false);
+            Latencies.Record("relay.switch", Stopwatch.GetElapsedTime(switching));
         }).ConfigureAwait(false);
         Latencies.Record(enabled ? "relay.enable" : "relay.disable", Stopwatch.GetElapsedTime(started));
     }
