@@ -15,6 +15,8 @@ missing=()
 command -v nft >/dev/null || missing+=(nftables)
 command -v conntrack >/dev/null || missing+=(conntrack)
 command -v ip >/dev/null || missing+=(iproute2)
+command -v bridge >/dev/null || missing+=(iproute2)
+command -v sysctl >/dev/null || missing+=(procps)
 command -v qemu-storage-daemon >/dev/null || missing+=(qemu-system-common)
 if [ ${#missing[@]} -gt 0 ]; then
     command -v apt-get >/dev/null || die "missing ${missing[*]} and apt-get is not available"

@@ -156,9 +156,12 @@ internal sealed class LabNetworkHarness : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();
-        foreach (var socket in _sockets)
+        lock (_sockets)
         {
-            socket.Dispose();
+            foreach (var socket in _sockets)
+            {
+                socket.Dispose();
+            }
         }
 
         await Topology.DownAsync();
@@ -181,7 +184,11 @@ internal sealed class LabNetworkHarness : IAsyncDisposable
             s.Bind(new IPEndPoint(IPAddress.Any, port));
             return s;
         });
-        _sockets.Add(socket);
+        lock (_sockets)
+        {
+            _sockets.Add(socket);
+        }
+
         _ = Task.Run(async () =>
         {
             var buffer = new byte[2048];
@@ -209,7 +216,11 @@ internal sealed class LabNetworkHarness : IAsyncDisposable
             s.Listen(8);
             return s;
         });
-        _sockets.Add(listener);
+        lock (_sockets)
+        {
+            _sockets.Add(listener);
+        }
+
         _ = Task.Run(async () =>
         {
             while (!_stop.IsCancellationRequested)
