@@ -2,6 +2,7 @@ using OrleansMigrate.Cloud;
 using OrleansMigrate.Cloud.Linux;
 using OrleansMigrate.Hosting;
 using OrleansMigrate.Lab;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace OrleansMigrate.Grains.Tests.Cloud.Linux;
 
@@ -27,6 +28,21 @@ public sealed class LinuxNetworkOptionsTests
 
         Assert.Empty(new OmigSiloOptions().Cloud.Network.Check());
         Assert.Throws<ArgumentException>(() => new LinuxNetworkManagerBackend(new LinuxNetworkOptions { Prefix = "X" }));
+    }
+
+    [Fact]
+    public void The_linux_network_manager_takes_the_simulated_ones_place_when_registered_first()
+    {
+        var services = new ServiceCollection();
+        services.AddOmigLinuxNetwork(new LinuxNetworkOptions { Prefix = "omv7" });
+        services.AddOmigCloudBackends();
+        using var provider = services.BuildServiceProvider();
+        Assert.IsType<LinuxNetworkManagerBackend>(provider.GetRequiredService<INetworkManagerBackend>());
+        Assert.Same(provider.GetRequiredService<LinuxNetworkManagerBackend>(), provider.GetRequiredService<INetworkManagerBackend>());
+        Assert.Contains(provider.GetServices<Orleans.IConfigurationValidator>(), v => v is LinuxNetworkStartupCheck);
+
+        using var simulated = new ServiceCollection().AddOmigCloudBackends().BuildServiceProvider();
+        Assert.IsType<SimulatedNetworkManagerBackend>(simulated.GetRequiredService<INetworkManagerBackend>());
     }
 
     [Fact]
