@@ -60,6 +60,13 @@ if (errors.Count == 0)
     errors = OmigSiloOptionsValidator.Check(options);
 }
 
+// A real network backend needs its lab on this machine: said in one line each here, before Orleans starts (the silo's
+// start-up check, LinuxNetworkStartupCheck, says the same to an embedding host).
+if (errors.Count == 0 && options.Cloud.Network.IsLinux)
+{
+    errors.AddRange(options.Cloud.Network.Linux.CheckMachine());
+}
+
 // The HTTP API: off unless --api-port is given; its own section, so a silo without it is configured exactly as before.
 var api = new OmigApiOptions();
 var apiSection = builder.Configuration.GetSection(OmigApiOptions.Section);

@@ -17,6 +17,8 @@ missing=()
 command -v nft >/dev/null || missing+=(nftables)
 command -v conntrack >/dev/null || missing+=(conntrack)
 command -v ip >/dev/null || missing+=(iproute2)
+command -v bridge >/dev/null || missing+=(iproute2)
+command -v sysctl >/dev/null || missing+=(procps)
 command -v qemu-storage-daemon >/dev/null || missing+=(qemu-system-common)
 # qemu-io and qemu-img: the NBD disk tests write through an export as a stale holder would (tests/…/Cloud/Nbd).
 command -v qemu-io >/dev/null || missing+=(qemu-utils)

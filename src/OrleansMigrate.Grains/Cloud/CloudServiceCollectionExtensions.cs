@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using OrleansMigrate.Cloud;
 using OrleansMigrate.Cloud.Nbd;
+using OrleansMigrate.Cloud.Linux;
 using OrleansMigrate.Faults;
 
 // In the DI namespace, as .NET's own registration extensions are, so hosts find it without a using.
@@ -48,6 +49,19 @@ public static class CloudServiceCollectionExtensions
             QemuStorageDaemon.AttachAsync(o.QmpSocket!, o.ImageDirectory!, o.ServerHost, o.ServerPort).GetAwaiter().GetResult(), o.ImageSizeMiB));
         services.AddSingleton<ICloudDiskBackend>(sp => sp.GetRequiredService<NbdCloudDiskBackend>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigurationValidator, NbdDiskOptionsValidator>());
+        return services;
+    }
+
+    /// <summary>The <c>linux</c> network manager (<see cref="LinuxNetworkManagerBackend"/>, also resolvable as its type for
+    /// its measured latencies) in place of the simulated one, with a start-up check of the machine. Call before
+    /// <see cref="AddOmigCloudBackends"/>.</summary>
+    public static IServiceCollection AddOmigLinuxNetwork(this IServiceCollection services, LinuxNetworkOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        services.AddSingleton(options);
+        services.AddSingleton<LinuxNetworkManagerBackend>();
+        services.AddSingleton<INetworkManagerBackend>(sp => sp.GetRequiredService<LinuxNetworkManagerBackend>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigurationValidator, LinuxNetworkStartupCheck>());
         return services;
     }
 }

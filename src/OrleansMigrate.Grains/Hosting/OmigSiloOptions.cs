@@ -105,9 +105,9 @@ public sealed class OmigSiloOptions
     /// production latencies; 0.001 with a time acceleration of 1000 keeps them in modelled time).</summary>
     public double CloudLatencyScale { get; set; } = 1;
 
-    /// <summary>The cloud parts (<c>Omig:Cloud:Disk:Backend</c> simulated|nbd, <c>Omig:Cloud:Disk:Nbd:*</c>: the
-    /// qemu-storage-daemon the <c>nbd</c> disk backend uses).</summary>
-    public Cloud.Nbd.CloudSettings Cloud { get; set; } = new();
+    /// <summary>Which cloud backends the grains and agents act through (<c>Omig:Cloud:Disk:Backend</c> simulated|nbd,
+    /// <c>Omig:Cloud:Network:Backend</c> simulated|linux, <c>Omig:Cloud:Sessions:Backend</c> simulated|conntrack, …).</summary>
+    public CloudSettings Cloud { get; set; } = new();
 
     /// <summary>Migration policies added to or overriding the built-in ones (<c>Omig:Policies:NAME:Field</c>), listed by <c>omig policy list</c>.</summary>
     public Dictionary<string, Migration.PolicySettings> Policies { get; set; } = new(StringComparer.Ordinal);

@@ -180,6 +180,15 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
 
         errors.AddRange(o.Maintenance.Check());
         errors.AddRange(o.Cloud.Disk.Check());
+        errors.AddRange(o.Cloud.Network.Check());
+        try
+        {
+            o.Cloud.Sessions.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            errors.Add("Omig:" + ex.Message.TrimEnd('.'));
+        }
         foreach (var (name, settings) in o.Policies)
         {
             errors.AddRange(settings.Check(name));

@@ -72,6 +72,7 @@ public static class SiloBuilderExtensions
             o.TimeAcceleration = options.TimeAcceleration;
             o.Qemu = options.Qemu;
             o.ListenAddress = options.AdvertisedAddress;
+            o.Sessions = options.Cloud.Sessions;
         });
         silo.Services.Configure<InvariantAuditOptions>(o => o.Interval = TimeSpan.FromSeconds(options.AuditIntervalSeconds));
         silo.Services.Configure<AgentWaitOptions>(o => o.Timeout = TimeSpan.FromSeconds(options.AgentWaitTimeoutSeconds));
@@ -86,6 +87,12 @@ public static class SiloBuilderExtensions
         {
             // Registered before the core's simulated block store, which only fills an empty slot.
             silo.Services.AddOmigNbdDiskBackend(options.Cloud.Disk);
+        }
+
+        if (options.Cloud.Network.IsLinux)
+        {
+            // Registered before the core's simulated network manager, which only fills an empty slot.
+            silo.Services.AddOmigLinuxNetwork(options.Cloud.Network.Linux);
         }
 
         silo.Services.TryAddSingleton(options.Maintenance);

@@ -4,13 +4,6 @@ using OrleansMigrate.Hypervisor.Linux;
 
 namespace OrleansMigrate.Cloud.Nbd;
 
-/// <summary>The cloud parts a silo acts through (<c>Omig:Cloud:*</c>).</summary>
-public sealed class CloudSettings
-{
-    /// <summary>The block store of the cloud disks (<c>Omig:Cloud:Disk:*</c>).</summary>
-    public CloudDiskSettings Disk { get; set; } = new();
-}
-
 /// <summary>
 /// Which block store a silo's cloud disks live on (<c>Omig:Cloud:Disk:Backend</c>): <c>simulated</c> (default, in
 /// memory) or <c>nbd</c> (a running <c>qemu-storage-daemon</c>, reached through <see cref="Nbd"/>).
