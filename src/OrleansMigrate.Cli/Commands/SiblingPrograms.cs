@@ -19,6 +19,8 @@ public static partial class SiblingPrograms
                 "Start the embedded cluster in-process with a simulated fleet and show it (--json PATH writes a summary); runs omig-demo"),
             ["bench"] = ("omig-bench", "bench/OrleansMigrate.Benchmarks",
                 "Benchmarks (run in Release; figures are medians and ratios measured side by side); runs omig-bench"),
+            ["lab"] = ("omig-lab", "src/OrleansMigrate.LabCli",
+                "The real-Linux lab on this machine (up, down, status): hosts in network namespaces, a VXLAN VPC, NBD cloud disks; runs omig-lab"),
         };
 
     /// <summary>Global options that take a value, so the token after them is not a command's name. <c>--json</c> takes
