@@ -1,13 +1,10 @@
-using System.Collections.Immutable;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
 using Orleans.Connections.Security;
-using OrleansMigrate.Agents;
 using OrleansMigrate.Audit;
 using OrleansMigrate.Cluster;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Fleet;
 using OrleansMigrate.Migration;
 
 namespace OrleansMigrate.Client;

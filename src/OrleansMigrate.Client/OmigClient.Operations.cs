@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
 using Orleans.Connections.Security;
@@ -8,7 +7,6 @@ using OrleansMigrate.Audit;
 using OrleansMigrate.Cluster;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Migration;
 
 namespace OrleansMigrate.Client;
 

@@ -132,19 +132,22 @@ public sealed class LabTopology
     public async Task DownAsync(CancellationToken cancellationToken = default)
     {
         var state = Load();
+        var owned = Prefix + "-";
+
+        // Only what carries the prefix, whatever the state file says: a state file is data, not an instruction.
         if (state is not null)
         {
-            foreach (var process in state.Processes)
+            foreach (var process in state.Processes.Where(p => p.Namespace.StartsWith(owned, StringComparison.Ordinal)))
                 await StopAsync(process, cancellationToken).ConfigureAwait(false);
         }
 
-        var owned = Prefix + "-";
         var links = (state?.RootLinks ?? []).Concat(await Ip.LinkNamesAsync(null, cancellationToken).ConfigureAwait(false))
             .Where(n => n.StartsWith(owned, StringComparison.Ordinal)).Distinct(StringComparer.Ordinal).Reverse().ToList();
         foreach (var link in links)
             await Ip.RunIdempotentAsync(null, ["link", "del", link], ["Cannot find device"], cancellationToken).ConfigureAwait(false);
 
-        var namespaces = (state?.Namespaces ?? []).Concat(ExistingNamespaces()).Distinct(StringComparer.Ordinal).ToList();
+        var namespaces = (state?.Namespaces ?? []).Concat(ExistingNamespaces())
+            .Where(n => n.StartsWith(owned, StringComparison.Ordinal)).Distinct(StringComparer.Ordinal).ToList();
         foreach (var ns in namespaces.Where(NetNamespace.Exists))
             await Ip.RunIdempotentAsync(null, ["netns", "del", ns], ["No such file"], cancellationToken).ConfigureAwait(false);
 

@@ -79,10 +79,13 @@ public static class LabCommand
                 if (options.Storage)
                     storage = await StartStorageAsync(lab, options, ct);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (Exception ex)
             {
-                // Nothing half made stays behind.
+                // Nothing half made stays behind, whether it failed or was interrupted.
                 await lab.DownAsync(CancellationToken.None);
+                DeleteStorage(options);
+                if (ex is OperationCanceledException)
+                    throw;
                 throw new OmigException(OmigErrorCode.Unavailable, null, $"lab '{options.Prefix}' did not come up and was removed again: {ex.GetBaseException().Message}");
             }
 
@@ -102,13 +105,10 @@ public static class LabCommand
         var cmd = new Command("down", "Remove the lab: its recorded processes (by PID), links and namespaces, and nothing without its prefix; idempotent") { prefix, dir };
         cmd.SetLocalAction(async (parse, ct) =>
         {
-            var options = new LabTopologyOptions { Prefix = parse.GetValue(prefix)!, StateDirectory = Path.GetFullPath(parse.GetValue(dir)!) };
-            if (!LabConventions.IsValidPrefix(options.Prefix))
-                throw OmigException.Invalid("--prefix", $"'{options.Prefix}' must be 2-8 characters, a lower-case letter then lower-case letters and digits");
-            RequireRoot();
-            var lab = new LabTopology(options);
+            var (lab, options) = Existing(parse, prefix, dir);
             var before = await lab.StatusAsync(ct);
             await lab.DownAsync(ct);
+            DeleteStorage(options);
             var after = lab.ExistingNamespaces();
             if (after.Count > 0)
                 throw new OmigException(OmigErrorCode.Unavailable, null, $"lab '{options.Prefix}': {string.Join(", ", after)} could not be removed");
@@ -126,11 +126,7 @@ public static class LabCommand
         var cmd = new Command("status", "The lab's namespaces with their addresses and its recorded processes (exit 3 when it is not up)") { prefix, dir };
         cmd.SetLocalAction(async (parse, ct) =>
         {
-            var options = new LabTopologyOptions { Prefix = parse.GetValue(prefix)!, StateDirectory = Path.GetFullPath(parse.GetValue(dir)!) };
-            if (!LabConventions.IsValidPrefix(options.Prefix))
-                throw OmigException.Invalid("--prefix", $"'{options.Prefix}' must be 2-8 characters, a lower-case letter then lower-case letters and digits");
-            RequireRoot();
-            var lab = new LabTopology(options);
+            var (lab, options) = Existing(parse, prefix, dir);
             var status = await lab.StatusAsync(ct);
             if (status.StateFile is null && status.Namespaces.Count == 0)
                 throw OmigException.NotFound("lab", $"lab '{options.Prefix}' is not up (no state file in {options.StateDirectory}, no namespace {options.Prefix}-*)");
@@ -138,6 +134,16 @@ public static class LabCommand
             return status.Complete ? ExitCodes.Ok : ExitCodes.NotCompleted;
         });
         return cmd;
+    }
+
+    /// <summary>The lab named by <c>--prefix</c> and <c>--dir</c>, for <c>down</c> and <c>status</c>: the prefix checked, root required.</summary>
+    private static (LabTopology Lab, LabTopologyOptions Options) Existing(ParseResult parse, Option<string> prefix, Option<string> dir)
+    {
+        var options = new LabTopologyOptions { Prefix = parse.GetValue(prefix)!, StateDirectory = Path.GetFullPath(parse.GetValue(dir)!) };
+        if (!LabConventions.IsValidPrefix(options.Prefix))
+            throw OmigException.Invalid("--prefix", $"'{options.Prefix}' must be 2-8 characters, a lower-case letter then lower-case letters and digits");
+        RequireRoot();
+        return (new LabTopology(options), options);
     }
 
     /// <summary>The VMs' gateway: the first address of <paramref name="subnet"/> (an IPv4 network of /8 to /30).</summary>
@@ -194,6 +200,14 @@ public static class LabCommand
         // Starts its NBD server; the QMP connection closes with this command, free for the control silo that attaches next.
         await using var daemon = await QemuStorageDaemon.AttachAsync(socket, images, StorageAddress(options), NbdPort, ct);
         return socket;
+    }
+
+    /// <summary>The storage daemon's directory (its images, socket and pid file): a new lab starts with no disks.</summary>
+    private static void DeleteStorage(LabTopologyOptions options)
+    {
+        var dir = Path.Combine(options.StateDirectory, $"{options.Prefix}-storage");
+        if (Directory.Exists(dir))
+            Directory.Delete(dir, recursive: true);
     }
 
     private static string StorageAddress(LabTopologyOptions options) => options.Underlay[..options.Underlay.LastIndexOf('.')] + ".2";

@@ -3,7 +3,6 @@ using System.CommandLine;
 using System.Globalization;
 using OrleansMigrate.Cli.Commands;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Hypervisor.Bench;
 using Spectre.Console;
 
 namespace OrleansMigrate.Cli.Bench;

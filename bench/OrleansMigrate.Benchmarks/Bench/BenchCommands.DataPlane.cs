@@ -1,6 +1,4 @@
-using System.Collections.Immutable;
 using System.CommandLine;
-using System.Globalization;
 using OrleansMigrate.Cli.Commands;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Hypervisor.Bench;

@@ -1,9 +1,7 @@
 using System.Collections.Immutable;
 using System.CommandLine;
-using System.Globalization;
 using OrleansMigrate.Cli.Commands;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Hypervisor.Bench;
 using Spectre.Console;
 
 namespace OrleansMigrate.Cli.Bench;

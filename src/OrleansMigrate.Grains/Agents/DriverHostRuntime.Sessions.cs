@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
@@ -57,17 +56,17 @@ public sealed partial class DriverHostRuntime
         return address.ToString();
     }
 
-    /// <summary>Source, once its outgoing migration started: reads the VM's conntrack entries and starts the pump.</summary>
-    private void StartSessionsOut(string migrationId, IOutgoingMigration outgoing, IncomingEndpoint destination, Func<SessionRoundMessage, Task<SessionRoundAck>>? send)
+    /// <summary>Source, before its hypervisor stream starts: checks that the session rounds the destination announced can
+    /// run here and reads the VM's conntrack entries (subscribed to their changes first). Null when the destination takes
+    /// no sessions.</summary>
+    private SessionsOut? PrepareSessionsOut(string vmId, IncomingEndpoint destination, Func<SessionRoundMessage, Task<SessionRoundAck>>? send)
     {
         if (destination.SessionsAddress is not { } text)
-            return;
+            return null;
         if (!_options.Sessions.UsesConntrack)
             throw OmigException.Invalid("sessions", $"the destination copies sessions through conntrack but this host's Cloud:Sessions:Backend is '{_options.Sessions.Backend}': configure both hosts alike");
         if (send is null || !IPAddress.TryParse(text, out var address))
             throw OmigException.Invalid("sessions", $"the destination announced session rounds for '{text}' without a way to reach its agent");
-        if (_sessionsOut.ContainsKey(migrationId))
-            return;
 
         var sender = new ConntrackSessionSender(ns: null, address, _options.Sessions.EventBufferBytes);
         try
@@ -77,10 +76,15 @@ public sealed partial class DriverHostRuntime
         catch (ConntrackException ex)
         {
             sender.Dispose();
-            throw new OmigException(OmigErrorCode.Unavailable, "sessions", $"cannot read VM '{outgoing.VmId}''s sessions on this host: {ex.Message}");
+            throw new OmigException(OmigErrorCode.Unavailable, "sessions", $"cannot read VM '{vmId}''s sessions on this host: {ex.Message}");
         }
 
-        var copy = new SessionsOut(sender, send);
+        return new SessionsOut(sender, send);
+    }
+
+    /// <summary>Source, once its outgoing migration is set up: registers the rounds and starts the pump.</summary>
+    private void StartSessionsPump(string migrationId, IOutgoingMigration outgoing, SessionsOut copy)
+    {
         _sessionsOut[migrationId] = copy;
         copy.Pump = Task.Run(() => PumpSessionsAsync(migrationId, outgoing, copy));
     }
@@ -127,8 +131,11 @@ public sealed partial class DriverHostRuntime
                         copy.Delivered(next, ack);
                         break;
                     }
-                    catch (Exception) when (attempt < RoundAttempts && !cancellationToken.IsCancellationRequested)
+                    catch (Exception ex) when (attempt < RoundAttempts && !cancellationToken.IsCancellationRequested
+                                               && ex is not OmigException { Code: OmigErrorCode.Conflict or OmigErrorCode.InvalidArgument })
                     {
+                        // Unreachable or slow: sent again. A refusal (entries the kernel refused, a round out of order)
+                        // would only be refused again.
                         await Task.Delay(TimeSpan.FromMilliseconds(20 * attempt), cancellationToken).ConfigureAwait(false);
                     }
                 }
@@ -164,7 +171,7 @@ public sealed partial class DriverHostRuntime
         return (copy.FinalEntries, new SwitchoverMark("sessions final delta", hostId, start, DateTimeOffset.UtcNow));
     }
 
-    public Task<SessionRoundAck> ApplySessionRoundAsync(string hostId, string migrationId, SessionRoundMessage round)
+    public async Task<SessionRoundAck> ApplySessionRoundAsync(string hostId, string migrationId, SessionRoundMessage round)
     {
         ArgumentNullException.ThrowIfNull(round);
         if (!_sessionsIn.TryGetValue(migrationId, out var copy))
@@ -172,7 +179,8 @@ public sealed partial class DriverHostRuntime
         SessionRoundApplied applied;
         try
         {
-            applied = copy.Receiver.Apply(new SessionRound(round.Round, round.Entries, round.Records, round.SyncMs));
+            // Off the agent's turn: a first round of 100,000 entries takes about a second to write.
+            applied = await Task.Run(() => copy.Receiver.Apply(new SessionRound(round.Round, round.Entries, round.Records, round.SyncMs))).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is InvalidOperationException or InvalidDataException)
         {
@@ -184,7 +192,7 @@ public sealed partial class DriverHostRuntime
         var ack = new SessionRoundAck(applied.Round, applied.Written, applied.Deleted, applied.ApplyMs);
         if (round.Final)
             copy.Final.TrySetResult(ack);
-        return Task.FromResult(ack);
+        return ack;
     }
 
     /// <summary>Destination, before it resumes: the final session round must be written into this host's conntrack first.</summary>
@@ -203,13 +211,29 @@ public sealed partial class DriverHostRuntime
         }
     }
 
-    /// <summary>Ends this host's part of a migration's session rounds (commit, rollback or abort).</summary>
-    private void EndSessions(string migrationId)
+    /// <summary>Ends this host's part of a migration's session rounds (commit, rollback or abort). With
+    /// <paramref name="removeCopied"/> (the destination of a migration that did not happen) the entries copied here are
+    /// deleted from this host's conntrack first, so no stale session of the VM's address stays established here.</summary>
+    private void EndSessions(string migrationId, bool removeCopied = false)
     {
         if (_sessionsOut.TryRemove(migrationId, out var outgoing))
             outgoing.Dispose();
         if (_sessionsIn.TryRemove(migrationId, out var incoming))
+        {
+            if (removeCopied)
+            {
+                try
+                {
+                    incoming.Receiver.RemoveAll();
+                }
+                catch (Exception ex) when (ex is ConntrackException or InvalidOperationException)
+                {
+                    LogSessionsFailed(logger, migrationId, $"copied sessions not removed after the rollback: {ex.Message}");
+                }
+            }
+
             incoming.Dispose();
+        }
     }
 
     [LoggerMessage(EventId = 3120, Level = LogLevel.Warning, Message = "Migration {MigrationId}: session rounds stopped before the pause: {Error}")]
@@ -241,8 +265,13 @@ public sealed partial class DriverHostRuntime
         public void Dispose()
         {
             Stop.Cancel();
-            Sender.Dispose();
-            Stop.Dispose();
+
+            // The pump ends at its next step (cancelled); the sender is closed after it, under the sending lock.
+            _ = (Pump ?? Task.CompletedTask).ContinueWith(_ =>
+            {
+                Sending.Wait();
+                Sender.Dispose();
+            }, TaskScheduler.Default);
         }
     }
 

@@ -220,9 +220,22 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
             }
 
             await faults.BeforeAsync(FaultSteps.AgentStartOutgoing, vmId);
-            var outgoing = await Driver(hostId).StartOutgoingAsync(vmId, new MigrationEndpoint(destination.Host, destination.Port), ToOptions(tuning));
+
+            // The session rounds are checked and their first read made before the hypervisor's stream starts, so a refusal
+            // leaves nothing started.
+            var sessions = PrepareSessionsOut(vmId, destination, sendSessions);
+            IOutgoingMigration outgoing;
+            try
+            {
+                outgoing = await Driver(hostId).StartOutgoingAsync(vmId, new MigrationEndpoint(destination.Host, destination.Port), ToOptions(tuning));
+            }
+            catch
+            {
+                sessions?.Dispose();
+                throw;
+            }
+
             _outgoing[migrationId] = outgoing;
-            StartSessionsOut(migrationId, outgoing, destination, sendSessions);
             // QEMU sends migrate-continue straight from its event pump; FinalCopyAsync below joins that run.
             outgoing.ContinueAtPause = tuning.ContinueAtPause;
 
@@ -235,6 +248,11 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
                     t => t.IsCompletedSuccessfully ? FinalCopyAsync(hostId, migrationId) : Task.CompletedTask,
                     CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).Unwrap()
                     .ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
+            }
+
+            if (sessions is not null)
+            {
+                StartSessionsPump(migrationId, outgoing, sessions);
             }
         }
         finally
@@ -289,7 +307,18 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
 
             // The hypervisor's final copy and the final session delta go out together.
             var sessions = FinalSessionsAsync(hostId, migrationId);
-            var final = await outgoing.FinalCopyAsync();
+            FinalCopyResult final;
+            try
+            {
+                final = await outgoing.FinalCopyAsync();
+            }
+            catch
+            {
+                // Observed either way; the hypervisor's failure is the one reported.
+                var observed = sessions.ContinueWith(static t => t.Exception?.Flatten(), TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
+                throw;
+            }
+
             var done = DateTimeOffset.UtcNow;
             var sent = await sessions;
             var ms = (final.AcknowledgedTimestamp - final.StartedTimestamp) * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
@@ -449,15 +478,23 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
             if (_resumes.TryGetValue(migrationId, out var resume))
             {
                 // A resume was asked for: it either ran the guest (then this migration can only roll
-                // forward) or failed before doing so.
+                // forward) or failed before doing so (whatever it failed with: a hypervisor error, a fault, or
+                // the final session round that never came), and then the abort goes on.
+                bool resumed;
                 try
                 {
                     await resume.Value;
-                    throw OmigException.Conflict("migration", $"migration '{migrationId}' has resumed the VM on '{hostId}': it can only roll forward");
+                    resumed = true;
                 }
-                catch (Exception ex) when (ex is not OmigException)
+                catch (Exception)
                 {
+                    resumed = false;
                     _resumes.TryRemove(migrationId, out _);
+                }
+
+                if (resumed)
+                {
+                    throw OmigException.Conflict("migration", $"migration '{migrationId}' has resumed the VM on '{hostId}': it can only roll forward");
                 }
             }
 
@@ -476,7 +513,8 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
                 await incoming.DisposeAsync();
             }
 
-            EndSessions(migrationId);
+            // The VM stays on the source: the sessions copied here are taken out of this host's conntrack again.
+            EndSessions(migrationId, removeCopied: true);
 
             if (vm is not null)
             {

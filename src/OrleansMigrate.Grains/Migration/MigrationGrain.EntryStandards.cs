@@ -1,10 +1,8 @@
-using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using OrleansMigrate.Agents;
-using OrleansMigrate.Cloud;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
 

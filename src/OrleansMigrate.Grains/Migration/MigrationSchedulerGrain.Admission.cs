@@ -1,9 +1,7 @@
 using System.Collections.Immutable;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Hosting;
 using OrleansMigrate.Placement;
 
 namespace OrleansMigrate.Migration;

@@ -1,4 +1,3 @@
-using OrleansMigrate.Fleet;
 
 namespace OrleansMigrate.Operations;
 

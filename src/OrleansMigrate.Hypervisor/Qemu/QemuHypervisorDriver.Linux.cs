@@ -91,9 +91,9 @@ public sealed partial class QemuHypervisorDriver
     /// <summary>The optional devices for the VM's state file (so an agent that adopts the VM later launches a migration's
     /// destination with them); null when the guest has none.</summary>
     internal static JsonNode? GuestDevicesToJson(QemuGuest guest) =>
-        guest.Linux is null && guest.Nics.Count == 0 && guest.DataDiskPath is null
+        guest.Linux is null && guest.Nics.Count == 0 && guest.DataDiskPath is null && guest.NbdDisk is null
             ? null
-            : JsonSerializer.SerializeToNode(new GuestDevices(guest.Linux, guest.Nics, guest.DataDiskPath));
+            : JsonSerializer.SerializeToNode(new GuestDevices(guest.Linux, guest.Nics, guest.DataDiskPath, guest.NbdDisk));
 
     /// <summary>The guest with the devices a state file recorded (<see cref="GuestDevicesToJson"/>); unchanged for null
     /// or an unreadable record (a migration of that VM then fails at QEMU's device check, not silently).</summary>
@@ -104,7 +104,7 @@ public sealed partial class QemuHypervisorDriver
         try
         {
             var read = devices.Deserialize<GuestDevices>();
-            return read is null ? guest : guest with { Linux = read.Linux, Nics = read.Nics ?? [], DataDiskPath = read.DataDiskPath };
+            return read is null ? guest : guest with { Linux = read.Linux, Nics = read.Nics ?? [], DataDiskPath = read.DataDiskPath, NbdDisk = read.NbdDisk };
         }
         catch (JsonException)
         {
@@ -112,7 +112,7 @@ public sealed partial class QemuHypervisorDriver
         }
     }
 
-    private sealed record GuestDevices(QemuLinuxBoot? Linux, IReadOnlyList<QemuNic>? Nics, string? DataDiskPath);
+    private sealed record GuestDevices(QemuLinuxBoot? Linux, IReadOnlyList<QemuNic>? Nics, string? DataDiskPath, QemuNbdDisk? NbdDisk = null);
 
     /// <summary>An interface name the kernel accepts (IFNAMSIZ 16 with the NUL) and QEMU's option syntax cannot misread.</summary>
     public static bool IsInterfaceName(string? name) =>

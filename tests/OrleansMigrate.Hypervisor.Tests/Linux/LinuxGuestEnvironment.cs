@@ -165,35 +165,7 @@ public sealed class LinuxGuestEnvironment : IDisposable
     }
 
     /// <summary>SIGKILLs every process whose command line names <see cref="Root"/> (this environment's QEMUs only).</summary>
-    public void KillOwned()
-    {
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == Environment.ProcessId)
-                continue;
-            string cmdline;
-            try
-            {
-                cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                continue;
-            }
-
-            if (!cmdline.Contains(Root, StringComparison.Ordinal))
-                continue;
-            try
-            {
-                using var process = Process.GetProcessById(pid);
-                process.Kill();
-                process.WaitForExit(5_000);
-            }
-            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
-            {
-            }
-        }
-    }
+    public void KillOwned() => Support.OwnedProcesses.Kill(Root);
 
     private static void Run(string file, params string[] arguments)
     {

@@ -96,36 +96,7 @@ public sealed class QemuEnvironment : IDisposable
 
     /// <summary>SIGKILLs every process whose command line names <see cref="Root"/>: the QEMUs this environment's
     /// drivers started (their QMP sockets and images live there), and nothing else.</summary>
-    private void KillOwned()
-    {
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == Environment.ProcessId)
-                continue;
-            string cmdline;
-            try
-            {
-                cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                continue;
-            }
-
-            if (!cmdline.Contains(Root, StringComparison.Ordinal))
-                continue;
-            try
-            {
-                using var process = Process.GetProcessById(pid);
-                process.Kill();
-                process.WaitForExit(5_000);
-            }
-            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
-            {
-                // Gone already.
-            }
-        }
-    }
+    private void KillOwned() => Support.OwnedProcesses.Kill(Root);
 
     public static string RepositoryRoot()
     {

@@ -156,7 +156,11 @@ public sealed class ConntrackSessionReceiver : IDisposable
             foreach (var record in records)
                 Table.Apply(record);
             var result = _sink.Flush();
-            _lastRound = round.Round;
+
+            // A round some of whose entries the kernel refused is not done: sent again, it is applied (and its
+            // entries written) again, never taken for one already applied.
+            if (result.Failures.Count == 0)
+                _lastRound = round.Round;
             var first = result.Failures.Count > 0 ? result.Failures[0].ToString() : null;
             return new SessionRoundApplied(round.Round, result.Written, result.Deleted, result.Failures.Count, first,
                 Stopwatch.GetElapsedTime(started).TotalMilliseconds);
@@ -165,6 +169,17 @@ public sealed class ConntrackSessionReceiver : IDisposable
 
     /// <summary>The carried entries of <paramref name="vmAddress"/> as this host's conntrack holds them now.</summary>
     public List<ConntrackEntry> ReadBack(IPAddress vmAddress) => _sink.ReadBack(vmAddress);
+
+    /// <summary>Deletes every entry this receiver carried from this host's conntrack (the migration did not happen).</summary>
+    public ConntrackSinkResult RemoveAll()
+    {
+        lock (_lock)
+        {
+            foreach (var key in Table.Snapshot().Keys)
+                Table.Remove(key);
+            return _sink.Flush();
+        }
+    }
 
     public void Dispose()
     {

@@ -54,6 +54,30 @@ public sealed class ConntrackSessionCopyLabTests : IDisposable
         var comparison = ConntrackSessionMap.Compare(SourceEntries(src), receiver.ReadBack(IPAddress.Parse(Vm)));
         Assert.True(comparison.Consistent, $"missing {comparison.Missing.Count}, extra {comparison.Extra.Count}, different {comparison.Different.Count}");
         Assert.Equal(50, receiver.ReadBack(IPAddress.Parse(Vm)).Count);
+
+        // The migration did not happen: what was copied leaves the destination's conntrack again.
+        Assert.Equal(50, receiver.RemoveAll().Deleted);
+        Assert.Empty(receiver.ReadBack(IPAddress.Parse(Vm)));
+    }
+
+    [Fact]
+    public void A_round_the_kernel_refused_part_of_is_not_taken_as_applied_and_is_applied_again_when_resent()
+    {
+        var dst = _lab.Namespace("cf");
+        using var receiver = new ConntrackSessionReceiver(dst);
+        receiver.Start();
+
+        // A session without conntrack detail (the simulated guest's kind) cannot be written to a real table: refused.
+        var records = new byte[SessionDeltaCodec.RecordSize];
+        SessionDeltaCodec.Write(records, new SessionDeltaRecord(new FlowKey(0x0A01_0005, 0xAC1E_000A, 40000, 7008, 6), Deleted: false,
+            new SessionEntry(SessionState.Established, 1, 60, 0)));
+        var round = new SessionRound(1, 1, records, 0);
+
+        var first = receiver.Apply(round);
+        Assert.Equal(1, first.Failed);
+        Assert.NotNull(first.FirstFailure);
+        Assert.Equal(0, receiver.LastRound);
+        Assert.Equal(1, receiver.Apply(round).Failed);
     }
 
     [Fact]
