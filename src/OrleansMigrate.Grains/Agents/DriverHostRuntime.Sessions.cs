@@ -127,8 +127,7 @@ public sealed partial class DriverHostRuntime
                 {
                     try
                     {
-                        var ack = await copy.Send(next).ConfigureAwait(false);
-                        copy.Delivered(next, ack);
+                        await copy.Send(next).ConfigureAwait(false);
                         break;
                     }
                     catch (Exception ex) when (attempt < RoundAttempts && !cancellationToken.IsCancellationRequested
@@ -168,7 +167,7 @@ public sealed partial class DriverHostRuntime
             throw new OmigException(OmigErrorCode.Unavailable, "sessions", $"the final session round did not reach the destination: {ex.GetBaseException().Message}");
         }
 
-        return (copy.FinalEntries, new SwitchoverMark("sessions final delta", hostId, start, DateTimeOffset.UtcNow));
+        return (copy.Sender.LastRoundEntries, new SwitchoverMark("sessions final delta", hostId, start, DateTimeOffset.UtcNow));
     }
 
     public async Task<SessionRoundAck> ApplySessionRoundAsync(string hostId, string migrationId, SessionRoundMessage round)
@@ -253,14 +252,6 @@ public sealed partial class DriverHostRuntime
         public Queue<SessionRoundMessage> Queue { get; } = new();
 
         public Task? Pump { get; set; }
-
-        public int FinalEntries { get; private set; }
-
-        public void Delivered(SessionRoundMessage round, SessionRoundAck ack)
-        {
-            if (round.Final)
-                FinalEntries = round.Entries;
-        }
 
         public void Dispose()
         {

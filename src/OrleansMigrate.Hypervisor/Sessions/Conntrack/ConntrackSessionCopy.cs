@@ -43,6 +43,16 @@ public sealed class ConntrackSessionSender : IDisposable
     /// <summary>The VM's sessions as last read from conntrack.</summary>
     public SessionTable Table { get; }
 
+    /// <summary>Entries in the last round taken (the final delta, once the final round is taken).</summary>
+    public int LastRoundEntries
+    {
+        get
+        {
+            lock (_lock)
+                return _scratch.Count;
+        }
+    }
+
     /// <summary>How the source read conntrack so far (full reads, overruns, events…).</summary>
     public ConntrackSourceStatistics Statistics => _source.Statistics;
 
