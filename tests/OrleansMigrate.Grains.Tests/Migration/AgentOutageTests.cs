@@ -134,8 +134,10 @@ public sealed class AgentOutageTests(AgentOutageFixture fixture) : IDisposable
             Assert.DoesNotContain("Request [", text);
         }
 
-        // The VM's state is unknown while its host's agent cannot be reached.
-        var record = await fixture.Client.GetVmAsync(vm.VmId);
+        // The VM's state is unknown while its host's agent cannot be reached (the VM's record follows the migration's
+        // status: waited for, not read at once — under load the status with the wait was seen first).
+        var record = await OrleansMigrate.Tests.Shared.Eventually.UntilAsync(() => fixture.Client.GetVmAsync(vm.VmId), r => r.Power == PowerState.Unknown,
+            TimeSpan.FromSeconds(10), "the VM's power unknown");
         Assert.Equal(PowerState.Unknown, record.Power);
         Assert.Contains("host o-1's agent unreachable since", record.PowerDetail);
         Assert.Contains(started.MigrationId, record.PowerDetail);
