@@ -203,6 +203,11 @@ public sealed class CampaignSilosBenchmark(CampaignSilosOptions options, Action<
         var migrationMs = recent.Count == 0 ? 0 : Math.Round(Hypervisor.Bench.Percentiles.Of([.. recent.Select(m => m.TotalMs ?? 0)], 50), 1);
         var vms = await RetryAsync(() => client.ListVmsAsync(), "listing VMs", ct);
         var lost = total - vms.Count(v => v.Power == PowerState.Running);
+        foreach (var v in vms.Where(v => v.Power != PowerState.Running).Take(20))
+        {
+            log($"VM {v.VmId} on {v.HostId}: {Naming.EnumNames.Of(v.Power)}{(v.PowerDetail is null ? "" : " (" + v.PowerDetail + ")")}");
+        }
+
         var audit = await RetryAsync(() => FleetAuditor.AuditAsync(client, TimeSpan.FromMinutes(10), ct), "auditing the fleet", ct);
         foreach (var f in audit.Findings.Take(20))
         {
