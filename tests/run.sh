@@ -94,31 +94,64 @@ if ! dotnet build "$root/OrleansMigrate.sln" -c Release -warnaserror -nologo -cl
     exit 1
 fi
 
-failed_runs=0
-for project in "$root"/tests/*/*.Tests.csproj; do
+# One project's tests, its full output in its log and its status in a file beside it.
+run_project() {
+    local project=$1 name
+    name=$(basename "$project" .csproj)
+    local status=0
+    dotnet test "$project" -c Release --no-build --nologo \
+        --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=normal" \
+        --results-directory "$out/results" "${filter[@]}" > "$out/$name.log" 2>&1 || status=$?
+    echo "$status" > "$out/$name.status"
+}
+
+# The console gets each failure and the project's counts; the full per-test output stays in the log.
+# Each failure with its message (not the stack), so a CI log says why, not only what.
+# A result line is "  Failed Namespace.Class.Method…"; a log line like "Failed to address message" is not one.
+# Then the stack's first frames of our own code, so a CI log also says where.
+report_project() {
+    local project=$1 name
     name=$(basename "$project" .csproj)
     echo "== $name"
-    if ! dotnet test "$project" -c Release --no-build --nologo \
-        --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=normal" \
-        --results-directory "$out/results" "${filter[@]}" > "$out/$name.log" 2>&1; then
+    if [ "$(cat "$out/$name.status" 2>/dev/null || echo 1)" != 0 ]; then
         failed_runs=$((failed_runs + 1))
     fi
-    # Full per-test output stays in the log; the console gets failures and the project's counts.
-    # Each failure with its message (not the stack), so a CI log says why, not only what.
-    # A result line is "  Failed Namespace.Class.Method…"; a log line like "Failed to address message" is not one.
-    # Then the stack's first frames of our own code, so a CI log also says where.
     awk '/^[[:space:]]+Failed [A-Za-z_][A-Za-z0-9_]*\./ { print "   " substr($0, match($0, /Failed /)); show = 1; lines = 0; stack = 0; next }
          show && /Stack Trace:/ { show = 0; stack = 1; frames = 0; next }
          stack && /^[[:space:]]*(Standard Output|Failed|Passed|Skipped)/ { stack = 0 }
          stack && /at OrleansMigrate\./ && frames < 4 { sub(/^[[:space:]]*/, "         "); print; frames++ }
          show && lines < 12 { sub(/^[[:space:]]*/, "      "); print; lines++ }' "$out/$name.log" || true
-    trx="$out/results/$name.trx"
+    local trx="$out/results/$name.trx"
     if [ -f "$trx" ]; then
         grep -o '<Counters [^>]*>' "$trx" | sed -E 's/.* total="([0-9]+)".* passed="([0-9]+)" failed="([0-9]+)".*/   \1 tests: \2 passed, \3 failed/'
     else
         tail -n 20 "$out/$name.log"
     fi
-done
+}
+
+failed_runs=0
+projects=("$root"/tests/*/*.Tests.csproj)
+if [ "$fast" -eq 1 ]; then
+    # The fast lane's projects wait on timers and in-process silos more than they compute: up to three run at once
+    # (each keeps its own log), and they are reported in order once all have ended. The full run stays one project at
+    # a time: its QEMU and lab tests measure real guests and must not share the two cores with other projects.
+    echo "== tests (up to 3 projects at once)"
+    for project in "${projects[@]}"; do
+        while [ "$(jobs -rp | wc -l)" -ge 3 ]; do
+            wait -n || true
+        done
+        run_project "$project" &
+    done
+    wait || true
+    for project in "${projects[@]}"; do
+        report_project "$project"
+    done
+else
+    for project in "${projects[@]}"; do
+        run_project "$project"
+        report_project "$project"
+    done
+fi
 
 passed=0 failed=0 skipped=0 projects_without_results=0
 for project in "$root"/tests/*/*.Tests.csproj; do

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using OrleansMigrate.Api.FleetEvents;
 using OrleansMigrate.Client;
 using OrleansMigrate.Operations;
+using OrleansMigrate.Tests.Shared;
 using static OrleansMigrate.Api.Tests.ApiFixture;
 
 namespace OrleansMigrate.Api.Tests;
@@ -78,6 +79,11 @@ public sealed class FleetOperationEventsApiTests(ApiFixture fixture)
         using var viewer = fixture.Http(fixture.ViewerKey);
         await Poll.UntilAsync(viewer, $"v1/hosts/{a}/drain", d => d.GetProperty("state").GetString() == "completed");
         var list = fixture.Grains.GetGrain<IRunningOperationsGrain>(IRunningOperationsGrain.Key);
+
+        // The drain shows completed before it unlists itself: wait for that, or its own unlisting would remove the stale
+        // entry added below before the hub's pass sees it (seen once under load).
+        var ended = new FleetOperationRef(FleetOperationKind.Drain, a);
+        await Eventually.TrueAsync(async () => !(await list.ListAsync()).Contains(ended), TimeSpan.FromSeconds(30), $"the drain of {a} leaving the running list");
         var stale = new[] { new FleetOperationRef(FleetOperationKind.Drain, a), new FleetOperationRef(FleetOperationKind.Campaign, NewId("camp")) };
         foreach (var entry in stale)
         {
