@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using OrleansMigrate.Hypervisor.Drivers;
+using OrleansMigrate.Hypervisor.Qmp;
+
+namespace OrleansMigrate.Hypervisor.Qemu;
+
+/// <summary>The migration's reactions to QEMU: its QMP events (STOP, passes, status changes), the process exiting, and failing.</summary>
+public sealed partial class QemuOutgoingMigration
+{
+    private void OnEvent(QmpEvent e, long received)
+    {
+
+        switch (e.Name)
+        {
+            case "STOP":
+                lock (_gate)
+                {
+                    if (_state is OutgoingMigrationState.PreCopy or OutgoingMigrationState.PreLastCopy)
+                    {
+                        _stopTimestamp = received;
+                        _stopUtc = e.Timestamp ?? DateTimeOffset.UtcNow;
+                    }
+                }
+
+                break;
+            case "MIGRATION_PASS":
+                var pass = (int)(e.Data?["pass"]?.GetValue<long>() ?? 0);
+                var now = Stopwatch.GetElapsedTime(_startTimestamp).TotalMilliseconds;
+                lock (_rounds)
+                {
+                    if (_rounds.Count > 0)
+                        _rounds[^1] = _rounds[^1] with { DurationMs = now - _rounds[^1].StartedAtMs };
+                    if (State is OutgoingMigrationState.PreCopy)
+                    {
+                        var s = LastStats;
+                        _rounds.Add(new RoundRecord(pass, RoundStage.PreCopy, now, 0, 0, 0, 0, 0, 0,
+                            s?.DirtyRateBytesPerSecond ?? 0, s?.BandwidthBytesPerSecond ?? 0, s?.ExpectedDowntimeMs ?? 0));
+                    }
+                }
+
+                _passes = pass;
+                break;
+            case "MIGRATION":
+                OnStatus(e.Data?["status"]?.GetValue<string>() ?? string.Empty, received);
+                break;
+        }
+    }
+
+    private void OnStatus(string status, long received)
+    {
+        switch (status)
+        {
+            case "pre-switchover":
+            {
+                PreSwitchoverInfo info;
+                lock (_gate)
+                {
+                    // A limit abort is cancelling this migration: the guest stays (or is resumed) on the source.
+                    if (_state is not (OutgoingMigrationState.PreCopy or OutgoingMigrationState.PreLastCopy) || _limitFailure is not null)
+                        return;
+                    _state = OutgoingMigrationState.PreSwitchover;
+                    _preSwitchoverTimestamp = received;
+                    var stop = _stopTimestamp != 0 ? _stopTimestamp : received;
+                    var s = LastStats;
+                    info = new PreSwitchoverInfo(_limitReached ? SwitchoverReason.TimeLimit : _requested ? SwitchoverReason.Requested : SwitchoverReason.Converged, Math.Max(1, _passes),
+                        s is { PageSize: > 0 } ? s.RemainingBytes / s.PageSize : 0, s?.ExpectedDowntimeMs ?? 0,
+                        Stopwatch.GetElapsedTime(_startTimestamp, stop).TotalMilliseconds, 0, stop, received,
+                        _stopTimestamp != 0 ? _stopUtc : DateTimeOffset.UtcNow);
+                }
+
+                _vm.State = VmState.Paused;
+                _pre.TrySetResult(info);
+                if (ContinueAtPause)
+                    _ = FinalCopyAsync();
+                break;
+            }
+
+            case "completed":
+                lock (_gate)
+                {
+                    if (_state == OutgoingMigrationState.FinalCopy)
+                        _state = OutgoingMigrationState.AwaitingCommit;
+                }
+
+                Volatile.Write(ref _completedTimestamp, received);
+                _completed.TrySetResult(received);
+                _ended.TrySetResult(status);
+                break;
+            case "failed" or "cancelled":
+                _ended.TrySetResult(status);
+                _ = FailFromQemuAsync(status);
+                break;
+        }
+    }
+
+    private async Task FailFromQemuAsync(string status)
+    {
+        string why = status;
+        try
+        {
+            var reply = await _process.ExecuteAsync("query-migrate", timeout: TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            if (reply?["error-desc"]?.GetValue<string>() is { } desc)
+                why = $"{status}: {desc}";
+        }
+        catch (Exception ex) when (ex is QmpConnectionException or QmpTimeoutException or QemuException or QmpCommandException)
+        {
+        }
+
+        var cancelled = status == "cancelled";
+        if (cancelled && Volatile.Read(ref _limitFailure) is { } limit)
+            Fail(OutgoingMigrationState.Failed, limit);
+        else
+            Fail(cancelled ? OutgoingMigrationState.Cancelled : OutgoingMigrationState.Failed,
+                new MigrationFailedException(cancelled ? MigrationFailureKind.Cancelled : MigrationFailureKind.DestinationFailed, $"QEMU migration {why}; the VM runs on the source"));
+        if (!_process.Exited.IsCompleted)
+            _vm.State = VmState.Running;
+    }
+
+    private void OnProcessExited()
+    {
+        if (_process.Stopping)
+            return;
+        var failure = new MigrationFailedException(MigrationFailureKind.Transport, $"the source QEMU died during the migration ({_process.ExitDescription}): the VM is lost and needs a restart");
+        lock (_gate)
+        {
+            if (_state is OutgoingMigrationState.Completed)
+                return;
+        }
+
+        // The VM's own exit handler runs on another continuation: mark the VM lost first, so that nobody who
+        // sees this failure reads a Running VM.
+        _vm.OnExited(_process);
+        Fail(OutgoingMigrationState.Failed, failure);
+    }
+
+    private void Fail(OutgoingMigrationState state, MigrationFailedException failure)
+    {
+        lock (_gate)
+        {
+            if (_state is OutgoingMigrationState.Completed or OutgoingMigrationState.Cancelled or OutgoingMigrationState.Failed)
+                return;
+            _state = state;
+        }
+
+        _stopSampling.Cancel();
+        _pre.TrySetException(failure);
+        _completed.TrySetException(failure);
+        _ended.TrySetResult(state.ToString());
+    }
+}
