@@ -147,7 +147,15 @@ public sealed partial class NbdCloudDiskBackend
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await action().ConfigureAwait(false);
+            await EnsureDaemonLockedAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await action().ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsDaemonFailure(e))
+            {
+                throw DaemonGone(_daemon, e);
+            }
         }
         finally
         {

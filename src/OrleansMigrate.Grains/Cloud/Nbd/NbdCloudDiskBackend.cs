@@ -29,20 +29,29 @@ namespace OrleansMigrate.Cloud.Nbd;
 /// write, not even a flush) until it is resumed with <c>cont</c>, which happens only after the take-over. The store
 /// still fences such an export when it grants another host a newer generation, so a prepared destination that was not
 /// chosen cannot write either.</para>
+/// <para>The daemon may die (killed, crashed, its host restarted). Its images are files and survive; its block nodes
+/// and exports do not. A daemon this store started is started again at once (its <see cref="QemuStorageDaemon.Exited"/>),
+/// an attached one is attached again at the next call once whoever supervises it has restarted it; either way the store
+/// then adds back, from its table, each disk's node and every export that was live — never a fenced one — so a holder's
+/// QEMU (attached with <c>reconnect-delay</c>) reconnects on its next request. A call in flight when the daemon dies, or
+/// made while it is down, fails with Unavailable naming the daemon, so a migration step rolls back; the table keeps what
+/// it held. Known gap: between the restarted daemon's NBD server starting and its exports being added back (tens of
+/// milliseconds), a client that reconnects finds its export absent and gives up for good.</para>
 /// <para>The handle table lives in this object (one backend owns a daemon's exports); a disk it did not create is
 /// refused with Conflict rather than adopted.</para>
 /// </remarks>
-public sealed partial class NbdCloudDiskBackend : ICloudDiskBackend
+public sealed partial class NbdCloudDiskBackend : ICloudDiskBackend, IAsyncDisposable
 {
     /// <summary>Longest wait for a removed export to be gone.</summary>
     private static readonly TimeSpan RemoveTimeout = TimeSpan.FromSeconds(10);
 
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Dictionary<string, Volume> _volumes = new(StringComparer.Ordinal);
-    private readonly QemuStorageDaemon _daemon;
+    private QemuStorageDaemon _daemon;
     private readonly long _imageBytes;
 
-    /// <param name="daemon">The daemon serving the disks (started or attached by the caller, who disposes it).</param>
+    /// <param name="daemon">The daemon serving the disks, started or attached by the caller; the store owns it from here on
+    /// (it starts it again or attaches again when it dies, and disposes it).</param>
     /// <param name="imageSizeMiB">Size of a new disk image.</param>
     public NbdCloudDiskBackend(QemuStorageDaemon daemon, int imageSizeMiB = NbdDiskOptions.DefaultImageSizeMiB)
     {
@@ -51,12 +60,13 @@ public sealed partial class NbdCloudDiskBackend : ICloudDiskBackend
         ArgumentOutOfRangeException.ThrowIfGreaterThan(imageSizeMiB, NbdDiskOptions.MaxImageSizeMiB);
         _daemon = daemon;
         _imageBytes = imageSizeMiB * 1024L * 1024L;
+        daemon.Exited += OnDaemonExited;
     }
 
     /// <summary>Granting a newer generation removes every other holder's export: the store fences.</summary>
     public bool FencesOnGrant => true;
 
-    /// <summary>The daemon serving the disks.</summary>
+    /// <summary>The daemon serving the disks now (a new object after each restart, <see cref="DaemonRestarts"/>).</summary>
     public QemuStorageDaemon Daemon => _daemon;
 
     /// <summary>The NBD export name of <paramref name="hostId"/>'s handle made for <paramref name="generation"/>.</summary>
@@ -104,10 +114,11 @@ public sealed partial class NbdCloudDiskBackend : ICloudDiskBackend
     /// (<c>query-block-exports</c>, mapped back through this store's ids).</summary>
     public async Task<IReadOnlySet<string>> LiveExportsAsync(string diskId, CancellationToken cancellationToken = default)
     {
-        var ids = await ExportIdsAsync(cancellationToken).ConfigureAwait(false);
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            await EnsureDaemonLockedAsync(cancellationToken).ConfigureAwait(false);
+            var ids = await ExportIdsAsync(cancellationToken).ConfigureAwait(false);
             var live = new HashSet<string>(StringComparer.Ordinal);
             if (_volumes.TryGetValue(diskId, out var v))
             {

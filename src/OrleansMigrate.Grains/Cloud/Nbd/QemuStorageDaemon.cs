@@ -22,6 +22,11 @@ public sealed class QemuStorageDaemon : IAsyncDisposable
     private readonly Process? _process;
     private QmpClient _qmp;
 
+    // What StartAsync was given, so a daemon started here can be started again the same way (ReviveAsync).
+    private string? _directory;
+    private string? _netns;
+    private int _disposed;
+
     private QemuStorageDaemon(QmpClient qmp, Process? process, int? processId, string socketPath, string imageDirectory, string nbdHost, int nbdPort)
     {
         _qmp = qmp;
@@ -51,6 +56,48 @@ public sealed class QemuStorageDaemon : IAsyncDisposable
 
     /// <summary>TCP port of the NBD server.</summary>
     public int NbdPort { get; }
+
+    /// <summary>Whether the daemon can still serve: its QMP connection is open and (when known) its process runs. A daemon
+    /// that died is not served again by this object; <see cref="ReviveAsync"/> gives a new one.</summary>
+    public bool IsAlive
+    {
+        get
+        {
+            if (!_qmp.IsConnected)
+            {
+                return false;
+            }
+
+            try
+            {
+                if (_process is not null)
+                {
+                    return !_process.HasExited;
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                return false;
+            }
+
+            return ProcessId is not { } pid || Directory.Exists($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}");
+        }
+    }
+
+    /// <summary>Raised (on a pool thread) when a daemon started here exits, whatever the cause.</summary>
+    public event Action<QemuStorageDaemon>? Exited;
+
+    /// <summary>A new object for the same daemon after this one died: a daemon started here is started again with the same
+    /// directory, address and namespace (its images are files and stay; its block nodes and exports do not — the caller
+    /// adds them again); an attached one is attached again once whoever supervises it has restarted it. This object is
+    /// disposed.</summary>
+    public async Task<QemuStorageDaemon> ReviveAsync(CancellationToken cancellationToken = default)
+    {
+        await DisposeAsync().ConfigureAwait(false);
+        return _directory is { } directory
+            ? await StartAsync(directory, NbdHost, NbdPort, _netns, cancellationToken: cancellationToken).ConfigureAwait(false)
+            : await AttachAsync(SocketPath, ImageDirectory, NbdHost, NbdPort, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>Starts a daemon owning <paramref name="directory"/> (created when missing): QMP on
     /// <c>DIR/qmp.sock</c>, pid file <c>DIR/qsd.pid</c>, images under <c>DIR/images</c>, NBD on
@@ -145,7 +192,14 @@ public sealed class QemuStorageDaemon : IAsyncDisposable
                 await Task.Delay(20, cancellationToken).ConfigureAwait(false);
             }
 
-            var daemon = new QemuStorageDaemon(qmp, process, process.Id, socket, images, nbdHost, nbdPort);
+            var daemon = new QemuStorageDaemon(qmp, process, process.Id, socket, images, nbdHost, nbdPort) { _directory = root, _netns = netns };
+            process.EnableRaisingEvents = true;
+            process.Exited += (_, _) => daemon.Exited?.Invoke(daemon);
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"{Binary} exited with {process.ExitCode} at start: {Tail(stderr)}");
+            }
+
             try
             {
                 await daemon.StartNbdServerAsync(cancellationToken).ConfigureAwait(false);
@@ -252,6 +306,12 @@ public sealed class QemuStorageDaemon : IAsyncDisposable
     /// <summary>Closes the QMP connection; a daemon started here is killed (by its pid), an attached one left running.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Exited = null; // its own stop is no death to report
         await _qmp.DisposeAsync().ConfigureAwait(false);
         if (_process is not null)
         {

@@ -5,19 +5,19 @@ using OrleansMigrate.Cloud.Nbd;
 namespace OrleansMigrate.Tests.Cloud.Nbd;
 
 /// <summary>One test's own qemu-storage-daemon: a temp directory <c>/tmp/omn-…</c>, an NBD server on a free loopback
-/// port, the <see cref="NbdCloudDiskBackend"/> on it. Dispose kills the daemon by its pid and removes the directory.</summary>
+/// port, the <see cref="NbdCloudDiskBackend"/> on it. Dispose disposes the store (which kills the daemon by its pid) and removes the directory.</summary>
 public sealed class NbdLab : IAsyncDisposable
 {
     private NbdLab(string root, QemuStorageDaemon daemon)
     {
         Root = root;
-        Daemon = daemon;
         Store = new NbdCloudDiskBackend(daemon, imageSizeMiB: 16);
     }
 
     public string Root { get; }
 
-    public QemuStorageDaemon Daemon { get; }
+    /// <summary>The daemon serving now (the store starts a new one when it dies).</summary>
+    public QemuStorageDaemon Daemon => Store.Daemon;
 
     public NbdCloudDiskBackend Store { get; }
 
@@ -51,7 +51,7 @@ public sealed class NbdLab : IAsyncDisposable
     {
         try
         {
-            await Daemon.DisposeAsync();
+            await Store.DisposeAsync();
         }
         finally
         {

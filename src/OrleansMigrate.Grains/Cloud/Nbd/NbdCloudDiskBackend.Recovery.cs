@@ -1,0 +1,143 @@
+using System.Text.Json.Nodes;
+using OrleansMigrate.Errors;
+using OrleansMigrate.Hypervisor.Qmp;
+
+namespace OrleansMigrate.Cloud.Nbd;
+
+/// <summary>The daemon dying under the store: started again (or attached again) and given back, from the table, every
+/// node and every export that was live; calls meanwhile fail with Unavailable.</summary>
+public sealed partial class NbdCloudDiskBackend
+{
+    private int _restarts;
+    private bool _disposed;
+    private string? _lastReviveError;
+
+    // Set from the moment a new daemon is in place until its disks have all been added back: a replay that failed half
+    // way is finished by the next call, even though the daemon itself is alive.
+    private bool _replayPending;
+
+    /// <summary>How many times the store has started its daemon again (or attached again) after it died.</summary>
+    public int DaemonRestarts => Volatile.Read(ref _restarts);
+
+    /// <summary>Why the last try to bring the daemon back failed (null once one succeeded).</summary>
+    public string? LastReviveError => Volatile.Read(ref _lastReviveError);
+
+    /// <summary>A daemon this store started exited: started again at once, so guests' clients find their exports within
+    /// their reconnect delay. A failure is kept for the next call, which tries again.</summary>
+    private void OnDaemonExited(QemuStorageDaemon daemon) =>
+        _ = Task.Run(async () =>
+        {
+            await _gate.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                if (!_disposed && ReferenceEquals(daemon, _daemon))
+                {
+                    await EnsureDaemonLockedAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+            catch (OmigException)
+            {
+                // Kept in LastReviveError; the next call tries again and fails with it if the daemon is still gone.
+            }
+            finally
+            {
+                _gate.Release();
+            }
+        });
+
+    /// <summary>Under the gate: a daemon that is alive is used as it is; a dead one is revived and its disks added back
+    /// (<see cref="ReplayLockedAsync"/>). Throws Unavailable naming the daemon when it cannot be brought back.</summary>
+    private async Task EnsureDaemonLockedAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_daemon.IsAlive && !_replayPending)
+        {
+            return;
+        }
+
+        var dead = _daemon;
+        try
+        {
+            if (!dead.IsAlive)
+            {
+                var fresh = await dead.ReviveAsync(cancellationToken).ConfigureAwait(false);
+                _daemon = fresh;
+                _replayPending = true;
+                Interlocked.Increment(ref _restarts);
+                fresh.Exited += OnDaemonExited;
+            }
+
+            await ReplayLockedAsync(cancellationToken).ConfigureAwait(false);
+            _replayPending = false;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            var gone = DaemonGone(dead, e);
+            Volatile.Write(ref _lastReviveError, gone.Reason);
+            throw gone;
+        }
+
+        Volatile.Write(ref _lastReviveError, null);
+    }
+
+    /// <summary>Adds back what the table holds and the daemon lacks: each disk's block node, then each export marked live.
+    /// A fenced or paused handle's export stays absent. What the daemon already has (a daemon that kept running while
+    /// only the connection to it was lost) is left as it is.</summary>
+    private async Task ReplayLockedAsync(CancellationToken cancellationToken)
+    {
+        var nodes = (await _daemon.ExecuteAsync("query-named-block-nodes", cancellationToken: cancellationToken).ConfigureAwait(false) as JsonArray ?? [])
+            .Select(n => n?["node-name"]?.GetValue<string>()).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        var exports = await ExportIdsAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var v in _volumes.Values)
+        {
+            if (!nodes.Contains(v.Node))
+            {
+                await _daemon.ExecuteAsync("blockdev-add", new JsonObject
+                {
+                    ["driver"] = "raw",
+                    ["node-name"] = v.Node,
+                    ["file"] = new JsonObject { ["driver"] = "file", ["filename"] = v.ImagePath },
+                }, cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var h in v.Handles.Values.Where(h => h.Live && !exports.Contains(h.ExportId)))
+            {
+                await AddExportAsync(v, h, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>A failure that means the daemon is gone (its monitor connection broke or went silent), not a refusal.</summary>
+    private static bool IsDaemonFailure(Exception e) =>
+        e is QmpConnectionException or QmpTimeoutException or IOException or ObjectDisposedException;
+
+    private static OmigException DaemonGone(QemuStorageDaemon daemon, Exception e) =>
+        OmigException.Unavailable("disk",
+            $"the storage daemon (qemu-storage-daemon{(daemon.ProcessId is { } pid ? $" pid {pid}" : "")}, QMP {daemon.SocketPath}) is gone: "
+            + $"{e.GetBaseException().Message}. "
+            + (daemon.Owned
+                ? "This store started it and starts it again; the call can be retried"
+                : "Start it again (the lab: omig lab up); the store attaches again at its next call and adds its disks back"));
+
+    /// <summary>Stops watching the daemon and disposes it: one the store started is killed by its pid, an attached one is
+    /// left running.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            _daemon.Exited -= OnDaemonExited;
+            await _daemon.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+}
