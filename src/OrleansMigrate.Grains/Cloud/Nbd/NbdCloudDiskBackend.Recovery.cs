@@ -119,6 +119,9 @@ public sealed partial class NbdCloudDiskBackend
                 ? "This store started it and starts it again; the call can be retried"
                 : "Start it again (the lab: omig lab up); the store attaches again at its next call and adds its disks back"));
 
+    /// <summary>As <see cref="DisposeAsync"/>, for a container that disposes synchronously.</summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
     /// <summary>Stops watching the daemon and disposes it: one the store started is killed by its pid, an attached one is
     /// left running.</summary>
     public async ValueTask DisposeAsync()

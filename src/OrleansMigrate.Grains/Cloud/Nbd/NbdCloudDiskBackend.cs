@@ -40,7 +40,7 @@ namespace OrleansMigrate.Cloud.Nbd;
 /// <para>The handle table lives in this object (one backend owns a daemon's exports); a disk it did not create is
 /// refused with Conflict rather than adopted.</para>
 /// </remarks>
-public sealed partial class NbdCloudDiskBackend : ICloudDiskBackend, IAsyncDisposable
+public sealed partial class NbdCloudDiskBackend : ICloudDiskBackend, IAsyncDisposable, IDisposable
 {
     /// <summary>Longest wait for a removed export to be gone.</summary>
     private static readonly TimeSpan RemoveTimeout = TimeSpan.FromSeconds(10);
