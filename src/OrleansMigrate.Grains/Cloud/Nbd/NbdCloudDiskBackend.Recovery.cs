@@ -22,22 +22,43 @@ public sealed partial class NbdCloudDiskBackend
     /// <summary>Why the last try to bring the daemon back failed (null once one succeeded).</summary>
     public string? LastReviveError => Volatile.Read(ref _lastReviveError);
 
+    /// <summary>How often the store looks whether its daemon is still alive, and brings it back when not (an attached
+    /// daemon's supervisor restarts it; no call may come to notice it, and guests' clients wait meanwhile).</summary>
+    public static readonly TimeSpan WatchInterval = TimeSpan.FromSeconds(1);
+
+    private Timer? _watchdog;
+
+    private void StartWatching() => _watchdog = new Timer(_ => Revive(null), null, WatchInterval, WatchInterval);
+
     /// <summary>A daemon this store started exited: started again at once, so guests' clients find their exports within
     /// their reconnect delay. A failure is kept for the next call, which tries again.</summary>
-    private void OnDaemonExited(QemuStorageDaemon daemon) =>
+    private void OnDaemonExited(QemuStorageDaemon daemon) => Revive(daemon);
+
+    /// <summary>In the background: brings the daemon back if it is dead (and is still <paramref name="daemon"/>, when
+    /// given). Skipped when a call holds the gate: that call does it.</summary>
+    private void Revive(QemuStorageDaemon? daemon) =>
         _ = Task.Run(async () =>
         {
-            await _gate.WaitAsync().ConfigureAwait(false);
+            if (_disposed || (daemon is not null && !ReferenceEquals(daemon, _daemon)) || (daemon is null && _daemon.IsAlive && !_replayPending))
+            {
+                return;
+            }
+
+            if (!await _gate.WaitAsync(daemon is null ? TimeSpan.Zero : Timeout.InfiniteTimeSpan).ConfigureAwait(false))
+            {
+                return;
+            }
+
             try
             {
-                if (!_disposed && ReferenceEquals(daemon, _daemon))
+                if (!_disposed && (daemon is null || ReferenceEquals(daemon, _daemon)))
                 {
                     await EnsureDaemonLockedAsync(CancellationToken.None).ConfigureAwait(false);
                 }
             }
             catch (OmigException)
             {
-                // Kept in LastReviveError; the next call tries again and fails with it if the daemon is still gone.
+                // Kept in LastReviveError; the next call or look tries again.
             }
             finally
             {
@@ -135,6 +156,11 @@ public sealed partial class NbdCloudDiskBackend
             }
 
             _disposed = true;
+            if (_watchdog is not null)
+            {
+                await _watchdog.DisposeAsync().ConfigureAwait(false);
+            }
+
             _daemon.Exited -= OnDaemonExited;
             await _daemon.DisposeAsync().ConfigureAwait(false);
         }

@@ -31,8 +31,8 @@ namespace OrleansMigrate.Cloud.Nbd;
 /// chosen cannot write either.</para>
 /// <para>The daemon may die (killed, crashed, its host restarted). Its images are files and survive; its block nodes
 /// and exports do not. A daemon this store started is started again at once (its <see cref="QemuStorageDaemon.Exited"/>),
-/// an attached one is attached again at the next call once whoever supervises it has restarted it; either way the store
-/// then adds back, from its table, each disk's node and every export that was live — never a fenced one — so a holder's
+/// an attached one is attached again (at the next call, or the store's look every second) once whoever supervises it has
+/// restarted it; either way the store then adds back, from its table, each disk's node and every export that was live — never a fenced one — so a holder's
 /// QEMU (attached with <c>reconnect-delay</c>) reconnects on its next request. A call in flight when the daemon dies, or
 /// made while it is down, fails with Unavailable naming the daemon, so a migration step rolls back; the table keeps what
 /// it held. Known gap: between the restarted daemon's NBD server starting and its exports being added back (tens of
@@ -61,6 +61,7 @@ public sealed partial class NbdCloudDiskBackend : ICloudDiskBackend, IAsyncDispo
         _daemon = daemon;
         _imageBytes = imageSizeMiB * 1024L * 1024L;
         daemon.Exited += OnDaemonExited;
+        StartWatching();
     }
 
     /// <summary>Granting a newer generation removes every other holder's export: the store fences.</summary>

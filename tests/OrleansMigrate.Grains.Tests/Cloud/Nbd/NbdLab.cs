@@ -1,6 +1,8 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using OrleansMigrate.Cloud.Nbd;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Tests.Cloud.Nbd;
 
@@ -35,6 +37,41 @@ public sealed class NbdLab : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>A daemon started the way the lab starts one (not by a store, so a store can only attach to it), its QMP on
+    /// <paramref name="socket"/> and its pid file in <paramref name="root"/>. The caller kills it by its pid.</summary>
+    public static Process StartSupervised(string root, string socket)
+    {
+        File.Delete(Path.Combine(root, "qsd.pid"));
+        return Process.Start(new ProcessStartInfo(QemuStorageDaemon.Binary)
+        {
+            ArgumentList = { "--chardev", $"socket,id=qmp0,path={socket},server=on,wait=off", "--monitor", "chardev=qmp0", "--pidfile", Path.Combine(root, "qsd.pid") },
+            UseShellExecute = false,
+        })!;
+    }
+
+    /// <summary>Kills a daemon from <see cref="StartSupervised"/> by its pid and waits for it; one disposed already is left.</summary>
+    public static async Task StopSupervisedAsync(Process daemon)
+    {
+        try
+        {
+            if (!daemon.HasExited)
+            {
+                daemon.Kill();
+                await daemon.WaitForExitAsync();
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Disposed already (stopped by the test).
+        }
+
+        daemon.Dispose();
+    }
+
+    /// <summary>Waits for a daemon from <see cref="StartSupervised"/> to write its pid file (its monitor is up then).</summary>
+    public static Task WaitForPidFileAsync(string root) =>
+        Eventually.TrueAsync(() => File.Exists(Path.Combine(root, "qsd.pid")), TimeSpan.FromSeconds(10), "the daemon writing its pid file");
 
     /// <summary>A loopback TCP port free now.</summary>
     public static int FreePort()
