@@ -1,6 +1,6 @@
 using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Hypervisor.Qemu;
-using OrleansMigrate.Hypervisor.Tests.Support;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Hypervisor.Tests.Qemu;
 
@@ -53,8 +53,7 @@ internal static class QemuTestGuest
     /// <summary>Waits (bounded) until pre-copy has sent bytes, i.e. the migration is really under way.</summary>
     public static async Task WaitForPreCopyAsync(IOutgoingMigration outgoing)
     {
-        Assert.True(await Eventually.TrueWithin(() => outgoing.GetProgress().BytesSent > 0, TimeSpan.FromSeconds(20)),
-            $"pre-copy sent nothing in 20 s ({outgoing.State})");
+        await Eventually.TrueAsync(() => outgoing.GetProgress().BytesSent > 0, TimeSpan.FromSeconds(20), "pre-copy sends its first bytes");
         Assert.Equal(OutgoingMigrationState.PreCopy, outgoing.State);
     }
 

@@ -1,6 +1,6 @@
 using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Hypervisor.Simulated;
-using OrleansMigrate.Hypervisor.Tests.Support;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Hypervisor.Tests.Simulated;
 
@@ -210,7 +210,7 @@ public sealed class AnalyticMigrationTests
 
         var failed = await Assert.ThrowsAsync<MigrationFailedException>(() => outgoing.PreSwitchover.WaitAsync(Limit));
         Assert.Equal(MigrationFailureKind.DestinationFailed, failed.Kind);
-        Assert.True(await Eventually.TrueWithin(() => outgoing.State == OutgoingMigrationState.Failed, Limit));
+        await Eventually.TrueAsync(() => outgoing.State == OutgoingMigrationState.Failed, Limit, "the outgoing migration fails");
         Assert.Equal(VmState.Running, source.State);
     }
 
