@@ -129,7 +129,7 @@ public sealed class MigrationTests
 
         var paused = await outgoing.PreSwitchover;
         var writes = source.PageWrites;
-        await Task.Delay(50);
+        await Task.Delay(50); // a fixed delay on purpose: time passes and the paused guest must write nothing
 
         Assert.Equal(VmState.Paused, source.State);
         Assert.Equal(OutgoingMigrationState.PreSwitchover, outgoing.State);

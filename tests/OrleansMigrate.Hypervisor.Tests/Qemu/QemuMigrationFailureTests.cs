@@ -59,8 +59,7 @@ public sealed class QemuMigrationFailureTests(QemuEnvironment env) : IDisposable
         var failure = await Assert.ThrowsAsync<MigrationFailedException>(() => outgoing.PreSwitchover.WaitAsync(Bound));
         Assert.NotEqual(MigrationFailureKind.Cancelled, failure.Kind);
         await Eventually.TrueAsync(() => outgoing.State == OutgoingMigrationState.Failed, TimeSpan.FromSeconds(10), "the outgoing migration fails");
-        Assert.True(await UntilAsync(async () => (await source.GetVmAsync(Id)).State == VmState.Running, TimeSpan.FromSeconds(10)),
-            $"source VM is {(await source.GetVmAsync(Id)).State}");
+        await Eventually.TrueAsync(async () => (await source.GetVmAsync(Id)).State == VmState.Running, TimeSpan.FromSeconds(10), "the source VM runs");
         Assert.False((await source.GetVmAsync(Id)).HasActiveMigration);
 
         var lost = await Assert.ThrowsAsync<MigrationFailedException>(() => incoming.Received.WaitAsync(Bound));
