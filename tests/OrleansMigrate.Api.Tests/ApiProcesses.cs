@@ -1,4 +1,5 @@
 using OrleansMigrate.Testing;
+using OrleansMigrate.Tests.Shared;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -62,8 +63,7 @@ internal static class ApiProcesses
     {
         await using var run = Start(dll, args);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await run.Process.WaitForExitAsync(cts.Token);
-        await Task.Delay(200); // the last lines reach the readers
+        await run.Process.WaitForExitAsync(cts.Token); // returns once the output readers have seen the last lines
         return (run.Process.ExitCode, run.Output);
     }
 }
@@ -98,14 +98,18 @@ internal sealed class RunningProcess : IAsyncDisposable
     public async Task WaitForAsync(string text, TimeSpan limit)
     {
         var clock = Stopwatch.StartNew();
-        while (!Output.Contains(text, StringComparison.Ordinal))
+        try
         {
-            if (Process.HasExited || clock.Elapsed > limit)
+            await Eventually.TrueAsync(() =>
             {
-                Assert.Fail($"'{text}' not seen (exited: {Process.HasExited}, after {clock.Elapsed.TotalSeconds:0} s):\n{Output}");
-            }
-
-            await Task.Delay(200);
+                var seen = Output.Contains(text, StringComparison.Ordinal);
+                Assert.False(!seen && Process.HasExited, $"'{text}' not seen (exited: True, after {clock.Elapsed.TotalSeconds:0} s):\n{Output}");
+                return seen;
+            }, limit, $"'{text}' in the output", TimeSpan.FromMilliseconds(200));
+        }
+        catch (TimeoutException)
+        {
+            Assert.Fail($"'{text}' not seen (exited: {Process.HasExited}, after {clock.Elapsed.TotalSeconds:0} s):\n{Output}");
         }
     }
 

@@ -7,6 +7,7 @@ using OrleansMigrate.Api.Dashboard;
 using OrleansMigrate.Api.Hosting;
 using OrleansMigrate.Api.Security;
 using OrleansMigrate.Hosting;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Api.Tests;
 
@@ -117,26 +118,30 @@ public sealed class DashboardFixture : IAsyncLifetime
     /// </summary>
     public static async Task CountersListSiloAsync(Uri baseAddress, string sessionId, string siloName)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
         var last = "";
-        for (var i = 0; i < 120 && DateTime.UtcNow < deadline; i++)
+        try
         {
-            using var counters = await GetWithCookieAsync(baseAddress, "dashboard/DashboardCounters", sessionId);
-            last = await counters.Content.ReadAsStringAsync();
-            Assert.True(counters.StatusCode == HttpStatusCode.OK, $"{(int)counters.StatusCode}: {last}");
-            Assert.Equal("application/json", counters.Content.Headers.ContentType?.MediaType);
-            var json = System.Text.Json.JsonDocument.Parse(last).RootElement;
-            if (json.TryGetProperty("hosts", out var hosts) && hosts.ValueKind == System.Text.Json.JsonValueKind.Array
-                && hosts.EnumerateArray().Any(h => h.GetProperty("siloName").GetString() == siloName))
+            await Eventually.TrueAsync(async () =>
             {
-                Assert.True(json.GetProperty("totalActiveHostCount").GetInt32() >= 1, last);
-                return;
-            }
+                using var counters = await GetWithCookieAsync(baseAddress, "dashboard/DashboardCounters", sessionId);
+                last = await counters.Content.ReadAsStringAsync();
+                Assert.True(counters.StatusCode == HttpStatusCode.OK, $"{(int)counters.StatusCode}: {last}");
+                Assert.Equal("application/json", counters.Content.Headers.ContentType?.MediaType);
+                var json = System.Text.Json.JsonDocument.Parse(last).RootElement;
+                if (json.TryGetProperty("hosts", out var hosts) && hosts.ValueKind == System.Text.Json.JsonValueKind.Array
+                    && hosts.EnumerateArray().Any(h => h.GetProperty("siloName").GetString() == siloName))
+                {
+                    Assert.True(json.GetProperty("totalActiveHostCount").GetInt32() >= 1, last);
+                    return true;
+                }
 
-            await Task.Delay(500);
+                return false;
+            }, TimeSpan.FromSeconds(60), $"the dashboard's counters list silo {siloName}", TimeSpan.FromMilliseconds(500));
         }
-
-        Assert.Fail($"the dashboard's counters never listed silo {siloName}; last: {last}");
+        catch (TimeoutException)
+        {
+            Assert.Fail($"the dashboard's counters never listed silo {siloName}; last: {last}");
+        }
     }
 
     /// <summary>A GET carrying only the dashboard cookie (no Authorization header).</summary>

@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
 using OrleansMigrate.Api.FleetEvents;
 using OrleansMigrate.Client;
+using OrleansMigrate.Tests.Shared;
 using static OrleansMigrate.Api.Tests.ApiFixture;
 
 namespace OrleansMigrate.Api.Tests;
@@ -39,7 +40,7 @@ public sealed class FleetEventHubTests(ApiFixture fixture)
         try
         {
             // Pre-copy's progress changes every round: passes publish until the slow client's queue of 2 overflows.
-            for (var i = 0; i < 600 && !slow.Dropped; i++)
+            await Eventually.TrueAsync(async () =>
             {
                 await hub.PollOnceAsync(CancellationToken.None);
                 while (reader.Queue.Reader.TryRead(out var e))
@@ -47,10 +48,8 @@ public sealed class FleetEventHubTests(ApiFixture fixture)
                     read.Add(e);
                 }
 
-                await Task.Delay(50);
-            }
-
-            Assert.True(slow.Dropped, "the client that did not read was never dropped");
+                return slow.Dropped;
+            }, TimeSpan.FromSeconds(60), "the client that did not read is dropped");
             // Its queue holds what it had room for, then ends (its endpoint then writes the final "dropped" event).
             var left = 0;
             while (slow.Queue.Reader.TryRead(out _))
@@ -72,9 +71,15 @@ public sealed class FleetEventHubTests(ApiFixture fixture)
             {
             }
 
-            for (var i = 0; i < 900 && !(await fixture.Registry.GetMigrationAsync(id)).IsEnded; i++)
+            // Best effort, like the loop it replaces: a migration still running is the next test's to wait for, and a
+            // failure here would hide the test's own.
+            try
             {
-                await Task.Delay(100);
+                await Eventually.TrueAsync(async () => (await fixture.Registry.GetMigrationAsync(id)).IsEnded, TimeSpan.FromSeconds(90),
+                    $"migration {id} ends", TimeSpan.FromMilliseconds(100));
+            }
+            catch (TimeoutException)
+            {
             }
         }
     }

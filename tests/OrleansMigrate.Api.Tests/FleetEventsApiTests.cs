@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using OrleansMigrate.Api.FleetEvents;
+using OrleansMigrate.Tests.Shared;
 using static OrleansMigrate.Api.Tests.ApiFixture;
 
 namespace OrleansMigrate.Api.Tests;
@@ -98,20 +99,9 @@ public sealed class FleetEventsApiTests(ApiFixture fixture)
             }
 
             // A client that just disconnected (the warm-up's, or the 1-client round's) leaves the hub a moment later.
-            var settle = DateTime.UtcNow + Limit;
-            while (hub.Stats.Clients != clients && DateTime.UtcNow < settle)
-            {
-                await Task.Delay(20);
-            }
-
-            Assert.Equal(clients, hub.Stats.Clients);
+            await Eventually.TrueAsync(() => hub.Stats.Clients == clients, Limit, $"the hub counts {clients} clients", TimeSpan.FromMilliseconds(20));
             var before = hub.Stats;
-            var deadline = DateTime.UtcNow + Limit;
-            while (hub.Stats.Polls < before.Polls + 4)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "the gatherer did not make 4 passes");
-                await Task.Delay(50);
-            }
+            await Eventually.TrueAsync(() => hub.Stats.Polls >= before.Polls + 4, Limit, "the gatherer makes 4 passes");
 
             var after = hub.Stats;
             Assert.Equal(0, after.Tracked); // nothing in flight
@@ -130,11 +120,7 @@ public sealed class FleetEventsApiTests(ApiFixture fixture)
     private async Task QuietAsync(FleetEventHub hub)
     {
         await using var warm = await SseClient.ConnectAsync(fixture, fixture.ViewerKey, "v1/events");
-        var deadline = DateTime.UtcNow + Limit;
-        while (!(await fixture.Registry.ListMigrationsAsync(includeEnded: false)).IsEmpty || hub.Stats.Tracked > 0)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "migrations of earlier tests are still in flight");
-            await Task.Delay(100);
-        }
+        await Eventually.TrueAsync(async () => (await fixture.Registry.ListMigrationsAsync(includeEnded: false)).IsEmpty && hub.Stats.Tracked == 0, Limit,
+            "migrations of earlier tests end and the gatherer follows none", TimeSpan.FromMilliseconds(100));
     }
 }

@@ -87,22 +87,6 @@ public sealed class ForceCompleteApiTests(ApiFixture fixture)
         return request;
     }
 
-    private static async Task<System.Text.Json.JsonElement> PollAsync(HttpClient http, string id, Func<System.Text.Json.JsonElement, bool> done)
-    {
-        for (var i = 0; i < 900; i++)
-        {
-            using var poll = await http.GetAsync($"v1/migrations/{id}");
-            Assert.Equal(HttpStatusCode.OK, poll.StatusCode);
-            var migration = await ReadJsonAsync(poll);
-            if (done(migration))
-            {
-                return migration;
-            }
-
-            await Task.Delay(100);
-        }
-
-        Assert.Fail($"migration {id} did not get there in 900 polls");
-        return default;
-    }
+    private static Task<System.Text.Json.JsonElement> PollAsync(HttpClient http, string id, Func<System.Text.Json.JsonElement, bool> done) =>
+        Poll.UntilAsync(http, $"v1/migrations/{id}", done, seconds: 90);
 }

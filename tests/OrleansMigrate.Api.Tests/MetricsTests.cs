@@ -50,18 +50,8 @@ public sealed class MetricsTests(ApiFixture fixture)
         using var accepted = await cloud.PostAsync("v1/migrations", JsonBody(new { vm_id = vm, destination_host = b }));
         Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
         var location = accepted.Headers.Location!.ToString().TrimStart('/');
-        string? phase = null;
-        for (var i = 0; i < 600 && phase is not ("completed" or "rolled_back" or "failed"); i++)
-        {
-            using var poll = await cloud.GetAsync(location);
-            phase = (await ReadJsonAsync(poll)).GetProperty("phase").GetString();
-            if (phase is not ("completed" or "rolled_back" or "failed"))
-            {
-                await Task.Delay(100);
-            }
-        }
-
-        Assert.Equal("completed", phase);
+        var ended = await Poll.UntilAsync(cloud, location, m => m.GetProperty("phase").GetString() is "completed" or "rolled_back" or "failed", 60);
+        Assert.Equal("completed", ended.GetProperty("phase").GetString());
         var after = await ScrapeAsync();
         Assert.True(Prometheus.Sum(after, "omig_migration_succeeded") >= succeededBefore + 1, after);
         Assert.True(Prometheus.Sum(after, "omig_migration_bytes") > bytesBefore, "bytes moved did not grow");

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using OrleansMigrate.Tests.Shared;
 using static OrleansMigrate.Api.Tests.ApiFixture;
 
 namespace OrleansMigrate.Api.Tests;
@@ -30,19 +31,8 @@ public sealed class MigrationApiTests(ApiFixture fixture)
         var id = (await ReadJsonAsync(accepted)).GetProperty("migration_id").GetString();
         Assert.Equal($"/v1/migrations/{id}", location);
 
-        string? phase = null;
-        for (var i = 0; i < 600 && phase is not ("completed" or "rolled_back" or "failed"); i++)
-        {
-            using var poll = await cloud.GetAsync(location!.TrimStart('/'));
-            Assert.Equal(HttpStatusCode.OK, poll.StatusCode);
-            phase = (await ReadJsonAsync(poll)).GetProperty("phase").GetString();
-            if (phase is not ("completed" or "rolled_back" or "failed"))
-            {
-                await Task.Delay(100);
-            }
-        }
-
-        Assert.Equal("completed", phase);
+        var ended = await Poll.UntilAsync(cloud, location!.TrimStart('/'), m => m.GetProperty("phase").GetString() is "completed" or "rolled_back" or "failed", 60);
+        Assert.Equal("completed", ended.GetProperty("phase").GetString());
         Assert.Equal(b, (await fixture.Registry.GetVmAsync(vm)).HostId);
 
         // Cancelling an ended migration is refused, with the reason.
@@ -153,21 +143,12 @@ public sealed class MigrationApiTests(ApiFixture fixture)
     }
 
     /// <summary>Polls the migration (at most 60 s) until it ends; its last phase.</summary>
-    private static async Task<string?> EndAsync(HttpClient http, string location)
-    {
-        string? phase = null;
-        for (var i = 0; i < 600 && phase is not ("completed" or "rolled_back" or "failed"); i++)
+    private static Task<string?> EndAsync(HttpClient http, string location) =>
+        Eventually.UntilAsync(async () =>
         {
             using var poll = await http.GetAsync(location);
-            phase = (await ReadJsonAsync(poll)).GetProperty("phase").GetString();
-            if (phase is not ("completed" or "rolled_back" or "failed"))
-            {
-                await Task.Delay(100);
-            }
-        }
-
-        return phase;
-    }
+            return (await ReadJsonAsync(poll)).GetProperty("phase").GetString();
+        }, phase => phase is "completed" or "rolled_back" or "failed", TimeSpan.FromSeconds(60), $"{location} ends", TimeSpan.FromMilliseconds(100));
 
     [Fact]
     public async Task An_unknown_policy_is_a_problem_naming_it_and_starts_nothing()

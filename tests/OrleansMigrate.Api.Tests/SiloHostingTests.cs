@@ -1,4 +1,5 @@
 using OrleansMigrate.Testing;
+using OrleansMigrate.Tests.Shared;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
@@ -87,19 +88,24 @@ public sealed class SiloHostingTests
     {
         var process = Process.Start(Start(extra))!;
         var silo = new RunningSilo(process);
-        var deadline = Stopwatch.StartNew();
-        while (!silo.Output.Contains(" up: role ", StringComparison.Ordinal))
+        try
         {
-            if (process.HasExited || deadline.Elapsed > TimeSpan.FromSeconds(120))
-            {
-                await silo.DisposeAsync();
-                Assert.Fail($"omig-silo did not come up (exited: {process.HasExited}):\n{silo.Output}");
-            }
-
-            await Task.Delay(200);
+            await Eventually.TrueAsync(() => silo.Output.Contains(" up: role ", StringComparison.Ordinal) || process.HasExited, TimeSpan.FromSeconds(120),
+                "omig-silo comes up", TimeSpan.FromMilliseconds(200));
+        }
+        catch (TimeoutException)
+        {
         }
 
-        await Task.Delay(500); // the API line follows the up line
+        if (!silo.Output.Contains(" up: role ", StringComparison.Ordinal))
+        {
+            await silo.DisposeAsync();
+            Assert.Fail($"omig-silo did not come up (exited: {process.HasExited}):\n{silo.Output}");
+        }
+
+        // A fixed delay: the API line, when there is one, follows the up line; without --api-port there is none to wait
+        // for, and a test checks that none comes.
+        await Task.Delay(500);
         return silo;
     }
 
@@ -107,8 +113,7 @@ public sealed class SiloHostingTests
     {
         await using var silo = new RunningSilo(Process.Start(Start(extra))!);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await silo.Process.WaitForExitAsync(cts.Token);
-        await Task.Delay(200); // the last lines reach the readers
+        await silo.Process.WaitForExitAsync(cts.Token); // returns once the output readers have seen the last lines
         return (silo.Process.ExitCode, silo.Output);
     }
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Api.Tests;
 
@@ -50,17 +51,19 @@ public sealed class SseClient : IAsyncDisposable
     /// <summary>Waits (at most <paramref name="limit"/>) until an event satisfies <paramref name="match"/>; returns it.</summary>
     public async Task<SseEvent> WaitForAsync(Func<SseEvent, bool> match, TimeSpan limit, string what)
     {
-        var deadline = DateTime.UtcNow + limit;
-        while (true)
+        try
         {
-            if (Events.FirstOrDefault(match) is { } found)
+            return await Eventually.ObjectAsync(() =>
             {
-                return found;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"no event {what} within {limit.TotalSeconds} s; got {Events.Count}: {string.Join(" | ", Events.TakeLast(5).Select(e => $"{e.Id} {e.Name}"))}");
-            Assert.False(_reader.IsCompleted, $"the stream ended before an event {what}");
-            await Task.Delay(50);
+                var found = Events.FirstOrDefault(match);
+                Assert.False(found is null && _reader.IsCompleted, $"the stream ended before an event {what}");
+                return Task.FromResult(found);
+            }, limit, $"an event {what}");
+        }
+        catch (TimeoutException)
+        {
+            Assert.Fail($"no event {what} within {limit.TotalSeconds} s; got {Events.Count}: {string.Join(" | ", Events.TakeLast(5).Select(e => $"{e.Id} {e.Name}"))}");
+            throw;
         }
     }
 

@@ -1,4 +1,5 @@
 using OrleansMigrate.Testing;
+using OrleansMigrate.Tests.Shared;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -100,12 +101,19 @@ public sealed class SiloProcess : IAsyncDisposable
     /// <summary>Waits (at most <paramref name="limit"/>) until the output contains <paramref name="text"/>.</summary>
     public async Task WaitForOutputAsync(string text, TimeSpan limit)
     {
-        for (var deadline = DateTime.UtcNow + limit; !Output.Contains(text, StringComparison.Ordinal); await Task.Delay(100))
+        try
         {
-            if (DateTime.UtcNow > deadline || ExitCode is not null)
+            await Eventually.TrueAsync(() =>
             {
-                throw new SiloStartException($"silo {Name} did not print '{text}' within {limit}:\n{Output}");
-            }
+                var seen = Output.Contains(text, StringComparison.Ordinal);
+                return !seen && ExitCode is not null
+                    ? throw new SiloStartException($"silo {Name} did not print '{text}' within {limit}:\n{Output}")
+                    : seen;
+            }, limit, $"silo {Name} prints '{text}'", TimeSpan.FromMilliseconds(100));
+        }
+        catch (TimeoutException)
+        {
+            throw new SiloStartException($"silo {Name} did not print '{text}' within {limit}:\n{Output}");
         }
     }
 

@@ -6,6 +6,7 @@ using OrleansMigrate.Audit;
 using OrleansMigrate.Client;
 using OrleansMigrate.Fleet;
 using OrleansMigrate.Hosting;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Tests.Audit;
 
@@ -66,42 +67,20 @@ public sealed class AuditClusterFixture : IAsyncLifetime
     /// (default 30 s). Calls that fail while the cluster recovers are retried.</summary>
     public static async Task<AuditorStatus> WaitForAsync(OmigClient client, Func<AuditorStatus, bool> until, string what, TimeSpan? deadline = null)
     {
-        using var cts = new CancellationTokenSource(deadline ?? TimeSpan.FromSeconds(30));
+        var limit = deadline ?? TimeSpan.FromSeconds(30);
+        using var cts = new CancellationTokenSource(limit);
         AuditorStatus? last = null;
-        string? error = null;
-        while (!cts.IsCancellationRequested)
+        try
         {
-            try
-            {
-                last = await client.GetAuditorStatusAsync().WaitAsync(cts.Token);
-                error = null;
-                if (until(last))
-                {
-                    return last;
-                }
-            }
-            catch (OperationCanceledException) when (cts.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (Exception ex)
-            {
-                error = ex.GetBaseException().Message;
-            }
-
-            try
-            {
-                await Task.Delay(100, cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
+            return await Eventually.UntilAsync(async () => last = await client.GetAuditorStatusAsync().WaitAsync(cts.Token), until, limit,
+                $"the auditor shows {what}", TimeSpan.FromMilliseconds(100), transient: _ => !cts.IsCancellationRequested);
         }
-
-        Assert.Fail($"the auditor never showed {what}; last status: {last}; " +
-            $"findings: [{string.Join("; ", last?.LastReport?.Findings.Select(f => $"{f.Invariant} {f.Subject}: {f.Detail}") ?? [])}]; last error: {error}");
-        return last!;
+        catch (Exception ex) when (ex is TimeoutException || cts.IsCancellationRequested)
+        {
+            Assert.Fail($"the auditor never showed {what}; last status: {last}; " +
+                $"findings: [{string.Join("; ", last?.LastReport?.Findings.Select(f => $"{f.Invariant} {f.Subject}: {f.Detail}") ?? [])}]; {ex.GetBaseException().Message}");
+            return last!;
+        }
     }
 
     public Task<AuditorStatus> WaitForAsync(Func<AuditorStatus, bool> until, string what) => WaitForAsync(Client, until, what);

@@ -4,6 +4,7 @@ using OrleansMigrate.Fleet;
 using OrleansMigrate.Operations;
 using OrleansMigrate.Tests.Migration;
 using OrleansMigrate.Tests.Operations;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Tests.Fleet;
 
@@ -61,21 +62,8 @@ public sealed class HostDirectoryTests(MigrationClusterFixture fixture)
 
         // A directory under another key activates empty: it never heard this host's publish.
         var fresh = fixture.Cluster.Client.GetGrain<IHostDirectoryGrain>(TestFleet.Unique("dir"));
-        HostDirectoryChanges changes;
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        do
-        {
-            changes = await fresh.ChangesSinceAsync(Guid.Empty, 0);
-            if (changes.Complete)
-            {
-                break;
-            }
-
-            await Task.Delay(50);
-        }
-        while (DateTime.UtcNow < deadline);
-
-        Assert.True(changes.Complete, "the directory did not fill itself within 30 s");
+        var changes = await Eventually.UntilAsync(() => fresh.ChangesSinceAsync(Guid.Empty, 0), c => c.Complete, TimeSpan.FromSeconds(30),
+            "the directory fills itself");
         Assert.Contains(changes.Changed, h => h.HostId == host);
     }
 
@@ -104,15 +92,8 @@ public sealed class HostDirectoryTests(MigrationClusterFixture fixture)
         Assert.Contains(ghost, healed.Removed);
     }
 
-    private static async Task WaitCompleteAsync(IHostDirectoryGrain directory)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!(await directory.ChangesSinceAsync(Guid.Empty, 0)).Complete)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the directory did not fill itself within 30 s");
-            await Task.Delay(50);
-        }
-    }
+    private static Task WaitCompleteAsync(IHostDirectoryGrain directory) =>
+        Eventually.UntilAsync(() => directory.ChangesSinceAsync(Guid.Empty, 0), c => c.Complete, TimeSpan.FromSeconds(30), "the directory fills itself");
 
     [Fact]
     public async Task The_silo_view_read_from_changes_equals_the_registry()

@@ -11,6 +11,7 @@ using OrleansMigrate.Fleet;
 using OrleansMigrate.Hosting;
 using OrleansMigrate.Migration;
 using OrleansMigrate.Tests.Cloud;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Tests.Migration;
 
@@ -243,18 +244,19 @@ public sealed class AgentOutageTests(AgentOutageFixture fixture) : IDisposable
 
     private async Task<MigrationStatus> WaitForAsync(string id, Func<MigrationStatus, bool> done, string what)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (true)
+        MigrationStatus? last = null;
+        try
         {
-            var status = await fixture.Client.GetMigrationAsync(id);
-            if (done(status))
+            return await Eventually.UntilAsync(async () =>
             {
+                var status = last = await fixture.Client.GetMigrationAsync(id);
+                Assert.False(status.IsEnded && !done(status), $"migration {id} ended {status.Phase} ({status.Failure}) before {what}");
                 return status;
-            }
-
-            Assert.False(status.IsEnded, $"migration {id} ended {status.Phase} ({status.Failure}) before {what}");
-            Assert.True(DateTime.UtcNow < deadline, $"migration {id} never reached {what} (in {status.Phase})");
-            await Task.Delay(20);
+            }, done, TimeSpan.FromSeconds(60), $"migration {id} reaches {what}", TimeSpan.FromMilliseconds(20));
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"migration {id} never reached {what} (in {last?.Phase})", ex);
         }
     }
 }

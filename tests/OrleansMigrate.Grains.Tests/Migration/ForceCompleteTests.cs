@@ -1,5 +1,6 @@
 using OrleansMigrate.Errors;
 using OrleansMigrate.Migration;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Tests.Migration;
 
@@ -136,17 +137,15 @@ public sealed class ForceCompleteTests(MigrationClusterFixture fixture)
 
     private async Task<MigrationStatus> WaitUntilAsync(string id, Func<MigrationStatus, bool> done)
     {
-        var deadline = DateTime.UtcNow + Limit;
-        while (true)
+        MigrationStatus? last = null;
+        try
         {
-            var status = await fixture.Client.GetMigrationAsync(id);
-            if (done(status))
-            {
-                return status;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"migration {id} is still {status.Phase} after {Limit.TotalSeconds} s");
-            await Task.Delay(50);
+            return await Eventually.UntilAsync(async () => last = await fixture.Client.GetMigrationAsync(id), done, Limit,
+                $"migration {id} reaches the awaited state");
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"migration {id} is still {last?.Phase} after {Limit.TotalSeconds} s", ex);
         }
     }
 }

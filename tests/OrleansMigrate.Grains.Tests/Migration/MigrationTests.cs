@@ -2,6 +2,7 @@ using OrleansMigrate.Errors;
 using OrleansMigrate.Faults;
 using OrleansMigrate.Fleet;
 using OrleansMigrate.Migration;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Tests.Migration;
 
@@ -24,7 +25,7 @@ public sealed class MigrationTests(MigrationClusterFixture fixture) : IDisposabl
             while (!stop.IsCancellationRequested)
             {
                 violations.AddRange(await Invariants.CheckAsync(fixture.Client, fixture.Runtime, vm, MigrationClusterFixture.HostIds));
-                await Task.Delay(5);
+                await Task.Delay(5); // paces the checker: it samples the invariants all through the migration
             }
         });
 
@@ -359,13 +360,7 @@ public sealed class MigrationTests(MigrationClusterFixture fixture) : IDisposabl
         return last ?? await fixture.Client.GetMigrationAsync(id);
     }
 
-    private async Task WaitForPhaseAsync(string id, MigrationPhase phase)
-    {
-        var deadline = DateTime.UtcNow + Limit;
-        while ((await fixture.Client.GetMigrationAsync(id)).Phase != phase)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"migration {id} never reached {phase}");
-            await Task.Delay(10);
-        }
-    }
+    private Task WaitForPhaseAsync(string id, MigrationPhase phase) =>
+        Eventually.UntilAsync(() => fixture.Client.GetMigrationAsync(id), status => status.Phase == phase, Limit,
+            $"migration {id} reaches {phase}", TimeSpan.FromMilliseconds(10));
 }

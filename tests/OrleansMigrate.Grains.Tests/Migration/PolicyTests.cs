@@ -6,6 +6,7 @@ using OrleansMigrate.Fleet;
 using OrleansMigrate.Hosting;
 using OrleansMigrate.Migration;
 using OrleansMigrate.Tests.Operations;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Tests.Migration;
 
@@ -121,11 +122,7 @@ public sealed class PolicySchedulerTests(MigrationClusterFixture fixture)
         var policies = await fixture.Client.ListPoliciesAsync();
         Assert.Contains(policies, p => p.Name == "passthrough" && !p.LiveMigrate);
         Assert.Contains(policies, p => p.Name == "critical" && p.MaintenanceWindowUtc == "22:00-06:00" && p.NotifyOwner);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!(await fixture.Client.GetMigrationAsync(started.MigrationId)).IsEnded)
-        {
-            Assert.True(DateTime.UtcNow < deadline);
-            await Task.Delay(100);
-        }
+        await Eventually.TrueAsync(async () => (await fixture.Client.GetMigrationAsync(started.MigrationId)).IsEnded, TimeSpan.FromSeconds(60),
+            $"migration {started.MigrationId} ends", TimeSpan.FromMilliseconds(100));
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using OrleansMigrate.Faults;
 using OrleansMigrate.Migration;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Tests.Migration;
 
@@ -118,16 +119,17 @@ public sealed class RunLoopFaultTests(MigrationClusterFixture fixture) : IDispos
         // The caller hears the failure: the migration must not run later anyway (the admission timer once admitted and
         // started the unsaved entry), and the VM must be free to be submitted again at once. Armed only once no earlier
         // test's migration is open, so the failing write is this submit's, not an end notification's pass.
-        for (var i = 0; i < 100 && !(await fixture.Client.ListMigrationsAsync(includeEnded: false)).IsEmpty; i++)
-        {
-            await Task.Delay(100);
-        }
+        await Eventually.TrueAsync(async () => (await fixture.Client.ListMigrationsAsync(includeEnded: false)).IsEmpty, TimeSpan.FromSeconds(10),
+            "no earlier test's migration is open", TimeSpan.FromMilliseconds(100));
 
+        // A fixed delay: the scheduler's pass for the last end notification may still be writing after the list shows
+        // nothing open, and nothing a test can read says when it is done.
         await Task.Delay(200);
         fixture.Faults.FailNext(FaultSteps.SchedulerSave, times: 1);
         await Assert.ThrowsAsync<InjectedFaultException>(() => fixture.Client.MigrateAsync(new MigrationRequest(vm.VmId, "m-2")));
 
-        // Two admission sweeps (every 2 s) later, nothing of it is open and the VM has not moved.
+        // Two admission sweeps (every 2 s) later, nothing of it is open and the VM has not moved: a fixed delay on
+        // purpose, time must pass with nothing happening.
         await Task.Delay(TimeSpan.FromSeconds(4.5));
         Assert.DoesNotContain(await fixture.Client.ListMigrationsAsync(includeEnded: true), m => m.Request.VmId == vm.VmId);
         Assert.Equal("m-1", (await fixture.Client.GetVmAsync(vm.VmId)).HostId);

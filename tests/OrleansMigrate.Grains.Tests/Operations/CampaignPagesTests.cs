@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using OrleansMigrate.Client;
 using OrleansMigrate.Operations;
 using OrleansMigrate.Tests.Migration;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Tests.Operations;
 
@@ -66,12 +67,15 @@ public sealed class CampaignPagesTests(MigrationClusterFixture fixture)
         }
 
         var campaign = await Client.StartCampaignAsync(new CampaignSpec("2.0.0", "group", group, Batch: 50, MaxParallelMigrations: 50));
-        var deadline = DateTime.UtcNow.AddSeconds(120);
-        while (!campaign.IsEnded)
+        var last = campaign;
+        try
         {
-            Assert.True(DateTime.UtcNow < deadline, $"campaign did not end: {campaign.HostsUpgraded} of {count} upgraded");
-            await Task.Delay(200);
-            campaign = await Client.GetCampaignAsync(campaign.CampaignId);
+            campaign = await Eventually.UntilAsync(async () => last = await Client.GetCampaignAsync(campaign.CampaignId), c => c.IsEnded,
+                TimeSpan.FromSeconds(120), $"campaign {campaign.CampaignId} ends", TimeSpan.FromMilliseconds(200));
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"campaign did not end: {last.HostsUpgraded} of {count} upgraded", ex);
         }
 
         Assert.Equal(CampaignState.Completed, campaign.State);

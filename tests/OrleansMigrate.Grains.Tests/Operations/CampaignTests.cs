@@ -6,6 +6,7 @@ using OrleansMigrate.Faults;
 using OrleansMigrate.Fleet;
 using OrleansMigrate.Operations;
 using OrleansMigrate.Tests.Migration;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Tests.Operations;
 
@@ -78,7 +79,7 @@ public sealed class CampaignTests(MigrationClusterFixture fixture) : IDisposable
         Assert.Contains("failed DIMM", failed.Reason);
         Assert.Equal(HostHealth.Degraded, (await Client.GetHostAsync(first)).Health);
         Assert.Equal(2, campaign.Hosts.Count(h => h.State == CampaignHostState.Waiting));
-        await Task.Delay(1500);
+        await Task.Delay(1500); // a fixed delay on purpose: time passes and the paused campaign must start no host
         Assert.Equal(2, (await Client.GetCampaignAsync(campaign.CampaignId)).Hosts.Count(h => h.State == CampaignHostState.Waiting));
 
         await Client.ResumeCampaignAsync(campaign.CampaignId);
@@ -215,14 +216,16 @@ public sealed class CampaignTests(MigrationClusterFixture fixture) : IDisposable
 
     private async Task<CampaignStatus> WaitAsync(CampaignStatus campaign, bool stopWhenPaused = false)
     {
-        var deadline = DateTime.UtcNow + Limit;
-        while (!campaign.IsEnded && !(stopWhenPaused && campaign.State == CampaignState.Paused))
+        var last = campaign;
+        try
         {
-            Assert.True(DateTime.UtcNow < deadline, $"campaign did not end: {string.Join(", ", campaign.Hosts.Select(h => $"{h.HostId} {h.State} {h.Reason}"))}");
-            await Task.Delay(100);
-            campaign = await Client.GetCampaignAsync(campaign.CampaignId);
+            return await Eventually.UntilAsync(async () => last = await Client.GetCampaignAsync(campaign.CampaignId),
+                c => c.IsEnded || (stopWhenPaused && c.State == CampaignState.Paused), Limit,
+                $"campaign {campaign.CampaignId} ends{(stopWhenPaused ? " or pauses" : "")}", TimeSpan.FromMilliseconds(100));
         }
-
-        return campaign;
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"campaign did not end: {string.Join(", ", last.Hosts.Select(h => $"{h.HostId} {h.State} {h.Reason}"))}", ex);
+        }
     }
 }

@@ -4,6 +4,7 @@ using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
 using OrleansMigrate.Operations;
 using OrleansMigrate.Tests.Migration;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Tests.Operations;
 
@@ -91,14 +92,15 @@ public sealed class FleetPlanTests(MigrationClusterFixture fixture)
 
     private async Task<FleetPlanStatus> WaitAsync(FleetPlanStatus plan)
     {
-        var deadline = DateTime.UtcNow + Limit;
-        while (!plan.IsEnded)
+        var last = plan;
+        try
         {
-            Assert.True(DateTime.UtcNow < deadline, $"plan {plan.PlanId} did not end: {string.Join(", ", plan.Moves.Select(m => $"{m.VmId} {m.State} {m.Reason}"))}");
-            await Task.Delay(100);
-            plan = await Client.GetPlanAsync(plan.PlanId);
+            return await Eventually.UntilAsync(async () => last = await Client.GetPlanAsync(plan.PlanId), p => p.IsEnded, Limit,
+                $"plan {plan.PlanId} ends", TimeSpan.FromMilliseconds(100));
         }
-
-        return plan;
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"plan {plan.PlanId} did not end: {string.Join(", ", last.Moves.Select(m => $"{m.VmId} {m.State} {m.Reason}"))}", ex);
+        }
     }
 }

@@ -6,6 +6,7 @@ using OrleansMigrate.Faults;
 using OrleansMigrate.Fleet;
 using OrleansMigrate.Operations;
 using OrleansMigrate.Tests.Migration;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Tests.Operations;
 
@@ -217,14 +218,15 @@ public sealed class HostDrainTests(MigrationClusterFixture fixture) : IDisposabl
 
     private async Task<DrainStatus> WaitAsync(DrainStatus drain)
     {
-        var deadline = DateTime.UtcNow + Limit;
-        while (!drain.IsEnded)
+        var last = drain;
+        try
         {
-            Assert.True(DateTime.UtcNow < deadline, $"drain of {drain.HostId} did not end: {string.Join(", ", drain.Vms.Select(v => $"{v.VmId} {v.State} {v.Reason}"))}");
-            await Task.Delay(100);
-            drain = await Client.GetDrainAsync(drain.HostId);
+            return await Eventually.UntilAsync(async () => last = await Client.GetDrainAsync(drain.HostId), d => d.IsEnded, Limit,
+                $"the drain of {drain.HostId} ends", TimeSpan.FromMilliseconds(100));
         }
-
-        return drain;
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"drain of {drain.HostId} did not end: {string.Join(", ", last.Vms.Select(v => $"{v.VmId} {v.State} {v.Reason}"))}", ex);
+        }
     }
 }

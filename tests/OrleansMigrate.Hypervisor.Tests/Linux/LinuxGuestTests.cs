@@ -2,6 +2,7 @@ using System.Diagnostics;
 using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Hypervisor.Linux.Guest;
 using OrleansMigrate.Hypervisor.Qemu;
+using OrleansMigrate.Tests.Shared;
 using OrleansMigrate.Testing;
 using Xunit.Abstractions;
 
@@ -77,9 +78,8 @@ public sealed class LinuxGuestTests(LinuxGuestEnvironment env, ITestOutputHelper
             await env.AttachTapAsync(tap, route: true);
             var (_, trailer) = await WaitForEchoAsync("serve-2.log");
             Assert.NotEqual(firstBoot, trailer.BootId);
-            await Task.Delay(1000);
-            var again = await UdpEchoProbe.WaitForEchoAsync(env.Namespace, env.UdpTarget, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(200));
-            Assert.True(again.Trailer.DurableSeq > check.HighestSeq, $"the restarted guest writes after seq {check.HighestSeq}, reports {again.Trailer.DurableSeq}");
+            var again = await Eventually.UntilAsync(() => UdpEchoProbe.WaitForEchoAsync(env.Namespace, env.UdpTarget, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(200)),
+                echo => echo.Trailer.DurableSeq > check.HighestSeq, TimeSpan.FromSeconds(30), $"the restarted guest writes after seq {check.HighestSeq}", TimeSpan.FromMilliseconds(200));
             durable = again.Trailer.DurableSeq;
             await driver.DestroyVmAsync("vm-serve2");
         }
@@ -113,13 +113,12 @@ public sealed class LinuxGuestTests(LinuxGuestEnvironment env, ITestOutputHelper
         // The alive window is wide: under TCG on a loaded 2-core machine a stream stalls for up to a second with no
         // fault; a reset or a seq gap is what fails a stream.
         var tcp = TcpStreamProbe.RunAsync(new TcpStreamProbeOptions { Namespace = env.Namespace, Target = env.TcpTarget, Connections = 8, Duration = TimeSpan.FromSeconds(18), AliveWindow = TimeSpan.FromSeconds(3) }, cancel.Token);
-        await Task.Delay(2000);
+        await Task.Delay(2000); // a fixed delay on purpose: the probes see 2 s of traffic before the migration starts
 
         // The destination's tap goes into the namespace as soon as its QEMU holds it (it opens taps in the root namespace).
         var attach = Task.Run(async () =>
         {
-            for (var i = 0; i < 6000 && destination.ProcessId("vm-mig") is null; i++)
-                await Task.Delay(5);
+            await Eventually.TrueAsync(() => destination.ProcessId("vm-mig") is not null, TimeSpan.FromSeconds(30), "the destination QEMU starts", TimeSpan.FromMilliseconds(5));
             await env.AttachTapAsync(destinationTap, route: false);
         });
         var report = await LiveMigration.RunAsync(source, destination, "vm-mig",

@@ -1,6 +1,7 @@
 using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Hypervisor.Simulated;
 using OrleansMigrate.Hypervisor.Tests.Support;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Hypervisor.Tests.PreCopy;
 
@@ -13,7 +14,7 @@ public sealed class FailureTests
     {
         Assert.Equal(VmState.Running, vm.State);
         var writes = vm.PageWrites;
-        Assert.True(await Eventually.TrueWithin(() => vm.PageWrites > writes + 50, Patience), "the guest keeps dirtying memory");
+        await Eventually.TrueAsync(() => vm.PageWrites > writes + 50, Patience, "the guest keeps dirtying memory");
         var report = vm.Verify();
         Assert.True(report.Consistent, report.Summary);
     }
@@ -26,7 +27,7 @@ public sealed class FailureTests
         var source = await hosts.BootAsync(spec);
         var incoming = await hosts.PrepareDestinationAsync(spec);
         var outgoing = await hosts.Source.StartOutgoingAsync(spec.VmId, incoming.Endpoint, Guests.SlowLink());
-        Assert.True(await Eventually.TrueWithin(() => outgoing.GetProgress().BytesSent > 4 << 20, Patience));
+        await Eventually.TrueAsync(() => outgoing.GetProgress().BytesSent > 4 << 20, Patience, "pre-copy sends more than 4 MiB");
 
         await outgoing.CancelAsync("operator changed their mind");
 
@@ -51,7 +52,7 @@ public sealed class FailureTests
             TransportWrapper = stream => connection = new KillableStream(stream),
         });
         var outgoing = await hosts.Source.StartOutgoingAsync(spec.VmId, incoming.Endpoint, Guests.SlowLink());
-        Assert.True(await Eventually.TrueWithin(() => outgoing.GetProgress().BytesSent > 4 << 20, Patience));
+        await Eventually.TrueAsync(() => outgoing.GetProgress().BytesSent > 4 << 20, Patience, "pre-copy sends more than 4 MiB");
 
         connection!.Kill();
 
@@ -70,7 +71,7 @@ public sealed class FailureTests
         var source = await hosts.BootAsync(spec);
         var incoming = await hosts.PrepareDestinationAsync(spec);
         var outgoing = await hosts.Source.StartOutgoingAsync(spec.VmId, incoming.Endpoint, Guests.SlowLink());
-        Assert.True(await Eventually.TrueWithin(() => outgoing.GetProgress().BytesSent > 4 << 20, Patience));
+        await Eventually.TrueAsync(() => outgoing.GetProgress().BytesSent > 4 << 20, Patience, "pre-copy sends more than 4 MiB");
 
         await incoming.DisposeAsync();
 
@@ -116,7 +117,7 @@ public sealed class FailureTests
 
         Assert.Equal(OutgoingMigrationState.Cancelled, outgoing.State);
         await AssertStillRunningAndIntactAsync(source);
-        Assert.True(await Eventually.TrueWithin(() => incoming.State == IncomingMigrationState.Failed, Patience), "the destination tears down on the source's abort");
+        await Eventually.TrueAsync(() => incoming.State == IncomingMigrationState.Failed, Patience, "the destination tears down on the source's abort");
         await Assert.ThrowsAsync<MigrationFailedException>(() => incoming.ResumeAsync());
     }
 

@@ -2,6 +2,7 @@ using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Hypervisor.Simulated;
 using OrleansMigrate.Hypervisor.Tests.Simulated;
 using OrleansMigrate.Hypervisor.Tests.Support;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Hypervisor.Tests.PreCopy;
 
@@ -91,7 +92,7 @@ public abstract class LifecycleParityTests
     public async Task A_stalled_guest_converges_once_the_target_is_escalated_or_rolls_back_on_abort(StallResponse response)
     {
         await using var rig = await Rig.StartAsync(this, StallingGuest("parity-stall"), Options);
-        Assert.True(await Eventually.TrueWithin(() => rig.Outgoing.GetProgress().Round >= 3, Patience), "pre-copy iterates");
+        await Eventually.TrueAsync(() => rig.Outgoing.GetProgress().Round >= 3, Patience, "pre-copy iterates");
         Assert.Equal(OutgoingMigrationState.PreCopy, rig.Outgoing.State);
         Assert.All(rig.Outgoing.GetRounds(), r => Assert.True(r.EstimatedDowntimeMs > rig.Outgoing.DowntimeTargetMs, $"round {r.Number} estimate {r.EstimatedDowntimeMs} ms"));
         await Assert.ThrowsAsync<InvalidOperationException>(() => rig.Outgoing.FinalCopyAsync());
@@ -167,7 +168,7 @@ public abstract class LifecycleParityTests
     public async Task A_switchover_that_skips_the_stage_pauses_at_once_and_a_cancel_after_the_final_copy_rolls_back_both_sides()
     {
         await using var rig = await Rig.StartAsync(this, StallingGuest("parity-skip"), Options);
-        Assert.True(await Eventually.TrueWithin(() => rig.Outgoing.GetProgress().Round >= 2, Patience), "pre-copy iterates");
+        await Eventually.TrueAsync(() => rig.Outgoing.GetProgress().Round >= 2, Patience, "pre-copy iterates");
 
         rig.Outgoing.RequestSwitchover(skipPreLastCopy: true);
         var paused = await rig.Outgoing.PreSwitchover.WaitAsync(Patience);
@@ -186,7 +187,7 @@ public abstract class LifecycleParityTests
 
         Assert.Equal(OutgoingMigrationState.Cancelled, rig.Outgoing.State);
         Assert.Equal(VmState.Running, await rig.SourceStateAsync());
-        Assert.True(await Eventually.TrueWithin(() => rig.Incoming.State == IncomingMigrationState.Failed, Patience), "the destination tears down on the source's abort");
+        await Eventually.TrueAsync(() => rig.Incoming.State == IncomingMigrationState.Failed, Patience, "the destination tears down on the source's abort");
         var refused = await Assert.ThrowsAsync<MigrationFailedException>(() => rig.Incoming.ResumeAsync());
         Assert.Equal(MigrationFailureKind.SourceAborted, refused.Kind);
         Assert.Equal(VmState.Failed, await rig.DestinationStateAsync());
@@ -197,7 +198,7 @@ public abstract class LifecycleParityTests
     public async Task A_destination_abort_during_pre_copy_fails_the_source_which_keeps_running()
     {
         await using var rig = await Rig.StartAsync(this, StallingGuest("parity-dst"), Options);
-        Assert.True(await Eventually.TrueWithin(() => rig.Outgoing.GetProgress().Round >= 2, Patience), "pre-copy iterates");
+        await Eventually.TrueAsync(() => rig.Outgoing.GetProgress().Round >= 2, Patience, "pre-copy iterates");
 
         await rig.Incoming.AbortAsync("destination host lost");
 
@@ -207,8 +208,8 @@ public abstract class LifecycleParityTests
         Assert.Null(await rig.Incoming.Consistency.WaitAsync(Patience));
         var failed = await Assert.ThrowsAsync<MigrationFailedException>(() => rig.Outgoing.PreSwitchover.WaitAsync(Patience));
         Assert.Equal(MigrationFailureKind.DestinationFailed, failed.Kind);
-        Assert.True(await Eventually.TrueWithin(() => rig.Outgoing.State == OutgoingMigrationState.Failed, Patience), $"source is {rig.Outgoing.State}");
-        Assert.True(await Eventually.TrueWithin(() => rig.Source.GetVmAsync(rig.VmId).Result.State == VmState.Running, Patience), "the source VM runs");
+        await Eventually.TrueAsync(() => rig.Outgoing.State == OutgoingMigrationState.Failed, Patience, "the source's migration fails");
+        await Eventually.TrueAsync(() => rig.Source.GetVmAsync(rig.VmId).Result.State == VmState.Running, Patience, "the source VM runs");
         Assert.Equal(VmState.Failed, await rig.DestinationStateAsync());
     }
 
@@ -223,8 +224,8 @@ public abstract class LifecycleParityTests
 
         var failed = await Assert.ThrowsAsync<MigrationFailedException>(() => incoming.Received.WaitAsync(Patience));
         Assert.Equal(MigrationFailureKind.Timeout, failed.Kind);
-        Assert.True(await Eventually.TrueWithin(() => incoming.State == IncomingMigrationState.Failed, Patience));
-        Assert.True(await Eventually.TrueWithin(() => destination.GetVmAsync(spec.VmId).Result.State == VmState.Failed, Patience));
+        await Eventually.TrueAsync(() => incoming.State == IncomingMigrationState.Failed, Patience, "the incoming migration fails");
+        await Eventually.TrueAsync(() => destination.GetVmAsync(spec.VmId).Result.State == VmState.Failed, Patience, "the destination VM fails");
         var refused = await Assert.ThrowsAsync<MigrationFailedException>(() => incoming.ResumeAsync());
         Assert.Equal(MigrationFailureKind.Timeout, refused.Kind);
     }
@@ -275,11 +276,11 @@ public abstract class LifecycleParityTests
         /// <summary>The source VM runs with no migration; the destination failed with <paramref name="kind"/> and tore its VM down.</summary>
         public async Task AssertRolledBackAsync(MigrationFailureKind kind)
         {
-            Assert.True(await Eventually.TrueWithin(() => Source.GetVmAsync(VmId).Result.State == VmState.Running, Patience), "the source VM runs");
+            await Eventually.TrueAsync(() => Source.GetVmAsync(VmId).Result.State == VmState.Running, Patience, "the source VM runs");
             Assert.False((await Source.GetVmAsync(VmId)).HasActiveMigration);
             var failed = await Assert.ThrowsAsync<MigrationFailedException>(() => Incoming.Received.WaitAsync(Patience));
             Assert.Equal(kind, failed.Kind);
-            Assert.True(await Eventually.TrueWithin(() => Incoming.State == IncomingMigrationState.Failed, Patience), $"destination is {Incoming.State}");
+            await Eventually.TrueAsync(() => Incoming.State == IncomingMigrationState.Failed, Patience, "the destination's migration fails");
             Assert.Equal(VmState.Failed, await DestinationStateAsync());
             Assert.Null(await Incoming.Consistency.WaitAsync(Patience));
         }

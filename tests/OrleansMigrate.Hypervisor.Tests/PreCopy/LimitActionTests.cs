@@ -2,6 +2,7 @@ using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Hypervisor.Simulated;
 using OrleansMigrate.Hypervisor.Tests.Simulated;
 using OrleansMigrate.Hypervisor.Tests.Support;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Hypervisor.Tests.PreCopy;
 
@@ -41,11 +42,14 @@ public sealed class LimitActionTests
     /// <summary>The VM's state once it is <paramref name="expected"/>, or its last state after <see cref="Patience"/>.</summary>
     private static async Task<VmState?> StateWithinAsync(IHypervisorDriver driver, string vmId, VmState expected)
     {
-        var deadline = DateTime.UtcNow + Patience;
-        VmState? state;
-        while ((state = await StateAsync(driver, vmId)) != expected && DateTime.UtcNow < deadline)
-            await Task.Delay(10);
-        return state;
+        try
+        {
+            return await Eventually.UntilAsync(() => StateAsync(driver, vmId), state => state == expected, Patience, $"{vmId} is {expected}", TimeSpan.FromMilliseconds(10));
+        }
+        catch (TimeoutException)
+        {
+            return await StateAsync(driver, vmId);
+        }
     }
 
     [Theory]

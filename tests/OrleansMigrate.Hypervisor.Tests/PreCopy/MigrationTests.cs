@@ -1,6 +1,7 @@
 using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Hypervisor.Simulated;
 using OrleansMigrate.Hypervisor.Tests.Support;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Hypervisor.Tests.PreCopy;
 
@@ -50,7 +51,7 @@ public sealed class MigrationTests
 
         var moved = hosts.Destination.GetSimulatedVm(spec.VmId);
         var writes = moved.PageWrites;
-        Assert.True(await Eventually.TrueWithin(() => moved.PageWrites > writes + 50, TimeSpan.FromSeconds(5)));
+        await Eventually.TrueAsync(() => moved.PageWrites > writes + 50, TimeSpan.FromSeconds(5), "the guest keeps dirtying memory");
         Assert.True(moved.Verify().Consistent);
     }
 
@@ -103,7 +104,7 @@ public sealed class MigrationTests
         // A target no round can meet: only the orchestrator's request ends pre-copy.
         var options = Guests.SlowLink() with { DowntimeTargetMs = 0.1, MaxRounds = 100_000 };
         var outgoing = await hosts.Source.StartOutgoingAsync(spec.VmId, incoming.Endpoint, options);
-        Assert.True(await Eventually.TrueWithin(() => outgoing.GetProgress().Round >= 3, TimeSpan.FromSeconds(10)));
+        await Eventually.TrueAsync(() => outgoing.GetProgress().Round >= 3, TimeSpan.FromSeconds(10), "pre-copy reaches round 3");
 
         outgoing.RequestSwitchover(skipPreLastCopy: true);
 
@@ -128,7 +129,7 @@ public sealed class MigrationTests
 
         var paused = await outgoing.PreSwitchover;
         var writes = source.PageWrites;
-        await Task.Delay(50);
+        await Task.Delay(50); // a fixed delay on purpose: time passes and the paused guest must write nothing
 
         Assert.Equal(VmState.Paused, source.State);
         Assert.Equal(OutgoingMigrationState.PreSwitchover, outgoing.State);

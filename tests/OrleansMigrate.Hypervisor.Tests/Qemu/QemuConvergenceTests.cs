@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Hypervisor.Qemu;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Hypervisor.Tests.Qemu;
 
@@ -28,15 +29,16 @@ public sealed class QemuConvergenceTests(QemuEnvironment env) : IDisposable
         Assert.True(await CapabilityAsync(source, "vm-conv", "pause-before-switchover"));
 
         // The progress the orchestrator's stall detector reads comes from query-migrate.
-        Assert.True(await QemuTestGuest.UntilAsync(() => Task.FromResult(outgoing.GetProgress().BytesSent > 0 && outgoing.GetProgress().DirtyRateBytesPerSecond >= 0), TimeSpan.FromSeconds(20)));
-        await Task.Delay(1500);
+        await Eventually.TrueAsync(() => outgoing.GetProgress().BytesSent > 0 && outgoing.GetProgress().DirtyRateBytesPerSecond >= 0, TimeSpan.FromSeconds(20),
+            "query-migrate reports bytes sent and a dirty rate");
+        await Task.Delay(1500); // a fixed delay on purpose: time passes and pre-copy must still not converge
         Assert.False(outgoing.PreSwitchover.IsCompleted, "1 ms of downtime at 20 MB/s cannot be met by a guest dirtying 75 MB/s");
 
         // Escalation: the new target is QEMU's downtime-limit, and pre-copy converges under it.
         outgoing.SetDowntimeTarget(5000);
-        Assert.True(await QemuTestGuest.UntilAsync(async () =>
+        await Eventually.TrueAsync(async () =>
             JsonNode.Parse(await source.PassthroughAsync("vm-conv", """{"execute":"query-migrate-parameters"}"""))!["return"]!["downtime-limit"]!.GetValue<long>() == 5000,
-            TimeSpan.FromSeconds(10)), "downtime-limit follows the escalated target");
+            TimeSpan.FromSeconds(10), "downtime-limit follows the escalated target", TimeSpan.FromMilliseconds(20));
         var paused = await outgoing.PreSwitchover.WaitAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(SwitchoverReason.Converged, paused.Reason);
         Assert.Equal(5000, outgoing.DowntimeTargetMs);
@@ -102,9 +104,9 @@ public sealed class QemuConvergenceTests(QemuEnvironment env) : IDisposable
         Assert.Contains("pre-copy aborted at its time limit (2000 ms, policy 'critical', on limit: abort)", failure.Message);
         Assert.Equal(OutgoingMigrationState.Failed, outgoing.State);
         Assert.True(outgoing.GetProgress().BytesSent > 0, "pre-copy ran before the limit");
-        Assert.True(await QemuTestGuest.UntilAsync(async () =>
+        await Eventually.TrueAsync(async () =>
             JsonNode.Parse(await source.PassthroughAsync("vm-limit", """{"execute":"query-migrate"}"""))!["return"]!["status"]?.GetValue<string>() == "cancelled",
-            TimeSpan.FromSeconds(10)), "QEMU's migration was cancelled");
+            TimeSpan.FromSeconds(10), "QEMU's migration is cancelled", TimeSpan.FromMilliseconds(20));
         Assert.Equal(VmState.Running, (await source.ListVmsAsync()).Single(v => v.Spec.VmId == "vm-limit").State);
         await QemuTestGuest.AssertAdvancesConsistentlyAsync(source, "vm-limit", before.Position);
         await outgoing.CancelAsync("test done");

@@ -1,5 +1,6 @@
 using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Hypervisor.Qemu;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Hypervisor.Tests.Qemu;
 
@@ -18,7 +19,7 @@ public sealed class QemuDriverTests(QemuEnvironment env) : IDisposable
         await using var destination = new QemuHypervisorDriver("dst", env.Options());
         await source.CreateVmAsync(env.Spec("vm-mig"));
         await source.StartVmAsync("vm-mig");
-        var before = await WaitForPassesAsync(source, "vm-mig", 1);
+        var before = await QemuTestGuest.WaitForPassesAsync(source, "vm-mig", 1);
 
         var report = await LiveMigration.RunAsync(source, destination, "vm-mig",
             new MigrationOptions { DowntimeTargetMs = 50, LinkBandwidthBytesPerSecond = 1_000_000_000 },
@@ -29,13 +30,9 @@ public sealed class QemuDriverTests(QemuEnvironment env) : IDisposable
         Assert.Equal(VmState.PostMigrate, (await source.GetVmAsync("vm-mig")).State);
         Assert.Equal(VmState.Running, (await destination.GetVmAsync("vm-mig")).State);
 
-        var first = await destination.CheckDirtyGuestAsync("vm-mig");
-        await Task.Delay(300);
-        var second = await destination.CheckDirtyGuestAsync("vm-mig");
-        Assert.True(first!.Value.Report.Consistent, first.Value.Report.Summary);
-        Assert.True(second!.Value.Report.Consistent, second.Value.Report.Summary);
-        Assert.True(first.Value.Header.Position >= before.Position, "the destination resumed from the migrated state");
-        Assert.True(second.Value.Header.Position > first.Value.Header.Position, "the guest advances on the destination");
+        // Consistent snapshots, the first at or past the migrated position (the destination resumed from the migrated
+        // state), and the position growing (the guest advances on the destination).
+        await QemuTestGuest.AssertAdvancesConsistentlyAsync(destination, "vm-mig", before.Position);
     }
 
     [Fact]
@@ -72,7 +69,7 @@ public sealed class QemuDriverTests(QemuEnvironment env) : IDisposable
         {
             await first.CreateVmAsync(env.Spec("vm-adopt"));
             await first.StartVmAsync("vm-adopt");
-            before = await WaitForPassesAsync(first, "vm-adopt", 1);
+            before = await QemuTestGuest.WaitForPassesAsync(first, "vm-adopt", 1);
             pid = first.ProcessId("vm-adopt")!.Value;
         }
 
@@ -92,9 +89,7 @@ public sealed class QemuDriverTests(QemuEnvironment env) : IDisposable
         Assert.Empty(await other.ListVmsAsync());
 
         await second.DestroyVmAsync("vm-adopt");
-        for (var i = 0; i < 50 && Directory.Exists($"/proc/{pid}"); i++)
-            await Task.Delay(100);
-        Assert.False(Directory.Exists($"/proc/{pid}"), "destroy stops the adopted QEMU");
+        await Eventually.TrueAsync(() => QemuTestGuest.ProcessGone(pid), TimeSpan.FromSeconds(5), "destroy stops the adopted QEMU", TimeSpan.FromMilliseconds(100));
     }
 
     [Fact]
@@ -103,7 +98,7 @@ public sealed class QemuDriverTests(QemuEnvironment env) : IDisposable
         await using var source = new QemuHypervisorDriver("arr-src", env.Options());
         await source.CreateVmAsync(env.Spec("vm-arrived"));
         await source.StartVmAsync("vm-arrived");
-        await WaitForPassesAsync(source, "vm-arrived", 1);
+        await QemuTestGuest.WaitForPassesAsync(source, "vm-arrived", 1);
         int pid;
         await using (var destination = new QemuHypervisorDriver("arr-dst", env.Options(o => o.StopGuestsOnShutdown = false)))
         {
@@ -117,21 +112,5 @@ public sealed class QemuDriverTests(QemuEnvironment env) : IDisposable
         Assert.Equal(VmState.Running, adopted.State);
         Assert.Equal(pid, next.ProcessId("vm-arrived"));
         await next.DestroyVmAsync("vm-arrived");
-    }
-
-    private static async Task<DirtyGuest.Header> WaitForPassesAsync(QemuHypervisorDriver driver, string vmId, uint passes)
-    {
-        for (var i = 0; i < 200; i++)
-        {
-            if (await driver.CheckDirtyGuestAsync(vmId) is { } check && check.Header.PassesCompleted >= passes)
-            {
-                Assert.True(check.Report.Consistent, check.Report.Summary);
-                return check.Header;
-            }
-
-            await Task.Delay(100);
-        }
-
-        throw new TimeoutException($"the guest did not complete {passes} passes in 20 s");
     }
 }

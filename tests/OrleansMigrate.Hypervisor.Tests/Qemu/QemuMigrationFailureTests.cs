@@ -1,6 +1,6 @@
 using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Hypervisor.Qemu;
-using OrleansMigrate.Hypervisor.Tests.Support;
+using OrleansMigrate.Tests.Shared;
 using static OrleansMigrate.Hypervisor.Tests.Qemu.QemuTestGuest;
 
 namespace OrleansMigrate.Hypervisor.Tests.Qemu;
@@ -33,11 +33,11 @@ public sealed class QemuMigrationFailureTests(QemuEnvironment env) : IDisposable
         // The destination QEMU sees the stream end, fails the incoming migration and exits by itself.
         await Assert.ThrowsAsync<MigrationFailedException>(() => incoming.Received.WaitAsync(Bound));
         Assert.Equal(IncomingMigrationState.Failed, incoming.State);
-        Assert.True(await Eventually.TrueWithin(() => destination.ProcessId(Id) is null, TimeSpan.FromSeconds(20)), "the destination QEMU did not exit");
+        await Eventually.TrueAsync(() => destination.ProcessId(Id) is null, TimeSpan.FromSeconds(20), "the destination QEMU exits");
         await incoming.AbortAsync("rolled back").WaitAsync(Bound);
         await destination.DestroyVmAsync(Id).WaitAsync(Bound);
         Assert.Empty(await destination.ListVmsAsync());
-        Assert.True(await Eventually.TrueWithin(() => ProcessGone(destinationPid.Value), TimeSpan.FromSeconds(10)), "the destination QEMU process is still there");
+        await Eventually.TrueAsync(() => ProcessGone(destinationPid.Value), TimeSpan.FromSeconds(10), "the destination QEMU process is gone");
 
         await AssertAdvancesConsistentlyAsync(source, Id);
 
@@ -58,9 +58,8 @@ public sealed class QemuMigrationFailureTests(QemuEnvironment env) : IDisposable
 
         var failure = await Assert.ThrowsAsync<MigrationFailedException>(() => outgoing.PreSwitchover.WaitAsync(Bound));
         Assert.NotEqual(MigrationFailureKind.Cancelled, failure.Kind);
-        Assert.True(await Eventually.TrueWithin(() => outgoing.State == OutgoingMigrationState.Failed, TimeSpan.FromSeconds(10)), $"outgoing is {outgoing.State}");
-        Assert.True(await UntilAsync(async () => (await source.GetVmAsync(Id)).State == VmState.Running, TimeSpan.FromSeconds(10)),
-            $"source VM is {(await source.GetVmAsync(Id)).State}");
+        await Eventually.TrueAsync(() => outgoing.State == OutgoingMigrationState.Failed, TimeSpan.FromSeconds(10), "the outgoing migration fails");
+        await Eventually.TrueAsync(async () => (await source.GetVmAsync(Id)).State == VmState.Running, TimeSpan.FromSeconds(10), "the source VM runs");
         Assert.False((await source.GetVmAsync(Id)).HasActiveMigration);
 
         var lost = await Assert.ThrowsAsync<MigrationFailedException>(() => incoming.Received.WaitAsync(Bound));
@@ -171,7 +170,7 @@ public sealed class QemuMigrationFailureTests(QemuEnvironment env) : IDisposable
         var incoming = await destination.PrepareIncomingAsync(id, new IncomingMigrationOptions());
         var outgoing = await source.StartOutgoingAsync(id, incoming.Endpoint, NonConverging);
         await WaitForPreCopyAsync(outgoing);
-        Assert.True(await Eventually.TrueWithin(() => incoming.State == IncomingMigrationState.Receiving, TimeSpan.FromSeconds(10)), $"incoming is {incoming.State}");
+        await Eventually.TrueAsync(() => incoming.State == IncomingMigrationState.Receiving, TimeSpan.FromSeconds(10), "the incoming migration receives");
         Assert.True((await source.GetVmAsync(id)).HasActiveMigration);
         return (incoming, outgoing);
     }

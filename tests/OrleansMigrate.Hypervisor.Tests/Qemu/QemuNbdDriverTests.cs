@@ -6,6 +6,7 @@ using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Hypervisor.Linux;
 using OrleansMigrate.Hypervisor.Qemu;
 using OrleansMigrate.Hypervisor.Qmp;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Hypervisor.Tests.Qemu;
 
@@ -50,8 +51,7 @@ public sealed class QemuNbdDriverTests(QemuEnvironment env) : IDisposable
         })!;
         try
         {
-            for (var i = 0; i < 500 && !File.Exists(socket); i++)
-                await Task.Delay(10);
+            await Eventually.TrueAsync(() => File.Exists(socket), TimeSpan.FromSeconds(5), "qemu-storage-daemon opens its monitor socket", TimeSpan.FromMilliseconds(10));
             await using var qmp = await QmpClient.ConnectUnixAsync(socket);
 
             var spec = env.Spec("vm-nbd");
@@ -71,8 +71,8 @@ public sealed class QemuNbdDriverTests(QemuEnvironment env) : IDisposable
 
             // The hand-over point: the source completed (flushed, disks inactive); the destination not yet resumed.
             await qmp.ExecuteAsync("block-export-del", new JsonObject { ["id"] = "e1", ["mode"] = "hard" });
-            for (var i = 0; i < 500 && (await qmp.ExecuteAsync("query-block-exports") as JsonArray)!.Any(e => e?["id"]?.GetValue<string>() == "e1"); i++)
-                await Task.Delay(5);
+            await Eventually.TrueAsync(async () => !(await qmp.ExecuteAsync("query-block-exports") as JsonArray)!.Any(e => e?["id"]?.GetValue<string>() == "e1"),
+                TimeSpan.FromSeconds(5), "the source's export e1 is gone", TimeSpan.FromMilliseconds(5));
             await incoming.ResumeAsync(CancellationToken.None);
             await outgoing.CompleteAsync(CancellationToken.None);
 

@@ -1,6 +1,6 @@
 using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Hypervisor.Qemu;
-using OrleansMigrate.Hypervisor.Tests.Support;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Hypervisor.Tests.Qemu;
 
@@ -12,22 +12,15 @@ internal static class QemuTestGuest
     /// <summary>Waits (at most 20 s) until the guest completed <paramref name="passes"/> passes; the snapshot must be consistent.</summary>
     public static async Task<DirtyGuest.Header> WaitForPassesAsync(QemuHypervisorDriver driver, string vmId, uint passes)
     {
-        for (var i = 0; i < 200; i++)
-        {
-            if (await driver.CheckDirtyGuestAsync(vmId).WaitAsync(Bound) is { } check && check.Header.PassesCompleted >= passes)
-            {
-                Assert.True(check.Report.Consistent, check.Report.Summary);
-                return check.Header;
-            }
-
-            await Task.Delay(100);
-        }
-
-        throw new TimeoutException($"the guest did not complete {passes} passes in 20 s");
+        var check = await Eventually.UntilAsync(() => driver.CheckDirtyGuestAsync(vmId).WaitAsync(Bound),
+            c => c is { } done && done.Header.PassesCompleted >= passes, TimeSpan.FromSeconds(20),
+            $"the guest completes {passes} passes", TimeSpan.FromMilliseconds(100));
+        Assert.True(check!.Value.Report.Consistent, check.Value.Report.Summary);
+        return check.Value.Header;
     }
 
     /// <summary>
-    /// Checks the guest twice (or more, at most 50 times 100 ms apart, until it moved): every snapshot consistent,
+    /// Checks the guest twice (or more, 100 ms apart for at most 5 s, until it moved): every snapshot consistent,
     /// the first at or past <paramref name="notBefore"/>, and the position growing — the guest runs.
     /// </summary>
     public static async Task<DirtyGuest.Header> AssertAdvancesConsistentlyAsync(QemuHypervisorDriver driver, string vmId, uint notBefore = 0)
@@ -36,40 +29,22 @@ internal static class QemuTestGuest
         Assert.NotNull(first);
         Assert.True(first.Value.Report.Consistent, first.Value.Report.Summary);
         Assert.True(first.Value.Header.Position >= notBefore, $"position {first.Value.Header.Position} is behind {notBefore}");
-        for (var i = 0; i < 50; i++)
-        {
-            await Task.Delay(100);
-            var next = await driver.CheckDirtyGuestAsync(vmId).WaitAsync(Bound);
-            Assert.NotNull(next);
-            Assert.True(next.Value.Report.Consistent, next.Value.Report.Summary);
-            Assert.True(next.Value.Header.Position >= first.Value.Header.Position, "the guest went back in time");
-            if (next.Value.Header.Position > first.Value.Header.Position)
+        return await Eventually.UntilAsync(async () =>
+            {
+                var next = await driver.CheckDirtyGuestAsync(vmId).WaitAsync(Bound);
+                Assert.NotNull(next);
+                Assert.True(next.Value.Report.Consistent, next.Value.Report.Summary);
+                Assert.True(next.Value.Header.Position >= first.Value.Header.Position, "the guest went back in time");
                 return next.Value.Header;
-        }
-
-        throw new TimeoutException($"the guest did not advance past position {first.Value.Header.Position} in 5 s");
+            }, header => header.Position > first.Value.Header.Position, TimeSpan.FromSeconds(5),
+            $"the guest advances past position {first.Value.Header.Position}", TimeSpan.FromMilliseconds(100));
     }
 
     /// <summary>Waits (bounded) until pre-copy has sent bytes, i.e. the migration is really under way.</summary>
     public static async Task WaitForPreCopyAsync(IOutgoingMigration outgoing)
     {
-        Assert.True(await Eventually.TrueWithin(() => outgoing.GetProgress().BytesSent > 0, TimeSpan.FromSeconds(20)),
-            $"pre-copy sent nothing in 20 s ({outgoing.State})");
+        await Eventually.TrueAsync(() => outgoing.GetProgress().BytesSent > 0, TimeSpan.FromSeconds(20), "pre-copy sends its first bytes");
         Assert.Equal(OutgoingMigrationState.PreCopy, outgoing.State);
-    }
-
-    /// <summary>Polls an asynchronous condition every 20 ms until it holds or <paramref name="timeout"/> passes.</summary>
-    public static async Task<bool> UntilAsync(Func<Task<bool>> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (await condition())
-                return true;
-            await Task.Delay(20);
-        }
-
-        return await condition();
     }
 
     /// <summary>True once no process with this id exists (it exited and was reaped).</summary>

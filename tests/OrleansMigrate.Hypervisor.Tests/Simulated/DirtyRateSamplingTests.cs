@@ -1,5 +1,6 @@
 using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Hypervisor.Tests.Support;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Hypervisor.Tests.Simulated;
 
@@ -54,7 +55,7 @@ public sealed class DirtyRateSamplingTests
         await hosts.BootAsync(spec);
         // 100 MB/s: the bulk round alone takes about half a second, so the sample overlaps pre-copy.
         var migration = LiveMigration.RunAsync(hosts.Source, hosts.Destination, "vm-busy", new MigrationOptions { LinkBandwidthBytesPerSecond = 100_000_000 });
-        Assert.True(await Eventually.TrueWithin(() => hosts.Source.GetSimulatedVm("vm-busy").ToInfo().HasActiveMigration || migration.IsCompleted, TimeSpan.FromSeconds(20)));
+        await Eventually.TrueAsync(() => hosts.Source.GetSimulatedVm("vm-busy").ToInfo().HasActiveMigration || migration.IsCompleted, TimeSpan.FromSeconds(20), "vm-busy's migration starts");
 
         var sample = await hosts.Source.SampleDirtyRateAsync("vm-busy", TimeSpan.FromMilliseconds(200)).WaitAsync(Bound);
         var report = await migration.WaitAsync(Bound);

@@ -71,7 +71,7 @@ public sealed class MultiProcessChaosTests(ITestOutputHelper output)
                 {
                     if (!idle.TryDequeue(out var vm))
                     {
-                        await Task.Delay(200);
+                        await Task.Delay(200); // paces an idle worker until a VM is free again
                         continue;
                     }
 
@@ -127,7 +127,7 @@ public sealed class MultiProcessChaosTests(ITestOutputHelper output)
                 await At(start + at);
                 Log($"kill -9 {control.Name}");
                 await control.KillAsync();
-                await Task.Delay(5000);
+                await Task.Delay(5000); // the outage: 5 s down before the restart
                 await RestartAsync(control);
                 Log($"{control.Name} back");
             }
@@ -142,39 +142,40 @@ public sealed class MultiProcessChaosTests(ITestOutputHelper output)
             await At(start + 75);
             Log("PostgreSQL crash (immediate stop)");
             await pg.CrashAsync();
-            await Task.Delay(5000);
+            await Task.Delay(5000); // the outage: 5 s down before the restart
             await pg.RestartAsync();
             Log("PostgreSQL back");
 
             await At(start + 90);
             Log($"kill -9 {controls[2].Name}");
             await controls[2].KillAsync();
-            await Task.Delay(5000);
+            await Task.Delay(5000); // the outage: 5 s down before the restart
             await RestartAsync(controls[2]);
             Log($"{controls[2].Name} back");
 
-            await Task.Delay(15_000);
+            await Task.Delay(15_000); // the stream runs 15 s more after the last fault
             await streaming.CancelAsync();
             await Task.WhenAll(workers);
             Log($"stream over: {outcomes.Count} migrations");
 
             // Nothing may be left in flight.
-            var quiet = Stopwatch.StartNew();
             ImmutableArray<MigrationStatus> active = [];
-            while (quiet.Elapsed < TimeSpan.FromMinutes(4))
+            try
             {
-                active = await Eventually(() => client.ListMigrationsAsync(includeEnded: false));
-                if (active.IsEmpty)
+                await Tests.Shared.Eventually.UntilAsync(async () =>
                 {
-                    break;
-                }
+                    active = await Eventually(() => client.ListMigrationsAsync(includeEnded: false));
+                    foreach (var m in active)
+                    {
+                        suspects[m.MigrationId] = true;
+                    }
 
-                foreach (var m in active)
-                {
-                    suspects[m.MigrationId] = true;
-                }
-
-                await Task.Delay(1000);
+                    return active;
+                }, a => a.IsEmpty, TimeSpan.FromMinutes(4), "nothing is left in flight", TimeSpan.FromSeconds(1));
+            }
+            catch (TimeoutException)
+            {
+                // Reported just below, with what is still in flight.
             }
 
             Assert.True(active.IsEmpty, "migrations still in flight: " + string.Join(", ", active.Select(m => $"{m.MigrationId} {m.Phase}")));
@@ -196,12 +197,16 @@ public sealed class MultiProcessChaosTests(ITestOutputHelper output)
                 Assert.True(record.Power == PowerState.Running, $"{vm.VmId} is {record.Power} on {record.HostId}");
             }
 
+            // A host silo that just came back may still be joining: audit again while one is unreachable.
             var audit = await Eventually(() => FleetAuditor.AuditAsync(client, TimeSpan.FromMinutes(10)));
-            for (var i = 0; i < 30 && audit.Findings.Any(f => f.Invariant == "unreachable"); i++)
+            try
             {
-                // A host silo that just came back may still be joining.
-                await Task.Delay(2000);
-                audit = await Eventually(() => FleetAuditor.AuditAsync(client, TimeSpan.FromMinutes(10)));
+                audit = await Tests.Shared.Eventually.UntilAsync(async () => audit = await Eventually(() => FleetAuditor.AuditAsync(client, TimeSpan.FromMinutes(10))),
+                    a => !a.Findings.Any(f => f.Invariant == "unreachable"), TimeSpan.FromSeconds(90), "no host silo is unreachable", TimeSpan.FromSeconds(2));
+            }
+            catch (TimeoutException)
+            {
+                // Reported just below, with the findings.
             }
 
             Assert.True(audit.Clean, "audit: " + string.Join("; ", audit.Findings.Select(f => $"{f.Invariant} {f.Subject}: {f.Detail}")));
@@ -250,39 +255,44 @@ public sealed class MultiProcessChaosTests(ITestOutputHelper output)
         {
             // Refused (host down, previous migration still ending) or the cluster is in turmoil: try later.
             log($"{vm.VmId}: not started: {ex.GetBaseException().Message}");
-            await Task.Delay(1000);
+            await Task.Delay(1000); // paces the retry of a refused submit
             return (null, null, null);
         }
 
         log($"{started.MigrationId} {vm.VmId} {started.Request.DestinationHost}: submitted ({started.Phase})");
-        var deadline = Stopwatch.StartNew();
         MigrationStatus? last = null;
         Exception? lastError = null;
-        while (deadline.Elapsed < TimeSpan.FromMinutes(4))
+        try
         {
-            try
+            var ended = await Tests.Shared.Eventually.UntilAsync(async () =>
             {
                 var status = last = await client.GetMigrationAsync(started.MigrationId);
                 lastError = null;
-                if (status.IsEnded)
-                {
-                    log($"{started.MigrationId} {vm.VmId} {started.Request.DestinationHost}: {status.Phase}{(status.Failure is null ? "" : " (" + status.Failure + ")")}");
-                    return (started.MigrationId, status.Phase, status.Failure);
-                }
-            }
-            catch (Exception ex) when (ex is OmigException or TimeoutException or OrleansException or Orleans.Serialization.SerializerException)
+                return status;
+            }, status => status.IsEnded, TimeSpan.FromMinutes(4), $"migration {started.MigrationId} ends", TimeSpan.FromMilliseconds(250), ex =>
             {
                 // Its silo died or the database is down: ask again. (A SerializerException would be a silo that could not
                 // send back a failure: database failures under storage and reminders now answer our Unavailable —
                 // DatabaseErrorStorage, DatabaseErrorReminderTable — so one is logged as a regression, not expected.)
+                if (ex is not (OmigException or TimeoutException or OrleansException or Orleans.Serialization.SerializerException))
+                {
+                    return false;
+                }
+
                 lastError = ex;
                 if (ex is Orleans.Serialization.SerializerException)
                 {
                     log($"{started.MigrationId}: status read failed: {ex.GetType().Name}: {ex.Message}");
                 }
-            }
 
-            await Task.Delay(250);
+                return true;
+            });
+            log($"{started.MigrationId} {vm.VmId} {started.Request.DestinationHost}: {ended.Phase}{(ended.Failure is null ? "" : " (" + ended.Failure + ")")}");
+            return (started.MigrationId, ended.Phase, ended.Failure);
+        }
+        catch (Exception ex) when (ex is OmigException or TimeoutException or OrleansException or Orleans.Serialization.SerializerException)
+        {
+            // Four minutes passed (the last read may have failed too): stuck.
         }
 
         log($"{started.MigrationId} {vm.VmId}: STUCK in {last?.Phase} (attempts {last?.Attempts}, failure {last?.Failure ?? "none"}, waits for {last?.AgentWait?.HostId ?? "nothing"})"
@@ -291,19 +301,7 @@ public sealed class MultiProcessChaosTests(ITestOutputHelper output)
     }
 
     /// <summary>Retries a read through transient cluster errors (a gateway that just died), for at most a minute.</summary>
-    private static async Task<T> Eventually<T>(Func<Task<T>> read)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                return await read();
-            }
-            catch (Exception ex) when ((ex is OmigException { Code: OmigErrorCode.Unavailable } or TimeoutException or OrleansException or Orleans.Serialization.SerializerException) && deadline.Elapsed < TimeSpan.FromMinutes(1))
-            {
-                await Task.Delay(1000);
-            }
-        }
-    }
+    private static Task<T> Eventually<T>(Func<Task<T>> read) =>
+        Tests.Shared.Eventually.UntilAsync(read, _ => true, TimeSpan.FromMinutes(1), "a read through transient cluster errors", TimeSpan.FromSeconds(1),
+            ex => ex is OmigException { Code: OmigErrorCode.Unavailable } or TimeoutException or OrleansException or Orleans.Serialization.SerializerException);
 }

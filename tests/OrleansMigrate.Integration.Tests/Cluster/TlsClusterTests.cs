@@ -3,6 +3,7 @@ using OrleansMigrate.Client;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Security;
 using OrleansMigrate.Tests.Hosting;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Tests.Cluster;
 
@@ -60,12 +61,11 @@ public sealed class TlsClusterTests(PostgresFixture pg) : IDisposable
         {
             var hosts = await client.ListHostsAsync().WaitAsync(TimeSpan.FromSeconds(30));
             Assert.Equal(["h-1", "h-2"], hosts.Select(h => h.Spec.HostId).Order().ToArray());
-            string[] active = [];
-            for (var deadline = DateTime.UtcNow.AddSeconds(30); active.Length < 2 && DateTime.UtcNow < deadline; await Task.Delay(500))
-            {
-                var silos = await client.GetSilosAsync().WaitAsync(TimeSpan.FromSeconds(30));
-                active = [.. silos.Where(s => s.Status.Equals("active", StringComparison.OrdinalIgnoreCase)).Select(s => s.Name).Order()];
-            }
+            var active = await Eventually.UntilAsync(async () =>
+                {
+                    var silos = await client.GetSilosAsync().WaitAsync(TimeSpan.FromSeconds(30));
+                    return silos.Where(s => s.Status.Equals("active", StringComparison.OrdinalIgnoreCase)).Select(s => s.Name).Order().ToArray();
+                }, names => names.Length >= 2, TimeSpan.FromSeconds(30), "both silos are active", TimeSpan.FromMilliseconds(500));
 
             Assert.Equal(["silo-a", "silo-b"], active);
             Assert.Equal("silo-b", (await client.GetHostAgentAsync("h-2").WaitAsync(TimeSpan.FromSeconds(30))).SiloName);

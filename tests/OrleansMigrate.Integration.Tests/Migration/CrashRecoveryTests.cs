@@ -127,24 +127,9 @@ public sealed class CrashRecoveryTests(PostgresFixture pg)
     /// <summary>Polls like an operator's watch (each call re-activates the grain on a live silo if its silo died).</summary>
     private static async Task<MigrationStatus> WaitEndedAsync(OmigClient client, string id)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
-        while (true)
-        {
-            try
-            {
-                var status = await client.GetMigrationAsync(id);
-                if (status.IsEnded)
-                {
-                    return status;
-                }
-            }
-            catch (Exception ex) when (ex is SiloUnavailableException or TimeoutException or OrleansMessageRejectionException)
-            {
-                // Until membership declares the killed silo dead, calls routed to it fail.
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"migration {id} did not end after its silo was killed");
-            await Task.Delay(250);
-        }
+        // Until membership declares the killed silo dead, calls routed to it fail: those errors are retried.
+        return await Eventually.UntilAsync(() => client.GetMigrationAsync(id), status => status.IsEnded, TimeSpan.FromMinutes(3),
+            $"migration {id} ends after its silo was killed", TimeSpan.FromMilliseconds(250),
+            ex => ex is SiloUnavailableException or TimeoutException or OrleansMessageRejectionException);
     }
 }

@@ -158,22 +158,12 @@ public sealed class SourceSiloOutageTests(PostgresFixture pg, ITestOutputHelper 
         public async Task<MigrationStatus> KillSourceDuringPreCopyAsync()
         {
             Follow = cli.RunAsync(TimeSpan.FromMinutes(5), "vm", "migrate", Vm, "--to", "h-1", "--policy", "economy", "--wait");
-            var started = Stopwatch.StartNew();
-            while (true)
-            {
-                var active = await Client.ListMigrationsAsync(includeEnded: false);
-                if (active.FirstOrDefault(m => m.Request.VmId == Vm) is { Phase: >= MigrationPhase.PreCopy } m)
-                {
-                    Assert.Equal(MigrationPhase.PreCopy, m.Phase);
-                    MigrationId = m.MigrationId;
-                    break;
-                }
+            var migration = await Tests.Shared.Eventually.UntilAsync(async () => (await Client.ListMigrationsAsync(includeEnded: false)).FirstOrDefault(m => m.Request.VmId == Vm),
+                m => m is { Phase: >= MigrationPhase.PreCopy }, TimeSpan.FromSeconds(90), "the migration reaches pre-copy", TimeSpan.FromMilliseconds(50));
+            Assert.Equal(MigrationPhase.PreCopy, migration!.Phase);
+            MigrationId = migration.MigrationId;
 
-                Assert.True(started.Elapsed < TimeSpan.FromSeconds(90), "the migration never reached pre-copy");
-                await Task.Delay(50);
-            }
-
-            await Task.Delay(500);
+            await Task.Delay(500); // a fixed delay on purpose: the kill lands half a second into pre-copy, not at its first instant
             await b.KillAsync();
             Log($"kill -9 silo-b during pre-copy of {MigrationId}");
             MigrationStatus? waiting = null;

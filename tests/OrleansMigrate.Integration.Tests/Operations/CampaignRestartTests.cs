@@ -4,6 +4,7 @@ using OrleansMigrate.Client;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
 using OrleansMigrate.Operations;
+using OrleansMigrate.Tests.Shared;
 using Xunit.Abstractions;
 
 namespace OrleansMigrate.Tests.Operations;
@@ -50,11 +51,15 @@ public sealed class CampaignRestartTests(PostgresFixture pg, ITestOutputHelper o
 
             // Kill the whole control plane once the second host is being worked on (the first, empty one is done).
             var clock = Stopwatch.StartNew();
-            while (!campaign.Hosts.Any(h => h.State == CampaignHostState.Done) || campaign.Hosts.All(h => h.State is CampaignHostState.Waiting or CampaignHostState.Done))
+            try
             {
-                Assert.True(clock.Elapsed < TimeSpan.FromMinutes(3), "the campaign did not get going: " + Describe(campaign));
-                await Task.Delay(200);
-                campaign = await client.GetCampaignAsync(campaign.CampaignId);
+                campaign = await Eventually.UntilAsync(async () => campaign = await client.GetCampaignAsync(campaign.CampaignId),
+                    c => c.Hosts.Any(h => h.State == CampaignHostState.Done) && !c.Hosts.All(h => h.State is CampaignHostState.Waiting or CampaignHostState.Done),
+                    TimeSpan.FromMinutes(3), "the campaign gets going", TimeSpan.FromMilliseconds(200));
+            }
+            catch (TimeoutException)
+            {
+                Assert.Fail("the campaign did not get going: " + Describe(campaign));
             }
 
             output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0}s before the kill: {Describe(campaign)}");
@@ -67,23 +72,16 @@ public sealed class CampaignRestartTests(PostgresFixture pg, ITestOutputHelper o
             output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0}s control silos back");
 
             clock.Restart();
-            while (true)
+            try
             {
-                try
-                {
-                    campaign = await client.GetCampaignAsync(campaign.CampaignId);
-                    if (campaign.IsEnded || campaign.State == CampaignState.Paused)
-                    {
-                        break;
-                    }
-                }
-                catch (Exception ex) when (ex is OmigException or TimeoutException or OrleansException)
-                {
-                    // The client's gateways are coming back.
-                }
-
-                Assert.True(clock.Elapsed < TimeSpan.FromMinutes(4), "the campaign did not finish after the restart: " + Describe(campaign));
-                await Task.Delay(500);
+                // The client's gateways are coming back: those errors are retried.
+                campaign = await Eventually.UntilAsync(async () => campaign = await client.GetCampaignAsync(campaign.CampaignId),
+                    c => c.IsEnded || c.State == CampaignState.Paused, TimeSpan.FromMinutes(4), "the campaign finishes after the restart",
+                    TimeSpan.FromMilliseconds(500), ex => ex is OmigException or TimeoutException or OrleansException);
+            }
+            catch (TimeoutException)
+            {
+                Assert.Fail("the campaign did not finish after the restart: " + Describe(campaign));
             }
 
             output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0}s after the restart: {Describe(campaign)}");

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using OrleansMigrate.Cloud.Nbd;
 using OrleansMigrate.Hypervisor.Qemu;
 using OrleansMigrate.Hypervisor.Qmp;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Tests.Cloud.Nbd;
 
@@ -77,42 +78,35 @@ public sealed class NbdQemu : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => Append(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var started = Stopwatch.StartNew();
-        while (true)
+        QmpClient qmp;
+        try
         {
-            if (process.HasExited)
+            qmp = (await Eventually.UntilAsync(async () =>
             {
-                throw new InvalidOperationException($"QEMU {name} exited at start: {output}");
-            }
-
-            if (File.Exists(socket))
-            {
-                try
+                if (process.HasExited)
                 {
-                    var qmp = await QmpClient.ConnectUnixAsync(socket);
-                    var vm = new NbdQemu(process, qmp);
-                    lock (output)
-                    {
-                        vm._output.Append(output);
-                    }
-
-                    process.OutputDataReceived += (_, e) => vm.Append(e.Data);
-                    process.ErrorDataReceived += (_, e) => vm.Append(e.Data);
-                    return vm;
+                    throw new InvalidOperationException($"QEMU {name} exited at start: {output}");
                 }
-                catch (QmpConnectionException) when (started.Elapsed < TimeSpan.FromSeconds(15))
-                {
-                }
-            }
 
-            if (started.Elapsed > TimeSpan.FromSeconds(15))
-            {
-                process.Kill();
-                throw new TimeoutException($"QEMU {name} did not open its QMP socket: {output}");
-            }
-
-            await Task.Delay(20);
+                return File.Exists(socket) ? await QmpClient.ConnectUnixAsync(socket) : null;
+            }, client => client is not null, TimeSpan.FromSeconds(15), $"QEMU {name} opens its QMP socket", TimeSpan.FromMilliseconds(20),
+                transient: ex => ex is QmpConnectionException))!;
         }
+        catch (TimeoutException)
+        {
+            process.Kill();
+            throw new TimeoutException($"QEMU {name} did not open its QMP socket: {output}");
+        }
+
+        var vm = new NbdQemu(process, qmp);
+        lock (output)
+        {
+            vm._output.Append(output);
+        }
+
+        process.OutputDataReceived += (_, e) => vm.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => vm.Append(e.Data);
+        return vm;
     }
 
     public Task<JsonNode?> ExecuteAsync(string command, JsonObject? arguments = null) => Qmp.ExecuteAsync(command, arguments);
@@ -135,20 +129,16 @@ public sealed class NbdQemu : IAsyncDisposable
     /// <summary>Polls <c>query-migrate</c> until its status is one of <paramref name="statuses"/> (30 s at most).</summary>
     public async Task<string> WaitMigrationAsync(params string[] statuses)
     {
-        var started = Stopwatch.StartNew();
         string? status = null;
-        while (started.Elapsed < TimeSpan.FromSeconds(30))
+        try
         {
-            status = (await ExecuteAsync("query-migrate"))?["status"]?.GetValue<string>();
-            if (status is not null && statuses.Contains(status))
-            {
-                return status;
-            }
-
-            await Task.Delay(10);
+            return (await Eventually.UntilAsync(async () => status = (await ExecuteAsync("query-migrate"))?["status"]?.GetValue<string>(),
+                s => s is not null && statuses.Contains(s), TimeSpan.FromSeconds(30), $"migration status {string.Join("|", statuses)}", TimeSpan.FromMilliseconds(10)))!;
         }
-
-        throw new TimeoutException($"migration status stayed '{status}', waited for {string.Join("|", statuses)}; QEMU said: {Output}");
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"migration status stayed '{status}', waited for {string.Join("|", statuses)}; QEMU said: {Output}");
+        }
     }
 
     public async Task<string> RunStatusAsync() => (await ExecuteAsync("query-status"))?["status"]?.GetValue<string>() ?? "?";

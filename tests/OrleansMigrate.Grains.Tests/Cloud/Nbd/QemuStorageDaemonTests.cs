@@ -1,5 +1,6 @@
 using OrleansMigrate.Cloud.Nbd;
 using OrleansMigrate.Hypervisor.Linux;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Tests.Cloud.Nbd;
 
@@ -61,10 +62,8 @@ public sealed class QemuStorageDaemonTests
         })!;
         try
         {
-            for (var i = 0; i < 500 && !File.Exists(Path.Combine(root, "qsd.pid")); i++)
-            {
-                await Task.Delay(10);
-            }
+            await Eventually.TrueAsync(() => File.Exists(Path.Combine(root, "qsd.pid")), TimeSpan.FromSeconds(5), "qemu-storage-daemon writes its pid file",
+                TimeSpan.FromMilliseconds(10));
 
             var port = NbdLab.FreePort();
             await using var attached = await QemuStorageDaemon.AttachAsync(socket, root, "127.0.0.1", port);

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using OrleansMigrate.Hypervisor.Linux;
 using OrleansMigrate.Hypervisor.Sessions;
 using OrleansMigrate.Hypervisor.Sessions.Conntrack;
+using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Hypervisor.Tests.Sessions.Conntrack;
 
@@ -91,12 +92,11 @@ public sealed class ConntrackFailoverLabTests : IDisposable
         // A third stream opened after the first copy travels in the next round's delta, from the event stream.
         var late = await StreamAsync(a, listener);
         await AssertFlowsAsync(late, "late stream before the move");
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (sourceTable.Count < 3 && DateTime.UtcNow < deadline)
+        await Eventually.TrueAsync(() =>
         {
             source.Sync();
-            await Task.Delay(20);
-        }
+            return sourceTable.Count >= 3;
+        }, TimeSpan.FromSeconds(10), "the late stream reaches the source's table", TimeSpan.FromMilliseconds(20));
 
         Assert.Equal(3, sourceTable.Count);
         Assert.Equal(1, ConntrackEventsLabTests.Ship(sourceTable, destinationTable, r => r.Key.SourcePort != dropped.LocalPort));
@@ -116,6 +116,7 @@ public sealed class ConntrackFailoverLabTests : IDisposable
 
         await AssertFlowsAsync(kept, "kept stream through the second router");
         await AssertFlowsAsync(late, "late stream through the second router");
+        // Fixed delays on purpose: 300 ms for bytes already in flight to land, then 3 s in which the dropped stream must move nothing.
         await Task.Delay(300);
         var before = dropped.ServerBytes;
         await Task.Delay(TimeSpan.FromSeconds(3));
@@ -161,7 +162,7 @@ public sealed class ConntrackFailoverLabTests : IDisposable
                 while (!token.IsCancellationRequested)
                 {
                     await client.SendAsync(chunk, token);
-                    await Task.Delay(10, token);
+                    await Task.Delay(10, token); // paces the stream: 512 bytes every 10 ms
                 }
             }
             catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
@@ -211,15 +212,15 @@ public sealed class ConntrackFailoverLabTests : IDisposable
     {
         var server = stream.ServerBytes;
         var echo = stream.EchoBytes;
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (DateTime.UtcNow < deadline)
+        try
         {
-            if (stream.ServerBytes - server >= 16 * 1024 && stream.EchoBytes - echo >= 16 * 1024)
-                return;
-            await Task.Delay(50);
+            await Eventually.TrueAsync(() => stream.ServerBytes - server >= 16 * 1024 && stream.EchoBytes - echo >= 16 * 1024,
+                TimeSpan.FromSeconds(10), $"{what}: 16 KiB more each way", TimeSpan.FromMilliseconds(50));
         }
-
-        Assert.Fail($"{what}: only {stream.ServerBytes - server} bytes reached the server and {stream.EchoBytes - echo} came back in 10 s");
+        catch (TimeoutException)
+        {
+            Assert.Fail($"{what}: only {stream.ServerBytes - server} bytes reached the server and {stream.EchoBytes - echo} came back in 10 s");
+        }
     }
 
     private sealed class Stream(ushort localPort)
