@@ -14,7 +14,8 @@ namespace OrleansMigrate.Tests.Cloud;
 /// </summary>
 public abstract class DiskBackendContract : IAsyncLifetime
 {
-    private static readonly string[] Hosts = ["h-1", "h-2", "h-3"];
+    /// <summary>The hosts the table acts for.</summary>
+    protected static readonly string[] Hosts = ["h-1", "h-2", "h-3"];
 
     /// <summary>The store under test.</summary>
     protected ICloudDiskBackend Store { get; set; } = null!;
@@ -60,6 +61,7 @@ public abstract class DiskBackendContract : IAsyncLifetime
             }
 
             await ApplyAsync(Store, step);
+            AssertInvariants(record, step.After);
             record = step.After;
             applied++;
             var volume = Inspect(record.DiskId)!;
@@ -136,6 +138,9 @@ public abstract class DiskBackendContract : IAsyncLifetime
         await ApplyAsync(Store, step);
 
         Assert.Equal((DiskBackendAction.ReopenReadWrite, 2L), (step.Action, step.Generation));
+        Assert.Equal(new DiskAttachment(DiskAttachmentMode.Paused, 1), step.After.Attachments["h-1"]);
+        Assert.Equal(new DiskAttachment(DiskAttachmentMode.ReadWrite, 2), step.After.Attachments["h-2"]);
+        Assert.Equal(DiskBackendAction.None, DiskHandover.TakeOver(step.After, "h-2").Action);
         Assert.Equal(step.After.Attachments.OrderBy(a => a.Key, StringComparer.Ordinal), Inspect("d-1")!.Handles.OrderBy(a => a.Key, StringComparer.Ordinal));
         await CheckStoreAsync("d-1", Inspect("d-1")!);
 
@@ -164,12 +169,34 @@ public abstract class DiskBackendContract : IAsyncLifetime
         var back = DiskHandover.RestoreWriter(record, "h-1");
         await ApplyAsync(Store, back);
 
-        Assert.Equal((DiskBackendAction.ResumeWriter, 3L), (back.Action, back.Generation));
+        // The stored record names h-2 armed and h-1 the writer: whether the take-over reached the store or not, the
+        // restore must leave h-1 the only writer.
+        Assert.Equal((DiskBackendAction.ResumeWriter, 3L, (string?)null), (back.Action, back.Generation, back.After.PendingWriter));
+        AssertInvariants(record, back.After);
         var volume = Inspect("d-1")!;
         Assert.Equal(3, volume.Generation);
         Assert.Equal(new DiskAttachment(DiskAttachmentMode.ReadWrite, 3), volume.Handles["h-1"]);
         Assert.NotEqual(DiskAttachmentMode.ReadWrite, volume.Handles["h-2"].Mode);
         await CheckStoreAsync("d-1", volume);
+    }
+
+    /// <summary>The rules' own invariants from one record to the next: at most one writer, at the fencing generation; the
+    /// generation never goes back; a new writer comes with a new generation (only the paused writer of the current one
+    /// resumes at it).</summary>
+    protected static void AssertInvariants(CloudDiskRecord before, CloudDiskRecord after)
+    {
+        var writers = after.Attachments.Where(a => a.Value.Mode == DiskAttachmentMode.ReadWrite).ToList();
+        Assert.True(writers.Count <= 1, $"two writers: {string.Join(", ", writers.Select(w => w.Key))}");
+        Assert.All(writers, w => Assert.Equal(after.FencingGeneration, w.Value.Generation));
+        Assert.True(after.FencingGeneration >= before.FencingGeneration, "the fencing generation went back");
+        if (after.WriterHost is { } writer && writer != before.WriterHost)
+        {
+            var resumed = before.Attachments.TryGetValue(writer, out var was)
+                && was is { Mode: DiskAttachmentMode.Paused }
+                && was.Generation == before.FencingGeneration
+                && after.FencingGeneration == before.FencingGeneration;
+            Assert.True(resumed || after.FencingGeneration > before.FencingGeneration, $"host {writer} became the writer without a new generation");
+        }
     }
 
     protected static CloudDiskRecord NewRecord(string diskId, string writer) =>
@@ -214,6 +241,8 @@ public sealed class SimulatedDiskBackendContractTests : DiskBackendContract
         {
             Assert.Equal(handle.Mode == DiskAttachmentMode.ReadWrite && handle.Generation == volume.Generation, _store.CanWrite(diskId, host));
         }
+
+        Assert.All(Hosts.Where(h => !volume.Handles.ContainsKey(h)), h => Assert.False(_store.CanWrite(diskId, h), $"{h} holds no handle yet can write"));
 
         return Task.CompletedTask;
     }
