@@ -128,9 +128,10 @@ public sealed partial class NbdCloudDiskBackend
         }
     }
 
-    /// <summary>A failure that means the daemon is gone (its monitor connection broke or went silent), not a refusal.</summary>
-    private static bool IsDaemonFailure(Exception e) =>
-        e is QmpConnectionException or QmpTimeoutException or IOException or ObjectDisposedException;
+    /// <summary>A failure that means the daemon is gone (its monitor connection broke or went silent), not a refusal; an
+    /// I/O error counts only when the daemon is in fact dead (a full disk while creating an image is not the daemon).</summary>
+    private bool IsDaemonFailure(Exception e) =>
+        e is QmpConnectionException or QmpTimeoutException || (e is IOException or ObjectDisposedException && !_daemon.IsAlive);
 
     private static OmigException DaemonGone(QemuStorageDaemon daemon, Exception e) =>
         OmigException.Unavailable("disk",
