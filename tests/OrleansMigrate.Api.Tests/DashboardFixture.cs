@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using OrleansMigrate.Api.Dashboard;
 using OrleansMigrate.Api.Hosting;
 using OrleansMigrate.Api.Security;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Hosting;
 
 namespace OrleansMigrate.Api.Tests;
 

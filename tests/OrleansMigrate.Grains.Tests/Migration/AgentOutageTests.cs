@@ -8,7 +8,9 @@ using OrleansMigrate.Agents;
 using OrleansMigrate.Client;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Agents;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Migration;
 using OrleansMigrate.Migration;
 using OrleansMigrate.Tests.Cloud;
 

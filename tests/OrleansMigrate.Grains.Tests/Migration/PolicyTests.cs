@@ -2,8 +2,8 @@ using OrleansMigrate.Agents;
 using System.Collections.Immutable;
 using Microsoft.Extensions.Configuration;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Fleet;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Migration;
 using OrleansMigrate.Migration;
 using OrleansMigrate.Tests.Operations;
 

@@ -2,8 +2,9 @@ using System.Collections.Immutable;
 using Microsoft.Extensions.DependencyInjection;
 using OrleansMigrate.Client;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Faults;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Faults;
+using OrleansMigrate.Grains.Operations;
 using OrleansMigrate.Operations;
 using OrleansMigrate.Tests.Migration;
 

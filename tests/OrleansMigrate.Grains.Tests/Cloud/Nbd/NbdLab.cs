@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using OrleansMigrate.Cloud.Nbd;
+using OrleansMigrate.Grains.Cloud.Nbd;
 
 namespace OrleansMigrate.Tests.Cloud.Nbd;
 
