@@ -5,7 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Logging;
 using OrleansMigrate.Api.Hosting;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Hosting;
 using OrleansMigrate.Silo;
 
 // The silo host: thin by design. Everything an OrleansMigrate silo is lives in

@@ -3,8 +3,8 @@ using Microsoft.Extensions.Hosting;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
-using OrleansMigrate.Hosting;
-using OrleansMigrate.Migration;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Migration;
 
 namespace OrleansMigrate.Silo;
 

@@ -12,7 +12,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 using OrleansMigrate.Api.Hosting;
 using OrleansMigrate.Api.Security;
 using OrleansMigrate.Client;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Migration;
 
 namespace OrleansMigrate.Api.Tests;
 
@@ -57,7 +58,7 @@ public sealed class ApiFixture : IAsyncLifetime
             ClusterId = "omig-api-tests",
         };
         // A guest that out-dirties a 4 MB/s link iterates for minutes unless forced (the force-complete test).
-        options.Policies["long-limit"] = new Migration.PolicySettings
+        options.Policies["long-limit"] = new PolicySettings
         {
             DowntimeTargetMs = 0.2, LinkBandwidthBytesPerSecond = 4_000_000, CompletionTimeoutMsPerGiB = 150_000, StallMs = 600_000, OnStall = "abort",
         };

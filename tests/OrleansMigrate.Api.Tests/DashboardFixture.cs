@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using OrleansMigrate.Api.Dashboard;
 using OrleansMigrate.Api.Hosting;
 using OrleansMigrate.Api.Security;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Hosting;
 using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Api.Tests;

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using OrleansMigrate.Api.Hosting;
 using OrleansMigrate.Api.Security;
+using OrleansMigrate.Grains.Migration;
 using OrleansMigrate.Migration;
 using static OrleansMigrate.Api.Tests.ApiFixture;
 

@@ -13,7 +13,7 @@ using OrleansMigrate.Api.Hosting;
 using OrleansMigrate.Api.Security;
 using OrleansMigrate.Client;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Hosting;
 
 namespace OrleansMigrate.OperatorConsole.Tests;
 

@@ -1,7 +1,7 @@
 using Orleans.Hosting;
 using Orleans.TestingHost;
 using OrleansMigrate.Client;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Hosting;
 
 namespace OrleansMigrate.Tests;
 

@@ -7,13 +7,14 @@ using System.Text;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
-using OrleansMigrate.Agents;
 using OrleansMigrate.Api.Hosting;
 using OrleansMigrate.Api.Security;
 using OrleansMigrate.Cli.Demo;
 using OrleansMigrate.Client;
-using OrleansMigrate.Cloud;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Agents;
+using OrleansMigrate.Grains.Cloud;
+using OrleansMigrate.Grains.Migration;
 using OrleansMigrate.Migration;
 
 namespace OrleansMigrate.Cli.Bench;

@@ -3,11 +3,13 @@ using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
-using OrleansMigrate.Agents;
 using OrleansMigrate.Cli.Demo;
 using OrleansMigrate.Client;
-using OrleansMigrate.Cloud;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Agents;
+using OrleansMigrate.Grains.Cloud;
+using OrleansMigrate.Grains.Migration;
+using OrleansMigrate.Grains.Operations;
 using OrleansMigrate.Migration;
 using OrleansMigrate.Operations;
 

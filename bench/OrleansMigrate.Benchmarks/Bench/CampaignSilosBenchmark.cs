@@ -5,6 +5,7 @@ using System.Globalization;
 using OrleansMigrate.Client;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Migration;
 using OrleansMigrate.Migration;
 using OrleansMigrate.Operations;
 

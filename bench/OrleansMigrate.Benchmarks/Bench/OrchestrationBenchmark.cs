@@ -5,6 +5,8 @@ using Microsoft.Extensions.DependencyInjection;
 using OrleansMigrate.Agents;
 using OrleansMigrate.Cli.Demo;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Agents;
+using OrleansMigrate.Grains.Migration;
 using OrleansMigrate.Hypervisor.Bench;
 using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Hypervisor.Simulated;

@@ -2,9 +2,10 @@ using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.DependencyInjection;
-using OrleansMigrate.Agents;
 using OrleansMigrate.Cli.Demo;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Agents;
+using OrleansMigrate.Grains.Cloud;
 using OrleansMigrate.Hypervisor.Bench;
 using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Hypervisor.Qemu;
@@ -59,7 +60,7 @@ public sealed class QemuBenchmark(int runs, string image, string guestDescriptio
         })))
         {
             var client = cluster.Client;
-            diskPromoteMs = cluster.Services.GetRequiredService<Cloud.CloudBackendOptions>().DiskReopenReadWriteMs;
+            diskPromoteMs = cluster.Services.GetRequiredService<CloudBackendOptions>().DiskReopenReadWriteMs;
             foreach (var host in DemoFleet.Hosts(2))
             {
                 await client.AddHostAsync(host with { FirmwareVersion = "2.4.0", HardwareGeneration = 4 });

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using OrleansMigrate.Grains.Planning;
 
 namespace OrleansMigrate.Planning;
 

@@ -1,7 +1,8 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Migration;
+using OrleansMigrate.Grains.Migration;
+using OrleansMigrate.Grains.Planning;
 
 namespace OrleansMigrate.Planning;
 

@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
-using OrleansMigrate.Hosting;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Placement;
 
 namespace OrleansMigrate.Api.AuditLog;
 

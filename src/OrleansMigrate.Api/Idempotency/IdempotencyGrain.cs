@@ -1,5 +1,5 @@
-using OrleansMigrate.Hosting;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Placement;
 
 namespace OrleansMigrate.Api.Idempotency;
 

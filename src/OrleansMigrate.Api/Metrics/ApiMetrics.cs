@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Metrics;
 using OrleansMigrate.Api.Hosting;
 using OrleansMigrate.Api.Security;
-using OrleansMigrate.Migration;
+using OrleansMigrate.Grains.Migration;
 
 namespace OrleansMigrate.Api.Metrics;
 

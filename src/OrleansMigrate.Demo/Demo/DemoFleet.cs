@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using OrleansMigrate.Client.Parsing;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Agents;
 
 namespace OrleansMigrate.Cli.Demo;
 
@@ -62,7 +63,7 @@ public static class DemoFleet
             var ip = string.Create(CultureInfo.InvariantCulture, $"10.{(i % 2) + 1}.{i / 200}.{10 + (i % 200)}");
             return new VmSpec(id, vcpus, memGiB * 1024L, ["avx2"], cls,
                 ImmutableDictionary<string, string>.Empty.Add("tenant", $"t{(i % 4) + 1}")
-                    .Add(Agents.SimulatedVmSpecs.DirtyLabel, cls == "economy" ? "5" : "20"),
+                    .Add(SimulatedVmSpecs.DirtyLabel, cls == "economy" ? "5" : "20"),
                 [new DiskSpec($"{id}-root", 40), new DiskSpec($"{id}-data", 200)],
                 [new NicSpec(vpc, ip, CliParsers.DeriveMac(id, ip))],
                 []);

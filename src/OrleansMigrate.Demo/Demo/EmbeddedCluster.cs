@@ -4,7 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OrleansMigrate.Client;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Hosting;
 
 namespace OrleansMigrate.Cli.Demo;
 

@@ -1,15 +1,16 @@
 using Microsoft.Extensions.Logging;
+using OrleansMigrate.Agents;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Faults;
+using OrleansMigrate.Grains.Faults;
 using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Agents;
+namespace OrleansMigrate.Grains.Agents;
 
 /// <summary>The incoming side of a migration, on its destination host: the guest prepared to receive, resumed, checked, and released or aborted.</summary>
 public sealed partial class DriverHostRuntime
 {
-    public async Task<IncomingEndpoint> PrepareIncomingAsync(string hostId, string migrationId, Fleet.VmSpec spec)
+    public async Task<IncomingEndpoint> PrepareIncomingAsync(string hostId, string migrationId, OrleansMigrate.Fleet.VmSpec spec)
     {
         var held = await _lifecycle.AcquireAsync(spec.VmId);
         try

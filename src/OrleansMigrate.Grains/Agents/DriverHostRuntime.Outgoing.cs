@@ -1,9 +1,10 @@
+using OrleansMigrate.Agents;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Faults;
+using OrleansMigrate.Grains.Faults;
 using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Agents;
+namespace OrleansMigrate.Grains.Agents;
 
 /// <summary>The outgoing side of a migration, on its source host: the hypervisor's stream started and watched, the final copy, and its completion or cancellation.</summary>
 public sealed partial class DriverHostRuntime

@@ -2,12 +2,13 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using OrleansMigrate.Agents;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Hypervisor.Sessions.Conntrack;
 using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Agents;
+namespace OrleansMigrate.Grains.Agents;
 
 /// <summary>
 /// The session rounds (<c>Cloud:Sessions:Backend=conntrack</c>): a VM's conntrack entries on the source host copied to the
@@ -30,12 +31,12 @@ public sealed partial class DriverHostRuntime
     private readonly ConcurrentDictionary<string, SessionsIn> _sessionsIn = new(StringComparer.Ordinal);
 
     /// <summary>The VM's address whose sessions travel: its first NIC's IPv4 address; null without one.</summary>
-    private static IPAddress? SessionsAddressOf(Fleet.VmSpec spec) =>
+    private static IPAddress? SessionsAddressOf(OrleansMigrate.Fleet.VmSpec spec) =>
         spec.Nics.Select(n => IPAddress.TryParse(n.Ip, out var ip) && ip.AddressFamily == AddressFamily.InterNetwork ? ip : null).FirstOrDefault(ip => ip is not null);
 
     /// <summary>Destination, at prepare: opens this host's conntrack for the VM's rounds; returns the address announced to
     /// the source, or null when sessions are not copied (backend simulated, or a VM without an IPv4 NIC).</summary>
-    private string? StartSessionsIn(string migrationId, Fleet.VmSpec spec)
+    private string? StartSessionsIn(string migrationId, OrleansMigrate.Fleet.VmSpec spec)
     {
         if (!_options.Sessions.UsesConntrack || SessionsAddressOf(spec) is not { } address)
             return null;

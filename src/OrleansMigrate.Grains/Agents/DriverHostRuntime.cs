@@ -2,15 +2,16 @@ using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using OrleansMigrate.Agents;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Faults;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Faults;
+using OrleansMigrate.Grains.Hosting;
 using OrleansMigrate.Hypervisor.Drivers;
 using OrleansMigrate.Hypervisor.Qemu;
 using OrleansMigrate.Hypervisor.Simulated;
 using HvVmSpec = OrleansMigrate.Hypervisor.Drivers.VmSpec;
 
-namespace OrleansMigrate.Agents;
+namespace OrleansMigrate.Grains.Agents;
 
 /// <summary>
 /// The host runtime over <see cref="IHypervisorDriver"/>: one hypervisor driver (simulated, QEMU or analytic per
@@ -55,12 +56,12 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         return driver;
     }
 
-    private HvVmSpec Spec(Fleet.VmSpec vm) => IsQemu ? QemuVmSpecs.From(vm) : SimulatedVmSpecs.From(vm, _options, modelled: IsAnalytic);
+    private HvVmSpec Spec(OrleansMigrate.Fleet.VmSpec vm) => IsQemu ? QemuVmSpecs.From(vm) : SimulatedVmSpecs.From(vm, _options, modelled: IsAnalytic);
 
     public async Task<string?> VmDetailAsync(string hostId, string vmId) =>
         (await Driver(hostId).ListVmsAsync()).FirstOrDefault(v => v.Spec.VmId == vmId)?.Detail;
 
-    public async Task<Migration.PreflightPrediction> PredictAsync(string hostId, string vmId, MigrationTuning tuning, TimeSpan sample)
+    public async Task<OrleansMigrate.Migration.PreflightPrediction> PredictAsync(string hostId, string vmId, MigrationTuning tuning, TimeSpan sample)
     {
         DirtyRateSample measured;
         try
@@ -73,7 +74,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         }
 
         var p = MigrationPredictor.Predict(measured, ToOptions(tuning));
-        return new Migration.PreflightPrediction(measured.Method, measured.DirtyBytesPerSecond, measured.WindowMs, measured.MemoryBytes, p.Rounds, p.TotalMs, p.DowntimeMs,
+        return new OrleansMigrate.Migration.PreflightPrediction(measured.Method, measured.DirtyBytesPerSecond, measured.WindowMs, measured.MemoryBytes, p.Rounds, p.TotalMs, p.DowntimeMs,
             p.ConvergesWithoutThrottling, p.DowntimeWithinTarget, p.Outcome switch
             {
                 MigrationPredictionOutcome.Converges => "converges",
@@ -118,7 +119,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         return [.. vms.Where(v => v.State is VmState.Running or VmState.Paused).Select(v => v.Spec.VmId).Order(StringComparer.Ordinal)];
     }
 
-    public async Task StartVmAsync(string hostId, Fleet.VmSpec spec)
+    public async Task StartVmAsync(string hostId, OrleansMigrate.Fleet.VmSpec spec)
     {
         var driver = Driver(hostId);
         var held = await _lifecycle.AcquireAsync(spec.VmId);

@@ -1,10 +1,11 @@
 using System.Collections.Concurrent;
 using Orleans.Concurrency;
+using OrleansMigrate.Agents;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Placement;
 using OrleansMigrate.Migration;
-using OrleansMigrate.Placement;
 
-namespace OrleansMigrate.Agents;
+namespace OrleansMigrate.Grains.Agents;
 
 /// <summary>The agent of one hypervisor host, pinned to the silo that serves it.</summary>
 /// <remarks>Reentrant: a long poll on one migration or a slow final copy must not hold up the time-critical
@@ -110,7 +111,7 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
 
     public Task<HypervisorVmState?> GetVmStateAsync(string vmId) => runtime.VmStateAsync(HostId, vmId);
 
-    public Task<Migration.GuestCheck> VerifyIncomingAsync(string migrationId) => runtime.VerifyIncomingAsync(HostId, migrationId);
+    public Task<OrleansMigrate.Migration.GuestCheck> VerifyIncomingAsync(string migrationId) => runtime.VerifyIncomingAsync(HostId, migrationId);
 
     public Task<ResumeReport> ResumeIncomingAsync(string migrationId) => runtime.ResumeIncomingAsync(HostId, migrationId);
 
@@ -148,7 +149,7 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
 
     public Task<string> QmpAsync(string vmId, string commandJson) => runtime.QmpAsync(HostId, vmId, commandJson);
 
-    public Task<Migration.PreflightPrediction> PredictAsync(string vmId, MigrationTuning tuning, int sampleMs) =>
+    public Task<OrleansMigrate.Migration.PreflightPrediction> PredictAsync(string vmId, MigrationTuning tuning, int sampleMs) =>
         runtime.PredictAsync(HostId, vmId, tuning, TimeSpan.FromMilliseconds(Math.Clamp(sampleMs, 100, 10_000)));
 
     public Task CancelOutgoingAsync(string migrationId, string vmId, string reason) => runtime.CancelOutgoingAsync(HostId, migrationId, vmId, reason);

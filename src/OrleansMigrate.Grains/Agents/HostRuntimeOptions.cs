@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Agents;
+namespace OrleansMigrate.Grains.Agents;
 
 /// <summary>How this silo's hypervisor runtime backs guests.</summary>
 public sealed class HostRuntimeOptions

@@ -1,8 +1,9 @@
 using System.Collections.Immutable;
+using OrleansMigrate.Agents;
 using OrleansMigrate.Fleet;
 using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Agents;
+namespace OrleansMigrate.Grains.Agents;
 
 /// <summary>
 /// The hypervisor side of the host agents on this silo: one per silo process, shared by the agents of
@@ -55,7 +56,7 @@ public interface IHostRuntime
     Task<string> QmpAsync(string hostId, string vmId, string commandJson);
 
     /// <summary>Samples the VM's dirty rate on its hypervisor and predicts a migration with these settings.</summary>
-    Task<Migration.PreflightPrediction> PredictAsync(string hostId, string vmId, MigrationTuning tuning, TimeSpan sample);
+    Task<OrleansMigrate.Migration.PreflightPrediction> PredictAsync(string hostId, string vmId, MigrationTuning tuning, TimeSpan sample);
 
     Task CancelOutgoingAsync(string hostId, string migrationId, string vmId, string reason);
 

@@ -3,11 +3,11 @@ using OrleansMigrate.Errors;
 using OrleansMigrate.Hypervisor.Qemu;
 using HvVmSpec = OrleansMigrate.Hypervisor.Drivers.VmSpec;
 
-namespace OrleansMigrate.Agents;
+namespace OrleansMigrate.Grains.Agents;
 
 /// <summary>
 /// Maps a registry VM to a QEMU guest: its memory and vCPUs as registered, its boot image
-/// (<see cref="Fleet.VmSpec.Image"/>, required), and the machine type from the label <c>qemu.machine</c>.
+/// (<see cref="OrleansMigrate.Fleet.VmSpec.Image"/>, required), and the machine type from the label <c>qemu.machine</c>.
 /// </summary>
 public static class QemuVmSpecs
 {
@@ -16,7 +16,7 @@ public static class QemuVmSpecs
     /// <summary>Largest guest the QEMU hosts start, in MiB.</summary>
     public const int MaxMemoryMiB = 16384;
 
-    public static HvVmSpec From(Fleet.VmSpec vm)
+    public static HvVmSpec From(OrleansMigrate.Fleet.VmSpec vm)
     {
         if (string.IsNullOrEmpty(vm.Image))
         {

@@ -2,7 +2,7 @@ using System.Globalization;
 using OrleansMigrate.Hypervisor.Simulated;
 using HvVmSpec = OrleansMigrate.Hypervisor.Drivers.VmSpec;
 
-namespace OrleansMigrate.Agents;
+namespace OrleansMigrate.Grains.Agents;
 
 /// <summary>
 /// Maps a registry VM to a simulated guest. Its behaviour is data on the VM, in labels:
@@ -16,7 +16,7 @@ public static class SimulatedVmSpecs
     public const string DirtyLabel = "sim.dirty-mbps";
     public const string HotSetLabel = "sim.hotset-mib";
 
-    public static HvVmSpec From(Fleet.VmSpec vm, HostRuntimeOptions options, bool modelled = false)
+    public static HvVmSpec From(OrleansMigrate.Fleet.VmSpec vm, HostRuntimeOptions options, bool modelled = false)
     {
         var memory = modelled
             ? Label(vm, MemoryLabel, (int)Math.Min(vm.MemoryMiB, AnalyticHypervisorDriver.MaxMemoryMiB), 1, AnalyticHypervisorDriver.MaxMemoryMiB)
@@ -40,7 +40,7 @@ public static class SimulatedVmSpecs
         };
     }
 
-    private static int Label(Fleet.VmSpec vm, string key, int fallback, int min, int max) =>
+    private static int Label(OrleansMigrate.Fleet.VmSpec vm, string key, int fallback, int min, int max) =>
         vm.Labels.TryGetValue(key, out var text) && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value)
             ? Math.Clamp(value, min, max)
             : Math.Clamp(fallback, min, max);

@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Agents;
+namespace OrleansMigrate.Grains.Agents;
 
 /// <summary>
 /// One async lock per VM id, created on first use and dropped when its last holder or waiter leaves, so a host runtime

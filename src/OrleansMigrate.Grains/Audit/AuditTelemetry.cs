@@ -1,7 +1,8 @@
 using System.Diagnostics.Metrics;
-using OrleansMigrate.Migration;
+using OrleansMigrate.Audit;
+using OrleansMigrate.Grains.Migration;
 
-namespace OrleansMigrate.Audit;
+namespace OrleansMigrate.Grains.Audit;
 
 /// <summary>
 /// Metrics of the continuous invariant auditor on the meter <see cref="MigrationTelemetry.MeterName"/>. The gauges report

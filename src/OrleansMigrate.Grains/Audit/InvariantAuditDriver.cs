@@ -1,7 +1,8 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using OrleansMigrate.Audit;
 
-namespace OrleansMigrate.Audit;
+namespace OrleansMigrate.Grains.Audit;
 
 /// <summary>
 /// Keeps the continuous auditor running, on every control silo: once the silo is active, and then every

@@ -1,4 +1,6 @@
-namespace OrleansMigrate.Audit;
+using OrleansMigrate.Audit;
+
+namespace OrleansMigrate.Grains.Audit;
 
 /// <summary>
 /// The continuous invariant auditor on this silo. <see cref="Hosting.SiloBuilderExtensions.UseOrleansMigrate"/> sets

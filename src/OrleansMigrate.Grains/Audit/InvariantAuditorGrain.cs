@@ -1,10 +1,11 @@
 using Microsoft.Extensions.Logging;
+using OrleansMigrate.Audit;
 using OrleansMigrate.Client;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Hosting;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Placement;
 
-namespace OrleansMigrate.Audit;
+namespace OrleansMigrate.Grains.Audit;
 
 /// <summary>
 /// The continuous invariant auditor: a non-interleaving grain timer that keeps the activation alive runs one

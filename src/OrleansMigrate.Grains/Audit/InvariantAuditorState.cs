@@ -1,6 +1,6 @@
 using OrleansMigrate.Client;
 
-namespace OrleansMigrate.Audit;
+namespace OrleansMigrate.Grains.Audit;
 
 /// <summary>Persisted state of <see cref="InvariantAuditorGrain"/>, so a new activation (after a deactivation or the death of
 /// its silo) continues the counters and shows the last report. Keep the type name stable.</summary>

@@ -1,7 +1,7 @@
 using System.Collections.Immutable;
 using OrleansMigrate.Fleet;
 
-namespace OrleansMigrate.Cloud;
+namespace OrleansMigrate.Grains.Cloud;
 
 /// <summary>What <see cref="SimulatedCloudDiskBackend"/> holds for one disk: its fencing generation and every
 /// host's handle (mode, and the generation it was granted at).</summary>

@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Cloud;
+namespace OrleansMigrate.Grains.Cloud;
 
 /// <summary>
 /// Latencies of the simulated cloud backends (<see cref="SimulatedCloudDiskBackend"/>,

@@ -1,7 +1,7 @@
 using Orleans;
 using Orleans.Runtime;
 
-namespace OrleansMigrate.Cloud;
+namespace OrleansMigrate.Grains.Cloud;
 
 /// <summary>Refuses out-of-range <see cref="CloudBackendOptions"/> at silo start, one message per option at fault.</summary>
 public sealed class CloudBackendOptionsValidator(CloudBackendOptions options) : IConfigurationValidator

@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Cloud;
+namespace OrleansMigrate.Grains.Cloud;
 
 /// <summary>Fault step names of the cloud backends' provisioning actions, which are outside every
 /// migration's path and so not among <see cref="Faults.FaultSteps"/>.</summary>

@@ -1,8 +1,8 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using OrleansMigrate.Cloud;
-using OrleansMigrate.Cloud.Nbd;
-using OrleansMigrate.Cloud.Linux;
-using OrleansMigrate.Faults;
+using OrleansMigrate.Grains.Cloud;
+using OrleansMigrate.Grains.Cloud.Linux;
+using OrleansMigrate.Grains.Cloud.Nbd;
+using OrleansMigrate.Grains.Faults;
 
 // In the DI namespace, as .NET's own registration extensions are, so hosts find it without a using.
 namespace Microsoft.Extensions.DependencyInjection;

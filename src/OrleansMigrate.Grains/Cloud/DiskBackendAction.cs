@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Cloud;
+namespace OrleansMigrate.Grains.Cloud;
 
 /// <summary>The block-store action one hand-over step takes (see <see cref="ICloudDiskBackend"/>).</summary>
 public enum DiskBackendAction

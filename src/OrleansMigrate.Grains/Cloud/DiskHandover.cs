@@ -1,7 +1,7 @@
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
 
-namespace OrleansMigrate.Cloud;
+namespace OrleansMigrate.Grains.Cloud;
 
 /// <summary>
 /// The rules of a cloud disk's hand-over between hosts, without Orleans: each function takes the disk

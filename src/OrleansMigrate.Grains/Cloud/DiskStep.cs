@@ -1,6 +1,6 @@
 using OrleansMigrate.Fleet;
 
-namespace OrleansMigrate.Cloud;
+namespace OrleansMigrate.Grains.Cloud;
 
 /// <summary>One step of a cloud disk's hand-over, decided by <see cref="DiskHandover"/>: the block-store
 /// action to take on <paramref name="HostId"/> and the disk record once it has succeeded.</summary>

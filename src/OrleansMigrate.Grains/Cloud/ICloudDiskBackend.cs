@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Cloud;
+namespace OrleansMigrate.Grains.Cloud;
 
 /// <summary>
 /// The distributed block store that holds cloud disks: the handles hosts hold on a disk and the disk's

@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Cloud;
+namespace OrleansMigrate.Grains.Cloud;
 
 /// <summary>
 /// Cloud services bound to a VM's location (per-host state such as DPDK flow hashing, security-group

@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Cloud;
+namespace OrleansMigrate.Grains.Cloud;
 
 /// <summary>
 /// The central VPC controller: installs the flows that deliver an IP's packets to a host, and the relay

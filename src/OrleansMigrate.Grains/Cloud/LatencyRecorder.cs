@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Cloud;
+namespace OrleansMigrate.Grains.Cloud;
 
 /// <summary>
 /// Measured latencies of a real backend's actions, step name → every measurement in ms, in order: what a benchmark

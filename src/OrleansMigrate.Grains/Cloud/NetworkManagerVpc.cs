@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 
-namespace OrleansMigrate.Cloud;
+namespace OrleansMigrate.Grains.Cloud;
 
 /// <summary>What <see cref="SimulatedNetworkManagerBackend"/> holds for one VPC.</summary>
 /// <param name="FlowHosts">IP → the host its flows were last installed on through the network manager.</param>

@@ -1,9 +1,9 @@
 using System.Collections.Immutable;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Faults;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Faults;
 
-namespace OrleansMigrate.Cloud;
+namespace OrleansMigrate.Grains.Cloud;
 
 /// <summary>
 /// An in-memory distributed block store with the latencies of <see cref="CloudBackendOptions"/>. Each action

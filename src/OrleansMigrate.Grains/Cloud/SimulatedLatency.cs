@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using OrleansMigrate.Hypervisor.PreCopy;
 
-namespace OrleansMigrate.Cloud;
+namespace OrleansMigrate.Grains.Cloud;
 
 /// <summary>
 /// Waits a simulated component latency. Timers here fire with about 4 ms granularity, which would turn a

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
-using OrleansMigrate.Faults;
+using OrleansMigrate.Grains.Faults;
 
-namespace OrleansMigrate.Cloud;
+namespace OrleansMigrate.Grains.Cloud;
 
 /// <summary>Records each location hint (VM → host) as the services would, so tests and the auditor can read where services think a VM is.</summary>
 public sealed class SimulatedLocationServicesBackend(IFaultInjector faults) : ILocationServicesBackend

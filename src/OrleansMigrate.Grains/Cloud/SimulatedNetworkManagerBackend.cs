@@ -1,8 +1,8 @@
 using System.Collections.Immutable;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Faults;
+using OrleansMigrate.Grains.Faults;
 
-namespace OrleansMigrate.Cloud;
+namespace OrleansMigrate.Grains.Cloud;
 
 /// <summary>
 /// An in-memory central VPC controller with the latencies of <see cref="CloudBackendOptions"/>. Each action

@@ -1,8 +1,9 @@
 using System.Collections.Immutable;
 using Orleans.Concurrency;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Cluster;
+using OrleansMigrate.Grains.Placement;
 
-namespace OrleansMigrate.Cluster;
+namespace OrleansMigrate.Grains.Cluster;
 
 /// <summary>Reads membership and our silo metadata on whichever silo it activates; stateless.</summary>
 [StatelessWorker]

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace OrleansMigrate.Faults;
+namespace OrleansMigrate.Grains.Faults;
 
 /// <summary>
 /// Random fault injection (<c>Omig:Faults:…</c>), for chaos runs only: every component action and data-plane step

@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Faults;
+namespace OrleansMigrate.Grains.Faults;
 
 /// <summary>The step names component actions report to <see cref="IFaultInjector"/>.</summary>
 public static class FaultSteps

@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Faults;
+namespace OrleansMigrate.Grains.Faults;
 
 /// <summary>
 /// The seam through which faults reach every component action and data-plane step: each action calls

@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Faults;
+namespace OrleansMigrate.Grains.Faults;
 
 /// <summary>Thrown by a fault injector in place of a component's real failure.</summary>
 [GenerateSerializer]

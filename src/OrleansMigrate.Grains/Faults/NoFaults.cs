@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Faults;
+namespace OrleansMigrate.Grains.Faults;
 
 public sealed class NoFaults : IFaultInjector
 {

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Text;
 
-namespace OrleansMigrate.Faults;
+namespace OrleansMigrate.Grains.Faults;
 
 /// <summary>What a fault does to the action it hits.</summary>
 public enum FaultKind

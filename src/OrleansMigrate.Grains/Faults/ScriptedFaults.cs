@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace OrleansMigrate.Faults;
+namespace OrleansMigrate.Grains.Faults;
 
 /// <summary>
 /// Faults armed by tests: fail a step the next N times, or delay it. Thread-safe; shared by all grains of

@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Fleet;
+namespace OrleansMigrate.Grains.Fleet;
 
 /// <summary>
 /// Exclusive claims on named things (a VM id, a host, a disk, an address) for a reentrant grain whose requests

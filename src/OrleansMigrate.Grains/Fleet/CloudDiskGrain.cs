@@ -1,11 +1,12 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
-using OrleansMigrate.Cloud;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Hosting;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Cloud;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Placement;
 
-namespace OrleansMigrate.Fleet;
+namespace OrleansMigrate.Grains.Fleet;
 
 /// <summary>
 /// One cloud disk. Its hand-over rules live in <see cref="DiskHandover"/>; this grain applies each step to

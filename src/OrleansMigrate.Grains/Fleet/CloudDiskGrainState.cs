@@ -1,4 +1,6 @@
-namespace OrleansMigrate.Fleet;
+using OrleansMigrate.Fleet;
+
+namespace OrleansMigrate.Grains.Fleet;
 
 /// <summary>Persisted state of <see cref="CloudDiskGrain"/>. Keep the type name stable.</summary>
 [GenerateSerializer]

@@ -5,10 +5,11 @@ using Orleans.Concurrency;
 using Orleans.Storage;
 using OrleansMigrate.Agents;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Hosting;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Placement;
 
-namespace OrleansMigrate.Fleet;
+namespace OrleansMigrate.Grains.Fleet;
 
 /// <summary>
 /// The registry index and the coordinator of multi-grain changes. Requests interleave ([Reentrant]), so VM creates run
@@ -174,7 +175,7 @@ public sealed partial class FleetGrain(
             throw OmigException.NotFound("vm_id", $"VM '{vmId}' does not exist");
         }
 
-        var open = await new Migration.SchedulerRouter(GrainFactory).ListAsync(includeEnded: false);
+        var open = await new OrleansMigrate.Migration.SchedulerRouter(GrainFactory).ListAsync(includeEnded: false);
         if (open.FirstOrDefault(m => m.Request.VmId == vmId) is { } migrating)
         {
             throw OmigException.Conflict("vm_id", $"VM '{vmId}' is being migrated by {migrating.MigrationId}: cancel it or wait for it to end");

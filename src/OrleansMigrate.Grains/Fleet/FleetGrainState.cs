@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
+using OrleansMigrate.Fleet;
 
-namespace OrleansMigrate.Fleet;
+namespace OrleansMigrate.Grains.Fleet;
 
 /// <summary>
 /// The one-row layout of <see cref="FleetGrain"/>'s index (state <c>fleet</c>) that older versions wrote. Host ids now

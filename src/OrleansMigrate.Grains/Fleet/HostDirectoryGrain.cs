@@ -1,8 +1,9 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Placement;
 
-namespace OrleansMigrate.Fleet;
+namespace OrleansMigrate.Grains.Fleet;
 
 /// <summary>
 /// See <see cref="IHostDirectoryGrain"/>. In memory only: every record here is a copy of one the host grains store, so an

@@ -1,10 +1,12 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Hosting;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Placement;
+using FleetPlacement = OrleansMigrate.Fleet.Placement;
 
-namespace OrleansMigrate.Fleet;
+namespace OrleansMigrate.Grains.Fleet;
 
 [ControlPlanePlacement]
 public sealed partial class HostGrain(
@@ -62,7 +64,7 @@ public sealed partial class HostGrain(
         }
 
         state.State.Record = new HostRecord(spec, HostHealth.Ok, SchedulingState.Schedulable,
-            ImmutableDictionary<string, Placement>.Empty, ImmutableDictionary<string, Placement>.Empty, time.GetUtcNow());
+            ImmutableDictionary<string, FleetPlacement>.Empty, ImmutableDictionary<string, FleetPlacement>.Empty, time.GetUtcNow());
         state.State.Change = 1;
         await state.WriteOrRevertAsync(() => (state.State.Record, state.State.Change) = (null, 0));
         var registered = state.State.Record;
@@ -123,7 +125,7 @@ public sealed partial class HostGrain(
     {
         FleetValidation.ValidateVm(vm);
         var record = Require();
-        var wanted = new Placement(vm.Vcpus, vm.MemoryMiB);
+        var wanted = new FleetPlacement(vm.Vcpus, vm.MemoryMiB);
         if (record.Vms.TryGetValue(vm.VmId, out var placed))
         {
             return placed == wanted
@@ -146,7 +148,7 @@ public sealed partial class HostGrain(
         FleetValidation.RequireId("reservation_id", reservationId);
         FleetValidation.ValidateVm(vm);
         var record = Require();
-        var wanted = new Placement(vm.Vcpus, vm.MemoryMiB);
+        var wanted = new FleetPlacement(vm.Vcpus, vm.MemoryMiB);
         if (record.Reservations.TryGetValue(reservationId, out var held))
         {
             return held == wanted
@@ -279,9 +281,9 @@ public sealed partial class HostGrain(
 
             try
             {
-                var migration = GrainFactory.GetGrain<Migration.IMigrationGrain>(id);
+                var migration = GrainFactory.GetGrain<OrleansMigrate.Migration.IMigrationGrain>(id);
                 if (await migration.GetAsync() is not null
-                    || await Migration.SchedulerShards.FindOpenAsync(GrainFactory, id) is not null
+                    || await OrleansMigrate.Migration.SchedulerShards.FindOpenAsync(GrainFactory, id) is not null
                     || await migration.GetAsync() is not null
                     || state.State.Record?.Reservations.ContainsKey(id) != true)
                 {

@@ -1,4 +1,6 @@
-namespace OrleansMigrate.Fleet;
+using OrleansMigrate.Fleet;
+
+namespace OrleansMigrate.Grains.Fleet;
 
 /// <summary>Persisted state of <see cref="HostGrain"/>. The type name is stored with each row: keep it stable.</summary>
 [GenerateSerializer]

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
+using OrleansMigrate.Fleet;
 
-namespace OrleansMigrate.Fleet;
+namespace OrleansMigrate.Grains.Fleet;
 
 /// <summary>
 /// One shard of one VPC's flows (key <c>{vpc}/{shard}</c>, see <see cref="VpcFlowShards"/>): the storage page of

@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 
-namespace OrleansMigrate.Fleet;
+namespace OrleansMigrate.Grains.Fleet;
 
 /// <summary>
 /// One stored row of an <see cref="IdBuckets"/> set: the ids that hash to this bucket, in ordinal order. Keep the type

@@ -1,7 +1,8 @@
 using System.Collections.Immutable;
 using Orleans.Storage;
+using OrleansMigrate.Fleet;
 
-namespace OrleansMigrate.Fleet;
+namespace OrleansMigrate.Grains.Fleet;
 
 /// <summary>
 /// A set of ids a grain keeps, stored as <see cref="Count"/> rows of its grain storage instead of one: state names

@@ -1,8 +1,9 @@
 using OrleansMigrate.Errors;
-using OrleansMigrate.Hosting;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Placement;
 
-namespace OrleansMigrate.Fleet;
+namespace OrleansMigrate.Grains.Fleet;
 
 [ControlPlanePlacement]
 public sealed class VmGrain(

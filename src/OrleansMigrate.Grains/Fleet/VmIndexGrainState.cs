@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 
-namespace OrleansMigrate.Fleet;
+namespace OrleansMigrate.Grains.Fleet;
 
 /// <summary>
 /// The one-row layout of a <see cref="VmIndexGrain"/> shard (state <c>vm-index</c>) that older versions wrote: the VM ids

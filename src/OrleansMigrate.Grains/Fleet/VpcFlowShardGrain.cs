@@ -1,9 +1,10 @@
 using System.Collections.Immutable;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Hosting;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Placement;
 
-namespace OrleansMigrate.Fleet;
+namespace OrleansMigrate.Grains.Fleet;
 
 /// <summary>
 /// One shard of a VPC's flows. Requests run one at a time; a change is written before it returns, and a failed

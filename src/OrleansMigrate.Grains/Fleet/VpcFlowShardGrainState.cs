@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
+using OrleansMigrate.Fleet;
 
-namespace OrleansMigrate.Fleet;
+namespace OrleansMigrate.Grains.Fleet;
 
 /// <summary>Persisted state of <see cref="VpcFlowShardGrain"/>: the flows of one shard of one VPC. Keep the type name stable.</summary>
 [GenerateSerializer]

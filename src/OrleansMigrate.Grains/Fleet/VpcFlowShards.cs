@@ -1,6 +1,7 @@
 using System.Globalization;
+using OrleansMigrate.Fleet;
 
-namespace OrleansMigrate.Fleet;
+namespace OrleansMigrate.Grains.Fleet;
 
 /// <summary>
 /// Which <see cref="IVpcFlowShardGrain"/> of a VPC holds the flow of an IP: a fixed number of shards per VPC,

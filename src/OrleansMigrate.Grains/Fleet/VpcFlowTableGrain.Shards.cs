@@ -1,8 +1,9 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Hosting;
 
-namespace OrleansMigrate.Fleet;
+namespace OrleansMigrate.Grains.Fleet;
 
 /// <summary>
 /// The flows of the table, in memory and in the <see cref="IVpcFlowShardGrain"/> pages. Memory follows the

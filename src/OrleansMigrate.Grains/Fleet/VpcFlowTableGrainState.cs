@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
+using OrleansMigrate.Fleet;
 
-namespace OrleansMigrate.Fleet;
+namespace OrleansMigrate.Grains.Fleet;
 
 /// <summary>Persisted state of <see cref="VpcFlowTableGrain"/>: its relays (the flows live in <see cref="IVpcFlowShardGrain"/>s). Keep the type name stable.</summary>
 [GenerateSerializer]

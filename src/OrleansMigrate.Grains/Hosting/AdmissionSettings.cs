@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Hosting;
+namespace OrleansMigrate.Grains.Hosting;
 
 /// <summary>Migration admission limits of a silo (<c>Omig:Admission:…</c>): each one unset keeps the built-in default of
 /// <see cref="Migration.MigrationAdmissionOptions"/>. The limits act where the admission ledger runs (a control silo), which counts every scheduler shard.</summary>

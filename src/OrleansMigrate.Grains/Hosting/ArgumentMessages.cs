@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Hosting;
+namespace OrleansMigrate.Grains.Hosting;
 
 /// <summary>Turns a library's <see cref="ArgumentException"/> into a reason for an error that names its field itself.</summary>
 internal static class ArgumentMessages

@@ -1,6 +1,6 @@
-using OrleansMigrate.Cloud.Linux;
+using OrleansMigrate.Grains.Cloud.Linux;
 
-namespace OrleansMigrate.Hosting;
+namespace OrleansMigrate.Grains.Hosting;
 
 /// <summary>Which network manager the VPC grains act through (<c>Omig:Cloud:Network:Backend</c>).</summary>
 public sealed class CloudNetworkSettings

@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Hosting;
+namespace OrleansMigrate.Grains.Hosting;
 
 /// <summary>The cloud backends of a silo (<c>Omig:Cloud:*</c>): each <c>simulated</c> by default, or the real Linux part.</summary>
 public sealed class CloudSettings

@@ -1,6 +1,6 @@
 using OrleansMigrate.Errors;
 
-namespace OrleansMigrate.Hosting;
+namespace OrleansMigrate.Grains.Hosting;
 
 /// <summary>
 /// Turns a database failure under a grain call (PostgreSQL restarting, connections cut) into

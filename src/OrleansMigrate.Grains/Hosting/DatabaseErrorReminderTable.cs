@@ -1,7 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using OrleansMigrate.Errors;
 
-namespace OrleansMigrate.Hosting;
+namespace OrleansMigrate.Grains.Hosting;
 
 /// <summary>
 /// Orleans' ADO.NET reminder table with its database failures turned into <see cref="OmigException"/> <c>Unavailable</c>,

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 using OrleansMigrate.Errors;
 using Orleans.Storage;
 
-namespace OrleansMigrate.Hosting;
+namespace OrleansMigrate.Grains.Hosting;
 
 /// <summary>
 /// The grain storage our grains see on PostgreSQL: Orleans' ADO.NET storage with its database failures turned into

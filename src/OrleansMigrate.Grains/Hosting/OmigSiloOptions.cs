@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Hosting;
+namespace OrleansMigrate.Grains.Hosting;
 
 /// <summary>
 /// Silo settings, section <c>Omig</c> of appsettings.json, environment (<c>Omig__Role=host</c>) or the

@@ -2,7 +2,7 @@ using System.Net;
 using Microsoft.Extensions.Options;
 using OrleansMigrate.Fleet;
 
-namespace OrleansMigrate.Hosting;
+namespace OrleansMigrate.Grains.Hosting;
 
 /// <summary>Refuses a bad silo configuration at start with one message per field at fault.</summary>
 public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>

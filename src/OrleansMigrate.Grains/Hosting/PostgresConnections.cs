@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using Npgsql;
 
-namespace OrleansMigrate.Hosting;
+namespace OrleansMigrate.Grains.Hosting;
 
 /// <summary>How many connections a silo opens to PostgreSQL (<see cref="OmigSiloOptions.DatabaseMaxConnections"/>).</summary>
 public static partial class PostgresConnections

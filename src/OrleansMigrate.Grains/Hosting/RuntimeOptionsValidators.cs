@@ -1,9 +1,9 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using OrleansMigrate.Agents;
-using OrleansMigrate.Migration;
+using OrleansMigrate.Grains.Agents;
+using OrleansMigrate.Grains.Migration;
 
-namespace OrleansMigrate.Hosting;
+namespace OrleansMigrate.Grains.Hosting;
 
 /// <summary>
 /// The options the grains read, checked when the silo starts (<c>ValidateOnStart</c>) with the same ranges the

@@ -7,14 +7,14 @@ using Orleans.Hosting;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 using Orleans.Serialization;
 using Orleans.Storage;
-using OrleansMigrate.Agents;
-using OrleansMigrate.Audit;
-using OrleansMigrate.Cloud;
-using OrleansMigrate.Faults;
-using OrleansMigrate.Migration;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Grains.Agents;
+using OrleansMigrate.Grains.Audit;
+using OrleansMigrate.Grains.Cloud;
+using OrleansMigrate.Grains.Faults;
+using OrleansMigrate.Grains.Migration;
+using OrleansMigrate.Grains.Placement;
 
-namespace OrleansMigrate.Hosting;
+namespace OrleansMigrate.Grains.Hosting;
 
 public static class SiloBuilderExtensions
 {

@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Hosting;
+namespace OrleansMigrate.Grains.Hosting;
 
 /// <summary>What a silo runs.</summary>
 [Flags]

@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Hosting;
+namespace OrleansMigrate.Grains.Hosting;
 
 /// <summary>
 /// How a grain writes its state so that memory never runs ahead of storage, nor stays behind it. A failed write

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
+using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>
 /// The admission decision across scheduler shards, without a cluster (<see cref="AdmissionLedgerGrain"/> holds one).

@@ -1,9 +1,10 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Grains.Placement;
+using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>
 /// <see cref="IAdmissionLedgerGrain"/>: the slots of every scheduler shard, in memory (<see cref="AdmissionLedger"/>).

@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>
 /// How long a migration waits for a host's agent that does not answer before it gives up (a rollback then ends

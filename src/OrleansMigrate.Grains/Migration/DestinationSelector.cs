@@ -1,6 +1,6 @@
 using OrleansMigrate.Fleet;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>
 /// The one home of "may this VM move, and where to?", used by the scheduler (submit), the drain (its passes) and the

@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>Concurrency limits for live migrations; a request over a limit waits in the queue.</summary>
 public sealed class MigrationAdmissionOptions

@@ -2,9 +2,10 @@ using Microsoft.Extensions.DependencyInjection;
 using OrleansMigrate.Agents;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Grains.Placement;
+using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>
 /// Calls to the host agents, and what the migration does when one does not answer (its silo is down, or not yet declared

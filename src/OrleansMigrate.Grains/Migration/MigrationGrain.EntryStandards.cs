@@ -5,8 +5,9 @@ using Microsoft.Extensions.Logging;
 using OrleansMigrate.Agents;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>The entry standards of <see cref="MigrationPhases.Table"/>, each asked of its component.</summary>
 public sealed partial class MigrationGrain

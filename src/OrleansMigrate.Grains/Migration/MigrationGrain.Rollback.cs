@@ -5,8 +5,9 @@ using Microsoft.Extensions.Logging;
 using OrleansMigrate.Agents;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>Rolling back before the commit point, and failing a rollback that cannot finish.</summary>
 public sealed partial class MigrationGrain

@@ -2,11 +2,12 @@ using System.Collections.Immutable;
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using OrleansMigrate.Agents;
-using OrleansMigrate.Cloud;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Cloud;
+using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 public sealed partial class MigrationGrain
 {
@@ -142,7 +143,7 @@ public sealed partial class MigrationGrain
             await SchedulerShards.Shard(GrainFactory, SchedulerShards.OfMigration(Id)).EndedAsync(Id);
             if (S.Request?.Drain is { } drain)
             {
-                await GrainFactory.GetGrain<Operations.IHostDrainGrain>(drain).WakeAsync();
+                await GrainFactory.GetGrain<OrleansMigrate.Operations.IHostDrainGrain>(drain).WakeAsync();
             }
         }
         catch (Exception ex)

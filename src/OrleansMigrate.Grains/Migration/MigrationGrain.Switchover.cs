@@ -5,8 +5,9 @@ using Microsoft.Extensions.Logging;
 using OrleansMigrate.Agents;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>The switchover: parallel (the destination resumes at its last condition) or serial, and its timeline.</summary>
 public sealed partial class MigrationGrain

@@ -2,10 +2,11 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Hosting;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Placement;
+using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>
 /// One live migration. The run loop drives the phases in the background; the state is persisted at every
@@ -84,7 +85,7 @@ public sealed partial class MigrationGrain(
             return Status();
         }
 
-        var vm = await GrainFactory.GetGrain<Fleet.IVmGrain>(request.VmId).GetAsync()
+        var vm = await GrainFactory.GetGrain<OrleansMigrate.Fleet.IVmGrain>(request.VmId).GetAsync()
             ?? throw OmigException.NotFound("vm", $"VM '{request.VmId}' does not exist");
         S.Request = request;
         S.Vm = vm.Spec;

@@ -1,7 +1,8 @@
 using System.Collections.Immutable;
 using OrleansMigrate.Agents;
+using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>Persisted state of <see cref="MigrationGrain"/>, written at every phase transition. Keep the type name stable.</summary>
 [GenerateSerializer]
@@ -20,14 +21,14 @@ public sealed class MigrationGrainState
     [Id(9)] public int Attempts { get; set; }
     [Id(10)] public string? CancelReason { get; set; }
     [Id(11)] public IncomingEndpoint? Endpoint { get; set; }
-    [Id(12)] public Fleet.VmSpec? Vm { get; set; }
+    [Id(12)] public OrleansMigrate.Fleet.VmSpec? Vm { get; set; }
     [Id(13)] public MigrationProgressInfo Progress { get; set; } = MigrationProgressInfo.None;
     [Id(14)] public HypervisorReport? Hypervisor { get; set; }
 
     /// <summary>Set while the migration waits for a host agent that does not answer (see <see cref="AgentWait"/>).</summary>
     [Id(15)] public AgentWait? AgentWait { get; set; }
 
-    /// <summary>The VM's record was marked <see cref="Fleet.PowerState.Unknown"/> by a wait: the migration's end records what it knows.</summary>
+    /// <summary>The VM's record was marked <see cref="OrleansMigrate.Fleet.PowerState.Unknown"/> by a wait: the migration's end records what it knows.</summary>
     [Id(16)] public bool VmMarkedUnknown { get; set; }
 
     /// <summary>The silos that served the source and destination hosts when last seen alive, for messages about them.</summary>

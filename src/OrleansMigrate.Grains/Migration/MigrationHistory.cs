@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>
 /// The scheduler's history of accepted migration ids in pages: the newest ids in its row, each older full page written

@@ -1,8 +1,9 @@
 using System.Collections.Immutable;
-using OrleansMigrate.Hosting;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Placement;
+using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>See <see cref="IMigrationHistoryPageGrain"/>. A failed write leaves memory as stored.</summary>
 [ControlPlanePlacement]

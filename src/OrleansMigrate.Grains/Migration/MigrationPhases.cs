@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
+using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>What an entry-standard item asks, of which component; <c>MigrationGrain.CheckEntryAsync</c> has one check per value.</summary>
 public enum EntryCheck

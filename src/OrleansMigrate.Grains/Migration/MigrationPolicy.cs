@@ -1,6 +1,6 @@
 using OrleansMigrate.Agents;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>How one class of VMs is migrated.</summary>
 public sealed record MigrationPolicy
@@ -80,7 +80,7 @@ public sealed record MigrationPolicy
         return true;
     }
 
-    public Fleet.PolicyInfo Info() => new(Name, DowntimeTargetMs, LinkBandwidthBytesPerSecond, Compression, AllowOlderVersion, CompletionTimeoutMsPerGiB,
+    public OrleansMigrate.Fleet.PolicyInfo Info() => new(Name, DowntimeTargetMs, LinkBandwidthBytesPerSecond, Compression, AllowOlderVersion, CompletionTimeoutMsPerGiB,
         StallMs, OnTimeout, OnStall, MaxDowntimeTargetMs, AutoConverge, LiveMigrate, MaintenanceWindowUtc, NotifyOwner);
 
     public MigrationTuning Tuning(int guestMiB) => new(

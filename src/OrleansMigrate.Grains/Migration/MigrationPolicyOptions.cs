@@ -1,6 +1,6 @@
 using OrleansMigrate.Fleet;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>The migration policies a cluster knows, by name; starts with <see cref="MigrationPolicy.BuiltIn"/>, plus and
 /// over them the silo's <c>Omig:Policies:NAME:…</c> settings.</summary>

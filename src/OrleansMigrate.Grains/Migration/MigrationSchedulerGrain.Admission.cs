@@ -2,9 +2,9 @@ using System.Collections.Immutable;
 using Microsoft.Extensions.Options;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>Admission: the pass that sweeps admitted migrations, asks the admission ledger for slots and starts what it
 /// grants; and the destination choice with its reservation on the host's capacity ledger.</summary>

@@ -3,10 +3,11 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Hosting;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Placement;
+using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>
 /// One scheduler shard (<see cref="SchedulerShards"/>): the migrations of the source hosts that hash to it. Admission:
@@ -187,7 +188,7 @@ public sealed partial class MigrationSchedulerGrain(
 
         var id = SchedulerShards.NewMigrationId(_shard);
         var destination = await ChooseAndReserveAsync(vm, request.DestinationHost, policy, id);
-        var entry = new ScheduledMigration(id, request, vm.HostId, destination, false, time.GetUtcNow(), new Fleet.Placement(vm.Spec.Vcpus, vm.Spec.MemoryMiB));
+        var entry = new ScheduledMigration(id, request, vm.HostId, destination, false, time.GetUtcNow(), new OrleansMigrate.Fleet.Placement(vm.Spec.Vcpus, vm.Spec.MemoryMiB));
         try
         {
             await FlushHistoryAsync();

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
+using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>Persisted state of <see cref="MigrationSchedulerGrain"/>. Keep the type name stable.</summary>
 [GenerateSerializer]
@@ -38,4 +39,4 @@ public sealed record ScheduledMigration(
     [property: Id(3)] string DestinationHost,
     [property: Id(4)] bool Admitted,
     [property: Id(5)] DateTimeOffset SubmittedAt,
-    [property: Id(6)] Fleet.Placement? Size = null);
+    [property: Id(6)] OrleansMigrate.Fleet.Placement? Size = null);

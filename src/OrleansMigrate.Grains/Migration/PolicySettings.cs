@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>
 /// One policy's settings in configuration, <c>Omig:Policies:NAME:Field</c>. Every field is optional: unset fields
@@ -41,12 +41,12 @@ public sealed class PolicySettings
         Name = name,
         DowntimeTargetMs = DowntimeTargetMs ?? basis.DowntimeTargetMs,
         LinkBandwidthBytesPerSecond = LinkBandwidthBytesPerSecond ?? basis.LinkBandwidthBytesPerSecond,
-        Compression = Compression is null ? basis.Compression : Enum.Parse<Agents.CompressionScope>(Compression.Trim(), ignoreCase: true),
+        Compression = Compression is null ? basis.Compression : Enum.Parse<OrleansMigrate.Agents.CompressionScope>(Compression.Trim(), ignoreCase: true),
         AllowOlderVersion = AllowOlderVersion ?? basis.AllowOlderVersion,
         CompletionTimeoutMsPerGiB = CompletionTimeoutMsPerGiB ?? basis.CompletionTimeoutMsPerGiB,
         StallMs = StallMs ?? basis.StallMs,
-        OnTimeout = OnTimeout is null ? basis.OnTimeout : Enum.Parse<Agents.TimeoutAction>(OnTimeout.Trim(), ignoreCase: true),
-        OnStall = OnStall is null ? basis.OnStall : Enum.Parse<Agents.StallAction>(OnStall.Trim(), ignoreCase: true),
+        OnTimeout = OnTimeout is null ? basis.OnTimeout : Enum.Parse<OrleansMigrate.Agents.TimeoutAction>(OnTimeout.Trim(), ignoreCase: true),
+        OnStall = OnStall is null ? basis.OnStall : Enum.Parse<OrleansMigrate.Agents.StallAction>(OnStall.Trim(), ignoreCase: true),
         MaxDowntimeTargetMs = MaxDowntimeTargetMs ?? basis.MaxDowntimeTargetMs,
         AutoConverge = AutoConverge ?? basis.AutoConverge,
         LiveMigrate = LiveMigrate ?? basis.LiveMigrate,
@@ -58,7 +58,7 @@ public sealed class PolicySettings
     public IEnumerable<string> Check(string name)
     {
         var key = $"Omig:Policies:{name}:";
-        if (!Fleet.FleetValidation.IsValidId(name))
+        if (!OrleansMigrate.Fleet.FleetValidation.IsValidId(name))
         {
             yield return $"Omig:Policies:{name}: '{name}' is not a valid policy name (lower-case letters, digits, '-')";
         }

@@ -5,9 +5,10 @@ using Orleans.Concurrency;
 using OrleansMigrate.Agents;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Grains.Placement;
+using OrleansMigrate.Migration;
 
-namespace OrleansMigrate.Migration;
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>
 /// Migration preflight: what the scheduler would decide (policy, candidate destinations with the reason for each

@@ -1,4 +1,6 @@
-namespace OrleansMigrate.Migration;
+using OrleansMigrate.Migration;
+
+namespace OrleansMigrate.Grains.Migration;
 
 /// <summary>
 /// The words <see cref="MigrationStatus.SwitchoverReason"/> uses, from the data plane's own reason (it alone knows whether

@@ -1,7 +1,8 @@
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Operations;
 
-namespace OrleansMigrate.Operations;
+namespace OrleansMigrate.Grains.Operations;
 
 /// <summary>The per-host steps of a campaign pass: each host advanced through drain, upgrade and check, and new drains started while upgraded hosts have room.</summary>
 public sealed partial class CampaignGrain

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
+using OrleansMigrate.Operations;
 
-namespace OrleansMigrate.Operations;
+namespace OrleansMigrate.Grains.Operations;
 
 /// <summary>
 /// Which pages of a campaign's hosts differ from what was last stored, so a pass writes only those: a 10,000-host

@@ -1,5 +1,6 @@
+using OrleansMigrate.Operations;
 
-namespace OrleansMigrate.Operations;
+namespace OrleansMigrate.Grains.Operations;
 
 /// <summary>What the campaign does to a host's scheduling after its drain ended.</summary>
 public enum CampaignHostAction

@@ -1,6 +1,6 @@
 using OrleansMigrate.Fleet;
 
-namespace OrleansMigrate.Operations;
+namespace OrleansMigrate.Grains.Operations;
 
 /// <summary>
 /// The destinations one drain pass considers, best first: the first few hosts of the snapshot's ranking

@@ -1,8 +1,10 @@
 using OrleansMigrate.Agents;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Migration;
 using OrleansMigrate.Migration;
+using OrleansMigrate.Operations;
 
-namespace OrleansMigrate.Operations;
+namespace OrleansMigrate.Grains.Operations;
 
 /// <summary>
 /// The decisions of one drain pass, as plain functions of what the pass read — so they are tested with tables, without a

@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Operations;
+namespace OrleansMigrate.Grains.Operations;
 
 /// <summary>
 /// What keeps a long-running operation grain (drain, campaign, plan) going: a grain timer that runs a pass every

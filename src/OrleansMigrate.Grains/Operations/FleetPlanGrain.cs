@@ -4,12 +4,14 @@ using System.Globalization;
 using Microsoft.Extensions.Options;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Migration;
+using OrleansMigrate.Grains.Placement;
+using OrleansMigrate.Grains.Planning;
 using OrleansMigrate.Migration;
-using OrleansMigrate.Placement;
-using OrleansMigrate.Planning;
+using OrleansMigrate.Operations;
 
-namespace OrleansMigrate.Operations;
+namespace OrleansMigrate.Grains.Operations;
 
 /// <summary>Persisted state of <see cref="FleetPlanGrain"/>. Keep the type name stable.</summary>
 [GenerateSerializer]

@@ -1,7 +1,7 @@
 using System.Collections.Immutable;
 using OrleansMigrate.Fleet;
 
-namespace OrleansMigrate.Operations;
+namespace OrleansMigrate.Grains.Operations;
 
 /// <summary>
 /// A silo-local, briefly cached list of the host records (kept up to date from the <see cref="IHostDirectoryGrain"/> by

@@ -2,9 +2,11 @@ using System.Collections.Immutable;
 using OrleansMigrate.Agents;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Migration;
 using OrleansMigrate.Migration;
+using OrleansMigrate.Operations;
 
-namespace OrleansMigrate.Operations;
+namespace OrleansMigrate.Grains.Operations;
 
 /// <summary>A pass's submissions: the pending VMs sampled for a prediction, a destination chosen for each, and their migrations submitted.</summary>
 public sealed partial class HostDrainGrain
@@ -122,7 +124,7 @@ public sealed partial class HostDrainGrain
                     // Count it on the destination for the rest of this pass, so the next VM sees the capacity taken.
                     ranked.Replace(destination, destination with
                     {
-                        Reservations = destination.Reservations.SetItem("drain:" + vm.VmId, new Fleet.Placement(record.Spec.Vcpus, record.Spec.MemoryMiB)),
+                        Reservations = destination.Reservations.SetItem("drain:" + vm.VmId, new OrleansMigrate.Fleet.Placement(record.Spec.Vcpus, record.Spec.MemoryMiB)),
                     });
                     break;
                 }

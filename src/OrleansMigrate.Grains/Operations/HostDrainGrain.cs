@@ -3,11 +3,13 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Migration;
+using OrleansMigrate.Grains.Placement;
 using OrleansMigrate.Migration;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Operations;
 
-namespace OrleansMigrate.Operations;
+namespace OrleansMigrate.Grains.Operations;
 
 /// <summary>Persisted state of <see cref="HostDrainGrain"/>. Keep the type name stable.</summary>
 [GenerateSerializer]

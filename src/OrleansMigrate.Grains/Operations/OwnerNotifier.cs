@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 
-namespace OrleansMigrate.Operations;
+namespace OrleansMigrate.Grains.Operations;
 
 /// <summary>Tells a VM's owner that a fleet operation is about to move it (policies with <c>NotifyOwner</c>).</summary>
 /// <param name="Owner">The VM's label <c>owner</c>, else <c>tenant</c>, else "unknown".</param>
@@ -16,7 +16,7 @@ public interface IOwnerNotifier
 }
 
 /// <summary>
-/// The default: every notice is logged (Information, category <c>OrleansMigrate.Operations.OwnerNotifier</c>) and
+/// The default: every notice is logged (Information, category <c>OrleansMigrate.Grains.Operations.OwnerNotifier</c>) and
 /// the last 1,000 are kept for inspection; with <see cref="MaintenanceOptions.NotifyCommand"/> set, the command also runs
 /// as <c>COMMAND VM OWNER OPERATION POLICY</c> (no shell; exit 0 = delivered, killed after the maintenance timeout).
 /// </summary>
@@ -67,7 +67,7 @@ public sealed partial class OwnerNotifier(MaintenanceOptions options, ILogger<Ow
         }
     }
 
-    public static string OwnerOf(Fleet.VmSpec vm) =>
+    public static string OwnerOf(OrleansMigrate.Fleet.VmSpec vm) =>
         vm.Labels.TryGetValue("owner", out var owner) ? owner : vm.Labels.TryGetValue("tenant", out var tenant) ? tenant : "unknown";
 
     [LoggerMessage(EventId = 5201, Level = LogLevel.Information, Message = "Owner notice: VM {VmId} (owner {Owner}) is about to be moved by {Operation} (policy {Policy})")]

@@ -1,7 +1,7 @@
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Migration;
+using OrleansMigrate.Grains.Migration;
 
-namespace OrleansMigrate.Operations;
+namespace OrleansMigrate.Grains.Operations;
 
 /// <summary>
 /// A fleet snapshot's hosts in the order a drain tries destinations (<see cref="Compare"/>), sorted once:

@@ -1,10 +1,11 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Hosting;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Placement;
+using OrleansMigrate.Operations;
 
-namespace OrleansMigrate.Operations;
+namespace OrleansMigrate.Grains.Operations;
 
 /// <summary>Persisted state of <see cref="RunningOperationsGrain"/>. Keep the type name stable.</summary>
 [GenerateSerializer]

@@ -1,7 +1,7 @@
 using Orleans.Runtime.Placement;
 using OrleansMigrate.Errors;
 
-namespace OrleansMigrate.Placement;
+namespace OrleansMigrate.Grains.Placement;
 
 /// <summary>
 /// Places control-plane grains over the live control silos by a stable hash of the grain's id, so scheduler shards,

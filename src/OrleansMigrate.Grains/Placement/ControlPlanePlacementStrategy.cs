@@ -1,6 +1,6 @@
 using Orleans.Placement;
 
-namespace OrleansMigrate.Placement;
+namespace OrleansMigrate.Grains.Placement;
 
 /// <summary>Places a grain on a silo with the <c>control</c> role, so fleet and migration state never lands on a hypervisor host.</summary>
 [GenerateSerializer, Immutable]

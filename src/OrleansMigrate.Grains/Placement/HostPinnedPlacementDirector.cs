@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 using Orleans.Runtime.Placement;
 using OrleansMigrate.Errors;
 
-namespace OrleansMigrate.Placement;
+namespace OrleansMigrate.Grains.Placement;
 
 /// <summary>
 /// Puts the agent of host X on the silo serving X. When no live silo serves X it throws — placing the

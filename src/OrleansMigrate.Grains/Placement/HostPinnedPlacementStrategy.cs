@@ -1,6 +1,6 @@
 using Orleans.Placement;
 
-namespace OrleansMigrate.Placement;
+namespace OrleansMigrate.Grains.Placement;
 
 /// <summary>Places a grain keyed by host id on the silo that serves that host, and nowhere else.</summary>
 [GenerateSerializer, Immutable]

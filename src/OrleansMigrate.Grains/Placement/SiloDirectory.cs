@@ -1,7 +1,7 @@
 using Orleans.Runtime.MembershipService.SiloMetadata;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Hosting;
 
-namespace OrleansMigrate.Placement;
+namespace OrleansMigrate.Grains.Placement;
 
 /// <summary>
 /// Answers "which live silos have role R / serve host H" from Orleans membership and silo metadata.

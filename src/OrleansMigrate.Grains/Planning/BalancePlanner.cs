@@ -1,9 +1,8 @@
 using System.Collections.Immutable;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Fleet;
-using OrleansMigrate.Migration;
+using OrleansMigrate.Grains.Migration;
 
-namespace OrleansMigrate.Planning;
+namespace OrleansMigrate.Grains.Planning;
 
 /// <summary>A host the plan leaves above the threshold, with its utilisation after the plan and why.</summary>
 /// <param name="CoreUtil">Used (VMs + reservations) over cores, 0–1+.</param>

@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 
-namespace OrleansMigrate.Planning;
+namespace OrleansMigrate.Grains.Planning;
 
 /// <summary>Instances of the shape that fit on one host once the plan has run.</summary>
 [GenerateSerializer, Immutable]

@@ -1,8 +1,8 @@
 using System.Collections.Immutable;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Migration;
+using OrleansMigrate.Grains.Migration;
 
-namespace OrleansMigrate.Planning;
+namespace OrleansMigrate.Grains.Planning;
 
 /// <summary>
 /// Plans the fewest migrations (heuristically) that make room for K instances of a shape, under the placement

@@ -1,7 +1,7 @@
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Migration;
+using OrleansMigrate.Grains.Migration;
 
-namespace OrleansMigrate.Planning;
+namespace OrleansMigrate.Grains.Planning;
 
 /// <summary>
 /// A planner's working copy of the fleet: hosts and VMs as array indices, free capacity as it changes along

@@ -1,8 +1,8 @@
 using System.Collections.Immutable;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Migration;
+using OrleansMigrate.Grains.Migration;
 
-namespace OrleansMigrate.Planning;
+namespace OrleansMigrate.Grains.Planning;
 
 /// <summary>The fleet after a plan, and every rule the plan broke on the way (empty when none).</summary>
 public sealed record PlanCheck(FleetSnapshot After, ImmutableArray<string> Violations)
@@ -152,7 +152,7 @@ public static class PlanVerifier
             }
 
             source = source with { Vms = source.Vms.Remove(vm.VmId) };
-            destination = destination with { Vms = destination.Vms.SetItem(vm.VmId, new Fleet.Placement(vm.Spec.Vcpus, vm.Spec.MemoryMiB)) };
+            destination = destination with { Vms = destination.Vms.SetItem(vm.VmId, new OrleansMigrate.Fleet.Placement(vm.Spec.Vcpus, vm.Spec.MemoryMiB)) };
             hosts[source.HostId] = source;
             hosts[destination.HostId] = destination;
             if (on.TryGetValue(source.HostId, out var fromList))

@@ -1,8 +1,8 @@
 using System.Collections.Immutable;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Migration;
+using OrleansMigrate.Grains.Migration;
 
-namespace OrleansMigrate.Planning;
+namespace OrleansMigrate.Grains.Planning;
 
 /// <summary>
 /// The fleet as a planner sees it: the registry's host and VM records at one moment. A VM belongs to the

@@ -9,14 +9,14 @@ namespace OrleansMigrate.Cli.Tests;
 public sealed class CampaignSilosTests
 {
     [Theory]
-    [InlineData("OrleansMigrate.Operations.CampaignGrain", "campaign")]
-    [InlineData("OrleansMigrate.Operations.HostDrainGrain,OrleansMigrate.Grains", "drain")]
-    [InlineData("OrleansMigrate.Migration.MigrationGrain", "migration")]
-    [InlineData("OrleansMigrate.Migration.MigrationSchedulerGrain", "scheduler")]
-    [InlineData("OrleansMigrate.Migration.MigrationSchedulerShardGrain", "scheduler")]
-    [InlineData("OrleansMigrate.Migration.MigrationHistoryPageGrain", "migration_history")]
-    [InlineData("OrleansMigrate.Fleet.VmIndexGrain", "vm_index")]
-    [InlineData("OrleansMigrate.Fleet.SomethingNewGrain", "something_new")]
+    [InlineData("OrleansMigrate.Grains.Operations.CampaignGrain", "campaign")]
+    [InlineData("OrleansMigrate.Grains.Operations.HostDrainGrain,OrleansMigrate.Grains", "drain")]
+    [InlineData("OrleansMigrate.Grains.Migration.MigrationGrain", "migration")]
+    [InlineData("OrleansMigrate.Grains.Migration.MigrationSchedulerGrain", "scheduler")]
+    [InlineData("OrleansMigrate.Grains.Migration.MigrationSchedulerShardGrain", "scheduler")]
+    [InlineData("OrleansMigrate.Grains.Migration.MigrationHistoryPageGrain", "migration_history")]
+    [InlineData("OrleansMigrate.Grains.Fleet.VmIndexGrain", "vm_index")]
+    [InlineData("OrleansMigrate.Grains.Fleet.SomethingNewGrain", "something_new")]
     [InlineData("Orleans.Runtime.Management.ManagementGrain", null)]
     [InlineData("", null)]
     public void Grain_types_map_to_the_kinds_of_the_report(string type, string? kind) => Assert.Equal(kind, GrainKinds.Of(type));

@@ -2,8 +2,9 @@ using System.Collections.Immutable;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using OrleansMigrate.Agents;
-using OrleansMigrate.Faults;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Agents;
+using OrleansMigrate.Grains.Faults;
 
 namespace OrleansMigrate.Tests.Agents;
 

@@ -1,11 +1,12 @@
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Hosting;
 using Orleans.TestingHost;
-using OrleansMigrate.Agents;
 using OrleansMigrate.Audit;
 using OrleansMigrate.Client;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Agents;
+using OrleansMigrate.Grains.Audit;
+using OrleansMigrate.Grains.Hosting;
 using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Tests.Audit;

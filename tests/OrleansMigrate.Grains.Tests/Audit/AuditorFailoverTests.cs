@@ -1,6 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
-using OrleansMigrate.Audit;
 using OrleansMigrate.Client;
+using OrleansMigrate.Grains.Audit;
 
 namespace OrleansMigrate.Tests.Audit;
 

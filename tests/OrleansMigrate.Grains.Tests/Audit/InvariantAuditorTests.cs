@@ -3,7 +3,8 @@ using System.Diagnostics.Metrics;
 using OrleansMigrate.Audit;
 using OrleansMigrate.Client;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Migration;
+using OrleansMigrate.Grains.Audit;
+using OrleansMigrate.Grains.Migration;
 
 namespace OrleansMigrate.Tests.Audit;
 

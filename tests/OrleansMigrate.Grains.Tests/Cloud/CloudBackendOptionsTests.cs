@@ -1,6 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
-using OrleansMigrate.Cloud;
-using OrleansMigrate.Faults;
+using OrleansMigrate.Grains.Cloud;
+using OrleansMigrate.Grains.Faults;
 
 namespace OrleansMigrate.Tests.Cloud;
 

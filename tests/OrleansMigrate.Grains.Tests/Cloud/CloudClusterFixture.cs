@@ -5,9 +5,9 @@ using Orleans.Hosting;
 using Orleans.Serialization;
 using Orleans.Storage;
 using Orleans.TestingHost;
-using OrleansMigrate.Cloud;
-using OrleansMigrate.Faults;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Cloud;
+using OrleansMigrate.Grains.Faults;
+using OrleansMigrate.Grains.Hosting;
 
 namespace OrleansMigrate.Tests.Cloud;
 

@@ -1,6 +1,6 @@
 using OrleansMigrate.Errors;
-using OrleansMigrate.Faults;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Faults;
 
 namespace OrleansMigrate.Tests.Cloud;
 

@@ -1,8 +1,8 @@
 using System.Collections.Immutable;
-using OrleansMigrate.Cloud;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Faults;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Cloud;
+using OrleansMigrate.Grains.Faults;
 
 namespace OrleansMigrate.Tests.Cloud;
 

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Orleans.Serialization;
 using Orleans.Storage;
-using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Fleet;
 
 namespace OrleansMigrate.Tests.Cloud;
 

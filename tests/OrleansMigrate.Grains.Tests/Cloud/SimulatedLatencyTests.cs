@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using OrleansMigrate.Cloud;
+using OrleansMigrate.Grains.Cloud;
 
 namespace OrleansMigrate.Tests.Cloud;
 

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Fleet;
 
 namespace OrleansMigrate.Tests.Cloud;
 

@@ -1,9 +1,9 @@
 using OrleansMigrate.Tests.Shared;
 using System.Diagnostics;
-using OrleansMigrate.Cloud;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Faults;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Cloud;
+using OrleansMigrate.Grains.Faults;
 
 namespace OrleansMigrate.Tests.Cloud;
 

@@ -6,8 +6,8 @@ using Orleans.Runtime.Hosting;
 using Orleans.Serialization;
 using Orleans.Storage;
 using Orleans.TestingHost;
-using OrleansMigrate.Cloud;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Cloud;
+using OrleansMigrate.Grains.Hosting;
 
 namespace OrleansMigrate.Tests.Cloud;
 

@@ -1,6 +1,6 @@
-using OrleansMigrate.Cloud;
-using OrleansMigrate.Faults;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Cloud;
+using OrleansMigrate.Grains.Faults;
+using OrleansMigrate.Grains.Hosting;
 
 namespace OrleansMigrate.Tests.Faults;
 

@@ -2,9 +2,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Orleans.Hosting;
 using Orleans.Storage;
 using Orleans.TestingHost;
-using OrleansMigrate.Audit;
 using OrleansMigrate.Client;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Audit;
+using OrleansMigrate.Grains.Hosting;
 
 namespace OrleansMigrate.Tests.Fleet;
 

@@ -1,7 +1,7 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.DependencyInjection;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Operations;
+using OrleansMigrate.Grains.Operations;
 using OrleansMigrate.Tests.Migration;
 using OrleansMigrate.Tests.Operations;
 using OrleansMigrate.Tests.Shared;

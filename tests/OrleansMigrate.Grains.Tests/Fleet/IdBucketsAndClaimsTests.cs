@@ -1,5 +1,6 @@
 using System.Globalization;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Fleet;
 
 namespace OrleansMigrate.Tests.Fleet;
 

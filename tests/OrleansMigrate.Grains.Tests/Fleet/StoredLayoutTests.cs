@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Orleans.Storage;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Fleet;
 
 namespace OrleansMigrate.Tests.Fleet;
 

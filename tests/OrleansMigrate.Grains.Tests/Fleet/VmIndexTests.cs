@@ -3,7 +3,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Orleans.Storage;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Fleet;
+using OrleansMigrate.Grains.Hosting;
 
 namespace OrleansMigrate.Tests.Fleet;
 

@@ -1,8 +1,8 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using OrleansMigrate.Cloud;
-using OrleansMigrate.Hosting;
-using OrleansMigrate.Migration;
+using OrleansMigrate.Grains.Cloud;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Migration;
 
 namespace OrleansMigrate.Tests.Hosting;
 

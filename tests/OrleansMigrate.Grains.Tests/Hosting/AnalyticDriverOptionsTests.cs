@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
-using OrleansMigrate.Agents;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Agents;
+using OrleansMigrate.Grains.Hosting;
 
 namespace OrleansMigrate.Tests.Hosting;
 

@@ -1,4 +1,4 @@
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Hosting;
 
 namespace OrleansMigrate.Tests.Hosting;
 

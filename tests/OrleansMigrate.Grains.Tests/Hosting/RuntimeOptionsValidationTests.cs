@@ -1,8 +1,9 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using OrleansMigrate.Agents;
-using OrleansMigrate.Hosting;
-using OrleansMigrate.Migration;
+using OrleansMigrate.Grains.Agents;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Migration;
 
 namespace OrleansMigrate.Tests.Hosting;
 

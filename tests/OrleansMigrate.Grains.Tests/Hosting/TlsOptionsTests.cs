@@ -1,4 +1,4 @@
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Hosting;
 using OrleansMigrate.Security;
 
 namespace OrleansMigrate.Tests.Hosting;

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using OrleansMigrate.Grains.Migration;
 using OrleansMigrate.Migration;
 
 namespace OrleansMigrate.Tests.Migration;

@@ -1,6 +1,7 @@
 using OrleansMigrate.Agents;
 using OrleansMigrate.Client;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Agents;
 
 namespace OrleansMigrate.Tests.Migration;
 

@@ -4,11 +4,12 @@ using Orleans.Hosting;
 using Orleans.TestingHost;
 using OrleansMigrate.Agents;
 using OrleansMigrate.Client;
-using OrleansMigrate.Cloud;
-using OrleansMigrate.Faults;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Hosting;
-using OrleansMigrate.Migration;
+using OrleansMigrate.Grains.Agents;
+using OrleansMigrate.Grains.Cloud;
+using OrleansMigrate.Grains.Faults;
+using OrleansMigrate.Grains.Hosting;
+using OrleansMigrate.Grains.Migration;
 using OrleansMigrate.Tests.Cloud;
 
 namespace OrleansMigrate.Tests.Migration;
@@ -40,7 +41,7 @@ public sealed class MigrationClusterFixture : IAsyncLifetime
             silo.Services.AddSingleton(CloudOptions);
             silo.Services.AddSingleton<IFaultInjector>(Faults);
             silo.Services.Configure<HostRuntimeOptions>(o => o.SimulatedGuestMiB = 8);
-            silo.Services.AddSingleton(new OrleansMigrate.Operations.MaintenanceOptions { SimulatedUpgradeMs = 200 });
+            silo.Services.AddSingleton(new OrleansMigrate.Grains.Operations.MaintenanceOptions { SimulatedUpgradeMs = 200 });
             silo.Services.Configure<MigrationPolicyOptions>(o =>
             {
                 // A guest that out-dirties a throttled link never converges to a 0.2 ms target.

@@ -1,5 +1,5 @@
 using System.Collections.Immutable;
-using OrleansMigrate.Migration;
+using OrleansMigrate.Grains.Migration;
 
 namespace OrleansMigrate.Tests.Migration;
 

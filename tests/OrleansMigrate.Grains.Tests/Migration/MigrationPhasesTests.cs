@@ -1,3 +1,4 @@
+using OrleansMigrate.Grains.Migration;
 using OrleansMigrate.Migration;
 using OrleansMigrate.Tests.Shared;
 

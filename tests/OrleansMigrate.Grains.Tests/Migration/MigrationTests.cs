@@ -1,6 +1,6 @@
 using OrleansMigrate.Errors;
-using OrleansMigrate.Faults;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Faults;
 using OrleansMigrate.Migration;
 using OrleansMigrate.Tests.Shared;
 

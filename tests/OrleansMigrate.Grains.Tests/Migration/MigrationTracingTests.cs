@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using OrleansMigrate.Grains.Migration;
 using OrleansMigrate.Migration;
 
 namespace OrleansMigrate.Tests.Migration;

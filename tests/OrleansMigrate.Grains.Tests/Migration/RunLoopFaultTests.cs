@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
-using OrleansMigrate.Faults;
+using OrleansMigrate.Grains.Faults;
+using OrleansMigrate.Grains.Migration;
 using OrleansMigrate.Migration;
 using OrleansMigrate.Tests.Shared;
 

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using OrleansMigrate.Client;
+using OrleansMigrate.Grains.Operations;
 using OrleansMigrate.Operations;
 using OrleansMigrate.Tests.Migration;
 using OrleansMigrate.Tests.Shared;

@@ -1,5 +1,7 @@
 using System.Collections.Immutable;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Fleet;
+using OrleansMigrate.Grains.Operations;
 using OrleansMigrate.Operations;
 
 namespace OrleansMigrate.Tests.Operations;

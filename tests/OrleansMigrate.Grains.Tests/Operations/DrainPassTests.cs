@@ -1,5 +1,7 @@
 using System.Collections.Immutable;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Migration;
+using OrleansMigrate.Grains.Operations;
 using OrleansMigrate.Migration;
 using OrleansMigrate.Operations;
 

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Operations;
+using OrleansMigrate.Grains.Operations;
 using OrleansMigrate.Tests.Migration;
 
 namespace OrleansMigrate.Tests.Operations;

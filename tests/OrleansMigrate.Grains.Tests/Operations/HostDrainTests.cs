@@ -2,8 +2,9 @@ using System.Collections.Immutable;
 using Microsoft.Extensions.DependencyInjection;
 using OrleansMigrate.Client;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Faults;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Faults;
+using OrleansMigrate.Grains.Operations;
 using OrleansMigrate.Operations;
 using OrleansMigrate.Tests.Migration;
 using OrleansMigrate.Tests.Shared;
@@ -110,7 +111,7 @@ public sealed class HostDrainTests(MigrationClusterFixture fixture) : IDisposabl
     {
         var (hosts, flag) = await HostsAsync(2);
         var notified = await VmAsync(hosts[0], flag, labels: ImmutableDictionary<string, string>.Empty
-            .Add(OrleansMigrate.Migration.MigrationPolicyOptions.PolicyLabel, "notify").Add("owner", "team-payments"));
+            .Add(OrleansMigrate.Grains.Migration.MigrationPolicyOptions.PolicyLabel, "notify").Add("owner", "team-payments"));
         var quiet = await VmAsync(hosts[0], flag);
         var notifier = (OwnerNotifier)fixture.Cluster.Silos[0].ServiceProvider.GetRequiredService<IOwnerNotifier>();
         var before = DateTimeOffset.UtcNow;

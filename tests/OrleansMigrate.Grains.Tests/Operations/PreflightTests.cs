@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using OrleansMigrate.Errors;
-using OrleansMigrate.Fleet;
 using OrleansMigrate.Migration;
 using OrleansMigrate.Tests.Migration;
 

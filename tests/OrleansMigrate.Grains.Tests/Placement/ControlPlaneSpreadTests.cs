@@ -1,5 +1,5 @@
 using System.Net;
-using OrleansMigrate.Placement;
+using OrleansMigrate.Grains.Placement;
 
 namespace OrleansMigrate.Tests.Placement;
 

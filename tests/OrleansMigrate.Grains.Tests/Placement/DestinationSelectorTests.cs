@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Migration;
+using OrleansMigrate.Grains.Migration;
 
 namespace OrleansMigrate.Tests.Placement;
 

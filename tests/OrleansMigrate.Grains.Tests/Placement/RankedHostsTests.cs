@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Operations;
+using OrleansMigrate.Grains.Operations;
 using FleetPlacement = OrleansMigrate.Fleet.Placement;
 
 namespace OrleansMigrate.Tests.Placement;

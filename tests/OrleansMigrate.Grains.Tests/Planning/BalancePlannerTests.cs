@@ -1,5 +1,5 @@
 using System.Collections.Immutable;
-using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Planning;
 using OrleansMigrate.Planning;
 
 namespace OrleansMigrate.Tests.Planning;

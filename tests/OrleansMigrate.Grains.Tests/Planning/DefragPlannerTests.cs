@@ -1,5 +1,5 @@
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Migration;
+using OrleansMigrate.Grains.Planning;
 using OrleansMigrate.Planning;
 
 namespace OrleansMigrate.Tests.Planning;

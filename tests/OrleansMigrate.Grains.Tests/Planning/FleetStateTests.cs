@@ -1,6 +1,6 @@
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Migration;
-using OrleansMigrate.Planning;
+using OrleansMigrate.Grains.Migration;
+using OrleansMigrate.Grains.Planning;
 
 namespace OrleansMigrate.Tests.Planning;
 

@@ -1,4 +1,4 @@
-using OrleansMigrate.Planning;
+using OrleansMigrate.Grains.Planning;
 
 namespace OrleansMigrate.Tests.Planning;
 

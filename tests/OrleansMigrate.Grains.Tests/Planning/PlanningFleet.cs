@@ -1,8 +1,8 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Migration;
-using OrleansMigrate.Planning;
+using OrleansMigrate.Grains.Migration;
+using OrleansMigrate.Grains.Planning;
 using FleetPlacement = OrleansMigrate.Fleet.Placement;
 
 namespace OrleansMigrate.Tests.Planning;

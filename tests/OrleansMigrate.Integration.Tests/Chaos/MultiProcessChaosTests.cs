@@ -4,6 +4,7 @@ using System.Diagnostics;
 using OrleansMigrate.Client;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Agents;
 using OrleansMigrate.Migration;
 using Xunit.Abstractions;
 
@@ -54,7 +55,7 @@ public sealed class MultiProcessChaosTests(ITestOutputHelper output)
             {
                 var id = $"mp-{i}";
                 var vm = new VmSpec(id, 2, 4096, [], "standard",
-                    ImmutableDictionary<string, string>.Empty.Add(Agents.SimulatedVmSpecs.MemoryLabel, "16").Add(Agents.SimulatedVmSpecs.DirtyLabel, "10"),
+                    ImmutableDictionary<string, string>.Empty.Add(SimulatedVmSpecs.MemoryLabel, "16").Add(SimulatedVmSpecs.DirtyLabel, "10"),
                     [new DiskSpec(id + "-root", 10)], [new NicSpec("vpc-mp", $"10.88.0.{10 + i}", $"02:00:00:00:88:{10 + i:x2}")], []);
                 await client.CreateVmAsync(vm, Hosts[i % Hosts.Length]);
                 vms.Add(vm);

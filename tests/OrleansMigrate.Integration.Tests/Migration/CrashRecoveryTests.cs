@@ -4,9 +4,10 @@ using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
 using OrleansMigrate.Agents;
 using OrleansMigrate.Client;
-using OrleansMigrate.Cloud;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Agents;
+using OrleansMigrate.Grains.Cloud;
+using OrleansMigrate.Grains.Hosting;
 using OrleansMigrate.Migration;
 
 namespace OrleansMigrate.Tests.Migration;

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using OrleansMigrate.Client;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Agents;
 using OrleansMigrate.Operations;
 using OrleansMigrate.Tests.Shared;
 using Xunit.Abstractions;
@@ -42,7 +43,7 @@ public sealed class CampaignRestartTests(PostgresFixture pg, ITestOutputHelper o
             {
                 var id = $"cu-{i}";
                 await client.CreateVmAsync(new VmSpec(id, 2, 4096, [], "standard",
-                    ImmutableDictionary<string, string>.Empty.Add(Agents.SimulatedVmSpecs.MemoryLabel, "16").Add(Agents.SimulatedVmSpecs.DirtyLabel, "5"),
+                    ImmutableDictionary<string, string>.Empty.Add(SimulatedVmSpecs.MemoryLabel, "16").Add(SimulatedVmSpecs.DirtyLabel, "5"),
                     [new DiskSpec(id + "-root", 10)], [new NicSpec("vpc-cu", $"10.66.0.{10 + i}", $"02:00:00:00:66:{10 + i:x2}")], []), Hosts[1 + (i % 2)]);
                 vms.Add(id);
             }

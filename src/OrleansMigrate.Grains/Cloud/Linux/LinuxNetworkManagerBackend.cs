@@ -6,7 +6,7 @@ using OrleansMigrate.Errors;
 using OrleansMigrate.Hypervisor.Linux;
 using OrleansMigrate.Lab;
 
-namespace OrleansMigrate.Cloud.Linux;
+namespace OrleansMigrate.Grains.Cloud.Linux;
 
 /// <summary>
 /// The VPC's network manager on real Linux networking (backend <c>linux</c>), over the lab's namespaces and VXLAN

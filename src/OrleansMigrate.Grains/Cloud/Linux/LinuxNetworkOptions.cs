@@ -1,7 +1,7 @@
 using OrleansMigrate.Hypervisor.Linux;
 using OrleansMigrate.Lab;
 
-namespace OrleansMigrate.Cloud.Linux;
+namespace OrleansMigrate.Grains.Cloud.Linux;
 
 /// <summary>
 /// Where <see cref="LinuxNetworkManagerBackend"/> finds the VPC's members (<c>Omig:Cloud:Network:Linux:*</c>). Defaults

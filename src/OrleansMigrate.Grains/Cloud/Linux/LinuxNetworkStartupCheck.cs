@@ -1,7 +1,7 @@
 using Orleans;
 using Orleans.Runtime;
 
-namespace OrleansMigrate.Cloud.Linux;
+namespace OrleansMigrate.Grains.Cloud.Linux;
 
 /// <summary>Stops a silo whose <c>linux</c> network backend cannot work here: bad options, or a machine without
 /// <c>ip</c>, the lab's namespaces or the VPC's VXLAN devices — one message each, naming the key.</summary>

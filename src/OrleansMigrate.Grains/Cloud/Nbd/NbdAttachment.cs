@@ -1,4 +1,4 @@
-namespace OrleansMigrate.Cloud.Nbd;
+namespace OrleansMigrate.Grains.Cloud.Nbd;
 
 /// <summary>Where a host's QEMU attaches a cloud disk served over NBD: the server and the export of that host's
 /// handle. Every holder has its own export (<c>DISK@HOST#gN</c>), so the store can cut one holder off (fencing)

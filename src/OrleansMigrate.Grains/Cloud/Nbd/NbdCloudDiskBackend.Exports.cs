@@ -7,7 +7,7 @@ using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
 using OrleansMigrate.Hypervisor.Qmp;
 
-namespace OrleansMigrate.Cloud.Nbd;
+namespace OrleansMigrate.Grains.Cloud.Nbd;
 
 /// <summary>The daemon side of the store: a write granted (the other holders fenced first), exports added and removed, and the handle table's types.</summary>
 public sealed partial class NbdCloudDiskBackend

@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Hypervisor.Qmp;
 
-namespace OrleansMigrate.Cloud.Nbd;
+namespace OrleansMigrate.Grains.Cloud.Nbd;
 
 /// <summary>The daemon dying under the store: started again (or attached again) and given back, from the table, every
 /// node and every export that was live; calls meanwhile fail with Unavailable.</summary>

@@ -5,7 +5,7 @@ using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
 using OrleansMigrate.Hypervisor.Qmp;
 
-namespace OrleansMigrate.Cloud.Nbd;
+namespace OrleansMigrate.Grains.Cloud.Nbd;
 
 /// <summary>
 /// A block store on a real network block device server (<see cref="QemuStorageDaemon"/>). A cloud disk is a raw image

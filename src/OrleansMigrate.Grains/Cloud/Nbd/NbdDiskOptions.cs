@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net;
 using OrleansMigrate.Hypervisor.Linux;
 
-namespace OrleansMigrate.Cloud.Nbd;
+namespace OrleansMigrate.Grains.Cloud.Nbd;
 
 /// <summary>
 /// Which block store a silo's cloud disks live on (<c>Omig:Cloud:Disk:Backend</c>): <c>simulated</c> (default, in

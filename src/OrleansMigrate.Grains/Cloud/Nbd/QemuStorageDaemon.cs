@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using OrleansMigrate.Hypervisor.Linux;
 using OrleansMigrate.Hypervisor.Qmp;
 
-namespace OrleansMigrate.Cloud.Nbd;
+namespace OrleansMigrate.Grains.Cloud.Nbd;
 
 /// <summary>
 /// One <c>qemu-storage-daemon</c>: the block store's server. Either started here (<see cref="StartAsync"/>: a child

@@ -1,7 +1,6 @@
 using System.Diagnostics;
-using OrleansMigrate.Cloud;
-using OrleansMigrate.Cloud.Linux;
 using OrleansMigrate.Errors;
+using OrleansMigrate.Grains.Cloud.Linux;
 using OrleansMigrate.Hypervisor.Linux;
 using OrleansMigrate.Lab;
 using OrleansMigrate.Tests.Shared;

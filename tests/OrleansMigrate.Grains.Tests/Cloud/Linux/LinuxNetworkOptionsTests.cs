@@ -1,8 +1,8 @@
-using OrleansMigrate.Cloud;
-using OrleansMigrate.Cloud.Linux;
-using OrleansMigrate.Hosting;
 using OrleansMigrate.Lab;
 using Microsoft.Extensions.DependencyInjection;
+using OrleansMigrate.Grains.Cloud;
+using OrleansMigrate.Grains.Cloud.Linux;
+using OrleansMigrate.Grains.Hosting;
 
 namespace OrleansMigrate.Grains.Tests.Cloud.Linux;
 

@@ -1,12 +1,12 @@
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
-using OrleansMigrate.Agents;
 using OrleansMigrate.Client;
-using OrleansMigrate.Cloud;
-using OrleansMigrate.Cloud.Nbd;
-using OrleansMigrate.Faults;
 using OrleansMigrate.Fleet;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Agents;
+using OrleansMigrate.Grains.Cloud;
+using OrleansMigrate.Grains.Cloud.Nbd;
+using OrleansMigrate.Grains.Faults;
+using OrleansMigrate.Grains.Hosting;
 using OrleansMigrate.Hypervisor.Linux;
 using OrleansMigrate.Migration;
 using OrleansMigrate.Tests.Shared;

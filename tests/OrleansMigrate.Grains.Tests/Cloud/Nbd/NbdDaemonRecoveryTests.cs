@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using OrleansMigrate.Cloud.Nbd;
+using OrleansMigrate.Grains.Cloud.Nbd;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Hypervisor.Linux;
 using OrleansMigrate.Tests.Shared;

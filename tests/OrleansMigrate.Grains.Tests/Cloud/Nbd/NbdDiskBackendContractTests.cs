@@ -1,5 +1,5 @@
-using OrleansMigrate.Cloud;
 using OrleansMigrate.Fleet;
+using OrleansMigrate.Grains.Cloud;
 
 namespace OrleansMigrate.Tests.Cloud.Nbd;
 

@@ -1,8 +1,8 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using OrleansMigrate.Cloud;
-using OrleansMigrate.Cloud.Nbd;
-using OrleansMigrate.Hosting;
+using OrleansMigrate.Grains.Cloud;
+using OrleansMigrate.Grains.Cloud.Nbd;
+using OrleansMigrate.Grains.Hosting;
 
 namespace OrleansMigrate.Tests.Cloud.Nbd;
 

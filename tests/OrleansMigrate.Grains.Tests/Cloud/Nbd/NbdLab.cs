@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using OrleansMigrate.Cloud.Nbd;
+using OrleansMigrate.Grains.Cloud.Nbd;
 using OrleansMigrate.Tests.Shared;
 
 namespace OrleansMigrate.Tests.Cloud.Nbd;

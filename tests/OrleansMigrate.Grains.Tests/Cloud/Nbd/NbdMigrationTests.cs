@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
-using OrleansMigrate.Cloud.Nbd;
+using OrleansMigrate.Grains.Cloud.Nbd;
 using OrleansMigrate.Hypervisor.Linux;
 
 namespace OrleansMigrate.Tests.Cloud.Nbd;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
-using OrleansMigrate.Cloud.Nbd;
+using OrleansMigrate.Grains.Cloud.Nbd;
 using OrleansMigrate.Hypervisor.Qemu;
 using OrleansMigrate.Hypervisor.Qmp;
 using OrleansMigrate.Tests.Shared;

@@ -1,4 +1,4 @@
-using OrleansMigrate.Cloud.Nbd;
+using OrleansMigrate.Grains.Cloud.Nbd;
 using OrleansMigrate.Hypervisor.Linux;
 using OrleansMigrate.Tests.Shared;
 
