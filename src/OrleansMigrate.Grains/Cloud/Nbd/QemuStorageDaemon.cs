@@ -195,13 +195,13 @@ public sealed class QemuStorageDaemon : IAsyncDisposable
             var daemon = new QemuStorageDaemon(qmp, process, process.Id, socket, images, nbdHost, nbdPort) { _directory = root, _netns = netns };
             process.EnableRaisingEvents = true;
             process.Exited += (_, _) => daemon.Exited?.Invoke(daemon);
-            if (process.HasExited)
-            {
-                throw new InvalidOperationException($"{Binary} exited with {process.ExitCode} at start: {Tail(stderr)}");
-            }
-
             try
             {
+                if (process.HasExited)
+                {
+                    throw new InvalidOperationException($"{Binary} exited with {process.ExitCode} at start: {Tail(stderr)}");
+                }
+
                 await daemon.StartNbdServerAsync(cancellationToken).ConfigureAwait(false);
             }
             catch

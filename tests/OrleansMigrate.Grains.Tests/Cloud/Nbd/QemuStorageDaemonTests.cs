@@ -55,16 +55,10 @@ public sealed class QemuStorageDaemonTests
         // The lab's side: a daemon started by command line, nobody on its QMP socket (a monitor serves one client).
         var root = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"omn-{Guid.NewGuid():N}"[..16])).FullName;
         var socket = Path.Combine(root, "qmp.sock");
-        using var lab = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(QemuStorageDaemon.Binary)
-        {
-            ArgumentList = { "--chardev", $"socket,id=qmp0,path={socket},server=on,wait=off", "--monitor", "chardev=qmp0", "--pidfile", Path.Combine(root, "qsd.pid") },
-            UseShellExecute = false,
-        })!;
+        using var lab = NbdLab.StartSupervised(root, socket);
         try
         {
-            await Eventually.TrueAsync(() => File.Exists(Path.Combine(root, "qsd.pid")), TimeSpan.FromSeconds(5), "qemu-storage-daemon writes its pid file",
-                TimeSpan.FromMilliseconds(10));
-
+            await NbdLab.WaitForPidFileAsync(root);
             var port = NbdLab.FreePort();
             await using var attached = await QemuStorageDaemon.AttachAsync(socket, root, "127.0.0.1", port);
             Assert.False(attached.Owned);
