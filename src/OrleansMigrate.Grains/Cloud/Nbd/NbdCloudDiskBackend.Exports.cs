@@ -73,6 +73,15 @@ public sealed partial class NbdCloudDiskBackend
     private Task EnsureLiveAsync(Volume v, Handle h, CancellationToken cancellationToken) =>
         h.Live ? Task.CompletedTask : AddExportAsync(v, h, cancellationToken);
 
+    /// <summary>The disk's block node over its raw image file (at create, and again after the daemon was restarted).</summary>
+    private Task AddNodeAsync(Volume v, CancellationToken cancellationToken) =>
+        _daemon.ExecuteAsync("blockdev-add", new JsonObject
+        {
+            ["driver"] = "raw",
+            ["node-name"] = v.Node,
+            ["file"] = new JsonObject { ["driver"] = "file", ["filename"] = v.ImagePath },
+        }, cancellationToken);
+
     private async Task AddExportAsync(Volume v, Handle h, CancellationToken cancellationToken)
     {
         await _daemon.ExecuteAsync("block-export-add", new JsonObject

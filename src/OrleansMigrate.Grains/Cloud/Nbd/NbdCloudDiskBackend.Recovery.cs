@@ -113,12 +113,7 @@ public sealed partial class NbdCloudDiskBackend
         {
             if (!nodes.Contains(v.Node))
             {
-                await _daemon.ExecuteAsync("blockdev-add", new JsonObject
-                {
-                    ["driver"] = "raw",
-                    ["node-name"] = v.Node,
-                    ["file"] = new JsonObject { ["driver"] = "file", ["filename"] = v.ImagePath },
-                }, cancellationToken).ConfigureAwait(false);
+                await AddNodeAsync(v, cancellationToken).ConfigureAwait(false);
             }
 
             foreach (var h in v.Handles.Values.Where(h => h.Live && !exports.Contains(h.ExportId)))

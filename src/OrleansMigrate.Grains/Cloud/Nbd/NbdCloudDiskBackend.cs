@@ -32,8 +32,8 @@ namespace OrleansMigrate.Grains.Cloud.Nbd;
 /// <para>The daemon may die (killed, crashed, its host restarted). Its images are files and survive; its block nodes
 /// and exports do not. A daemon this store started is started again at once (its <see cref="QemuStorageDaemon.Exited"/>),
 /// an attached one is attached again (at the next call, or the store's look every second) once whoever supervises it has
-/// restarted it; either way the store then adds back, from its table, each disk's node and every export that was live — never a fenced one — so a holder's
-/// QEMU (attached with <c>reconnect-delay</c>) reconnects on its next request. A call in flight when the daemon dies, or
+/// restarted it; either way the store then adds back, from its table, each disk's node and every export that was live —
+/// never a fenced one — so a holder's QEMU (attached with <c>reconnect-delay</c>) reconnects on its next request. A call in flight when the daemon dies, or
 /// made while it is down, fails with Unavailable naming the daemon, so a migration step rolls back; the table keeps what
 /// it held. Known gap: between the restarted daemon's NBD server starting and its exports being added back (tens of
 /// milliseconds), a client that reconnects finds its export absent and gives up for good.</para>
@@ -180,12 +180,7 @@ public sealed partial class NbdCloudDiskBackend : ICloudDiskBackend, IAsyncDispo
             var volume = new Volume(node, image) { Generation = 1 };
             try
             {
-                await _daemon.ExecuteAsync("blockdev-add", new JsonObject
-                {
-                    ["driver"] = "raw",
-                    ["node-name"] = node,
-                    ["file"] = new JsonObject { ["driver"] = "file", ["filename"] = image },
-                }, cancellationToken).ConfigureAwait(false);
+                await AddNodeAsync(volume, cancellationToken).ConfigureAwait(false);
                 var handle = new Handle(DiskAttachmentMode.ReadWrite, 1, diskId, hostId, 1);
                 await AddExportAsync(volume, handle, cancellationToken).ConfigureAwait(false);
                 volume.Handles[hostId] = handle;
