@@ -16,7 +16,8 @@ public sealed partial class NbdCloudDiskBackend
     // way is finished by the next call, even though the daemon itself is alive.
     private bool _replayPending;
 
-    /// <summary>How many times the store has started its daemon again (or attached again) after it died.</summary>
+    /// <summary>How many times the store has brought its daemon back after it died (started or attached again) and added
+    /// its disks back; counted once the replay is done, so a reader never sees a restart whose exports are still missing.</summary>
     public int DaemonRestarts => Volatile.Read(ref _restarts);
 
     /// <summary>Why the last try to bring the daemon back failed (null once one succeeded).</summary>
@@ -84,21 +85,23 @@ public sealed partial class NbdCloudDiskBackend
                 var fresh = await dead.ReviveAsync(cancellationToken).ConfigureAwait(false);
                 _daemon = fresh;
                 _replayPending = true;
-                Interlocked.Increment(ref _restarts);
                 fresh.Exited += OnDaemonExited;
             }
 
             await ReplayLockedAsync(cancellationToken).ConfigureAwait(false);
-            _replayPending = false;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            var gone = DaemonGone(dead, e);
+            // Named after the daemon in place now: the new one when it came back but its replay failed.
+            var gone = DaemonGone(_daemon, e);
             Volatile.Write(ref _lastReviveError, gone.Reason);
             throw gone;
         }
 
+        // The error is cleared before the count moves, so whoever sees the restart sees no stale error with it.
         Volatile.Write(ref _lastReviveError, null);
+        _replayPending = false;
+        Interlocked.Increment(ref _restarts);
     }
 
     /// <summary>Adds back what the table holds and the daemon lacks: each disk's block node, then each export marked live.
