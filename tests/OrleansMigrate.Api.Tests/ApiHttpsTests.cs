@@ -13,7 +13,7 @@ namespace OrleansMigrate.Api.Tests;
 /// cluster's CA), no client certificate asked of HTTP callers; plain HTTP only with <c>--api-insecure-http</c>, and an API
 /// process with TLS to the cluster but no certificate of its own refuses to start.
 /// </summary>
-[Trait(TestCategory.Trait, TestCategory.Cluster)]
+[Trait(TestCategory.Trait, TestCategory.Slow)] // starts silo and API processes
 public sealed class ApiHttpsTests : IDisposable
 {
     private const string Password = "api-https-test-pw";

@@ -12,7 +12,7 @@ namespace OrleansMigrate.Api.Tests;
 /// so the API's own grains — idempotency keys, the API audit log — can only be the silo's), serving the same /v1.
 /// Bad options stop it with one line and exit 2; an unreachable cluster with exit 1.
 /// </summary>
-[Trait(TestCategory.Trait, TestCategory.Cluster)]
+[Trait(TestCategory.Trait, TestCategory.Slow)] // starts silo and API processes
 public sealed class ApiProcessTests
 {
     private static readonly string Key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(18));

@@ -7,7 +7,7 @@ namespace OrleansMigrate.Api.Tests;
 /// <c>omig-api --dashboard</c>, a cluster client, serves it too, calling the silo's dashboard grains. Each with an
 /// operator's session cookie only; both list the silo in the dashboard's counters.
 /// </summary>
-[Trait(TestCategory.Trait, TestCategory.Cluster)]
+[Trait(TestCategory.Trait, TestCategory.Slow)] // starts silo and API processes
 public sealed class DashboardProcessTests
 {
     [Fact]

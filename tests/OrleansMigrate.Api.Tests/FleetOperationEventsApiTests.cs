@@ -1,7 +1,6 @@
 using System.Net;
-using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.DependencyInjection;
 using OrleansMigrate.Api.FleetEvents;
-using OrleansMigrate.Client;
 using OrleansMigrate.Operations;
 using OrleansMigrate.Tests.Shared;
 using static OrleansMigrate.Api.Tests.ApiFixture;
@@ -84,58 +83,79 @@ public sealed class FleetOperationEventsApiTests(ApiFixture fixture)
         // entry added below before the hub's pass sees it (seen once under load).
         var ended = new FleetOperationRef(FleetOperationKind.Drain, a);
         await Eventually.TrueAsync(async () => !(await list.ListAsync()).Contains(ended), TimeSpan.FromSeconds(30), $"the drain of {a} leaving the running list");
-        var stale = new[] { new FleetOperationRef(FleetOperationKind.Drain, a), new FleetOperationRef(FleetOperationKind.Campaign, NewId("camp")) };
-        foreach (var entry in stale)
-        {
-            await list.AddAsync(entry);
-        }
 
-        // A drain that stays running: its VM needs a CPU feature only its own host has, so it finds no destination.
-        var lonely = NewId("h");
-        var feature = "f_" + Guid.NewGuid().ToString("N")[..10];
-        using (var host = await op.PostAsync("v1/hosts", JsonBody(new { host_id = lonely, cores = 32, memory_mib = 65536, cpu_features = new[] { "avx", feature } })))
-        {
-            Assert.Equal(HttpStatusCode.Created, host.StatusCode);
-        }
-
-        using var cloud = fixture.Http(fixture.CloudKey);
-        using (var created = await cloud.PostAsync("v1/vms", JsonBody(new { vm_id = NewId("vm"), host_id = lonely, vcpus = 1, memory_mib = 256, required_cpu_features = new[] { feature } })))
-        {
-            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
-        }
-
-        using (var draining = await op.PostAsync($"v1/hosts/{lonely}/drain", JsonBody(new { preflight = false })))
-        {
-            Assert.Equal(HttpStatusCode.Accepted, draining.StatusCode);
-        }
-
-        var live = new FleetOperationRef(FleetOperationKind.Drain, lonely);
-        Assert.Contains(live, await list.ListAsync()); // listed by the drain itself
-
-        var hub = new FleetEventHub(new OmigClient(fixture.Grains), new FleetEventOptions(), TimeProvider.System, NullLogger<FleetEventHub>.Instance);
+        // The API's own hub is what prunes: a hub of the test's own would race it (the API's hub keeps polling for two
+        // minutes after the last client of the test before, and pruned the stale entries first once under load). So the
+        // test listens to the API's hub, and first lets it finish every pass that could still report the drain's first life.
+        var hub = fixture.ApiServices.GetRequiredService<FleetEventHub>();
         var client = hub.Subscribe(null)!;
-        await hub.PollOnceAsync(CancellationToken.None);
-
-        var after = await list.ListAsync();
-        Assert.DoesNotContain(stale[0], after);
-        Assert.DoesNotContain(stale[1], after);
-        Assert.Contains(live, after);
-        var got = ReadAll(client);
-
-        // The ended drain's final state was sent once, the running one's current state; the unknown campaign sent nothing.
-        Assert.Single(got, e => e.Subject == $"drain/{lonely}" && e.Json.Contains("\"state\":\"running\"", StringComparison.Ordinal));
-        Assert.Single(got, e => e.Subject == $"drain/{a}" && e.Json.Contains("\"state\":\"completed\"", StringComparison.Ordinal));
-        Assert.DoesNotContain(got, e => e.Subject == $"campaign/{stale[1].Id}");
-        await hub.PollOnceAsync(CancellationToken.None);
-        Assert.DoesNotContain(ReadAll(client), e => e.Subject == $"drain/{a}");
-
-        using (var abort = await op.PostAsync($"v1/hosts/{lonely}/drain/abort", JsonBody(new { reason = "test over" })))
+        try
         {
-            Assert.Equal(HttpStatusCode.Accepted, abort.StatusCode);
-        }
+            await PassesAsync(hub, 2);
+            ReadAll(client);
 
-        await Poll.UntilAsync(viewer, $"v1/hosts/{lonely}/drain", d => d.GetProperty("state").GetString() is "aborted" or "incomplete");
-        Assert.DoesNotContain(live, await list.ListAsync());
+            // A drain that stays running: its VM needs a CPU feature only its own host has, so it finds no destination.
+            var lonely = NewId("h");
+            var feature = "f_" + Guid.NewGuid().ToString("N")[..10];
+            using (var host = await op.PostAsync("v1/hosts", JsonBody(new { host_id = lonely, cores = 32, memory_mib = 65536, cpu_features = new[] { "avx", feature } })))
+            {
+                Assert.Equal(HttpStatusCode.Created, host.StatusCode);
+            }
+
+            using var cloud = fixture.Http(fixture.CloudKey);
+            using (var created = await cloud.PostAsync("v1/vms", JsonBody(new { vm_id = NewId("vm"), host_id = lonely, vcpus = 1, memory_mib = 256, required_cpu_features = new[] { feature } })))
+            {
+                Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            }
+
+            using (var draining = await op.PostAsync($"v1/hosts/{lonely}/drain", JsonBody(new { preflight = false })))
+            {
+                Assert.Equal(HttpStatusCode.Accepted, draining.StatusCode);
+            }
+
+            var live = new FleetOperationRef(FleetOperationKind.Drain, lonely);
+            Assert.Contains(live, await list.ListAsync()); // listed by the drain itself
+
+            var stale = new[] { ended, new FleetOperationRef(FleetOperationKind.Campaign, NewId("camp")) };
+            foreach (var entry in stale)
+            {
+                await list.AddAsync(entry);
+            }
+
+            await Eventually.TrueAsync(async () => (await list.ListAsync()) is var now && !now.Contains(stale[0]) && !now.Contains(stale[1]),
+                TimeSpan.FromSeconds(30), "the API's hub pruning the stale entries");
+            await PassesAsync(hub, 2);
+            var after = await list.ListAsync();
+            Assert.Contains(live, after);
+            var got = ReadAll(client);
+
+            // The ended drain's final state was sent once, the running one's state; the unknown campaign sent nothing.
+            Assert.Contains(got, e => e.Subject == $"drain/{lonely}" && e.Json.Contains("\"state\":\"running\"", StringComparison.Ordinal));
+            Assert.Single(got, e => e.Subject == $"drain/{a}" && e.Json.Contains("\"state\":\"completed\"", StringComparison.Ordinal));
+            Assert.Single(got, e => e.Subject == $"drain/{a}");
+            Assert.DoesNotContain(got, e => e.Subject == $"campaign/{stale[1].Id}");
+            await PassesAsync(hub, 2);
+            Assert.DoesNotContain(ReadAll(client), e => e.Subject == $"drain/{a}");
+
+            using (var abort = await op.PostAsync($"v1/hosts/{lonely}/drain/abort", JsonBody(new { reason = "test over" })))
+            {
+                Assert.Equal(HttpStatusCode.Accepted, abort.StatusCode);
+            }
+
+            await Poll.UntilAsync(viewer, $"v1/hosts/{lonely}/drain", d => d.GetProperty("state").GetString() is "aborted" or "incomplete");
+            Assert.DoesNotContain(live, await list.ListAsync());
+        }
+        finally
+        {
+            hub.Unsubscribe(client);
+        }
+    }
+
+    /// <summary>Waits until the hub has run <paramref name="count"/> whole passes that began after this call.</summary>
+    private static Task PassesAsync(FleetEventHub hub, int count)
+    {
+        var from = hub.Stats.Polls;
+        return Eventually.TrueAsync(() => hub.Stats.Polls >= from + count + 1, TimeSpan.FromSeconds(30), $"{count} passes of the API's event hub");
     }
 
     private static List<FleetEvent> ReadAll(FleetEventHub.Subscriber client)

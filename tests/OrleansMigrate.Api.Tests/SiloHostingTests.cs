@@ -13,7 +13,7 @@ namespace OrleansMigrate.Api.Tests;
 /// The omig-silo program (in-memory storage, one process): <c>--api-port</c> serves the API with the configured keys;
 /// without it no API runs and the silo starts as before. Each silo is killed at the end of its test.
 /// </summary>
-[Trait(TestCategory.Trait, TestCategory.Cluster)]
+[Trait(TestCategory.Trait, TestCategory.Slow)] // starts silo and API processes
 public sealed class SiloHostingTests
 {
     [Fact]

@@ -9,7 +9,7 @@ namespace OrleansMigrate.OperatorConsole.Tests;
 /// mounting it: an operator sees the link, and clicking it opens a session and the dashboard, whose own scripts then
 /// fetch its data with the session cookie alone; a viewer does not see the link.
 /// </summary>
-[Trait(TestCategory.Trait, TestCategory.Cluster)]
+[Trait(TestCategory.Trait, TestCategory.Slow)] // drives Chromium (not set up by the fast lane)
 [Collection(DashboardConsoleCollection.Name)]
 public sealed class DashboardConsoleTests(DashboardConsoleFixture fixture)
 {

@@ -8,7 +8,7 @@ using static Microsoft.Playwright.Assertions;
 namespace OrleansMigrate.OperatorConsole.Tests;
 
 /// <summary>The drains, campaigns and plans pages in a real headless Chromium against the real API and an in-process cluster.</summary>
-[Trait(TestCategory.Trait, TestCategory.Cluster)]
+[Trait(TestCategory.Trait, TestCategory.Slow)] // drives Chromium (not set up by the fast lane)
 [Collection(ConsoleCollection.Name)]
 public sealed class OperationsPagesTests(ConsoleFixture fixture)
 {

@@ -27,7 +27,8 @@ public static class TestCategory
     /// qemu-storage-daemon, the Linux guest under tests/lab): runs in the full lane, never in the fast one.</summary>
     public const string Lab = "Lab";
 
-    /// <summary>Long-running (chaos, soak, classes over ~20 s): left out of the fast lane whatever else they need.</summary>
+    /// <summary>Long-running (chaos, soak, classes over ~20 s), or starting programs beyond the test process (silo and API
+    /// processes, Chromium): left out of the fast lane whatever else they need.</summary>
     public const string Slow = "Slow";
 
     /// <summary>Every allowed category; a class with any other value fails <c>TestCategoryTests</c>.</summary>

@@ -51,7 +51,7 @@ public sealed class CampaignHostPagesTests
 
 /// <summary>A campaign of more hosts than a page holds: its hosts are stored in pages that hold exactly them.</summary>
 [Collection(OperationsCollection.Name)]
-[Trait(TestCategory.Trait, TestCategory.Cluster)]
+[Trait(TestCategory.Trait, TestCategory.Slow)] // one campaign over more hosts than a page: ~40 s
 public sealed class CampaignPagesTests(MigrationClusterFixture fixture)
 {
     private OmigClient Client => fixture.Client;
