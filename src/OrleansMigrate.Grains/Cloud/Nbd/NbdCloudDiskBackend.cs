@@ -112,15 +112,13 @@ public sealed partial class NbdCloudDiskBackend : ICloudDiskBackend, IAsyncDispo
     }
 
     /// <summary>The export names the daemon serves now for <paramref name="diskId"/>, read from the daemon
-    /// (<c>query-block-exports</c>, mapped back through this store's ids).</summary>
+    /// (<c>query-block-exports</c>, mapped back through this store's ids); Unavailable naming the daemon while it is down.</summary>
     public async Task<IReadOnlySet<string>> LiveExportsAsync(string diskId, CancellationToken cancellationToken = default)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        var live = new HashSet<string>(StringComparer.Ordinal);
+        await LockedAsync(diskId, null, async () =>
         {
-            await EnsureDaemonLockedAsync(cancellationToken).ConfigureAwait(false);
             var ids = await ExportIdsAsync(cancellationToken).ConfigureAwait(false);
-            var live = new HashSet<string>(StringComparer.Ordinal);
             if (_volumes.TryGetValue(diskId, out var v))
             {
                 foreach (var h in v.Handles.Values)
@@ -141,13 +139,8 @@ public sealed partial class NbdCloudDiskBackend : ICloudDiskBackend, IAsyncDispo
                     live.Add("unknown:" + id);
                 }
             }
-
-            return live;
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        }, cancellationToken).ConfigureAwait(false);
+        return live;
     }
 
     public Task CreateAsync(string diskId, string hostId, CancellationToken cancellationToken = default) =>

@@ -69,6 +69,8 @@ public sealed class NbdDaemonRecoveryTests
             Assert.Contains("storage daemon", down.Reason);
             Assert.Contains(socket, down.Reason);
             Assert.Equal(["h-1"], store.Inspect("d-1")!.Handles.Keys); // nothing recorded for h-2
+            var listing = await Assert.ThrowsAsync<OmigException>(() => store.LiveExportsAsync("d-1")); // a read too: not an empty answer
+            Assert.Equal((OmigErrorCode.Unavailable, "disk"), (listing.Code, listing.Field));
             Assert.Contains("storage daemon", store.LastReviveError); // the last try to bring it back, kept for operators
 
             // Whoever supervises it starts it again (here: the test); the store notices by itself (no call comes), attaches
