@@ -34,7 +34,11 @@ public sealed class LinuxNetworkManagerBackend : INetworkManagerBackend
     private readonly LinuxNetworkOptions _options;
     private readonly ConcurrentDictionary<(string Ns, string Device), string> _transit = new();
     private readonly SemaphoreSlim _discovery = new(1, 1);
-    private IReadOnlyList<string>? _hosts;
+    private readonly ConcurrentDictionary<string, (IReadOnlyList<string> Hosts, long At)> _discovered = new(StringComparer.Ordinal);
+
+    /// <summary>How long a discovered host list is used before the namespaces are read again (a host added to the lab
+    /// joins every later install within this); a list that lacks a host a call names is read again at once.</summary>
+    public static readonly TimeSpan DiscoveryMaxAge = TimeSpan.FromSeconds(10);
 
     public LinuxNetworkManagerBackend(LinuxNetworkOptions options)
     {
@@ -55,7 +59,7 @@ public sealed class LinuxNetworkManagerBackend : INetworkManagerBackend
         var started = Stopwatch.GetTimestamp();
         var device = Device(vpcId);
         RequireIp(ip);
-        var hosts = await HostsAsync(device, cancellationToken).ConfigureAwait(false);
+        var hosts = await HostsAsync(device, cancellationToken, hostId).ConfigureAwait(false);
         var owner = RequireHost(hosts, hostId, "host");
         await GuardAsync(async () =>
         {
@@ -79,7 +83,7 @@ public sealed class LinuxNetworkManagerBackend : INetworkManagerBackend
         var started = Stopwatch.GetTimestamp();
         var device = Device(vpcId);
         RequireIp(ip);
-        var hosts = await HostsAsync(device, cancellationToken).ConfigureAwait(false);
+        var hosts = await HostsAsync(device, cancellationToken, fromHost, toHost).ConfigureAwait(false);
         RequireHost(hosts, fromHost, "from_host");
         RequireHost(hosts, toHost, "to_host");
         await GuardAsync(async () =>
@@ -110,7 +114,7 @@ public sealed class LinuxNetworkManagerBackend : INetworkManagerBackend
         var started = Stopwatch.GetTimestamp();
         var device = Device(vpcId);
         RequireIp(ip);
-        var hosts = await HostsAsync(device, cancellationToken).ConfigureAwait(false);
+        var hosts = await HostsAsync(device, cancellationToken, fromHost, toHost).ConfigureAwait(false);
         RequireHost(hosts, fromHost, "from_host");
         RequireHost(hosts, toHost, "to_host");
         await GuardAsync(async () =>
@@ -172,48 +176,63 @@ public sealed class LinuxNetworkManagerBackend : INetworkManagerBackend
         return views.ToDictionary(v => v.ns, v => v.Item2, StringComparer.Ordinal);
     }
 
-    /// <summary>The VPC's hosts: the configured ones, else those discovered once (namespaces with the prefix, except the
-    /// gateway, that hold the VXLAN device).</summary>
-    public async Task<IReadOnlyList<string>> HostsAsync(string device, CancellationToken cancellationToken = default)
+    /// <summary>The VPC's hosts: the configured ones, else those discovered (namespaces with the prefix, except the
+    /// gateway, that hold the VXLAN device), read again once <see cref="DiscoveryMaxAge"/> old or when they lack one of
+    /// <paramref name="named"/> (a host added since).</summary>
+    public async Task<IReadOnlyList<string>> HostsAsync(string device, CancellationToken cancellationToken = default, params string[] named)
     {
         if (_options.HostList.Count > 0)
         {
             return _options.HostList;
         }
 
-        if (_hosts is { } known)
+        bool Fresh(out IReadOnlyList<string> hosts)
         {
-            return known;
+            hosts = [];
+            if (!_discovered.TryGetValue(device, out var known) || Stopwatch.GetElapsedTime(known.At) > DiscoveryMaxAge)
+            {
+                return false;
+            }
+
+            hosts = known.Hosts;
+            return named.All(h => known.Hosts.Contains(h, StringComparer.Ordinal));
+        }
+
+        if (Fresh(out var cached))
+        {
+            return cached;
         }
 
         await _discovery.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_hosts is null)
+            if (Fresh(out cached))
             {
-                var prefix = _options.NamespaceOf("\0");
-                var split = prefix.IndexOf('\0', StringComparison.Ordinal);
-                var (head, tail) = (prefix[..split], prefix[(split + 1)..]);
-                var found = new List<string>();
-                var names = Directory.Exists(NetNamespace.Directory) ? Directory.EnumerateFiles(NetNamespace.Directory).Select(Path.GetFileName).OfType<string>() : [];
-                foreach (var ns in names.Where(n => n.StartsWith(head, StringComparison.Ordinal) && n.EndsWith(tail, StringComparison.Ordinal)
-                    && n.Length > head.Length + tail.Length && n != _options.GatewayNamespace).Order(StringComparer.Ordinal))
-                {
-                    if (await Ip.LinkExistsAsync(ns, device, cancellationToken).ConfigureAwait(false))
-                    {
-                        found.Add(ns[head.Length..^tail.Length]);
-                    }
-                }
-
-                if (found.Count == 0)
-                {
-                    throw OmigException.Unavailable("host", $"no namespace '{_options.Namespaces.Replace("{prefix}", _options.Prefix, StringComparison.Ordinal)}' holds the VXLAN device {device}: is the lab up?");
-                }
-
-                _hosts = found;
+                return cached; // read by the call that held the lock before this one
             }
 
-            return _hosts;
+            var prefix = _options.NamespaceOf("\0");
+            var split = prefix.IndexOf('\0', StringComparison.Ordinal);
+            var (head, tail) = (prefix[..split], prefix[(split + 1)..]);
+            var found = new List<string>();
+            var names = Directory.Exists(NetNamespace.Directory) ? Directory.EnumerateFiles(NetNamespace.Directory).Select(Path.GetFileName).OfType<string>() : [];
+            foreach (var ns in names.Where(n => n.StartsWith(head, StringComparison.Ordinal) && n.EndsWith(tail, StringComparison.Ordinal)
+                && n.Length > head.Length + tail.Length && n != _options.GatewayNamespace).Order(StringComparer.Ordinal))
+            {
+                if (await Ip.LinkExistsAsync(ns, device, cancellationToken).ConfigureAwait(false))
+                {
+                    found.Add(ns[head.Length..^tail.Length]);
+                }
+            }
+
+            if (found.Count == 0)
+            {
+                _discovered.TryRemove(device, out _);
+                throw OmigException.Unavailable("host", $"no namespace '{_options.Namespaces.Replace("{prefix}", _options.Prefix, StringComparison.Ordinal)}' holds the VXLAN device {device}: is the lab up?");
+            }
+
+            _discovered[device] = (found, Stopwatch.GetTimestamp());
+            return found;
         }
         finally
         {
