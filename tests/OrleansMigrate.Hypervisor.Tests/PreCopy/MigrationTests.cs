@@ -51,7 +51,7 @@ public sealed class MigrationTests
 
         var moved = hosts.Destination.GetSimulatedVm(spec.VmId);
         var writes = moved.PageWrites;
-        await Eventually.TrueAsync(() => moved.PageWrites > writes + 50, TimeSpan.FromSeconds(5), "the guest keeps dirtying memory");
+        await Eventually.TrueAsync(() => moved.PageWrites > writes + 50, TimeSpan.FromSeconds(30), "the guest keeps dirtying memory");
         Assert.True(moved.Verify().Consistent);
     }
 

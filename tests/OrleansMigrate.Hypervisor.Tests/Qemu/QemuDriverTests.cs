@@ -89,7 +89,7 @@ public sealed class QemuDriverTests(QemuEnvironment env) : IDisposable
         Assert.Empty(await other.ListVmsAsync());
 
         await second.DestroyVmAsync("vm-adopt");
-        await Eventually.TrueAsync(() => QemuTestGuest.ProcessGone(pid), TimeSpan.FromSeconds(5), "destroy stops the adopted QEMU", TimeSpan.FromMilliseconds(100));
+        await Eventually.TrueAsync(() => QemuTestGuest.ProcessGone(pid), TimeSpan.FromSeconds(30), "destroy stops the adopted QEMU", TimeSpan.FromMilliseconds(100));
     }
 
     [Fact]

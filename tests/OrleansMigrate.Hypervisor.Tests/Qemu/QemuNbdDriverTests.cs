@@ -51,7 +51,7 @@ public sealed class QemuNbdDriverTests(QemuEnvironment env) : IDisposable
         })!;
         try
         {
-            await Eventually.TrueAsync(() => File.Exists(socket), TimeSpan.FromSeconds(5), "qemu-storage-daemon opens its monitor socket", TimeSpan.FromMilliseconds(10));
+            await Eventually.TrueAsync(() => File.Exists(socket), TimeSpan.FromSeconds(30), "qemu-storage-daemon opens its monitor socket", TimeSpan.FromMilliseconds(10));
             await using var qmp = await QmpClient.ConnectUnixAsync(socket);
 
             var spec = env.Spec("vm-nbd");

@@ -134,12 +134,12 @@ public sealed class LinuxNetworkLabTests(ITestOutputHelper output)
 
         // The established stream continues.
         for (var i = 0; i < 5; i++)
-            Assert.True(await LabNetworkHarness.EchoesAsync(stream!, $"record {i};", TimeSpan.FromSeconds(3)));
+            Assert.True(await LabNetworkHarness.EchoesAsync(stream!, $"record {i};", TimeSpan.FromSeconds(10)));
 
         // A second stream whose conntrack entry is copied to host 2 before the move (the control: what a session copy does).
         using var copied = await lab.ConnectAsync(LabConventions.GuestTcpStreamPort);
         Assert.NotNull(copied);
-        Assert.True(await LabNetworkHarness.EchoesAsync(copied!, "copied;", TimeSpan.FromSeconds(3)));
+        Assert.True(await LabNetworkHarness.EchoesAsync(copied!, "copied;", TimeSpan.FromSeconds(10)));
         var port = ((System.Net.IPEndPoint)copied!.LocalEndPoint!).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var entry = await HostCommand.RunAsync("conntrack", ["-L", "-p", "tcp", "--dport", "7008", "--sport", port], "omv4-h1");
         Assert.Contains("ESTABLISHED", entry.Stdout);
@@ -152,7 +152,7 @@ public sealed class LinuxNetworkLabTests(ITestOutputHelper output)
         await lab.MoveVmAsync(1, 2);
         await network.InstallFlowsAsync(Vpc, Ip, "h2");
         Assert.True(await lab.UdpReachesVmAsync());
-        Assert.True(await LabNetworkHarness.EchoesAsync(copied, "copied, after the move;", TimeSpan.FromSeconds(3)));
+        Assert.True(await LabNetworkHarness.EchoesAsync(copied, "copied, after the move;", TimeSpan.FromSeconds(10)));
         var droppedOnH2 = await LabFirewall.DroppedPacketsAsync("omv4-h2", "omv4");
         Assert.False(await LabNetworkHarness.EchoesAsync(stream!, "after the move;", TimeSpan.FromSeconds(3)));
         Assert.True(await LabFirewall.DroppedPacketsAsync("omv4-h2", "omv4") > droppedOnH2);
@@ -160,7 +160,7 @@ public sealed class LinuxNetworkLabTests(ITestOutputHelper output)
         // A new connection on host 2 is fine.
         using var fresh = await lab.ConnectAsync(LabConventions.GuestTcpStreamPort);
         Assert.NotNull(fresh);
-        Assert.True(await LabNetworkHarness.EchoesAsync(fresh!, "new;", TimeSpan.FromSeconds(3)));
+        Assert.True(await LabNetworkHarness.EchoesAsync(fresh!, "new;", TimeSpan.FromSeconds(10)));
     }
 
     [Fact]
