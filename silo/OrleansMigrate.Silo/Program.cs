@@ -50,7 +50,7 @@ try
 }
 catch (InvalidOperationException ex)
 {
-    Console.Error.WriteLine($"omig-silo: configuration: {ex.GetBaseException().Message}");
+    Console.Error.WriteLine($"omig-silo: configuration: {OmigSiloOptionsValidator.BindingError(ex)}");
     return 2;
 }
 
@@ -91,7 +91,7 @@ else
     }
     catch (InvalidOperationException ex)
     {
-        errors.Add($"{OmigApiOptions.Section}: {ex.GetBaseException().Message}");
+        errors.Add($"{OmigApiOptions.Section}: {OmigSiloOptionsValidator.BindingError(ex)}");
     }
 }
 

@@ -62,6 +62,8 @@ public sealed class ApiFixture : IAsyncLifetime
         {
             DowntimeTargetMs = 0.2, LinkBandwidthBytesPerSecond = 4_000_000, CompletionTimeoutMsPerGiB = 150_000, StallMs = 600_000, OnStall = "abort",
         };
+        // QEMU multifd with four channels (the policy list shows it; the simulated hypervisor sends one stream).
+        options.Policies["multifd-4"] = new PolicySettings { MigrationChannels = 4 };
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.UseOrleans(silo => silo.UseOrleansMigrate(options));

@@ -197,7 +197,10 @@ public sealed class MigrationApiTests(ApiFixture fixture)
         using var viewer = fixture.Http(fixture.ViewerKey);
         using var response = await viewer.GetAsync("v1/policies");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.NotEmpty((await ReadJsonAsync(response)).GetProperty("items").EnumerateArray());
+        var policies = (await ReadJsonAsync(response)).GetProperty("items").EnumerateArray().ToDictionary(p => p.GetProperty("name").GetString()!);
+        Assert.NotEmpty(policies);
+        Assert.Equal(1, policies["standard"].GetProperty("migration_channels").GetInt32());
+        Assert.Equal(4, policies["multifd-4"].GetProperty("migration_channels").GetInt32());
     }
 
     [Fact]

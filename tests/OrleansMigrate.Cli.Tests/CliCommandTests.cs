@@ -82,6 +82,25 @@ public sealed class CliCommandTests(EmbeddedFixture fixture)
     }
 
     [Fact]
+    public async Task Policy_list_shows_each_policys_migration_channels()
+    {
+        var (code, stdout, stderr) = await fixture.OmigAsync("policy", "list", "--json");
+        var (tableCode, table, _) = await fixture.OmigAsync("policy", "list");
+
+        Assert.True(code == 0, stderr);
+        var standard = JsonDocument.Parse(stdout).RootElement.EnumerateArray().Single(p => p.GetProperty("name").GetString() == "standard");
+        Assert.Equal(1, standard.GetProperty("migration_channels").GetInt32());
+        Assert.Equal(0, tableCode);
+        Assert.Contains("CHANNELS", table, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(0, "1")]
+    [InlineData(1, "1")]
+    [InlineData(4, "4 (multifd)")]
+    public void Migration_channels_read_as_one_stream_or_multifd(int channels, string shown) => Assert.Equal(shown, PolicyCommands.Channels(channels));
+
+    [Fact]
     public async Task A_dry_run_shows_the_VMs_memory_not_the_simulated_backing_and_a_no_is_not_a_rollback()
     {
         var (_, to, vm) = await fixture.FleetAsync(vmMemoryMiB: 32768);

@@ -51,6 +51,24 @@ public sealed class RenderTests(EmbeddedFixture fixture)
     }
 
     [Fact]
+    public async Task The_hypervisors_report_says_how_many_channels_the_migration_ran_on()
+    {
+        var (_, to, vm) = await fixture.FleetAsync();
+        var migration = await fixture.MigrateToEndAsync(vm.VmId, to);
+
+        // The simulated driver's own engine sends one stream, whatever the policy asks.
+        Assert.Equal(1, migration.Hypervisor!.MigrationChannels);
+        var simulated = Text.Of(Render.MigrationReport(migration), width: 200);
+        var multifd = Text.Of(Render.MigrationReport(migration with { Hypervisor = migration.Hypervisor with { Driver = "qemu", MigrationChannels = 4 } }), width: 200);
+        var older = Text.Of(Render.MigrationReport(migration with { Hypervisor = migration.Hypervisor with { MigrationChannels = null } }), width: 200);
+
+        Assert.Contains("migration channels", simulated, StringComparison.Ordinal);
+        Assert.Contains("4 (multifd)", multifd, StringComparison.Ordinal);
+        Assert.DoesNotContain("migration channels", older, StringComparison.Ordinal);
+        Assert.Contains("\"migration_channels\": 1", Json.Serialize(migration), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_drain_summary_and_note_are_lines_of_their_own_not_wrapped_at_the_tables_width()
     {
         var d = new DrainStatus("h-1", DrainState.Incomplete, new DrainOptions(),

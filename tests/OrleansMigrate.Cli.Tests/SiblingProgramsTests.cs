@@ -103,7 +103,7 @@ public sealed class SiblingProgramsTests
 
         (code, stdout, stderr) = await RunOmigAsync("bench", "--help");
         Assert.True(code == 0, stderr);
-        foreach (var benchmark in new[] { "dataplane", "orchestration", "qemu", "chaos", "campaign", "api" })
+        foreach (var benchmark in new[] { "dataplane", "orchestration", "qemu", "multifd", "chaos", "campaign", "api" })
         {
             Assert.Contains(benchmark, stdout, StringComparison.Ordinal);
         }

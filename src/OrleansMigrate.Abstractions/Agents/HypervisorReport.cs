@@ -13,6 +13,9 @@ namespace OrleansMigrate.Agents;
 /// <param name="PauseHoldMs">QEMU: how long the paused source waited in <c>pre-switchover</c> for the control plane's <c>migrate-continue</c>.</param>
 /// <param name="StopMs">QEMU: from the STOP event to <c>pre-switchover</c> (vCPUs stopped, block I/O drained and flushed).</param>
 /// <param name="DeviceStageMs">QEMU: <c>migrate-continue</c> to the source's <c>completed</c> (last RAM and device state).</param>
+/// <param name="MigrationChannels">Streams the migration ran on: QEMU's multifd channels (set on both sides), 1 for QEMU's
+/// classic single stream and for our own pre-copy engine (one stream, whatever the policy asks); null in a report stored
+/// before the field.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.HypervisorReport")]
 public sealed record HypervisorReport(
@@ -27,4 +30,5 @@ public sealed record HypervisorReport(
     [property: Id(8)] int CpuThrottlePercent,
     [property: Id(9)] double? PauseHoldMs = null,
     [property: Id(10)] double? DeviceStageMs = null,
-    [property: Id(11)] double? StopMs = null);
+    [property: Id(11)] double? StopMs = null,
+    [property: Id(12)] int? MigrationChannels = null);

@@ -23,9 +23,11 @@ public interface IHostAgentGrain : IGrainWithStringKey
     [Alias("DestroyVm")]
     Task DestroyVmAsync(string vmId);
 
-    /// <summary>Destination: defines the VM and listens for the migration stream. Idempotent per migration.</summary>
+    /// <summary>Destination: defines the VM and listens for the migration stream, prepared as <paramref name="tuning"/> says
+    /// (the same tuning the source gets: QEMU needs its multifd channel count on both sides). Null, as from a caller that
+    /// predates the argument: one stream. Idempotent per migration.</summary>
     [Alias("PrepareIncoming")]
-    Task<IncomingEndpoint> PrepareIncomingAsync(string migrationId, VmSpec spec);
+    Task<IncomingEndpoint> PrepareIncomingAsync(string migrationId, VmSpec spec, MigrationTuning? tuning = null);
 
     /// <summary>Source: connects to the destination and starts pre-copy. Idempotent per migration.</summary>
     [Alias("StartOutgoing")]

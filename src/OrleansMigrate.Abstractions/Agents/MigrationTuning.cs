@@ -13,6 +13,9 @@ namespace OrleansMigrate.Agents;
 /// <param name="OnTimeout">The policy's action at the pre-copy limit: abort (the data plane fails the migration, the VM keeps
 /// running on the source) or force (switch over anyway, accepting a longer downtime).</param>
 /// <param name="Policy">The policy's name, for the reason of a limit abort; null names none.</param>
+/// <param name="MigrationChannels">QEMU: 1 is the classic single migration stream, 2–16 is multifd with that many channels,
+/// set on the source before <c>migrate</c> and on the destination before <c>migrate-incoming</c> (the destination gets this
+/// tuning in its prepare call). Our own pre-copy engine always sends one stream and ignores it.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.MigrationTuning")]
 public sealed record MigrationTuning(
@@ -25,4 +28,5 @@ public sealed record MigrationTuning(
     [property: Id(6)] bool ContinueAtPause = false,
     [property: Id(7)] bool AutoConverge = false,
     [property: Id(8)] TimeoutAction OnTimeout = TimeoutAction.Force,
-    [property: Id(9)] string? Policy = null);
+    [property: Id(9)] string? Policy = null,
+    [property: Id(10)] int MigrationChannels = 1);

@@ -1,6 +1,9 @@
 namespace OrleansMigrate.Fleet;
 
 /// <summary>A migration policy as the cluster applies it (<c>omig policy list</c>).</summary>
+/// <param name="MigrationChannels">Streams the QEMU migration runs on: 1 is QEMU's classic single stream, 2–16 is multifd with
+/// that many channels on both sides (our own pre-copy engine always sends one stream and ignores it). A row stored before the
+/// field reads 1.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.PolicyInfo")]
 public sealed record PolicyInfo(
@@ -17,4 +20,5 @@ public sealed record PolicyInfo(
     [property: Id(10)] bool AutoConverge,
     [property: Id(11)] bool LiveMigrate,
     [property: Id(12)] string? MaintenanceWindowUtc,
-    [property: Id(13)] bool NotifyOwner);
+    [property: Id(13)] bool NotifyOwner,
+    [property: Id(14)] int MigrationChannels = 1);

@@ -256,6 +256,11 @@ public static class Render
                 hv.AddRow("auto-converge throttle", $"{h.CpuThrottlePercent} %");
             }
 
+            if (h.MigrationChannels is { } channels)
+            {
+                hv.AddRow("migration channels", Commands.PolicyCommands.Channels(channels));
+            }
+
             grid.AddRow(hv);
         }
 

@@ -10,7 +10,7 @@ namespace OrleansMigrate.Grains.Agents;
 /// <summary>The incoming side of a migration, on its destination host: the guest prepared to receive, resumed, checked, and released or aborted.</summary>
 public sealed partial class DriverHostRuntime
 {
-    public async Task<IncomingEndpoint> PrepareIncomingAsync(string hostId, string migrationId, OrleansMigrate.Fleet.VmSpec spec)
+    public async Task<IncomingEndpoint> PrepareIncomingAsync(string hostId, string migrationId, OrleansMigrate.Fleet.VmSpec spec, MigrationTuning? tuning = null)
     {
         var held = await _lifecycle.AcquireAsync(spec.VmId);
         try
@@ -38,6 +38,7 @@ public sealed partial class DriverHostRuntime
             {
                 ListenAddress = _options.ListenAddress,
                 VerifyConsistency = _options.VerifyConsistency,
+                MigrationChannels = Channels(tuning),
             });
             _incoming[migrationId] = incoming;
             return new IncomingEndpoint(incoming.Endpoint.Host, incoming.Endpoint.Port, hostId, StartSessionsIn(migrationId, spec));

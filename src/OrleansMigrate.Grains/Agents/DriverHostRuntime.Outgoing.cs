@@ -194,12 +194,14 @@ public sealed partial class DriverHostRuntime
         if (outgoing.HypervisorStatistics() is { } s)
         {
             return new HypervisorReport(DriverName, s.DowntimeMs, s.TotalMs, s.SetupMs, s.TransferredBytes, s.DirtySyncCount,
-                s.DirtyRateBytesPerSecond, s.ThroughputBytesPerSecond, s.CpuThrottlePercent, s.PauseHoldMs, s.DeviceStageMs, s.StopMs);
+                s.DirtyRateBytesPerSecond, s.ThroughputBytesPerSecond, s.CpuThrottlePercent, s.PauseHoldMs, s.DeviceStageMs, s.StopMs, s.Channels);
         }
 
         var stats = outgoing.GetStatistics();
         var progress = outgoing.GetProgress();
-        return new HypervisorReport(DriverName, null, progress.ElapsedMs, null, stats.BytesSent, progress.Round, progress.DirtyRateBytesPerSecond, stats.BulkCopyBytesPerSecond, 0);
+        // Our own pre-copy engine: one stream, whatever channel count the policy asks for.
+        return new HypervisorReport(DriverName, null, progress.ElapsedMs, null, stats.BytesSent, progress.Round, progress.DirtyRateBytesPerSecond, stats.BulkCopyBytesPerSecond, 0,
+            MigrationChannels: 1);
     }
 
     private IOutgoingMigration Outgoing(string migrationId) =>

@@ -177,7 +177,8 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         }
     }
 
-    private static MigrationOptions ToOptions(MigrationTuning t) => new()
+    /// <summary>The driver's options for a migration with tuning <paramref name="t"/>.</summary>
+    internal static MigrationOptions ToOptions(MigrationTuning t) => new()
     {
         DowntimeTargetMs = t.DowntimeTargetMs,
         LinkBandwidthBytesPerSecond = t.LinkBandwidthBytesPerSecond,
@@ -194,7 +195,11 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         LimitAction = t.OnTimeout == TimeoutAction.Abort ? PreCopyLimitAction.Fail : PreCopyLimitAction.ForceSwitchover,
         LimitSource = t.Policy is null ? null : $"policy '{t.Policy}'",
         AutoConverge = t.AutoConverge,
+        MigrationChannels = Channels(t),
     };
+
+    /// <summary>The tuning's migration channels; 0, from a sender that predates the field, is one stream.</summary>
+    internal static int Channels(MigrationTuning? t) => t is { MigrationChannels: > 0 } ? t.MigrationChannels : 1;
 
     [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "Host {HostId}: QEMU guests run under {Accelerator}: {Reason}")]
     private static partial void LogAccelerator(ILogger logger, string hostId, string accelerator, string reason);

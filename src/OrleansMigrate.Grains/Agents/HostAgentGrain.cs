@@ -77,7 +77,7 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
 
     public Task DestroyVmAsync(string vmId) => runtime.DestroyVmAsync(HostId, vmId);
 
-    public Task<IncomingEndpoint> PrepareIncomingAsync(string migrationId, VmSpec spec) => runtime.PrepareIncomingAsync(HostId, migrationId, spec);
+    public Task<IncomingEndpoint> PrepareIncomingAsync(string migrationId, VmSpec spec, MigrationTuning? tuning = null) => runtime.PrepareIncomingAsync(HostId, migrationId, spec, tuning);
 
     public Task StartOutgoingAsync(string migrationId, string vmId, IncomingEndpoint destination, MigrationTuning tuning)
     {

@@ -24,7 +24,9 @@ public interface IHostRuntime
 
     Task DestroyVmAsync(string hostId, string vmId);
 
-    Task<IncomingEndpoint> PrepareIncomingAsync(string hostId, string migrationId, VmSpec spec);
+    /// <summary>Destination: defines the VM and listens, prepared for the stream <paramref name="tuning"/> describes (its
+    /// migration channels); null: one stream.</summary>
+    Task<IncomingEndpoint> PrepareIncomingAsync(string hostId, string migrationId, VmSpec spec, MigrationTuning? tuning = null);
 
     Task StartOutgoingAsync(string hostId, string migrationId, string vmId, IncomingEndpoint destination, MigrationTuning tuning,
         Func<SessionRoundMessage, Task<SessionRoundAck>>? sendSessions = null);

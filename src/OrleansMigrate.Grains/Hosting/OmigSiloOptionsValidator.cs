@@ -13,6 +13,22 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
     /// <summary>Range of <see cref="OmigSiloOptions.AgentWaitTimeoutSeconds"/>: 5 s to one day.</summary>
     public const int MinAgentWaitTimeoutSeconds = 5, MaxAgentWaitTimeoutSeconds = 86_400;
 
+    /// <summary>What the configuration binder refused, naming the key (<c>Failed to convert configuration value 'four' at
+    /// 'Omig:Policies:gold:MigrationChannels' to type 'System.Int32'.</c>), where its innermost message names only the value.</summary>
+    public static string BindingError(Exception ex)
+    {
+        ArgumentNullException.ThrowIfNull(ex);
+        for (Exception? e = ex; e is not null; e = e.InnerException)
+        {
+            if (e.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
+            {
+                return e.Message;
+            }
+        }
+
+        return ex.GetBaseException().Message;
+    }
+
     public ValidateOptionsResult Validate(string? name, OmigSiloOptions options) =>
         Check(options) is { Count: > 0 } errors ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
 

@@ -91,6 +91,7 @@ public sealed class MigrationPolicyOptionsValidator : IValidateOptions<Migration
                 OnStall = Word(p.OnStall),
                 MaxDowntimeTargetMs = p.MaxDowntimeTargetMs,
                 MaintenanceWindowUtc = p.MaintenanceWindowUtc,
+                MigrationChannels = p.MigrationChannels,
             }.Check(key));
         }
 

@@ -157,7 +157,7 @@ public sealed partial class MigrationGrain
     {
         await Transient("prepare", () => Fault(Faults.FaultSteps.MigrationPrepare));
         await Transient("reserve", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).ReserveAsync(Id, Vm));
-        S.Endpoint = await Transient("prepare-incoming", () => Destination("prepare the incoming VM", a => a.PrepareIncomingAsync(Id, Vm)));
+        S.Endpoint = await Transient("prepare-incoming", () => Destination("prepare the incoming VM", a => a.PrepareIncomingAsync(Id, Vm, Tuning)));
         if (Parallel)
         {
             // Slow cloud work before the freeze: open every disk read-only on the destination and stage the
@@ -208,12 +208,15 @@ public sealed partial class MigrationGrain
         return true;
     });
 
+    /// <summary>The data-plane settings of this migration, from its policy: the source starts pre-copy with them and the
+    /// destination is prepared with them (QEMU's multifd channels must match on both sides).</summary>
+    private MigrationTuning Tuning => Policy.Tuning(Vm.MemoryMiB > int.MaxValue ? int.MaxValue : (int)Vm.MemoryMiB) with { ContinueAtPause = Parallel };
+
     /// <summary>Runs pre-copy and the pre-last-copy stage until the source VM pauses; returns the pause time.</summary>
     private async Task<OutgoingSnapshot> PreCopyAsync()
     {
         await Transient("precopy", () => Fault(Faults.FaultSteps.MigrationPreCopy));
-        await Transient("start-outgoing", () => Source("start pre-copy", a => a.StartOutgoingAsync(Id, Vm.VmId, S.Endpoint!,
-            Policy.Tuning(Vm.MemoryMiB > int.MaxValue ? int.MaxValue : (int)Vm.MemoryMiB) with { ContinueAtPause = Parallel })));
+        await Transient("start-outgoing", () => Source("start pre-copy", a => a.StartOutgoingAsync(Id, Vm.VmId, S.Endpoint!, Tuning)));
         var bestRemaining = long.MaxValue;
         var lastProgress = time.GetTimestamp();
         var forced = false;

@@ -36,6 +36,10 @@ public sealed record MigrationPolicy
     /// <summary>Let the hypervisor throttle the guest's vCPUs when pre-copy does not converge (QEMU auto-converge).</summary>
     public bool AutoConverge { get; init; }
 
+    /// <summary>Streams a QEMU migration runs on (1–16): 1 is QEMU's classic single stream, more is multifd with that many
+    /// channels, set on both the source and the destination. Our own pre-copy engine sends one stream and ignores it.</summary>
+    public int MigrationChannels { get; init; } = 1;
+
     /// <summary>False: VMs of this class are never live-migrated (pass-through hardware state); a drain reports them with the reason.</summary>
     public bool LiveMigrate { get; init; } = true;
 
@@ -81,11 +85,12 @@ public sealed record MigrationPolicy
     }
 
     public OrleansMigrate.Fleet.PolicyInfo Info() => new(Name, DowntimeTargetMs, LinkBandwidthBytesPerSecond, Compression, AllowOlderVersion, CompletionTimeoutMsPerGiB,
-        StallMs, OnTimeout, OnStall, MaxDowntimeTargetMs, AutoConverge, LiveMigrate, MaintenanceWindowUtc, NotifyOwner);
+        StallMs, OnTimeout, OnStall, MaxDowntimeTargetMs, AutoConverge, LiveMigrate, MaintenanceWindowUtc, NotifyOwner, MigrationChannels);
 
     public MigrationTuning Tuning(int guestMiB) => new(
         DowntimeTargetMs, LinkBandwidthBytesPerSecond, Compression, PreLastCopy: true, MaxRounds: 30,
-        MaxPreCopyMs: Math.Max(1000, CompletionTimeoutMsPerGiB * Math.Max(1, guestMiB) / 1024.0), AutoConverge: AutoConverge, OnTimeout: OnTimeout, Policy: Name);
+        MaxPreCopyMs: Math.Max(1000, CompletionTimeoutMsPerGiB * Math.Max(1, guestMiB) / 1024.0), AutoConverge: AutoConverge, OnTimeout: OnTimeout, Policy: Name,
+        MigrationChannels: MigrationChannels);
 
     /// <summary>The built-in policies; <c>standard</c> is the default.</summary>
     public static readonly IReadOnlyDictionary<string, MigrationPolicy> BuiltIn = new Dictionary<string, MigrationPolicy>(StringComparer.Ordinal)

@@ -29,6 +29,9 @@ public sealed class PolicySettings
 
     public bool? AutoConverge { get; set; }
 
+    /// <summary>1 (QEMU's classic single stream) to 16 (multifd with that many channels on both sides).</summary>
+    public int? MigrationChannels { get; set; }
+
     public bool? LiveMigrate { get; set; }
 
     /// <summary><c>HH:MM-HH:MM</c> UTC, or <c>any</c> for no window.</summary>
@@ -49,6 +52,7 @@ public sealed class PolicySettings
         OnStall = OnStall is null ? basis.OnStall : Enum.Parse<OrleansMigrate.Agents.StallAction>(OnStall.Trim(), ignoreCase: true),
         MaxDowntimeTargetMs = MaxDowntimeTargetMs ?? basis.MaxDowntimeTargetMs,
         AutoConverge = AutoConverge ?? basis.AutoConverge,
+        MigrationChannels = MigrationChannels ?? basis.MigrationChannels,
         LiveMigrate = LiveMigrate ?? basis.LiveMigrate,
         MaintenanceWindowUtc = MaintenanceWindowUtc is null ? basis.MaintenanceWindowUtc : MaintenanceWindowUtc.Trim().Equals("any", StringComparison.OrdinalIgnoreCase) ? null : MaintenanceWindowUtc.Trim(),
         NotifyOwner = NotifyOwner ?? basis.NotifyOwner,
@@ -102,6 +106,11 @@ public sealed class PolicySettings
         if (OnStall is { } os && os.Trim().ToLowerInvariant() is not ("abort" or "escalate"))
         {
             yield return $"{key}OnStall: '{os}' is not one of abort, escalate";
+        }
+
+        if (MigrationChannels is { } ch && ch is < 1 or > OrleansMigrate.Hypervisor.Drivers.MigrationOptions.MaxMigrationChannels)
+        {
+            yield return $"{key}MigrationChannels: {ch} is not between 1 and {OrleansMigrate.Hypervisor.Drivers.MigrationOptions.MaxMigrationChannels} (1 is one stream, more is QEMU multifd)";
         }
 
         if (MaintenanceWindowUtc is { } w && !w.Trim().Equals("any", StringComparison.OrdinalIgnoreCase) && !MigrationPolicy.TryParseWindow(w.Trim(), out _, out _))

@@ -13,6 +13,7 @@ namespace OrleansMigrate.Hypervisor.Drivers;
 /// <param name="PauseHoldMs">How long the paused source waited for the control plane's go-ahead.</param>
 /// <param name="DeviceStageMs">From the go-ahead to the source's completion (the device stage).</param>
 /// <param name="StopMs">From the source's stop to its pause-before-switchover (stopping vCPUs, draining block I/O).</param>
+/// <param name="Channels">Streams the migration runs on: QEMU's multifd channels, 1 for the classic single stream.</param>
 public sealed record HypervisorStatistics(
     double? DowntimeMs,
     double? TotalMs,
@@ -24,4 +25,5 @@ public sealed record HypervisorStatistics(
     int CpuThrottlePercent,
     double? PauseHoldMs,
     double? DeviceStageMs,
-    double? StopMs);
+    double? StopMs,
+    int Channels = 1);

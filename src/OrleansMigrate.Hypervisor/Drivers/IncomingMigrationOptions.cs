@@ -30,9 +30,17 @@ public sealed record IncomingMigrationOptions
     /// </summary>
     public bool VerifyConsistency { get; init; }
 
+    /// <summary>
+    /// Streams the source will send on (1..<see cref="MigrationOptions.MaxMigrationChannels"/>), the same count as its
+    /// <see cref="MigrationOptions.MigrationChannels"/>: 1 is QEMU's classic single stream, more is QEMU multifd, which QEMU
+    /// needs enabled with the same channel count on both sides. The simulated driver's own engine ignores it.
+    /// </summary>
+    public int MigrationChannels { get; init; } = 1;
+
     /// <summary>Test seam: wraps the accepted transport stream. Null in production.</summary>
     public Func<Stream, Stream>? TransportWrapper { get; init; }
 
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first field out of range.</summary>
     public void Validate()
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(ListenAddress);
@@ -44,5 +52,7 @@ public sealed record IncomingMigrationOptions
             throw new ArgumentException($"IncomingMigrationOptions.ApplyQueueFrames out of range: {ApplyQueueFrames}.", nameof(ApplyQueueFrames));
         if (SocketBufferBytes is < 64 << 10 or > 256 << 20)
             throw new ArgumentException($"IncomingMigrationOptions.SocketBufferBytes out of range: {SocketBufferBytes}.", nameof(SocketBufferBytes));
+        if (MigrationChannels is < 1 or > MigrationOptions.MaxMigrationChannels)
+            throw new ArgumentException($"IncomingMigrationOptions.MigrationChannels out of range: {MigrationChannels}.", nameof(MigrationChannels));
     }
 }

@@ -11,6 +11,9 @@ public sealed record MigrationOptions
     /// <summary>Default link cap: 1 250 000 000 B/s (10 Gb/s).</summary>
     public const long DefaultLinkBandwidthBytesPerSecond = 1_250_000_000;
 
+    /// <summary>Most migration channels (<see cref="MigrationChannels"/>) a migration may ask for.</summary>
+    public const int MaxMigrationChannels = 16;
+
     /// <summary>
     /// Downtime the final copy should fit in, in ms (0.1..60000). Pre-copy converges when the estimated
     /// final copy (pending dirty bytes, session delta and device state over the measured bandwidth, plus
@@ -69,6 +72,13 @@ public sealed record MigrationOptions
     public bool AutoConverge { get; init; }
 
     /// <summary>
+    /// Streams the migration runs on (1..<see cref="MaxMigrationChannels"/>): 1 is QEMU's classic single stream; more is QEMU
+    /// multifd with that many channels, which the destination must be prepared with too
+    /// (<see cref="IncomingMigrationOptions.MigrationChannels"/>). The simulated driver's own engine sends one stream and ignores this.
+    /// </summary>
+    public int MigrationChannels { get; init; } = 1;
+
+    /// <summary>
     /// Test seam: wraps the connected transport stream (e.g. to flip a byte in transit or to stall).
     /// Null in production.
     /// </summary>
@@ -88,6 +98,7 @@ public sealed record MigrationOptions
         Check(ConnectTimeoutMs is >= 1 and <= 600_000, nameof(ConnectTimeoutMs), ConnectTimeoutMs);
         Check(AckTimeoutMs is >= 1 and <= 600_000, nameof(AckTimeoutMs), AckTimeoutMs);
         Check(SocketBufferBytes is >= 64 << 10 and <= 256 << 20, nameof(SocketBufferBytes), SocketBufferBytes);
+        Check(MigrationChannels is >= 1 and <= MaxMigrationChannels, nameof(MigrationChannels), MigrationChannels);
         ArgumentNullException.ThrowIfNull(PreLastCopy);
         PreLastCopy.Validate();
     }

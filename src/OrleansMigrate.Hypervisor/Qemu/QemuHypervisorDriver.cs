@@ -143,7 +143,7 @@ public sealed partial class QemuHypervisorDriver : IHypervisorDriver
             vm.State = VmState.Incoming;
             try
             {
-                await SetCapabilitiesAsync(process, autoConverge: false, cancellationToken, incoming: true).ConfigureAwait(false);
+                await SetCapabilitiesAsync(process, autoConverge: false, options.MigrationChannels, cancellationToken, incoming: true).ConfigureAwait(false);
                 var incoming = new QemuIncomingMigration(this, vm, process, options);
                 vm.Incoming = incoming;
                 var address = options.ListenAddress.Contains(':', StringComparison.Ordinal) ? $"[{options.ListenAddress}]" : options.ListenAddress;
@@ -180,7 +180,7 @@ public sealed partial class QemuHypervisorDriver : IHypervisorDriver
             if (vm.Outgoing is { State: not (OutgoingMigrationState.Cancelled or OutgoingMigrationState.Failed) })
                 throw new InvalidOperationException($"VM '{vmId}' is already migrating.");
             var process = vm.Process!;
-            await SetCapabilitiesAsync(process, options.AutoConverge, cancellationToken).ConfigureAwait(false);
+            await SetCapabilitiesAsync(process, options.AutoConverge, options.MigrationChannels, cancellationToken).ConfigureAwait(false);
             var outgoing = new QemuOutgoingMigration(this, vm, process, destination, options);
             vm.Outgoing = outgoing;
             await outgoing.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -274,12 +274,16 @@ public sealed partial class QemuHypervisorDriver : IHypervisorDriver
     /// <summary>The QEMU process id of the VM, or null.</summary>
     public int? ProcessId(string vmId) => _vms.TryGetValue(vmId, out var vm) && vm.Process is { Exited.IsCompleted: false } p ? p.ProcessId : null;
 
-    private static async Task SetCapabilitiesAsync(QemuProcess process, bool autoConverge, CancellationToken cancellationToken, bool incoming = false)
+    /// <summary>The migration capabilities of one side, before <c>migrate</c> (source) or <c>migrate-incoming</c> (destination,
+    /// still in <c>-incoming defer</c>). More than one channel turns on <c>multifd</c> with <c>multifd-channels</c>: QEMU needs
+    /// both on both sides, with the same count, or the stream fails.</summary>
+    private static async Task SetCapabilitiesAsync(QemuProcess process, bool autoConverge, int channels, CancellationToken cancellationToken, bool incoming = false)
     {
         var caps = new JsonArray(
             new JsonObject { ["capability"] = "events", ["state"] = true },
             new JsonObject { ["capability"] = "pause-before-switchover", ["state"] = true },
-            new JsonObject { ["capability"] = "auto-converge", ["state"] = autoConverge });
+            new JsonObject { ["capability"] = "auto-converge", ["state"] = autoConverge },
+            new JsonObject { ["capability"] = "multifd", ["state"] = channels > 1 });
 
         // Destination: take the disk image (and its write lock) only on our `cont`, not when the stream completes.
         // Otherwise a roll back after the final copy cannot resume the source ("Failed to get shared "write" lock")
@@ -287,6 +291,8 @@ public sealed partial class QemuHypervisorDriver : IHypervisorDriver
         if (incoming)
             caps.Add(new JsonObject { ["capability"] = "late-block-activate", ["state"] = true });
         await process.ExecuteAsync("migrate-set-capabilities", new JsonObject { ["capabilities"] = caps }, cancellationToken).ConfigureAwait(false);
+        if (channels > 1)
+            await process.ExecuteAsync("migrate-set-parameters", new JsonObject { ["multifd-channels"] = channels }, cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task<int> ListeningPortAsync(QemuProcess process, CancellationToken cancellationToken)

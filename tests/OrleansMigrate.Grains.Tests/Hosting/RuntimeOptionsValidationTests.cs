@@ -22,6 +22,8 @@ public sealed class RuntimeOptionsValidationTests
         { "a stall of 1 ms", s => s.Configure<MigrationPolicyOptions>(o => o.Policies["fast"] = new MigrationPolicy { Name = "fast", StallMs = 1 }), "Omig:Policies:fast:StallMs: 1" },
         { "an undefined action", s => s.Configure<MigrationPolicyOptions>(o => o.Policies["odd"] = new MigrationPolicy { Name = "odd", OnStall = (StallAction)7 }), "Omig:Policies:odd:OnStall: '7'" },
         { "a window that is not one", s => s.Configure<MigrationPolicyOptions>(o => o.Policies["w"] = new MigrationPolicy { Name = "w", MaintenanceWindowUtc = "25:00-26:00" }), "Omig:Policies:w:MaintenanceWindowUtc" },
+        { "17 migration channels", s => s.Configure<MigrationPolicyOptions>(o => o.Policies["wide"] = new MigrationPolicy { Name = "wide", MigrationChannels = 17 }), "Omig:Policies:wide:MigrationChannels: 17" },
+        { "no migration channel", s => s.Configure<MigrationPolicyOptions>(o => o.Policies["none"] = new MigrationPolicy { Name = "none", MigrationChannels = 0 }), "Omig:Policies:none:MigrationChannels: 0" },
         { "a policy under another name", s => s.Configure<MigrationPolicyOptions>(o => o.Policies["gold"] = new MigrationPolicy { Name = "silver" }), "named 'silver'" },
         { "no standard policy", s => s.Configure<MigrationPolicyOptions>(o => o.Policies.Remove("standard")), "'standard' is missing" },
     };

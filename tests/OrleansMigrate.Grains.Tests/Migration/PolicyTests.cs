@@ -54,11 +54,47 @@ public sealed class PolicyTests
     [InlineData("MaintenanceWindowUtc", "night")]
     [InlineData("LinkBandwidthBytesPerSecond", "10")]
     [InlineData("StallMs", "1")]
+    [InlineData("MigrationChannels", "0")]
+    [InlineData("MigrationChannels", "17")]
+    [InlineData("MigrationChannels", "-4")]
     public void Bad_policy_settings_are_refused_naming_the_key(string field, string value)
     {
         var errors = OmigSiloOptionsValidator.Check(Bind(($"Omig:Policies:gold:{field}", value)));
 
         Assert.Contains(errors, e => e.StartsWith($"Omig:Policies:gold:{field}:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Migration_channels_reach_the_policy_list_and_the_tuning_both_sides_get()
+    {
+        var options = Bind(("Omig:Policies:wide:MigrationChannels", "4"));
+        Assert.Empty(OmigSiloOptionsValidator.Check(options));
+
+        var wide = options.Policies["wide"].ApplyTo(MigrationPolicy.BuiltIn["standard"], "wide");
+
+        Assert.Equal(4, wide.MigrationChannels);
+        Assert.Equal(4, wide.Info().MigrationChannels);
+        Assert.Equal(4, wide.Tuning(1024).MigrationChannels);
+        Assert.All(MigrationPolicy.BuiltIn.Values, p => Assert.Equal(1, p.Tuning(1024).MigrationChannels));
+    }
+
+    [Fact]
+    public void Migration_channels_that_are_not_a_number_are_refused_naming_the_key()
+    {
+        // Bound as omig-silo binds its configuration; it stops with this message, before anything starts.
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection([new("Omig:Policies:wide:MigrationChannels", "four")]).Build();
+        var refused = Assert.Throws<InvalidOperationException>(() =>
+            configuration.GetSection(OmigSiloOptions.Section).Bind(new OmigSiloOptions(), o => o.ErrorOnUnknownConfiguration = true));
+
+        Assert.StartsWith("Failed to convert configuration value 'four' at 'Omig:Policies:wide:MigrationChannels'", OmigSiloOptionsValidator.BindingError(refused), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_refusal_of_bad_migration_channels_says_the_range()
+    {
+        var error = Assert.Single(OmigSiloOptionsValidator.Check(Bind(("Omig:Policies:wide:MigrationChannels", "17"))));
+
+        Assert.Equal("Omig:Policies:wide:MigrationChannels: 17 is not between 1 and 16 (1 is one stream, more is QEMU multifd)", error);
     }
 
     [Fact]

@@ -26,4 +26,35 @@ public sealed class OptionsTests
         Assert.Throws<ArgumentException>(() => new IncomingMigrationOptions { Port = 70_000 }.Validate());
         Assert.Throws<ArgumentException>(() => new VmSpec { VmId = "x", MemoryMiB = 16, Simulation = new SimulatedGuestOptions { Content = new ContentMix(50, 50, 50) } }.Validate());
     }
+
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(-1, false)]
+    [InlineData(17, false)]
+    [InlineData(1, true)]
+    [InlineData(4, true)]
+    [InlineData(16, true)]
+    public void MigrationChannelsAreOneToSixteenOnBothSidesAndARefusalNamesTheField(int channels, bool valid)
+    {
+        var source = () => new MigrationOptions { MigrationChannels = channels }.Validate();
+        var destination = () => new IncomingMigrationOptions { MigrationChannels = channels }.Validate();
+        if (valid)
+        {
+            source();
+            destination();
+            return;
+        }
+
+        Assert.Equal("MigrationChannels", Assert.Throws<ArgumentException>(source).ParamName);
+        Assert.Contains($"MigrationOptions.MigrationChannels is out of range: {channels}", Assert.Throws<ArgumentException>(source).Message, StringComparison.Ordinal);
+        Assert.Equal("MigrationChannels", Assert.Throws<ArgumentException>(destination).ParamName);
+        Assert.Contains($"IncomingMigrationOptions.MigrationChannels out of range: {channels}", Assert.Throws<ArgumentException>(destination).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void OneMigrationChannelIsTheDefault()
+    {
+        Assert.Equal(1, new MigrationOptions().MigrationChannels);
+        Assert.Equal(1, new IncomingMigrationOptions().MigrationChannels);
+    }
 }

@@ -6,7 +6,7 @@ import { bytes, h, ms, table } from './dom.js';
 export async function render(main) {
   const policies = await listAll('/v1/policies');
   main.replaceChildren(h('h1', {}, 'Migration policies'),
-    table(['policy', 'downtime target', 'max target', 'link cap', 'compression', 'timeout / GiB', 'stall', 'on timeout', 'on stall', 'live', 'window (UTC)'],
+    table(['policy', 'downtime target', 'max target', 'link cap', 'compression', 'timeout / GiB', 'stall', 'on timeout', 'on stall', 'auto-converge', 'channels', 'live', 'window (UTC)'],
       policies.map(p => h('tr', { 'data-policy': p.name },
         h('td', {}, h('strong', {}, p.name)),
         h('td', {}, ms(p.downtime_target_ms)),
@@ -17,6 +17,8 @@ export async function render(main) {
         h('td', {}, ms(p.stall_ms)),
         h('td', {}, p.on_timeout),
         h('td', {}, p.on_stall),
+        h('td', {}, p.auto_converge ? 'yes' : 'no'),
+        h('td', {}, p.migration_channels > 1 ? `${p.migration_channels} (multifd)` : '1'),
         h('td', {}, p.live_migrate ? 'yes' : 'no (cold move)'),
         h('td', {}, p.maintenance_window_utc ?? 'any time'))), { class: 'policies' }));
 }
