@@ -21,7 +21,7 @@ namespace OrleansMigrate.Cli.Lab;
 public static class LabCommand
 {
     /// <summary>The NBD server's port in the storage namespace.</summary>
-    public const int NbdPort = 10809;
+    public const int NbdPort = LabStorage.NbdPort;
 
     /// <summary>Programs the lab runs; a missing one is named before anything is made.</summary>
     private static readonly string[] Tools = ["ip", "bridge", "sysctl", "nft", "conntrack", QemuStorageDaemon.Binary];
@@ -77,13 +77,13 @@ public static class LabCommand
             {
                 await lab.UpAsync(ct);
                 if (options.Storage)
-                    storage = await StartStorageAsync(lab, options, ct);
+                    storage = await LabStorage.StartAsync(lab, options, ct);
             }
             catch (Exception ex)
             {
                 // Nothing half made stays behind, whether it failed or was interrupted.
                 await lab.DownAsync(CancellationToken.None);
-                DeleteStorage(options);
+                LabStorage.Delete(options);
                 if (ex is OperationCanceledException)
                     throw;
                 throw new OmigException(OmigErrorCode.Unavailable, null, $"lab '{options.Prefix}' did not come up and was removed again: {ex.GetBaseException().Message}");
@@ -108,7 +108,7 @@ public static class LabCommand
             var (lab, options) = Existing(parse, prefix, dir);
             var before = await lab.StatusAsync(ct);
             await lab.DownAsync(ct);
-            DeleteStorage(options);
+            LabStorage.Delete(options);
             var after = lab.ExistingNamespaces();
             if (after.Count > 0)
                 throw new OmigException(OmigErrorCode.Unavailable, null, $"lab '{options.Prefix}': {string.Join(", ", after)} could not be removed");
@@ -182,55 +182,13 @@ public static class LabCommand
             throw new OmigException(OmigErrorCode.Unavailable, null, "the lab needs root (network namespaces, nftables, conntrack); nothing was made");
     }
 
-    /// <summary>Starts the storage daemon inside the storage namespace as a daemon of its own (it outlives this command),
-    /// starts its NBD server on the storage namespace's underlay address, records its PID; returns its QMP socket.</summary>
-    private static async Task<string> StartStorageAsync(LabTopology lab, LabTopologyOptions options, CancellationToken ct)
-    {
-        var dir = Directory.CreateDirectory(Path.Combine(options.StateDirectory, $"{options.Prefix}-storage")).FullName;
-        var images = Directory.CreateDirectory(Path.Combine(dir, "images")).FullName;
-        var socket = Path.Combine(dir, "qmp.sock");
-        var pidFile = Path.Combine(dir, "qsd.pid");
-        File.Delete(socket);
-        await HostCommand.RunAsync(QemuStorageDaemon.Binary,
-            ["--chardev", $"socket,id=qmp0,path={socket},server=on,wait=off", "--monitor", "chardev=qmp0", "--pidfile", pidFile, "--daemonize"],
-            netns: lab.StorageNamespace, cancellationToken: ct);
-        var pid = int.Parse((await File.ReadAllTextAsync(pidFile, ct)).Trim(), NumberStyles.None, CultureInfo.InvariantCulture);
-        lab.RecordProcess(lab.StorageNamespace, pid, "qemu-storage-daemon (nbd cloud disks)");
-
-        // Starts its NBD server; the QMP connection closes with this command, free for the control silo that attaches next.
-        await using var daemon = await QemuStorageDaemon.AttachAsync(socket, images, StorageAddress(options), NbdPort, ct);
-        return socket;
-    }
-
-    /// <summary>The storage daemon's directory (its images, socket and pid file): a new lab starts with no disks.</summary>
-    private static void DeleteStorage(LabTopologyOptions options)
-    {
-        var dir = Path.Combine(options.StateDirectory, $"{options.Prefix}-storage");
-        if (Directory.Exists(dir))
-            Directory.Delete(dir, recursive: true);
-    }
-
-    private static string StorageAddress(LabTopologyOptions options) => options.Underlay[..options.Underlay.LastIndexOf('.')] + ".2";
-
     /// <summary>How silos use this lab, as configuration keys (environment: replace ':' by '__').</summary>
     private static Dictionary<string, string> SiloConfiguration(LabTopology lab, LabTopologyOptions options, string? storage)
     {
-        var config = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["Omig:Cloud:Network:Backend"] = "linux",
-            ["Omig:Cloud:Network:Linux:Prefix"] = options.Prefix,
-            ["Omig:Cloud:Sessions:Backend"] = "conntrack  (host silos, each started inside its namespace: ip netns exec " + lab.HostNamespace(1) + " …)",
-            ["Omig:AdvertisedAddress"] = $"host i: {lab.HostUnderlayAddress(1)}…{lab.HostUnderlayAddress(options.Hosts)}; control: {lab.RootUnderlayAddress}",
-        };
-        if (storage is not null)
-        {
-            config["Omig:Cloud:Disk:Backend"] = "nbd";
-            config["Omig:Cloud:Disk:Nbd:QmpSocket"] = storage;
-            config["Omig:Cloud:Disk:Nbd:ImageDirectory"] = Path.Combine(Path.GetDirectoryName(storage)!, "images");
-            config["Omig:Cloud:Disk:Nbd:ServerHost"] = StorageAddress(options);
-            config["Omig:Cloud:Disk:Nbd:ServerPort"] = NbdPort.ToString(CultureInfo.InvariantCulture);
-        }
-
+        var config = LabStorage.SiloConfiguration(options, storage is not null, hostSilo: false);
+        foreach (var (key, value) in LabStorage.SiloConfiguration(options, storage is not null, hostSilo: true))
+            config[key] = value + "  (host silos, each started inside its namespace: ip netns exec " + lab.HostNamespace(1) + " …)";
+        config["Omig:AdvertisedAddress"] = $"host i: {lab.HostUnderlayAddress(1)}…{lab.HostUnderlayAddress(options.Hosts)}; control: {lab.RootUnderlayAddress}";
         return config;
     }
 

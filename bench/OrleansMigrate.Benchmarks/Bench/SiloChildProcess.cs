@@ -19,15 +19,19 @@ public sealed class SiloChildProcess : IDisposable
     private readonly ProcessStartInfo _start;
     private Process? _process;
 
-    public SiloChildProcess(string siloDll, string name, string role, string hosts, string connectionString, string clusterId, IEnumerable<string> extraArgs)
+    /// <param name="netns">Network namespace to run the silo in (<c>ip netns exec</c>, which execs the silo: the process id is
+    /// the silo's); null: this one.</param>
+    public SiloChildProcess(string siloDll, string name, string role, string hosts, string connectionString, string clusterId, IEnumerable<string> extraArgs,
+        string? netns = null)
     {
         Name = name;
         Role = role;
         SiloPort = FreePort();
         GatewayPort = FreePort();
-        _start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        _start = new ProcessStartInfo(netns is null ? "dotnet" : "ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in (string[])
         [
+            .. netns is null ? Array.Empty<string>() : ["netns", "exec", netns, "dotnet"],
             siloDll, "--name", name, "--role", role, "--hosts", hosts, "--storage", "postgres", "--cluster-id", clusterId, "--service-id", clusterId,
             "--silo-port", SiloPort.ToString(CultureInfo.InvariantCulture), "--gateway-port", GatewayPort.ToString(CultureInfo.InvariantCulture),
             .. extraArgs,
@@ -65,6 +69,9 @@ public sealed class SiloChildProcess : IDisposable
             }
         }
     }
+
+    /// <summary>Sets an environment variable of the silo (configuration: <c>Omig__Key__Sub</c>) before it starts.</summary>
+    public void SetEnvironment(string name, string value) => _start.Environment[name] = value;
 
     /// <summary>Starts the process and waits (at most <paramref name="limit"/>) until it prints that it is up.</summary>
     public async Task StartAsync(TimeSpan limit, CancellationToken ct)

@@ -36,9 +36,6 @@ public interface ICloudDiskGrain : IGrainWithStringKey
     [Alias("PromoteReadWrite")]
     Task<CloudDiskRecord> PromoteReadWriteAsync(string hostId);
 
-    /// <summary>Rollback: makes <paramref name="hostId"/> the only read-write holder again (un-pausing it, or
-    /// taking the disk back at a new generation from a holder that has not committed), and closes
-    /// every other host's handle.</summary>
     /// <summary>The switchover's disk step: makes <paramref name="hostId"/> the read-write holder at a new fencing
     /// generation, taking the disk from the writer it supersedes. With a block store that fences (it blocks the
     /// superseded writer's I/O when it grants the newer generation) this is one store action; otherwise the writer
@@ -52,7 +49,9 @@ public interface ICloudDiskGrain : IGrainWithStringKey
     [Alias("ArmTakeOver")]
     Task<CloudDiskRecord> ArmTakeOverAsync(string hostId);
 
-
+    /// <summary>Rollback: makes <paramref name="hostId"/> the only read-write holder again (un-pausing it, or
+    /// taking the disk back at a new generation from a holder that has not committed), and closes
+    /// every other host's handle.</summary>
     [Alias("RestoreWriter")]
     Task<CloudDiskRecord> RestoreWriterAsync(string hostId);
 
@@ -60,4 +59,11 @@ public interface ICloudDiskGrain : IGrainWithStringKey
     /// only read-write holder of a disk in use.</summary>
     [Alias("Close")]
     Task<CloudDiskRecord> CloseAsync(string hostId);
+
+    /// <summary>Where <paramref name="hostId"/>'s hypervisor attaches the disk, for a block store a guest attaches to over
+    /// the network (<c>nbd</c>): the export of that host's handle. A host that holds no handle yet (a migration's
+    /// destination, before its hypervisor starts) gets a read-only one first, as <see cref="OpenReadOnlyAsync"/> gives.
+    /// Null for a store guests do not attach to (<c>simulated</c>). NotFound for a disk that does not exist.</summary>
+    [Alias("Attach")]
+    Task<BlockDeviceAttachment?> AttachAsync(string hostId);
 }

@@ -10,7 +10,8 @@ namespace OrleansMigrate.Grains.Agents;
 /// <summary>The incoming side of a migration, on its destination host: the guest prepared to receive, resumed, checked, and released or aborted.</summary>
 public sealed partial class DriverHostRuntime
 {
-    public async Task<IncomingEndpoint> PrepareIncomingAsync(string hostId, string migrationId, OrleansMigrate.Fleet.VmSpec spec, MigrationTuning? tuning = null)
+    public async Task<IncomingEndpoint> PrepareIncomingAsync(string hostId, string migrationId, OrleansMigrate.Fleet.VmSpec spec, MigrationTuning? tuning = null,
+        IReadOnlyDictionary<string, OrleansMigrate.Fleet.BlockDeviceAttachment>? disks = null)
     {
         var held = await _lifecycle.AcquireAsync(spec.VmId);
         try
@@ -33,7 +34,9 @@ public sealed partial class DriverHostRuntime
                 await driver.DestroyVmAsync(spec.VmId);
             }
 
-            await driver.CreateVmAsync(Spec(spec));
+            var hv = Spec(spec, disks);
+            await AttachNicsAsync(spec);
+            await driver.CreateVmAsync(hv);
             var incoming = await driver.PrepareIncomingAsync(spec.VmId, new IncomingMigrationOptions
             {
                 ListenAddress = _options.ListenAddress,
@@ -181,6 +184,9 @@ public sealed partial class DriverHostRuntime
             {
                 await driver.DestroyVmAsync(vmId);
             }
+
+            // The VM runs on the source: this host's taps for it go (their routes with them).
+            await DetachNicsAsync(vmId);
         }
         finally
         {

@@ -149,6 +149,7 @@ public sealed partial class DriverHostRuntime
             }
 
             await Driver(hostId).DestroyVmAsync(vmId);
+            await DetachNicsAsync(vmId);
             _finalCopies.TryRemove(migrationId, out _);
             EndSessions(migrationId);
             return report;

@@ -56,7 +56,61 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         return driver;
     }
 
-    private HvVmSpec Spec(OrleansMigrate.Fleet.VmSpec vm) => IsQemu ? QemuVmSpecs.From(vm) : SimulatedVmSpecs.From(vm, _options, modelled: IsAnalytic);
+    private HvVmSpec Spec(OrleansMigrate.Fleet.VmSpec vm, IReadOnlyDictionary<string, OrleansMigrate.Fleet.BlockDeviceAttachment>? disks = null) =>
+        IsQemu ? QemuVmSpecs.From(vm, _options.TapNics, disks, ConsoleDirectory()) : SimulatedVmSpecs.From(vm, _options, modelled: IsAnalytic);
+
+    /// <summary>QEMU hosts attach a VM's cloud disks over the network when the block store serves them so.</summary>
+    public bool AttachesCloudDisks => IsQemu;
+
+    /// <summary>Where Linux guests' serial consoles go: the QEMU runtime directory's <c>console</c>.</summary>
+    private string ConsoleDirectory() => Directory.CreateDirectory(Path.Combine(_options.Qemu.RuntimeDirectory, "console")).FullName;
+
+    /// <summary>Makes the VM's NICs on this host (QEMU with <c>Cloud:Network:VmNics=tap</c>): a routed tap per NIC in this
+    /// process's network namespace, before QEMU opens it.</summary>
+    private async Task AttachNicsAsync(OrleansMigrate.Fleet.VmSpec vm)
+    {
+        if (!IsQemu || !_options.TapNics)
+        {
+            return;
+        }
+
+        for (var i = 0; i < vm.Nics.Length; i++)
+        {
+            try
+            {
+                await Lab.VmNicAttachment.AttachAsync(null, Lab.VmNicAttachment.TapName(vm.VmId, i), vm.Nics[i].Ip);
+            }
+            catch (ArgumentException ex)
+            {
+                throw OmigException.Invalid($"nics[{i.ToString(System.Globalization.CultureInfo.InvariantCulture)}]", ArgumentMessages.Reason(ex));
+            }
+            catch (Hypervisor.Linux.HostCommandException ex)
+            {
+                throw OmigException.Unavailable("host", $"cannot attach NIC {i.ToString(System.Globalization.CultureInfo.InvariantCulture)} of VM '{vm.VmId}': {ex.Message}");
+            }
+        }
+    }
+
+    /// <summary>Removes the VM's taps from this host (the VM left it, or never ran here); none left is no error.</summary>
+    private async Task DetachNicsAsync(string vmId)
+    {
+        if (!IsQemu || !_options.TapNics)
+        {
+            return;
+        }
+
+        for (var i = 0; i < Hypervisor.Qemu.QemuHypervisorDriver.MaxNics; i++)
+        {
+            try
+            {
+                await Lab.VmNicAttachment.DetachAsync(null, Lab.VmNicAttachment.TapName(vmId, i));
+            }
+            catch (Hypervisor.Linux.HostCommandException ex)
+            {
+                LogDetachFailed(logger, vmId, ex.Message);
+            }
+        }
+    }
 
     public async Task<string?> VmDetailAsync(string hostId, string vmId) =>
         (await Driver(hostId).ListVmsAsync()).FirstOrDefault(v => v.Spec.VmId == vmId)?.Detail;
@@ -119,7 +173,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         return [.. vms.Where(v => v.State is VmState.Running or VmState.Paused).Select(v => v.Spec.VmId).Order(StringComparer.Ordinal)];
     }
 
-    public async Task StartVmAsync(string hostId, OrleansMigrate.Fleet.VmSpec spec)
+    public async Task StartVmAsync(string hostId, OrleansMigrate.Fleet.VmSpec spec, IReadOnlyDictionary<string, OrleansMigrate.Fleet.BlockDeviceAttachment>? disks = null)
     {
         var driver = Driver(hostId);
         var held = await _lifecycle.AcquireAsync(spec.VmId);
@@ -138,7 +192,9 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
 
             try
             {
-                await driver.CreateVmAsync(Spec(spec));
+                var hv = Spec(spec, disks);
+                await AttachNicsAsync(spec);
+                await driver.CreateVmAsync(hv);
                 await driver.StartVmAsync(spec.VmId);
             }
             catch (Exception ex) when (ex is ArgumentException or QemuException)
@@ -153,7 +209,11 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         }
     }
 
-    public Task DestroyVmAsync(string hostId, string vmId) => Driver(hostId).DestroyVmAsync(vmId);
+    public async Task DestroyVmAsync(string hostId, string vmId)
+    {
+        await Driver(hostId).DestroyVmAsync(vmId);
+        await DetachNicsAsync(vmId);
+    }
 
     public async Task<HypervisorVmState?> VmStateAsync(string hostId, string vmId) =>
         (await Driver(hostId).ListVmsAsync()).FirstOrDefault(v => v.Spec.VmId == vmId)?.State switch
@@ -200,6 +260,9 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
 
     /// <summary>The tuning's migration channels; 0, from a sender that predates the field, is one stream.</summary>
     internal static int Channels(MigrationTuning? t) => t is { MigrationChannels: > 0 } ? t.MigrationChannels : 1;
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "VM {VmId}: a tap could not be removed from this host: {Reason}")]
+    private static partial void LogDetachFailed(ILogger logger, string vmId, string reason);
 
     [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "Host {HostId}: QEMU guests run under {Accelerator}: {Reason}")]
     private static partial void LogAccelerator(ILogger logger, string hostId, string accelerator, string reason);

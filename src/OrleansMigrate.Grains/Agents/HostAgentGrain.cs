@@ -41,7 +41,7 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
             if (hypervisor is null
                 && await GrainFactory.GetGrain<IVmGrain>(vmId).GetAsync() is { Power: PowerState.Running or PowerState.Unknown } vm && vm.HostId == HostId)
             {
-                await runtime.StartVmAsync(HostId, vm.Spec);
+                await runtime.StartVmAsync(HostId, vm.Spec, await DiskAttachmentsAsync(vm.Spec));
                 hypervisor = await runtime.VmStateAsync(HostId, vmId);
             }
 
@@ -73,11 +73,34 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
     public async Task<HostAgentInfo> GetInfoAsync() =>
         new(HostId, silo.Name, silo.SiloAddress.ToParsableString(), Environment.ProcessId, runtime.DriverName, await runtime.RunningVmsAsync(HostId));
 
-    public Task StartVmAsync(VmSpec spec) => runtime.StartVmAsync(HostId, spec);
+    public async Task StartVmAsync(VmSpec spec) => await runtime.StartVmAsync(HostId, spec, await DiskAttachmentsAsync(spec));
 
     public Task DestroyVmAsync(string vmId) => runtime.DestroyVmAsync(HostId, vmId);
 
-    public Task<IncomingEndpoint> PrepareIncomingAsync(string migrationId, VmSpec spec, MigrationTuning? tuning = null) => runtime.PrepareIncomingAsync(HostId, migrationId, spec, tuning);
+    public async Task<IncomingEndpoint> PrepareIncomingAsync(string migrationId, VmSpec spec, MigrationTuning? tuning = null) =>
+        await runtime.PrepareIncomingAsync(HostId, migrationId, spec, tuning, await DiskAttachmentsAsync(spec));
+
+    /// <summary>Where this host attaches the VM's cloud disks, when its hypervisor attaches them itself and the block
+    /// store serves them over the network; null otherwise. A migration's destination gets a read-only handle of its
+    /// own here, before its hypervisor starts (the disk grain records it; the migration's rollback closes it).</summary>
+    private async Task<IReadOnlyDictionary<string, BlockDeviceAttachment>?> DiskAttachmentsAsync(VmSpec spec)
+    {
+        if (!runtime.AttachesCloudDisks || spec.Disks.IsDefaultOrEmpty)
+        {
+            return null;
+        }
+
+        var attachments = new Dictionary<string, BlockDeviceAttachment>(StringComparer.Ordinal);
+        foreach (var disk in spec.Disks)
+        {
+            if (await GrainFactory.GetGrain<ICloudDiskGrain>(disk.DiskId).AttachAsync(HostId) is { } attachment)
+            {
+                attachments[disk.DiskId] = attachment;
+            }
+        }
+
+        return attachments;
+    }
 
     public Task StartOutgoingAsync(string migrationId, string vmId, IncomingEndpoint destination, MigrationTuning tuning)
     {

@@ -31,6 +31,10 @@ public sealed class HostRuntimeOptions
     /// <c>conntrack</c> — the host's real conntrack entries of the VM's address, copied to the destination host in rounds
     /// during a migration.</summary>
     public Hypervisor.Sessions.SessionsBackendOptions Sessions { get; set; } = new();
+
+    /// <summary>QEMU hosts: every NIC of a VM is a routed tap on this host (<c>Cloud:Network:VmNics=tap</c>); false: the
+    /// guest gets no NIC.</summary>
+    public bool TapNics { get; set; }
 }
 
 /// <summary>The hypervisor backend of a host silo. Written in lower case (<c>simulated</c>, <c>qemu</c>, <c>analytic</c>).</summary>

@@ -20,13 +20,19 @@ public interface IHostRuntime
     /// <summary>The hypervisor's state of the VM on the host (<c>running</c>, <c>paused</c>, <c>incoming</c>, <c>postmigrate</c>…), or null.</summary>
     Task<HypervisorVmState?> VmStateAsync(string hostId, string vmId);
 
-    Task StartVmAsync(string hostId, VmSpec spec);
+    /// <summary>Whether this host's hypervisor attaches a VM's cloud disks itself (QEMU: over the network, to the export
+    /// the block store gives the host); the agent then asks each disk for its attachment before a VM starts here.</summary>
+    bool AttachesCloudDisks { get; }
+
+    /// <summary>Boots the VM here (no effect when it runs); <paramref name="disks"/>: where this host attaches its cloud disks.</summary>
+    Task StartVmAsync(string hostId, VmSpec spec, IReadOnlyDictionary<string, BlockDeviceAttachment>? disks = null);
 
     Task DestroyVmAsync(string hostId, string vmId);
 
     /// <summary>Destination: defines the VM and listens, prepared for the stream <paramref name="tuning"/> describes (its
     /// migration channels); null: one stream.</summary>
-    Task<IncomingEndpoint> PrepareIncomingAsync(string hostId, string migrationId, VmSpec spec, MigrationTuning? tuning = null);
+    Task<IncomingEndpoint> PrepareIncomingAsync(string hostId, string migrationId, VmSpec spec, MigrationTuning? tuning = null,
+        IReadOnlyDictionary<string, BlockDeviceAttachment>? disks = null);
 
     Task StartOutgoingAsync(string hostId, string migrationId, string vmId, IncomingEndpoint destination, MigrationTuning tuning,
         Func<SessionRoundMessage, Task<SessionRoundAck>>? sendSessions = null);

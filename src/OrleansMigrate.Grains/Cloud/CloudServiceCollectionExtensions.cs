@@ -45,8 +45,11 @@ public static class CloudServiceCollectionExtensions
 
         var o = settings.Nbd;
         services.AddSingleton(settings);
+        // Resolved at the first disk grain's activation, on that grain's single-threaded scheduler: the attach runs on the
+        // thread pool, or the wait below would hold the very thread its QMP greeting needs (it timed out, and the
+        // half-open connection then kept the daemon's one monitor busy for every later try).
         services.AddSingleton(_ => new NbdCloudDiskBackend(
-            QemuStorageDaemon.AttachAsync(o.QmpSocket!, o.ImageDirectory!, o.ServerHost, o.ServerPort).GetAwaiter().GetResult(), o.ImageSizeMiB));
+            Task.Run(() => QemuStorageDaemon.AttachAsync(o.QmpSocket!, o.ImageDirectory!, o.ServerHost, o.ServerPort)).GetAwaiter().GetResult(), o.ImageSizeMiB));
         services.AddSingleton<ICloudDiskBackend>(sp => sp.GetRequiredService<NbdCloudDiskBackend>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigurationValidator, NbdDiskOptionsValidator>());
         return services;

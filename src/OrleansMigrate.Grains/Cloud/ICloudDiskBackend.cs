@@ -42,4 +42,13 @@ public interface ICloudDiskBackend
 
     /// <summary>Closes <paramref name="hostId"/>'s handle (slow: metadata negotiation). No effect when it holds none.</summary>
     Task CloseAsync(string diskId, string hostId, CancellationToken cancellationToken = default);
+
+    /// <summary>Whether a guest attaches its disks to this store over the network (<see cref="GuestAttachment"/>); false
+    /// for a store a hypervisor does not attach to (the simulated one).</summary>
+    bool AttachesGuests => false;
+
+    /// <summary>Where <paramref name="hostId"/>'s hypervisor attaches <paramref name="diskId"/> through the handle the
+    /// host holds; NotFound when it holds none. Only for a store that <see cref="AttachesGuests"/>.</summary>
+    OrleansMigrate.Fleet.BlockDeviceAttachment GuestAttachment(string diskId, string hostId) =>
+        throw new NotSupportedException("this block store is not attached to by guests");
 }

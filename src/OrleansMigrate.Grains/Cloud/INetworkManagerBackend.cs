@@ -21,4 +21,13 @@ public interface INetworkManagerBackend
     /// <summary>Installs the flows of <paramref name="ip"/> on <paramref name="hostId"/>, so its packets go
     /// there directly (slow: every flow of the NIC, one by one).</summary>
     Task InstallFlowsAsync(string vpcId, string ip, string hostId, CancellationToken cancellationToken = default);
+
+    /// <summary>A new NIC's flows, placed as its VM is created on <paramref name="hostId"/>: every other member of the VPC
+    /// and its gateway send <paramref name="ip"/>'s packets to that host (the host itself delivers them once the VM's NIC
+    /// is attached there). A manager that makes a NIC's flows only when a migration installs them (the simulated one)
+    /// does nothing here.</summary>
+    Task PlaceFlowsAsync(string vpcId, string ip, string hostId, CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+    /// <summary>Removes every flow of <paramref name="ip"/> (its VM was deleted). No effect when there is none.</summary>
+    Task RemoveFlowsAsync(string vpcId, string ip, CancellationToken cancellationToken = default) => Task.CompletedTask;
 }

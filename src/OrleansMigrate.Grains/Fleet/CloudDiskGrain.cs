@@ -183,6 +183,26 @@ public sealed partial class CloudDiskGrain(
 
     public Task<CloudDiskRecord> CloseAsync(string hostId) => ApplyAsync(hostId, DiskHandover.Close);
 
+    public async Task<BlockDeviceAttachment?> AttachAsync(string hostId)
+    {
+        FleetValidation.RequireId("host", hostId);
+        await FlushAsync();
+        if (state.State.Record is null)
+        {
+            throw OmigException.NotFound("disk", $"disk '{DiskId}' does not exist");
+        }
+
+        if (!blockStore.AttachesGuests)
+        {
+            return null;
+        }
+
+        // The export is that of the host's own handle: a host with none yet (a migration's destination, whose QEMU
+        // connects as it starts) gets a read-only one, recorded like any other open so a rollback closes it.
+        await ApplyAsync(hostId, DiskHandover.OpenReadOnly);
+        return blockStore.GuestAttachment(DiskId, hostId);
+    }
+
     private async Task<CloudDiskRecord> ApplyAsync(string hostId, Func<CloudDiskRecord, string, DiskStep> rule)
     {
         FleetValidation.RequireId("host", hostId);

@@ -66,6 +66,8 @@ public sealed partial class VpcFlowTableGrain(
             }
         }
 
+        // The network first, then the record: a failed placement changes nothing here.
+        await network.PlaceFlowsAsync(VpcId, flow.Ip, flow.HostId);
         await WriteFlowAsync(flow.Ip, flow);
     }
 
@@ -79,6 +81,7 @@ public sealed partial class VpcFlowTableGrain(
         await EnsureShardLoadedAsync(ip);
         if (_flows.TryGetValue(ip, out var existing) && existing.VmId == vmId)
         {
+            await network.RemoveFlowsAsync(VpcId, ip);
             await WriteFlowAsync(ip, null);
         }
     }

@@ -14,6 +14,15 @@ public sealed class CloudNetworkSettings
 
     public bool IsLinux => Backend.Trim().Equals("linux", StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>On a QEMU host silo: how a VM's NICs reach its guest. <c>none</c> (default): the guest gets no NIC;
+    /// <c>tap</c>: every NIC of the registry VM is a routed tap on this host (<see cref="OrleansMigrate.Lab.VmNicAttachment"/>,
+    /// in the silo's own network namespace — the lab runs a host's silo inside its host's namespace), made before QEMU
+    /// starts and removed when the VM leaves the host.</summary>
+    public string VmNics { get; set; } = "none";
+
+    /// <summary>Whether <see cref="VmNics"/> is <c>tap</c>.</summary>
+    public bool UsesTaps => VmNics.Trim().Equals("tap", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Every setting at fault, named by its key.</summary>
     public List<string> Check()
     {
@@ -22,6 +31,12 @@ public sealed class CloudNetworkSettings
             return [$"Omig:Cloud:Network:Backend: '{Backend}' is not one of simulated, linux"];
         }
 
-        return IsLinux ? Linux.Check() : [];
+        List<string> errors = IsLinux ? [.. Linux.Check()] : [];
+        if (VmNics?.Trim().ToLowerInvariant() is not ("none" or "tap"))
+        {
+            errors.Insert(0, $"Omig:Cloud:Network:VmNics: '{VmNics}' is not one of none, tap");
+        }
+
+        return errors;
     }
 }

@@ -73,6 +73,7 @@ public static class SiloBuilderExtensions
             o.Qemu = options.Qemu;
             o.ListenAddress = options.AdvertisedAddress;
             o.Sessions = options.Cloud.Sessions;
+            o.TapNics = options.Cloud.Network.UsesTaps;
         });
         silo.Services.Configure<InvariantAuditOptions>(o => o.Interval = TimeSpan.FromSeconds(options.AuditIntervalSeconds));
         silo.Services.Configure<AgentWaitOptions>(o => o.Timeout = TimeSpan.FromSeconds(options.AgentWaitTimeoutSeconds));

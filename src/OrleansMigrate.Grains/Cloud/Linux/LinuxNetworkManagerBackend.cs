@@ -78,6 +78,35 @@ public sealed class LinuxNetworkManagerBackend : INetworkManagerBackend
         Latencies.Record("flows.install", Stopwatch.GetElapsedTime(started));
     }
 
+    public async Task PlaceFlowsAsync(string vpcId, string ip, string hostId, CancellationToken cancellationToken = default)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var device = Device(vpcId);
+        RequireIp(ip);
+        var hosts = await HostsAsync(device, cancellationToken, hostId).ConfigureAwait(false);
+        var owner = RequireHost(hosts, hostId, "host");
+        await GuardAsync(async () =>
+        {
+            // The owner's own route is the NIC's attachment (made with its tap); only the others are pointed at it here.
+            var via = await TransitAddressAsync(_options.NamespaceOf(owner), device, cancellationToken).ConfigureAwait(false);
+            var others = hosts.Where(h => h != owner).Select(_options.NamespaceOf).Append(_options.GatewayNamespace);
+            await Task.WhenAll(others.Select(ns => Ip.RunAsync(ns, ["route", "replace", ip + "/32", "via", via, "dev", device], cancellationToken))).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+        Latencies.Record("flows.place", Stopwatch.GetElapsedTime(started));
+    }
+
+    public async Task RemoveFlowsAsync(string vpcId, string ip, CancellationToken cancellationToken = default)
+    {
+        var device = Device(vpcId);
+        RequireIp(ip);
+        var hosts = await HostsAsync(device, cancellationToken).ConfigureAwait(false);
+        await GuardAsync(async () =>
+        {
+            var members = hosts.Select(_options.NamespaceOf).Append(_options.GatewayNamespace);
+            await Task.WhenAll(members.Select(ns => Ip.RunIdempotentAsync(ns, ["route", "del", ip + "/32"], ["No such process"], cancellationToken))).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+    }
+
     public async Task StageRelayAsync(string vpcId, string ip, string fromHost, string toHost, CancellationToken cancellationToken = default)
     {
         var started = Stopwatch.GetTimestamp();

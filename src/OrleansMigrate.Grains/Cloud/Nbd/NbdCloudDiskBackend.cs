@@ -80,7 +80,18 @@ public sealed partial class NbdCloudDiskBackend : ICloudDiskBackend, IAsyncDispo
     /// <summary>Where <paramref name="hostId"/>'s QEMU attaches <paramref name="diskId"/>: the server and the export of
     /// that host's handle. A destination gets its export from <see cref="OpenReadOnlyAsync"/> before its QEMU starts,
     /// named for the generation it will be granted. NotFound when the host holds no handle.</summary>
-    public NbdAttachment AttachmentFor(string diskId, string hostId)
+    public NbdAttachment AttachmentFor(string diskId, string hostId) => Attachment(diskId, hostId);
+
+    /// <summary>A guest's QEMU attaches each disk over NBD to its host's own export.</summary>
+    public bool AttachesGuests => true;
+
+    public BlockDeviceAttachment GuestAttachment(string diskId, string hostId)
+    {
+        var a = Attachment(diskId, hostId);
+        return new BlockDeviceAttachment("nbd", a.Host, a.Port, a.ExportName, a.Generation);
+    }
+
+    private NbdAttachment Attachment(string diskId, string hostId)
     {
         _gate.Wait();
         try
