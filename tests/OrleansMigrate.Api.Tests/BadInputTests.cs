@@ -26,6 +26,7 @@ public sealed class BadInputTests(ApiFixture fixture)
         { "v1/vms", """{"vm_id":"NEWVM","host_id":"HOST","vcpus":2,"memory_mib":1024,"vm_id":"NEWVM"}""", HttpStatusCode.BadRequest, "invalid_argument", "vm_id" },
         { "v1/migrations", """{"vm_id":"VM","destinaton_host":"HOST"}""", HttpStatusCode.BadRequest, "invalid_argument", "destinaton_host" },
         { "v1/migrations", """{"vm_id":"VM","mode":"sideways"}""", HttpStatusCode.BadRequest, "invalid_argument", "mode" },
+        { "v1/migrations", """{"vm_id":"VM","mode":2}""", HttpStatusCode.BadRequest, "invalid_argument", "mode" },
     };
 
     [Theory]

@@ -45,6 +45,23 @@ public sealed class MigrationApiTests(ApiFixture fixture)
         Assert.Contains((await ReadJsonAsync(list)).GetProperty("items").EnumerateArray(), m => m.GetProperty("migration_id").GetString() == id);
     }
 
+    [Theory]
+    [InlineData("no_relay")]
+    [InlineData("no_session_copy")]
+    public async Task A_comparison_mode_is_accepted_by_its_snake_case_name_and_read_back_so(string mode)
+    {
+        var (a, b) = await fixture.HostsAsync();
+        var vm = await VmAsync(a);
+        using var cloud = fixture.Http(fixture.CloudKey);
+        using var accepted = await cloud.PostAsync("v1/migrations", JsonBody(new { vm_id = vm, destination_host = b, mode }));
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+
+        var ended = await Poll.UntilAsync(cloud, accepted.Headers.Location!.ToString().TrimStart('/'),
+            m => m.GetProperty("phase").GetString() is "completed" or "rolled_back" or "failed", 60);
+        Assert.Equal("completed", ended.GetProperty("phase").GetString());
+        Assert.Equal(mode, ended.GetProperty("request").GetProperty("mode").GetString());
+    }
+
     [Fact]
     public async Task Server_sent_events_stream_the_status_changes_with_ids_until_the_migration_ends()
     {

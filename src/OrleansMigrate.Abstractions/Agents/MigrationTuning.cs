@@ -16,6 +16,9 @@ namespace OrleansMigrate.Agents;
 /// <param name="MigrationChannels">QEMU: 1 is the classic single migration stream, 2–16 is multifd with that many channels,
 /// set on the source before <c>migrate</c> and on the destination before <c>migrate-incoming</c> (the destination gets this
 /// tuning in its prepare call). Our own pre-copy engine always sends one stream and ignores it.</param>
+/// <param name="SkipSessionCopy">The destination takes none of the VM's sessions (<c>Cloud:Sessions:Backend=conntrack</c>): it
+/// announces no session address at prepare, so the source sends no rounds (<see cref="Migration.OrchestrationMode.NoSessionCopy"/>,
+/// for comparison). False, the default, copies them: a tuning from a sender that predates the field still does.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.MigrationTuning")]
 public sealed record MigrationTuning(
@@ -29,4 +32,5 @@ public sealed record MigrationTuning(
     [property: Id(7)] bool AutoConverge = false,
     [property: Id(8)] TimeoutAction OnTimeout = TimeoutAction.Force,
     [property: Id(9)] string? Policy = null,
-    [property: Id(10)] int MigrationChannels = 1);
+    [property: Id(10)] int MigrationChannels = 1,
+    [property: Id(11)] bool SkipSessionCopy = false);

@@ -16,7 +16,7 @@ public static class MigrationCommands
         var vm = new Argument<string>("VM") { Description = "VM id" };
         var to = new Option<string?>("--to") { Description = "Destination host; chosen by placement when omitted" };
         var policy = new Option<string?>("--policy") { Description = "Migration policy (omig policy list); default: the VM's own (label migration-policy, else its instance class, else standard)" };
-        var mode = new Option<string>("--mode") { Description = "parallel (default) or serial (the naive design, for comparison)", DefaultValueFactory = _ => "parallel" };
+        var mode = new Option<string>("--mode") { Description = "parallel (default); for comparison: serial (the naive design), no-relay or no-session-copy (parallel without the relay, or without copying the session table)", DefaultValueFactory = _ => "parallel" };
         var priority = new Option<string>("--priority") { Description = "user (default) or maintenance (queued first)", DefaultValueFactory = _ => "user" };
         var wait = new Option<bool>("--wait") { Description = "Follow the migration with a live progress display until it ends" };
         var dryRun = new Option<bool>("--dry-run") { Description = "Preflight only: sample the VM's dirty rate, predict total time and downtime, say yes/no per destination; nothing moves" };
@@ -240,9 +240,20 @@ public static class MigrationCommands
         _ => 100,
     };
 
-    private static T ParseEnum<T>(string field, string text)
-        where T : struct, Enum =>
-        Enum.TryParse<T>(text, ignoreCase: true, out var value) && Enum.IsDefined(value)
-            ? value
-            : throw OmigException.Invalid(field, $"'{text}' is not one of {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}");
+    /// <summary>A value by its user-facing name (<see cref="Naming.EnumNames"/>: <c>no_session_copy</c>), written with dashes
+    /// like the switches (<c>no-session-copy</c>) or underscores, in any case; numbers are not names.</summary>
+    public static T ParseEnum<T>(string field, string text)
+        where T : struct, Enum
+    {
+        var name = text.Trim().Replace('-', '_');
+        foreach (var value in Enum.GetValues<T>())
+        {
+            if (string.Equals(Naming.EnumNames.Of(value), name, StringComparison.OrdinalIgnoreCase) || string.Equals(value.ToString(), name, StringComparison.OrdinalIgnoreCase))
+            {
+                return value;
+            }
+        }
+
+        throw OmigException.Invalid(field, $"'{text}' is not one of {string.Join(", ", Enum.GetValues<T>().Select(v => Naming.EnumNames.Of(v).Replace('_', '-')))}");
+    }
 }

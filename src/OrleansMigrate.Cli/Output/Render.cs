@@ -154,7 +154,7 @@ public static class Render
                 Markup.Escape(m.Request.VmId),
                 Markup.Escape(m.SourceHost),
                 Markup.Escape(m.DestinationHost),
-                m.Request.Mode.ToString().ToLowerInvariant(),
+                Naming.EnumNames.Of(m.Request.Mode),
                 PhaseMarkup(m.Phase) + (m.AgentWait is { } w && !m.IsEnded ? $" [yellow](waiting for {Markup.Escape(w.HostId)}'s agent)[/]" : ""),
                 m.Downtime is { } d ? $"{d.DowntimeMs:0.0} ms" : "-",
                 m.TotalMs is { } t ? $"{t / 1000:0.00} s" : "-",

@@ -18,7 +18,7 @@ public sealed partial class DriverHostRuntime
         {
             if (_incoming.TryGetValue(migrationId, out var known))
             {
-                return new IncomingEndpoint(known.Endpoint.Host, known.Endpoint.Port, hostId, StartSessionsIn(migrationId, spec));
+                return new IncomingEndpoint(known.Endpoint.Host, known.Endpoint.Port, hostId, StartSessionsIn(migrationId, spec, tuning));
             }
 
             await faults.BeforeAsync(FaultSteps.AgentPrepareIncoming, spec.VmId);
@@ -44,7 +44,7 @@ public sealed partial class DriverHostRuntime
                 MigrationChannels = Channels(tuning),
             });
             _incoming[migrationId] = incoming;
-            return new IncomingEndpoint(incoming.Endpoint.Host, incoming.Endpoint.Port, hostId, StartSessionsIn(migrationId, spec));
+            return new IncomingEndpoint(incoming.Endpoint.Host, incoming.Endpoint.Port, hostId, StartSessionsIn(migrationId, spec, tuning));
         }
         finally
         {

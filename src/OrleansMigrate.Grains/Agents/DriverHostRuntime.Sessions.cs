@@ -35,10 +35,13 @@ public sealed partial class DriverHostRuntime
         spec.Nics.Select(n => IPAddress.TryParse(n.Ip, out var ip) && ip.AddressFamily == AddressFamily.InterNetwork ? ip : null).FirstOrDefault(ip => ip is not null);
 
     /// <summary>Destination, at prepare: opens this host's conntrack for the VM's rounds; returns the address announced to
-    /// the source, or null when sessions are not copied (backend simulated, or a VM without an IPv4 NIC).</summary>
-    private string? StartSessionsIn(string migrationId, OrleansMigrate.Fleet.VmSpec spec)
+    /// the source, or null when sessions are not copied (backend simulated, a VM without an IPv4 NIC, or a migration whose
+    /// tuning skips the copy). A replayed prepare carries the same tuning, so it answers the same.</summary>
+    private string? StartSessionsIn(string migrationId, OrleansMigrate.Fleet.VmSpec spec, MigrationTuning? tuning)
     {
-        if (!_options.Sessions.UsesConntrack || SessionsAddressOf(spec) is not { } address)
+        // Skipped before conntrack is touched: with no address announced the source sends no rounds, and the resume
+        // waits for no final one.
+        if (tuning?.SkipSessionCopy == true || !_options.Sessions.UsesConntrack || SessionsAddressOf(spec) is not { } address)
             return null;
         if (_sessionsIn.TryGetValue(migrationId, out _))
             return address.ToString();

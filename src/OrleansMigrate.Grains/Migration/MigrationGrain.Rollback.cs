@@ -69,6 +69,7 @@ public sealed partial class MigrationGrain
     private async Task RestoreSourceAsync()
     {
         await Task.WhenAll(Vm.Disks.Select(d => Retry($"disk {d.DiskId} restore source", () => GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId).RestoreWriterAsync(S.SourceHost))));
+        // Disabling a relay this migration does not own returns at once, so no-relay mode takes this path unchanged.
         await Task.WhenAll(Vm.Nics.Select(n => Retry($"relay {n.Ip} disable", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).SetRelayEnabledAsync(n.Ip, Id, false))));
         if (!Parallel)
         {

@@ -18,7 +18,11 @@ public sealed partial class MigrationGrain
 
     private VmSpec Vm => S.Vm!;
 
-    private bool Parallel => S.Request!.Mode == OrchestrationMode.Parallel;
+    /// <summary>Every mode but serial: the comparison modes are the parallel design with one technique left out.</summary>
+    private bool Parallel => S.Request!.Mode.IsParallel();
+
+    /// <summary>Whether this migration stages and enables a relay per NIC (not in serial or no-relay mode).</summary>
+    private bool UsesRelay => S.Request!.Mode.UsesRelay();
 
     private MigrationPolicy Policy => policies.Value.Resolve(S.Request!.Policy);
 
@@ -161,7 +165,8 @@ public sealed partial class MigrationGrain
         if (Parallel)
         {
             // Slow cloud work before the freeze: open every disk read-only on the destination and stage the
-            // relays, all at once.
+            // relays (unless this mode leaves the relay out), all at once.
+            var relays = UsesRelay ? Vm.Nics : [];
             await Task.WhenAll(
                 Vm.Disks.Select(d => (Task)Transient($"disk {d.DiskId} open-read-only", async () =>
                 {
@@ -175,7 +180,7 @@ public sealed partial class MigrationGrain
 
                     return record;
                 }))
-                .Concat(Vm.Nics.Select(n => Transient($"relay {n.Ip} stage", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).StageRelayAsync(n.Ip, S.SourceHost, S.DestinationHost, Id)))));
+                .Concat(relays.Select(n => Transient($"relay {n.Ip} stage", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).StageRelayAsync(n.Ip, S.SourceHost, S.DestinationHost, Id)))));
         }
 
         await SaveAsync();
@@ -210,7 +215,12 @@ public sealed partial class MigrationGrain
 
     /// <summary>The data-plane settings of this migration, from its policy: the source starts pre-copy with them and the
     /// destination is prepared with them (QEMU's multifd channels must match on both sides).</summary>
-    private MigrationTuning Tuning => Policy.Tuning(Vm.MemoryMiB > int.MaxValue ? int.MaxValue : (int)Vm.MemoryMiB) with { ContinueAtPause = Parallel };
+    private MigrationTuning Tuning => TuningFor(Policy.Tuning(Vm.MemoryMiB > int.MaxValue ? int.MaxValue : (int)Vm.MemoryMiB), S.Request!.Mode);
+
+    /// <summary>The policy's data-plane settings as <paramref name="mode"/> runs them: the final copy starts at the pause
+    /// in every parallel mode, and the destination takes no sessions in no-session-copy mode.</summary>
+    internal static MigrationTuning TuningFor(MigrationTuning policy, OrchestrationMode mode) =>
+        policy with { ContinueAtPause = mode.IsParallel(), SkipSessionCopy = !mode.CopiesSessions() };
 
     /// <summary>Runs pre-copy and the pre-last-copy stage until the source VM pauses; returns the pause time.</summary>
     private async Task<OutgoingSnapshot> PreCopyAsync()
@@ -308,6 +318,8 @@ public sealed partial class MigrationGrain
         {
             var table = GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId);
             await Retry($"flow {n.Ip} repoint", () => table.RepointFlowAsync(n.Ip, Vm.VmId, S.DestinationHost));
+
+            // Removing a relay this migration does not own is a no-op, so a mode that staged none needs no branch here.
             await Retry($"relay {n.Ip} remove", () => table.RemoveRelayAsync(n.Ip, Id));
         }).Concat(Vm.Disks.Select(async d =>
         {

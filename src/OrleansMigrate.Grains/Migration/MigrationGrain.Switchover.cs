@@ -62,7 +62,8 @@ public sealed partial class MigrationGrain
         }
 
         var finalCopy = Source("final copy", a => a.FinalCopyAsync(Id));
-        var switched = Destination("switch over", a => a.SwitchoverAsync(Id, new SwitchoverPlan(S.SourceHost, Vm.Disks, Vm.Nics)));
+        // The plan's NICs are the relays the destination enables: none in a mode that staged none.
+        var switched = Destination("switch over", a => a.SwitchoverAsync(Id, new SwitchoverPlan(S.SourceHost, Vm.Disks, UsesRelay ? Vm.Nics : [])));
 
         // A final copy that fails ends the wait at once (the destination never receives it, so it cannot resume); the
         // rollback then aborts the destination under its VM lock, which the resume would have taken too.

@@ -17,11 +17,15 @@ public enum EntryCheck
     DestinationResumed,
 }
 
-/// <summary>One item of a phase's entry standard: what must hold, the component asked, and whether serial mode waives it.</summary>
-public sealed record EntryCondition(EntryCheck Check, string Text, string AskedOf, bool ParallelOnly = false)
+/// <summary>One item of a phase's entry standard: what must hold, the component asked, whether serial mode waives it
+/// (<paramref name="ParallelOnly"/>), and whether a mode without the relay waives it too (<paramref name="RelayOnly"/>).</summary>
+public sealed record EntryCondition(EntryCheck Check, string Text, string AskedOf, bool ParallelOnly = false, bool RelayOnly = false)
 {
+    /// <summary>Whether a migration in <paramref name="mode"/> must meet this item.</summary>
+    public bool AppliesTo(OrchestrationMode mode) => (!ParallelOnly || mode.IsParallel()) && (!RelayOnly || mode.UsesRelay());
+
     /// <summary>As the README's phase table writes it.</summary>
-    public override string ToString() => $"{Text} ({AskedOf}){(ParallelOnly ? ", parallel mode" : "")}";
+    public override string ToString() => $"{Text} ({AskedOf}){(RelayOnly ? ", parallel mode with a relay" : ParallelOnly ? ", parallel mode" : "")}";
 }
 
 /// <summary>
@@ -44,7 +48,7 @@ public static class MigrationPhases
             new(EntryCheck.CapacityReserved, "capacity reserved on the destination", "destination host ledger"),
             new(EntryCheck.DestinationPrepared, "destination VM prepared for incoming, stream endpoint listening", "destination agent"),
             new(EntryCheck.DisksOpenReadOnly, "each cloud disk open read-only on the destination", "disk grain", ParallelOnly: true),
-            new(EntryCheck.RelaysStaged, "relay route staged and disabled for each NIC", "VPC flow table", ParallelOnly: true),
+            new(EntryCheck.RelaysStaged, "relay route staged and disabled for each NIC", "VPC flow table", ParallelOnly: true, RelayOnly: true),
         ]),
         (MigrationPhase.PreLastCopy, [new(EntryCheck.SourceStreaming, "memory and session-table rounds running, stream connected", "source agent")]),
         (MigrationPhase.Switchover, [new(EntryCheck.SourcePaused, "VM paused by the data plane after pre-last-copy", "source agent")]),
@@ -53,7 +57,7 @@ public static class MigrationPhases
 
     /// <summary>The entry standard of <paramref name="phase"/> (empty for a phase without one), in <paramref name="mode"/>.</summary>
     public static IEnumerable<EntryCondition> EntryStandard(MigrationPhase phase, OrchestrationMode mode) =>
-        Table.Where(r => r.Phase == phase).SelectMany(r => r.EntryStandard).Where(c => mode == OrchestrationMode.Parallel || !c.ParallelOnly);
+        Table.Where(r => r.Phase == phase).SelectMany(r => r.EntryStandard).Where(c => c.AppliesTo(mode));
 
     private static readonly ImmutableDictionary<MigrationPhase, ImmutableArray<MigrationPhase>> Next = new Dictionary<MigrationPhase, ImmutableArray<MigrationPhase>>
     {

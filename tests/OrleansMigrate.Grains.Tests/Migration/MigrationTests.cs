@@ -83,6 +83,55 @@ public sealed class MigrationTests(MigrationClusterFixture fixture) : IDisposabl
         Assert.DoesNotContain(status.Downtime.Steps.Keys, k => k.StartsWith("relay ", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(OrchestrationMode.Parallel)]
+    [InlineData(OrchestrationMode.NoSessionCopy)]
+    public async Task A_migration_in_a_mode_with_the_relay_stages_one_for_the_NIC(OrchestrationMode mode)
+    {
+        var vm = await fixture.CreateVmAsync("m-1");
+
+        var (status, relays) = await RunWatchingRelaysAsync(new MigrationRequest(vm.VmId, "m-2", Mode: mode), vm);
+
+        Assert.True(status.Phase == MigrationPhase.Completed, status.Failure);
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-2", MigrationClusterFixture.HostIds);
+        Assert.Contains(relays, r => r.Ip == vm.Nics[0].Ip && r.FromHost == "m-1" && r.ToHost == "m-2" && r.OwnerId == status.MigrationId);
+        Assert.Contains(status.Downtime!.Steps.Keys, k => k.StartsWith("relay ", StringComparison.Ordinal));
+        Assert.Equal(2 + vm.Disks.Length + vm.Nics.Length, status.Downtime.CriticalPathCalls);
+    }
+
+    [Fact]
+    public async Task A_no_relay_migration_completes_like_a_parallel_one_without_ever_staging_a_relay()
+    {
+        var vm = await fixture.CreateVmAsync("m-1");
+
+        var (status, relays) = await RunWatchingRelaysAsync(new MigrationRequest(vm.VmId, "m-2", Mode: OrchestrationMode.NoRelay), vm);
+
+        Assert.True(status.Phase == MigrationPhase.Completed, status.Failure);
+        Assert.Equal(OrchestrationMode.NoRelay, status.Request.Mode);
+
+        // The flows were still re-pointed (roll-forward), and the disks handed over as in parallel mode.
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-2", MigrationClusterFixture.HostIds);
+        Assert.All(vm.Nics, n => Assert.DoesNotContain(relays, r => r.Ip == n.Ip));
+        Assert.Contains(status.Downtime!.Steps.Keys, k => k.StartsWith("disk ", StringComparison.Ordinal));
+        Assert.DoesNotContain(status.Downtime.Steps.Keys, k => k.StartsWith("relay ", StringComparison.Ordinal));
+        Assert.DoesNotContain(status.Downtime.Timeline, t => t.Step.StartsWith("relay ", StringComparison.Ordinal));
+        Assert.Equal(2 + vm.Disks.Length, status.Downtime.CriticalPathCalls);
+    }
+
+    [Fact]
+    public async Task A_no_relay_migration_that_fails_in_the_switchover_rolls_back_whole_on_the_source()
+    {
+        // The rollback disables and removes the migration's relays; with none staged both are no-ops, not failures.
+        var vm = await fixture.CreateVmAsync("m-1");
+        fixture.Faults.FailNext(FaultSteps.MigrationSwitchover);
+
+        var status = await RunAsync(new MigrationRequest(vm.VmId, "m-2", Mode: OrchestrationMode.NoRelay));
+
+        Assert.Equal(MigrationPhase.RolledBack, status.Phase);
+        Assert.Contains("injected fault", status.Failure);
+        await Invariants.AssertWholeOnAsync(fixture.Client, fixture.Runtime, vm, "m-1", MigrationClusterFixture.HostIds);
+    }
+
     public static TheoryData<string> StepsBeforeCommit =>
     [
         FaultSteps.MigrationPrepare,
@@ -340,6 +389,33 @@ public sealed class MigrationTests(MigrationClusterFixture fixture) : IDisposabl
         Assert.Equal(MigrationPhase.Completed, status.Phase);
         Assert.NotEqual("m-3", status.DestinationHost);
         Assert.Contains(status.DestinationHost, MigrationClusterFixture.HostIds);
+    }
+
+    /// <summary>Runs a migration while reading its VM's flow tables every few ms; returns every relay seen for the VM's
+    /// addresses. Pre-copy is held back 300 ms after prepare, so a relay staged at prepare is up long enough to be seen.</summary>
+    private async Task<(MigrationStatus Status, List<RelayRoute> Relays)> RunWatchingRelaysAsync(MigrationRequest request, VmSpec vm)
+    {
+        fixture.Faults.Delay(FaultSteps.MigrationPreCopy, TimeSpan.FromMilliseconds(300));
+        var seen = new List<RelayRoute>();
+        using var stop = new CancellationTokenSource();
+        var watcher = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                foreach (var n in vm.Nics)
+                {
+                    var table = await fixture.Cluster.Client.GetGrain<IVpcFlowTableGrain>(n.VpcId).GetAsync();
+                    seen.AddRange(table.Relays.Where(r => r.Ip == n.Ip));
+                }
+
+                await Task.Delay(5); // paces the reads: they sample the table all through the migration
+            }
+        });
+
+        var status = await RunAsync(request);
+        stop.Cancel();
+        await watcher;
+        return (status, seen);
     }
 
     private async Task<MigrationStatus> RunAsync(MigrationRequest request)
