@@ -41,6 +41,12 @@ public static class LabConventions
     /// <summary>Default VM gateway address the host answers for (on its loopback, so ARP for it is answered on every tap).</summary>
     public const string DefaultVmGateway = "172.30.0.1";
 
+    /// <summary>The MAC every VM tap carries: the VPC gateway's one MAC on every host (a distributed gateway), so a guest's
+    /// ARP entry for its gateway stays right when it moves to another host's tap. With a tap's own random MAC the guest
+    /// keeps sending to the old host's MAC after a migration, the new tap drops those frames as not its own, and the VM is
+    /// cut off until the guest's neighbour entry expires and is resolved again — seconds to tens of seconds.</summary>
+    public const string VmGatewayMac = "fe:ff:ff:ff:ff:fe";
+
     /// <summary>The guest agent's UDP echo port.</summary>
     public const int GuestUdpEchoPort = 7007;
 

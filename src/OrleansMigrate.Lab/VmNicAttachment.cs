@@ -7,7 +7,8 @@ namespace OrleansMigrate.Lab;
 
 /// <summary>
 /// A VM NIC attached to its host, routed (the kernel has no bridge netfilter here, so only routed traffic passes the
-/// host's conntrack and firewall): a tap <c>t&lt;short-id&gt;</c> in the host's namespace that QEMU opens by name
+/// host's conntrack and firewall): a tap carrying the VPC gateway's MAC (<see cref="LabConventions.VmGatewayMac"/>, the
+/// same on every host) <c>t&lt;short-id&gt;</c> in the host's namespace that QEMU opens by name
 /// (<c>-netdev tap,ifname=…,script=no,downscript=no</c>), with proxy ARP, the VM gateway on the host's loopback (so the
 /// guest's ARP for it is answered on the tap), the NIC recorded as <c>VMIP/32 dev tap</c> in
 /// <see cref="LabConventions.VmNicTable"/> (what overlay traffic for the VM is delivered by), and — when the host has no
@@ -43,7 +44,7 @@ public static class VmNicAttachment
             throw new ArgumentException($"vm_gateway: '{vmGateway}' is not an IP address", nameof(vmGateway));
         if (!await Ip.LinkExistsAsync(netns, tap, cancellationToken).ConfigureAwait(false))
             await Ip.RunIdempotentAsync(netns, ["tuntap", "add", "dev", tap, "mode", "tap"], ["exists"], cancellationToken).ConfigureAwait(false);
-        await Ip.RunAsync(netns, ["link", "set", "dev", tap, "up"], cancellationToken).ConfigureAwait(false);
+        await Ip.RunAsync(netns, ["link", "set", "dev", tap, "address", LabConventions.VmGatewayMac, "up"], cancellationToken).ConfigureAwait(false);
         await HostCommand.RunAsync("sysctl", ["-qw", $"net.ipv4.conf.{tap}.proxy_arp=1", $"net.ipv4.conf.{tap}.send_redirects=0"], netns, cancellationToken: cancellationToken).ConfigureAwait(false);
         await Ip.RunAsync(netns, ["addr", "replace", vmGateway + "/32", "dev", "lo"], cancellationToken).ConfigureAwait(false);
         await Ip.RunAsync(netns, ["route", "replace", vmIp + "/32", "dev", tap, "table", Table(LabConventions.VmNicTable)], cancellationToken).ConfigureAwait(false);

@@ -94,7 +94,11 @@ public sealed record LabRunResult(
     int DiskRecordsLost,
     int DiskRecordsDuplicated,
     int DiskCrcFailures,
-    IReadOnlyDictionary<string, double> StepsMs);
+    IReadOnlyDictionary<string, double> StepsMs)
+{
+    /// <summary>The destination's QEMU was killed during the migration (a rollback run).</summary>
+    public bool DestinationKilled { get; init; }
+}
 
 public sealed record LabBenchResult(
     int Runs,
@@ -106,219 +110,30 @@ public sealed record LabBenchResult(
     IReadOnlyList<LabModeResult> Modes);
 
 /// <summary>
-/// <c>omig bench lab</c>: the Linux guest on real Linux parts, migrated by a real cluster. It brings up a lab of its own
-/// (two host namespaces, the storage namespace with <c>qemu-storage-daemon</c>, the client namespace that is the VPC's
-/// gateway), starts a control silo in the root namespace (the <c>linux</c> network manager and the <c>nbd</c> block store)
-/// and one host silo inside each host's namespace (QEMU, taps, conntrack sessions), all on PostgreSQL; registers the hosts
-/// and one VM — the Linux guest with a NIC in the VPC and a cloud disk — and boots it on h1. Then, per run and mode, it
-/// sends UDP echoes at the given rate and holds TCP streams from the client namespace, migrates the VM to the other host
-/// in that mode, and records the echo gap the client saw, the echoes lost, the streams that survived, QEMU's downtime, the
-/// switchover's steps, and the disk's records (read from the image: lost, duplicated, corrupt up to the last durable
-/// one the guest reported). Everything it made is removed at the end, whatever failed.
+/// <c>omig bench lab</c>: the Linux guest on real Linux parts, migrated by a real cluster (<see cref="LabCluster"/>), in
+/// each mode in turn, per run; the figures per mode.
 /// </summary>
 public sealed class LabBenchmark(LabBenchOptions options, Action<string> log)
 {
-    private const string VmId = "lab-vm1";
-    private const string DiskId = "lab-d1";
-    private const string VpcId = "vpc1";
-    private const string VmIp = "172.30.0.10";
-    private const string VmMac = "52:54:00:00:00:10";
-    private const int GuestMiB = 128;
-    private static readonly TimeSpan SiloStartLimit = TimeSpan.FromSeconds(120);
-
-    private readonly List<SiloChildProcess> _silos = [];
-
-    private LabTopologyOptions LabOptions => new()
-    {
-        Prefix = options.Prefix,
-        Hosts = 2,
-        Storage = true,
-        Underlay = options.Underlay,
-        Transit = options.Transit,
-        StateDirectory = Path.Combine(options.Directory, "lab"),
-    };
-
     public async Task<LabBenchResult> RunAsync(CancellationToken ct)
     {
-        Check();
-        var labOptions = LabOptions;
-        var lab = new LabTopology(labOptions);
-        await lab.DownAsync(CancellationToken.None);
-        LabStorage.Delete(labOptions);
-        var runtime = Path.Combine(options.Directory, "qemu");
-        OwnedQemus.Kill(runtime);
-        var images = System.IO.Directory.CreateDirectory(Path.Combine(options.Directory, "images")).FullName;
-        var boot = Path.Combine(images, "boot.img");
-        await File.WriteAllBytesAsync(boot, new byte[512], ct);
-        try
-        {
-            var clock = Stopwatch.StartNew();
-            await lab.UpAsync(ct);
-            await LabStorage.StartAsync(lab, labOptions, ct);
-            log($"lab '{options.Prefix}' up in {clock.ElapsedMilliseconds} ms");
-            return await RunClusterAsync(lab, labOptions, runtime, boot, ct);
-        }
-        catch (Exception) when (!ct.IsCancellationRequested)
-        {
-            foreach (var s in _silos.Where(s => s.Pid != 0))
-            {
-                log($"--- last output of silo {s.Name} (pid {s.Pid}{(s.HasExited ? ", EXITED" : "")}):\n{s.Tail}");
-            }
-
-            throw;
-        }
-        finally
-        {
-            foreach (var s in _silos)
-            {
-                s.Dispose();
-            }
-
-            OwnedQemus.Kill(runtime);
-            await lab.DownAsync(CancellationToken.None);
-            LabStorage.Delete(labOptions);
-        }
-    }
-
-    private void Check()
-    {
-        if (!Environment.IsPrivilegedProcess)
-        {
-            throw new OmigException(OmigErrorCode.Unavailable, null, "the lab bench needs root (network namespaces, nftables, conntrack); nothing was made");
-        }
-
-        var host = new Npgsql.NpgsqlConnectionStringBuilder(options.ConnectionString).Host;
-        if (host is null || !host.StartsWith('/'))
-        {
-            throw OmigException.Invalid("--connection-string", $"Host '{host}' is not a unix socket directory: the host silos run inside the lab's namespaces, which do not reach this machine's loopback "
-                + "(give PostgreSQL's socket directory, e.g. Host=/tmp/pg/pgdata)");
-        }
-
-        foreach (var file in new[] { "vmlinuz", "initrd.img" }.Select(f => Path.Combine(options.GuestDirectory, f)).Where(f => !File.Exists(f)))
-        {
-            throw OmigException.Invalid("--guest-dir", $"'{file}' does not exist (build the guest: guest/linux/build.sh {options.GuestDirectory})");
-        }
-    }
-
-    private async Task<LabBenchResult> RunClusterAsync(LabTopology lab, LabTopologyOptions labOptions, string runtime, string boot, CancellationToken ct)
-    {
-        var clusterId = "lab-" + Guid.NewGuid().ToString("N")[..12];
-        string[] common = ["--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:OrleansMigrate=Warning"];
-        var control = new SiloChildProcess(options.SiloDll, "control", "control", "", options.ConnectionString, clusterId, [.. common, "--address", lab.RootUnderlayAddress]);
-        foreach (var (key, value) in LabStorage.SiloConfiguration(labOptions, storage: true, hostSilo: false))
-        {
-            control.SetEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value);
-        }
-
-        _silos.Add(control);
-        for (var i = 1; i <= 2; i++)
-        {
-            var silo = new SiloChildProcess(options.SiloDll, $"host-h{i}", "host", $"h{i}", options.ConnectionString, clusterId,
-                [.. common, "--address", lab.HostUnderlayAddress(i), "--driver", "qemu", "--accel", options.Accelerator,
-                    "--qemu-image-dir", options.GuestDirectory, "--Omig:Qemu:ImageDirectories:1=" + Path.GetDirectoryName(boot), "--qemu-runtime-dir", Path.Combine(runtime, $"h{i}")],
-                lab.HostNamespace(i));
-            foreach (var (key, value) in LabStorage.SiloConfiguration(labOptions, storage: true, hostSilo: true))
-            {
-                silo.SetEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value);
-            }
-
-            _silos.Add(silo);
-        }
-
-        var clock = Stopwatch.StartNew();
-        await control.StartAsync(SiloStartLimit, ct);
-        await Task.WhenAll(_silos.Skip(1).Select(s => s.StartAsync(SiloStartLimit, ct)));
-        log($"cluster {clusterId}: control in the root namespace, h1 and h2 in theirs; up in {clock.Elapsed.TotalSeconds:0.0} s");
-
-        await using var client = await OmigClient.ConnectAsync(new OmigClientOptions
-        {
-            PostgresConnectionString = options.ConnectionString, ClusterId = clusterId, ServiceId = clusterId, ConnectTimeout = TimeSpan.FromSeconds(60),
-        }, ct);
-        foreach (var h in new[] { "h1", "h2" })
-        {
-            await client.AddHostAsync(new HostSpec(h, 8, 16 * 1024, "lab", [], 1, "1.0.0", "6.1.0", "7.2.0", ImmutableDictionary<string, string>.Empty));
-        }
-
-        var append = string.Create(CultureInfo.InvariantCulture,
-            $"console=ttyS0 quiet panic=-1 omig.ip={VmIp}/24 omig.gw={LabConventions.DefaultVmGateway} omig.disk=/dev/vda omig.diskhz=50");
-        var labels = ImmutableDictionary<string, string>.Empty
-            .Add(QemuVmSpecs.KernelLabel, Path.Combine(options.GuestDirectory, "vmlinuz"))
-            .Add(QemuVmSpecs.InitrdLabel, Path.Combine(options.GuestDirectory, "initrd.img"))
-            .Add(QemuVmSpecs.AppendLabel, append);
-        clock.Restart();
-        await client.CreateVmAsync(new VmSpec(VmId, 1, GuestMiB, [], "standard", labels, [new DiskSpec(DiskId, 1)], [new NicSpec(VpcId, VmIp, VmMac)], [], boot), "h1");
-        var target = new IPEndPoint(IPAddress.Parse(VmIp), LabConventions.GuestUdpEchoPort);
-        var (bootTime, _) = await UdpEchoProbe.WaitForEchoAsync(lab.ClientNamespace, target, TimeSpan.FromSeconds(120), TimeSpan.FromMilliseconds(200), ct);
-        var kvm = await client.QmpAsync(VmId, """{"execute":"query-kvm"}""");
-        var accelerator = JsonDocument.Parse(kvm).RootElement.TryGetProperty("enabled", out var enabled) && enabled.GetBoolean() ? "kvm" : "tcg";
-        log($"VM {VmId} ({GuestMiB} MiB Linux guest, NIC {VmIp}, disk {DiskId} over NBD) answers echoes {clock.Elapsed.TotalSeconds:0.0} s after create ({bootTime.TotalSeconds:0.0} s of waiting); accelerator {accelerator}");
-
-        var image = Path.Combine(LabStorage.ImageDirectory(labOptions), DiskId + ".raw");
+        await using var cluster = await LabCluster.StartAsync(options, log, ct);
         var runs = options.Modes.ToDictionary(m => m, _ => new List<LabRunResult>());
-        var at = "h1";
-        var seenLost = 0;
-        var seenDuplicated = 0;
         for (var run = 1; run <= options.Runs; run++)
         {
             foreach (var mode in options.Modes)
             {
-                var to = at == "h1" ? "h2" : "h1";
-                var result = await MigrateUnderTrafficAsync(client, lab, mode, at, to, image, seenLost, seenDuplicated, ct);
-                seenLost += result.DiskRecordsLost;
-                seenDuplicated += result.DiskRecordsDuplicated;
+                var result = await cluster.MigrateUnderTrafficAsync(mode, ct: ct);
                 runs[mode].Add(result);
                 log($"run {run} {ModeName(mode),-15} {result.From}->{result.To} {result.Phase}: guest gap {result.GuestGapMs:0.0} ms, downtime {result.DowntimeMs:0.0} ms (QEMU {result.QemuDowntimeMs:0.0}), "
                     + $"udp lost {result.UdpLost}/{result.UdpSent}, tcp {result.TcpSurvived}/{options.TcpStreams}, disk lost {result.DiskRecordsLost} dup {result.DiskRecordsDuplicated} (durable {result.DurableRecord})"
                     + (result.Failure is null ? "" : $"; failure: {result.Failure}"));
-                if (result.Phase == "completed")
-                {
-                    at = to;
-                }
             }
         }
 
-        await client.DeleteVmAsync(VmId);
-        return new LabBenchResult(options.Runs, accelerator, DateTimeOffset.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), GuestMiB, options.WindowSeconds, options.UdpRate,
-            [.. options.Modes.Select(m => Summarise(m, runs[m]))]);
-    }
-
-    private async Task<LabRunResult> MigrateUnderTrafficAsync(OmigClient client, LabTopology lab, OrchestrationMode mode, string from, string to, string image,
-        int seenLost, int seenDuplicated, CancellationToken ct)
-    {
-        var window = TimeSpan.FromSeconds(options.WindowSeconds);
-        var udp = UdpEchoProbe.RunAsync(new UdpEchoProbeOptions
-        {
-            Namespace = lab.ClientNamespace, Target = new IPEndPoint(IPAddress.Parse(VmIp), LabConventions.GuestUdpEchoPort),
-            RatePerSecond = options.UdpRate, Count = options.UdpRate * options.WindowSeconds,
-        }, ct);
-        var tcp = TcpStreamProbe.RunAsync(new TcpStreamProbeOptions
-        {
-            Namespace = lab.ClientNamespace, Target = new IPEndPoint(IPAddress.Parse(VmIp), LabConventions.GuestTcpStreamPort),
-            Connections = options.TcpStreams, Duration = window,
-        }, ct);
-        await Task.Delay(TimeSpan.FromSeconds(3), ct);
-        var status = await client.MigrateAsync(new MigrationRequest(VmId, to, null, mode, MigrationPriority.User, "bench:lab"));
-        var limit = Stopwatch.StartNew();
-        while (!status.IsEnded && limit.Elapsed < TimeSpan.FromMinutes(5))
-        {
-            await Task.Delay(200, ct);
-            status = await client.GetMigrationAsync(status.MigrationId);
-        }
-
-        var echoes = await udp;
-        var streams = await tcp;
-        DiskRecordCheck disk;
-        await using (var file = new FileStream(image, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
-        {
-            disk = DiskRecordLog.Check(file, echoes.LastDurableSeq);
-        }
-
-        return new LabRunResult(status.MigrationId, from, to, Naming.EnumNames.Of(status.Phase), status.Failure, status.Downtime?.DowntimeMs, status.Hypervisor?.DowntimeMs,
-            Math.Round(echoes.LongestGap.TotalMilliseconds, 1), echoes.Sent, echoes.LostCount, streams.SurvivedCount,
-            [.. streams.Streams.Where(s => !s.Survived).Select(s => s.Error ?? (s.SeqGap is { } g ? $"sequence gap {g.Expected}->{g.Received}" : "not receiving at the end"))],
-            status.Downtime?.SessionDeltaEntries, echoes.LastDurableSeq,
-            (int)Math.Max(0, disk.LostCount - seenLost), Math.Max(0, disk.Duplicated.Count - seenDuplicated), disk.CrcFailures.Count,
-            status.Downtime?.Steps.ToDictionary(p => p.Key, p => Math.Round(p.Value, 3), StringComparer.Ordinal) ?? new Dictionary<string, double>());
+        await cluster.DeleteVmAsync();
+        return new LabBenchResult(options.Runs, cluster.Accelerator, DateTimeOffset.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), LabCluster.GuestMiB, options.WindowSeconds,
+            options.UdpRate, [.. options.Modes.Select(m => Summarise(m, runs[m]))]);
     }
 
     private LabModeResult Summarise(OrchestrationMode mode, List<LabRunResult> runs)
@@ -340,33 +155,307 @@ public sealed class LabBenchmark(LabBenchOptions options, Action<string> log)
 
     private static double? Percentile(IReadOnlyList<double> sorted, double p) =>
         sorted.Count == 0 ? null : Math.Round(sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)], 1);
+}
 
-    /// <summary>QEMUs this bench started: every process whose command line names its runtime directory.</summary>
-    private static class OwnedQemus
+/// <summary>
+/// A real cluster on a lab of its own, with the Linux guest running: the lab (two host namespaces, the storage namespace
+/// with <c>qemu-storage-daemon</c>, the client namespace that is the VPC's gateway), a control silo in the root namespace
+/// (the <c>linux</c> network manager and the <c>nbd</c> block store) and one host silo inside each host's namespace (QEMU,
+/// taps, conntrack sessions), all on PostgreSQL over its unix socket; the hosts and one VM registered — the Linux guest
+/// with a NIC in the VPC and a cloud disk — and booted on h1. <see cref="MigrateUnderTrafficAsync"/> moves it under UDP
+/// echoes and TCP streams from the client namespace and reads what they and the disk saw. Disposing removes everything it
+/// made (silos by PID, QEMUs by their runtime directory, the lab by its prefix), whatever failed.
+/// </summary>
+public sealed class LabCluster : IAsyncDisposable
+{
+    public const string VmId = "lab-vm1";
+    public const string DiskId = "lab-d1";
+    public const string VpcId = "vpc1";
+    public const string VmIp = "172.30.0.10";
+    public const string VmMac = "52:54:00:00:00:10";
+    public const int GuestMiB = 128;
+    private static readonly TimeSpan SiloStartLimit = TimeSpan.FromSeconds(120);
+
+    private readonly LabBenchOptions _options;
+    private readonly Action<string> _log;
+    private readonly LabTopologyOptions _labOptions;
+    private readonly List<SiloChildProcess> _silos = [];
+    private readonly string _runtime;
+    private int _seenLost;
+    private int _seenDuplicated;
+
+    private LabCluster(LabBenchOptions options, Action<string> log)
     {
-        public static void Kill(string runtime)
+        _options = options;
+        _log = log;
+        _labOptions = new LabTopologyOptions
         {
-            foreach (var dir in System.IO.Directory.EnumerateDirectories("/proc"))
-            {
-                if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == Environment.ProcessId)
-                {
-                    continue;
-                }
+            Prefix = options.Prefix, Hosts = 2, Storage = true, Underlay = options.Underlay, Transit = options.Transit,
+            StateDirectory = Path.Combine(options.Directory, "lab"),
+        };
+        Lab = new LabTopology(_labOptions);
+        _runtime = Path.Combine(options.Directory, "qemu");
+    }
 
-                try
-                {
-                    var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
-                    if (cmdline.Contains("qemu-system", StringComparison.Ordinal) && cmdline.Contains(runtime + "/", StringComparison.Ordinal))
-                    {
-                        using var p = Process.GetProcessById(pid);
-                        p.Kill();
-                    }
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
-                {
-                    // Gone meanwhile.
-                }
+    public LabTopology Lab { get; }
+
+    public OmigClient Client { get; private set; } = null!;
+
+    /// <summary>The accelerator the guest runs under (QEMU's <c>query-kvm</c>): <c>kvm</c> or <c>tcg</c>.</summary>
+    public string Accelerator { get; private set; } = "unknown";
+
+    /// <summary>Where the VM runs now.</summary>
+    public string At { get; private set; } = "h1";
+
+    /// <summary>The disk's image in the storage daemon's directory.</summary>
+    public string DiskImage => Path.Combine(LabStorage.ImageDirectory(_labOptions), DiskId + ".raw");
+
+    public IPEndPoint UdpTarget => new(IPAddress.Parse(VmIp), LabConventions.GuestUdpEchoPort);
+
+    /// <summary>Brings the lab, the cluster and the VM up (a leftover of a killed run with the same prefix removed first).</summary>
+    public static async Task<LabCluster> StartAsync(LabBenchOptions options, Action<string> log, CancellationToken ct)
+    {
+        Check(options);
+        var cluster = new LabCluster(options, log);
+        try
+        {
+            await cluster.UpAsync(ct);
+            return cluster;
+        }
+        catch (Exception) when (!ct.IsCancellationRequested)
+        {
+            cluster.LogSilos();
+            await cluster.DisposeAsync();
+            throw;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static void Check(LabBenchOptions options)
+    {
+        if (!Environment.IsPrivilegedProcess)
+        {
+            throw new OmigException(OmigErrorCode.Unavailable, null, "the lab bench needs root (network namespaces, nftables, conntrack); nothing was made");
+        }
+
+        var host = new Npgsql.NpgsqlConnectionStringBuilder(options.ConnectionString).Host;
+        if (host is null || !host.StartsWith('/'))
+        {
+            throw OmigException.Invalid("--connection-string", $"Host '{host}' is not a unix socket directory: the host silos run inside the lab's namespaces, which do not reach this machine's loopback "
+                + "(give PostgreSQL's socket directory, e.g. Host=/tmp/pg/pgdata)");
+        }
+
+        foreach (var file in new[] { "vmlinuz", "initrd.img" }.Select(f => Path.Combine(options.GuestDirectory, f)).Where(f => !File.Exists(f)))
+        {
+            throw OmigException.Invalid("--guest-dir", $"'{file}' does not exist (build the guest: guest/linux/build.sh {options.GuestDirectory})");
+        }
+    }
+
+    private async Task UpAsync(CancellationToken ct)
+    {
+        await Lab.DownAsync(CancellationToken.None);
+        LabStorage.Delete(_labOptions);
+        KillQemus(_runtime);
+        var images = System.IO.Directory.CreateDirectory(Path.Combine(_options.Directory, "images")).FullName;
+        var boot = Path.Combine(images, "boot.img");
+        await File.WriteAllBytesAsync(boot, new byte[512], ct);
+
+        var clock = Stopwatch.StartNew();
+        await Lab.UpAsync(ct);
+        await LabStorage.StartAsync(Lab, _labOptions, ct);
+        _log($"lab '{_options.Prefix}' up in {clock.ElapsedMilliseconds} ms");
+
+        var clusterId = "lab-" + Guid.NewGuid().ToString("N")[..12];
+        string[] common = ["--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:OrleansMigrate=Warning"];
+        var control = new SiloChildProcess(_options.SiloDll, "control", "control", "", _options.ConnectionString, clusterId, [.. common, "--address", Lab.RootUnderlayAddress]);
+        foreach (var (key, value) in LabStorage.SiloConfiguration(_labOptions, storage: true, hostSilo: false))
+        {
+            control.SetEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value);
+        }
+
+        _silos.Add(control);
+        for (var i = 1; i <= 2; i++)
+        {
+            var silo = new SiloChildProcess(_options.SiloDll, $"host-h{i}", "host", $"h{i}", _options.ConnectionString, clusterId,
+                [.. common, "--address", Lab.HostUnderlayAddress(i), "--driver", "qemu", "--accel", _options.Accelerator,
+                    "--qemu-image-dir", _options.GuestDirectory, "--Omig:Qemu:ImageDirectories:1=" + images, "--qemu-runtime-dir", Path.Combine(_runtime, $"h{i}")],
+                Lab.HostNamespace(i));
+            foreach (var (key, value) in LabStorage.SiloConfiguration(_labOptions, storage: true, hostSilo: true))
+            {
+                silo.SetEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value);
+            }
+
+            _silos.Add(silo);
+        }
+
+        clock.Restart();
+        await control.StartAsync(SiloStartLimit, ct);
+        await Task.WhenAll(_silos.Skip(1).Select(s => s.StartAsync(SiloStartLimit, ct)));
+        _log($"cluster {clusterId}: control in the root namespace, h1 and h2 in theirs; up in {clock.Elapsed.TotalSeconds:0.0} s");
+
+        Client = await OmigClient.ConnectAsync(new OmigClientOptions
+        {
+            PostgresConnectionString = _options.ConnectionString, ClusterId = clusterId, ServiceId = clusterId, ConnectTimeout = TimeSpan.FromSeconds(60),
+        }, ct);
+        foreach (var h in new[] { "h1", "h2" })
+        {
+            await Client.AddHostAsync(new HostSpec(h, 8, 16 * 1024, "lab", [], 1, "1.0.0", "6.1.0", "7.2.0", ImmutableDictionary<string, string>.Empty));
+        }
+
+        // Within the 128 characters a label value may hold: the guest's UDP and TCP ports are its defaults (7007, 7008).
+        var append = string.Create(CultureInfo.InvariantCulture,
+            $"console=ttyS0 quiet panic=-1 omig.ip={VmIp}/24 omig.gw={LabConventions.DefaultVmGateway} omig.disk=/dev/vda omig.diskhz=50");
+        var labels = ImmutableDictionary<string, string>.Empty
+            .Add(QemuVmSpecs.KernelLabel, Path.Combine(_options.GuestDirectory, "vmlinuz"))
+            .Add(QemuVmSpecs.InitrdLabel, Path.Combine(_options.GuestDirectory, "initrd.img"))
+            .Add(QemuVmSpecs.AppendLabel, append);
+        clock.Restart();
+        await Client.CreateVmAsync(new VmSpec(VmId, 1, GuestMiB, [], "standard", labels, [new DiskSpec(DiskId, 1)], [new NicSpec(VpcId, VmIp, VmMac)], [], boot), "h1");
+        var (waited, _) = await UdpEchoProbe.WaitForEchoAsync(Lab.ClientNamespace, UdpTarget, TimeSpan.FromSeconds(120), TimeSpan.FromMilliseconds(200), ct);
+        var kvm = await Client.QmpAsync(VmId, """{"execute":"query-kvm"}""");
+        Accelerator = JsonDocument.Parse(kvm).RootElement.TryGetProperty("enabled", out var enabled) && enabled.GetBoolean() ? "kvm" : "tcg";
+        _log($"VM {VmId} ({GuestMiB} MiB Linux guest, NIC {VmIp}, disk {DiskId} over NBD) answers echoes {clock.Elapsed.TotalSeconds:0.0} s after create ({waited.TotalSeconds:0.0} s of waiting); accelerator {Accelerator}");
+    }
+
+    /// <summary>
+    /// Sends UDP echoes and holds TCP streams for the window, migrates the VM to the other host in <paramref name="mode"/> 3 s
+    /// in, and reads what the traffic and the disk saw. With <paramref name="killDestination"/> the destination's QEMU is
+    /// SIGKILLed once the migration has started copying (the migration must then roll back).
+    /// </summary>
+    public async Task<LabRunResult> MigrateUnderTrafficAsync(OrchestrationMode mode, bool killDestination = false, CancellationToken ct = default)
+    {
+        var from = At;
+        var to = At == "h1" ? "h2" : "h1";
+        var window = TimeSpan.FromSeconds(_options.WindowSeconds);
+        var udp = UdpEchoProbe.RunAsync(new UdpEchoProbeOptions
+        {
+            Namespace = Lab.ClientNamespace, Target = UdpTarget, RatePerSecond = _options.UdpRate, Count = _options.UdpRate * _options.WindowSeconds,
+        }, ct);
+        var tcp = TcpStreamProbe.RunAsync(new TcpStreamProbeOptions
+        {
+            Namespace = Lab.ClientNamespace, Target = new IPEndPoint(IPAddress.Parse(VmIp), LabConventions.GuestTcpStreamPort),
+            Connections = _options.TcpStreams, Duration = window,
+        }, ct);
+        await Task.Delay(TimeSpan.FromSeconds(3), ct);
+        var status = await Client.MigrateAsync(new MigrationRequest(VmId, to, null, mode, MigrationPriority.User, "bench:lab"));
+        var killed = false;
+        var limit = Stopwatch.StartNew();
+        while (!status.IsEnded && limit.Elapsed < TimeSpan.FromMinutes(5))
+        {
+            await Task.Delay(killDestination ? 20 : 200, ct);
+            status = await Client.GetMigrationAsync(status.MigrationId);
+            if (killDestination && !killed && status.Phase == MigrationPhase.PreCopy)
+            {
+                killed = KillQemus(Path.Combine(_runtime, to)) > 0;
             }
         }
+
+        var echoes = await udp;
+        var streams = await tcp;
+        DiskRecordCheck disk;
+        await using (var file = new FileStream(DiskImage, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+        {
+            disk = DiskRecordLog.Check(file, echoes.LastDurableSeq);
+        }
+
+        if (status.Phase == MigrationPhase.Completed)
+        {
+            At = to;
+        }
+
+        var lost = (int)Math.Max(0, disk.LostCount - _seenLost);
+        var duplicated = Math.Max(0, disk.Duplicated.Count - _seenDuplicated);
+        _seenLost += lost;
+        _seenDuplicated += duplicated;
+        return new LabRunResult(status.MigrationId, from, to, Naming.EnumNames.Of(status.Phase), status.Failure, status.Downtime?.DowntimeMs, status.Hypervisor?.DowntimeMs,
+            Math.Round(echoes.LongestGap.TotalMilliseconds, 1), echoes.Sent, echoes.LostCount, streams.SurvivedCount,
+            [.. streams.Streams.Where(s => !s.Survived).Select(s => s.Error ?? (s.SeqGap is { } g ? $"sequence gap {g.Expected}->{g.Received}" : "not receiving at the end"))],
+            status.Downtime?.SessionDeltaEntries, echoes.LastDurableSeq, lost, duplicated, disk.CrcFailures.Count,
+            status.Downtime?.Steps.ToDictionary(p => p.Key, p => Math.Round(p.Value, 3), StringComparer.Ordinal) ?? new Dictionary<string, double>())
+        {
+            DestinationKilled = killed,
+        };
+    }
+
+    /// <summary>Deletes the VM through the cluster (its disk, flows and taps go with it).</summary>
+    public Task DeleteVmAsync() => Client.DeleteVmAsync(VmId);
+
+    /// <summary>The last lines of every silo, for a failure report.</summary>
+    public void LogSilos()
+    {
+        foreach (var s in _silos.Where(s => s.Pid != 0))
+        {
+            _log($"--- last output of silo {s.Name} (pid {s.Pid}{(s.HasExited ? ", EXITED" : "")}):\n{s.Tail}");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Client is not null)
+        {
+            await Client.DisposeAsync();
+        }
+
+        if (Environment.GetEnvironmentVariable("OMIG_LAB_KEEP") == "1")
+        {
+            // For a look at a failure: everything stays up; omig lab down --prefix P --dir DIR/lab and kill the silos by PID.
+            _log($"OMIG_LAB_KEEP=1: lab '{_options.Prefix}' and silos {string.Join(", ", _silos.Select(s => s.Pid))} left running");
+            return;
+        }
+
+        foreach (var s in _silos)
+        {
+            s.Dispose();
+        }
+
+        KillQemus(_runtime);
+        await Lab.DownAsync(CancellationToken.None);
+        LabStorage.Delete(_labOptions);
+
+        // What this cluster made under the directory, not the directory's other contents (it may be the caller's).
+        foreach (var made in new[] { _runtime, Path.Combine(_options.Directory, "images"), _labOptions.StateDirectory }.Where(System.IO.Directory.Exists))
+        {
+            System.IO.Directory.Delete(made, recursive: true);
+        }
+
+        if (System.IO.Directory.Exists(_options.Directory) && !System.IO.Directory.EnumerateFileSystemEntries(_options.Directory).Any())
+        {
+            System.IO.Directory.Delete(_options.Directory);
+        }
+    }
+
+    /// <summary>SIGKILLs every QEMU whose command line names <paramref name="runtime"/> (the ones this cluster's host silos
+    /// started there); returns how many.</summary>
+    private static int KillQemus(string runtime)
+    {
+        var killed = 0;
+        foreach (var dir in System.IO.Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == Environment.ProcessId)
+            {
+                continue;
+            }
+
+            try
+            {
+                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
+                if (cmdline.Contains("qemu-system", StringComparison.Ordinal) && cmdline.Contains(runtime + "/", StringComparison.Ordinal))
+                {
+                    using var p = Process.GetProcessById(pid);
+                    p.Kill();
+                    killed++;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
+            {
+                // Gone meanwhile.
+            }
+        }
+
+        return killed;
     }
 }

@@ -1,0 +1,88 @@
+using OrleansMigrate.Cli.Bench;
+using OrleansMigrate.Hypervisor.Linux.Guest;
+using OrleansMigrate.Migration;
+using Xunit.Abstractions;
+
+namespace OrleansMigrate.Cli.Tests;
+
+/// <summary>
+/// The Linux guest on the real lab, moved by a real cluster whose host silos run inside the lab's host namespaces
+/// (<see cref="LabCluster"/>, what <c>omig bench lab</c> runs): a parallel migration keeps every TCP stream through the
+/// stateful firewalls and loses no disk record; one without the session copy breaks the streams (the destination's
+/// firewall has never seen them); a migration whose destination QEMU is killed rolls back with the guest still running
+/// on the source, its streams intact and its disk still written there. Needs the full lane's PostgreSQL
+/// (<c>OMIG_PG_CONNSTR</c>, <c>OMIG_PG_DATADIR</c>) and Linux guest (<c>OMIG_LINUX_GUEST_DIR</c>).
+/// </summary>
+[Trait(TestCategory.Trait, TestCategory.Lab)]
+public sealed class LabClusterTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task The_guest_moves_with_its_sessions_breaks_without_them_and_rolls_back_when_the_destination_dies()
+    {
+        var pg = Environment.GetEnvironmentVariable("OMIG_PG_CONNSTR");
+        var dataDir = Environment.GetEnvironmentVariable("OMIG_PG_DATADIR");
+        Assert.False(string.IsNullOrEmpty(pg) || string.IsNullOrEmpty(dataDir), "the lab cluster needs the private PostgreSQL of tests/run.sh (OMIG_PG_CONNSTR, OMIG_PG_DATADIR)");
+
+        // The host silos reach PostgreSQL through its unix socket (in its data directory): their namespaces have no route
+        // to this machine's loopback.
+        var cs = new Npgsql.NpgsqlConnectionStringBuilder(pg) { Host = dataDir };
+        var guest = Environment.GetEnvironmentVariable("OMIG_LINUX_GUEST_DIR") is { Length: > 0 } g ? g : "/tmp/omig-linux-guest";
+        var options = new LabBenchOptions
+        {
+            ConnectionString = cs.ConnectionString,
+            SiloDll = SiloDll.Find(null),
+            GuestDirectory = guest,
+            Prefix = $"omc{Environment.ProcessId % 1000}",
+            Underlay = "10.77.61.0/24",
+            Transit = "10.78.61.0/24",
+            Directory = Path.Combine(Path.GetTempPath(), $"omig-lab-cluster-{Environment.ProcessId}"),
+            WindowSeconds = 15,
+        };
+        await using var cluster = await LabCluster.StartAsync(options, output.WriteLine, CancellationToken.None);
+        try
+        {
+            var parallel = await cluster.MigrateUnderTrafficAsync(OrchestrationMode.Parallel);
+            output.WriteLine($"parallel: {parallel}");
+            Assert.Equal("completed", parallel.Phase);
+            Assert.Equal("h2", cluster.At);
+            Assert.Equal(options.TcpStreams, parallel.TcpSurvived);
+            Assert.NotNull(parallel.DurableRecord);
+            Assert.Equal(0, parallel.DiskRecordsLost);
+            Assert.Equal(0, parallel.DiskRecordsDuplicated);
+            Assert.Equal(0, parallel.DiskCrcFailures);
+            Assert.True(parallel.UdpLost < parallel.UdpSent / 4, $"the guest stopped answering: {parallel.UdpLost} of {parallel.UdpSent} echoes lost");
+
+            var unsynced = await cluster.MigrateUnderTrafficAsync(OrchestrationMode.NoSessionCopy);
+            output.WriteLine($"no-session-copy: {unsynced}");
+            Assert.Equal("completed", unsynced.Phase);
+            Assert.Equal("h1", cluster.At);
+            Assert.True(unsynced.TcpSurvived < options.TcpStreams, $"every stream survived a move without its sessions ({unsynced.TcpSurvived}/{options.TcpStreams})");
+            Assert.Equal(0, unsynced.DiskRecordsLost);
+            Assert.Equal(0, unsynced.DiskRecordsDuplicated);
+
+            var rolledBack = await cluster.MigrateUnderTrafficAsync(OrchestrationMode.Parallel, killDestination: true);
+            output.WriteLine($"destination killed: {rolledBack}");
+            Assert.True(rolledBack.DestinationKilled, "the destination's QEMU was never seen running to be killed");
+            Assert.Equal("rolled_back", rolledBack.Phase);
+            Assert.Equal("h1", cluster.At);
+            Assert.Equal(options.TcpStreams, rolledBack.TcpSurvived);
+            Assert.Equal(0, rolledBack.DiskRecordsLost);
+            Assert.Equal(0, rolledBack.DiskRecordsDuplicated);
+
+            // Still writable on the source: the guest's durable record keeps moving after the rollback, and the image holds
+            // every record up to it.
+            var after = await UdpEchoProbe.RunAsync(new UdpEchoProbeOptions { Namespace = cluster.Lab.ClientNamespace, Target = cluster.UdpTarget, RatePerSecond = 100, Count = 300 });
+            Assert.True(after.LastDurableSeq > rolledBack.DurableRecord, $"the guest's disk stopped after the rollback (durable {after.LastDurableSeq} vs {rolledBack.DurableRecord})");
+            await using var image = new FileStream(cluster.DiskImage, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            var check = DiskRecordLog.Check(image, after.LastDurableSeq);
+            Assert.True(check.Consistent, check.ToString());
+
+            await cluster.DeleteVmAsync();
+        }
+        catch
+        {
+            cluster.LogSilos();
+            throw;
+        }
+    }
+}
