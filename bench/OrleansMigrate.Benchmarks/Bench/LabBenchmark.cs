@@ -98,6 +98,9 @@ public sealed record LabRunResult(
 {
     /// <summary>The destination's QEMU was killed during the migration (a rollback run).</summary>
     public bool DestinationKilled { get; init; }
+
+    /// <summary>The switchover's timeline as the hosts measured it: <c>step @host start–end</c>, ms from the source's pause.</summary>
+    public IReadOnlyList<string> Timeline { get; init; } = [];
 }
 
 public sealed record LabBenchResult(
@@ -378,6 +381,7 @@ public sealed class LabCluster : IAsyncDisposable
             status.Downtime?.Steps.ToDictionary(p => p.Key, p => Math.Round(p.Value, 3), StringComparer.Ordinal) ?? new Dictionary<string, double>())
         {
             DestinationKilled = killed,
+            Timeline = [.. (status.Downtime?.Timeline ?? []).Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Step} @{t.Host} {t.StartMs:0.0}-{t.EndMs:0.0}"))],
         };
     }
 
