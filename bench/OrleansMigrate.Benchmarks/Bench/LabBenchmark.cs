@@ -52,8 +52,24 @@ public sealed record LabBenchOptions
     /// <summary>Long-lived TCP streams through the hosts' firewalls.</summary>
     public int TcpStreams { get; init; } = 8;
 
+    /// <summary>How long a migration waits for a host agent that does not answer before it gives up on it
+    /// (<c>Omig:AgentWaitTimeoutSeconds</c> of the control silo).</summary>
+    public int AgentWaitTimeoutSeconds { get; init; } = 300;
+
     /// <summary>auto, kvm or tcg.</summary>
     public string Accelerator { get; init; } = "auto";
+}
+
+/// <summary>What a lab migration does to its destination mid-copy.</summary>
+public enum LabDestinationFault
+{
+    None = 0,
+
+    /// <summary>SIGKILL the destination's QEMU.</summary>
+    KillQemu = 1,
+
+    /// <summary>SIGKILL the destination host's silo and the QEMUs it started: the host is gone.</summary>
+    KillHost = 2,
 }
 
 /// <summary>One mode's figures (the JSON fields).</summary>
@@ -165,7 +181,7 @@ public sealed class LabBenchmark(LabBenchOptions options, Action<string> log)
 /// with <c>qemu-storage-daemon</c>, the client namespace that is the VPC's gateway), a control silo in the root namespace
 /// (the <c>linux</c> network manager and the <c>nbd</c> block store) and one host silo inside each host's namespace (QEMU,
 /// taps, conntrack sessions), all on PostgreSQL over its unix socket; the hosts and one VM registered — the Linux guest
-/// with a NIC in the VPC and a cloud disk — and booted on h1. <see cref="MigrateUnderTrafficAsync"/> moves it under UDP
+/// with a NIC in the VPC and a cloud disk — and booted on h1. <see cref="MigrateUnderTrafficAsync(OrchestrationMode, LabDestinationFault, CancellationToken)"/> moves it under UDP
 /// echoes and TCP streams from the client namespace and reads what they and the disk saw. Disposing removes everything it
 /// made (silos by PID, QEMUs by their runtime directory, the lab by its prefix), whatever failed.
 /// </summary>
@@ -274,7 +290,8 @@ public sealed class LabCluster : IAsyncDisposable
 
         var clusterId = "lab-" + Guid.NewGuid().ToString("N")[..12];
         string[] common = ["--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:OrleansMigrate=Warning"];
-        var control = new SiloChildProcess(_options.SiloDll, "control", "control", "", _options.ConnectionString, clusterId, [.. common, "--address", Lab.RootUnderlayAddress]);
+        var control = new SiloChildProcess(_options.SiloDll, "control", "control", "", _options.ConnectionString, clusterId,
+            [.. common, "--address", Lab.RootUnderlayAddress, "--Omig:AgentWaitTimeoutSeconds=" + _options.AgentWaitTimeoutSeconds.ToString(CultureInfo.InvariantCulture)]);
         foreach (var (key, value) in LabStorage.SiloConfiguration(_labOptions, storage: true, hostSilo: false))
         {
             control.SetEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value);
@@ -329,8 +346,14 @@ public sealed class LabCluster : IAsyncDisposable
     /// in, and reads what the traffic and the disk saw. With <paramref name="killDestination"/> the destination's QEMU is
     /// SIGKILLed once the migration has started copying (the migration must then roll back).
     /// </summary>
-    public async Task<LabRunResult> MigrateUnderTrafficAsync(OrchestrationMode mode, bool killDestination = false, CancellationToken ct = default)
+    public Task<LabRunResult> MigrateUnderTrafficAsync(OrchestrationMode mode, bool killDestination = false, CancellationToken ct = default) =>
+        MigrateUnderTrafficAsync(mode, killDestination ? LabDestinationFault.KillQemu : LabDestinationFault.None, ct);
+
+    /// <summary>As above, with <paramref name="fault"/> done to the destination once the migration has started copying:
+    /// its QEMU killed, or the whole host (its silo, with the QEMUs it started) killed.</summary>
+    public async Task<LabRunResult> MigrateUnderTrafficAsync(OrchestrationMode mode, LabDestinationFault fault, CancellationToken ct = default)
     {
+        var killDestination = fault != LabDestinationFault.None;
         var from = At;
         var to = At == "h1" ? "h2" : "h1";
         var window = TimeSpan.FromSeconds(_options.WindowSeconds);
@@ -353,7 +376,16 @@ public sealed class LabCluster : IAsyncDisposable
             status = await Client.GetMigrationAsync(status.MigrationId);
             if (killDestination && !killed && status.Phase == MigrationPhase.PreCopy)
             {
-                killed = KillQemus(Path.Combine(_runtime, to)) > 0;
+                if (fault == LabDestinationFault.KillHost)
+                {
+                    var silo = _silos.Single(s => s.Name == $"host-{to}");
+                    silo.Kill();
+                    killed = silo.Killed;
+                }
+                else
+                {
+                    killed = KillQemus(Path.Combine(_runtime, to)) > 0;
+                }
             }
         }
 

@@ -10,14 +10,14 @@ namespace OrleansMigrate.Cli.Tests;
 /// (<see cref="LabCluster"/>, what <c>omig bench lab</c> runs): a parallel migration keeps every TCP stream through the
 /// stateful firewalls and loses no disk record; one without the session copy breaks the streams (the destination's
 /// firewall has never seen them); a migration whose destination QEMU is killed rolls back with the guest still running
-/// on the source, its streams intact and its disk still written there. Needs the full lane's PostgreSQL
+/// on the source, its streams intact and its disk still written there; so does one whose destination host dies. Needs the full lane's PostgreSQL
 /// (<c>OMIG_PG_CONNSTR</c>, <c>OMIG_PG_DATADIR</c>) and Linux guest (<c>OMIG_LINUX_GUEST_DIR</c>).
 /// </summary>
 [Trait(TestCategory.Trait, TestCategory.Lab)]
 public sealed class LabClusterTests(ITestOutputHelper output)
 {
     [Fact]
-    public async Task The_guest_moves_with_its_sessions_breaks_without_them_and_rolls_back_when_the_destination_dies()
+    public async Task The_guest_moves_with_its_sessions_breaks_without_them_and_stays_on_the_source_when_the_destination_or_its_host_dies()
     {
         var pg = Environment.GetEnvironmentVariable("OMIG_PG_CONNSTR");
         var dataDir = Environment.GetEnvironmentVariable("OMIG_PG_DATADIR");
@@ -37,6 +37,7 @@ public sealed class LabClusterTests(ITestOutputHelper output)
             Transit = "10.78.61.0/24",
             Directory = Path.Combine(Path.GetTempPath(), $"omig-lab-cluster-{Environment.ProcessId}"),
             WindowSeconds = 15,
+            AgentWaitTimeoutSeconds = 5,
         };
         await using var cluster = await LabCluster.StartAsync(options, output.WriteLine, CancellationToken.None);
         try
@@ -77,7 +78,24 @@ public sealed class LabClusterTests(ITestOutputHelper output)
             var check = DiskRecordLog.Check(image, after.LastDurableSeq);
             Assert.True(check.Consistent, check.ToString());
 
-            await cluster.DeleteVmAsync();
+            // The destination host dies (its silo and the QEMUs it started are SIGKILLed) while the migration copies: the
+            // guest keeps running on the source with its streams, and its disk is written there and nowhere else. The
+            // migration cannot hear from the dead host's agent, so after Omig:AgentWaitTimeoutSeconds it ends failed,
+            // saying what it did without that agent, or rolled back.
+            var hostDied = await cluster.MigrateUnderTrafficAsync(OrchestrationMode.Parallel, LabDestinationFault.KillHost);
+            output.WriteLine($"destination host killed: {hostDied}");
+            Assert.True(hostDied.DestinationKilled, "the destination host's silo was never killed");
+            Assert.Contains(hostDied.Phase, new[] { "rolled_back", "failed" });
+            Assert.Equal("h1", cluster.At);
+            Assert.Equal(options.TcpStreams, hostDied.TcpSurvived);
+            Assert.True(hostDied.UdpLost < hostDied.UdpSent / 4, $"the guest stopped answering: {hostDied.UdpLost} of {hostDied.UdpSent} echoes lost");
+            Assert.Equal(0, hostDied.DiskRecordsLost);
+            Assert.Equal(0, hostDied.DiskRecordsDuplicated);
+            var disk = await cluster.Client.GetDiskAsync(LabCluster.DiskId);
+            Assert.NotNull(disk);
+            Assert.Equal("h1", disk.WriterHost);
+            var later = await UdpEchoProbe.RunAsync(new UdpEchoProbeOptions { Namespace = cluster.Lab.ClientNamespace, Target = cluster.UdpTarget, RatePerSecond = 100, Count = 300 });
+            Assert.True(later.LastDurableSeq > hostDied.DurableRecord, $"the guest's disk stopped after the destination died (durable {later.LastDurableSeq} vs {hostDied.DurableRecord})");
         }
         catch
         {
