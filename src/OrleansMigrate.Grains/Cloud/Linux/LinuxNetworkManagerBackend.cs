@@ -54,7 +54,17 @@ public sealed class LinuxNetworkManagerBackend : INetworkManagerBackend
     /// <summary>Every action's measured latency, step → ms.</summary>
     public LatencyRecorder Latencies { get; } = new();
 
-    public async Task InstallFlowsAsync(string vpcId, string ip, string hostId, CancellationToken cancellationToken = default)
+    public Task InstallFlowsAsync(string vpcId, string ip, string hostId, CancellationToken cancellationToken = default) =>
+        FlowsAsync(vpcId, ip, hostId, ownerToo: true, "flows.install", cancellationToken);
+
+    /// <summary>The owner's own route is the NIC's attachment (made with its tap, which may not exist yet when the VM is
+    /// created); only the other members and the gateway are pointed at the owner here.</summary>
+    public Task PlaceFlowsAsync(string vpcId, string ip, string hostId, CancellationToken cancellationToken = default) =>
+        FlowsAsync(vpcId, ip, hostId, ownerToo: false, "flows.place", cancellationToken);
+
+    /// <summary>Every other member and the gateway route <paramref name="ip"/> to the owner's transit address; with
+    /// <paramref name="ownerToo"/> the owner delivers it to its tap (refused when it has none).</summary>
+    private async Task FlowsAsync(string vpcId, string ip, string hostId, bool ownerToo, string step, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         var device = Device(vpcId);
@@ -64,35 +74,25 @@ public sealed class LinuxNetworkManagerBackend : INetworkManagerBackend
         await GuardAsync(async () =>
         {
             var ownerNs = _options.NamespaceOf(owner);
-            var nic = await Ip.RouteAsync(ownerNs, ip, LabConventions.VmNicTable, cancellationToken).ConfigureAwait(false);
-            if (nic?.Device is not { } tap)
+            string? tap = null;
+            if (ownerToo)
             {
-                throw OmigException.Conflict("host", $"host '{owner}' has no NIC attached for '{ip}' (no tap in its table {LabConventions.VmNicTable}): a flow there would deliver nowhere");
+                var nic = await Ip.RouteAsync(ownerNs, ip, LabConventions.VmNicTable, cancellationToken).ConfigureAwait(false);
+                tap = nic?.Device ?? throw OmigException.Conflict("host",
+                    $"host '{owner}' has no NIC attached for '{ip}' (no tap in its table {LabConventions.VmNicTable}): a flow there would deliver nowhere");
             }
 
             var via = await TransitAddressAsync(ownerNs, device, cancellationToken).ConfigureAwait(false);
             var others = hosts.Where(h => h != owner).Select(_options.NamespaceOf).Append(_options.GatewayNamespace);
-            await Task.WhenAll(others.Select(ns => Ip.RunAsync(ns, ["route", "replace", ip + "/32", "via", via, "dev", device], cancellationToken))
-                .Append(Ip.RunAsync(ownerNs, ["route", "replace", ip + "/32", "dev", tap], cancellationToken))).ConfigureAwait(false);
-        }).ConfigureAwait(false);
-        Latencies.Record("flows.install", Stopwatch.GetElapsedTime(started));
-    }
+            var routes = others.Select(ns => Ip.RunAsync(ns, ["route", "replace", ip + "/32", "via", via, "dev", device], cancellationToken));
+            if (tap is not null)
+            {
+                routes = routes.Append(Ip.RunAsync(ownerNs, ["route", "replace", ip + "/32", "dev", tap], cancellationToken));
+            }
 
-    public async Task PlaceFlowsAsync(string vpcId, string ip, string hostId, CancellationToken cancellationToken = default)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var device = Device(vpcId);
-        RequireIp(ip);
-        var hosts = await HostsAsync(device, cancellationToken, hostId).ConfigureAwait(false);
-        var owner = RequireHost(hosts, hostId, "host");
-        await GuardAsync(async () =>
-        {
-            // The owner's own route is the NIC's attachment (made with its tap); only the others are pointed at it here.
-            var via = await TransitAddressAsync(_options.NamespaceOf(owner), device, cancellationToken).ConfigureAwait(false);
-            var others = hosts.Where(h => h != owner).Select(_options.NamespaceOf).Append(_options.GatewayNamespace);
-            await Task.WhenAll(others.Select(ns => Ip.RunAsync(ns, ["route", "replace", ip + "/32", "via", via, "dev", device], cancellationToken))).ConfigureAwait(false);
+            await Task.WhenAll(routes).ConfigureAwait(false);
         }).ConfigureAwait(false);
-        Latencies.Record("flows.place", Stopwatch.GetElapsedTime(started));
+        Latencies.Record(step, Stopwatch.GetElapsedTime(started));
     }
 
     public async Task RemoveFlowsAsync(string vpcId, string ip, CancellationToken cancellationToken = default)

@@ -9,7 +9,7 @@ using Xunit.Abstractions;
 namespace OrleansMigrate.Grains.Tests.Cloud.Linux;
 
 /// <summary>The lab topology, the routed VM attachment, the linux network manager and the hosts' firewall on real
-/// namespaces, VXLAN, routes, nftables and conntrack. Each test has its own prefix omv1..omv6.</summary>
+/// namespaces, VXLAN, routes, nftables and conntrack. Each test has its own prefix omv1..omv8 (omv7 is the options tests' name of an absent lab).</summary>
 [Trait(TestCategory.Trait, TestCategory.Lab)]
 public sealed class LinuxNetworkLabTests(ITestOutputHelper output)
 {
@@ -161,6 +161,38 @@ public sealed class LinuxNetworkLabTests(ITestOutputHelper output)
         using var fresh = await lab.ConnectAsync(LabConventions.GuestTcpStreamPort);
         Assert.NotNull(fresh);
         Assert.True(await LabNetworkHarness.EchoesAsync(fresh!, "new;", TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public async Task A_new_NIC_s_flows_are_placed_on_the_other_members_before_its_tap_exists_and_removed_with_it()
+    {
+        await using var lab = await LabNetworkHarness.CreateAsync(8);
+        await lab.Topology.UpAsync();
+        var network = Backend(lab);
+
+        // Placed at the VM's creation, before its host has a tap for it: the others route it to h1 over the overlay.
+        await network.PlaceFlowsAsync(Vpc, Ip, "h1");
+        foreach (var ns in new[] { lab.Topology.HostNamespace(2), lab.Topology.ClientNamespace })
+        {
+            var route = await OrleansMigrate.Lab.Ip.RouteAsync(ns, Ip);
+            Assert.Equal(lab.Topology.VxlanDevice, route?.Device);
+            Assert.Equal(lab.Topology.HostTransitAddress(1), route?.Via);
+        }
+
+        Assert.Null(await OrleansMigrate.Lab.Ip.RouteAsync(lab.Topology.HostNamespace(1), Ip));
+
+        // A full install still needs the owner's NIC.
+        var refused = await Assert.ThrowsAsync<OmigException>(() => network.InstallFlowsAsync(Vpc, Ip, "h1"));
+        Assert.Equal(OmigErrorCode.Conflict, refused.Code);
+
+        await network.RemoveFlowsAsync(Vpc, Ip);
+        await network.RemoveFlowsAsync(Vpc, Ip);
+        foreach (var ns in new[] { lab.Topology.HostNamespace(1), lab.Topology.HostNamespace(2), lab.Topology.ClientNamespace })
+        {
+            Assert.Null(await OrleansMigrate.Lab.Ip.RouteAsync(ns, Ip));
+        }
+
+        Assert.Single(network.Latencies.Snapshot()["flows.place"]);
     }
 
     [Fact]
