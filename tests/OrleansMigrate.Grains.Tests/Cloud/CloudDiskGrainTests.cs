@@ -331,6 +331,17 @@ public sealed class CloudDiskGrainTests(CloudClusterFixture fixture)
         Assert.True(fixture.BlockStore.CanWrite(id, Src));
     }
 
+    [Fact]
+    public async Task A_store_guests_do_not_attach_to_gives_no_attachment_and_opens_nothing()
+    {
+        var (disk, _) = await NewDiskAsync();
+        Assert.Null(await disk.AttachAsync(Dst));
+        Assert.False((await disk.GetAsync())!.Attachments.ContainsKey(Dst));
+
+        var missing = await Assert.ThrowsAsync<OmigException>(() => fixture.Grains.GetGrain<ICloudDiskGrain>(TestFleet.Unique("d")).AttachAsync(Dst));
+        Assert.Equal(OmigErrorCode.NotFound, missing.Code);
+    }
+
     private async Task<(ICloudDiskGrain Disk, string DiskId)> NewDiskAsync(string vmId = "vm-1")
     {
         var id = TestFleet.Unique("d");
