@@ -198,6 +198,12 @@ public sealed partial class MigrationGrain
             }
         }
 
+        else if (await SourceRunsAsync())
+        {
+            await RollBackWithoutDestinationAsync(cause, wait, waited);
+            return true;
+        }
+
         done.Add($"relays removed and the reservation on {S.DestinationHost} released");
         var reason = sourceGone
             ? $"rollback gave up after waiting {waited} (since {wait.Since:u}; Omig:AgentWaitTimeoutSeconds): {wait.Reason}. "
@@ -224,6 +230,43 @@ public sealed partial class MigrationGrain
         S.VmMarkedUnknown = false;
         await FailAsync(reason);
         return true;
+    }
+
+    /// <summary>Whether the source's agent answers (directly, not as a new wait) that its hypervisor runs the VM.</summary>
+    private async Task<bool> SourceRunsAsync()
+    {
+        try
+        {
+            return await GrainFactory.GetGrain<IHostAgentGrain>(S.SourceHost).GetVmStateAsync(Vm.VmId).WaitAsync(TimeSpan.FromSeconds(30)) == HypervisorVmState.Running;
+        }
+        catch (Exception ex)
+        {
+            LogRetry(logger, Id, "read the source VM's state (giving up)", 1, Describe(ex));
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// The destination's agent never answered, and the guest runs on the source: a destination resumes only a guest whose
+    /// source paused and sent it everything, and a source runs again after its pause only through a rollback (the rule
+    /// <see cref="RollBackAsync"/> relies on), so the destination can never run it. The rollback finishes without that
+    /// host: the disks writable on the source alone (the destination's handle closed), the stream stopped, the relays
+    /// removed, the reservation released; it ends rolled back, saying that the incoming VM on the unreachable host was not
+    /// torn down.
+    /// </summary>
+    private async Task RollBackWithoutDestinationAsync(string cause, AgentWait wait, string waited)
+    {
+        await RestoreSourceAsync();
+        await Retry("cancel-outgoing", () => GrainFactory.GetGrain<IHostAgentGrain>(S.SourceHost).CancelOutgoingAsync(Id, Vm.VmId, cause));
+        await Task.WhenAll(Vm.Nics.Select(n => Retry($"relay {n.Ip} remove", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).RemoveRelayAsync(n.Ip, Id))));
+        await Retry("release-reservation", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).ReleaseAsync(Id));
+        await ResolveVmPowerAsync();
+        S.Failure = $"{cause}. The rollback waited {waited} for {S.DestinationHost}'s agent (Omig:AgentWaitTimeoutSeconds): {wait.Reason}. The VM runs on {S.SourceHost}, its disks writable there "
+            + $"alone, so the rollback finished without {S.DestinationHost}: its incoming VM was not torn down there and can never resume; once its "
+            + $"silo is back, 'omig host show {S.DestinationHost}' lists any guest it still holds";
+        S.AgentWait = null;
+        await MoveAsync(MigrationPhase.RolledBack);
+        Ended("rolled_back");
     }
 
     private async Task<bool> AnySiloServesAsync(string hostId)
