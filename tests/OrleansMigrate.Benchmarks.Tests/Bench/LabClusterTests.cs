@@ -7,8 +7,9 @@ namespace OrleansMigrate.Cli.Tests;
 
 /// <summary>
 /// The Linux guest on the real lab, moved by a real cluster whose host silos run inside the lab's host namespaces
-/// (<see cref="LabCluster"/>, what <c>omig bench lab</c> runs): a parallel migration keeps every TCP stream through the
-/// stateful firewalls and loses no disk record; one without the session copy breaks the streams (the destination's
+/// (<see cref="LabCluster"/>, what <c>omig bench lab</c> runs), once in each mode: a parallel migration keeps every TCP
+/// stream through the stateful firewalls and loses no disk record, as do serial and no-relay ones; one without the
+/// session copy breaks the streams (the destination's
 /// firewall has never seen them); a migration whose destination QEMU is killed rolls back with the guest still running
 /// on the source, its streams intact and its disk still written there; so does one whose destination host dies. Needs the full lane's PostgreSQL
 /// (<c>OMIG_PG_CONNSTR</c>, <c>OMIG_PG_DATADIR</c>) and Linux guest (<c>OMIG_LINUX_GUEST_DIR</c>).
@@ -52,6 +53,23 @@ public sealed class LabClusterTests(ITestOutputHelper output)
             Assert.Equal(0, parallel.DiskRecordsDuplicated);
             Assert.Equal(0, parallel.DiskCrcFailures);
             Assert.True(parallel.UdpLost < parallel.UdpSent / 4, $"the guest stopped answering: {parallel.UdpLost} of {parallel.UdpSent} echoes lost");
+
+            // The naive design copies the sessions too (inside its downtime), and one without the relay still re-points the
+            // flows right after the commit: both keep the disk whole and the guest answering.
+            foreach (var (mode, to) in new[] { (OrchestrationMode.Serial, "h1"), (OrchestrationMode.NoRelay, "h2") })
+            {
+                var moved = await cluster.MigrateUnderTrafficAsync(mode);
+                output.WriteLine($"{LabBenchmark.ModeName(mode)}: {moved}");
+                Assert.Equal("completed", moved.Phase);
+                Assert.Equal(to, cluster.At);
+                Assert.Equal(0, moved.DiskRecordsLost);
+                Assert.Equal(0, moved.DiskRecordsDuplicated);
+                Assert.True(moved.UdpLost < moved.UdpSent / 4, $"{mode}: the guest stopped answering: {moved.UdpLost} of {moved.UdpSent} echoes lost");
+                if (mode == OrchestrationMode.Serial)
+                {
+                    Assert.Equal(options.TcpStreams, moved.TcpSurvived);
+                }
+            }
 
             var unsynced = await cluster.MigrateUnderTrafficAsync(OrchestrationMode.NoSessionCopy);
             output.WriteLine($"no-session-copy: {unsynced}");
