@@ -200,6 +200,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
             catch (Exception ex) when (ex is ArgumentException or QemuException)
             {
                 await driver.DestroyVmAsync(spec.VmId);
+                await DetachNicsAsync(spec.VmId);
                 throw ex is ArgumentException invalid ? OmigException.Invalid("image", ArgumentMessages.Reason(invalid)) : OmigException.Unavailable("hypervisor", ex.Message);
             }
         }

@@ -197,6 +197,13 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
         errors.AddRange(o.Maintenance.Check());
         errors.AddRange(o.Cloud.Disk.Check());
         errors.AddRange(o.Cloud.Network.Check());
+        if (o.Cloud.Network.UsesTaps && (o.HostList.Count != 1 || o.HostList[0] == SiloMetadataKeys.AnyHost))
+        {
+            // A VM's taps are named after the VM and made in the silo's own namespace: a migration between two hosts of one
+            // silo would have both QEMUs claim the same tap, and the source's cleanup would remove the destination's.
+            errors.Add($"Omig:Cloud:Network:VmNics: 'tap' makes a VM's taps in this silo's network namespace, so the silo must serve exactly one host (it serves '{o.EffectiveHosts}'); run one host silo per host namespace");
+        }
+
         try
         {
             o.Cloud.Sessions.Validate();

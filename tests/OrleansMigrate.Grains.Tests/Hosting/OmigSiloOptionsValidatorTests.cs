@@ -25,6 +25,26 @@ public sealed class OmigSiloOptionsValidatorTests
         Assert.Contains(errors, e => e.StartsWith(key + ":", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("h-1", false)]
+    [InlineData("h-1,h-2", true)]
+    [InlineData("*", true)]
+    public void Tap_NICs_need_a_silo_serving_exactly_one_host(string hosts, bool refused)
+    {
+        var options = Postgres("host", hosts);
+        options.Cloud.Network.VmNics = "tap";
+        var errors = OmigSiloOptionsValidator.Check(options);
+        Assert.Equal(refused, errors.Any(e => e.StartsWith("Omig:Cloud:Network:VmNics: 'tap'", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void An_unknown_VM_NIC_mode_is_refused_naming_the_key()
+    {
+        var options = Postgres("host", "h-1");
+        options.Cloud.Network.VmNics = "bridge";
+        Assert.Contains(OmigSiloOptionsValidator.Check(options), e => e.StartsWith("Omig:Cloud:Network:VmNics: 'bridge' is not one of none, tap", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Postgres_storage_needs_a_connection_string_and_a_reachable_address()
     {
