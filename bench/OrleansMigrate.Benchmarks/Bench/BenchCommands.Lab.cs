@@ -51,26 +51,7 @@ public static partial class BenchCommands
                 throw OmigException.Invalid("--prefix", $"'{p}' must be 2-8 characters, a lower-case letter then lower-case letters and digits");
             }
 
-            var list = new List<OrchestrationMode>();
-            foreach (var name in parse.GetValue(modes)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                if (!Enum.TryParse<OrchestrationMode>(name.Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal), ignoreCase: true, out var mode)
-                    || !Enum.IsDefined(mode) || name.Any(char.IsDigit))
-                {
-                    throw OmigException.Invalid("--modes", $"'{name}' is not one of {string.Join(", ", Enum.GetValues<OrchestrationMode>().Select(LabBenchmark.ModeName))}");
-                }
-
-                if (!list.Contains(mode))
-                {
-                    list.Add(mode);
-                }
-            }
-
-            if (list.Count == 0)
-            {
-                throw OmigException.Invalid("--modes", "names no mode");
-            }
-
+            var list = ParseModes(parse.GetValue(modes)!);
             var cs = parse.GetValue(connectionString) is { Length: > 0 } given ? given : Environment.GetEnvironmentVariable("OMIG_PG_LAB_CONNSTR");
             if (string.IsNullOrWhiteSpace(cs))
             {
@@ -106,6 +87,28 @@ public static partial class BenchCommands
             return ExitCodes.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>The modes of <c>--modes</c> (comma-separated; <c>no-relay</c>, <c>no_relay</c> and <c>NoRelay</c> alike), in
+    /// order, each once; refused naming <c>--modes</c>.</summary>
+    public static IReadOnlyList<OrchestrationMode> ParseModes(string text)
+    {
+        var list = new List<OrchestrationMode>();
+        foreach (var name in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!Enum.TryParse<OrchestrationMode>(name.Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal), ignoreCase: true, out var mode)
+                || !Enum.IsDefined(mode) || name.Any(char.IsDigit))
+            {
+                throw OmigException.Invalid("--modes", $"'{name}' is not one of {string.Join(", ", Enum.GetValues<OrchestrationMode>().Select(LabBenchmark.ModeName))}");
+            }
+
+            if (!list.Contains(mode))
+            {
+                list.Add(mode);
+            }
+        }
+
+        return list.Count > 0 ? list : throw OmigException.Invalid("--modes", "names no mode");
     }
 
     private static string Ms(double? ms) => ms is { } v ? string.Create(CultureInfo.InvariantCulture, $"{v:0.0} ms") : "-";
