@@ -197,7 +197,6 @@ public sealed partial class MigrationGrain
                 done.Add($"disks and relays NOT restored ({Describe(ex)})");
             }
         }
-
         else if (await SourceRunsAsync())
         {
             await RollBackWithoutDestinationAsync(cause, wait, waited);
@@ -262,8 +261,8 @@ public sealed partial class MigrationGrain
         await Retry("release-reservation", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).ReleaseAsync(Id));
         await ResolveVmPowerAsync();
         S.Failure = $"{cause}. The rollback waited {waited} for {S.DestinationHost}'s agent (Omig:AgentWaitTimeoutSeconds): {wait.Reason}. The VM runs on {S.SourceHost}, its disks writable there "
-            + $"alone, so the rollback finished without {S.DestinationHost}: its incoming VM was not torn down there and can never resume; once its "
-            + $"silo is back, 'omig host show {S.DestinationHost}' lists any guest it still holds";
+            + $"alone, so the rollback finished without {S.DestinationHost}: the incoming VM there was not torn down and can never resume (if that "
+            + $"host's QEMU outlived its silo, it waits for a stream that will not come: stop it on {S.DestinationHost})";
         S.AgentWait = null;
         await MoveAsync(MigrationPhase.RolledBack);
         Ended("rolled_back");
