@@ -373,7 +373,17 @@ public sealed class LabCluster : IAsyncDisposable
         while (!status.IsEnded && limit.Elapsed < TimeSpan.FromMinutes(5))
         {
             await Task.Delay(killDestination ? 20 : 200, ct);
-            status = await Client.GetMigrationAsync(status.MigrationId);
+            try
+            {
+                status = await Client.GetMigrationAsync(status.MigrationId);
+            }
+            catch (Exception ex) when (ex is OrleansException or TimeoutException)
+            {
+                // The client also holds a gateway on each host silo: once one is killed, a read routed through it fails
+                // until the client drops that gateway. Read again (bounded by the loop's limit).
+                continue;
+            }
+
             if (killDestination && !killed && status.Phase == MigrationPhase.PreCopy)
             {
                 if (fault == LabDestinationFault.KillHost)
@@ -418,7 +428,28 @@ public sealed class LabCluster : IAsyncDisposable
     }
 
     /// <summary>Deletes the VM through the cluster (its disk, flows and taps go with it).</summary>
-    public Task DeleteVmAsync() => Client.DeleteVmAsync(VmId);
+    public Task DeleteVmAsync() => CallAsync(async () =>
+    {
+        await Client.DeleteVmAsync(VmId);
+        return true;
+    });
+
+    /// <summary>A client call, tried again for up to 30 s while it fails on a gateway that went away (a killed host silo's).</summary>
+    public async Task<T> CallAsync<T>(Func<Task<T>> call)
+    {
+        var limit = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return await call();
+            }
+            catch (Exception ex) when (ex is OrleansException or TimeoutException && limit.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                await Task.Delay(200);
+            }
+        }
+    }
 
     /// <summary>The last lines of every silo, for a failure report.</summary>
     public void LogSilos()

@@ -110,7 +110,7 @@ public sealed class LabClusterTests(ITestOutputHelper output)
             Assert.True(hostDied.UdpLost < hostDied.UdpSent / 4, $"the guest stopped answering: {hostDied.UdpLost} of {hostDied.UdpSent} echoes lost");
             Assert.Equal(0, hostDied.DiskRecordsLost);
             Assert.Equal(0, hostDied.DiskRecordsDuplicated);
-            var disk = await cluster.Client.GetDiskAsync(LabCluster.DiskId);
+            var disk = await cluster.CallAsync(() => cluster.Client.GetDiskAsync(LabCluster.DiskId));
             Assert.NotNull(disk);
             Assert.Equal("h1", disk.WriterHost);
             var later = await UdpEchoProbe.RunAsync(new UdpEchoProbeOptions { Namespace = cluster.Lab.ClientNamespace, Target = cluster.UdpTarget, RatePerSecond = 100, Count = 300 });
