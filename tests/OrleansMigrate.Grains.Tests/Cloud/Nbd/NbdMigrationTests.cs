@@ -125,12 +125,21 @@ public sealed class NbdMigrationTests
         await lab.Store.PauseAsync(Disk, "h-1");
         await vm.WriteAsync(0x82, 655360);
         AssertImage(lab, 655360, 0x00, "a write while fenced");
-        Assert.Contains("write failed", vm.Output);
+        await WaitForOutputAsync(vm, "write failed");
 
         await lab.Store.ResumeWriterAsync(Disk, "h-1", 1);
         Assert.Equal(["d-1@h-1#g1"], await lab.Store.LiveExportsAsync(Disk));
         await vm.WriteAsync(0x83, 720896);
         AssertImage(lab, 720896, 0x00, "a write after the export came back, from a client that gave up");
+    }
+
+    /// <summary>QEMU prints the failed write's error on its own thread; under load the line can come a little after the
+    /// write's reply. Waits for it (15 s at most), then asserts on what QEMU said.</summary>
+    private static async Task WaitForOutputAsync(NbdQemu vm, string expected)
+    {
+        for (var waited = 0; waited < 150 && !vm.Output.Contains(expected, StringComparison.Ordinal); waited++)
+            await Task.Delay(100);
+        Assert.Contains(expected, vm.Output);
     }
 
     private readonly Dictionary<NbdQemu, int> _ports = [];
