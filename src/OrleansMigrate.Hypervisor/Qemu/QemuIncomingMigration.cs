@@ -6,7 +6,8 @@ namespace OrleansMigrate.Hypervisor.Qemu;
 
 /// <summary>
 /// The destination side of a QEMU migration: QEMU started with <c>-incoming defer -S</c>, listening after
-/// <c>migrate-incoming</c>. <see cref="Received"/> completes on the destination's own <c>completed</c> event; the
+/// <c>migrate-incoming</c>. <see cref="Received"/> completes on the destination's own <c>completed</c> event (after a
+/// switch to post-copy: on its <c>postcopy-active</c>, the rest of the guest arriving on demand once it runs); the
 /// guest then stays paused until <see cref="ResumeAsync"/> sends <c>cont</c> and QEMU confirms with <c>RESUME</c>.
 /// </summary>
 public sealed class QemuIncomingMigration : IIncomingMigration
@@ -149,7 +150,9 @@ public sealed class QemuIncomingMigration : IIncomingMigration
                         }
 
                         break;
-                    case "completed":
+                    // Post-copy: the source sent its device state with the rest of the guest to come on demand. A `cont`
+                    // now is QEMU's own way to run the guest the moment that state is loaded (autostart while inmigrate).
+                    case "postcopy-active" or "completed":
                         lock (_gate)
                         {
                             if (_state is IncomingMigrationState.Listening or IncomingMigrationState.Receiving)
