@@ -21,4 +21,5 @@ public sealed record PolicyInfo(
     [property: Id(11)] bool LiveMigrate,
     [property: Id(12)] string? MaintenanceWindowUtc,
     [property: Id(13)] bool NotifyOwner,
-    [property: Id(14)] int MigrationChannels = 1);
+    [property: Id(14)] int MigrationChannels = 1,
+    [property: Id(15)] bool PostCopy = false);

@@ -257,6 +257,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         LimitSource = t.Policy is null ? null : $"policy '{t.Policy}'",
         AutoConverge = t.AutoConverge,
         MigrationChannels = Channels(t),
+        PostCopy = t.PostCopy,
     };
 
     /// <summary>The tuning's migration channels; 0, from a sender that predates the field, is one stream.</summary>

@@ -34,6 +34,9 @@ public sealed class PolicySettings
 
     public bool? LiveMigrate { get; set; }
 
+    /// <summary>Allow the switch to post-copy on QEMU (never for <c>critical</c>).</summary>
+    public bool? PostCopy { get; set; }
+
     /// <summary><c>HH:MM-HH:MM</c> UTC, or <c>any</c> for no window.</summary>
     public string? MaintenanceWindowUtc { get; set; }
 
@@ -54,6 +57,7 @@ public sealed class PolicySettings
         AutoConverge = AutoConverge ?? basis.AutoConverge,
         MigrationChannels = MigrationChannels ?? basis.MigrationChannels,
         LiveMigrate = LiveMigrate ?? basis.LiveMigrate,
+        PostCopy = PostCopy ?? basis.PostCopy,
         MaintenanceWindowUtc = MaintenanceWindowUtc is null ? basis.MaintenanceWindowUtc : MaintenanceWindowUtc.Trim().Equals("any", StringComparison.OrdinalIgnoreCase) ? null : MaintenanceWindowUtc.Trim(),
         NotifyOwner = NotifyOwner ?? basis.NotifyOwner,
     };
@@ -111,6 +115,15 @@ public sealed class PolicySettings
         if (MigrationChannels is { } ch && ch is < 1 or > OrleansMigrate.Hypervisor.Drivers.MigrationOptions.MaxMigrationChannels)
         {
             yield return $"{key}MigrationChannels: {ch} is not between 1 and {OrleansMigrate.Hypervisor.Drivers.MigrationOptions.MaxMigrationChannels} (1 is one stream, more is QEMU multifd)";
+        }
+
+        // Every built-in policy runs one stream, so the channels set here are the ones the policy gets.
+        if (PostCopy == true)
+        {
+            foreach (var error in new MigrationPolicy { Name = name, PostCopy = true, MigrationChannels = MigrationChannels ?? 1 }.CheckCombination(name))
+            {
+                yield return error;
+            }
         }
 
         if (MaintenanceWindowUtc is { } w && !w.Trim().Equals("any", StringComparison.OrdinalIgnoreCase) && !MigrationPolicy.TryParseWindow(w.Trim(), out _, out _))

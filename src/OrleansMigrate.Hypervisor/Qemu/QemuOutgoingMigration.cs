@@ -105,7 +105,7 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
     public HypervisorStatistics? HypervisorStatistics() =>
         LastStats is { } s
             ? new HypervisorStatistics(s.DowntimeMs, s.TotalTimeMs, s.SetupTimeMs, s.TransferredBytes, s.DirtySyncCount, s.DirtyRateBytesPerSecond,
-                s.BandwidthBytesPerSecond, s.CpuThrottlePercent, PauseHoldMs, DeviceStageMs, StopToPreSwitchoverMs, _options.MigrationChannels)
+                s.BandwidthBytesPerSecond, s.CpuThrottlePercent, PauseHoldMs, DeviceStageMs, StopToPreSwitchoverMs, _options.MigrationChannels, PostCopyMs)
             : null;
 
     /// <summary>The switchover as this side saw it, on the wall clock (QEMU's monotonic receive times carried over to UTC):
