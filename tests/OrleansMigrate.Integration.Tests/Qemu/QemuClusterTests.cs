@@ -20,7 +20,10 @@ public sealed partial class QemuClusterTests(PostgresFixture pg)
     private static readonly string[] HoldPolicyArgs =
         ["--Omig:Policies:hold:StallMs=3600000", "--Omig:Policies:hold:CompletionTimeoutMsPerGiB=86400000",
          "--Omig:Policies:postcopy:PostCopy=true", "--Omig:Policies:postcopy:StallMs=1000", "--Omig:Policies:postcopy:CompletionTimeoutMsPerGiB=86400000",
-         "--Omig:Policies:postcopy:LinkBandwidthBytesPerSecond=25000000"];
+         "--Omig:Policies:postcopy:LinkBandwidthBytesPerSecond=25000000", "--Omig:Policies:multi:MigrationChannels=4"];
+
+    /// <summary>QEMU multifd on four channels, set on both QEMUs by the control plane.</summary>
+    private const string MultifdPolicy = "multi";
 
     /// <summary>Post-copy allowed, switched to at a 1 s stall, on a 25 MB/s link: the fast guest's 256 MiB never converge, and
     /// after the switch the source needs seconds to send the rest while the destination runs.</summary>
@@ -85,6 +88,16 @@ public sealed partial class QemuClusterTests(PostgresFixture pg)
         Assert.True(after >= before, $"the destination resumed from the migrated state ({after} >= {before})");
         await EventuallyPositionAsync(cli, "vm-q", 0, above: after);
         Assert.DoesNotContain("vm-q", await RunningVmsAsync(cli, "q-1"));
+
+        // Back to q-1 on four multifd channels: the policy's channel count reaches both QEMUs through the control plane,
+        // QEMU reports running on them, and the guest is as consistent as on one stream.
+        var back = await cli.JsonAsync("vm", "migrate", "vm-q", "--to", "q-1", "--policy", MultifdPolicy, "--wait");
+        Assert.True(back.GetProperty("phase").GetString() == "completed", back.ToString());
+        Assert.Equal(4, back.GetProperty("hypervisor").GetProperty("migration_channels").GetInt32());
+        Assert.True(back.GetProperty("guest_check").GetProperty("verdict").GetString() == "consistent", back.GetProperty("guest_check").GetRawText());
+        var home = await EventuallyPositionAsync(cli, "vm-q", 0);
+        await EventuallyPositionAsync(cli, "vm-q", 0, above: home);
+        Assert.DoesNotContain("vm-q", await RunningVmsAsync(cli, "q-2"));
     }
 
     [Fact]
