@@ -11,15 +11,15 @@ public sealed partial class OmigClient
     private IPowerGrain Power => Grains.GetGrain<IPowerGrain>(IPowerGrain.Key);
 
     /// <summary>Plans which hosts to empty and power off keeping <paramref name="headroomPercent"/> (0–90) of cores and
-    /// memory free in every failure domain (nothing moves yet).</summary>
-    public Task<PowerPlanStatus> PlanPowerAsync(int headroomPercent = 20)
+    /// memory free in every failure domain, or in <paramref name="domain"/> alone (nothing moves yet).</summary>
+    public Task<PowerPlanStatus> PlanPowerAsync(int headroomPercent = 20, string? domain = null)
     {
         if (headroomPercent is < 0 or > 90)
         {
             throw OmigException.Invalid("headroom", $"must be between 0 and 90 percent, got {headroomPercent}");
         }
 
-        return Power.PlanAsync(headroomPercent);
+        return Power.PlanAsync(headroomPercent, domain);
     }
 
     /// <summary>Applies the stored power plan (its hosts are drained and powered off in the background).</summary>

@@ -129,10 +129,10 @@ public interface IPowerGrain : IGrainWithStringKey
 {
     const string Key = "power";
 
-    /// <summary>Plans with <paramref name="headroomPercent"/> (0–90) of cores and memory kept free in every failure domain;
-    /// replaces a plan not being applied.</summary>
+    /// <summary>Plans with <paramref name="headroomPercent"/> (0–90) of cores and memory kept free in every failure domain
+    /// (or in <paramref name="domain"/> alone, the others left as they are); replaces a plan not being applied.</summary>
     [Alias("Plan")]
-    Task<PowerPlanStatus> PlanAsync(int headroomPercent);
+    Task<PowerPlanStatus> PlanAsync(int headroomPercent, string? domain);
 
     /// <summary>Applies the stored plan: refused (nothing changed) when the fleet changed so that it would leave a domain
     /// under the headroom. Returns at once; the hosts are drained and powered off in the background.</summary>

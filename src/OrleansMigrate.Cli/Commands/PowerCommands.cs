@@ -16,10 +16,11 @@ public static class PowerCommands
     {
         var power = new Command("power", "Consolidate VMs so whole hosts can be powered off, keeping a headroom free in every failure domain");
         var headroom = new Option<int>("--headroom") { Description = "Percent of cores and memory kept free in every failure domain (0-90)", DefaultValueFactory = _ => 20 };
-        var plan = new Command("plan", "Compute and store a power plan (nothing moves): the hosts to empty and power off, against the most any plan could free") { headroom };
+        var only = new Option<string?>("--domain") { Description = "Plan this failure domain only (the value of the domain label, e.g. r07)" };
+        var plan = new Command("plan", "Compute and store a power plan (nothing moves): the hosts to empty and power off, against the most any plan could free") { headroom, only };
         plan.SetClientAction(async (parse, client, _) =>
         {
-            var status = await client.PlanPowerAsync(parse.GetValue(headroom));
+            var status = await client.PlanPowerAsync(parse.GetValue(headroom), parse.GetValue(only));
             CommandRunner.Print(parse, status, RenderPlan);
             return ExitCodes.Ok;
         });

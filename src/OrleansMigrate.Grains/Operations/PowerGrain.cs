@@ -71,9 +71,14 @@ public sealed partial class PowerGrain(
         }
     }
 
-    public async Task<PowerPlanStatus> PlanAsync(int headroomPercent)
+    public async Task<PowerPlanStatus> PlanAsync(int headroomPercent, string? domain)
     {
         PowerPlanner.ValidateHeadroom(headroomPercent);
+        if (domain is { Length: 0 or > 63 })
+        {
+            throw OmigException.Invalid("domain", "must be 1-63 characters when given");
+        }
+
         if (state.State.Plan is { State: PowerPlanState.Applying } applying)
         {
             throw OmigException.Conflict("plan", $"power plan '{applying.PlanId}' is being applied: wait for it to end (omig power show)");
@@ -81,7 +86,7 @@ public sealed partial class PowerGrain(
 
         var fleet = await SnapshotAsync();
         var clock = Stopwatch.StartNew();
-        var plan = PowerPlanner.Plan(fleet, headroomPercent, Label, Resolver);
+        var plan = PowerPlanner.Plan(fleet, headroomPercent, Label, Resolver, domain);
         var seconds = clock.Elapsed.TotalSeconds;
         var hosts = fleet.Hosts.ToDictionary(h => h.HostId, StringComparer.Ordinal);
         state.State.Plan = new PowerPlanStatus("power-" + Guid.NewGuid().ToString("N")[..10], headroomPercent, Label, PowerPlanState.Planned,

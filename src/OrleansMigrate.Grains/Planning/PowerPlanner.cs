@@ -86,7 +86,8 @@ public static class PowerPlanner
     /// <summary>The least capacity that keeps <paramref name="used"/> within the headroom: ⌈100·used/(100 − h)⌉.</summary>
     public static long MinCapacity(long used, int headroomPercent) => ((100 * used) + (100 - headroomPercent) - 1) / (100 - headroomPercent);
 
-    public static PowerPlan Plan(FleetSnapshot fleet, int headroomPercent, string domainLabel, PolicyResolver? policies = null)
+    /// <param name="onlyDomain">Plan this failure domain alone (the others are left as they are); null: every domain.</param>
+    public static PowerPlan Plan(FleetSnapshot fleet, int headroomPercent, string domainLabel, PolicyResolver? policies = null, string? onlyDomain = null)
     {
         ArgumentNullException.ThrowIfNull(fleet);
         ValidateHeadroom(headroomPercent);
@@ -111,7 +112,13 @@ public static class PowerPlanner
         var domains = new List<PowerDomain>();
         var bound = 0;
 
-        foreach (var group in Enumerable.Range(0, h).GroupBy(i => domainOf[i], StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
+        if (onlyDomain is not null && !domainOf.Contains(onlyDomain, StringComparer.Ordinal))
+        {
+            throw OmigException.NotFound("domain", $"no host is in failure domain '{onlyDomain}' (label '{domainLabel}')");
+        }
+
+        foreach (var group in Enumerable.Range(0, h).GroupBy(i => domainOf[i], StringComparer.Ordinal).Where(g => onlyDomain is null || g.Key == onlyDomain)
+                     .OrderBy(g => g.Key, StringComparer.Ordinal))
         {
             var counted = group.Where(i => state.HostOk[i]).ToList();
             long cores = counted.Sum(i => (long)state.Hosts[i].Spec.Cores), memory = counted.Sum(i => state.Hosts[i].Spec.MemoryMiB);
