@@ -51,7 +51,7 @@ public sealed partial class PowerGrain(
     private const int MaxEvents = 100;
 
     /// <summary>Power changes running in the background, by host: true for on.</summary>
-    private readonly Dictionary<string, (bool On, string Reason, Task Work)> _changes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (bool On, string Reason, Task Work, DateTimeOffset Started)> _changes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTimeOffset> _roomAsked = new(StringComparer.Ordinal);
 
     /// <summary>Why the last background power change of a host failed, until the plan's pass reads it.</summary>
@@ -282,7 +282,7 @@ public sealed partial class PowerGrain(
         if (Cheapest(hosts.Where(h => h.Power == HostPowerState.Off && !_changes.ContainsKey(h.HostId) && InDomain(h)
                 && DestinationSelector.Refusal(vm, source, h with { Power = HostPowerState.On }, [], policy) is null)) is { } chosen)
         {
-            StartChange(chosen.HostId, on: true, $"drain of {sourceHostId} needs room for VM '{vmId}'");
+            await StartChangeAsync(chosen.HostId, on: true, $"drain of {sourceHostId} needs room for VM '{vmId}'");
             await Loop.ArmAsync();
         }
     }
@@ -291,15 +291,23 @@ public sealed partial class PowerGrain(
 
     public async Task<PowerStatus> DriveAsync()
     {
-        await CollectChangesAsync();
-        if (state.State.Plan is { State: PowerPlanState.Applying })
+        try
         {
-            await AdvancePlanAsync();
+            await CollectChangesAsync();
+            if (state.State.Plan is { State: PowerPlanState.Applying })
+            {
+                await AdvancePlanAsync();
+            }
+            else if (time.GetUtcNow() - _lastWatch >= TimeSpan.FromSeconds(options.WatchIntervalSeconds))
+            {
+                _lastWatch = time.GetUtcNow();
+                await WatchHeadroomAsync();
+            }
         }
-        else if (time.GetUtcNow() - _lastWatch >= TimeSpan.FromSeconds(options.WatchIntervalSeconds))
+        catch (Exception ex) when (ex is OmigException or TimeoutException or OrleansException)
         {
-            _lastWatch = time.GetUtcNow();
-            await WatchHeadroomAsync();
+            // The next pass tries again (a registry or drain call that failed now).
+            LogPassFailed(logger, ex.Message);
         }
 
         return await GetAsync();
@@ -358,7 +366,7 @@ public sealed partial class PowerGrain(
                 if (drain.State == DrainState.Completed)
                 {
                     steps[i] = step with { State = PowerHostState.PoweringOff };
-                    StartChange(step.HostId, on: false, $"power plan {plan.PlanId}");
+                    await StartChangeAsync(step.HostId, on: false, $"power plan {plan.PlanId}");
                 }
                 else
                 {
@@ -383,7 +391,7 @@ public sealed partial class PowerGrain(
                 else
                 {
                     // Resumed after a restart with the power-off lost: idempotent, run it again.
-                    StartChange(step.HostId, on: false, $"power plan {plan.PlanId}");
+                    await StartChangeAsync(step.HostId, on: false, $"power plan {plan.PlanId}");
                 }
             }
         }
@@ -446,7 +454,7 @@ public sealed partial class PowerGrain(
 
             var restoring = Cheapest(off.Where(h => (now with { Cores = now.Cores + h.Spec.Cores, MemoryMiB = now.MemoryMiB + h.Spec.MemoryMiB }).Keeps(headroom)))
                 ?? off.OrderByDescending(h => h.Spec.Cores).ThenByDescending(h => h.Spec.MemoryMiB).ThenBy(h => h.HostId, StringComparer.Ordinal).First();
-            StartChange(restoring.HostId, on: true,
+            await StartChangeAsync(restoring.HostId, on: true,
                 $"domain '{g.Key}' under the {headroom} % headroom ({now.FreeCoresPercent:0.#} % of cores, {now.FreeMemoryPercent:0.#} % of memory free)");
         }
 
@@ -461,7 +469,17 @@ public sealed partial class PowerGrain(
     {
         try
         {
-            await PowerOnWorkAsync(hostId);
+            await backend.SetPowerAsync(hostId, on: true, CancellationToken.None);
+            var clock = Stopwatch.StartNew();
+            while (!await AgentAnswersAsync(hostId))
+            {
+                if (clock.Elapsed > TimeSpan.FromSeconds(options.AgentWaitSeconds))
+                {
+                    throw new TimeoutException($"host '{hostId}' was powered on but its agent did not answer within {options.AgentWaitSeconds} s");
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(500));
+            }
         }
         catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or System.ComponentModel.Win32Exception)
         {
@@ -472,55 +490,56 @@ public sealed partial class PowerGrain(
         await RecordAsync(hostId, HostPowerState.On, reason);
     }
 
-    private async Task PowerOnWorkAsync(string hostId)
+    /// <summary>Whether the host's agent answers now (its host silo is up), asked from this grain's turn.</summary>
+    private async Task<bool> AgentAnswersAsync(string hostId)
     {
-        await backend.SetPowerAsync(hostId, on: true, CancellationToken.None);
-        var deadline = Stopwatch.StartNew();
-        while (true)
+        try
         {
-            try
-            {
-                await GrainFactory.GetGrain<IHostAgentGrain>(hostId).GetInfoAsync();
-                return;
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException && deadline.Elapsed < TimeSpan.FromSeconds(options.AgentWaitSeconds))
-            {
-                await Task.Delay(TimeSpan.FromSeconds(1));
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                throw new TimeoutException($"host '{hostId}' was powered on but its agent did not answer within {options.AgentWaitSeconds} s: {ex.Message}");
-            }
+            await GrainFactory.GetGrain<IHostAgentGrain>(hostId).GetInfoAsync().WaitAsync(TimeSpan.FromSeconds(5));
+            return true;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || ex is TaskCanceledException)
+        {
+            return false;
         }
     }
 
-    /// <summary>Starts a power change outside the grain's turns; <see cref="CollectChangesAsync"/> records its outcome.
-    /// A power-off is recorded on the registry first (refused there if anything landed on the host).</summary>
-    private void StartChange(string hostId, bool on, string reason)
+    /// <summary>Starts a power change: only the backend call runs outside the grain's turns (grain calls stay in them);
+    /// <see cref="CollectChangesAsync"/> records its outcome. A power-off is recorded on the registry first (refused there
+    /// if anything landed on the host), so the host is never a destination while its machine goes down.</summary>
+    private async Task StartChangeAsync(string hostId, bool on, string reason)
     {
         if (_changes.ContainsKey(hostId))
         {
             return;
         }
 
-        var registry = GrainFactory.GetGrain<IHostGrain>(hostId);
-        var work = on
-            ? Task.Run(() => PowerOnWorkAsync(hostId))
-            : Task.Run(async () =>
-            {
-                await registry.SetPowerAsync(HostPowerState.Off);
-                await backend.SetPowerAsync(hostId, on: false, CancellationToken.None);
-            });
-        _changes[hostId] = (on, reason, work);
+        if (!on)
+        {
+            await GrainFactory.GetGrain<IHostGrain>(hostId).SetPowerAsync(HostPowerState.Off);
+        }
+
+        _changes[hostId] = (on, reason, Task.Run(() => backend.SetPowerAsync(hostId, on, CancellationToken.None)), time.GetUtcNow());
     }
 
     private async Task CollectChangesAsync()
     {
-        foreach (var (hostId, (on, reason, work)) in _changes.Where(c => c.Value.Work.IsCompleted).ToList())
+        foreach (var (hostId, (on, reason, work, started)) in _changes.Where(c => c.Value.Work.IsCompleted).ToList())
         {
-            _changes.Remove(hostId);
             var registry = GrainFactory.GetGrain<IHostGrain>(hostId);
-            if (work.Exception?.GetBaseException() is { } failed)
+            var failed = work.Exception?.GetBaseException();
+            if (failed is null && on && !await AgentAnswersAsync(hostId))
+            {
+                if (time.GetUtcNow() - started <= TimeSpan.FromSeconds(options.AgentWaitSeconds))
+                {
+                    continue; // Booting: asked again at the next pass.
+                }
+
+                failed = new TimeoutException($"its agent did not answer within {options.AgentWaitSeconds} s");
+            }
+
+            _changes.Remove(hostId);
+            if (failed is not null)
             {
                 LogPowerFailed(logger, hostId, on ? "on" : "off", failed.Message);
                 _failed[hostId] = $"powering {(on ? "on" : "off")} failed: {failed.Message}";
@@ -572,6 +591,9 @@ public sealed partial class PowerGrain(
 
     [LoggerMessage(EventId = 1803, Level = LogLevel.Information, Message = "Host {HostId} powered {Power}: {Reason}")]
     private static partial void LogPowered(ILogger logger, string hostId, string power, string reason);
+
+    [LoggerMessage(EventId = 1805, Level = LogLevel.Warning, Message = "A power manager pass failed, tried again at the next: {Reason}")]
+    private static partial void LogPassFailed(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 1804, Level = LogLevel.Warning, Message = "Powering host {HostId} {Power} failed: {Reason}")]
     private static partial void LogPowerFailed(ILogger logger, string hostId, string power, string reason);
