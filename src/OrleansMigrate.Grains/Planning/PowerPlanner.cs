@@ -31,7 +31,7 @@ public sealed record PowerPlan(
 /// healthy: <see cref="DestinationSelector.TakesVms"/>); its use is what their VMs and reservations hold. The headroom
 /// h % holds when at least h % of the domain's cores and h % of its memory are free: 100·used ≤ (100 − h)·capacity,
 /// for cores and for memory. Moves stay inside their domain, so a domain's use does not change and only powering hosts
-/// off shrinks its capacity.
+/// off shrinks its capacity. At least one host stays on in every domain that has one on.
 /// <para>The plan, per domain: hosts that could be emptied (no reservation, no VM that never live-migrates, every VM
 /// the host lists known) are tried least-loaded first (used memory, then cores, then id). A host is freed when the domain
 /// keeps its headroom without it and every VM on it finds an allowed destination (<see cref="FleetState.Allows(int, int)"/>,
@@ -74,7 +74,8 @@ public static class PowerPlanner
     /// domain, and VMs that never live-migrate pin their hosts). So Σ_S cores ≤ slack<sub>cores</sub>, and the largest such
     /// S has at most as many hosts as the smallest-cored emptiable hosts whose cores fit in the slack (taking the smallest
     /// first maximises the count); likewise for memory. The bound is the smaller of the two counts. It ignores CPU
-    /// features, versions, anti-affinity and packing, so it is an upper bound, not always reachable.
+    /// features, versions, anti-affinity and packing, so it is an upper bound, not always reachable. The plan also keeps
+    /// one host on per domain, so a domain's bound is at most its counted hosts less one.
     /// </summary>
     public static int DomainBound(IReadOnlyList<(long Cores, long MemoryMiB)> emptiable, long cores, long usedCores, long memoryMiB, long usedMemoryMiB, int headroomPercent)
     {
@@ -124,8 +125,9 @@ public static class PowerPlanner
             long cores = counted.Sum(i => (long)state.Hosts[i].Spec.Cores), memory = counted.Sum(i => state.Hosts[i].Spec.MemoryMiB);
             long usedCores = counted.Sum(i => state.Hosts[i].Spec.Cores - state.FreeVcpus[i]), usedMemory = counted.Sum(i => state.Hosts[i].Spec.MemoryMiB - state.FreeMemory[i]);
             var emptiable = counted.Where(i => Emptiable(state, i)).ToList();
-            var domainBound = DomainBound([.. emptiable.Select(i => ((long)state.Hosts[i].Spec.Cores, state.Hosts[i].Spec.MemoryMiB))],
-                cores, usedCores, memory, usedMemory, headroomPercent);
+            // At least one host stays on in every domain that has one on (a create there needs no power-on wait).
+            var domainBound = Math.Min(Math.Max(0, counted.Count - 1), DomainBound([.. emptiable.Select(i => ((long)state.Hosts[i].Spec.Cores, state.Hosts[i].Spec.MemoryMiB))],
+                cores, usedCores, memory, usedMemory, headroomPercent));
             bound += domainBound;
             long slackCores = cores - MinCapacity(usedCores, headroomPercent), slackMemory = memory - MinCapacity(usedMemory, headroomPercent);
             if (slackCores < 0 || slackMemory < 0)
