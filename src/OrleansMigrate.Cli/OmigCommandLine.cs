@@ -27,6 +27,7 @@ public static class OmigCommandLine
         root.Subcommands.Add(PolicyCommands.Build());
         root.Subcommands.Add(PlanCommands.Defrag());
         root.Subcommands.Add(PlanCommands.Balance());
+        root.Subcommands.Add(PowerCommands.Build());
         AddExitCodesToHelp(root);
         return root;
     }

@@ -24,6 +24,7 @@ public static partial class BenchCommands
         bench.Subcommands.Add(Lab());
         bench.Subcommands.Add(Chaos());
         bench.Subcommands.Add(Campaign());
+        bench.Subcommands.Add(Power());
         bench.Subcommands.Add(ApiBenchCommand.Create());
         bench.Subcommands.Add(ConntrackBenchCommand.Create());
         return bench;

@@ -18,6 +18,14 @@ public sealed record HostRecord(
 {
     public string HostId => Spec.HostId;
 
+    /// <summary>Powered on or off (<see cref="HostPowerState"/>); rows stored before power management read as on.</summary>
+    [Id(6)]
+    public HostPowerState Power { get; init; }
+
+    /// <summary>When <see cref="Power"/> last changed; null when it never did.</summary>
+    [Id(7)]
+    public DateTimeOffset? PowerChangedAt { get; init; }
+
     // The sums, computed once per dictionary instance (they are immutable): placement ranks thousands of hosts per
     // decision. Kept outside the record so its equality and serialization stay those of its data.
     private static readonly ConditionalWeakTable<ImmutableDictionary<string, Placement>, Sum> Sums = new();

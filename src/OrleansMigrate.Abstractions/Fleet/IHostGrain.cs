@@ -25,6 +25,11 @@ public interface IHostGrain : IGrainWithStringKey
     [Alias("SetHealth")]
     Task<HostRecord> SetHealthAsync(HostHealth health);
 
+    /// <summary>Records the host as powered on or off (the power backend already acted). Powering off is refused while the
+    /// host holds a VM or a reservation; while it is off nothing is placed or reserved on it.</summary>
+    [Alias("SetPower")]
+    Task<HostRecord> SetPowerAsync(HostPowerState power);
+
     /// <summary>Records the firmware version the host runs after an upgrade was verified.</summary>
     [Alias("SetFirmware")]
     Task<HostRecord> SetFirmwareAsync(string version);

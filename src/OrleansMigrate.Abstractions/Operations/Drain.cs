@@ -11,6 +11,8 @@ namespace OrleansMigrate.Operations;
 /// <param name="Preflight">Sample each VM's dirty rate before moving it: quickest predicted migrations first, and a VM
 /// whose policy aborts rather than throttle is held back while its prediction says the target cannot be met now.</param>
 /// <param name="Campaign">The campaign that started this drain: woken when the drain ends.</param>
+/// <param name="DomainLabel">When set, destinations must carry the drained host's value of this host label (its failure
+/// domain): a power plan's drains keep the load inside each domain so every domain keeps its headroom.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.DrainOptions")]
 public sealed record DrainOptions(
@@ -20,7 +22,8 @@ public sealed record DrainOptions(
     [property: Id(3)] int MaxAttemptsPerVm = 3,
     [property: Id(4)] string RequestedBy = "api",
     [property: Id(5)] bool Preflight = true,
-    [property: Id(6)] string? Campaign = null);
+    [property: Id(6)] string? Campaign = null,
+    [property: Id(7)] string? DomainLabel = null);
 
 /// <summary>Where a drain is.</summary>
 public enum DrainState

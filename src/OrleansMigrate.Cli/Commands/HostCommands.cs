@@ -17,6 +17,7 @@ public static class HostCommands
         host.Subcommands.Add(SetScheduling("cordon", "Keep new VMs off a host", (c, id) => c.CordonHostAsync(id)));
         host.Subcommands.Add(SetScheduling("uncordon", "Let new VMs onto a host again", (c, id) => c.UncordonHostAsync(id)));
         host.Subcommands.Add(DrainCommand.Build());
+        host.Subcommands.Add(PowerCommands.HostPower());
         host.Subcommands.Add(Remove());
         return host;
     }

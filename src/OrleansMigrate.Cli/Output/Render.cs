@@ -14,7 +14,7 @@ public static class Render
     /// none does (the registry's HEALTH alone would say <c>ok</c> for a host nobody serves).</param>
     public static Table Hosts(IEnumerable<HostRecord> hosts, IReadOnlyList<SiloInfo>? silos = null)
     {
-        var table = new Table().Border(TableBorder.Rounded).AddColumns("HOST", "STATE", "HEALTH");
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("HOST", "STATE", "POWER", "HEALTH");
         if (silos is not null)
         {
             table.AddColumn("AGENT");
@@ -27,6 +27,7 @@ public static class Render
             {
                 Markup.Escape(h.HostId),
                 Markup.Escape(Naming.EnumNames.Of(h.Scheduling)),
+                h.Power == HostPowerState.On ? "on" : "[grey]off[/]",
                 h.Health == HostHealth.Ok ? "[green]ok[/]" : $"[red]{Naming.EnumNames.Of(h.Health)}[/]",
             };
             if (silos is not null)
@@ -91,6 +92,7 @@ public static class Render
         void Row(string k, string v) => table.AddRow(Markup.Escape(k), Markup.Escape(v));
         Row("host", h.HostId);
         Row("scheduling", Naming.EnumNames.Of(h.Scheduling));
+        Row("power", Naming.EnumNames.Of(h.Power) + (h.PowerChangedAt is { } at ? $" since {at:u}" : ""));
         Row("health", Naming.EnumNames.Of(h.Health));
         Row("cores", $"{h.Spec.Cores} ({h.UsedVcpus} used, {h.ReservedVcpus} of them reserved)");
         Row("memory", $"{h.Spec.MemoryMiB} MiB ({h.UsedMemoryMiB} used, {h.ReservedMemoryMiB} of them reserved)");

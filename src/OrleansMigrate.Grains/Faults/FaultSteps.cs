@@ -31,4 +31,5 @@ public static class FaultSteps
     public const string SchedulerSave = "scheduler.save";
     public const string ServicesNotify = "services.notify-moved";
     public const string MaintenanceUpgrade = "maintenance.upgrade";
+    public const string PowerSet = "power.set";
 }

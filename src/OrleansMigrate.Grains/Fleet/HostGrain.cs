@@ -111,6 +111,33 @@ public sealed partial class HostGrain(
         return UpdateAsync(r => r with { Health = health });
     }
 
+    public Task<HostRecord> SetPowerAsync(HostPowerState power)
+    {
+        if (!Enum.IsDefined(power))
+        {
+            throw OmigException.Invalid("power", $"'{power}' is not a power state");
+        }
+
+        var record = Require();
+        if (record.Power == power)
+        {
+            return Task.FromResult(record);
+        }
+
+        // Checked in this grain's turn, like every placement: nothing can land between the check and the change.
+        if (power == HostPowerState.Off && record.Vms.Count > 0)
+        {
+            throw OmigException.Conflict("host", $"host '{HostId}' runs {record.Vms.Count} VM(s): drain it before powering it off");
+        }
+
+        if (power == HostPowerState.Off && record.Reservations.Count > 0)
+        {
+            throw OmigException.Conflict("host", $"host '{HostId}' holds {record.Reservations.Count} reservation(s) of migrations in flight");
+        }
+
+        return UpdateAsync(r => r with { Power = power, PowerChangedAt = time.GetUtcNow() });
+    }
+
     public Task<HostRecord> SetFirmwareAsync(string version)
     {
         if (!VersionNumber.IsValid(version))
@@ -184,9 +211,14 @@ public sealed partial class HostGrain(
             : Task.FromResult(record);
     }
 
-    /// <summary>Schedulability, health, compatibility and capacity after reservations, in that order.</summary>
+    /// <summary>Power, schedulability, health, compatibility and capacity after reservations, in that order.</summary>
     private static void CheckAdmission(HostRecord host, VmSpec vm)
     {
+        if (host.Power != HostPowerState.On)
+        {
+            throw new OmigException(OmigErrorCode.Conflict, "host", $"host '{host.HostId}' is powered off: power it on first (omig host power {host.HostId} on)");
+        }
+
         if (host.Scheduling != SchedulingState.Schedulable)
         {
             throw new OmigException(OmigErrorCode.Conflict, "host", $"host '{host.HostId}' is {host.Scheduling.ToString().ToLowerInvariant()}: no new VMs are placed on it");

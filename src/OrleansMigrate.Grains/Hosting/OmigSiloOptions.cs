@@ -97,6 +97,10 @@ public sealed class OmigSiloOptions
     /// <summary>How rolling-upgrade campaigns upgrade hosts (<c>Omig:Maintenance:Backend</c> simulated|command, <c>Command</c>, <c>TimeoutSeconds</c>).</summary>
     public Operations.MaintenanceOptions Maintenance { get; set; } = new();
 
+    /// <summary>How hosts are powered on and off, and the headroom the power manager keeps (<c>Omig:Power:Backend</c>
+    /// simulated|command, <c>Command</c>, <c>HeadroomPercent</c>, <c>FailureDomainLabel</c>, …).</summary>
+    public Operations.PowerOptions Power { get; set; } = new();
+
     /// <summary>Migration admission limits (<c>Omig:Admission:MaxPerCluster</c>, <c>MaxOutboundPerHost</c>, <c>MaxInboundPerHost</c>);
     /// unset ones keep their defaults (16, 2, 2).</summary>
     public AdmissionSettings Admission { get; set; } = new();

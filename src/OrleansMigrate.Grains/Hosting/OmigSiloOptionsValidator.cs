@@ -195,6 +195,7 @@ public sealed class OmigSiloOptionsValidator : IValidateOptions<OmigSiloOptions>
         }
 
         errors.AddRange(o.Maintenance.Check());
+        errors.AddRange(o.Power.Check());
         errors.AddRange(o.Cloud.Disk.Check());
         errors.AddRange(o.Cloud.Network.Check());
         if (o.Cloud.Network.UsesTaps && (o.HostList.Count != 1 || o.HostList[0] == SiloMetadataKeys.AnyHost))

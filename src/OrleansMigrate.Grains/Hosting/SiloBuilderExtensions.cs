@@ -97,6 +97,7 @@ public static class SiloBuilderExtensions
         }
 
         silo.Services.TryAddSingleton(options.Maintenance);
+        silo.Services.TryAddSingleton(options.Power);
         silo.Services.Configure<MigrationPolicyOptions>(o =>
         {
             foreach (var (name, settings) in options.Policies)
@@ -205,6 +206,10 @@ public static class SiloBuilderExtensions
         silo.Services.TryAddSingleton<Operations.IMaintenanceBackend>(sp => sp.GetRequiredService<Operations.MaintenanceOptions>().Backend.Trim().Equals("command", StringComparison.OrdinalIgnoreCase)
             ? new Operations.CommandMaintenanceBackend(sp.GetRequiredService<Operations.MaintenanceOptions>())
             : ActivatorUtilities.CreateInstance<Operations.SimulatedMaintenanceBackend>(sp));
+        silo.Services.TryAddSingleton(_ => new Operations.PowerOptions());
+        silo.Services.TryAddSingleton<Operations.IPowerBackend>(sp => sp.GetRequiredService<Operations.PowerOptions>().Backend.Trim().Equals("command", StringComparison.OrdinalIgnoreCase)
+            ? new Operations.CommandPowerBackend(sp.GetRequiredService<Operations.PowerOptions>())
+            : ActivatorUtilities.CreateInstance<Operations.SimulatedPowerBackend>(sp));
         silo.Services.AddOmigCloudBackends();
         silo.Services.AddOptions<InvariantAuditOptions>();
         silo.Services.TryAddSingleton<AuditTelemetry>();

@@ -9,7 +9,7 @@ namespace OrleansMigrate.Grains.Migration;
 /// <item><see cref="NotLiveMovable"/> / <see cref="NotMovableNow"/>: whether the VM may be live-migrated at all (its
 /// policy, pass-through devices) and right now (running).</item>
 /// <item><see cref="Refusal"/>: whether a host may take it. A candidate must be another host, take VMs at all
-/// (<see cref="TakesVms"/>: schedulable and healthy), have the VM's CPU features, have room after reservations, run a
+/// (<see cref="TakesVms"/>: powered on, schedulable and healthy), have the VM's CPU features, have room after reservations, run a
 /// hypervisor and firmware no older than the source's (unless the policy allows it), and hold no VM of the same
 /// anti-affinity group (label <see cref="AntiAffinityLabel"/>).</item>
 /// <item><see cref="CompareRoom"/>: which of two allowed hosts is better (the most free memory, then the most free
@@ -43,8 +43,10 @@ public static class DestinationSelector
         NotLiveMovable(vm.Spec, policy)
         ?? (vm.Power == PowerState.Running ? null : new MoveRefusal("vm", $"it is {Naming.EnumNames.Of(vm.Power)}, not running: start or delete it"));
 
-    /// <summary>Whether the host takes VMs at all: schedulable and healthy.</summary>
-    public static bool TakesVms(HostRecord host) => host.Scheduling == SchedulingState.Schedulable && host.Health == HostHealth.Ok;
+    /// <summary>Whether the host takes VMs at all: powered on, schedulable and healthy. Every destination choice (scheduler,
+    /// drains, preflight, planners) goes through it, so a powered-off host is never a destination.</summary>
+    public static bool TakesVms(HostRecord host) =>
+        host.Scheduling == SchedulingState.Schedulable && host.Health == HostHealth.Ok && host.Power == HostPowerState.On;
 
     /// <summary>The best-host rule: positive when <paramref name="x"/> has more room than <paramref name="y"/> (more free
     /// memory after reservations, then more free cores), 0 when equal.</summary>
@@ -64,7 +66,8 @@ public static class DestinationSelector
 
         if (!TakesVms(candidate))
         {
-            return candidate.Scheduling != SchedulingState.Schedulable
+            return candidate.Power != HostPowerState.On ? "it is powered off"
+                : candidate.Scheduling != SchedulingState.Schedulable
                 ? $"it is {candidate.Scheduling.ToString().ToLowerInvariant()}"
                 : $"its health is {candidate.Health.ToString().ToLowerInvariant()}";
         }

@@ -7,6 +7,10 @@ namespace OrleansMigrate.Grains.Operations;
 /// <summary>The per-host steps of a campaign pass: each host advanced through drain, upgrade and check, and new drains started while upgraded hosts have room.</summary>
 public sealed partial class CampaignGrain
 {
+    /// <summary>Why a powered-off host is not upgraded: a campaign skips hosts that are off (its drain, upgrade and check
+    /// need the machine running), at the start and when its turn comes.</summary>
+    internal const string PoweredOffSkip = "powered off: campaigns skip hosts that are off (power it on and run a campaign for it)";
+
     /// <summary>One host one step further, as far as its current step allows without waiting.</summary>
     private async Task<CampaignHost> AdvanceAsync(CampaignHost h)
     {
@@ -126,6 +130,12 @@ public sealed partial class CampaignGrain
 
             try
             {
+                if (await GrainFactory.GetGrain<IHostGrain>(hosts[i].HostId).GetAsync() is { Power: HostPowerState.Off })
+                {
+                    hosts[i] = hosts[i] with { State = CampaignHostState.Skipped, Reason = PoweredOffSkip, EndedAt = time.GetUtcNow() };
+                    continue;
+                }
+
                 var drain = GrainFactory.GetGrain<IHostDrainGrain>(hosts[i].HostId);
                 var current = await drain.GetAsync();
                 if (current is not { IsEnded: false })

@@ -99,7 +99,9 @@ public sealed partial class CampaignGrain(
             .Where(h => spec.SelectorKey is null || (h.Spec.Labels.TryGetValue(spec.SelectorKey, out var v) && v == spec.SelectorValue))
             .Where(h => VersionNumber.Compare(h.Spec.FirmwareVersion, spec.FirmwareVersion) < 0)
             .OrderBy(h => h.Vms.Count).ThenBy(h => h.HostId, StringComparer.Ordinal)
-            .Select(h => new CampaignHost(h.HostId, CampaignHostState.Waiting, h.Spec.FirmwareVersion))
+            .Select(h => h.Power == HostPowerState.On
+                ? new CampaignHost(h.HostId, CampaignHostState.Waiting, h.Spec.FirmwareVersion)
+                : new CampaignHost(h.HostId, CampaignHostState.Skipped, h.Spec.FirmwareVersion, PoweredOffSkip, EndedAt: time.GetUtcNow()))
             .ToImmutableArray();
         await RunningOperations.ListAsync(GrainFactory, Operation);
         S = new CampaignStatus(Id, spec, CampaignState.Running, chosen, 0,

@@ -18,6 +18,9 @@ public sealed partial class HostDrainGrain
     /// refuses are skipped without reading the rest of the ranking.</summary>
     private const int CandidateMargin = 16;
 
+    /// <summary>Passes without a destination between two requests to the power manager for room (the first pass asks).</summary>
+    private const int RoomRequestPasses = 50;
+
     /// <summary>How long a VM is sampled before it moves, and for how long a prediction stands.</summary>
     private static readonly TimeSpan PreflightSample = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan PreflightFresh = TimeSpan.FromSeconds(10);
@@ -47,7 +50,15 @@ public sealed partial class HostDrainGrain
         // the first few of them (enough for every VM it may submit) and keeps them in order as it places VMs. The VM
         // records of the pending VMs only (never the whole fleet).
         var view = await fleetView.ViewAsync(TimeSpan.FromSeconds(1));
-        var ranked = new DrainCandidates(view.RankedFor(options.PreferFirmware).Walk(HostId), options.PreferFirmware,
+        var walk = view.RankedFor(options.PreferFirmware).Walk(HostId);
+        if (options.DomainLabel is { } label)
+        {
+            // A power plan's drain: only hosts of the drained host's failure domain (its headroom was planned per domain).
+            var domain = Planning.PowerPlanner.DomainOf(source, label);
+            walk = walk.Where(h => Planning.PowerPlanner.DomainOf(h, label) == domain);
+        }
+
+        var ranked = new DrainCandidates(walk, options.PreferFirmware,
             take: (slots * MaxSubmitTries) + CandidateMargin);
         var records = (await Task.WhenAll(pending.Select(v => GrainFactory.GetGrain<IVmGrain>(v.VmId).GetAsync())))
             .OfType<VmRecord>().ToDictionary(v => v.VmId, StringComparer.Ordinal);
@@ -96,6 +107,12 @@ public sealed partial class HostDrainGrain
                 {
                     var passes = _noDestination[vm.VmId] = _noDestination.GetValueOrDefault(vm.VmId) + 1;
                     vms[vm.VmId] = DrainPass.NoDestination(vms[vm.VmId], passes, refusals);
+                    if (passes % RoomRequestPasses == 1)
+                    {
+                        // No powered-on host can take it: the power manager powers one on if a powered-off host would do.
+                        await GrainFactory.GetGrain<IPowerGrain>(IPowerGrain.Key).RequestRoomAsync(vm.VmId, HostId, options.DomainLabel);
+                    }
+
                     break;
                 }
 
@@ -202,11 +219,19 @@ public sealed partial class HostDrainGrain
     {
         var refusals = new SortedDictionary<string, string>(StringComparer.Ordinal);
         var grouped = vm.Spec.Labels.ContainsKey(DestinationSelector.AntiAffinityLabel);
+        var domainLabel = S!.Options.DomainLabel;
+        var domain = domainLabel is null ? null : Planning.PowerPlanner.DomainOf(source, domainLabel);
         foreach (var host in ranked)
         {
             if (DestinationSelector.Refusal(vm, source, host, [], policy) is { } why)
             {
                 refusals[host.HostId] = why;
+                continue;
+            }
+
+            if (domain is not null && Planning.PowerPlanner.DomainOf(host, domainLabel!) != domain)
+            {
+                refusals[host.HostId] = $"it is in failure domain '{Planning.PowerPlanner.DomainOf(host, domainLabel!)}', not '{domain}' ({domainLabel})";
                 continue;
             }
 

@@ -42,6 +42,7 @@ public sealed class MigrationClusterFixture : IAsyncLifetime
             silo.Services.AddSingleton<IFaultInjector>(Faults);
             silo.Services.Configure<HostRuntimeOptions>(o => o.SimulatedGuestMiB = 8);
             silo.Services.AddSingleton(new OrleansMigrate.Grains.Operations.MaintenanceOptions { SimulatedUpgradeMs = 200 });
+            silo.Services.AddSingleton(new OrleansMigrate.Grains.Operations.PowerOptions { SimulatedPowerMs = 100, WatchIntervalSeconds = 1, AgentWaitSeconds = 30 });
             silo.Services.Configure<MigrationPolicyOptions>(o =>
             {
                 // A guest that out-dirties a throttled link never converges to a 0.2 ms target.

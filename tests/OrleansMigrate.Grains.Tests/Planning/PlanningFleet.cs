@@ -17,10 +17,11 @@ public sealed class PlanningFleet
 
     public PlanningFleet Host(
         string id, int cores = 32, long memoryGiB = 128, string[]? features = null, string firmware = "1.0.0", string hypervisor = "7.2.0",
-        SchedulingState scheduling = SchedulingState.Schedulable, HostHealth health = HostHealth.Ok, (int Vcpus, long MemoryGiB)? reserved = null)
+        SchedulingState scheduling = SchedulingState.Schedulable, HostHealth health = HostHealth.Ok, (int Vcpus, long MemoryGiB)? reserved = null,
+        string? rack = null)
     {
         var spec = new HostSpec(id, cores, memoryGiB * 1024, "cpu", [.. features ?? DefaultFeatures], 1, firmware, "6.1.0", hypervisor,
-            ImmutableDictionary<string, string>.Empty);
+            rack is null ? ImmutableDictionary<string, string>.Empty : ImmutableDictionary<string, string>.Empty.Add("rack", rack));
         var reservations = reserved is { } r
             ? ImmutableDictionary<string, FleetPlacement>.Empty.Add("mig-x", new FleetPlacement(r.Vcpus, r.MemoryGiB * 1024))
             : ImmutableDictionary<string, FleetPlacement>.Empty;

@@ -23,6 +23,7 @@ public static class OpsEndpoints
         MapDrains(v1.MapGroup("/hosts/{hostId}/drain").WithTags("drains"));
         MapCampaigns(v1.MapGroup("/campaigns").WithTags("campaigns"));
         MapPlans(v1.MapGroup("/plans").WithTags("plans"));
+        MapPower(v1.MapGroup("/power").WithTags("power"));
 
         v1.MapPost("/migrations/preflight", (HttpContext c, CancellationToken _) => ApiCall.MutateAsync(c, async body =>
             {
@@ -170,6 +171,39 @@ public static class OpsEndpoints
                 return new ApiAnswer(StatusCodes.Status202Accepted, plan, $"/v1/plans/{id}");
             }))
             .WithName("ApplyPlan").Produces<FleetPlanStatus>(StatusCodes.Status202Accepted)
+            .RequireAuthorization(ApiRoles.OperatorPolicy);
+    }
+
+    /// <summary><c>omig power plan|apply|show</c> and <c>omig host power</c>: the power manager is one resource, <c>/v1/power</c>.</summary>
+    private static void MapPower(RouteGroupBuilder power)
+    {
+        power.MapGet("", (HttpContext c, CancellationToken _) => ApiCall.ReadAsync(c, async () => (object)await Omig(c).GetPowerAsync()))
+            .WithName("GetPower").Produces<PowerStatus>().RequireAuthorization(ApiRoles.ReadPolicy);
+        power.MapPost("/plan", (HttpContext c, CancellationToken _) => ApiCall.MutateAsync(c, async body =>
+            {
+                var create = body.Length == 0 ? new PowerPlanCreate() : RequestBody.Parse<PowerPlanCreate>(c, body);
+                var plan = await Omig(c).PlanPowerAsync(create.HeadroomPercent ?? 20, create.Domain);
+                return new ApiAnswer(StatusCodes.Status201Created, plan, "/v1/power");
+            }))
+            .WithName("CreatePowerPlan").Accepts<PowerPlanCreate>("application/json").Produces<PowerPlanStatus>(StatusCodes.Status201Created)
+            .RequireAuthorization(ApiRoles.OperatorPolicy);
+        power.MapPost("/apply", (HttpContext c, CancellationToken _) => ApiCall.MutateAsync(c, async _ =>
+                new ApiAnswer(StatusCodes.Status202Accepted, await Omig(c).ApplyPowerPlanAsync(), "/v1/power")))
+            .WithName("ApplyPowerPlan").Produces<PowerPlanStatus>(StatusCodes.Status202Accepted)
+            .RequireAuthorization(ApiRoles.OperatorPolicy);
+        power.MapPost("/hosts/{hostId}", (HttpContext c, string hostId) => ApiCall.MutateAsync(c, async body =>
+            {
+                var id = Ids.Require("host_id", hostId);
+                var set = RequestBody.Parse<HostPowerSet>(c, body);
+                var state = set.State?.Trim().ToLowerInvariant() switch
+                {
+                    "on" => Fleet.HostPowerState.On,
+                    "off" => Fleet.HostPowerState.Off,
+                    _ => throw new ApiProblemException(ApiProblem.Invalid("state", "must be on or off")),
+                };
+                return new ApiAnswer(StatusCodes.Status200OK, await Omig(c).SetHostPowerAsync(id, state, $"api ({Who(c)})"), $"/v1/hosts/{id}");
+            }))
+            .WithName("SetHostPower").Accepts<HostPowerSet>("application/json").Produces<Fleet.HostRecord>()
             .RequireAuthorization(ApiRoles.OperatorPolicy);
     }
 

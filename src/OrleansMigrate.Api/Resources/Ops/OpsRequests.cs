@@ -58,6 +58,12 @@ public sealed record DefragPlanCreate(int Vcpus, long MemoryMib, int? Count = nu
 /// <summary>POST /v1/plans/balance: bring every host to at most <c>max_util</c> (0–1] of its cores and memory.</summary>
 public sealed record BalancePlanCreate(double MaxUtil, int? CoolDownMinutes = null);
 
+/// <summary>POST /v1/power/plan: keep <c>headroom_percent</c> (0–90, default 20) free per failure domain, optionally in one <c>domain</c>.</summary>
+public sealed record PowerPlanCreate(int? HeadroomPercent = null, string? Domain = null);
+
+/// <summary>POST /v1/power/hosts/{id}: <c>state</c> on or off.</summary>
+public sealed record HostPowerSet(string? State = null);
+
 /// <summary>POST /v1/plans/{id}/apply.</summary>
 public sealed record PlanApply(int? MaxParallel = null);
 
