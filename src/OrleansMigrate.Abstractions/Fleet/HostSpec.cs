@@ -9,6 +9,8 @@ namespace OrleansMigrate.Fleet;
 /// <param name="CpuFeatures">CPU feature flags (e.g. <c>avx2</c>, <c>avx512f</c>), lower case.</param>
 /// <param name="HardwareGeneration">Platform generation, 1–1000; newer is larger.</param>
 /// <param name="FirmwareVersion">Dotted numeric version, e.g. <c>2.4.1</c>.</param>
+/// <param name="HypervisorVersion">The QEMU version, e.g. <c>7.2.0</c>; mediated vGPUs move live only between hosts of 8.1 or newer.</param>
+/// <param name="Devices">Devices the host offers to VMs (<c>gpu:A10:4</c>, <c>vf:mlx5:16</c>), each kind and model once.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.HostSpec")]
 public sealed record HostSpec(
@@ -21,4 +23,10 @@ public sealed record HostSpec(
     [property: Id(6)] string FirmwareVersion,
     [property: Id(7)] string KernelVersion,
     [property: Id(8)] string HypervisorVersion,
-    [property: Id(9)] ImmutableDictionary<string, string> Labels);
+    [property: Id(9)] ImmutableDictionary<string, string> Labels,
+    ImmutableArray<DeviceCount> Devices = default)
+{
+    // Normalised on both ways in: a caller that leaves it out and a row stored before devices existed read as empty.
+    [Id(10)]
+    public ImmutableArray<DeviceCount> Devices { get => field.IsDefault ? [] : field; init; } = Devices;
+}
