@@ -26,6 +26,12 @@ public static class DeviceRules
     /// <summary>The devices unplugged before a live move and plugged on the destination after it (SR-IOV VFs).</summary>
     public static IEnumerable<DeviceCount> HotplugDevices(VmSpec vm) => vm.Devices.Where(d => d.Kind == DeviceKind.Vf);
 
+    /// <summary>The hypervisor ids of the VM's hot-pluggable devices, one per VF: <c>vf-MODEL-N</c> (model characters
+    /// other than letters, digits, '_' and '.' become '-'), e.g. <c>vf-mlx5-0</c>, <c>vf-mlx5-1</c>.</summary>
+    public static IReadOnlyList<string> HotplugIds(VmSpec vm) =>
+        [.. HotplugDevices(vm).SelectMany(d => Enumerable.Range(0, d.Count).Select(i =>
+            $"vf-{new string([.. d.Model.Select(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' ? c : '-')])}-{i.ToString(System.Globalization.CultureInfo.InvariantCulture)}"))];
+
     /// <summary>The first mediated vGPU the VM asks for, or null.</summary>
     public static DeviceCount? Vgpu(VmSpec vm) => vm.Devices.FirstOrDefault(d => d.Kind == DeviceKind.Vgpu);
 
