@@ -40,7 +40,7 @@ public sealed class DeviceOperationsTests(MigrationClusterFixture fixture) : IDi
         await Client.CreateVmAsync(first, hosts[0]);
         var host = await Client.GetHostAsync(hosts[0]);
         Assert.Equal((1, 0, 2, 2), (host.UsedDevices("gpu:A10"), host.FreeDevices("gpu:A10"), host.UsedDevices("vf:mlx5"), host.FreeDevices("vf:mlx5")));
-        Assert.Equal(["vf-mlx5-0", "vf-mlx5-1"], await fixture.Runtime.PluggedDevicesAsync(hosts[0], first.VmId));
+        Assert.Equal(["vf-mlx5-0", "vf-mlx5-1"], (await fixture.Runtime.PluggedDevicesAsync(hosts[0], first.VmId)).ToArray());
 
         var second = await Assert.ThrowsAsync<OmigException>(() => Client.CreateVmAsync(Vm(flag, A10), hosts[0]));
         Assert.Equal($"host {hosts[0]} has 0 free gpu:A10, needs 1", second.Reason);
@@ -136,7 +136,7 @@ public sealed class DeviceOperationsTests(MigrationClusterFixture fixture) : IDi
         Assert.All(ended.DeviceSteps.Where(s => s.Action == DeviceAction.Unplug), s => Assert.True(s.At <= precopy, "a VF was unplugged after pre-copy began"));
         var committed = ended.Timeline.First(p => p.Phase == MigrationPhase.PostMigration).StartedAt;
         Assert.All(ended.DeviceSteps.Where(s => s.Action == DeviceAction.Plug), s => Assert.True(s.At >= committed, "a VF was plugged before the resume"));
-        Assert.Equal(["vf-mlx5-0", "vf-mlx5-1"], await fixture.Runtime.PluggedDevicesAsync(hosts[1], vm.VmId));
+        Assert.Equal(["vf-mlx5-0", "vf-mlx5-1"], (await fixture.Runtime.PluggedDevicesAsync(hosts[1], vm.VmId)).ToArray());
         Assert.Equal((0, 2), ((await Client.GetHostAsync(hosts[0])).UsedDevices("vf:mlx5"), (await Client.GetHostAsync(hosts[1])).UsedDevices("vf:mlx5")));
     }
 
