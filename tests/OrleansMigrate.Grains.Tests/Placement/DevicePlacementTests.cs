@@ -66,7 +66,9 @@ public sealed class DevicePlacementTests
         var offered = new DeviceCount[] { new(DeviceKind.Vgpu, "A10-4Q", 4) };
 
         Assert.Equal("mediated vgpu:A10-4Q needs QEMU ≥ 8.1 switchover-ack; host src runs QEMU 7.2.0", Refusal(vm, Host("dst", "7.2.0", offered)));
-        Assert.Equal("mediated vgpu:A10-4Q needs QEMU ≥ 8.1 switchover-ack; host dst runs QEMU 7.2.0", Refusal(vm, Host("dst", "7.2.0", offered), sourceHv: "8.1.0"));
+        // A policy that allows an older QEMU still does not get a vGPU onto one without switchover-ack.
+        Assert.Equal("mediated vgpu:A10-4Q needs QEMU ≥ 8.1 switchover-ack; host dst runs QEMU 7.2.0",
+            DestinationSelector.Refusal(vm, Host("src", "8.1.0"), Host("dst", "7.2.0", offered), [], MigrationPolicy.BuiltIn["any-version"]));
         Assert.Contains("host src runs QEMU 7.2.0", Refusal(vm, Host("dst", "8.1.0", offered)), StringComparison.Ordinal);
         Assert.Null(Refusal(vm, Host("dst", "8.2", offered), sourceHv: "8.1.0"));
         Assert.Equal("host dst has 0 free vgpu:A10-4Q, needs 1", Refusal(vm, Host("dst", "8.2"), sourceHv: "8.1.0"));
