@@ -14,8 +14,6 @@ namespace OrleansMigrate.Migration;
 /// forced it), <c>forced</c> (an operator's force-complete), <c>requested</c> (the data plane was asked, by whom unknown).</param>
 /// <param name="QueuedReason">While queued: why the scheduler's last admission pass did not admit it (a concurrency limit,
 /// named with its numbers); null once admitted.</param>
-/// <param name="DeviceSteps">The hot-plug steps of the VM's SR-IOV VFs, in order: unplugged on the source before
-/// pre-copy, plugged on the destination after the resume (or back on the source after a rollback). Empty for none.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.MigrationStatus")]
 public sealed record MigrationStatus(
@@ -35,12 +33,13 @@ public sealed record MigrationStatus(
     [property: Id(13)] AgentWait? AgentWait = null,
     [property: Id(14)] GuestCheck? GuestCheck = null,
     [property: Id(15)] string? SwitchoverReason = null,
-    [property: Id(16)] string? QueuedReason = null,
-    ImmutableArray<DeviceStep> DeviceSteps = default)
+    [property: Id(16)] string? QueuedReason = null)
 {
-    // Normalised on both ways in: a caller that leaves it out and a status stored before device steps existed read as empty.
+    // An init property (see VmSpec.Devices); left out, it reads as empty.
+    /// <summary>The hot-plug steps of the VM's SR-IOV VFs, in order: unplugged on the source before
+    /// pre-copy, plugged on the destination after the resume (or back on the source after a rollback). Empty for none.</summary>
     [Id(17)]
-    public ImmutableArray<DeviceStep> DeviceSteps { get => field.IsDefault ? [] : field; init; } = DeviceSteps;
+    public ImmutableArray<DeviceStep> DeviceSteps { get => field.IsDefault ? [] : field; init; }
 
     public bool IsEnded => Phase is MigrationPhase.Completed or MigrationPhase.RolledBack or MigrationPhase.Failed;
 }

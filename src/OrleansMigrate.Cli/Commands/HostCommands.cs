@@ -50,8 +50,10 @@ public static class HostCommands
                 parse.GetValue(firmware)!,
                 parse.GetValue(kernel)!,
                 parse.GetValue(hypervisor)!,
-                CliParsers.ParseLabels("--label", parse.GetValue(labels)),
-                DeviceCounts.ParseAll("--device", parse.GetValue(devices)));
+                CliParsers.ParseLabels("--label", parse.GetValue(labels)))
+            {
+                Devices = DeviceCounts.ParseAll("--device", parse.GetValue(devices)),
+            };
             var record = await client.AddHostAsync(spec);
             CommandRunner.Print(parse, record, r => Render.Hosts([r]));
             return ExitCodes.Ok;

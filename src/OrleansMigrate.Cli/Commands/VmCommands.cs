@@ -57,8 +57,10 @@ public static class VmCommands
                 diskArgs.Length == 0 ? [new DiskSpec($"{vmId[..Math.Min(vmId.Length, 58)]}-root", 20)] : [.. diskArgs.Select(CliParsers.ParseDisk)],
                 [.. (parse.GetValue(nics) ?? []).Select(n => CliParsers.ParseNic(n, vmId))],
                 [.. (parse.GetValue(passthrough) ?? []).Select(CliParsers.ParsePassthrough)],
-                parse.GetValue(image) is { } path ? Path.GetFullPath(path) : null,
-                DeviceCounts.ParseAll("--device", parse.GetValue(devices)));
+                parse.GetValue(image) is { } path ? Path.GetFullPath(path) : null)
+            {
+                Devices = DeviceCounts.ParseAll("--device", parse.GetValue(devices)),
+            };
             FleetValidation.ValidateDevices("--device", spec.Devices, FleetValidation.MaxDeviceCountPerVm);
             var record = await client.CreateVmAsync(spec, parse.GetValue(host)!);
             CommandRunner.Print(parse, record, r => Render.Vms([r]));

@@ -54,8 +54,10 @@ public sealed class DeviceCountsTests
     [Fact]
     public void A_VM_asking_for_more_than_64_of_one_device_is_refused_by_the_shape_rules()
     {
-        var vm = new VmSpec("vm-1", 4, 8192, [], "standard", ImmutableDictionary<string, string>.Empty, [new DiskSpec("vm-1-root", 40)], [], [],
-            Devices: [new DeviceCount(DeviceKind.Vf, "mlx5", 65)]);
+        var vm = new VmSpec("vm-1", 4, 8192, [], "standard", ImmutableDictionary<string, string>.Empty, [new DiskSpec("vm-1-root", 40)], [], [])
+        {
+            Devices = [new DeviceCount(DeviceKind.Vf, "mlx5", 65)],
+        };
 
         var ex = Assert.Throws<OmigException>(() => FleetValidation.ValidateVm(vm));
 
@@ -78,11 +80,13 @@ public sealed class DeviceCountsTests
     [Fact]
     public void The_ledger_counts_placed_VMs_and_reservations_against_what_the_host_offers_and_names_the_missing_device()
     {
-        var spec = new HostSpec("h-3", 64, 262144, "cpu", [], 1, "1.0", "6.1", "7.2.0", ImmutableDictionary<string, string>.Empty,
-            [new DeviceCount(DeviceKind.Gpu, "A10", 2), new DeviceCount(DeviceKind.Vf, "mlx5", 8)]);
+        var spec = new HostSpec("h-3", 64, 262144, "cpu", [], 1, "1.0", "6.1", "7.2.0", ImmutableDictionary<string, string>.Empty)
+        {
+            Devices = [new DeviceCount(DeviceKind.Gpu, "A10", 2), new DeviceCount(DeviceKind.Vf, "mlx5", 8)],
+        };
         var host = new HostRecord(spec, HostHealth.Ok, SchedulingState.Schedulable,
-            ImmutableDictionary<string, Placement>.Empty.Add("vm-a", new Placement(2, 1024, [new DeviceCount(DeviceKind.Gpu, "A10", 1), new DeviceCount(DeviceKind.Vf, "mlx5", 2)])),
-            ImmutableDictionary<string, Placement>.Empty.Add("mig-1", new Placement(2, 1024, [new DeviceCount(DeviceKind.Gpu, "A10", 1)])),
+            ImmutableDictionary<string, Placement>.Empty.Add("vm-a", new Placement(2, 1024) { Devices = [new DeviceCount(DeviceKind.Gpu, "A10", 1), new DeviceCount(DeviceKind.Vf, "mlx5", 2)] }),
+            ImmutableDictionary<string, Placement>.Empty.Add("mig-1", new Placement(2, 1024) { Devices = [new DeviceCount(DeviceKind.Gpu, "A10", 1)] }),
             DateTimeOffset.UnixEpoch);
 
         Assert.Equal((2, 0), (host.UsedDevices("gpu:A10"), host.FreeDevices("gpu:A10")));
@@ -97,11 +101,11 @@ public sealed class DeviceCountsTests
     [Fact]
     public void Placements_with_the_same_devices_in_another_order_are_equal_so_a_replayed_reservation_is_idempotent()
     {
-        var a = new Placement(2, 1024, [new DeviceCount(DeviceKind.Gpu, "A10", 1), new DeviceCount(DeviceKind.Vf, "mlx5", 2)]);
-        var b = new Placement(2, 1024, [new DeviceCount(DeviceKind.Vf, "mlx5", 2), new DeviceCount(DeviceKind.Gpu, "A10", 1)]);
+        var a = new Placement(2, 1024) { Devices = [new DeviceCount(DeviceKind.Gpu, "A10", 1), new DeviceCount(DeviceKind.Vf, "mlx5", 2)] };
+        var b = new Placement(2, 1024) { Devices = [new DeviceCount(DeviceKind.Vf, "mlx5", 2), new DeviceCount(DeviceKind.Gpu, "A10", 1)] };
 
         Assert.Equal(a, b);
-        Assert.NotEqual(a, new Placement(2, 1024, [new DeviceCount(DeviceKind.Vf, "mlx5", 1), new DeviceCount(DeviceKind.Gpu, "A10", 1)]));
+        Assert.NotEqual(a, new Placement(2, 1024) { Devices = [new DeviceCount(DeviceKind.Vf, "mlx5", 1), new DeviceCount(DeviceKind.Gpu, "A10", 1)] });
         Assert.NotEqual(a, new Placement(2, 1024));
     }
 }

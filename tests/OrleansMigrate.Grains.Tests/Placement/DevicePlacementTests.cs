@@ -16,13 +16,13 @@ public sealed class DevicePlacementTests
     private static readonly DeviceCount Vgpu = new(DeviceKind.Vgpu, "A10-4Q", 1);
 
     private static HostRecord Host(string id, string hv = "7.2.0", DeviceCount[]? devices = null, params (string Id, DeviceCount[] Devices)[] held) =>
-        new(new HostSpec(id, 64, 262144, "Xeon", ["avx", "avx2"], 3, "2.0.0", "6.1.0", hv, ImmutableDictionary<string, string>.Empty, [.. devices ?? []]),
+        new(new HostSpec(id, 64, 262144, "Xeon", ["avx", "avx2"], 3, "2.0.0", "6.1.0", hv, ImmutableDictionary<string, string>.Empty) { Devices = [.. devices ?? []] },
             HostHealth.Ok, SchedulingState.Schedulable,
-            held.ToImmutableDictionary(h => h.Id, h => new OrleansMigrate.Fleet.Placement(1, 1024, [.. h.Devices])),
+            held.ToImmutableDictionary(h => h.Id, h => new OrleansMigrate.Fleet.Placement(1, 1024) { Devices = [.. h.Devices] }),
             ImmutableDictionary<string, OrleansMigrate.Fleet.Placement>.Empty, DateTimeOffset.UnixEpoch);
 
     private static VmRecord Vm(params DeviceCount[] devices) =>
-        new(new VmSpec("vm-1", 4, 16384, ["avx2"], "standard", ImmutableDictionary<string, string>.Empty, [], [], [], Devices: [.. devices]),
+        new(new VmSpec("vm-1", 4, 16384, ["avx2"], "standard", ImmutableDictionary<string, string>.Empty, [], [], []) { Devices = [.. devices] },
             "src", PowerState.Running, DateTimeOffset.UnixEpoch);
 
     private static string? Refusal(VmRecord vm, HostRecord candidate, string sourceHv = "7.2.0") =>

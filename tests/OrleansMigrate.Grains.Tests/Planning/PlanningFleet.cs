@@ -21,7 +21,7 @@ public sealed class PlanningFleet
         DeviceCount[]? devices = null)
     {
         var spec = new HostSpec(id, cores, memoryGiB * 1024, "cpu", [.. features ?? DefaultFeatures], 1, firmware, "6.1.0", hypervisor,
-            ImmutableDictionary<string, string>.Empty, [.. devices ?? []]);
+            ImmutableDictionary<string, string>.Empty) { Devices = [.. devices ?? []] };
         var reservations = reserved is { } r
             ? ImmutableDictionary<string, FleetPlacement>.Empty.Add("mig-x", new FleetPlacement(r.Vcpus, r.MemoryGiB * 1024))
             : ImmutableDictionary<string, FleetPlacement>.Empty;
@@ -40,7 +40,7 @@ public sealed class PlanningFleet
     {
         var labels = group is null ? ImmutableDictionary<string, string>.Empty : ImmutableDictionary<string, string>.Empty.Add(DestinationSelector.AntiAffinityLabel, group);
         var spec = new VmSpec(id, vcpus, memoryMiB, [.. features ?? ["avx"]], instanceClass, labels, [], [],
-            passthrough ? [new PassthroughDevice("0000:3b:00.0", "gpu")] : [], Devices: [.. devices ?? []]);
+            passthrough ? [new PassthroughDevice("0000:3b:00.0", "gpu")] : []) { Devices = [.. devices ?? []] };
         vms.Add(new VmRecord(spec, host, PowerState.Running, DateTimeOffset.UnixEpoch));
         return this;
     }
