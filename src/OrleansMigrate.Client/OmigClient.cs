@@ -49,6 +49,15 @@ public sealed partial class OmigClient : IAsyncDisposable
             ?? throw OmigException.NotFound("host", $"host '{hostId}' is not registered");
     }
 
+    /// <summary>Replaces the devices a host offers; refused when a kind and model would drop under what its VMs and
+    /// reservations hold.</summary>
+    public async Task<HostRecord> SetHostDevicesAsync(string hostId, ImmutableArray<DeviceCount> devices)
+    {
+        FleetValidation.ValidateDevices("devices", devices, FleetValidation.MaxDeviceCount);
+        await GetHostAsync(hostId);
+        return await Grains.GetGrain<IHostGrain>(hostId).SetDevicesAsync(devices);
+    }
+
     public async Task<HostRecord> CordonHostAsync(string hostId)
     {
         await GetHostAsync(hostId);

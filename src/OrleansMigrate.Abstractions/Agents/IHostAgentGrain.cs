@@ -87,6 +87,19 @@ public interface IHostAgentGrain : IGrainWithStringKey
     [Alias("GetVmDetail")]
     Task<string?> GetVmDetailAsync(string vmId);
 
+    /// <summary>The VM's SR-IOV VFs (hot-pluggable devices, e.g. <c>vf-mlx5-0</c>) its hypervisor has plugged now.</summary>
+    [Alias("GetPluggedDevices")]
+    Task<System.Collections.Immutable.ImmutableArray<string>> GetPluggedDevicesAsync(string vmId);
+
+    /// <summary>Plugs one of the VM's SR-IOV VFs (a hot-pluggable device, e.g. <c>vf-mlx5-0</c>); returns the ms it took.
+    /// Idempotent.</summary>
+    [Alias("PlugDevice")]
+    Task<double> PlugDeviceAsync(string vmId, string deviceId);
+
+    /// <summary>Unplugs one of the VM's SR-IOV VFs and returns once the hypervisor let it go, with the ms it took. Idempotent.</summary>
+    [Alias("UnplugDevice")]
+    Task<double> UnplugDeviceAsync(string vmId, string deviceId);
+
     /// <summary>
     /// One QMP command for the VM's QEMU, as JSON (<c>{"execute": …, "arguments": {…}}</c>), passed through
     /// this agent, which owns the monitor socket. Returns QEMU's reply as JSON (<c>{"return": …}</c> or

@@ -19,6 +19,15 @@ public static partial class FleetValidation
     public const int MaxDisksPerVm = 64;
     public const int MaxNicsPerVm = 32;
     public const int MaxPassthroughPerVm = 16;
+
+    /// <summary>Most device lines (kinds and models) a host offers or a VM asks for.</summary>
+    public const int MaxDeviceLines = 16;
+
+    /// <summary>Most devices of one kind and model on a host (e.g. SR-IOV VFs of a NIC).</summary>
+    public const int MaxDeviceCount = 1024;
+
+    /// <summary>Most devices of one kind and model one VM asks for.</summary>
+    public const int MaxDeviceCountPerVm = 64;
     public const long MaxHostMemoryMiB = 64L * 1024 * 1024;
     public const long MaxVmMemoryMiB = 16L * 1024 * 1024;
     public const long MaxDiskGiB = 64L * 1024;
@@ -34,6 +43,9 @@ public static partial class FleetValidation
 
     [GeneratedRegex("^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")]
     private static partial Regex MacPattern();
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    private static partial Regex DeviceModelPattern();
 
     [GeneratedRegex("^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]$")]
     private static partial Regex PciAddressPattern();
@@ -79,6 +91,7 @@ public static partial class FleetValidation
         RequireVersion("kernel", spec.KernelVersion);
         RequireVersion("hypervisor", spec.HypervisorVersion);
         ValidateLabels("labels", spec.Labels);
+        ValidateDevices("devices", spec.Devices, MaxDeviceCount);
     }
 
     public static void ValidateVm(VmSpec spec)
@@ -179,6 +192,46 @@ public static partial class FleetValidation
             }
 
             RequireId($"passthrough[{i}].kind", dev.Kind);
+        }
+
+        ValidateDevices("devices", spec.Devices, MaxDeviceCountPerVm);
+    }
+
+    /// <summary>True when <paramref name="model"/> is 1–64 of letters, digits, '.', '_', '-', starting with a letter or digit.</summary>
+    public static bool IsValidDeviceModel(string? model) => model is not null && DeviceModelPattern().IsMatch(model);
+
+    /// <summary>Refuses a device list that is too long, holds a bad kind, model or count (1–<paramref name="maxCount"/>),
+    /// or names the same kind and model twice; the error names <paramref name="field"/> and the entry.</summary>
+    public static void ValidateDevices(string field, ImmutableArray<DeviceCount> devices, int maxCount)
+    {
+        if (devices.IsDefault || devices.Length > MaxDeviceLines)
+        {
+            throw OmigException.Invalid(field, $"at most {MaxDeviceLines} kinds and models");
+        }
+
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < devices.Length; i++)
+        {
+            var d = devices[i] ?? throw OmigException.Invalid($"{field}[{i}]", "is required");
+            if (!Enum.IsDefined(d.Kind))
+            {
+                throw OmigException.Invalid($"{field}[{i}].kind", $"'{d.Kind}' is not one of {DeviceCounts.KindList}");
+            }
+
+            if (!IsValidDeviceModel(d.Model))
+            {
+                throw OmigException.Invalid($"{field}[{i}].model", $"'{Truncate(d.Model)}' must be 1-64 of letters, digits, '.', '_' and '-'");
+            }
+
+            if (d.Count < 1 || d.Count > maxCount)
+            {
+                throw OmigException.Invalid($"{field}[{i}].count", $"{d.Key} count must be between 1 and {maxCount}, got {d.Count}");
+            }
+
+            if (!keys.Add(d.Key))
+            {
+                throw OmigException.Invalid($"{field}[{i}]", $"{d.Key} is listed twice");
+            }
         }
     }
 

@@ -42,11 +42,50 @@ public sealed record HostRecord(
 
     public long ReservedMemoryMiB => SumOf(Reservations).MemoryMiB;
 
-    private static Sum SumOf(ImmutableDictionary<string, Placement> placements) =>
-        placements.IsEmpty ? Sum.Zero : Sums.GetValue(placements, static d => new Sum(d.Values.Sum(p => p.Vcpus), d.Values.Sum(p => p.MemoryMiB)));
-
-    private sealed record Sum(int Vcpus, long MemoryMiB)
+    /// <summary>How many devices of <paramref name="key"/> (<c>kind:model</c>, e.g. <c>gpu:A10</c>) the host offers.</summary>
+    public int OfferedDevices(string key)
     {
-        public static readonly Sum Zero = new(0, 0);
+        var n = 0;
+        foreach (var d in Spec.Devices)
+        {
+            if (d.Key == key)
+            {
+                n += d.Count;
+            }
+        }
+
+        return n;
+    }
+
+    /// <summary>How many devices of <paramref name="key"/> placed VMs and reservations hold.</summary>
+    public int UsedDevices(string key) => SumOf(Vms).Devices.GetValueOrDefault(key) + SumOf(Reservations).Devices.GetValueOrDefault(key);
+
+    /// <summary>How many devices of <paramref name="key"/> are free after reservations (negative only when an
+    /// operator shrank the inventory under what is held, which <c>SetDevices</c> refuses).</summary>
+    public int FreeDevices(string key) => OfferedDevices(key) - UsedDevices(key);
+
+    /// <summary>The first device of <paramref name="wanted"/> this host has too few of, after reservations, as
+    /// "host h-3 has 0 free gpu:A10, needs 1"; null when it has them all.</summary>
+    public string? MissingDevice(IEnumerable<DeviceCount> wanted)
+    {
+        foreach (var (key, need) in DeviceCounts.ByKey(wanted))
+        {
+            var free = FreeDevices(key);
+            if (free < need)
+            {
+                return $"host {HostId} has {Math.Max(free, 0)} free {key}, needs {need}";
+            }
+        }
+
+        return null;
+    }
+
+    private static Sum SumOf(ImmutableDictionary<string, Placement> placements) =>
+        placements.IsEmpty ? Sum.Zero : Sums.GetValue(placements, static d => new Sum(d.Values.Sum(p => p.Vcpus), d.Values.Sum(p => p.MemoryMiB),
+            DeviceCounts.ByKey(d.Values.SelectMany(p => p.Devices))));
+
+    private sealed record Sum(int Vcpus, long MemoryMiB, Dictionary<string, int> Devices)
+    {
+        public static readonly Sum Zero = new(0, 0, new Dictionary<string, int>(StringComparer.Ordinal));
     }
 }

@@ -34,6 +34,11 @@ public interface IHostGrain : IGrainWithStringKey
     [Alias("SetFirmware")]
     Task<HostRecord> SetFirmwareAsync(string version);
 
+    /// <summary>Replaces the devices the host offers (<c>omig host update --device</c>). Refused when it would offer fewer
+    /// of a kind and model than placed VMs and reservations hold.</summary>
+    [Alias("SetDevices")]
+    Task<HostRecord> SetDevicesAsync(System.Collections.Immutable.ImmutableArray<DeviceCount> devices);
+
     /// <summary>Checks schedulability, compatibility and capacity, then records the VM as placed here.
     /// Idempotent for the same VM and size.</summary>
     [Alias("PlaceVm")]

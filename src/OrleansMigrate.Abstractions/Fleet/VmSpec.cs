@@ -20,4 +20,12 @@ public sealed record VmSpec(
     [property: Id(6)] ImmutableArray<DiskSpec> Disks,
     [property: Id(7)] ImmutableArray<NicSpec> Nics,
     [property: Id(8)] ImmutableArray<PassthroughDevice> PassthroughDevices,
-    [property: Id(9)] string? Image = null);
+    [property: Id(9)] string? Image = null)
+{
+    // An init property, not a positional parameter: an optional struct parameter's default cannot be described (the
+    // OpenAPI document). Normalised: left out, or in a row stored before devices existed, it reads as empty.
+    /// <summary>Devices the VM asks for (<c>gpu:A10:1</c>, <c>vf:mlx5:2</c>): a host must have them free, the
+    /// host ledger holds them like cores and memory, and each kind has its migration rule. Never default (empty for none).</summary>
+    [Id(10)]
+    public ImmutableArray<DeviceCount> Devices { get => field.IsDefault ? [] : field; init; }
+}

@@ -35,5 +35,11 @@ public sealed record MigrationStatus(
     [property: Id(15)] string? SwitchoverReason = null,
     [property: Id(16)] string? QueuedReason = null)
 {
+    // An init property (see VmSpec.Devices); left out, it reads as empty.
+    /// <summary>The hot-plug steps of the VM's SR-IOV VFs, in order: unplugged on the source before
+    /// pre-copy, plugged on the destination after the resume (or back on the source after a rollback). Empty for none.</summary>
+    [Id(17)]
+    public ImmutableArray<DeviceStep> DeviceSteps { get => field.IsDefault ? [] : field; init; }
+
     public bool IsEnded => Phase is MigrationPhase.Completed or MigrationPhase.RolledBack or MigrationPhase.Failed;
 }

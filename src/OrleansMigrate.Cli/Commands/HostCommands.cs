@@ -12,6 +12,7 @@ public static class HostCommands
     {
         var host = new Command("host", "Hypervisor hosts in the fleet registry");
         host.Subcommands.Add(Add());
+        host.Subcommands.Add(Update());
         host.Subcommands.Add(List());
         host.Subcommands.Add(Show());
         host.Subcommands.Add(SetScheduling("cordon", "Keep new VMs off a host", (c, id) => c.CordonHostAsync(id)));
@@ -36,7 +37,8 @@ public static class HostCommands
         var kernel = new Option<string>("--kernel") { Description = "Kernel version", DefaultValueFactory = _ => "6.1.0" };
         var hypervisor = new Option<string>("--hypervisor") { Description = "Hypervisor (QEMU) version", DefaultValueFactory = _ => "7.2.0" };
         var labels = new Option<string[]>("--label") { Description = "KEY=VALUE, repeatable", AllowMultipleArgumentsPerToken = false };
-        var cmd = new Command("add", "Register a host") { id, cores, memory, cpuModel, features, hwGen, firmware, kernel, hypervisor, labels };
+        var devices = DeviceOption("Devices the host offers");
+        var cmd = new Command("add", "Register a host") { id, cores, memory, cpuModel, features, hwGen, firmware, kernel, hypervisor, labels, devices };
         cmd.SetClientAction(async (parse, client, _) =>
         {
             var spec = new HostSpec(
@@ -49,9 +51,42 @@ public static class HostCommands
                 parse.GetValue(firmware)!,
                 parse.GetValue(kernel)!,
                 parse.GetValue(hypervisor)!,
-                CliParsers.ParseLabels("--label", parse.GetValue(labels)));
+                CliParsers.ParseLabels("--label", parse.GetValue(labels)))
+            {
+                Devices = DeviceCounts.ParseAll("--device", parse.GetValue(devices)),
+            };
             var record = await client.AddHostAsync(spec);
             CommandRunner.Print(parse, record, r => Render.Hosts([r]));
+            return ExitCodes.Ok;
+        });
+        return cmd;
+    }
+
+    /// <summary><c>--device KIND:MODEL:COUNT</c>, repeatable (kinds: gpu, fpga, vf, vgpu).</summary>
+    internal static Option<string[]> DeviceOption(string what) =>
+        new("--device") { Description = $"{what}: KIND:MODEL:COUNT (kind gpu, fpga, vf or vgpu), e.g. gpu:A10:4, vf:mlx5:16; repeatable", AllowMultipleArgumentsPerToken = false };
+
+    private static Command Update()
+    {
+        var id = HostId();
+        var devices = DeviceOption("The devices the host offers from now on (replaces the list)");
+        var clear = new Option<bool>("--no-devices") { Description = "The host offers no devices from now on" };
+        var cmd = new Command("update", "Change what a registered host offers: its devices (refused below what its VMs and reservations hold)") { id, devices, clear };
+        cmd.SetClientAction(async (parse, client, _) =>
+        {
+            var given = parse.GetValue(devices) ?? [];
+            if (given.Length == 0 && !parse.GetValue(clear))
+            {
+                throw Errors.OmigException.Invalid("--device", "name at least one device, or --no-devices to offer none");
+            }
+
+            if (given.Length > 0 && parse.GetValue(clear))
+            {
+                throw Errors.OmigException.Invalid("--no-devices", "cannot be combined with --device");
+            }
+
+            var record = await client.SetHostDevicesAsync(parse.GetValue(id)!, DeviceCounts.ParseAll("--device", given));
+            CommandRunner.Print(parse, record, r => Render.HostDetail(r, null, "not asked (omig host show asks the agent)"));
             return ExitCodes.Ok;
         });
         return cmd;

@@ -36,10 +36,11 @@ public static class VmCommands
         var disks = new Option<string[]>("--disk") { Description = "Cloud disk ID:SIZE_GIB, repeatable (default: VM-root:20)" };
         var nics = new Option<string[]>("--nic") { Description = "NIC VPC:IP[:MAC], repeatable" };
         var passthrough = new Option<string[]>("--passthrough") { Description = "Pass-through PCI device ADDRESS=KIND, repeatable" };
+        var devices = HostCommands.DeviceOption("Devices the VM needs, held on its host like cores and memory");
         var image = new Option<string?>("--image") { Description = "Raw boot image, an absolute path every host sees (QEMU hosts; must be inside their image directories)" };
         var cmd = new Command("create", "Create a VM on a host: reserve capacity, create its disks and flows, start it")
         {
-            id, host, vcpus, memory, features, instanceClass, labels, disks, nics, passthrough, image,
+            id, host, vcpus, memory, features, instanceClass, labels, disks, nics, passthrough, image, devices,
         };
         cmd.SetClientAction(async (parse, client, _) =>
         {
@@ -56,7 +57,11 @@ public static class VmCommands
                 diskArgs.Length == 0 ? [new DiskSpec($"{vmId[..Math.Min(vmId.Length, 58)]}-root", 20)] : [.. diskArgs.Select(CliParsers.ParseDisk)],
                 [.. (parse.GetValue(nics) ?? []).Select(n => CliParsers.ParseNic(n, vmId))],
                 [.. (parse.GetValue(passthrough) ?? []).Select(CliParsers.ParsePassthrough)],
-                parse.GetValue(image) is { } path ? Path.GetFullPath(path) : null);
+                parse.GetValue(image) is { } path ? Path.GetFullPath(path) : null)
+            {
+                Devices = DeviceCounts.ParseAll("--device", parse.GetValue(devices)),
+            };
+            FleetValidation.ValidateDevices("--device", spec.Devices, FleetValidation.MaxDeviceCountPerVm);
             var record = await client.CreateVmAsync(spec, parse.GetValue(host)!);
             CommandRunner.Print(parse, record, r => Render.Vms([r]));
             return ExitCodes.Ok;

@@ -100,6 +100,8 @@ public static class Render
         Row("hardware generation", h.Spec.HardwareGeneration.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Row("firmware / kernel / hypervisor", $"{h.Spec.FirmwareVersion} / {h.Spec.KernelVersion} / {h.Spec.HypervisorVersion}");
         Row("labels", string.Join(", ", h.Spec.Labels.Select(kv => $"{kv.Key}={kv.Value}")));
+        Row("devices", h.Spec.Devices.IsEmpty ? "none" : string.Join(", ", h.Spec.Devices.Select(d =>
+            $"{d} ({h.UsedDevices(d.Key)} held, {h.FreeDevices(d.Key)} free)")));
         Row("vms", string.Join(", ", h.Vms.Keys.Order(StringComparer.Ordinal)));
         Row("reservations", string.Join(", ", h.Reservations.Select(r => $"{r.Key} ({r.Value.Vcpus} vcpu, {r.Value.MemoryMiB} MiB)")));
         Row("agent", agent is null ? $"unavailable: {agentError}" : $"silo {agent.SiloName} (pid {agent.ProcessId}), driver {agent.Driver}, running {agent.RunningVms.Length} VM(s)");
@@ -142,9 +144,21 @@ public static class Render
             Row("passthrough", $"{p.Address} ({p.Kind}): live migration refused");
         }
 
+        foreach (var d in v.Spec.Devices)
+        {
+            Row("device", $"{d}: {DeviceRule(d.Kind)}");
+        }
+
         Row("created", v.CreatedAt.ToString("u", System.Globalization.CultureInfo.InvariantCulture));
         return table;
     }
+
+    private static string DeviceRule(DeviceKind kind) => kind switch
+    {
+        DeviceKind.Vf => "unplugged before a live move, plugged on the destination after",
+        DeviceKind.Vgpu => "moves live only between QEMU 8.1+ hosts (switchover-ack)",
+        _ => "pass-through: needs a cold move",
+    };
 
     public static Table Migrations(IEnumerable<Migration.MigrationStatus> migrations)
     {

@@ -215,6 +215,12 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
                 await AttachNicsAsync(spec);
                 await driver.CreateVmAsync(hv);
                 await driver.StartVmAsync(spec.VmId);
+
+                // A fresh boot gets its VFs at once; an incoming VM gets them after its migration resumes.
+                foreach (var device in hv.HotplugDevices)
+                {
+                    await driver.PlugDeviceAsync(spec.VmId, device);
+                }
             }
             catch (Exception ex) when (ex is ArgumentException or QemuException)
             {
@@ -227,6 +233,54 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         {
             held.Dispose();
         }
+    }
+
+    public async Task<ImmutableArray<string>> PluggedDevicesAsync(string hostId, string vmId)
+    {
+        try
+        {
+            return [.. await Driver(hostId).PluggedDevicesAsync(vmId)];
+        }
+        catch (VmNotFoundException)
+        {
+            throw OmigException.NotFound("vm", $"VM '{vmId}' does not run on host '{hostId}'");
+        }
+    }
+
+    public Task<double> PlugDeviceAsync(string hostId, string vmId, string deviceId) =>
+        DeviceStepAsync(hostId, vmId, deviceId, "plug", (d, ct) => d.PlugDeviceAsync(vmId, deviceId, ct));
+
+    public Task<double> UnplugDeviceAsync(string hostId, string vmId, string deviceId) =>
+        DeviceStepAsync(hostId, vmId, deviceId, "unplug", (d, ct) => d.UnplugDeviceAsync(vmId, deviceId, ct));
+
+    /// <summary>One hot-plug step, timed; the driver's errors as the registry's (an unknown VM, a device the VM does not
+    /// have, a hypervisor that cannot hot-plug or did not let the device go).</summary>
+    private async Task<double> DeviceStepAsync(string hostId, string vmId, string deviceId, string action, Func<IHypervisorDriver, CancellationToken, Task> step)
+    {
+        var driver = Driver(hostId);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            await step(driver, CancellationToken.None);
+        }
+        catch (VmNotFoundException)
+        {
+            throw OmigException.NotFound("vm", $"VM '{vmId}' does not run on host '{hostId}'");
+        }
+        catch (ArgumentException ex)
+        {
+            throw OmigException.Invalid("device", ArgumentMessages.Reason(ex));
+        }
+        catch (NotSupportedException ex)
+        {
+            throw new OmigException(OmigErrorCode.Incompatible, "device", $"host '{hostId}': {ex.Message}");
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or QemuException or Hypervisor.Qmp.QmpCommandException)
+        {
+            throw OmigException.Unavailable("device", $"{action} {deviceId} of VM '{vmId}' on host '{hostId}': {ex.Message}");
+        }
+
+        return System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds;
     }
 
     public async Task DestroyVmAsync(string hostId, string vmId)

@@ -172,6 +172,12 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
 
     public Task<string> QmpAsync(string vmId, string commandJson) => runtime.QmpAsync(HostId, vmId, commandJson);
 
+    public Task<System.Collections.Immutable.ImmutableArray<string>> GetPluggedDevicesAsync(string vmId) => runtime.PluggedDevicesAsync(HostId, vmId);
+
+    public Task<double> PlugDeviceAsync(string vmId, string deviceId) => runtime.PlugDeviceAsync(HostId, vmId, deviceId);
+
+    public Task<double> UnplugDeviceAsync(string vmId, string deviceId) => runtime.UnplugDeviceAsync(HostId, vmId, deviceId);
+
     public Task<OrleansMigrate.Migration.PreflightPrediction> PredictAsync(string vmId, MigrationTuning tuning, int sampleMs) =>
         runtime.PredictAsync(HostId, vmId, tuning, TimeSpan.FromMilliseconds(Math.Clamp(sampleMs, 100, 10_000)));
 

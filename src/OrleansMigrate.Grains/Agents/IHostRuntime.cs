@@ -29,6 +29,15 @@ public interface IHostRuntime
 
     Task DestroyVmAsync(string hostId, string vmId);
 
+    /// <summary>The VM's hot-pluggable devices (SR-IOV VFs) plugged now.</summary>
+    Task<ImmutableArray<string>> PluggedDevicesAsync(string hostId, string vmId);
+
+    /// <summary>Plugs one of the VM's hot-pluggable devices; returns how long it took in ms.</summary>
+    Task<double> PlugDeviceAsync(string hostId, string vmId, string deviceId);
+
+    /// <summary>Unplugs one of the VM's hot-pluggable devices and waits until the hypervisor let it go; returns the ms it took.</summary>
+    Task<double> UnplugDeviceAsync(string hostId, string vmId, string deviceId);
+
     /// <summary>Destination: defines the VM and listens, prepared for the stream <paramref name="tuning"/> describes (its
     /// migration channels); null: one stream.</summary>
     Task<IncomingEndpoint> PrepareIncomingAsync(string hostId, string migrationId, VmSpec spec, MigrationTuning? tuning = null,

@@ -57,6 +57,7 @@ public static class QemuVmSpecs
             VmId = vm.VmId,
             MemoryMiB = (int)vm.MemoryMiB,
             VCpuCount = Math.Clamp(vm.Vcpus, 1, 256),
+            HotplugDevices = Migration.DeviceRules.HotplugIds(vm),
             Qemu = new QemuGuest
             {
                 ImagePath = vm.Image,

@@ -28,6 +28,7 @@ public static class SimulatedVmSpecs
             VmId = vm.VmId,
             MemoryMiB = memory,
             VCpuCount = Math.Clamp(vm.Vcpus, 1, 256),
+            HotplugDevices = Migration.DeviceRules.HotplugIds(vm),
             Simulation = new SimulatedGuestOptions
             {
                 Workload = dirty == 0 ? null : new GuestWorkloadOptions

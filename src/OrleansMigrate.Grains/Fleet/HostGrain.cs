@@ -148,11 +148,30 @@ public sealed partial class HostGrain(
         return UpdateAsync(r => r with { Spec = r.Spec with { FirmwareVersion = version } });
     }
 
+    public Task<HostRecord> SetDevicesAsync(ImmutableArray<DeviceCount> devices)
+    {
+        FleetValidation.ValidateDevices("devices", devices, FleetValidation.MaxDeviceCount);
+        var record = Require();
+
+        // What placed VMs and reservations hold must stay offered: the ledger never shows a device held twice over.
+        var offered = DeviceCounts.ByKey(devices);
+        foreach (var key in record.Vms.Values.Concat(record.Reservations.Values).SelectMany(p => p.Devices).Select(d => d.Key).Distinct(StringComparer.Ordinal))
+        {
+            var used = record.UsedDevices(key);
+            if (offered.GetValueOrDefault(key) < used)
+            {
+                throw OmigException.Conflict("devices", $"host {HostId} has {used} {key} held by VMs and reservations; it cannot offer {offered.GetValueOrDefault(key)}");
+            }
+        }
+
+        return UpdateAsync(r => r with { Spec = r.Spec with { Devices = devices } });
+    }
+
     public Task<HostRecord> PlaceVmAsync(VmSpec vm)
     {
         FleetValidation.ValidateVm(vm);
         var record = Require();
-        var wanted = new FleetPlacement(vm.Vcpus, vm.MemoryMiB);
+        var wanted = FleetPlacement.Of(vm);
         if (record.Vms.TryGetValue(vm.VmId, out var placed))
         {
             return placed == wanted
@@ -175,7 +194,7 @@ public sealed partial class HostGrain(
         FleetValidation.RequireId("reservation_id", reservationId);
         FleetValidation.ValidateVm(vm);
         var record = Require();
-        var wanted = new FleetPlacement(vm.Vcpus, vm.MemoryMiB);
+        var wanted = FleetPlacement.Of(vm);
         if (record.Reservations.TryGetValue(reservationId, out var held))
         {
             return held == wanted
@@ -211,7 +230,7 @@ public sealed partial class HostGrain(
             : Task.FromResult(record);
     }
 
-    /// <summary>Power, schedulability, health, compatibility and capacity after reservations, in that order.</summary>
+    /// <summary>Power, schedulability, health, compatibility and capacity (cores, memory, devices) after reservations, in that order.</summary>
     private static void CheckAdmission(HostRecord host, VmSpec vm)
     {
         if (host.Power != HostPowerState.On)
@@ -244,6 +263,12 @@ public sealed partial class HostGrain(
         {
             throw new OmigException(OmigErrorCode.InsufficientCapacity, "memory_mib",
                 $"host '{host.HostId}' has {host.FreeMemoryMiB} of {host.Spec.MemoryMiB} MiB free after reservations; the VM needs {vm.MemoryMiB}");
+        }
+
+        // Checked here, one call at a time, like cores and memory: two creates or migrations can never hold one device.
+        if (!vm.Devices.IsEmpty && host.MissingDevice(vm.Devices) is { } missing)
+        {
+            throw new OmigException(OmigErrorCode.InsufficientCapacity, "devices", missing);
         }
     }
 
@@ -357,8 +382,8 @@ public sealed partial class HostGrain(
     }
 
     private static bool SameSpec(HostSpec a, HostSpec b) =>
-        a with { CpuFeatures = [], Labels = ImmutableDictionary<string, string>.Empty } == b with { CpuFeatures = [], Labels = ImmutableDictionary<string, string>.Empty }
-        && a.CpuFeatures.SequenceEqual(b.CpuFeatures) && a.Labels.Count == b.Labels.Count && !a.Labels.Except(b.Labels).Any();
+        a with { CpuFeatures = [], Labels = ImmutableDictionary<string, string>.Empty, Devices = [] } == b with { CpuFeatures = [], Labels = ImmutableDictionary<string, string>.Empty, Devices = [] }
+        && DeviceCounts.SameSet(a.Devices, b.Devices) && a.CpuFeatures.SequenceEqual(b.CpuFeatures) && a.Labels.Count == b.Labels.Count && !a.Labels.Except(b.Labels).Any();
 
     [LoggerMessage(EventId = 1304, Level = LogLevel.Warning, Message = "Host {HostId} gave back reservation {ReservationId}, held for {Seconds:0} s by no migration and no scheduler shard (its shard's silo died between the reservation and storing the migration)")]
     private static partial void LogOrphanReleased(ILogger logger, string hostId, string reservationId, double seconds);

@@ -7,9 +7,11 @@ namespace OrleansMigrate.Grains.Migration;
 /// preflight alike: pure rules over the registry's records, so they are table-tested without a cluster.
 /// <list type="bullet">
 /// <item><see cref="NotLiveMovable"/> / <see cref="NotMovableNow"/>: whether the VM may be live-migrated at all (its
-/// policy, pass-through devices) and right now (running).</item>
+/// policy, pass-through devices — the old PCI list and <see cref="DeviceRules.PassThrough"/> GPUs and FPGAs) and right
+/// now (running).</item>
 /// <item><see cref="Refusal"/>: whether a host may take it. A candidate must be another host, take VMs at all
-/// (<see cref="TakesVms"/>: powered on, schedulable and healthy), have the VM's CPU features, have room after reservations, run a
+/// (<see cref="TakesVms"/>: powered on, schedulable and healthy), have the VM's CPU features, have room (cores, memory and the VM's
+/// devices) after reservations, run QEMUs with switchover-ack on both sides for a mediated vGPU (<see cref="DeviceRules"/>), run a
 /// hypervisor and firmware no older than the source's (unless the policy allows it), and hold no VM of the same
 /// anti-affinity group (label <see cref="AntiAffinityLabel"/>).</item>
 /// <item><see cref="CompareRoom"/>: which of two allowed hosts is better (the most free memory, then the most free
@@ -33,6 +35,11 @@ public static class DestinationSelector
         {
             return new("vm", $"it has pass-through devices ({string.Join(", ", vm.PassthroughDevices.Select(d => $"{d.Address} {d.Kind}"))}): "
                 + "their state lives in hardware, so it is never live-migrated; stop it and cold-move it");
+        }
+
+        if (DeviceRules.PassThrough(vm) is { } device)
+        {
+            return new("devices", $"pass-through {device.Key} needs a cold move");
         }
 
         return null;
@@ -100,6 +107,16 @@ public static class DestinationSelector
             return $"{candidate.FreeMemoryMiB} MiB free after reservations, the VM needs {vm.Spec.MemoryMiB}";
         }
 
+        if (!vm.Spec.Devices.IsEmpty && candidate.MissingDevice(vm.Spec.Devices) is { } missing)
+        {
+            return missing;
+        }
+
+        if (DeviceRules.VgpuRefusal(vm.Spec, source.Spec, candidate.Spec) is { } vgpu)
+        {
+            return vgpu;
+        }
+
         if (vm.Spec.Labels.TryGetValue(AntiAffinityLabel, out var group)
             && vmsOnCandidate.FirstOrDefault(o => o.VmId != vm.VmId && o.Spec.Labels.TryGetValue(AntiAffinityLabel, out var g) && g == group) is { } peer)
         {
@@ -135,6 +152,6 @@ public static class DestinationSelector
     private static HostRecord? Better(HostRecord? best, HostRecord host) => best is null || CompareRoom(host, best) > 0 ? host : best;
 }
 
-/// <summary>Why a VM may not move: the request field to blame (<c>policy</c> or <c>vm</c>) and the reason, in words that
+/// <summary>Why a VM may not move: the request field to blame (<c>policy</c>, <c>vm</c> or <c>devices</c>) and the reason, in words that
 /// read after "VM 'x' cannot be live-migrated: ".</summary>
 public sealed record MoveRefusal(string Field, string Reason);

@@ -57,6 +57,7 @@ public sealed partial class MigrationGrain
 
         await RestoreSourceAsync();
         await Retry("cancel-outgoing", () => Source("resume the source VM (rollback)", a => a.CancelOutgoingAsync(Id, Vm.VmId, reason)));
+        await PlugDevicesAsync(S.SourceHost, "(rollback)");
         await Task.WhenAll(Vm.Nics.Select(n => Retry($"relay {n.Ip} remove", () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).RemoveRelayAsync(n.Ip, Id))));
         await Retry("release-reservation", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).ReleaseAsync(Id));
         await ResolveVmPowerAsync();

@@ -169,6 +169,18 @@ public sealed partial class MigrationGrain
     {
         await Transient("prepare", () => Fault(Faults.FaultSteps.MigrationPrepare));
         await Transient("reserve", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).ReserveAsync(Id, Vm));
+
+        // SR-IOV VFs hold state in the NIC, so they leave the guest before pre-copy (the guest falls back to its
+        // other NICs) and come back as fresh VFs on the destination after the resume (RollForward).
+        foreach (var device in DeviceRules.HotplugIds(Vm))
+        {
+            await Transient($"unplug {device}", async () =>
+            {
+                var ms = await Source($"unplug {device}", a => a.UnplugDeviceAsync(Vm.VmId, device));
+                RecordDeviceStep(device, S.SourceHost, DeviceAction.Unplug, ms);
+            });
+        }
+
         S.Endpoint = await Transient("prepare-incoming", () => Destination("prepare the incoming VM", a => a.PrepareIncomingAsync(Id, Vm, Tuning)));
         if (Parallel)
         {
@@ -345,6 +357,7 @@ public sealed partial class MigrationGrain
             return;
         }
 
+        await PlugDevicesAsync(S.DestinationHost, "(roll-forward)");
         await Task.WhenAll(Vm.Disks.Select(async d =>
         {
             // The take-over again first (idempotent): a disk grain that lost its record of it (written after the answer)
@@ -375,6 +388,30 @@ public sealed partial class MigrationGrain
         await Retry("notify-location-services", () => ServiceProvider.GetRequiredService<ILocationServicesBackend>().NotifyMovedAsync(Id, Vm.VmId, S.SourceHost, S.DestinationHost));
         await ResolveVmPowerAsync();
     }
+
+    /// <summary>Plugs the VM's SR-IOV VFs on <paramref name="host"/> (after the resume, or back on the source after a
+    /// rollback), retried until done; a VF already plugged is not plugged or recorded again.</summary>
+    private async Task PlugDevicesAsync(string host, string why)
+    {
+        var devices = DeviceRules.HotplugIds(Vm);
+        if (devices.Count == 0)
+        {
+            return;
+        }
+
+        var plugged = await AgentAsync(host, $"list plugged devices {why}", a => a.GetPluggedDevicesAsync(Vm.VmId));
+        foreach (var device in devices.Where(d => !plugged.Contains(d)))
+        {
+            await Retry($"plug {device}", async () =>
+            {
+                var ms = await AgentAsync(host, $"plug {device} {why}", a => a.PlugDeviceAsync(Vm.VmId, device));
+                RecordDeviceStep(device, host, DeviceAction.Plug, ms);
+            });
+        }
+    }
+
+    private void RecordDeviceStep(string device, string host, DeviceAction action, double ms) =>
+        S.DeviceSteps = S.DeviceSteps.Add(new DeviceStep(device, host, action, time.GetUtcNow(), ms));
 
     private async Task PhaseAsync(string name, Func<Task> body)
     {

@@ -44,4 +44,7 @@ public sealed class MigrationGrainState
 
     /// <summary>Why pre-copy stopped iterating (<see cref="MigrationStatus.SwitchoverReason"/>), once it did.</summary>
     [Id(21)] public string? SwitchoverReason { get; set; }
+
+    /// <summary>The hot-plug steps of the VM's SR-IOV VFs so far (<see cref="MigrationStatus.DeviceSteps"/>).</summary>
+    [Id(22)] public ImmutableArray<DeviceStep> DeviceSteps { get => field.IsDefault ? [] : field; set; } = [];
 }

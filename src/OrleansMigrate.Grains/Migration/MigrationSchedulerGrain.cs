@@ -188,7 +188,7 @@ public sealed partial class MigrationSchedulerGrain(
 
         var id = SchedulerShards.NewMigrationId(_shard);
         var destination = await ChooseAndReserveAsync(vm, request.DestinationHost, policy, id);
-        var entry = new ScheduledMigration(id, request, vm.HostId, destination, false, time.GetUtcNow(), new OrleansMigrate.Fleet.Placement(vm.Spec.Vcpus, vm.Spec.MemoryMiB));
+        var entry = new ScheduledMigration(id, request, vm.HostId, destination, false, time.GetUtcNow(), OrleansMigrate.Fleet.Placement.Of(vm.Spec));
         try
         {
             await FlushHistoryAsync();

@@ -141,7 +141,7 @@ public sealed partial class HostDrainGrain
                     // Count it on the destination for the rest of this pass, so the next VM sees the capacity taken.
                     ranked.Replace(destination, destination with
                     {
-                        Reservations = destination.Reservations.SetItem("drain:" + vm.VmId, new OrleansMigrate.Fleet.Placement(record.Spec.Vcpus, record.Spec.MemoryMiB)),
+                        Reservations = destination.Reservations.SetItem("drain:" + vm.VmId, OrleansMigrate.Fleet.Placement.Of(record.Spec)),
                     });
                     break;
                 }

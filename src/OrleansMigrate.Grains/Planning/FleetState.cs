@@ -15,7 +15,9 @@ namespace OrleansMigrate.Grains.Planning;
 /// <see cref="VersionNumber.Compare"/>, equal versions sharing a rank, so comparing ranks is comparing versions;</item>
 /// <item>free cores and memory after reservations → counters started from <see cref="HostRecord.FreeVcpus"/> and
 /// <see cref="HostRecord.FreeMemoryMiB"/>, moved by the placement each VM holds;</item>
-/// <item>anti-affinity → interned group names counted per host.</item>
+/// <item>anti-affinity → interned group names counted per host;</item>
+/// <item>devices (<see cref="HostRecord.FreeDevices"/>) → interned <c>kind:model</c> keys, free counts per host moved
+/// like cores; a mediated vGPU → both hosts' QEMU with switchover-ack (<see cref="DeviceRules.VgpuRefusal"/>).</item>
 /// </list>
 /// <see cref="Allows(int, int, long, long)"/> is tested against <see cref="DestinationSelector.Refusal"/> on random fleets.
 /// </summary>
@@ -54,6 +56,16 @@ internal sealed class FleetState
     private readonly List<HashSet<string>> hostFeatureSets = [];
     private readonly Dictionary<long, bool> compatible = [];
 
+    /// <summary>Per host, free devices by interned key (null for a host that offers none and holds none).</summary>
+    private readonly int[]?[] freeDevices;
+
+    /// <summary>Per VM, the devices it asks for and the devices its current host's placement holds (null for none).</summary>
+    private readonly (int Key, int Count)[]?[] vmDevices;
+    private readonly (int Key, int Count)[]?[] placedDevices;
+    private readonly bool[] needsSwitchoverAck;
+    private readonly bool[] hostSwitchoverAck;
+    private readonly Dictionary<string, int> deviceKeys = new(StringComparer.Ordinal);
+
     public FleetState(FleetSnapshot fleet, PolicyResolver policies)
     {
         Hosts = [.. fleet.Hosts];
@@ -67,6 +79,13 @@ internal sealed class FleetState
         VmsOn = new List<int>[h];
         hostFeatures = new int[h];
         groupsOn = new Dictionary<int, int>?[h];
+        freeDevices = new int[]?[h];
+        hostSwitchoverAck = new bool[h];
+        foreach (var key in Hosts.SelectMany(x => x.Spec.Devices).Select(d => d.Key)
+                     .Concat(fleet.Vms.SelectMany(x => x.Spec.Devices).Select(d => d.Key)))
+        {
+            deviceKeys.TryAdd(key, deviceKeys.Count);
+        }
 
         var hostSetIds = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i < h; i++)
@@ -76,6 +95,17 @@ internal sealed class FleetState
             FreeVcpus[i] = host.FreeVcpus;
             FreeMemory[i] = host.FreeMemoryMiB;
             HostOk[i] = DestinationSelector.TakesVms(host);
+            hostSwitchoverAck[i] = DeviceRules.HasSwitchoverAck(host.Spec);
+            if (!host.Spec.Devices.IsEmpty)
+            {
+                var free = new int[deviceKeys.Count];
+                foreach (var (deviceKey, k) in deviceKeys)
+                {
+                    free[k] = host.FreeDevices(deviceKey);
+                }
+
+                freeDevices[i] = free;
+            }
             VmsOn[i] = [];
             var key = string.Join(',', host.Spec.CpuFeatures.Order(StringComparer.Ordinal));
             if (!hostSetIds.TryGetValue(key, out var id))
@@ -101,6 +131,9 @@ internal sealed class FleetState
         PolicyName = new string[n];
         VmGroup = new int[n];
         vmFeatures = new int[n];
+        vmDevices = new (int, int)[]?[n];
+        placedDevices = new (int, int)[]?[n];
+        needsSwitchoverAck = new bool[n];
         var vmSetIds = new Dictionary<string, int>(StringComparer.Ordinal);
         var groupIds = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var v = 0; v < n; v++)
@@ -122,6 +155,8 @@ internal sealed class FleetState
             }
 
             vmFeatures[v] = fid;
+            vmDevices[v] = Interned(vm.Spec.Devices);
+            needsSwitchoverAck[v] = DeviceRules.Vgpu(vm.Spec) is not null;
             VmGroup[v] = -1;
             if (vm.Spec.Labels.TryGetValue(DestinationSelector.AntiAffinityLabel, out var group))
             {
@@ -142,6 +177,7 @@ internal sealed class FleetState
                 {
                     PlacedVcpus[v] = placed.Vcpus;
                     PlacedMemory[v] = placed.MemoryMiB;
+                    placedDevices[v] = Interned(placed.Devices);
                 }
 
                 AddGroup(hi, VmGroup[v]);
@@ -166,7 +202,50 @@ internal sealed class FleetState
             && freeVcpus >= VmVcpus[v] && freeMemory >= VmMemory[v]
             && (AllowOlder[v] || (hypervisorRank[d] >= hypervisorRank[s] && firmwareRank[d] >= firmwareRank[s]))
             && (VmGroup[v] < 0 || groupsOn[d] is not { } g || !g.ContainsKey(VmGroup[v]))
+            && (!needsSwitchoverAck[v] || (hostSwitchoverAck[s] && hostSwitchoverAck[d]))
+            && DevicesFit(v, d)
             && Compatible(vmFeatures[v], hostFeatures[d]);
+    }
+
+    /// <summary>Whether host <paramref name="d"/> has every device VM <paramref name="v"/> asks for free now.</summary>
+    private bool DevicesFit(int v, int d)
+    {
+        if (vmDevices[v] is not { } wanted)
+        {
+            return true;
+        }
+
+        if (freeDevices[d] is not { } free)
+        {
+            return false;
+        }
+
+        foreach (var (key, count) in wanted)
+        {
+            if (free[key] < count)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private (int Key, int Count)[]? Interned(System.Collections.Immutable.ImmutableArray<DeviceCount> devices) =>
+        devices.IsDefaultOrEmpty ? null : [.. devices.Select(x => (deviceKeys[x.Key], x.Count))];
+
+    private void AddDevices(int host, (int Key, int Count)[]? devices, int sign)
+    {
+        if (devices is null)
+        {
+            return;
+        }
+
+        var free = freeDevices[host] ??= new int[deviceKeys.Count];
+        foreach (var (key, count) in devices)
+        {
+            free[key] += sign * count;
+        }
     }
 
     /// <summary><see cref="Allows(int, int, long, long)"/> with the host's real free capacity.</summary>
@@ -176,15 +255,18 @@ internal sealed class FleetState
     public Undo Move(int v, int d)
     {
         var s = VmHost[v];
-        var undo = new Undo(v, s, PlacedVcpus[v], PlacedMemory[v]);
+        var undo = new Undo(v, s, PlacedVcpus[v], PlacedMemory[v], placedDevices[v]);
         FreeVcpus[s] += PlacedVcpus[v];
         FreeMemory[s] += PlacedMemory[v];
+        AddDevices(s, placedDevices[v], +1);
         VmsOn[s].Remove(v);
         RemoveGroup(s, VmGroup[v]);
         PlacedVcpus[v] = VmVcpus[v];
         PlacedMemory[v] = VmMemory[v];
+        placedDevices[v] = vmDevices[v];
         FreeVcpus[d] -= PlacedVcpus[v];
         FreeMemory[d] -= PlacedMemory[v];
+        AddDevices(d, placedDevices[v], -1);
         VmsOn[d].Add(v);
         AddGroup(d, VmGroup[v]);
         VmHost[v] = d;
@@ -198,12 +280,15 @@ internal sealed class FleetState
         var d = VmHost[v];
         FreeVcpus[d] += PlacedVcpus[v];
         FreeMemory[d] += PlacedMemory[v];
+        AddDevices(d, placedDevices[v], +1);
         VmsOn[d].Remove(v);
         RemoveGroup(d, VmGroup[v]);
         PlacedVcpus[v] = undo.PlacedVcpus;
         PlacedMemory[v] = undo.PlacedMemory;
+        placedDevices[v] = undo.PlacedDevices;
         FreeVcpus[undo.Host] -= undo.PlacedVcpus;
         FreeMemory[undo.Host] -= undo.PlacedMemory;
+        AddDevices(undo.Host, undo.PlacedDevices, -1);
         VmsOn[undo.Host].Add(v);
         AddGroup(undo.Host, VmGroup[v]);
         VmHost[v] = undo.Host;
@@ -279,5 +364,5 @@ internal sealed class FleetState
         return [.. all.Select(v => rank[v])];
     }
 
-    public readonly record struct Undo(int Vm, int Host, int PlacedVcpus, long PlacedMemory);
+    public readonly record struct Undo(int Vm, int Host, int PlacedVcpus, long PlacedMemory, (int Key, int Count)[]? PlacedDevices);
 }

@@ -152,7 +152,7 @@ public static class PlanVerifier
             }
 
             source = source with { Vms = source.Vms.Remove(vm.VmId) };
-            destination = destination with { Vms = destination.Vms.SetItem(vm.VmId, new OrleansMigrate.Fleet.Placement(vm.Spec.Vcpus, vm.Spec.MemoryMiB)) };
+            destination = destination with { Vms = destination.Vms.SetItem(vm.VmId, OrleansMigrate.Fleet.Placement.Of(vm.Spec)) };
             hosts[source.HostId] = source;
             hosts[destination.HostId] = destination;
             if (on.TryGetValue(source.HostId, out var fromList))

@@ -71,6 +71,21 @@ public interface IHypervisorDriver : IAsyncDisposable
     /// </summary>
     Task DestroyVmAsync(string vmId, CancellationToken cancellationToken = default);
 
+    /// <summary>The hot-pluggable devices (<see cref="VmSpec.HotplugDevices"/>) plugged into the VM now. Throws
+    /// <see cref="VmNotFoundException"/> for an unknown id.</summary>
+    Task<IReadOnlyList<string>> PluggedDevicesAsync(string vmId, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException($"the {Kind} hypervisor cannot hot-plug devices");
+
+    /// <summary>Plugs one of the VM's <see cref="VmSpec.HotplugDevices"/> into it (a running or paused VM, not one whose
+    /// incoming migration has not resumed); plugging a plugged device is a no-op. Throws <see cref="ArgumentException"/>
+    /// for an id the spec does not name.</summary>
+    Task PlugDeviceAsync(string vmId, string deviceId, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException($"the {Kind} hypervisor cannot hot-plug devices");
+
+    /// <summary>Unplugs the device and returns once the hypervisor has let it go; unplugging an absent device is a no-op.</summary>
+    Task UnplugDeviceAsync(string vmId, string deviceId, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException($"the {Kind} hypervisor cannot hot-plug devices");
+
     /// <summary>Whether the hypervisor has a monitor an operator may pass commands to (<see cref="PassthroughAsync"/>):
     /// QEMU's QMP; the simulated engines have none.</summary>
     bool SupportsPassthrough => false;

@@ -23,6 +23,14 @@ public sealed record VmSpec
     /// <summary>Disk image and machine type for the QEMU driver (required there); other drivers ignore it.</summary>
     public Qemu.QemuGuest? Qemu { get; init; }
 
+    /// <summary>
+    /// Ids of the VM's hot-pluggable NICs (stand-ins for SR-IOV VFs, e.g. <c>vf-mlx5-0</c>): plugged after a fresh boot and
+    /// after an incoming migration resumes, unplugged before an outgoing one (<see cref="IHypervisorDriver.PlugDeviceAsync"/>).
+    /// QEMU gives each an empty PCIe root port (q35 with native PCIe hotplug, so a guest that never powered the slot
+    /// lets the device go at once; on <c>pc</c> the guest must answer ACPI hotplug); the in-process drivers model them.
+    /// </summary>
+    public IReadOnlyList<string> HotplugDevices { get; init; } = [];
+
     /// <summary>Throws <see cref="ArgumentException"/> if a field is out of range.</summary>
     public void Validate()
     {

@@ -33,6 +33,7 @@ public sealed partial class QemuHypervisorDriver
             "-S",
         };
         arguments.AddRange(devices);
+        arguments.AddRange(HotplugPortArguments(spec, guest.MachineType ?? _options.MachineType));
         if (guest.NbdDisk is { } nbd)
             arguments.AddRange(nbd.Arguments());
         if (incoming)

@@ -28,7 +28,7 @@ public static class QmpAllowList
         "query-status", "query-name", "query-uuid", "query-version", "query-kvm", "query-machines", "query-commands",
         "query-cpus-fast", "query-memory-size-summary", "query-block", "query-blockstats", "query-migrate",
         "query-migrate-parameters", "query-migrate-capabilities", "query-dirty-rate", "calc-dirty-rate",
-        "query-balloon", "query-iothreads", "query-chardev", "stop", "cont",
+        "query-balloon", "query-iothreads", "query-chardev", "query-pci", "qom-list", "stop", "cont",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>True when <paramref name="command"/> passes under <paramref name="options"/>.</summary>

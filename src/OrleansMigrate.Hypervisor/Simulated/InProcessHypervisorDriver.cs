@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
 using OrleansMigrate.Hypervisor.Drivers;
 
 namespace OrleansMigrate.Hypervisor.Simulated;
@@ -28,6 +30,48 @@ public abstract class InProcessHypervisorDriver<TVm> : IHypervisorDriver
     public TimeProvider TimeProvider { get; }
 
     private protected HostedVms<TVm> Vms { get; }
+
+    /// <summary>How long the model takes to unplug a VF: the guest's driver unbinding it and the host taking it back.</summary>
+    public static readonly TimeSpan ModelledUnplugLatency = TimeSpan.FromMilliseconds(25);
+
+    /// <summary>How long the model takes to plug a VF: the host assigning it and the guest's driver binding it.</summary>
+    public static readonly TimeSpan ModelledPlugLatency = TimeSpan.FromMilliseconds(60);
+
+    private readonly ConcurrentDictionary<string, ImmutableHashSet<string>> _plugged = new(StringComparer.Ordinal);
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<string>> PluggedDevicesAsync(string vmId, CancellationToken cancellationToken = default)
+    {
+        Vms.Get(vmId);
+        return Task.FromResult<IReadOnlyList<string>>([.. _plugged.GetValueOrDefault(vmId, []).Order(StringComparer.Ordinal)]);
+    }
+
+    /// <summary>Modelled: waits <see cref="ModelledPlugLatency"/> on this driver's clock, then records the device plugged.</summary>
+    public async Task PlugDeviceAsync(string vmId, string deviceId, CancellationToken cancellationToken = default)
+    {
+        RequireDevice(vmId, deviceId);
+        if (_plugged.GetValueOrDefault(vmId, []).Contains(deviceId))
+            return;
+        await Task.Delay(ModelledPlugLatency, TimeProvider, cancellationToken).ConfigureAwait(false);
+        Vms.Get(vmId);
+        _plugged.AddOrUpdate(vmId, _ => [deviceId], (_, set) => set.Add(deviceId));
+    }
+
+    /// <summary>Modelled: waits <see cref="ModelledUnplugLatency"/> on this driver's clock, then records the device gone.</summary>
+    public async Task UnplugDeviceAsync(string vmId, string deviceId, CancellationToken cancellationToken = default)
+    {
+        RequireDevice(vmId, deviceId);
+        if (!_plugged.GetValueOrDefault(vmId, []).Contains(deviceId))
+            return;
+        await Task.Delay(ModelledUnplugLatency, TimeProvider, cancellationToken).ConfigureAwait(false);
+        _plugged.AddOrUpdate(vmId, _ => [], (_, set) => set.Remove(deviceId));
+    }
+
+    private void RequireDevice(string vmId, string deviceId)
+    {
+        if (!Vms.Info(vmId).Spec.HotplugDevices.Contains(deviceId, StringComparer.Ordinal))
+            throw new ArgumentException($"VM '{vmId}' has no hot-pluggable device '{deviceId}'", nameof(deviceId));
+    }
 
     /// <inheritdoc/>
     public abstract Task<VmInfo> CreateVmAsync(VmSpec spec, CancellationToken cancellationToken = default);
@@ -69,6 +113,7 @@ public abstract class InProcessHypervisorDriver<TVm> : IHypervisorDriver
     {
         if (await Vms.RemoveAsync(vmId).ConfigureAwait(false) is IDisposable disposable)
             disposable.Dispose();
+        _plugged.TryRemove(vmId, out _);
     }
 
     /// <summary>Destroys every VM.</summary>

@@ -18,10 +18,10 @@ public sealed class PlanningFleet
     public PlanningFleet Host(
         string id, int cores = 32, long memoryGiB = 128, string[]? features = null, string firmware = "1.0.0", string hypervisor = "7.2.0",
         SchedulingState scheduling = SchedulingState.Schedulable, HostHealth health = HostHealth.Ok, (int Vcpus, long MemoryGiB)? reserved = null,
-        string? rack = null)
+        string? rack = null, DeviceCount[]? devices = null)
     {
         var spec = new HostSpec(id, cores, memoryGiB * 1024, "cpu", [.. features ?? DefaultFeatures], 1, firmware, "6.1.0", hypervisor,
-            rack is null ? ImmutableDictionary<string, string>.Empty : ImmutableDictionary<string, string>.Empty.Add("rack", rack));
+            rack is null ? ImmutableDictionary<string, string>.Empty : ImmutableDictionary<string, string>.Empty.Add("rack", rack)) { Devices = [.. devices ?? []] };
         var reservations = reserved is { } r
             ? ImmutableDictionary<string, FleetPlacement>.Empty.Add("mig-x", new FleetPlacement(r.Vcpus, r.MemoryGiB * 1024))
             : ImmutableDictionary<string, FleetPlacement>.Empty;
@@ -31,23 +31,23 @@ public sealed class PlanningFleet
 
     public PlanningFleet Vm(
         string id, string host, int vcpus, long memoryGiB, string[]? features = null, string? group = null, string instanceClass = "standard",
-        bool passthrough = false) =>
-        VmMiB(id, host, vcpus, memoryGiB * 1024, features, group, instanceClass, passthrough);
+        bool passthrough = false, DeviceCount[]? devices = null) =>
+        VmMiB(id, host, vcpus, memoryGiB * 1024, features, group, instanceClass, passthrough, devices);
 
     public PlanningFleet VmMiB(
         string id, string host, int vcpus, long memoryMiB, string[]? features = null, string? group = null, string instanceClass = "standard",
-        bool passthrough = false)
+        bool passthrough = false, DeviceCount[]? devices = null)
     {
         var labels = group is null ? ImmutableDictionary<string, string>.Empty : ImmutableDictionary<string, string>.Empty.Add(DestinationSelector.AntiAffinityLabel, group);
         var spec = new VmSpec(id, vcpus, memoryMiB, [.. features ?? ["avx"]], instanceClass, labels, [], [],
-            passthrough ? [new PassthroughDevice("0000:3b:00.0", "gpu")] : []);
+            passthrough ? [new PassthroughDevice("0000:3b:00.0", "gpu")] : []) { Devices = [.. devices ?? []] };
         vms.Add(new VmRecord(spec, host, PowerState.Running, DateTimeOffset.UnixEpoch));
         return this;
     }
 
     public FleetSnapshot Build() => new(
         [.. hosts.Select(h => new HostRecord(h.Spec, h.Health, h.Scheduling,
-            vms.Where(v => v.HostId == h.Spec.HostId).ToImmutableDictionary(v => v.VmId, v => new FleetPlacement(v.Spec.Vcpus, v.Spec.MemoryMiB), StringComparer.Ordinal),
+            vms.Where(v => v.HostId == h.Spec.HostId).ToImmutableDictionary(v => v.VmId, v => FleetPlacement.Of(v.Spec), StringComparer.Ordinal),
             h.Reservations, DateTimeOffset.UnixEpoch))],
         [.. vms]);
 
