@@ -29,6 +29,12 @@ public interface IHostRuntime
 
     Task DestroyVmAsync(string hostId, string vmId);
 
+    /// <summary>Source of a cold move (see <see cref="IHostAgentGrain.ShutdownForMoveAsync"/>).</summary>
+    Task<ShutdownReport?> ShutdownForMoveAsync(string hostId, string migrationId, string vmId, TimeSpan gracefulTimeout, TimeSpan wait);
+
+    /// <summary>Destination of a cold move (see <see cref="IHostAgentGrain.StartMovedAsync"/>): boots the VM, answers when it runs.</summary>
+    Task<DateTimeOffset> StartMovedAsync(string hostId, string migrationId, VmSpec spec, IReadOnlyDictionary<string, BlockDeviceAttachment>? disks = null);
+
     /// <summary>Destination: defines the VM and listens, prepared for the stream <paramref name="tuning"/> describes (its
     /// migration channels); null: one stream.</summary>
     Task<IncomingEndpoint> PrepareIncomingAsync(string hostId, string migrationId, VmSpec spec, MigrationTuning? tuning = null,

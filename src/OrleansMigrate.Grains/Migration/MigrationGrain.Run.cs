@@ -40,6 +40,13 @@ public sealed partial class MigrationGrain
             {
                 switch (S.Phase)
                 {
+                    case MigrationPhase.Prepare when Cold:
+                        await PhaseAsync("prepare", ColdPrepareAsync);
+                        await MoveAsync(MigrationPhase.Switchover);
+                        break;
+                    case MigrationPhase.Switchover when Cold:
+                        await PhaseAsync("switchover", ColdSwitchoverAsync);
+                        break;
                     case MigrationPhase.Prepare:
                         await CheckEntryAsync(MigrationPhase.Prepare);
                         await PhaseAsync("prepare", PrepareAsync);
@@ -51,12 +58,12 @@ public sealed partial class MigrationGrain
                         await SwitchoverAsync(paused);
                         break;
                     case MigrationPhase.PostMigration:
-                        await PhaseAsync("post-migration", RollForwardAsync);
+                        await PhaseAsync("post-migration", Cold ? ColdRollForwardAsync : RollForwardAsync);
                         await MoveAsync(MigrationPhase.Completed);
                         Ended("completed");
                         break;
                     case MigrationPhase.RollingBack:
-                        await PhaseAsync("rollback", RollBackAsync);
+                        await PhaseAsync("rollback", Cold ? ColdRollBackAsync : RollBackAsync);
                         break;
                 }
             }
@@ -81,6 +88,13 @@ public sealed partial class MigrationGrain
                     S.Failure = before;
                     throw;
                 }
+            }
+            catch (AgentWaitExpiredException expired) when (S.Phase == MigrationPhase.RollingBack && Cold)
+            {
+                // A cold move's rollback without one of its hosts: nothing can be restarted or torn down there.
+                await FailAsync($"{S.Failure ?? S.CancelReason ?? "rolled back"}; the rollback waited its time for {expired.Wait.HostId}'s agent ({expired.Wait.Reason}): "
+                    + $"the VM may be stopped; check its disks' writer and start it on {S.SourceHost} (omig vm start)");
+                break;
             }
             catch (AgentWaitExpiredException expired) when (S.Phase == MigrationPhase.RollingBack)
             {

@@ -44,4 +44,7 @@ public sealed class MigrationGrainState
 
     /// <summary>Why pre-copy stopped iterating (<see cref="MigrationStatus.SwitchoverReason"/>), once it did.</summary>
     [Id(21)] public string? SwitchoverReason { get; set; }
+
+    /// <summary>A cold move's own record (<see cref="MigrationStatus.Cold"/>); null for a live migration.</summary>
+    [Id(22)] public ColdMoveReport? Cold { get; set; }
 }
