@@ -4,6 +4,7 @@ using OrleansMigrate.Client;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
 using OrleansMigrate.Grains.Faults;
+using OrleansMigrate.Grains.Migration;
 using OrleansMigrate.Grains.Operations;
 using OrleansMigrate.Operations;
 using OrleansMigrate.Tests.Migration;
@@ -36,7 +37,12 @@ public sealed class HostDrainTests(MigrationClusterFixture fixture) : IDisposabl
     public async Task A_drain_moves_every_movable_VM_and_reports_the_unmovable_one_with_its_reason()
     {
         var (hosts, flag) = await HostsAsync(3);
-        var vms = new[] { await VmAsync(hosts[0], flag), await VmAsync(hosts[0], flag), await VmAsync(hosts[0], flag, passthrough: true) };
+        // The pass-through VM's policy never moves it cold, so it cannot move at all.
+        var vms = new[]
+        {
+            await VmAsync(hosts[0], flag), await VmAsync(hosts[0], flag),
+            await VmAsync(hosts[0], flag, passthrough: true, labels: ImmutableDictionary<string, string>.Empty.Add(MigrationPolicyOptions.PolicyLabel, "no-cold")),
+        };
 
         var drain = await WaitAsync(await Client.DrainHostAsync(hosts[0], new DrainOptions(MaxParallel: 2)));
 
@@ -45,6 +51,7 @@ public sealed class HostDrainTests(MigrationClusterFixture fixture) : IDisposabl
         var unmovable = Assert.Single(drain.Vms, v => v.State == DrainVmState.Unmovable);
         Assert.Equal(vms[2].VmId, unmovable.VmId);
         Assert.Contains("pass-through", unmovable.Reason);
+        Assert.Contains("never moves it cold", unmovable.Reason);
         Assert.All(drain.Vms.Where(v => v.VmId != vms[2].VmId), v => Assert.Equal(DrainVmState.Moved, v.State));
         foreach (var vm in vms[..2])
         {
