@@ -127,10 +127,12 @@ public sealed partial class MigrationGrain
 
     private void Ended(string outcome)
     {
-        telemetry.Outcomes.Add(1, new KeyValuePair<string, object?>("outcome", outcome), new KeyValuePair<string, object?>("mode", S.Request!.Mode.ToString()));
+        // A cold move's downtime (a shutdown and a boot) is tagged apart, so it never skews the live migrations' figures.
+        var mode = S.Request!.Cold ? "Cold" : S.Request.Mode.ToString();
+        telemetry.Outcomes.Add(1, new KeyValuePair<string, object?>("outcome", outcome), new KeyValuePair<string, object?>("mode", mode));
         if (S.Downtime is { } d && outcome == "completed")
         {
-            telemetry.Downtime.Record(d.DowntimeMs, new KeyValuePair<string, object?>("mode", S.Request.Mode.ToString()));
+            telemetry.Downtime.Record(d.DowntimeMs, new KeyValuePair<string, object?>("mode", mode));
         }
 
         telemetry.BytesMoved.Add(S.Progress.BytesSent);
