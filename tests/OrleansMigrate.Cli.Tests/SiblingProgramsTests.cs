@@ -103,10 +103,15 @@ public sealed class SiblingProgramsTests
 
         (code, stdout, stderr) = await RunOmigAsync("bench", "--help");
         Assert.True(code == 0, stderr);
-        foreach (var benchmark in new[] { "dataplane", "orchestration", "qemu", "multifd", "chaos", "campaign", "api" })
+        foreach (var benchmark in new[] { "dataplane", "orchestration", "qemu", "multifd", "postcopy", "chaos", "campaign", "api" })
         {
             Assert.Contains(benchmark, stdout, StringComparison.Ordinal);
         }
+
+        // A bench's own refusal of bad input names the option, before anything runs.
+        (code, _, stderr) = await RunOmigAsync("bench", "postcopy", "--switch-after-ms", "10");
+        Assert.Equal(ExitCodes.InvalidInput, code);
+        Assert.Contains("--switch-after-ms", stderr, StringComparison.Ordinal);
 
         // omig-bench's own parse error and exit code come through.
         (code, _, stderr) = await RunOmigAsync("bench", "dataplane", "--no-such-option");

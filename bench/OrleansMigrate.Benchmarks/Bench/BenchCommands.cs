@@ -20,6 +20,7 @@ public static partial class BenchCommands
         bench.Subcommands.Add(Orchestration());
         bench.Subcommands.Add(Qemu());
         bench.Subcommands.Add(Multifd());
+        bench.Subcommands.Add(PostCopy());
         bench.Subcommands.Add(Lab());
         bench.Subcommands.Add(Chaos());
         bench.Subcommands.Add(Campaign());

@@ -16,6 +16,10 @@ namespace OrleansMigrate.Agents;
 /// <param name="MigrationChannels">Streams the migration ran on: QEMU's multifd channels (set on both sides), 1 for QEMU's
 /// classic single stream and for our own pre-copy engine (one stream, whatever the policy asks); null in a report stored
 /// before the field.</param>
+/// <param name="PostCopyMs">QEMU: how long the migration ran in post-copy (the destination running while the source still sent
+/// pages), until the last page or the failure; null when it did not switch to post-copy.</param>
+/// <param name="PostCopyFailure">Why a post-copy failed before the last page: the VM is lost (neither host holds all of it);
+/// null when it did not fail.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.HypervisorReport")]
 public sealed record HypervisorReport(
@@ -31,4 +35,6 @@ public sealed record HypervisorReport(
     [property: Id(9)] double? PauseHoldMs = null,
     [property: Id(10)] double? DeviceStageMs = null,
     [property: Id(11)] double? StopMs = null,
-    [property: Id(12)] int? MigrationChannels = null);
+    [property: Id(12)] int? MigrationChannels = null,
+    [property: Id(13)] double? PostCopyMs = null,
+    [property: Id(14)] string? PostCopyFailure = null);

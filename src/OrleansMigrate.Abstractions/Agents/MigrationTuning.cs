@@ -19,6 +19,8 @@ namespace OrleansMigrate.Agents;
 /// <param name="SkipSessionCopy">The destination takes none of the VM's sessions (<c>Cloud:Sessions:Backend=conntrack</c>): it
 /// announces no session address at prepare, so the source sends no rounds (<see cref="Migration.OrchestrationMode.NoSessionCopy"/>,
 /// for comparison). False, the default, copies them: a tuning from a sender that predates the field still does.</param>
+/// <param name="PostCopy">The policy allows the switch to post-copy (QEMU; set on both sides): a forced switchover of a pre-copy
+/// that does not converge (the stall detector's, or the time limit's with force) switches to post-copy instead.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.MigrationTuning")]
 public sealed record MigrationTuning(
@@ -33,4 +35,5 @@ public sealed record MigrationTuning(
     [property: Id(8)] TimeoutAction OnTimeout = TimeoutAction.Force,
     [property: Id(9)] string? Policy = null,
     [property: Id(10)] int MigrationChannels = 1,
-    [property: Id(11)] bool SkipSessionCopy = false);
+    [property: Id(11)] bool SkipSessionCopy = false,
+    [property: Id(12)] bool PostCopy = false);

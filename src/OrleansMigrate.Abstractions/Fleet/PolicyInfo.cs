@@ -25,5 +25,6 @@ public sealed record PolicyInfo(
     [property: Id(12)] string? MaintenanceWindowUtc,
     [property: Id(13)] bool NotifyOwner,
     [property: Id(14)] int MigrationChannels = 1,
-    [property: Id(15)] ColdMove ColdMove = ColdMove.Never,
-    [property: Id(16)] double ColdShutdownTimeoutMs = 0);
+    [property: Id(15)] bool PostCopy = false,
+    [property: Id(16)] ColdMove ColdMove = ColdMove.Never,
+    [property: Id(17)] double ColdShutdownTimeoutMs = 0);

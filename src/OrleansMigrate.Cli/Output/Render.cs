@@ -278,6 +278,11 @@ public static class Render
                 hv.AddRow("migration channels", Commands.PolicyCommands.Channels(channels));
             }
 
+            if (h.PostCopyMs is { } postCopy)
+            {
+                hv.AddRow("post-copy", h.PostCopyFailure is { } lost ? $"[red]FAILED after {postCopy:0} ms: {Markup.Escape(lost)}[/]" : $"{postCopy:0} ms (destination ran while the source sent the rest)");
+            }
+
             grid.AddRow(hv);
         }
 

@@ -42,6 +42,7 @@ public sealed partial class DriverHostRuntime
                 ListenAddress = _options.ListenAddress,
                 VerifyConsistency = _options.VerifyConsistency,
                 MigrationChannels = Channels(tuning),
+                PostCopy = tuning?.PostCopy ?? false,
             });
             _incoming[migrationId] = incoming;
             return new IncomingEndpoint(incoming.Endpoint.Host, incoming.Endpoint.Port, hostId, StartSessionsIn(migrationId, spec, tuning));

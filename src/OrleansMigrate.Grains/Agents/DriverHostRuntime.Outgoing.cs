@@ -142,8 +142,19 @@ public sealed partial class DriverHostRuntime
             HypervisorReport? report = null;
             if (_outgoing.TryGetValue(migrationId, out var outgoing))
             {
-                await outgoing.CompleteAsync();
-                report = Report(outgoing);
+                string? lost = null;
+                try
+                {
+                    await outgoing.CompleteAsync();
+                }
+                catch (MigrationFailedException ex) when (ex.Kind == MigrationFailureKind.PostCopyLost)
+                {
+                    // Past the commit point nothing rolls back: the report carries the loss to the migration, and the source's
+                    // half of the guest is destroyed below like a completed one (without its destination it can never run).
+                    lost = ex.Message;
+                }
+
+                report = Report(outgoing) with { PostCopyFailure = lost };
                 _outgoing.TryRemove(migrationId, out _);
                 await outgoing.DisposeAsync();
             }
@@ -195,7 +206,7 @@ public sealed partial class DriverHostRuntime
         if (outgoing.HypervisorStatistics() is { } s)
         {
             return new HypervisorReport(DriverName, s.DowntimeMs, s.TotalMs, s.SetupMs, s.TransferredBytes, s.DirtySyncCount,
-                s.DirtyRateBytesPerSecond, s.ThroughputBytesPerSecond, s.CpuThrottlePercent, s.PauseHoldMs, s.DeviceStageMs, s.StopMs, s.Channels);
+                s.DirtyRateBytesPerSecond, s.ThroughputBytesPerSecond, s.CpuThrottlePercent, s.PauseHoldMs, s.DeviceStageMs, s.StopMs, s.Channels, s.PostCopyMs);
         }
 
         var stats = outgoing.GetStatistics();

@@ -99,11 +99,30 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
             return;
         }
 
+        // One listing of this namespace's links, then a delete per tap of this VM that is there: not a probe per NIC slot.
+        IReadOnlyList<string> links;
+        try
+        {
+            links = await Lab.Ip.LinkNamesAsync(null);
+        }
+        catch (Hypervisor.Linux.HostCommandException ex)
+        {
+            LogDetachFailed(logger, vmId, ex.Message);
+            return;
+        }
+
+        var present = links.ToHashSet(StringComparer.Ordinal);
         for (var i = 0; i < Hypervisor.Qemu.QemuHypervisorDriver.MaxNics; i++)
         {
+            var tap = Lab.VmNicAttachment.TapName(vmId, i);
+            if (!present.Contains(tap))
+            {
+                continue;
+            }
+
             try
             {
-                await Lab.VmNicAttachment.DetachAsync(null, Lab.VmNicAttachment.TapName(vmId, i));
+                await Lab.VmNicAttachment.DetachAsync(null, tap);
             }
             catch (Hypervisor.Linux.HostCommandException ex)
             {
@@ -257,6 +276,7 @@ public sealed partial class DriverHostRuntime(IOptions<HostRuntimeOptions> optio
         LimitSource = t.Policy is null ? null : $"policy '{t.Policy}'",
         AutoConverge = t.AutoConverge,
         MigrationChannels = Channels(t),
+        PostCopy = t.PostCopy,
     };
 
     /// <summary>The tuning's migration channels; 0, from a sender that predates the field, is one stream.</summary>

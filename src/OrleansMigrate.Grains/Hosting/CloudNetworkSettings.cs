@@ -21,7 +21,7 @@ public sealed class CloudNetworkSettings
     public string VmNics { get; set; } = "none";
 
     /// <summary>Whether <see cref="VmNics"/> is <c>tap</c>.</summary>
-    public bool UsesTaps => VmNics.Trim().Equals("tap", StringComparison.OrdinalIgnoreCase);
+    public bool UsesTaps => string.Equals(VmNics?.Trim(), "tap", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Every setting at fault, named by its key.</summary>
     public List<string> Check()

@@ -93,6 +93,7 @@ public sealed class MigrationPolicyOptionsValidator : IValidateOptions<Migration
                 MaintenanceWindowUtc = p.MaintenanceWindowUtc,
                 MigrationChannels = p.MigrationChannels,
             }.Check(key));
+            errors.AddRange(p.CheckCombination(key));
         }
 
         return RuntimeOptionsValidation.Result(errors);

@@ -59,6 +59,14 @@ public sealed partial class MigrationGrain
                         break;
                     case MigrationPhase.PostMigration:
                         await PhaseAsync("post-migration", Cold ? ColdRollForwardAsync : RollForwardAsync);
+                        if (S.Hypervisor?.PostCopyFailure is not null)
+                        {
+                            // Post-copy failed after the commit point: nothing to roll back, the VM is lost and recorded so.
+                            await MoveAsync(MigrationPhase.Failed);
+                            Ended("failed");
+                            break;
+                        }
+
                         await MoveAsync(MigrationPhase.Completed);
                         Ended("completed");
                         break;
@@ -299,8 +307,9 @@ public sealed partial class MigrationGrain
             }
 
             // Escalate step by step: double the downtime target (up to the policy's cap) and give pre-copy
-            // another stall period; at the cap, switch over now.
-            if (stalled && Policy.OnStall == StallAction.Escalate && target < Policy.MaxDowntimeTargetMs)
+            // another stall period; at the cap, switch over now. A policy that allows post-copy switches at once: the
+            // data plane turns the forced switchover into post-copy, which keeps the downtime short instead.
+            if (stalled && Policy.OnStall == StallAction.Escalate && target < Policy.MaxDowntimeTargetMs && !Policy.PostCopy)
             {
                 target = Math.Min(target * 2, Policy.MaxDowntimeTargetMs);
                 await Source("raise the downtime target", a => a.SetDowntimeTargetAsync(Id, target));
@@ -342,6 +351,16 @@ public sealed partial class MigrationGrain
             S.Hypervisor = await Source("destroy the source VM (roll-forward)", a => a.CompleteOutgoingAsync(Id, Vm.VmId)) ?? S.Hypervisor;
         });
         await Task.WhenAll(flows, complete);
+        if (S.Hypervisor?.PostCopyFailure is { } lost)
+        {
+            // The destination ran on pages it pulled from the source and failed before it had them all: the guest is gone.
+            // The records stay at the destination (its disk, flows and placement), where a restart of the VM belongs.
+            S.Failure = $"the VM was lost in post-copy (policy '{Policy.Name}' allows it): {lost}; it needs a restart on {S.DestinationHost}";
+            await Retry("mark-vm-lost", () => GrainFactory.GetGrain<IVmGrain>(Vm.VmId).SetPowerAsync(PowerState.Lost));
+            LogPostCopyLost(logger, Id, S.Failure);
+            return;
+        }
+
         await Task.WhenAll(Vm.Disks.Select(async d =>
         {
             // The take-over again first (idempotent): a disk grain that lost its record of it (written after the answer)

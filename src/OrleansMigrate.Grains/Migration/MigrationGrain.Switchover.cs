@@ -214,6 +214,9 @@ public sealed partial class MigrationGrain
         };
     }
 
+    [LoggerMessage(EventId = 4022, Level = LogLevel.Error, Message = "Migration {MigrationId}: {Failure}")]
+    private static partial void LogPostCopyLost(ILogger logger, string migrationId, string failure);
+
     [LoggerMessage(EventId = 4021, Level = LogLevel.Warning, Message = "Migration {MigrationId}: the destination resumed, but the source's final-copy report failed ({Reason}); its figures are left at zero")]
     private static partial void LogFinalCopyReportLost(ILogger logger, string migrationId, string reason);
 }

@@ -67,7 +67,8 @@ public static class MigrationPhases
         [MigrationPhase.PreCopy] = [MigrationPhase.PreLastCopy, MigrationPhase.Switchover, MigrationPhase.RollingBack],
         [MigrationPhase.PreLastCopy] = [MigrationPhase.Switchover, MigrationPhase.RollingBack],
         [MigrationPhase.Switchover] = [MigrationPhase.PostMigration, MigrationPhase.RollingBack],
-        [MigrationPhase.PostMigration] = [MigrationPhase.Completed],
+        // Failed after the commit point only when post-copy lost the VM: nothing to roll back, nothing to complete.
+        [MigrationPhase.PostMigration] = [MigrationPhase.Completed, MigrationPhase.Failed],
         [MigrationPhase.RollingBack] = [MigrationPhase.RolledBack, MigrationPhase.PostMigration, MigrationPhase.Failed],
         [MigrationPhase.Completed] = [],
         [MigrationPhase.RolledBack] = [],

@@ -40,6 +40,13 @@ public sealed record MigrationPolicy
     /// channels, set on both the source and the destination. Our own pre-copy engine sends one stream and ignores it.</summary>
     public int MigrationChannels { get; init; } = 1;
 
+    /// <summary>Allow the switch to post-copy on QEMU when pre-copy does not converge: at the stall (instead of escalating the
+    /// downtime target) or at the completion timeout with <see cref="TimeoutAction.Force"/>, the destination runs at once and
+    /// pulls the pages it still lacks. Keeps the downtime short for a guest that dirties faster than the link, but a
+    /// destination or network failure from then until the last page arrives loses the VM. Never for <c>critical</c>, and not
+    /// with more than one <see cref="MigrationChannels"/> (QEMU 7.2). Off by default; our own engine has no post-copy.</summary>
+    public bool PostCopy { get; init; }
+
     /// <summary>False: VMs of this class are never live-migrated (pass-through hardware state); a drain reports them with the reason.</summary>
     public bool LiveMigrate { get; init; } = true;
 
@@ -95,12 +102,29 @@ public sealed record MigrationPolicy
     }
 
     public OrleansMigrate.Fleet.PolicyInfo Info() => new(Name, DowntimeTargetMs, LinkBandwidthBytesPerSecond, Compression, AllowOlderVersion, CompletionTimeoutMsPerGiB,
-        StallMs, OnTimeout, OnStall, MaxDowntimeTargetMs, AutoConverge, LiveMigrate, MaintenanceWindowUtc, NotifyOwner, MigrationChannels, ColdMove, ColdShutdownTimeoutMs);
+        StallMs, OnTimeout, OnStall, MaxDowntimeTargetMs, AutoConverge, LiveMigrate, MaintenanceWindowUtc, NotifyOwner, MigrationChannels, PostCopy, ColdMove, ColdShutdownTimeoutMs);
 
     public MigrationTuning Tuning(int guestMiB) => new(
         DowntimeTargetMs, LinkBandwidthBytesPerSecond, Compression, PreLastCopy: true, MaxRounds: 30,
         MaxPreCopyMs: Math.Max(1000, CompletionTimeoutMsPerGiB * Math.Max(1, guestMiB) / 1024.0), AutoConverge: AutoConverge, OnTimeout: OnTimeout, Policy: Name,
-        MigrationChannels: MigrationChannels);
+        MigrationChannels: MigrationChannels, PostCopy: PostCopy);
+
+    /// <summary>The name of the class post-copy is never allowed for: losing one of its VMs is not an acceptable risk.</summary>
+    public const string NeverPostCopy = "critical";
+
+    /// <summary>What is wrong with this policy's combination of fields, as messages naming <c>Omig:Policies:NAME:Field</c>.</summary>
+    public IEnumerable<string> CheckCombination(string key)
+    {
+        if (PostCopy && Name == NeverPostCopy)
+        {
+            yield return $"Omig:Policies:{key}:PostCopy: post-copy is never allowed for '{NeverPostCopy}': a failure during post-copy loses the VM";
+        }
+
+        if (PostCopy && MigrationChannels > 1)
+        {
+            yield return $"Omig:Policies:{key}:PostCopy: post-copy cannot be combined with {MigrationChannels} migration channels (QEMU 7.2 does not run post-copy with multifd)";
+        }
+    }
 
     /// <summary>The built-in policies; <c>standard</c> is the default.</summary>
     public static readonly IReadOnlyDictionary<string, MigrationPolicy> BuiltIn = new Dictionary<string, MigrationPolicy>(StringComparer.Ordinal)

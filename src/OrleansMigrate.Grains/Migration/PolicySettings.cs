@@ -34,6 +34,9 @@ public sealed class PolicySettings
 
     public bool? LiveMigrate { get; set; }
 
+    /// <summary>Allow the switch to post-copy on QEMU (never for <c>critical</c>).</summary>
+    public bool? PostCopy { get; set; }
+
     /// <summary><c>HH:MM-HH:MM</c> UTC, or <c>any</c> for no window.</summary>
     public string? MaintenanceWindowUtc { get; set; }
 
@@ -60,6 +63,7 @@ public sealed class PolicySettings
         AutoConverge = AutoConverge ?? basis.AutoConverge,
         MigrationChannels = MigrationChannels ?? basis.MigrationChannels,
         LiveMigrate = LiveMigrate ?? basis.LiveMigrate,
+        PostCopy = PostCopy ?? basis.PostCopy,
         MaintenanceWindowUtc = MaintenanceWindowUtc is null ? basis.MaintenanceWindowUtc : MaintenanceWindowUtc.Trim().Equals("any", StringComparison.OrdinalIgnoreCase) ? null : MaintenanceWindowUtc.Trim(),
         NotifyOwner = NotifyOwner ?? basis.NotifyOwner,
         ColdMove = ColdMove is null ? basis.ColdMove : Enum.Parse<OrleansMigrate.Fleet.ColdMove>(ColdMove.Trim(), ignoreCase: true),
@@ -129,6 +133,15 @@ public sealed class PolicySettings
         if (ColdShutdownTimeoutMs is { } cs && (double.IsNaN(cs) || cs is < 0 or > 600_000))
         {
             yield return $"{key}ColdShutdownTimeoutMs: {Num(cs)} is not between 0 and 600000";
+        }
+
+        // Every built-in policy runs one stream, so the channels set here are the ones the policy gets.
+        if (PostCopy == true)
+        {
+            foreach (var error in new MigrationPolicy { Name = name, PostCopy = true, MigrationChannels = MigrationChannels ?? 1 }.CheckCombination(name))
+            {
+                yield return error;
+            }
         }
 
         if (MaintenanceWindowUtc is { } w && !w.Trim().Equals("any", StringComparison.OrdinalIgnoreCase) && !MigrationPolicy.TryParseWindow(w.Trim(), out _, out _))

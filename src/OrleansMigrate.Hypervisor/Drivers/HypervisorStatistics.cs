@@ -14,6 +14,8 @@ namespace OrleansMigrate.Hypervisor.Drivers;
 /// <param name="DeviceStageMs">From the go-ahead to the source's completion (the device stage).</param>
 /// <param name="StopMs">From the source's stop to its pause-before-switchover (stopping vCPUs, draining block I/O).</param>
 /// <param name="Channels">Streams the migration runs on: QEMU's multifd channels, 1 for the classic single stream.</param>
+/// <param name="PostCopyMs">QEMU: how long post-copy ran (the destination running while the source still sent pages), from
+/// the switch to the last page or to the failure that ended it; null when the migration did not switch to post-copy.</param>
 public sealed record HypervisorStatistics(
     double? DowntimeMs,
     double? TotalMs,
@@ -26,4 +28,5 @@ public sealed record HypervisorStatistics(
     double? PauseHoldMs,
     double? DeviceStageMs,
     double? StopMs,
-    int Channels = 1);
+    int Channels = 1,
+    double? PostCopyMs = null);

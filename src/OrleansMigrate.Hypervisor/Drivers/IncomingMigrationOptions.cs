@@ -37,6 +37,10 @@ public sealed record IncomingMigrationOptions
     /// </summary>
     public int MigrationChannels { get; init; } = 1;
 
+    /// <summary>Prepares the destination for post-copy (QEMU's <c>postcopy-ram</c>, needed on both sides before the stream
+    /// starts), for a source whose <see cref="MigrationOptions.PostCopy"/> is set. The simulated driver ignores it.</summary>
+    public bool PostCopy { get; init; }
+
     /// <summary>Test seam: wraps the accepted transport stream. Null in production.</summary>
     public Func<Stream, Stream>? TransportWrapper { get; init; }
 

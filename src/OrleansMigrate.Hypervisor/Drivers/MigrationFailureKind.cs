@@ -35,4 +35,10 @@ public enum MigrationFailureKind
     /// source stays paused; the orchestrator must decide (complete or cancel).
     /// </summary>
     Indeterminate,
+
+    /// <summary>
+    /// The migration had switched to post-copy (the destination runs and pulls the pages it still lacks from the source)
+    /// and then failed: neither host holds the whole guest. The VM is lost and needs a restart.
+    /// </summary>
+    PostCopyLost,
 }

@@ -79,6 +79,22 @@ public sealed record MigrationOptions
     public int MigrationChannels { get; init; } = 1;
 
     /// <summary>
+    /// Allows the switch to post-copy (QEMU driver; the destination must be prepared with
+    /// <see cref="IncomingMigrationOptions.PostCopy"/> too). When the orchestrator forces the switchover of a pre-copy that
+    /// does not converge (<see cref="IOutgoingMigration.RequestSwitchover"/>, or the time limit with
+    /// <see cref="PreCopyLimitAction.ForceSwitchover"/>), the source stops the guest, sends only its device state and the
+    /// destination runs at once, pulling the pages it still lacks. The downtime no longer grows with the dirty set, but from
+    /// then until the last page arrived a destination or network failure loses the VM (<see cref="MigrationFailureKind.PostCopyLost"/>).
+    /// Not with more than one <see cref="MigrationChannels"/> (QEMU 7.2 refuses post-copy with multifd). The simulated
+    /// driver's own engine has no post-copy: it switches over as it would without this.
+    /// </summary>
+    public bool PostCopy { get; init; }
+
+    /// <summary>Longest post-copy, in ms from the destination's start (1..86400000): if the source has not sent the last
+    /// page by then, the migration fails as <see cref="MigrationFailureKind.PostCopyLost"/>.</summary>
+    public int PostCopyTimeoutMs { get; init; } = 600_000;
+
+    /// <summary>
     /// Test seam: wraps the connected transport stream (e.g. to flip a byte in transit or to stall).
     /// Null in production.
     /// </summary>
@@ -99,6 +115,9 @@ public sealed record MigrationOptions
         Check(AckTimeoutMs is >= 1 and <= 600_000, nameof(AckTimeoutMs), AckTimeoutMs);
         Check(SocketBufferBytes is >= 64 << 10 and <= 256 << 20, nameof(SocketBufferBytes), SocketBufferBytes);
         Check(MigrationChannels is >= 1 and <= MaxMigrationChannels, nameof(MigrationChannels), MigrationChannels);
+        Check(PostCopyTimeoutMs is >= 1 and <= 86_400_000, nameof(PostCopyTimeoutMs), PostCopyTimeoutMs);
+        if (PostCopy && MigrationChannels > 1)
+            throw new ArgumentException($"MigrationOptions.PostCopy cannot be combined with {MigrationChannels} migration channels: QEMU 7.2's post-copy does not work with multifd.", nameof(PostCopy));
         ArgumentNullException.ThrowIfNull(PreLastCopy);
         PreLastCopy.Validate();
     }

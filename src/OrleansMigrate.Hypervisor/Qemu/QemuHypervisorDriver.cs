@@ -159,7 +159,7 @@ public sealed partial class QemuHypervisorDriver : IHypervisorDriver
             vm.State = VmState.Incoming;
             try
             {
-                await SetCapabilitiesAsync(process, autoConverge: false, options.MigrationChannels, cancellationToken, incoming: true).ConfigureAwait(false);
+                await SetCapabilitiesAsync(process, autoConverge: false, options.MigrationChannels, options.PostCopy, cancellationToken, incoming: true).ConfigureAwait(false);
                 var incoming = new QemuIncomingMigration(this, vm, process, options);
                 vm.Incoming = incoming;
                 var address = options.ListenAddress.Contains(':', StringComparison.Ordinal) ? $"[{options.ListenAddress}]" : options.ListenAddress;
@@ -196,7 +196,7 @@ public sealed partial class QemuHypervisorDriver : IHypervisorDriver
             if (vm.Outgoing is { State: not (OutgoingMigrationState.Cancelled or OutgoingMigrationState.Failed) })
                 throw new InvalidOperationException($"VM '{vmId}' is already migrating.");
             var process = vm.Process!;
-            await SetCapabilitiesAsync(process, options.AutoConverge, options.MigrationChannels, cancellationToken).ConfigureAwait(false);
+            await SetCapabilitiesAsync(process, options.AutoConverge, options.MigrationChannels, options.PostCopy, cancellationToken).ConfigureAwait(false);
             var outgoing = new QemuOutgoingMigration(this, vm, process, destination, options);
             vm.Outgoing = outgoing;
             await outgoing.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -292,14 +292,16 @@ public sealed partial class QemuHypervisorDriver : IHypervisorDriver
 
     /// <summary>The migration capabilities of one side, before <c>migrate</c> (source) or <c>migrate-incoming</c> (destination,
     /// still in <c>-incoming defer</c>). More than one channel turns on <c>multifd</c> with <c>multifd-channels</c>: QEMU needs
-    /// both on both sides, with the same count, or the stream fails.</summary>
-    private static async Task SetCapabilitiesAsync(QemuProcess process, bool autoConverge, int channels, CancellationToken cancellationToken, bool incoming = false)
+    /// both on both sides, with the same count, or the stream fails. <c>postcopy-ram</c> likewise: set on both sides, it only
+    /// allows the switch (<c>migrate-start-postcopy</c>), which the source decides on later.</summary>
+    private static async Task SetCapabilitiesAsync(QemuProcess process, bool autoConverge, int channels, bool postCopy, CancellationToken cancellationToken, bool incoming = false)
     {
         var caps = new JsonArray(
             new JsonObject { ["capability"] = "events", ["state"] = true },
             new JsonObject { ["capability"] = "pause-before-switchover", ["state"] = true },
             new JsonObject { ["capability"] = "auto-converge", ["state"] = autoConverge },
-            new JsonObject { ["capability"] = "multifd", ["state"] = channels > 1 });
+            new JsonObject { ["capability"] = "multifd", ["state"] = channels > 1 },
+            new JsonObject { ["capability"] = "postcopy-ram", ["state"] = postCopy });
 
         // Destination: take the disk image (and its write lock) only on our `cont`, not when the stream completes.
         // Otherwise a roll back after the final copy cannot resume the source ("Failed to get shared "write" lock")

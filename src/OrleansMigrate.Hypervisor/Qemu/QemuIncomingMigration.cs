@@ -6,12 +6,16 @@ namespace OrleansMigrate.Hypervisor.Qemu;
 
 /// <summary>
 /// The destination side of a QEMU migration: QEMU started with <c>-incoming defer -S</c>, listening after
-/// <c>migrate-incoming</c>. <see cref="Received"/> completes on the destination's own <c>completed</c> event; the
+/// <c>migrate-incoming</c>. <see cref="Received"/> completes on the destination's own <c>completed</c> event (after a
+/// switch to post-copy: on its <c>postcopy-active</c>, the rest of the guest arriving on demand once it runs); the
 /// guest then stays paused until <see cref="ResumeAsync"/> sends <c>cont</c> and QEMU confirms with <c>RESUME</c>.
 /// </summary>
 public sealed class QemuIncomingMigration : IIncomingMigration
 {
     private static readonly TimeSpan ResumeWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long the consistency check waits for post-copy to bring the last page.</summary>
+    private static readonly TimeSpan PostCopyCheckWait = TimeSpan.FromMinutes(10);
 
     private readonly QemuHypervisorDriver _driver;
     private readonly QemuVm _vm;
@@ -20,6 +24,8 @@ public sealed class QemuIncomingMigration : IIncomingMigration
     private readonly TaskCompletionSource<IncomingResult> _received = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<(long Timestamp, DateTimeOffset Utc)> _resumed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<ConsistencyReport?> _consistency = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _allPages = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile bool _postCopy;
     private readonly IDisposable _subscription;
     private readonly object _gate = new();
     private IncomingMigrationState _state = IncomingMigrationState.Listening;
@@ -122,10 +128,14 @@ public sealed class QemuIncomingMigration : IIncomingMigration
 
         try
         {
+            // After post-copy, reading all of the guest's memory would fault in every page it still lacks one by one over
+            // the stream: the check reads it once the last page arrived (the destination's own `completed`).
+            if (_postCopy)
+                await _allPages.Task.WaitAsync(PostCopyCheckWait).ConfigureAwait(false);
             var check = await _driver.CheckDirtyGuestAsync(_process, CancellationToken.None).ConfigureAwait(false);
             _consistency.TrySetResult(check?.Report);
         }
-        catch (Exception ex) when (ex is QmpConnectionException or QmpTimeoutException or QmpCommandException or QemuException or IOException)
+        catch (Exception ex) when (ex is QmpConnectionException or QmpTimeoutException or QmpCommandException or QemuException or IOException or TimeoutException or MigrationFailedException)
         {
             _consistency.TrySetException(ex);
         }
@@ -149,7 +159,13 @@ public sealed class QemuIncomingMigration : IIncomingMigration
                         }
 
                         break;
-                    case "completed":
+                    // Post-copy: the source sent its device state with the rest of the guest to come on demand. A `cont`
+                    // now is QEMU's own way to run the guest the moment that state is loaded (autostart while inmigrate).
+                    case "postcopy-active" or "completed":
+                        if (e.Data?["status"]?.GetValue<string>() == "postcopy-active")
+                            _postCopy = true;
+                        else
+                            _allPages.TrySetResult();
                         lock (_gate)
                         {
                             if (_state is IncomingMigrationState.Listening or IncomingMigrationState.Receiving)
@@ -176,6 +192,8 @@ public sealed class QemuIncomingMigration : IIncomingMigration
 
     private void Fail(MigrationFailedException failure)
     {
+        // Also after the resume: a post-copy that fails never brings the last page.
+        _allPages.TrySetException(failure);
         lock (_gate)
         {
             if (_state is IncomingMigrationState.Resumed or IncomingMigrationState.Failed)

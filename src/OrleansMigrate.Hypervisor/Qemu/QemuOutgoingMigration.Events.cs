@@ -75,6 +75,21 @@ public sealed partial class QemuOutgoingMigration
                 break;
             }
 
+            case "postcopy-active":
+                lock (_gate)
+                {
+                    if (_state == OutgoingMigrationState.FinalCopy)
+                        _state = OutgoingMigrationState.AwaitingCommit;
+                }
+
+                Volatile.Write(ref _postCopyActiveTimestamp, received);
+                _postCopyActive.TrySetResult(received);
+                break;
+            case "postcopy-paused" when PostCopyStarted:
+                // QEMU 7.2 parks a broken post-copy to wait for a recovery (migrate-recover) that needs the destination's
+                // QEMU alive with the guest's newest pages; the destination side is gone or cut off, so it is lost.
+                _ = FailFromQemuAsync(status);
+                break;
             case "completed":
                 lock (_gate)
                 {
@@ -82,6 +97,8 @@ public sealed partial class QemuOutgoingMigration
                         _state = OutgoingMigrationState.AwaitingCommit;
                 }
 
+                if (PostCopyStarted)
+                    Volatile.Write(ref _postCopyEndTimestamp, received);
                 Volatile.Write(ref _completedTimestamp, received);
                 _completed.TrySetResult(received);
                 _ended.TrySetResult(status);
@@ -107,6 +124,12 @@ public sealed partial class QemuOutgoingMigration
         }
 
         var cancelled = status == "cancelled";
+        if (PostCopyStarted)
+        {
+            FailPostCopy($"QEMU's migration is {why} after the switch to post-copy");
+            return;
+        }
+
         if (cancelled && Volatile.Read(ref _limitFailure) is { } limit)
             Fail(OutgoingMigrationState.Failed, limit);
         else
@@ -131,6 +154,34 @@ public sealed partial class QemuOutgoingMigration
         // sees this failure reads a Running VM.
         _vm.OnExited(_process);
         Fail(OutgoingMigrationState.Failed, failure);
+    }
+
+    /// <summary>A post-copy that cannot finish: the guest's newest pages are on the destination, the rest only here, so the
+    /// VM is lost. Marks it lost (the host agent reports that, with <paramref name="reason"/>) and fails the migration.</summary>
+    private MigrationFailedException FailPostCopy(string reason)
+    {
+        if (Volatile.Read(ref _postCopyEndTimestamp) == 0)
+            Volatile.Write(ref _postCopyEndTimestamp, Stopwatch.GetTimestamp());
+        var remaining = LastStats?.RemainingBytes;
+        var failure = new MigrationFailedException(MigrationFailureKind.PostCopyLost,
+            $"post-copy failed after {PostCopyMs ?? 0:0} ms ({reason}){(remaining is > 0 ? $" with {remaining} bytes not yet sent" : string.Empty)}: neither host holds the whole guest; the VM is lost");
+        _vm.MarkLost($"post-copy failed ({reason})");
+        Fail(OutgoingMigrationState.Failed, failure);
+        return failure;
+    }
+
+    /// <summary>Asks QEMU to switch to post-copy at its next iteration. A refusal (the migration ended, or QEMU does not
+    /// allow it now) falls back to the plain forced switchover.</summary>
+    private async Task StartPostCopyAsync()
+    {
+        try
+        {
+            await _process.ExecuteAsync("migrate-start-postcopy").ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is QmpConnectionException or QmpTimeoutException or QemuException or QmpCommandException)
+        {
+            await SetDowntimeLimitAsync(MaxDowntimeLimitMs).ConfigureAwait(false);
+        }
     }
 
     private void Fail(OutgoingMigrationState state, MigrationFailedException failure)

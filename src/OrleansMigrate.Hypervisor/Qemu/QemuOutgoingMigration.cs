@@ -23,6 +23,7 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
     private readonly TaskCompletionSource<PreSwitchoverInfo> _pre = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<long> _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<string> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<long> _postCopyActive = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<RoundRecord> _rounds = [];
     private readonly CancellationTokenSource _stopSampling = new();
     private readonly IDisposable _subscription;
@@ -40,6 +41,9 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
     private int _passes;
     private bool _requested;
     private bool _limitReached;
+    private bool _postCopyRequested;
+    private long _postCopyActiveTimestamp;
+    private long _postCopyEndTimestamp;
     private MigrationFailedException? _limitFailure;
     private double _downtimeTarget;
 
@@ -101,7 +105,7 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
     public HypervisorStatistics? HypervisorStatistics() =>
         LastStats is { } s
             ? new HypervisorStatistics(s.DowntimeMs, s.TotalTimeMs, s.SetupTimeMs, s.TransferredBytes, s.DirtySyncCount, s.DirtyRateBytesPerSecond,
-                s.BandwidthBytesPerSecond, s.CpuThrottlePercent, PauseHoldMs, DeviceStageMs, StopToPreSwitchoverMs, _options.MigrationChannels)
+                s.BandwidthBytesPerSecond, s.CpuThrottlePercent, PauseHoldMs, DeviceStageMs, StopToPreSwitchoverMs, _options.MigrationChannels, PostCopyMs)
             : null;
 
     /// <summary>The switchover as this side saw it, on the wall clock (QEMU's monotonic receive times carried over to UTC):
@@ -121,17 +125,40 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
             yield return ("completed", Utc(done));
     }
 
+    /// <summary>True once the migration switched to post-copy (the source's <c>postcopy-active</c>): from then on the
+    /// destination runs on pages it pulls from the source, and a failure of either side loses the VM.</summary>
+    public bool PostCopyStarted => Volatile.Read(ref _postCopyActiveTimestamp) != 0;
+
+    /// <summary>How long post-copy ran, in ms: from the source's <c>postcopy-active</c> to its <c>completed</c> (or to the
+    /// failure that ended it; until now while it runs); null when the migration never switched to post-copy.</summary>
+    public double? PostCopyMs
+    {
+        get
+        {
+            var start = Volatile.Read(ref _postCopyActiveTimestamp);
+            if (start == 0)
+                return null;
+            var end = Volatile.Read(ref _postCopyEndTimestamp);
+            return Stopwatch.GetElapsedTime(start, end == 0 ? Stopwatch.GetTimestamp() : end).TotalMilliseconds;
+        }
+    }
+
     /// <summary>QMP timestamp of the source's STOP event: the start of the downtime as QEMU saw it.</summary>
     public DateTimeOffset StoppedAtUtc => _stopUtc;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var bandwidth = _options.LinkBandwidthBytesPerSecond == 0 ? 100_000_000_000L : _options.LinkBandwidthBytesPerSecond;
-        await _process.ExecuteAsync("migrate-set-parameters", new JsonObject
+        var parameters = new JsonObject
         {
             ["downtime-limit"] = DowntimeLimit(_options.DowntimeTargetMs),
             ["max-bandwidth"] = bandwidth,
-        }, cancellationToken).ConfigureAwait(false);
+        };
+
+        // Post-copy has its own cap (0, QEMU's default, is none): the same link.
+        if (_options.PostCopy)
+            parameters["max-postcopy-bandwidth"] = bandwidth;
+        await _process.ExecuteAsync("migrate-set-parameters", parameters, cancellationToken).ConfigureAwait(false);
         var host = Destination.Host.Contains(':', StringComparison.Ordinal) ? $"[{Destination.Host}]" : Destination.Host;
         await _process.ExecuteAsync("migrate", new JsonObject { ["uri"] = $"tcp:{host}:{Destination.Port.ToString(CultureInfo.InvariantCulture)}" }, cancellationToken).ConfigureAwait(false);
         _ = SampleAsync();
@@ -166,12 +193,20 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
         _ = SetDowntimeLimitAsync(DowntimeLimit(downtimeTargetMs));
     }
 
-    /// <summary>QEMU 7.2 has no "switch over now": a downtime limit of a minute makes the next iteration switch over.</summary>
+    /// <summary>QEMU 7.2 has no "switch over now": a downtime limit of a minute makes the next iteration switch over. With
+    /// <see cref="MigrationOptions.PostCopy"/> the switch is to post-copy instead (<c>migrate-start-postcopy</c>): the next
+    /// iteration stops the guest, and after the pause only the device state is sent before the destination may run.</summary>
     public void RequestSwitchover(bool skipPreLastCopy = false)
     {
+        bool postCopy;
         lock (_gate)
+        {
             _requested = true;
-        _ = SetDowntimeLimitAsync(MaxDowntimeLimitMs);
+            postCopy = _options.PostCopy && !_postCopyRequested && _state is OutgoingMigrationState.PreCopy;
+            _postCopyRequested |= postCopy;
+        }
+
+        _ = postCopy ? StartPostCopyAsync() : SetDowntimeLimitAsync(MaxDowntimeLimitMs);
     }
 
     public Task<FinalCopyResult> FinalCopyAsync(CancellationToken cancellationToken = default)
@@ -190,6 +225,10 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
 
     public async Task CompleteAsync(CancellationToken cancellationToken = default)
     {
+        // After a switch to post-copy the destination runs on pages it still pulls from here: the source is done only
+        // when QEMU sent the last one. A failure before that leaves neither host with the whole guest.
+        if (PostCopyStarted)
+            await WaitPostCopyAsync(cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
             if (_state == OutgoingMigrationState.Completed)
@@ -226,7 +265,14 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
             return;
         }
 
-        if (state != OutgoingMigrationState.AwaitingCommit)
+        if (state == OutgoingMigrationState.AwaitingCommit && PostCopyStarted)
+        {
+            // Post-copy before the destination ran: QEMU cannot cancel it, but the source still holds every page the
+            // guest wrote. Once the source has pushed the rest, it resumes from postmigrate as after a pre-copy; a
+            // post-copy that fails first leaves the guest lost (WaitPostCopyAsync says so and marks it).
+            await WaitPostCopyAsync(cancellationToken).ConfigureAwait(false);
+        }
+        else if (state != OutgoingMigrationState.AwaitingCommit)
         {
             await _process.ExecuteAsync("migrate_cancel", cancellationToken: cancellationToken).ConfigureAwait(false);
 
@@ -259,7 +305,8 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
     /// running, and from <c>postmigrate</c> (a final copy that completed but was never committed) we resume it.</summary>
     private async Task EnsureSourceRunsAsync(CancellationToken cancellationToken)
     {
-        if (_process.Exited.IsCompleted)
+        // A lost guest (its QEMU died, or a post-copy failed) is never resumed.
+        if (_process.Exited.IsCompleted || _vm.State == VmState.Lost)
             return;
         var status = (await _process.ExecuteAsync("query-status", cancellationToken: cancellationToken).ConfigureAwait(false))?["status"]?.GetValue<string>();
         if (status is "paused" or "postmigrate" or "finish-migrate")
@@ -273,9 +320,14 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
         Volatile.Write(ref _continueTimestamp, started);
         await _process.ExecuteAsync("migrate-continue", new JsonObject { ["state"] = "pre-switchover" }).ConfigureAwait(false);
         long completed;
+        bool postCopy;
         try
         {
-            completed = await _completed.Task.WaitAsync(TimeSpan.FromMilliseconds(_options.AckTimeoutMs)).ConfigureAwait(false);
+            // After a switch to post-copy the final copy is the device state alone: the destination may run once the
+            // source reports postcopy-active. QEMU may also have completed a plain pre-copy before it saw the switch.
+            var done = await Task.WhenAny(_completed.Task, _postCopyActive.Task).WaitAsync(TimeSpan.FromMilliseconds(_options.AckTimeoutMs)).ConfigureAwait(false);
+            completed = await done.ConfigureAwait(false);
+            postCopy = done == _postCopyActive.Task;
         }
         catch (TimeoutException)
         {
@@ -284,8 +336,25 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
             throw new MigrationFailedException(MigrationFailureKind.Timeout, $"QEMU did not complete the final copy within {_options.AckTimeoutMs} ms; the source was resumed");
         }
 
-        _finalStats = ReadFinalStatsAsync();
+        if (!postCopy)
+            _finalStats = ReadFinalStatsAsync();
         return new FinalCopyResult(0, 0, 0, 0, 0, 0, 0, 0, 0, started, completed, completed, completed, completed, completed);
+    }
+
+    /// <summary>Waits (at most <see cref="MigrationOptions.PostCopyTimeoutMs"/>) until post-copy sent the last page. A post-copy
+    /// that fails or times out marks the guest lost and throws <see cref="MigrationFailureKind.PostCopyLost"/>.</summary>
+    private async Task WaitPostCopyAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _completed.Task.WaitAsync(TimeSpan.FromMilliseconds(_options.PostCopyTimeoutMs), cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw FailPostCopy($"post-copy did not send the last page within {_options.PostCopyTimeoutMs} ms");
+        }
+
+        _finalStats ??= ReadFinalStatsAsync();
     }
 
     /// <summary>Right after <c>completed</c> QEMU may still report no downtime: re-query until the totals are set (bounded).</summary>

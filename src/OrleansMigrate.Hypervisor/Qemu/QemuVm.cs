@@ -85,4 +85,15 @@ internal sealed class QemuVm(VmSpec spec)
             }
         }
     }
+
+    /// <summary>Records that the guest is lost while its process may still live (a post-copy whose destination failed:
+    /// neither side holds the whole guest any more). Final, like an exit.</summary>
+    public void MarkLost(string reason)
+    {
+        lock (this)
+        {
+            _lostBecause = $"lost: {reason}; the VM needs a restart";
+            _state = VmState.Lost;
+        }
+    }
 }

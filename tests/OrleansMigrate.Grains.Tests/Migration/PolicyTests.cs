@@ -121,6 +121,34 @@ public sealed class PolicyTests
     }
 
     [Fact]
+    public void Post_copy_is_refused_for_critical_saying_why()
+    {
+        var error = Assert.Single(OmigSiloOptionsValidator.Check(Bind(("Omig:Policies:critical:PostCopy", "true"))));
+
+        Assert.Equal("Omig:Policies:critical:PostCopy: post-copy is never allowed for 'critical': a failure during post-copy loses the VM", error);
+    }
+
+    [Fact]
+    public void Post_copy_is_refused_with_multifd_saying_why()
+    {
+        var error = Assert.Single(OmigSiloOptionsValidator.Check(Bind(("Omig:Policies:wide:PostCopy", "true"), ("Omig:Policies:wide:MigrationChannels", "4"))));
+
+        Assert.Equal("Omig:Policies:wide:PostCopy: post-copy cannot be combined with 4 migration channels (QEMU 7.2 does not run post-copy with multifd)", error);
+    }
+
+    [Fact]
+    public void A_policy_that_allows_post_copy_hands_it_to_the_data_plane_and_shows_it()
+    {
+        var policy = new PolicySettings { PostCopy = true }.ApplyTo(MigrationPolicy.BuiltIn["standard"], "elastic");
+
+        Assert.Empty(OmigSiloOptionsValidator.Check(Bind(("Omig:Policies:elastic:PostCopy", "true"))));
+        Assert.True(policy.Tuning(1024).PostCopy);
+        Assert.True(policy.Info().PostCopy);
+        Assert.False(MigrationPolicy.BuiltIn["standard"].Tuning(1024).PostCopy);
+        Assert.All(MigrationPolicy.BuiltIn.Values, p => Assert.False(p.PostCopy));
+    }
+
+    [Fact]
     public void A_policy_name_must_be_an_id() =>
         Assert.Contains(OmigSiloOptionsValidator.Check(Bind(("Omig:Policies:Gold Tier:StallMs", "100"))), e => e.StartsWith("Omig:Policies:Gold Tier:", StringComparison.Ordinal));
 

@@ -19,8 +19,14 @@ public sealed partial class QemuClusterTests(PostgresFixture pg)
 
     private static readonly string[] HoldPolicyArgs =
         ["--Omig:Policies:hold:StallMs=3600000", "--Omig:Policies:hold:CompletionTimeoutMsPerGiB=86400000",
-            // A class that never live-migrates and gives its guests 1.5 s to power off before a cold move stops them hard.
-            "--Omig:Policies:coldq:LiveMigrate=false", "--Omig:Policies:coldq:ColdShutdownTimeoutMs=1500"];
+         "--Omig:Policies:postcopy:PostCopy=true", "--Omig:Policies:postcopy:StallMs=1000", "--Omig:Policies:postcopy:CompletionTimeoutMsPerGiB=86400000",
+         "--Omig:Policies:postcopy:LinkBandwidthBytesPerSecond=25000000",
+         // A class that never live-migrates and gives its guests 1.5 s to power off before a cold move stops them hard.
+         "--Omig:Policies:coldq:LiveMigrate=false", "--Omig:Policies:coldq:ColdShutdownTimeoutMs=1500"];
+
+    /// <summary>Post-copy allowed, switched to at a 1 s stall, on a 25 MB/s link: the fast guest's 256 MiB never converge, and
+    /// after the switch the source needs seconds to send the rest while the destination runs.</summary>
+    private const string PostCopyPolicy = "postcopy";
 
     [Fact]
     public async Task A_QEMU_guest_live_migrates_between_host_silos_consistent_and_advancing_and_qmp_passes_through()
@@ -179,6 +185,69 @@ public sealed partial class QemuClusterTests(PostgresFixture pg)
         Assert.Equal("rolled_back", ended.GetProperty("phase").GetString());
         Assert.NotEqual(JsonValueKind.Null, ended.GetProperty("failure").ValueKind);
         await AssertRunsOnSourceAsync(cli, "vm-k");
+    }
+
+    [Fact]
+    public async Task A_guest_that_never_converges_moves_in_post_copy_when_its_policy_allows_and_runs_consistent_on_the_destination()
+    {
+        await using var cluster = await QemuCluster.StartAsync(pg.ConnectionString);
+        var cli = cluster.Cli;
+        await cli.JsonAsync("vm", "create", "vm-pc", "--host", "q-1", "--memory", "320", "--image", ImageFor("vm-pc", fast: true), "--nic", "vpc-q:10.7.0.11");
+        await EventuallyPositionAsync(cli, "vm-pc", 1);
+
+        var id = (await cli.JsonAsync("vm", "migrate", "vm-pc", "--to", "q-2", "--policy", PostCopyPolicy)).GetProperty("migration_id").GetString()!;
+        var ended = await EventuallyEndedAsync(cli, id);
+
+        Assert.True(ended.GetProperty("phase").GetString() == "completed", ended.ToString());
+        var hv = ended.GetProperty("hypervisor");
+        Assert.True(hv.GetProperty("post_copy_ms").GetDouble() > 0, $"the migration ran in post-copy: {hv}");
+        Assert.Equal(JsonValueKind.Null, hv.GetProperty("post_copy_failure").ValueKind);
+        var check = ended.GetProperty("guest_check");
+        Assert.True(check.GetProperty("verdict").GetString() == "consistent", check.GetRawText());
+        var shown = await cli.JsonAsync("vm", "show", "vm-pc");
+        Assert.Equal("q-2", shown.GetProperty("vm").GetProperty("host_id").GetString());
+        var position = await EventuallyPositionAsync(cli, "vm-pc", 0);
+        await EventuallyPositionAsync(cli, "vm-pc", 0, above: position);
+    }
+
+    [Fact]
+    public async Task The_destination_QEMU_killed_during_post_copy_fails_the_migration_and_reports_the_VM_lost_with_the_reason()
+    {
+        await using var cluster = await QemuCluster.StartAsync(pg.ConnectionString);
+        var cli = cluster.Cli;
+        await cli.JsonAsync("vm", "create", "vm-pl", "--host", "q-1", "--memory", "320", "--image", ImageFor("vm-pl", fast: true), "--nic", "vpc-q:10.7.0.12");
+        await EventuallyPositionAsync(cli, "vm-pl", 1);
+
+        var id = (await cli.JsonAsync("vm", "migrate", "vm-pl", "--to", "q-2", "--policy", PostCopyPolicy)).GetProperty("migration_id").GetString()!;
+
+        // Past the commit point the destination runs while the source still sends the pages it lacks: kill it then.
+        for (var i = 0; i < 240 && (await cli.JsonAsync("migration", "show", id)).GetProperty("phase").GetString() != "post_migration"; i++)
+        {
+            await Task.Delay(250);
+        }
+
+        var (code, stdout, _) = await ProcessRunner.RunAsync("pgrep", ["-f", "guest=vm-pl,.*-incoming defer"], TimeSpan.FromSeconds(10));
+        Assert.True(code == 0, "the destination QEMU runs");
+        foreach (var pid in stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            await ProcessRunner.RunAsync("kill", ["-KILL", pid.Trim()], TimeSpan.FromSeconds(10));
+        }
+
+        var ended = await EventuallyEndedAsync(cli, id);
+        Assert.True(ended.GetProperty("phase").GetString() == "failed", ended.ToString());
+        var failure = ended.GetProperty("failure").GetString()!;
+        Assert.Contains("lost in post-copy", failure, StringComparison.Ordinal);
+        Assert.Contains("restart", failure, StringComparison.Ordinal);
+        Assert.Contains("lost", ended.GetProperty("hypervisor").GetProperty("post_copy_failure").GetString(), StringComparison.Ordinal);
+        var shown = await cli.JsonAsync("vm", "show", "vm-pl");
+        Assert.Equal("lost", shown.GetProperty("vm").GetProperty("power").GetString());
+        Assert.Equal("q-2", shown.GetProperty("vm").GetProperty("host_id").GetString());
+        Assert.DoesNotContain("vm-pl", await RunningVmsAsync(cli, "q-1"));
+        Assert.DoesNotContain("vm-pl", await RunningVmsAsync(cli, "q-2"));
+
+        // The invariant audit sees the loss as recorded: the VM runs nowhere, and nothing else is out of place.
+        var audit = await cli.RunAsync("audit");
+        Assert.True(audit.Code == 0, audit.Stdout + audit.Stderr);
     }
 
     [Fact]
