@@ -201,6 +201,38 @@ public sealed class MigrationApiTests(ApiFixture fixture)
     }
 
     [Fact]
+    public async Task A_vm_with_a_passthrough_device_is_moved_cold_on_request_and_a_policy_that_never_moves_cold_is_a_problem()
+    {
+        var (a, b) = await fixture.HostsAsync();
+        var vm = NewId("vm");
+        using var cloud = fixture.Http(fixture.CloudKey);
+        using (var created = await cloud.PostAsync("v1/vms", JsonBody(new
+        {
+            vm_id = vm, host_id = a, vcpus = 1, memory_mib = 512, passthrough_devices = new[] { new { address = "0000:3b:00.0", kind = "gpu" } },
+        })))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+
+        using (var refused = await cloud.PostAsync("v1/migrations", JsonBody(new { vm_id = vm, destination_host = b, policy = "critical", cold = true })))
+        {
+            var problem = await Problems.AssertAsync(refused, HttpStatusCode.UnprocessableEntity, "incompatible", "cold");
+            Assert.Contains("ColdMove=never", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+            Assert.Equal(a, (await fixture.Registry.GetVmAsync(vm)).HostId);
+        }
+
+        using var accepted = await cloud.PostAsync("v1/migrations", JsonBody(new { vm_id = vm, destination_host = b, cold = true }));
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        var location = accepted.Headers.Location!.ToString();
+        Assert.Equal("completed", await EndAsync(cloud, location));
+        using var done = await cloud.GetAsync(location);
+        var status = await ReadJsonAsync(done);
+        Assert.True(status.GetProperty("request").GetProperty("cold").GetBoolean());
+        Assert.True(status.GetProperty("cold").GetProperty("downtime_ms").GetDouble() > 0);
+        Assert.Equal(b, (await fixture.Registry.GetVmAsync(vm)).HostId);
+    }
+
+    [Fact]
     public async Task Events_of_an_unknown_migration_are_a_404_problem_not_an_empty_stream()
     {
         using var viewer = fixture.Http(fixture.ViewerKey);

@@ -23,6 +23,22 @@ public interface IHostAgentGrain : IGrainWithStringKey
     [Alias("DestroyVm")]
     Task DestroyVmAsync(string vmId);
 
+    /// <summary>Source of a cold move: asks the guest to power off (ACPI; QEMU <c>system_powerdown</c>), waits up to
+    /// <paramref name="gracefulTimeoutMs"/> for it to, then stops it hard (QEMU <c>quit</c>), and removes the stopped VM
+    /// from this host (its cloud disks stay in the block store, its NICs' taps go). A long poll: the shutdown goes on in
+    /// the background and the call answers null when it is not over within <paramref name="waitMs"/> (at most 10 s; a guest
+    /// may take longer to power off than one grain call may last), so the caller asks again. Idempotent per migration: a VM
+    /// with no running instance here is answered with <see cref="ShutdownReport.WasRunning"/> false. Conflict while the VM
+    /// is migrating.</summary>
+    [Alias("ShutdownForMove")]
+    Task<ShutdownReport?> ShutdownForMoveAsync(string migrationId, string vmId, int gracefulTimeoutMs, int waitMs);
+
+    /// <summary>Destination of a cold move: boots the VM here from its cloud disks (this host must hold them read-write
+    /// by now) and answers when its hypervisor runs it — the cold move's commit point. Idempotent: a VM that runs here
+    /// already is answered at once.</summary>
+    [Alias("StartMoved")]
+    Task<DateTimeOffset> StartMovedAsync(string migrationId, VmSpec spec);
+
     /// <summary>Destination: defines the VM and listens for the migration stream, prepared as <paramref name="tuning"/> says
     /// (the same tuning the source gets: QEMU needs its multifd channel count on both sides). Null, as from a caller that
     /// predates the argument: one stream. Idempotent per migration.</summary>

@@ -4,6 +4,9 @@ namespace OrleansMigrate.Fleet;
 /// <param name="MigrationChannels">Streams the QEMU migration runs on: 1 is QEMU's classic single stream, 2–16 is multifd with
 /// that many channels on both sides (our own pre-copy engine always sends one stream and ignores it). A row stored before the
 /// field reads 1.</param>
+/// <param name="ColdMove">Whether a VM that cannot move live may be moved cold (a row stored before the field reads never).</param>
+/// <param name="ColdShutdownTimeoutMs">How long a cold move waits for the guest to power off by itself before it stops it
+/// hard, in ms.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.PolicyInfo")]
 public sealed record PolicyInfo(
@@ -22,4 +25,6 @@ public sealed record PolicyInfo(
     [property: Id(12)] string? MaintenanceWindowUtc,
     [property: Id(13)] bool NotifyOwner,
     [property: Id(14)] int MigrationChannels = 1,
-    [property: Id(15)] bool PostCopy = false);
+    [property: Id(15)] bool PostCopy = false,
+    [property: Id(16)] ColdMove ColdMove = ColdMove.Never,
+    [property: Id(17)] double ColdShutdownTimeoutMs = 0);

@@ -14,6 +14,8 @@ namespace OrleansMigrate.Migration;
 /// forced it), <c>forced</c> (an operator's force-complete), <c>requested</c> (the data plane was asked, by whom unknown).</param>
 /// <param name="QueuedReason">While queued: why the scheduler's last admission pass did not admit it (a concurrency limit,
 /// named with its numbers); null once admitted.</param>
+/// <param name="Cold">A cold move's own record (how the guest stopped, when it ran again; its downtime is also
+/// <see cref="Downtime"/>); null for a live migration.</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.MigrationStatus")]
 public sealed record MigrationStatus(
@@ -33,12 +35,13 @@ public sealed record MigrationStatus(
     [property: Id(13)] AgentWait? AgentWait = null,
     [property: Id(14)] GuestCheck? GuestCheck = null,
     [property: Id(15)] string? SwitchoverReason = null,
-    [property: Id(16)] string? QueuedReason = null)
+    [property: Id(16)] string? QueuedReason = null,
+    [property: Id(17)] ColdMoveReport? Cold = null)
 {
     // An init property (see VmSpec.Devices); left out, it reads as empty.
     /// <summary>The hot-plug steps of the VM's SR-IOV VFs, in order: unplugged on the source before
     /// pre-copy, plugged on the destination after the resume (or back on the source after a rollback). Empty for none.</summary>
-    [Id(17)]
+    [Id(18)]
     public ImmutableArray<DeviceStep> DeviceSteps { get => field.IsDefault ? [] : field; init; }
 
     public bool IsEnded => Phase is MigrationPhase.Completed or MigrationPhase.RolledBack or MigrationPhase.Failed;

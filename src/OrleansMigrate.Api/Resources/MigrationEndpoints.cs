@@ -36,7 +36,7 @@ public static class MigrationEndpoints
 
                 var who = c.User.Identity?.Name ?? "anonymous";
                 var status = await Omig(c).MigrateAsync(new MigrationRequest(create.VmId, create.DestinationHost, create.Policy,
-                    create.Mode ?? OrchestrationMode.Parallel, MigrationPriority.User, $"api:{who}"));
+                    create.Mode ?? OrchestrationMode.Parallel, MigrationPriority.User, $"api:{who}", Cold: create.Cold));
                 return new ApiAnswer(StatusCodes.Status202Accepted, status, $"/v1/migrations/{status.MigrationId}");
             }))
             .WithName("CreateMigration").Accepts<MigrationCreate>("application/json").Produces<MigrationStatus>(StatusCodes.Status202Accepted)

@@ -69,12 +69,14 @@ public sealed record NicCreate(string VpcId, string Ip, string? Mac = null);
 /// <summary>A PCI device handed to the guest: such a VM is created, but never live-migrated (409 with the reason).</summary>
 public sealed record PassthroughCreate(string Address, string Kind);
 
-/// <summary>POST /v1/migrations. <c>destination_host</c> null lets placement choose.</summary>
+/// <summary>POST /v1/migrations. <c>destination_host</c> null lets placement choose; <c>cold</c> true moves the VM cold
+/// (shut down, handed over, started on the destination: for a VM that cannot move live, when its policy allows it).</summary>
 public sealed record MigrationCreate(
     string VmId,
     string? DestinationHost = null,
     string? Policy = null,
-    OrchestrationMode? Mode = null);
+    OrchestrationMode? Mode = null,
+    bool Cold = false);
 
 /// <summary>A page of a list: <c>next</c> is the opaque token for the following page, null on the last.</summary>
 public sealed record Page<T>(IReadOnlyList<T> Items, string? Next);

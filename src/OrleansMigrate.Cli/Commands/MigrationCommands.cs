@@ -21,9 +21,15 @@ public static class MigrationCommands
         var wait = new Option<bool>("--wait") { Description = "Follow the migration with a live progress display until it ends" };
         var dryRun = new Option<bool>("--dry-run") { Description = "Preflight only: sample the VM's dirty rate, predict total time and downtime, say yes/no per destination; nothing moves" };
         var sample = new Option<int>("--sample-ms") { Description = "With --dry-run: how long to sample the dirty rate (100-10000 ms)", DefaultValueFactory = _ => 1000 };
-        var cmd = new Command("migrate", "Live-migrate a VM with its disks and network") { vm, to, policy, mode, priority, wait, dryRun, sample };
+        var cold = new Option<bool>("--cold") { Description = "Cold move (for a VM that cannot move live: pass-through devices, a policy that never live-migrates): tell the owner, shut the guest down (hard after the policy's ColdShutdownTimeoutMs), hand its disks and flows over, start it on the destination. The VM must be running or stopped and its policy must allow it (ColdMove=allow)" };
+        var cmd = new Command("migrate", "Live-migrate a VM with its disks and network (--cold: move it cold)") { vm, to, policy, mode, priority, wait, dryRun, sample, cold };
         cmd.SetClientAction(async (parse, client, ct) =>
         {
+            if (parse.GetValue(dryRun) && parse.GetValue(cold))
+            {
+                return CommandRunner.Fail(ExitCodes.InvalidInput, "--dry-run: predicts a live migration's pre-copy; a cold move has none (leave out --dry-run or --cold)");
+            }
+
             if (parse.GetValue(dryRun))
             {
                 var report = await client.PreflightAsync(new MigrationRequest(parse.GetValue(vm)!, parse.GetValue(to), parse.GetValue(policy)), parse.GetValue(sample));
@@ -37,7 +43,8 @@ public static class MigrationCommands
                 parse.GetValue(policy),
                 ParseEnum<OrchestrationMode>("--mode", parse.GetValue(mode)!),
                 ParseEnum<MigrationPriority>("--priority", parse.GetValue(priority)!),
-                "omig");
+                "omig",
+                Cold: parse.GetValue(cold));
             var status = await client.MigrateAsync(request);
             if (!parse.GetValue(wait))
             {

@@ -18,13 +18,14 @@ public static class PolicyCommands
             CommandRunner.Print(parse, all, policies =>
             {
                 var table = new Table().Border(TableBorder.Rounded)
-                    .AddColumns("POLICY", "LIVE", "DOWNTIME TARGET", "MAX TARGET", "LINK", "ON STALL", "ON TIMEOUT", "AUTO-CONVERGE", "CHANNELS", "POST-COPY", "OLDER VERSIONS", "WINDOW (UTC)", "NOTIFY OWNER");
+                    .AddColumns("POLICY", "LIVE", "DOWNTIME TARGET", "MAX TARGET", "LINK", "ON STALL", "ON TIMEOUT", "AUTO-CONVERGE", "CHANNELS", "POST-COPY", "OLDER VERSIONS", "WINDOW (UTC)", "NOTIFY OWNER", "COLD MOVE");
                 foreach (var p in policies)
                 {
                     table.AddRow(Markup.Escape(p.Name), p.LiveMigrate ? "yes" : "[yellow]never[/]",
                         string.Create(CultureInfo.InvariantCulture, $"{p.DowntimeTargetMs:0.##} ms"), string.Create(CultureInfo.InvariantCulture, $"{p.MaxDowntimeTargetMs:0.##} ms"),
                         string.Create(CultureInfo.InvariantCulture, $"{p.LinkBandwidthBytesPerSecond * 8 / 1e9:0.##} Gb/s"), Naming.EnumNames.Of(p.OnStall), Naming.EnumNames.Of(p.OnTimeout),
-                        p.AutoConverge ? "yes" : "no", Channels(p.MigrationChannels), p.PostCopy ? "[yellow]allowed[/]" : "no", p.AllowOlderVersion ? "allowed" : "no", Markup.Escape(p.MaintenanceWindowUtc ?? "any"), p.NotifyOwner ? "yes" : "no");
+                        p.AutoConverge ? "yes" : "no", Channels(p.MigrationChannels), p.PostCopy ? "[yellow]allowed[/]" : "no", p.AllowOlderVersion ? "allowed" : "no", Markup.Escape(p.MaintenanceWindowUtc ?? "any"), p.NotifyOwner ? "yes" : "no",
+                        p.ColdMove == Fleet.ColdMove.Allow ? string.Create(CultureInfo.InvariantCulture, $"allow ({p.ColdShutdownTimeoutMs / 1000:0.#} s to power off)") : "never");
                 }
 
                 return table;

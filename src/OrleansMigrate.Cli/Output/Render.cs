@@ -170,7 +170,7 @@ public static class Render
                 Markup.Escape(m.Request.VmId),
                 Markup.Escape(m.SourceHost),
                 Markup.Escape(m.DestinationHost),
-                Naming.EnumNames.Of(m.Request.Mode),
+                m.Request.Cold ? "cold" : Naming.EnumNames.Of(m.Request.Mode),
                 PhaseMarkup(m.Phase) + (m.AgentWait is { } w && !m.IsEnded ? $" [yellow](waiting for {Markup.Escape(w.HostId)}'s agent)[/]" : ""),
                 m.Downtime is { } d ? $"{d.DowntimeMs:0.0} ms" : "-",
                 m.TotalMs is { } t ? $"{t / 1000:0.00} s" : "-",
@@ -220,7 +220,24 @@ public static class Render
             grid.AddRow(wait);
         }
 
-        if (m.Downtime is { } d)
+        if (m.Cold is { } cold)
+        {
+            var c = new Table().Border(TableBorder.Rounded).AddColumns("COLD MOVE", "");
+            c.AddRow("VM", cold.WasRunning ? "was running: shut down on the source, started on the destination" : "was stopped: handed over, stays stopped");
+            c.AddRow("owner notified", cold.OwnerNotified ? "yes" : "not yet");
+            if (cold.WasRunning)
+            {
+                c.AddRow("shutdown", cold.Graceful is { } g
+                    ? (g ? "graceful (the guest powered off)" : "hard stop (the guest did not power off within the timeout)") + (cold.ShutdownMs is { } sm ? $" after {sm:0.0} ms" : "")
+                    : "not yet");
+                c.AddRow("graceful timeout", $"{cold.ShutdownTimeoutMs:0} ms");
+                c.AddRow("[bold]downtime (stopped → running)[/]", cold.DowntimeMs is { } dm ? $"[bold]{dm:0.0} ms[/]" : "-");
+            }
+
+            grid.AddRow(c);
+        }
+
+        if (m.Downtime is { } d && m.Cold is null)
         {
             var breakdown = new Table().Border(TableBorder.Rounded).AddColumns("INSIDE THE DOWNTIME", "MS");
             breakdown.AddRow("[bold]downtime (source pause → destination resume)[/]", $"[bold]{d.DowntimeMs:0.00}[/]");

@@ -77,6 +77,13 @@ public sealed class HostAgentGrain(ILocalSiloDetails silo, IHostRuntime runtime)
 
     public Task DestroyVmAsync(string vmId) => runtime.DestroyVmAsync(HostId, vmId);
 
+    public Task<ShutdownReport?> ShutdownForMoveAsync(string migrationId, string vmId, int gracefulTimeoutMs, int waitMs) =>
+        runtime.ShutdownForMoveAsync(HostId, migrationId, vmId, TimeSpan.FromMilliseconds(Math.Max(0, gracefulTimeoutMs)),
+            TimeSpan.FromMilliseconds(Math.Clamp(waitMs, 0, (int)MaxWait.TotalMilliseconds)));
+
+    public async Task<DateTimeOffset> StartMovedAsync(string migrationId, VmSpec spec) =>
+        await runtime.StartMovedAsync(HostId, migrationId, spec, await DiskAttachmentsAsync(spec));
+
     public async Task<IncomingEndpoint> PrepareIncomingAsync(string migrationId, VmSpec spec, MigrationTuning? tuning = null) =>
         await runtime.PrepareIncomingAsync(HostId, migrationId, spec, tuning, await DiskAttachmentsAsync(spec));
 

@@ -38,6 +38,12 @@ public interface IHostRuntime
     /// <summary>Unplugs one of the VM's hot-pluggable devices and waits until the hypervisor let it go; returns the ms it took.</summary>
     Task<double> UnplugDeviceAsync(string hostId, string vmId, string deviceId);
 
+    /// <summary>Source of a cold move (see <see cref="IHostAgentGrain.ShutdownForMoveAsync"/>).</summary>
+    Task<ShutdownReport?> ShutdownForMoveAsync(string hostId, string migrationId, string vmId, TimeSpan gracefulTimeout, TimeSpan wait);
+
+    /// <summary>Destination of a cold move (see <see cref="IHostAgentGrain.StartMovedAsync"/>): boots the VM, answers when it runs.</summary>
+    Task<DateTimeOffset> StartMovedAsync(string hostId, string migrationId, VmSpec spec, IReadOnlyDictionary<string, BlockDeviceAttachment>? disks = null);
+
     /// <summary>Destination: defines the VM and listens, prepared for the stream <paramref name="tuning"/> describes (its
     /// migration channels); null: one stream.</summary>
     Task<IncomingEndpoint> PrepareIncomingAsync(string hostId, string migrationId, VmSpec spec, MigrationTuning? tuning = null,

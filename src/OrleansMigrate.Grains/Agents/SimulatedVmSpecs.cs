@@ -7,7 +7,8 @@ namespace OrleansMigrate.Grains.Agents;
 /// <summary>
 /// Maps a registry VM to a simulated guest. Its behaviour is data on the VM, in labels:
 /// <c>sim.memory-mib</c> (byte-real memory), <c>sim.dirty-mbps</c> (MB/s the workload dirties, 0 = idle),
-/// <c>sim.hotset-mib</c> (dirty only a hot set of that size). A modelled guest (the analytic driver) allocates
+/// <c>sim.hotset-mib</c> (dirty only a hot set of that size), <c>sim.acpi</c> (<c>ignore</c>: the guest ignores a power-down
+/// request, so a cold move stops it hard after the policy's timeout). A modelled guest (the analytic driver) allocates
 /// nothing, so its size defaults to the VM's registered memory instead of <see cref="HostRuntimeOptions.SimulatedGuestMiB"/>.
 /// </summary>
 public static class SimulatedVmSpecs
@@ -15,6 +16,7 @@ public static class SimulatedVmSpecs
     public const string MemoryLabel = "sim.memory-mib";
     public const string DirtyLabel = "sim.dirty-mbps";
     public const string HotSetLabel = "sim.hotset-mib";
+    public const string AcpiLabel = "sim.acpi";
 
     public static HvVmSpec From(OrleansMigrate.Fleet.VmSpec vm, HostRuntimeOptions options, bool modelled = false)
     {
@@ -31,6 +33,7 @@ public static class SimulatedVmSpecs
             HotplugDevices = Migration.DeviceRules.HotplugIds(vm),
             Simulation = new SimulatedGuestOptions
             {
+                IgnoresPowerDown = vm.Labels.TryGetValue(AcpiLabel, out var acpi) && acpi == "ignore",
                 Workload = dirty == 0 ? null : new GuestWorkloadOptions
                 {
                     DirtyMegabytesPerSecond = dirty,

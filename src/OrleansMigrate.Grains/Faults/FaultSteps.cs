@@ -17,6 +17,11 @@ public static class FaultSteps
     public const string AgentStartOutgoing = "agent.start-outgoing";
     public const string AgentFinalCopy = "agent.final-copy";
     public const string AgentResume = "agent.resume";
+    /// <summary>A cold move's shutdown of the guest on its source host (before the guest is asked to power off).</summary>
+    public const string AgentColdShutdown = "agent.cold-shutdown";
+
+    /// <summary>A cold move's start of the VM on its destination host (before the hypervisor boots it).</summary>
+    public const string AgentColdStart = "agent.cold-start";
     public const string MigrationPrepare = "migration.prepare";
     public const string MigrationPreCopy = "migration.precopy";
     public const string MigrationSwitchover = "migration.switchover";

@@ -50,6 +50,22 @@ public static class DestinationSelector
         NotLiveMovable(vm.Spec, policy)
         ?? (vm.Power == PowerState.Running ? null : new MoveRefusal("vm", $"it is {Naming.EnumNames.Of(vm.Power)}, not running: start or delete it"));
 
+    /// <summary>Why the VM cannot be moved cold under <paramref name="policy"/> right now (the field to blame and the
+    /// reason), or null when it can: the policy must allow cold moves (<see cref="MigrationPolicy.ColdMove"/>) and the VM
+    /// must be running or stopped. Says nothing of why it cannot move live: any VM <see cref="NotLiveMovable"/> refuses,
+    /// whatever the reason, may be moved cold.</summary>
+    public static MoveRefusal? NotColdMovable(VmRecord vm, MigrationPolicy policy) =>
+        policy.ColdMove != ColdMove.Allow
+            ? new MoveRefusal("policy", $"policy '{policy.Name}' never moves it cold (ColdMove=never)")
+            : vm.Power is PowerState.Running or PowerState.Stopped
+                ? null
+                : new MoveRefusal("vm", $"it is {Naming.EnumNames.Of(vm.Power)}: a cold move takes a running or stopped VM");
+
+    /// <summary>Whether a fleet operation moves the VM cold: it cannot move live (<see cref="NotLiveMovable"/>, for any
+    /// reason) and its policy allows cold moves.</summary>
+    public static bool MovesCold(VmSpec vm, MigrationPolicy policy) =>
+        policy.ColdMove == ColdMove.Allow && NotLiveMovable(vm, policy) is not null;
+
     /// <summary>Whether the host takes VMs at all: powered on, schedulable and healthy. Every destination choice (scheduler,
     /// drains, preflight, planners) goes through it, so a powered-off host is never a destination.</summary>
     public static bool TakesVms(HostRecord host) =>

@@ -40,6 +40,13 @@ public sealed partial class MigrationGrain
             {
                 switch (S.Phase)
                 {
+                    case MigrationPhase.Prepare when Cold:
+                        await PhaseAsync("prepare", ColdPrepareAsync);
+                        await MoveAsync(MigrationPhase.Switchover);
+                        break;
+                    case MigrationPhase.Switchover when Cold:
+                        await PhaseAsync("switchover", ColdSwitchoverAsync);
+                        break;
                     case MigrationPhase.Prepare:
                         await CheckEntryAsync(MigrationPhase.Prepare);
                         await PhaseAsync("prepare", PrepareAsync);
@@ -51,7 +58,7 @@ public sealed partial class MigrationGrain
                         await SwitchoverAsync(paused);
                         break;
                     case MigrationPhase.PostMigration:
-                        await PhaseAsync("post-migration", RollForwardAsync);
+                        await PhaseAsync("post-migration", Cold ? ColdRollForwardAsync : RollForwardAsync);
                         if (S.Hypervisor?.PostCopyFailure is not null)
                         {
                             // Post-copy failed after the commit point: nothing to roll back, the VM is lost and recorded so.
@@ -64,7 +71,7 @@ public sealed partial class MigrationGrain
                         Ended("completed");
                         break;
                     case MigrationPhase.RollingBack:
-                        await PhaseAsync("rollback", RollBackAsync);
+                        await PhaseAsync("rollback", Cold ? ColdRollBackAsync : RollBackAsync);
                         break;
                 }
             }
@@ -89,6 +96,13 @@ public sealed partial class MigrationGrain
                     S.Failure = before;
                     throw;
                 }
+            }
+            catch (AgentWaitExpiredException expired) when (S.Phase == MigrationPhase.RollingBack && Cold)
+            {
+                // A cold move's rollback without one of its hosts: nothing can be restarted or torn down there.
+                await FailAsync($"{S.Failure ?? S.CancelReason ?? "rolled back"}; the rollback waited its time for {expired.Wait.HostId}'s agent ({expired.Wait.Reason}): "
+                    + $"the VM may be stopped; check its disks' writer and start it on {S.SourceHost} (omig vm start)");
+                break;
             }
             catch (AgentWaitExpiredException expired) when (S.Phase == MigrationPhase.RollingBack)
             {
@@ -121,10 +135,12 @@ public sealed partial class MigrationGrain
 
     private void Ended(string outcome)
     {
-        telemetry.Outcomes.Add(1, new KeyValuePair<string, object?>("outcome", outcome), new KeyValuePair<string, object?>("mode", S.Request!.Mode.ToString()));
+        // A cold move's downtime (a shutdown and a boot) is tagged apart, so it never skews the live migrations' figures.
+        var mode = S.Request!.Cold ? "Cold" : S.Request.Mode.ToString();
+        telemetry.Outcomes.Add(1, new KeyValuePair<string, object?>("outcome", outcome), new KeyValuePair<string, object?>("mode", mode));
         if (S.Downtime is { } d && outcome == "completed")
         {
-            telemetry.Downtime.Record(d.DowntimeMs, new KeyValuePair<string, object?>("mode", S.Request.Mode.ToString()));
+            telemetry.Downtime.Record(d.DowntimeMs, new KeyValuePair<string, object?>("mode", mode));
         }
 
         telemetry.BytesMoved.Add(S.Progress.BytesSent);

@@ -257,7 +257,7 @@ public sealed partial class MigrationGrain(
     }
 
     private MigrationStatus Status() => new(Id, S.Request!, S.SourceHost, S.DestinationHost, S.Phase, S.Timeline, S.Progress, S.Downtime,
-        S.Failure, S.CreatedAt, S.TotalMs, S.Attempts, S.Hypervisor, S.AgentWait, S.GuestCheck, S.SwitchoverReason) { DeviceSteps = S.DeviceSteps };
+        S.Failure, S.CreatedAt, S.TotalMs, S.Attempts, S.Hypervisor, S.AgentWait, S.GuestCheck, S.SwitchoverReason, Cold: S.Cold) { DeviceSteps = S.DeviceSteps };
 
     private void EnsureRunning()
     {

@@ -47,4 +47,7 @@ public sealed class MigrationGrainState
 
     /// <summary>The hot-plug steps of the VM's SR-IOV VFs so far (<see cref="MigrationStatus.DeviceSteps"/>).</summary>
     [Id(22)] public ImmutableArray<DeviceStep> DeviceSteps { get => field.IsDefault ? [] : field; set; } = [];
+
+    /// <summary>A cold move's own record (<see cref="MigrationStatus.Cold"/>); null for a live migration.</summary>
+    [Id(23)] public ColdMoveReport? Cold { get; set; }
 }

@@ -62,7 +62,8 @@ public static class MigrationPhases
     private static readonly ImmutableDictionary<MigrationPhase, ImmutableArray<MigrationPhase>> Next = new Dictionary<MigrationPhase, ImmutableArray<MigrationPhase>>
     {
         [MigrationPhase.Queued] = [MigrationPhase.Prepare, MigrationPhase.RolledBack],
-        [MigrationPhase.Prepare] = [MigrationPhase.PreCopy, MigrationPhase.RollingBack],
+        // A cold move has no pre-copy: from prepare it goes straight to its switchover (shutdown, hand-over, start).
+        [MigrationPhase.Prepare] = [MigrationPhase.PreCopy, MigrationPhase.RollingBack, MigrationPhase.Switchover],
         [MigrationPhase.PreCopy] = [MigrationPhase.PreLastCopy, MigrationPhase.Switchover, MigrationPhase.RollingBack],
         [MigrationPhase.PreLastCopy] = [MigrationPhase.Switchover, MigrationPhase.RollingBack],
         [MigrationPhase.Switchover] = [MigrationPhase.PostMigration, MigrationPhase.RollingBack],

@@ -57,6 +57,16 @@ public sealed record MigrationPolicy
     /// <summary>Fleet operations tell the VM's owner before they move it (through the location/notification backend).</summary>
     public bool NotifyOwner { get; init; }
 
+    /// <summary>Whether a VM this policy cannot live-migrate (<see cref="LiveMigrate"/> false, pass-through devices, or any
+    /// other refusal of <see cref="DestinationSelector.NotLiveMovable"/>) may be moved cold: shut down, disks and flows
+    /// handed over, started on the destination. Built-in: <c>never</c> for <c>critical</c> (its owners are promised no
+    /// unplanned outage), <c>allow</c> for every other class.</summary>
+    public OrleansMigrate.Fleet.ColdMove ColdMove { get; init; } = OrleansMigrate.Fleet.ColdMove.Allow;
+
+    /// <summary>How long a cold move waits for the guest to power off by itself (ACPI) before it stops it hard, in ms
+    /// (0–600000); default 30 s.</summary>
+    public double ColdShutdownTimeoutMs { get; init; } = 30_000;
+
     /// <summary>Whether <paramref name="now"/> is inside <see cref="MaintenanceWindowUtc"/> (always, without one).</summary>
     public bool InWindow(DateTimeOffset now)
     {
@@ -92,7 +102,7 @@ public sealed record MigrationPolicy
     }
 
     public OrleansMigrate.Fleet.PolicyInfo Info() => new(Name, DowntimeTargetMs, LinkBandwidthBytesPerSecond, Compression, AllowOlderVersion, CompletionTimeoutMsPerGiB,
-        StallMs, OnTimeout, OnStall, MaxDowntimeTargetMs, AutoConverge, LiveMigrate, MaintenanceWindowUtc, NotifyOwner, MigrationChannels, PostCopy);
+        StallMs, OnTimeout, OnStall, MaxDowntimeTargetMs, AutoConverge, LiveMigrate, MaintenanceWindowUtc, NotifyOwner, MigrationChannels, PostCopy, ColdMove, ColdShutdownTimeoutMs);
 
     public MigrationTuning Tuning(int guestMiB) => new(
         DowntimeTargetMs, LinkBandwidthBytesPerSecond, Compression, PreLastCopy: true, MaxRounds: 30,
@@ -120,7 +130,7 @@ public sealed record MigrationPolicy
     public static readonly IReadOnlyDictionary<string, MigrationPolicy> BuiltIn = new Dictionary<string, MigrationPolicy>(StringComparer.Ordinal)
     {
         ["standard"] = new() { Name = "standard" },
-        ["critical"] = new() { Name = "critical", DowntimeTargetMs = 50, OnStall = StallAction.Abort, OnTimeout = TimeoutAction.Abort, MaintenanceWindowUtc = "22:00-06:00", NotifyOwner = true },
+        ["critical"] = new() { Name = "critical", DowntimeTargetMs = 50, OnStall = StallAction.Abort, OnTimeout = TimeoutAction.Abort, MaintenanceWindowUtc = "22:00-06:00", NotifyOwner = true, ColdMove = OrleansMigrate.Fleet.ColdMove.Never },
         ["economy"] = new() { Name = "economy", DowntimeTargetMs = 100, LinkBandwidthBytesPerSecond = 125_000_000, OnStall = StallAction.Escalate, MaxDowntimeTargetMs = 2000, AutoConverge = true },
         ["any-version"] = new() { Name = "any-version", AllowOlderVersion = true },
         ["passthrough"] = new() { Name = "passthrough", LiveMigrate = false, NotifyOwner = true },

@@ -176,7 +176,15 @@ public sealed partial class MigrationSchedulerGrain(
         // Without a named policy the VM's own (its label, else its class) applies, and is recorded on the request.
         var policy = request.Policy is null ? policies.Value.For(vm.Spec) : policies.Value.Resolve(request.Policy);
         request = request with { Policy = policy.Name };
-        if (DestinationSelector.NotLiveMovable(vm.Spec, policy) is { } unmovable)
+        if (request.Cold)
+        {
+            if (DestinationSelector.NotColdMovable(vm, policy) is { } notCold)
+            {
+                throw new OmigException(notCold.Field == "policy" ? OmigErrorCode.Incompatible : OmigErrorCode.Conflict, notCold.Field == "policy" ? "cold" : notCold.Field,
+                    $"VM '{vm.VmId}' cannot be moved cold: {notCold.Reason}");
+            }
+        }
+        else if (DestinationSelector.NotLiveMovable(vm.Spec, policy) is { } unmovable)
         {
             throw new OmigException(OmigErrorCode.Incompatible, unmovable.Field, $"VM '{vm.VmId}' cannot be live-migrated: {unmovable.Reason}");
         }

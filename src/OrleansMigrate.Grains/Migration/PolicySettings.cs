@@ -42,6 +42,12 @@ public sealed class PolicySettings
 
     public bool? NotifyOwner { get; set; }
 
+    /// <summary><c>allow</c> or <c>never</c>: whether a VM that cannot move live may be moved cold.</summary>
+    public string? ColdMove { get; set; }
+
+    /// <summary>0–600000 ms: how long a cold move waits for the guest to power off before stopping it hard.</summary>
+    public double? ColdShutdownTimeoutMs { get; set; }
+
     public MigrationPolicy ApplyTo(MigrationPolicy basis, string name) => basis with
     {
         Name = name,
@@ -60,6 +66,8 @@ public sealed class PolicySettings
         PostCopy = PostCopy ?? basis.PostCopy,
         MaintenanceWindowUtc = MaintenanceWindowUtc is null ? basis.MaintenanceWindowUtc : MaintenanceWindowUtc.Trim().Equals("any", StringComparison.OrdinalIgnoreCase) ? null : MaintenanceWindowUtc.Trim(),
         NotifyOwner = NotifyOwner ?? basis.NotifyOwner,
+        ColdMove = ColdMove is null ? basis.ColdMove : Enum.Parse<OrleansMigrate.Fleet.ColdMove>(ColdMove.Trim(), ignoreCase: true),
+        ColdShutdownTimeoutMs = ColdShutdownTimeoutMs ?? basis.ColdShutdownTimeoutMs,
     };
 
     /// <summary>One message per bad field of policy <paramref name="name"/>, named <c>Omig:Policies:NAME:Field</c>.</summary>
@@ -115,6 +123,16 @@ public sealed class PolicySettings
         if (MigrationChannels is { } ch && ch is < 1 or > OrleansMigrate.Hypervisor.Drivers.MigrationOptions.MaxMigrationChannels)
         {
             yield return $"{key}MigrationChannels: {ch} is not between 1 and {OrleansMigrate.Hypervisor.Drivers.MigrationOptions.MaxMigrationChannels} (1 is one stream, more is QEMU multifd)";
+        }
+
+        if (ColdMove is { } cm && cm.Trim().ToLowerInvariant() is not ("allow" or "never"))
+        {
+            yield return $"{key}ColdMove: '{cm}' is not one of allow, never";
+        }
+
+        if (ColdShutdownTimeoutMs is { } cs && (double.IsNaN(cs) || cs is < 0 or > 600_000))
+        {
+            yield return $"{key}ColdShutdownTimeoutMs: {Num(cs)} is not between 0 and 600000";
         }
 
         // Every built-in policy runs one stream, so the channels set here are the ones the policy gets.

@@ -75,7 +75,8 @@ public static class DrainPass
 
     /// <summary>What a pending VM still on the host is before a destination is chosen for it: <c>Vm</c> is the VM as it
     /// stays this pass (its reason says why), or null when it should move now. In order: not movable now by its policy
-    /// (unmovable); its class's target unmeetable per the preflight prediction (held — <c>HeldForTarget</c> is true and
+    /// (unmovable; a VM that cannot move live but whose policy allows cold moves is judged by
+    /// <see cref="DestinationSelector.NotColdMovable"/> instead, and moves cold); its class's target unmeetable per the preflight prediction (held — <c>HeldForTarget</c> is true and
     /// the caller counts the pass —, unmovable after <see cref="MaxHeldPasses"/>); outside its class's maintenance window
     /// (held, no pass counted).</summary>
     /// <param name="unmeetable">Why the policy's target cannot be met per the prediction (see <see cref="Unmeetable"/>);
@@ -83,8 +84,17 @@ public static class DrainPass
     /// <param name="heldPasses">Passes this VM was held for its target before this one.</param>
     public static (DrainVm? Vm, bool HeldForTarget) Hold(DrainVm vm, VmRecord record, MigrationPolicy policy, string? unmeetable, int heldPasses, DateTimeOffset now)
     {
-        if (DestinationSelector.NotMovableNow(record, policy)?.Reason is { } why)
-            return (vm with { State = DrainVmState.Unmovable, Reason = why }, false);
+        var refusal = DestinationSelector.MovesCold(record.Spec, policy)
+            ? DestinationSelector.NotColdMovable(record, policy)
+            : DestinationSelector.NotMovableNow(record, policy);
+        if (refusal?.Reason is { } why)
+        {
+            // Said in full when a cold move could have taken it but its policy never allows one.
+            var never = policy.ColdMove == ColdMove.Never && DestinationSelector.NotLiveMovable(record.Spec, policy) is not null
+                ? $"; policy '{policy.Name}' never moves it cold (ColdMove=never)" : "";
+            return (vm with { State = DrainVmState.Unmovable, Reason = why + never }, false);
+        }
+
         if (unmeetable is not null)
         {
             var held = heldPasses + 1;

@@ -66,7 +66,9 @@ public sealed partial class HostDrainGrain
 
         if (options.Preflight)
         {
-            await PredictAsync(pending.Where(v => records.TryGetValue(v.VmId, out var r) && r.HostId == HostId).Select(v => records[v.VmId]).ToList(), options);
+            // A VM moved cold has no pre-copy to predict.
+            await PredictAsync(pending.Where(v => records.TryGetValue(v.VmId, out var r) && r.HostId == HostId && !DestinationSelector.MovesCold(r.Spec, PolicyFor(r, options)))
+                .Select(v => records[v.VmId]).ToList(), options);
         }
 
         foreach (var vm in DrainPass.SubmitOrder(pending, id => _predictions.TryGetValue(id, out var p) ? p.Prediction.TotalMs : null,
@@ -85,7 +87,8 @@ public sealed partial class HostDrainGrain
 
             var record = records[vm.VmId];
             var policy = PolicyFor(record, options);
-            var unmeetable = options.Preflight && _predictions.TryGetValue(vm.VmId, out var predicted) ? DrainPass.Unmeetable(policy, predicted.Prediction) : null;
+            var cold = DestinationSelector.MovesCold(record.Spec, policy);
+            var unmeetable = options.Preflight && !cold && _predictions.TryGetValue(vm.VmId, out var predicted) ? DrainPass.Unmeetable(policy, predicted.Prediction) : null;
             var (stays, heldForTarget) = DrainPass.Hold(vm, record, policy, unmeetable, _held.GetValueOrDefault(vm.VmId), time.GetUtcNow());
             if (heldForTarget)
             {
@@ -117,7 +120,8 @@ public sealed partial class HostDrainGrain
                 }
 
                 _noDestination.Remove(vm.VmId);
-                if (policy.NotifyOwner && !vms[vm.VmId].OwnerNotified)
+                // A cold move tells the owner itself (it always does: the VM stops), right before it shuts the guest down.
+                if (policy.NotifyOwner && !cold && !vms[vm.VmId].OwnerNotified)
                 {
                     // The owner hears before the VM moves; a notice that cannot be delivered holds it back.
                     try
@@ -134,7 +138,7 @@ public sealed partial class HostDrainGrain
 
                 try
                 {
-                    var status = await scheduler.SubmitAsync(new MigrationRequest(vm.VmId, destination.HostId, policy.Name, OrchestrationMode.Parallel, MigrationPriority.Maintenance, options.RequestedBy, Drain: HostId), HostId);
+                    var status = await scheduler.SubmitAsync(new MigrationRequest(vm.VmId, destination.HostId, policy.Name, OrchestrationMode.Parallel, MigrationPriority.Maintenance, options.RequestedBy, Drain: HostId, Cold: cold), HostId);
                     vms[vm.VmId] = vms[vm.VmId] with { State = DrainVmState.Migrating, MigrationId = status.MigrationId, Destination = destination.HostId, Attempts = vm.Attempts + 1, Reason = null };
                     slots--;
 

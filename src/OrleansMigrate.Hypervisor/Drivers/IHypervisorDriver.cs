@@ -86,6 +86,15 @@ public interface IHypervisorDriver : IAsyncDisposable
     Task UnplugDeviceAsync(string vmId, string deviceId, CancellationToken cancellationToken = default) =>
         throw new NotSupportedException($"the {Kind} hypervisor cannot hot-plug devices");
 
+    /// <summary>
+    /// Shuts a running VM down for a cold move: asks the guest to power off (ACPI power button; QEMU
+    /// <c>system_powerdown</c>), waits up to <paramref name="gracefulTimeout"/> for it to, then stops it hard (QEMU
+    /// <c>quit</c>, a kill if that hangs), and removes the stopped VM from this host (its cloud disks live in the block
+    /// store). Throws <see cref="VmNotFoundException"/> for an unknown id and <see cref="InvalidOperationException"/> when
+    /// the VM is not running or is migrating.
+    /// </summary>
+    Task<ShutdownResult> ShutdownVmAsync(string vmId, TimeSpan gracefulTimeout, CancellationToken cancellationToken = default);
+
     /// <summary>Whether the hypervisor has a monitor an operator may pass commands to (<see cref="PassthroughAsync"/>):
     /// QEMU's QMP; the simulated engines have none.</summary>
     bool SupportsPassthrough => false;

@@ -129,6 +129,22 @@ public sealed partial class QemuHypervisorDriver : IHypervisorDriver
         vm.State = VmState.Running;
     }
 
+    /// <summary>QMP <c>system_powerdown</c> (the ACPI power button), then <c>quit</c> once <paramref name="gracefulTimeout"/>
+    /// has passed without QEMU exiting (a guest that ignores ACPI, like the boot-sector guest); QEMU exits when its guest
+    /// powers off, which is how a graceful stop is told apart. The stopped VM is then removed from this host.</summary>
+    public async Task<ShutdownResult> ShutdownVmAsync(string vmId, TimeSpan gracefulTimeout, CancellationToken cancellationToken = default)
+    {
+        await _adoption.Value.ConfigureAwait(false);
+        var vm = Get(vmId);
+        if (vm.State != VmState.Running || vm.Process is not { } process || vm.Outgoing is { State: not (OutgoingMigrationState.Completed or OutgoingMigrationState.Cancelled or OutgoingMigrationState.Failed) })
+            throw new InvalidOperationException($"VM '{vmId}' must be running with no migration in progress to shut down; it is {vm.State}.");
+        var started = TimeProvider.GetTimestamp();
+        var graceful = await process.PowerDownAsync(gracefulTimeout, cancellationToken).ConfigureAwait(false);
+        var elapsed = TimeProvider.GetElapsedTime(started);
+        await DestroyVmAsync(vmId, cancellationToken).ConfigureAwait(false);
+        return new ShutdownResult(graceful, elapsed);
+    }
+
     public async Task<IIncomingMigration> PrepareIncomingAsync(string vmId, IncomingMigrationOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);

@@ -223,6 +223,32 @@ internal sealed class QemuProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A guest shutdown: QMP <c>system_powerdown</c> (the ACPI power button), a wait of up to <paramref name="graceful"/>
+    /// for QEMU to exit (it does when its guest powers off), then <see cref="StopAsync"/> (<c>quit</c>, a kill if that
+    /// hangs). The exit is expected either way (<see cref="Stopping"/>), so it never reads as a lost VM. True when the
+    /// guest powered off by itself.
+    /// </summary>
+    public async Task<bool> PowerDownAsync(TimeSpan graceful, CancellationToken cancellationToken = default)
+    {
+        _stopping = true;
+        if (_exited.Task.IsCompleted)
+            return true;
+        try
+        {
+            await Qmp.ExecuteAsync("system_powerdown", null, _commandTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is QmpConnectionException or QmpTimeoutException or QmpCommandException or InvalidOperationException)
+        {
+            // QEMU did not take the request (it is going away, or wedged): the timeout and the quit below settle it.
+        }
+
+        if (graceful > TimeSpan.Zero && await WaitExitAsync(graceful).ConfigureAwait(false))
+            return true;
+        await StopAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        return false;
+    }
+
     /// <summary>Kills the process at once (SIGKILL), as a crash would. For fault tests and last-resort cleanup.</summary>
     public void Kill()
     {

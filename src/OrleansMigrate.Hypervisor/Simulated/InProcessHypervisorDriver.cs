@@ -108,6 +108,22 @@ public abstract class InProcessHypervisorDriver<TVm> : IHypervisorDriver
         return Task.CompletedTask;
     }
 
+    /// <summary>The modelled guest honours the power-down request at once, unless its spec says it ignores ACPI
+    /// (<see cref="SimulatedGuestOptions.IgnoresPowerDown"/>, like the QEMU boot-sector guest): then the whole timeout
+    /// passes on this driver's clock before the hard stop.</summary>
+    public async Task<ShutdownResult> ShutdownVmAsync(string vmId, TimeSpan gracefulTimeout, CancellationToken cancellationToken = default)
+    {
+        var info = Vms.Info(vmId);
+        if (info.State != VmState.Running || info.HasActiveMigration)
+            throw new InvalidOperationException($"VM '{vmId}' must be running with no migration in progress to shut down; it is {info.State}.");
+        var started = TimeProvider.GetTimestamp();
+        var graceful = info.Spec.Simulation?.IgnoresPowerDown != true;
+        if (!graceful && gracefulTimeout > TimeSpan.Zero)
+            await Task.Delay(gracefulTimeout, TimeProvider, cancellationToken).ConfigureAwait(false);
+        await DestroyVmAsync(vmId, cancellationToken).ConfigureAwait(false);
+        return new ShutdownResult(graceful, TimeProvider.GetElapsedTime(started));
+    }
+
     /// <summary>Removes the VM; a migration it is in is cancelled (outgoing) or aborted (incoming) first. No effect on an unknown id.</summary>
     public async Task DestroyVmAsync(string vmId, CancellationToken cancellationToken = default)
     {

@@ -17,6 +17,10 @@ public sealed record SimulatedGuestOptions
     /// <summary>Seed of page classes and page content; source and destination must agree (it travels in device state).</summary>
     public ulong Seed { get; init; } = 0x5EED_0F_0A11;
 
+    /// <summary>The guest ignores the ACPI power-down request (no ACPI support, like a boot-sector guest): a cold move's
+    /// graceful shutdown times out and it is stopped hard.</summary>
+    public bool IgnoresPowerDown { get; init; }
+
     public void Validate(int guestMiB)
     {
         ArgumentNullException.ThrowIfNull(Content);

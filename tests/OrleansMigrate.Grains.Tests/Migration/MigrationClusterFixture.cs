@@ -53,6 +53,11 @@ public sealed class MigrationClusterFixture : IAsyncLifetime
                 o.Policies["long-limit"] = new MigrationPolicy { Name = "long-limit", DowntimeTargetMs = 0.2, LinkBandwidthBytesPerSecond = 4_000_000, CompletionTimeoutMsPerGiB = 150_000, StallMs = 600_000, OnStall = StallAction.Abort };
                 o.Policies["short-limit"] = new MigrationPolicy { Name = "short-limit", DowntimeTargetMs = 0.2, LinkBandwidthBytesPerSecond = 4_000_000, CompletionTimeoutMsPerGiB = 100, StallMs = 600_000, OnStall = StallAction.Abort, OnTimeout = TimeoutAction.Force };
                 o.Policies["stall-abort"] = new MigrationPolicy { Name = "stall-abort", DowntimeTargetMs = 0.2, LinkBandwidthBytesPerSecond = 20_000_000, StallMs = 300, OnStall = StallAction.Abort };
+                // Cold moves: a pass-through class whose guests get 300 ms to power off; one whose maintenance window is
+                // open for the next hours (drains and campaigns move cold only inside it); one that never moves cold.
+                o.Policies["cold-quick"] = MigrationPolicy.BuiltIn["passthrough"] with { Name = "cold-quick", ColdShutdownTimeoutMs = 300 };
+                o.Policies["cold-window"] = MigrationPolicy.BuiltIn["passthrough"] with { Name = "cold-window", ColdShutdownTimeoutMs = 300, MaintenanceWindowUtc = OpenWindow() };
+                o.Policies["no-cold"] = new MigrationPolicy { Name = "no-cold", ColdMove = ColdMove.Never };
             });
             silo.AddOmigMemoryStorage();
             silo.UseInMemoryReminderService();
@@ -65,6 +70,13 @@ public sealed class MigrationClusterFixture : IAsyncLifetime
         {
             await Client.AddHostAsync(TestFleet.Host(host, cores: 256, memoryMiB: 1024 * 1024));
         }
+    }
+
+    /// <summary>A maintenance window (UTC) that opened an hour ago and stays open for the next three hours.</summary>
+    public static string OpenWindow()
+    {
+        var now = DateTimeOffset.UtcNow;
+        return $"{now.AddHours(-1):HH:mm}-{now.AddHours(3):HH:mm}";
     }
 
     /// <summary>A fresh VM on <paramref name="hostId"/> with two disks and a NIC; its guest dirties memory.</summary>

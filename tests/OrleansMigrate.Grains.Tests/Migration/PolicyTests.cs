@@ -2,6 +2,7 @@ using OrleansMigrate.Agents;
 using System.Collections.Immutable;
 using Microsoft.Extensions.Configuration;
 using OrleansMigrate.Errors;
+using OrleansMigrate.Fleet;
 using OrleansMigrate.Grains.Hosting;
 using OrleansMigrate.Grains.Migration;
 using OrleansMigrate.Migration;
@@ -57,6 +58,9 @@ public sealed class PolicyTests
     [InlineData("MigrationChannels", "0")]
     [InlineData("MigrationChannels", "17")]
     [InlineData("MigrationChannels", "-4")]
+    [InlineData("ColdMove", "sometimes")]
+    [InlineData("ColdShutdownTimeoutMs", "-1")]
+    [InlineData("ColdShutdownTimeoutMs", "600001")]
     public void Bad_policy_settings_are_refused_naming_the_key(string field, string value)
     {
         var errors = OmigSiloOptionsValidator.Check(Bind(($"Omig:Policies:gold:{field}", value)));
@@ -76,6 +80,25 @@ public sealed class PolicyTests
         Assert.Equal(4, wide.Info().MigrationChannels);
         Assert.Equal(4, wide.Tuning(1024).MigrationChannels);
         Assert.All(MigrationPolicy.BuiltIn.Values, p => Assert.Equal(1, p.Tuning(1024).MigrationChannels));
+    }
+
+    [Fact]
+    public void Cold_moves_are_allowed_by_every_built_in_class_but_critical_and_configurable_per_policy()
+    {
+        Assert.Equal(ColdMove.Never, MigrationPolicy.BuiltIn["critical"].ColdMove);
+        Assert.All(MigrationPolicy.BuiltIn.Values.Where(p => p.Name != "critical"), p => Assert.Equal(ColdMove.Allow, p.ColdMove));
+        Assert.All(MigrationPolicy.BuiltIn.Values, p => Assert.Equal(30_000, p.ColdShutdownTimeoutMs));
+        var options = Bind(("Omig:Policies:gpu:ColdMove", "never"), ("Omig:Policies:passthrough:ColdShutdownTimeoutMs", "5000"), ("Omig:Policies:critical:ColdMove", "Allow"));
+        Assert.Empty(OmigSiloOptionsValidator.Check(options));
+
+        var gpu = options.Policies["gpu"].ApplyTo(MigrationPolicy.BuiltIn["standard"], "gpu");
+        var passthrough = options.Policies["passthrough"].ApplyTo(MigrationPolicy.BuiltIn["passthrough"], "passthrough");
+        var critical = options.Policies["critical"].ApplyTo(MigrationPolicy.BuiltIn["critical"], "critical");
+
+        Assert.Equal(ColdMove.Never, gpu.ColdMove);
+        Assert.Equal((ColdMove.Allow, 5000.0), (passthrough.ColdMove, passthrough.ColdShutdownTimeoutMs));
+        Assert.Equal((ColdMove.Allow, 5000.0), (passthrough.Info().ColdMove, passthrough.Info().ColdShutdownTimeoutMs));
+        Assert.Equal(ColdMove.Allow, critical.ColdMove);
     }
 
     [Fact]

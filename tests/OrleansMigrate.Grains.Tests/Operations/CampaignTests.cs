@@ -63,6 +63,34 @@ public sealed class CampaignTests(MigrationClusterFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task A_campaign_moves_VMs_that_cannot_move_live_cold_in_their_window_and_upgrades_every_host()
+    {
+        var (group, hosts, flag) = await HostsAsync(3);
+        var cold = new List<VmSpec>();
+        foreach (var host in hosts[1..])
+        {
+            await VmAsync(host, flag);
+            cold.Add(await VmAsync(host, flag, policy: "cold-window"));
+        }
+
+        var campaign = await WaitAsync(await Client.StartCampaignAsync(new CampaignSpec("2.0.0", "group", group, Batch: 1, MaxParallelMigrations: 100)));
+
+        Assert.Equal(CampaignState.Completed, campaign.State);
+        Assert.Equal(3, campaign.HostsUpgraded);
+        Assert.Empty(campaign.Unmovable);
+        foreach (var vm in cold)
+        {
+            var record = await Client.GetVmAsync(vm.VmId);
+            Assert.Equal(PowerState.Running, record.Power);
+            var moves = (await Client.ListMigrationsAsync(includeEnded: true)).Where(m => m.Request.VmId == vm.VmId && m.Phase == OrleansMigrate.Migration.MigrationPhase.Completed).ToList();
+            Assert.NotEmpty(moves);
+            Assert.All(moves, m => Assert.True(m.Request.Cold && m.Cold!.DowntimeMs > 0, $"{m.MigrationId}: cold {m.Request.Cold}"));
+        }
+
+        Assert.True((await FleetAuditor.AuditAsync(Client)).Clean);
+    }
+
+    [Fact]
     public async Task A_campaign_pauses_itself_when_its_failure_budget_is_spent_and_resumes_to_the_end()
     {
         var (group, hosts, flag) = await HostsAsync(3);
@@ -204,12 +232,13 @@ public sealed class CampaignTests(MigrationClusterFixture fixture) : IDisposable
         return (group, ids, flag);
     }
 
-    private async Task<VmSpec> VmAsync(string host, string flag)
+    private async Task<VmSpec> VmAsync(string host, string flag, string? policy = null)
     {
         var id = TestFleet.Unique("cv");
+        var labels = ImmutableDictionary<string, string>.Empty.Add("sim.dirty-mbps", "5");
         var spec = TestFleet.Vm(id, vcpus: 2, memoryMiB: 4096, features: [flag], ip: TestFleet.RandomIp()) with
         {
-            Labels = ImmutableDictionary<string, string>.Empty.Add("sim.dirty-mbps", "5"),
+            Labels = policy is null ? labels : labels.Add(OrleansMigrate.Grains.Migration.MigrationPolicyOptions.PolicyLabel, policy),
         };
         await Client.CreateVmAsync(spec, host);
         return spec;

@@ -117,8 +117,11 @@ public sealed class DrainPassTests
         // name, policy, pass-through devices, now, preflight: converges, within target, passes held before,
         // state it stays in (null: moves now), counted as held for its target, reason contains
         { "standard, in reach: moves", "standard", [], Noon, true, true, 0, null, false, null },
-        { "pass-through class: unmovable", "passthrough", [], Noon, true, true, 0, DrainVmState.Unmovable, false, "passthrough" },
-        { "pass-through device: unmovable", "standard", ["0000:3b:00.0"], Noon, true, true, 0, DrainVmState.Unmovable, false, "pass-through" },
+        { "pass-through class, cold moves allowed: moves (cold)", "passthrough", [], Noon, true, true, 0, null, false, null },
+        { "pass-through device, cold moves allowed: moves (cold)", "standard", ["0000:3b:00.0"], Noon, true, true, 0, null, false, null },
+        { "pass-through class, an unmeetable prediction does not hold a cold move", "passthrough", [], Noon, false, false, 0, null, false, null },
+        { "pass-through device, critical never moves cold: unmovable", "critical", ["0000:3b:00.0"], Noon.AddHours(11), true, true, 0, DrainVmState.Unmovable, false, "never moves it cold" },
+        { "pass-through device, critical, outside its window: unmovable all the same", "critical", ["0000:3b:00.0"], Noon, true, true, 0, DrainVmState.Unmovable, false, "pass-through" },
         { "critical, would not converge: held", "critical", [], Noon.AddHours(11), false, true, 0, DrainVmState.Pending, true, "held back by preflight: it would not converge" },
         { "critical, downtime over target: held", "critical", [], Noon.AddHours(11), true, false, 5, DrainVmState.Pending, true, "above the target" },
         { "critical, held the last pass: unmovable", "critical", [], Noon.AddHours(11), false, true, DrainPass.MaxHeldPasses - 1, DrainVmState.Unmovable, true, "cannot be met now" },
@@ -134,12 +137,38 @@ public sealed class DrainPassTests
     {
         var policy = MigrationPolicy.BuiltIn[policyName];
         var record = Record(vmClass: policyName, passthrough: passthrough);
-        var unmeetable = DrainPass.Unmeetable(policy, Prediction(converges, withinTarget));
+        // The drain asks for no prediction of a VM it moves cold (it has no pre-copy).
+        var unmeetable = DestinationSelector.MovesCold(record.Spec, policy) ? null : DrainPass.Unmeetable(policy, Prediction(converges, withinTarget));
 
         var (stays, counted) = DrainPass.Hold(new DrainVm("vm-1", DrainVmState.Pending), record, policy, unmeetable, heldBefore, now);
 
         Assert.True(stays?.State == expected, $"{name}: {stays?.State} ({stays?.Reason})");
         Assert.True(counted == heldForTarget, $"{name}: counted {counted}");
+        if (reason is not null)
+            Assert.Contains(reason, stays!.Reason);
+    }
+
+    public static TheoryData<string, string, string?, PowerState, DateTimeOffset, DrainVmState?, string?> ColdHoldCases => new()
+    {
+        // name, policy, its window (null: the built-in's), VM power, now, state it stays in (null: moves now, cold), reason contains
+        { "cold-movable, stopped: moves (cold takes a stopped VM)", "passthrough", null, PowerState.Stopped, Noon, null, null },
+        { "cold-movable, lost: unmovable", "passthrough", null, PowerState.Lost, Noon, DrainVmState.Unmovable, "running or stopped" },
+        { "cold-movable, outside its window: waits", "passthrough", "22:00-06:00", PowerState.Running, Noon, DrainVmState.Pending, "waiting for the maintenance window 22:00-06:00" },
+        { "cold-movable, inside its window: moves", "passthrough", "22:00-06:00", PowerState.Running, Noon.AddHours(11), null, null },
+    };
+
+    [Theory]
+    [MemberData(nameof(ColdHoldCases))]
+    public void A_VM_that_cannot_move_live_moves_cold_inside_its_window_when_its_policy_allows(string name, string policyName, string? window, PowerState power,
+        DateTimeOffset now, DrainVmState? expected, string? reason)
+    {
+        var policy = MigrationPolicy.BuiltIn[policyName] with { MaintenanceWindowUtc = window ?? MigrationPolicy.BuiltIn[policyName].MaintenanceWindowUtc };
+        var record = Record(vmClass: policyName, power: power);
+
+        var (stays, _) = DrainPass.Hold(new DrainVm("vm-1", DrainVmState.Pending), record, policy, null, 0, now);
+
+        Assert.True(DestinationSelector.MovesCold(record.Spec, policy), name);
+        Assert.True(stays?.State == expected, $"{name}: {stays?.State} ({stays?.Reason})");
         if (reason is not null)
             Assert.Contains(reason, stays!.Reason);
     }

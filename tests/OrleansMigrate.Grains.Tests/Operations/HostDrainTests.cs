@@ -4,7 +4,9 @@ using OrleansMigrate.Client;
 using OrleansMigrate.Errors;
 using OrleansMigrate.Fleet;
 using OrleansMigrate.Grains.Faults;
+using OrleansMigrate.Grains.Migration;
 using OrleansMigrate.Grains.Operations;
+using OrleansMigrate.Migration;
 using OrleansMigrate.Operations;
 using OrleansMigrate.Tests.Migration;
 using OrleansMigrate.Tests.Shared;
@@ -36,7 +38,12 @@ public sealed class HostDrainTests(MigrationClusterFixture fixture) : IDisposabl
     public async Task A_drain_moves_every_movable_VM_and_reports_the_unmovable_one_with_its_reason()
     {
         var (hosts, flag) = await HostsAsync(3);
-        var vms = new[] { await VmAsync(hosts[0], flag), await VmAsync(hosts[0], flag), await VmAsync(hosts[0], flag, passthrough: true) };
+        // The pass-through VM's policy never moves it cold, so it cannot move at all.
+        var vms = new[]
+        {
+            await VmAsync(hosts[0], flag), await VmAsync(hosts[0], flag),
+            await VmAsync(hosts[0], flag, passthrough: true, labels: ImmutableDictionary<string, string>.Empty.Add(MigrationPolicyOptions.PolicyLabel, "no-cold")),
+        };
 
         var drain = await WaitAsync(await Client.DrainHostAsync(hosts[0], new DrainOptions(MaxParallel: 2)));
 
@@ -45,6 +52,7 @@ public sealed class HostDrainTests(MigrationClusterFixture fixture) : IDisposabl
         var unmovable = Assert.Single(drain.Vms, v => v.State == DrainVmState.Unmovable);
         Assert.Equal(vms[2].VmId, unmovable.VmId);
         Assert.Contains("pass-through", unmovable.Reason);
+        Assert.Contains("never moves it cold", unmovable.Reason);
         Assert.All(drain.Vms.Where(v => v.VmId != vms[2].VmId), v => Assert.Equal(DrainVmState.Moved, v.State));
         foreach (var vm in vms[..2])
         {
@@ -54,6 +62,36 @@ public sealed class HostDrainTests(MigrationClusterFixture fixture) : IDisposabl
         // The unmovable VM still runs where it was; the host stays cordoned so nothing new lands on it.
         Assert.Equal(hosts[0], (await Client.GetVmAsync(vms[2].VmId)).HostId);
         Assert.Equal(SchedulingState.Cordoned, (await Client.GetHostAsync(hosts[0])).Scheduling);
+        Assert.True((await FleetAuditor.AuditAsync(Client)).Clean);
+    }
+
+    [Fact]
+    public async Task A_drain_moves_a_VM_that_cannot_move_live_cold_in_its_window_and_leaves_one_whose_policy_never_moves_cold()
+    {
+        var (hosts, flag) = await HostsAsync(2);
+        // Its class never live-migrates; its policy allows cold moves inside a window open now.
+        var cold = await VmAsync(hosts[0], flag, labels: ImmutableDictionary<string, string>.Empty.Add(MigrationPolicyOptions.PolicyLabel, "cold-window"));
+        var live = await VmAsync(hosts[0], flag);
+        var pinned = await VmAsync(hosts[0], flag, passthrough: true, labels: ImmutableDictionary<string, string>.Empty.Add(MigrationPolicyOptions.PolicyLabel, "no-cold"));
+
+        var drain = await WaitAsync(await Client.DrainHostAsync(hosts[0], new DrainOptions(MaxParallel: 2)));
+
+        Assert.Equal(DrainState.Incomplete, drain.State);
+        var moved = Assert.Single(drain.Vms, v => v.VmId == cold.VmId);
+        Assert.Equal(DrainVmState.Moved, moved.State);
+        var migration = await Client.GetMigrationAsync(moved.MigrationId!);
+        Assert.True(migration.Request.Cold);
+        Assert.Equal(MigrationPhase.Completed, migration.Phase);
+        Assert.True(migration.Cold!.DowntimeMs > 0);
+        Assert.Equal(DrainVmState.Moved, Assert.Single(drain.Vms, v => v.VmId == live.VmId).State);
+        Assert.False((await Client.GetMigrationAsync(Assert.Single(drain.Vms, v => v.VmId == live.VmId).MigrationId!)).Request.Cold);
+        var left = Assert.Single(drain.Vms, v => v.VmId == pinned.VmId);
+        Assert.Equal(DrainVmState.Unmovable, left.State);
+        Assert.Contains("never moves it cold", left.Reason);
+
+        Assert.Equal(hosts[1], (await Client.GetVmAsync(cold.VmId)).HostId);
+        Assert.Equal(PowerState.Running, (await Client.GetVmAsync(cold.VmId)).Power);
+        Assert.Equal(hosts[0], (await Client.GetVmAsync(pinned.VmId)).HostId);
         Assert.True((await FleetAuditor.AuditAsync(Client)).Clean);
     }
 

@@ -20,7 +20,9 @@ public sealed partial class QemuClusterTests(PostgresFixture pg)
     private static readonly string[] HoldPolicyArgs =
         ["--Omig:Policies:hold:StallMs=3600000", "--Omig:Policies:hold:CompletionTimeoutMsPerGiB=86400000",
          "--Omig:Policies:postcopy:PostCopy=true", "--Omig:Policies:postcopy:StallMs=1000", "--Omig:Policies:postcopy:CompletionTimeoutMsPerGiB=86400000",
-         "--Omig:Policies:postcopy:LinkBandwidthBytesPerSecond=25000000", "--Omig:Policies:multi:MigrationChannels=4"];
+         "--Omig:Policies:postcopy:LinkBandwidthBytesPerSecond=25000000", "--Omig:Policies:multi:MigrationChannels=4",
+         // A class that never live-migrates and gives its guests 1.5 s to power off before a cold move stops them hard.
+         "--Omig:Policies:coldq:LiveMigrate=false", "--Omig:Policies:coldq:ColdShutdownTimeoutMs=1500"];
 
     /// <summary>QEMU multifd on four channels, set on both QEMUs by the control plane.</summary>
     private const string MultifdPolicy = "multi";
@@ -98,6 +100,46 @@ public sealed partial class QemuClusterTests(PostgresFixture pg)
         var home = await EventuallyPositionAsync(cli, "vm-q", 0);
         await EventuallyPositionAsync(cli, "vm-q", 0, above: home);
         Assert.DoesNotContain("vm-q", await RunningVmsAsync(cli, "q-2"));
+    }
+
+    /// <summary>The boot-sector guest has no ACPI: QMP <c>system_powerdown</c> is ignored, so the move waits out the policy's
+    /// timeout and stops QEMU with <c>quit</c>; the destination boots a new QEMU from the same image, which runs again from
+    /// its start. (A guest that honours the power-down — QEMU exiting by itself, the graceful path — is not part of this
+    /// test: the Linux test guest's initramfs runs no ACPI daemon either.)</summary>
+    [Fact]
+    public async Task A_QEMU_guest_is_moved_cold_stopped_hard_after_the_power_down_timeout_and_booted_on_the_destination()
+    {
+        await using var cluster = await QemuCluster.StartAsync(pg.ConnectionString);
+        var cli = cluster.Cli;
+        await cli.JsonAsync("vm", "create", "vm-k", "--host", "q-1", "--memory", "128", "--image", ImageFor("vm-k", fast: false), "--nic", "vpc-q:10.7.0.9");
+        await EventuallyPositionAsync(cli, "vm-k", 1);
+
+        // Never live: refused with the reason; cold: moved.
+        var live = await cli.RunAsync("vm", "migrate", "vm-k", "--to", "q-2", "--policy", "coldq");
+        Assert.Equal(6, live.Code);
+        Assert.Contains("never live-migrates", live.Stderr, StringComparison.Ordinal);
+        var report = await cli.JsonAsync("vm", "migrate", "vm-k", "--to", "q-2", "--policy", "coldq", "--cold", "--wait");
+
+        Assert.True(report.GetProperty("phase").GetString() == "completed", report.GetRawText());
+        Assert.True(report.GetProperty("request").GetProperty("cold").GetBoolean());
+        var cold = report.GetProperty("cold");
+        Assert.False(cold.GetProperty("graceful").GetBoolean());
+        Assert.True(cold.GetProperty("shutdown_ms").GetDouble() >= 1400, cold.GetRawText());
+        var downtime = cold.GetProperty("downtime_ms").GetDouble();
+        Assert.True(downtime > 0, cold.GetRawText());
+        Assert.Equal(downtime, report.GetProperty("downtime").GetProperty("downtime_ms").GetDouble(), 1);
+
+        var shown = await cli.JsonAsync("vm", "show", "vm-k");
+        Assert.Equal("q-2", shown.GetProperty("vm").GetProperty("host_id").GetString());
+        Assert.Equal("running", shown.GetProperty("hypervisor").GetProperty("state").GetString());
+        Assert.Contains("qemu pid", shown.GetProperty("hypervisor").GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("vm-k", await RunningVmsAsync(cli, "q-1"));
+
+        // A fresh boot on q-2 that runs: it completes passes over its memory again.
+        var position = await EventuallyPositionAsync(cli, "vm-k", 1);
+        await EventuallyPositionAsync(cli, "vm-k", 0, above: position);
+        var audit = await cli.RunAsync("audit", "--json");
+        Assert.True(audit.Code == 0, $"omig audit exited {audit.Code}: {audit.Stdout} {audit.Stderr}");
     }
 
     [Fact]
