@@ -82,9 +82,11 @@ public sealed class FleetEventsApiTests(ApiFixture fixture)
         var (calls5, polls5) = await MeasureAsync(hub, clients: 5);
 
         Assert.True(polls1 >= 4 && polls5 >= 4, $"{polls1} and {polls5} passes");
-        // Nothing in flight: a pass is the list of migrations and the list of running drains and campaigns.
-        Assert.Equal(2 * polls1, calls1);
-        Assert.Equal(2 * polls5, calls5);
+        // Nothing in flight: a pass is the list of migrations and the list of running drains and campaigns. The counters are
+        // read while the gatherer runs, so a pass in flight at either end of the window may have made one of its calls on
+        // the other side of a reading (a full run saw 7 calls for 4 passes): within one call, the same for 1 client as for 5.
+        Assert.InRange(calls1, 2 * polls1 - 1, 2 * polls1 + 1);
+        Assert.InRange(calls5, 2 * polls5 - 1, 2 * polls5 + 1);
     }
 
     /// <summary>Grain calls and passes of the gatherer while <paramref name="clients"/> clients are connected, over at least 4 passes.</summary>

@@ -141,10 +141,10 @@ public sealed class DeviceOperationsTests(MigrationClusterFixture fixture) : IDi
     }
 
     [Fact]
-    public async Task A_drain_moves_the_VF_VM_to_the_host_with_VFs_and_reports_the_pass_through_GPU_VM_as_needing_a_cold_move()
+    public async Task A_drain_moves_the_VF_VM_live_to_the_host_with_VFs_and_the_pass_through_GPU_VM_cold_to_the_host_with_a_free_GPU()
     {
         var vf = new DeviceCount(DeviceKind.Vf, "mlx5", 1);
-        // hosts[1] has the most room but no VFs; hosts[2] has them.
+        // hosts[1] has the most room but no VFs and no GPU; hosts[2] has both.
         var (hosts, flag) = await HostsAsync([[vf, A10], [], [vf, A10]], cores: [64, 128, 32]);
         var vfVm = Vm(flag, vf);
         var gpuVm = Vm(flag, A10);
@@ -153,14 +153,36 @@ public sealed class DeviceOperationsTests(MigrationClusterFixture fixture) : IDi
 
         var drain = await WaitDrainAsync(await Client.DrainHostAsync(hosts[0]));
 
-        Assert.Equal(DrainState.Incomplete, drain.State);
+        Assert.Equal(DrainState.Completed, drain.State);
         var moved = drain.Vms.Single(v => v.VmId == vfVm.VmId);
         Assert.Equal((DrainVmState.Moved, hosts[2]), (moved.State, moved.Destination));
         var migration = await Client.GetMigrationAsync(moved.MigrationId!);
+        Assert.Null(migration.Cold);
         Assert.Equal([DeviceAction.Unplug, DeviceAction.Plug], migration.DeviceSteps.Select(s => s.Action));
-        var unmovable = drain.Vms.Single(v => v.VmId == gpuVm.VmId);
-        Assert.Equal(DrainVmState.Unmovable, unmovable.State);
-        Assert.Equal("pass-through gpu:A10 needs a cold move", unmovable.Reason);
+
+        // The GPU cannot move live ("pass-through gpu:A10 needs a cold move"); its policy allows cold moves, so the drain
+        // moved it cold, to the one host with a GPU free, whose ledger now holds it.
+        var cold = drain.Vms.Single(v => v.VmId == gpuVm.VmId);
+        Assert.Equal((DrainVmState.Moved, hosts[2]), (cold.State, cold.Destination));
+        Assert.NotNull((await Client.GetMigrationAsync(cold.MigrationId!)).Cold);
+        Assert.Equal(hosts[2], (await Client.GetVmAsync(gpuVm.VmId)).HostId);
+        Assert.Equal((0, 1), ((await Client.GetHostAsync(hosts[0])).UsedDevices("gpu:A10"), (await Client.GetHostAsync(hosts[2])).UsedDevices("gpu:A10")));
+    }
+
+    [Fact]
+    public async Task A_drain_with_no_free_GPU_elsewhere_reports_the_pass_through_GPU_VM_unmovable_and_it_keeps_its_GPU()
+    {
+        // hosts[1] has room but no GPU: neither a live nor a cold move can take the GPU VM anywhere.
+        var (hosts, flag) = await HostsAsync([[A10], []], cores: [64, 128]);
+        var gpuVm = Vm(flag, A10);
+        await Client.CreateVmAsync(gpuVm, hosts[0]);
+
+        var drain = await WaitDrainAsync(await Client.DrainHostAsync(hosts[0]));
+
+        Assert.Equal(DrainState.Incomplete, drain.State);
+        var stuck = drain.Vms.Single(v => v.VmId == gpuVm.VmId);
+        Assert.Equal(DrainVmState.Unmovable, stuck.State);
+        Assert.Contains("gpu:A10", stuck.Reason, StringComparison.Ordinal);
         Assert.Equal(hosts[0], (await Client.GetVmAsync(gpuVm.VmId)).HostId);
         Assert.Equal(1, (await Client.GetHostAsync(hosts[0])).UsedDevices("gpu:A10"));
     }
