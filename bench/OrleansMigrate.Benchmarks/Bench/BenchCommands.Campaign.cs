@@ -127,7 +127,7 @@ public static partial class BenchCommands
         var skipDefrag = new Option<bool>("--skip-defrag") { Description = "Leave out the defrag part (5,000 hosts / 100,000 VMs planned three times)" };
         var skipPreflight = new Option<bool>("--skip-preflight") { Description = "Leave out the preflight part (24 predicted and measured migrations, about a minute)" };
         var doubleMoves = new Option<bool>("--allow-double-moves") { Description = "Start the whole batch at once (the campaign's --allow-double-moves): faster, some VMs move twice" };
-        var mixedFleet = new Option<bool>("--mixed-fleet") { Description = "5 % of the VMs of the pass-through class (never live-migrated): the campaign moves them cold inside their class's maintenance window (opened for the run); reports cold_moves and their downtime p50/p99" };
+        var mixedFleet = new Option<bool>("--mixed-fleet") { Description = "5 % of the VMs of the pass-through class with a pass-through GPU, on the 10 % of hosts that have GPUs: the campaign moves them cold, to another GPU host, inside their class's maintenance window (opened for the run); reports cold_moves and their downtime p50/p99" };
         var silos = new Option<int?>("--silos") { Description = "Run the campaign over N control silo processes (2-16) and one host silo process on PostgreSQL, kill one control silo when a third of the hosts are done, and report where the grains ran (--json PATH, default bench-results/campaign-silos.json; no defrag or preflight part)" };
         var connectionString = new Option<string?>("--connection-string") { Description = "With --silos: the PostgreSQL (Npgsql) connection string, our schema installed (deploy/postgres/create-db.sh); default $OMIG_PG_CONNSTR" };
         var siloDll = new Option<string?>("--silo-dll") { Description = "With --silos: path of omig-silo.dll (default: next to omig.dll, else the repository's Release build)" };
@@ -222,7 +222,7 @@ public static partial class BenchCommands
             var met = result.HostsUpgraded == result.Hosts && result.VmsLost == 0 && result.InvariantViolations == 0 && result.MigrationsPerS >= 200
                 && (result.Defrag is null || (result.Defrag.PlanS <= 10 && result.Defrag.Reached))
                 && (result.Preflight is null || (result.Preflight.DowntimeErrorP50 <= 0.25 && result.Preflight.TotalTimeErrorP50 <= 0.25))
-                && (!result.MixedFleet || result.ColdMoves == result.PassthroughVms);
+                && (!result.MixedFleet || (result.PassthroughVmsMovedCold == result.PassthroughVms && result.PassthroughVmsMovedLive == 0));
             if (GlobalOptions.JsonToConsole(parse))
             {
                 Console.Out.WriteLine(json);
@@ -237,7 +237,7 @@ public static partial class BenchCommands
             AnsiConsole.Write(table);
             if (result.ColdMoves is { } coldMoves)
             {
-                AnsiConsole.MarkupLine($"cold moves: {coldMoves} of {result.PassthroughVms} pass-through VMs (window {Markup.Escape(result.ColdWindowUtc ?? "any")} UTC), downtime p50 {result.ColdDowntimeMsP50:0.0} ms, p99 {result.ColdDowntimeMsP99:0.0} ms");
+                AnsiConsole.MarkupLine($"cold moves: {coldMoves} ({result.PassthroughVmsMovedCold} of {result.PassthroughVms} pass-through GPU VMs moved cold, {result.PassthroughVmsMovedLive} live; {result.GpuHosts} GPU hosts; window {Markup.Escape(result.ColdWindowUtc ?? "any")} UTC), downtime p50 {result.ColdDowntimeMsP50:0.0} ms, p99 {result.ColdDowntimeMsP99:0.0} ms");
             }
 
             if (result.Defrag is { } d)

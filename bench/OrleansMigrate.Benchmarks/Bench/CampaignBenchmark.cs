@@ -74,7 +74,7 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
         var client = cluster.Client;
         var heapEmpty = SettledHeap();
         var clock = Stopwatch.StartNew();
-        await AddHostsAsync(client, options.Hosts);
+        await AddHostsAsync(client, options.Hosts, gpuHosts: options.MixedFleet);
 
         clock.Stop();
         var hostsS = clock.Elapsed.TotalSeconds;
@@ -211,7 +211,12 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
         {
             MixedFleet = options.MixedFleet,
             PassthroughVms = options.MixedFleet ? Enumerable.Range(0, total).Count(i => IsPassthrough(i)) : 0,
+            GpuHosts = options.MixedFleet ? Enumerable.Range(0, options.Hosts).Count(IsGpuHost) : 0,
             ColdMoves = options.MixedFleet ? coldDowntimes.Length : null,
+            PassthroughVmsMovedCold = options.MixedFleet
+                ? cold.Where(m => m.Phase == MigrationPhase.Completed && m.Request.Cold).Select(m => m.Request.VmId).Distinct(StringComparer.Ordinal).Count()
+                : null,
+            PassthroughVmsMovedLive = options.MixedFleet ? cold.Count(m => m.Phase == MigrationPhase.Completed && !m.Request.Cold) : null,
             ColdDowntimeMsP50 = coldDowntimes.Length == 0 ? null : Math.Round(Hypervisor.Bench.Percentiles.Of(coldDowntimes, 50), 1),
             ColdDowntimeMsP99 = coldDowntimes.Length == 0 ? null : Math.Round(Hypervisor.Bench.Percentiles.Of(coldDowntimes, 99), 1),
             ColdWindowUtc = options.MixedFleet ? ColdWindow : null,
@@ -227,15 +232,24 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
     private static bool IsPassthrough(string vmId, CampaignBenchmarkOptions options) =>
         options.MixedFleet && vmId.StartsWith("v-", StringComparison.Ordinal) && int.TryParse(vmId.AsSpan(2), NumberStyles.None, CultureInfo.InvariantCulture, out var i) && IsPassthrough(i);
 
-    /// <summary>The bench's hosts: <c>h-0000</c> … (64 vCPUs, 256 GiB, firmware 1.0.0), 40 to a rack.</summary>
-    internal static async Task AddHostsAsync(OmigClient client, int hosts)
+    /// <summary>The bench's hosts: <c>h-0000</c> … (64 vCPUs, 256 GiB, firmware 1.0.0), 40 to a rack. With
+    /// <paramref name="gpuHosts"/> (a mixed fleet), one host in ten also offers <see cref="HostGpus"/>.</summary>
+    internal static async Task AddHostsAsync(OmigClient client, int hosts, bool gpuHosts = false)
     {
         for (var h = 0; h < hosts; h++)
         {
             await client.AddHostAsync(new HostSpec(HostId(h), 64, 256 * 1024, "Xeon Platinum 8480", ["sse4_2", "avx", "avx2", "avx512f"], 4, "1.0.0", "6.1.0", "7.2.0",
-                ImmutableDictionary<string, string>.Empty.Add("rack", $"r{h / 40:000}")));
+                ImmutableDictionary<string, string>.Empty.Add("rack", $"r{h / 40:000}")) { Devices = gpuHosts && IsGpuHost(h) ? [HostGpus] : [] });
         }
     }
+
+    /// <summary>A GPU host's pass-through GPUs in a mixed fleet. The pass-through VMs (one in 20, round-robin) all land on the
+    /// hosts numbered 7 mod 20 (20 each with 20 VMs per host), so a GPU host needs at least that many; the others of the 10 %
+    /// (7 mod 10) give a drained GPU host's VMs somewhere to go cold.</summary>
+    private static readonly DeviceCount HostGpus = new(DeviceKind.Gpu, "A10", 24);
+
+    /// <summary>One host in ten (10 %) has GPUs in a mixed fleet; every pass-through VM is placed on one.</summary>
+    internal static bool IsGpuHost(int h) => h % 10 == 7;
 
     internal static string HostId(int h) => $"h-{h:0000}";
 
@@ -257,11 +271,14 @@ public sealed class CampaignBenchmark(CampaignBenchmarkOptions options, Action<s
                     labels = labels.Add(DestinationSelector.AntiAffinityLabel, $"aa-{i / 30}");
                 }
 
-                // A mixed fleet: 5 % pass-through-class VMs (moved cold). Hosts with GPUs (10 % in the issue's mixed fleet)
-                // come with device-aware placement (issue 18, item 4): hosts do not declare devices yet, so none are modelled here.
-                var vmClass = options.MixedFleet && IsPassthrough(i) ? "passthrough" : "standard";
-                var spec = new VmSpec(id, 2, 8192, [], vmClass, labels, [new DiskSpec(id + "-root", 40)],
-                    [new NicSpec($"vpc-{i % 100:000}", ip, Client.Parsing.CliParsers.DeriveMac(id, ip))], []);
+                // A mixed fleet: 5 % pass-through-class VMs, each with a pass-through GPU, on the 10 % of hosts that have GPUs;
+                // they never move live, so the campaign's drains move them cold, to another GPU host with a GPU free.
+                var passthrough = options.MixedFleet && IsPassthrough(i);
+                var spec = new VmSpec(id, 2, 8192, [], passthrough ? "passthrough" : "standard", labels, [new DiskSpec(id + "-root", 40)],
+                    [new NicSpec($"vpc-{i % 100:000}", ip, Client.Parsing.CliParsers.DeriveMac(id, ip))], [])
+                {
+                    Devices = passthrough ? [new DeviceCount(DeviceKind.Gpu, "A10", 1)] : [],
+                };
                 await client.CreateVmAsync(spec, $"h-{i % options.Hosts:0000}");
             }
         }
@@ -335,11 +352,21 @@ public sealed record CampaignBenchmarkResult(
     /// <summary>Run with <c>--mixed-fleet</c>: 5 % of the VMs are of the pass-through class.</summary>
     public bool MixedFleet { get; init; }
 
-    /// <summary>VMs of the pass-through class in a mixed fleet (never live-migrated).</summary>
+    /// <summary>VMs of the pass-through class in a mixed fleet (never live-migrated), each with a pass-through GPU.</summary>
     public int PassthroughVms { get; init; }
+
+    /// <summary>Hosts that offer GPUs in a mixed fleet (10 %).</summary>
+    public int GpuHosts { get; init; }
 
     /// <summary>Cold moves completed by the campaign's drains (null without <c>--mixed-fleet</c>).</summary>
     public int? ColdMoves { get; init; }
+
+    /// <summary>Pass-through VMs the campaign moved cold at least once. A GPU VM can only go to another GPU host, and one
+    /// moved to a GPU host not yet upgraded moves again when that host's turn comes: so <see cref="ColdMoves"/> may exceed it.</summary>
+    public int? PassthroughVmsMovedCold { get; init; }
+
+    /// <summary>Pass-through VMs moved live (must be 0: they never migrate live).</summary>
+    public int? PassthroughVmsMovedLive { get; init; }
 
     /// <summary>Downtime of those cold moves (stopped on the source → running on the destination, wall time), ms.</summary>
     public double? ColdDowntimeMsP50 { get; init; }
