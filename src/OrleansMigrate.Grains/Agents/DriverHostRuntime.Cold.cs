@@ -21,8 +21,9 @@ public sealed partial class DriverHostRuntime
         {
             await shutdown.WaitAsync(wait);
         }
-        catch (TimeoutException)
+        catch (TimeoutException) when (!shutdown.IsCompleted)
         {
+            // Still shutting down: the migration asks again. (A shutdown that itself failed with a timeout is a failure.)
             return null;
         }
         catch

@@ -134,12 +134,18 @@ public sealed partial class DriverHostRuntime
         })).Value;
     }
 
+    // The last completions' reports by migration id: a complete call that outlasts the caller's timeout (a post-copy still
+    // sending pages) is repeated, and the repeat must answer what the first found — above all a post-copy that lost the VM.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, HypervisorReport> _completedReports = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _completedOrder = new();
+    private const int KeptReports = 256;
+
     public async Task<HypervisorReport?> CompleteOutgoingAsync(string hostId, string migrationId, string vmId)
     {
         var held = await _lifecycle.AcquireAsync(vmId);
         try
         {
-            HypervisorReport? report = null;
+            HypervisorReport? report = _completedReports.GetValueOrDefault(migrationId);
             if (_outgoing.TryGetValue(migrationId, out var outgoing))
             {
                 string? lost = null;
@@ -155,6 +161,15 @@ public sealed partial class DriverHostRuntime
                 }
 
                 report = Report(outgoing) with { PostCopyFailure = lost };
+                if (_completedReports.TryAdd(migrationId, report))
+                {
+                    _completedOrder.Enqueue(migrationId);
+                    while (_completedOrder.Count > KeptReports && _completedOrder.TryDequeue(out var oldest))
+                    {
+                        _completedReports.TryRemove(oldest, out _);
+                    }
+                }
+
                 _outgoing.TryRemove(migrationId, out _);
                 await outgoing.DisposeAsync();
             }

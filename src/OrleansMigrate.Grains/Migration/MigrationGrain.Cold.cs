@@ -177,6 +177,17 @@ public sealed partial class MigrationGrain
     /// released.</summary>
     private async Task ColdRollBackAsync()
     {
+        if (S.Cold is null)
+        {
+            // Refused before anything was done (the VM not cold-movable, or not on the source): nothing to undo. Undoing
+            // anyway would hand a disk that another host holds back to the source and point its flows there. The release is
+            // idempotent and covers a re-drive whose reservation was made but whose S.Cold was never stored.
+            await Retry("release-reservation", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).ReleaseAsync(Id));
+            await MoveAsync(MigrationPhase.RolledBack);
+            Ended(S.CancelReason is not null && S.Failure is null ? "cancelled" : "rolled_back");
+            return;
+        }
+
         await Retry("destroy-destination", () => Destination("remove the destination VM (rollback)", a => a.DestroyVmAsync(Vm.VmId)));
         await Task.WhenAll(Vm.Disks.Select(d => Retry($"disk {d.DiskId} restore source", () => GrainFactory.GetGrain<ICloudDiskGrain>(d.DiskId).RestoreWriterAsync(S.SourceHost))));
         await Task.WhenAll(Vm.Nics.Select(n => Retry($"flow {n.Ip} restore",

@@ -319,9 +319,10 @@ public sealed partial class MigrationGrain
             }
 
             // Escalate step by step: double the downtime target (up to the policy's cap) and give pre-copy
-            // another stall period; at the cap, switch over now. A policy that allows post-copy switches at once: the
-            // data plane turns the forced switchover into post-copy, which keeps the downtime short instead.
-            if (stalled && Policy.OnStall == StallAction.Escalate && target < Policy.MaxDowntimeTargetMs && !Policy.PostCopy)
+            // another stall period; at the cap, switch over now. With post-copy allowed, a QEMU data plane turns that
+            // forced switchover into post-copy (a policy that wants it at the first stall sets its cap to its target);
+            // our own engine, which has no post-copy, gets the escalation it always had.
+            if (stalled && Policy.OnStall == StallAction.Escalate && target < Policy.MaxDowntimeTargetMs)
             {
                 target = Math.Min(target * 2, Policy.MaxDowntimeTargetMs);
                 await Source("raise the downtime target", a => a.SetDowntimeTargetAsync(Id, target));

@@ -19,7 +19,7 @@ public sealed partial class QemuClusterTests(PostgresFixture pg)
 
     private static readonly string[] HoldPolicyArgs =
         ["--Omig:Policies:hold:StallMs=3600000", "--Omig:Policies:hold:CompletionTimeoutMsPerGiB=86400000",
-         "--Omig:Policies:postcopy:PostCopy=true", "--Omig:Policies:postcopy:StallMs=1000", "--Omig:Policies:postcopy:CompletionTimeoutMsPerGiB=86400000",
+         "--Omig:Policies:postcopy:PostCopy=true", "--Omig:Policies:postcopy:StallMs=1000", "--Omig:Policies:postcopy:MaxDowntimeTargetMs=20", "--Omig:Policies:postcopy:CompletionTimeoutMsPerGiB=86400000",
          "--Omig:Policies:postcopy:LinkBandwidthBytesPerSecond=25000000", "--Omig:Policies:multi:MigrationChannels=4",
          // A class that never live-migrates and gives its guests 1.5 s to power off before a cold move stops them hard.
          "--Omig:Policies:coldq:LiveMigrate=false", "--Omig:Policies:coldq:ColdShutdownTimeoutMs=1500"];
@@ -27,7 +27,7 @@ public sealed partial class QemuClusterTests(PostgresFixture pg)
     /// <summary>QEMU multifd on four channels, set on both QEMUs by the control plane.</summary>
     private const string MultifdPolicy = "multi";
 
-    /// <summary>Post-copy allowed, switched to at a 1 s stall, on a 25 MB/s link: the fast guest's 256 MiB never converge, and
+    /// <summary>Post-copy allowed, switched to at the first 1 s stall (no escalation: the cap is the target), on a 25 MB/s link: the fast guest's 256 MiB never converge, and
     /// after the switch the source needs seconds to send the rest while the destination runs.</summary>
     private const string PostCopyPolicy = "postcopy";
 
