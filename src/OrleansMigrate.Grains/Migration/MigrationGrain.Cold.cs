@@ -100,6 +100,9 @@ public sealed partial class MigrationGrain
         var cold = S.Cold!;
         if (cold.WasRunning && cold.StoppedAtUtc is null)
         {
+            // Recorded stopped before the guest stops: a host agent that reactivates meanwhile boots every VM registered
+            // running on its host without an instance there, and would start this one beside the destination's.
+            await Retry("mark-vm-stopped", () => GrainFactory.GetGrain<IVmGrain>(Vm.VmId).SetPowerAsync(PowerState.Stopped));
             var timeoutMs = (int)Math.Clamp(cold.ShutdownTimeoutMs, 0, 600_000);
             ShutdownReport? stopped;
             while ((stopped = await Source("shut the guest down (cold move)", a => a.ShutdownForMoveAsync(Id, Vm.VmId, timeoutMs, ShutdownPollMs))) is null)
@@ -157,6 +160,12 @@ public sealed partial class MigrationGrain
     {
         await Retry("commit-reservation", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).CommitReservationAsync(Id, Vm));
         await Retry("move-vm-record", () => GrainFactory.GetGrain<IVmGrain>(Vm.VmId).MoveAsync(S.DestinationHost));
+        if (S.Cold is { WasRunning: true })
+        {
+            // Running again, now on the destination (recorded stopped for the move).
+            await Retry("mark-vm-running", () => GrainFactory.GetGrain<IVmGrain>(Vm.VmId).SetPowerAsync(PowerState.Running));
+        }
+
         await Retry("unplace-source", () => GrainFactory.GetGrain<IHostGrain>(S.SourceHost).RemoveVmAsync(Vm.VmId));
         await Task.WhenAll(Vm.Nics.Select(n => Retry($"flow {n.Ip} repoint",
             () => GrainFactory.GetGrain<IVpcFlowTableGrain>(n.VpcId).RepointFlowAsync(n.Ip, Vm.VmId, S.DestinationHost), retryConflict: true)));
@@ -197,6 +206,7 @@ public sealed partial class MigrationGrain
             // Starting is idempotent: a guest whose shutdown never began keeps running; one that stopped boots again from
             // the disks just handed back (the agent's VM lock orders this after a shutdown still in progress).
             await Retry("restart-source", () => Source("start the VM again on the source (rollback)", a => a.StartVmAsync(Vm)));
+            await Retry("mark-vm-running", () => GrainFactory.GetGrain<IVmGrain>(Vm.VmId).SetPowerAsync(PowerState.Running));
         }
 
         await Retry("release-reservation", () => GrainFactory.GetGrain<IHostGrain>(S.DestinationHost).ReleaseAsync(Id));
