@@ -117,6 +117,15 @@ public sealed record LabRunResult(
 
     /// <summary>The switchover's timeline as the hosts measured it: <c>step @host start–end</c>, ms from the source's pause.</summary>
     public IReadOnlyList<string> Timeline { get; init; } = [];
+
+    /// <summary>The echo whose reply opened the longest gap (its seq is ms since the probe started; the migration is asked
+    /// for 3 s in); null with fewer than two replies.</summary>
+    public long? GuestGapAfterSeq { get; init; }
+
+    /// <summary>The lists and maps the record's own text prints as type names: the broken streams' errors, the timeline and
+    /// the steps, on one line for a failure report.</summary>
+    public string Details() => string.Create(CultureInfo.InvariantCulture,
+        $"gap after echo {GuestGapAfterSeq?.ToString(CultureInfo.InvariantCulture) ?? "-"}; tcp errors [{string.Join("; ", TcpErrors)}]; timeline [{string.Join("; ", Timeline)}]; steps [{string.Join("; ", StepsMs.Select(p => $"{p.Key}={p.Value}"))}]");
 }
 
 public sealed record LabBenchResult(
@@ -423,6 +432,7 @@ public sealed class LabCluster : IAsyncDisposable
             status.Downtime?.Steps.ToDictionary(p => p.Key, p => Math.Round(p.Value, 3), StringComparer.Ordinal) ?? new Dictionary<string, double>())
         {
             DestinationKilled = killed,
+            GuestGapAfterSeq = echoes.LongestGapAfterSeq,
             Timeline = [.. (status.Downtime?.Timeline ?? []).Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Step} @{t.Host} {t.StartMs:0.0}-{t.EndMs:0.0}"))],
         };
     }
@@ -451,12 +461,31 @@ public sealed class LabCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>The last lines of every silo, for a failure report.</summary>
+    /// <summary>The last lines of every silo and of every guest console the host silos wrote, for a failure report.</summary>
     public void LogSilos()
     {
         foreach (var s in _silos.Where(s => s.Pid != 0))
         {
             _log($"--- last output of silo {s.Name} (pid {s.Pid}{(s.HasExited ? ", EXITED" : "")}):\n{s.Tail}");
+        }
+
+        if (!System.IO.Directory.Exists(_runtime))
+        {
+            return;
+        }
+
+        foreach (var console in System.IO.Directory.EnumerateFiles(_runtime, "*.console.log", SearchOption.AllDirectories))
+        {
+            try
+            {
+                using var reader = new StreamReader(new FileStream(console, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
+                var lines = reader.ReadToEnd().Split('\n');
+                _log($"--- last lines of guest console {Path.GetRelativePath(_runtime, console)}:\n{string.Join('\n', lines.TakeLast(40))}");
+            }
+            catch (IOException ex)
+            {
+                _log($"--- guest console {console}: not readable ({ex.Message})");
+            }
         }
     }
 

@@ -44,7 +44,7 @@ public sealed class LabClusterTests(ITestOutputHelper output)
         try
         {
             var parallel = await cluster.MigrateUnderTrafficAsync(OrchestrationMode.Parallel);
-            output.WriteLine($"parallel: {parallel}");
+            output.WriteLine($"parallel: {parallel} {parallel.Details()}");
             Assert.Equal("completed", parallel.Phase);
             Assert.Equal("h2", cluster.At);
             Assert.Equal(options.TcpStreams, parallel.TcpSurvived);
@@ -59,7 +59,7 @@ public sealed class LabClusterTests(ITestOutputHelper output)
             foreach (var (mode, to) in new[] { (OrchestrationMode.Serial, "h1"), (OrchestrationMode.NoRelay, "h2") })
             {
                 var moved = await cluster.MigrateUnderTrafficAsync(mode);
-                output.WriteLine($"{LabBenchmark.ModeName(mode)}: {moved}");
+                output.WriteLine($"{LabBenchmark.ModeName(mode)}: {moved} {moved.Details()}");
                 Assert.Equal("completed", moved.Phase);
                 Assert.Equal(to, cluster.At);
                 Assert.Equal(0, moved.DiskRecordsLost);
@@ -72,7 +72,7 @@ public sealed class LabClusterTests(ITestOutputHelper output)
             }
 
             var unsynced = await cluster.MigrateUnderTrafficAsync(OrchestrationMode.NoSessionCopy);
-            output.WriteLine($"no-session-copy: {unsynced}");
+            output.WriteLine($"no-session-copy: {unsynced} {unsynced.Details()}");
             Assert.Equal("completed", unsynced.Phase);
             Assert.Equal("h1", cluster.At);
             Assert.True(unsynced.TcpSurvived < options.TcpStreams, $"every stream survived a move without its sessions ({unsynced.TcpSurvived}/{options.TcpStreams})");
@@ -80,7 +80,7 @@ public sealed class LabClusterTests(ITestOutputHelper output)
             Assert.Equal(0, unsynced.DiskRecordsDuplicated);
 
             var rolledBack = await cluster.MigrateUnderTrafficAsync(OrchestrationMode.Parallel, killDestination: true);
-            output.WriteLine($"destination killed: {rolledBack}");
+            output.WriteLine($"destination killed: {rolledBack} {rolledBack.Details()}");
             Assert.True(rolledBack.DestinationKilled, "the destination's QEMU was never seen running to be killed");
             Assert.Equal("rolled_back", rolledBack.Phase);
             Assert.Equal("h1", cluster.At);
@@ -101,7 +101,7 @@ public sealed class LabClusterTests(ITestOutputHelper output)
             // rollback waits Omig:AgentWaitTimeoutSeconds for the dead host's agent, then finishes without it (the guest
             // runs on the source, so the destination can never resume it).
             var hostDied = await cluster.MigrateUnderTrafficAsync(OrchestrationMode.Parallel, LabDestinationFault.KillHost);
-            output.WriteLine($"destination host killed: {hostDied}");
+            output.WriteLine($"destination host killed: {hostDied} {hostDied.Details()}");
             Assert.True(hostDied.DestinationKilled, "the destination host's silo was never killed");
             Assert.Equal("rolled_back", hostDied.Phase);
             Assert.Contains("the rollback finished without h2", hostDied.Failure);

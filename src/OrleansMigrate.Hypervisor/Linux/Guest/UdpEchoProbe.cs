@@ -50,7 +50,8 @@ public sealed record UdpEchoProbeOptions
 /// <param name="Lost">The first 1,000 of them.</param>
 /// <param name="Duplicates">Replies for a seq already answered.</param>
 /// <param name="Malformed">Replies too short for a seq and a trailer, or with a seq never sent.</param>
-/// <param name="LongestGap">The longest time between two consecutive replies (the downtime as the client sees it); zero with fewer than two replies.</param>
+/// <param name="LongestGap">The longest time between two consecutive replies, or from the last reply to the last echo sent
+/// when that one went unanswered (the downtime as the client sees it); zero with no reply, or with one that answered the last echo.</param>
 /// <param name="LongestGapAfterSeq">The seq whose reply opened the longest gap; null with fewer than two replies.</param>
 /// <param name="RttMedian">Median round trip of the answered seqs; null when none.</param>
 /// <param name="RttP99">99th percentile round trip; null when none.</param>
@@ -291,6 +292,18 @@ public static class UdpEchoProbe
             {
                 longest = gap;
                 longestAfter = state.Arrivals[i - 1].Seq;
+            }
+        }
+
+        // A guest that fell silent for good: the silence from its last reply to the last echo sent is a gap too (the
+        // longest of all, usually), or a guest that died at the end would report the short gaps before it.
+        if (state.Arrivals.Count > 0 && sent > 0 && receivedAt[sent - 1] == 0)
+        {
+            var tail = sentAt[sent - 1] - state.Arrivals[^1].At;
+            if (tail > longest)
+            {
+                longest = tail;
+                longestAfter = state.Arrivals[^1].Seq;
             }
         }
 
