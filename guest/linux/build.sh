@@ -27,7 +27,13 @@ fi
 
 # The kernel package behind the meta package (its version names the module directory). Two apt-cache calls only:
 # each parses the package lists, which is most of a cached run's time.
-kpkg=$(apt-cache depends linux-image-cloud-amd64 linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+# OMIG_GUEST_KERNEL_PACKAGE names one instead (e.g. linux-image-6.1.0-50-cloud-amd64), to pin or compare guest kernels.
+if [ -n "${OMIG_GUEST_KERNEL_PACKAGE:-}" ]; then
+    [[ "$OMIG_GUEST_KERNEL_PACKAGE" =~ ^linux-image-[0-9][a-z0-9.+-]*-amd64$ ]] || die "OMIG_GUEST_KERNEL_PACKAGE must name a linux-image-VERSION-...-amd64 package, was '$OMIG_GUEST_KERNEL_PACKAGE'"
+    kpkg=$OMIG_GUEST_KERNEL_PACKAGE
+else
+    kpkg=$(apt-cache depends linux-image-cloud-amd64 linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+fi
 [ -n "$kpkg" ] || die "neither linux-image-cloud-amd64 nor linux-image-amd64 resolves to a kernel package (apt-get update?)"
 versions=$(apt-cache policy "$kpkg" busybox-static 2>/dev/null | awk '/^[^ ]/ {p=$1} /Candidate:/ {print p, $2}')
 kver=$(awk -v p="$kpkg:" '$1 == p {print $2}' <<<"$versions")

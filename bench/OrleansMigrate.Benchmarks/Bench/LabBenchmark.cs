@@ -480,7 +480,7 @@ public sealed class LabCluster : IAsyncDisposable
             {
                 using var reader = new StreamReader(new FileStream(console, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
                 var lines = reader.ReadToEnd().Split('\n');
-                _log($"--- last lines of guest console {Path.GetRelativePath(_runtime, console)}:\n{string.Join('\n', lines.TakeLast(40))}");
+                _log($"--- last lines of guest console {Path.GetRelativePath(_runtime, console)}:\n{string.Join('\n', lines.TakeLast(120))}");
             }
             catch (IOException ex)
             {

@@ -300,8 +300,9 @@ public sealed partial class QemuHypervisorDriver : IHypervisorDriver
             new JsonObject { ["capability"] = "events", ["state"] = true },
             new JsonObject { ["capability"] = "pause-before-switchover", ["state"] = true },
             new JsonObject { ["capability"] = "auto-converge", ["state"] = autoConverge },
-            new JsonObject { ["capability"] = "multifd", ["state"] = channels > 1 },
-            new JsonObject { ["capability"] = "postcopy-ram", ["state"] = postCopy });
+            new JsonObject { ["capability"] = "multifd", ["state"] = channels > 1 });
+        if (postCopy)
+            caps.Add(new JsonObject { ["capability"] = "postcopy-ram", ["state"] = true });
 
         // Destination: take the disk image (and its write lock) only on our `cont`, not when the stream completes.
         // Otherwise a roll back after the final copy cannot resume the source ("Failed to get shared "write" lock")

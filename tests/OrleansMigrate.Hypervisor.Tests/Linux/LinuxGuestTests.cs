@@ -134,14 +134,23 @@ public sealed class LinuxGuestTests(LinuxGuestEnvironment env, ITestOutputHelper
         var streams = await tcp.WaitAsync(TimeSpan.FromMinutes(2));
         output.WriteLine($"udp across the migration: {echo}");
         output.WriteLine($"tcp across the migration: {streams}");
-        Assert.Equal(VmState.Running, (await destination.GetVmAsync("vm-mig")).State);
-        Assert.Equal([bootTrailer.BootId], echo.BootIds);
-        Assert.Equal(0, echo.Malformed);
-        Assert.Equal(0, echo.Duplicates);
-        Assert.True(echo.Received > echo.Sent / 2, echo.ToString());
-        // The echo answers again after the switchover, to the end of the run.
-        Assert.True(echo.LastAnsweredSeq >= echo.Sent - 50, $"replies continue to the end: {echo}");
-        Assert.True(streams.SurvivedCount == 8, streams.ToString());
+        try
+        {
+            Assert.Equal(VmState.Running, (await destination.GetVmAsync("vm-mig")).State);
+            Assert.Equal([bootTrailer.BootId], echo.BootIds);
+            Assert.Equal(0, echo.Malformed);
+            Assert.Equal(0, echo.Duplicates);
+            Assert.True(echo.Received > echo.Sent / 2, echo.ToString());
+            // The echo answers again after the switchover, to the end of the run.
+            Assert.True(echo.LastAnsweredSeq >= echo.Sent - 50, $"replies continue to the end: {echo}");
+            Assert.True(streams.SurvivedCount == 8, streams.ToString());
+        }
+        catch
+        {
+            // A guest that panicked (panic=-1 reboots it) or hung says why on its console.
+            output.WriteLine($"destination console:\n{env.ConsoleText("mig-dst.log")}");
+            throw;
+        }
 
         var last = await UdpEchoProbe.WaitForEchoAsync(env.Namespace, env.UdpTarget, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(200));
         Assert.Equal(bootTrailer.BootId, last.Trailer.BootId);

@@ -98,6 +98,11 @@ public static class UdpEchoProbe
         socket.ReceiveBufferSize = 1 << 20;
         socket.Connect(options.Target);
 
+        // Never block a send: datagrams to a guest whose address does not resolve wait in the kernel's neighbour queue,
+        // charged to this socket, until the resolution fails (3 s); a blocking send then waits for that memory, and a
+        // dead guest stretched a 20 s run to minutes. A send that would block counts as sent and lost.
+        socket.Blocking = false;
+
         var count = options.Count;
         var sentAt = new long[count];
         var receivedAt = new long[count];
@@ -195,7 +200,8 @@ public static class UdpEchoProbe
             }
             catch (SocketException)
             {
-                // Unreachable for a moment (an ICMP error queued on the socket, a route being switched): the datagram
+                // Unreachable for a moment (an ICMP error queued on the socket, a route being switched) or a send that
+                // would block (the socket's memory held by datagrams waiting for the guest's address): the datagram
                 // counts as sent and lost.
             }
 
@@ -217,7 +223,6 @@ public static class UdpEchoProbe
     private static void Receive(Socket socket, UdpEchoProbeOptions options, long[] sentAt, long[] receivedAt, ReceiveState state, Task<long> sendingDone, CancellationToken cancellationToken)
     {
         var buffer = new byte[2048];
-        socket.ReceiveTimeout = 50;
         var grace = (long)(options.ReplyGrace.TotalSeconds * Stopwatch.Frequency);
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -226,6 +231,9 @@ public static class UdpEchoProbe
             int n;
             try
             {
+                // The socket does not block (see RunAsync): wait up to 50 ms for a reply, then look at the clock again.
+                if (!socket.Poll(50_000, SelectMode.SelectRead))
+                    continue;
                 n = socket.Receive(buffer);
             }
             catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock or SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.ConnectionReset)
