@@ -8,6 +8,23 @@ namespace OrleansMigrate.Hypervisor.Qemu;
 /// <summary>Launching a guest's QEMU: its command line, thread pinning, and the private runtime directory and socket names.</summary>
 public sealed partial class QemuHypervisorDriver
 {
+    /// <summary>Guest RAM added under TCG, in KiB (QEMU rounds <c>-m</c> to 8 KiB).</summary>
+    internal const int TcgRamPadKiB = 8;
+
+    /// <summary>
+    /// The <c>-m</c> value. Under KVM the VM's MiB. Under TCG 8 KiB more: QEMU before 9.0 syncs the dirty bitmap of a RAM
+    /// block whose size is a multiple of 256 KiB through a fast path that never resets the TCG TLB's dirty state, so guest
+    /// stores after a sync stop marking their pages dirty and the destination gets stale pages (upstream fix 03bfc2188f,
+    /// "physmem: Fix migration dirty bitmap coherency with TCG memory access", QEMU 9.0; Debian 12's 7.2 lacks it). Our
+    /// Linux guest showed it here as kernel oopses and TCP streams replaying an old record after roughly one migration in
+    /// ten. A block size off that multiple takes the per-page path, which resets the TLB. Both sides of a migration
+    /// compute the same size (a TCG guest never moves to a KVM host: the RAM sizes would differ and QEMU refuses).
+    /// </summary>
+    internal static string MemoryArgument(int memoryMiB, string accelerator) =>
+        accelerator == "tcg"
+            ? string.Create(CultureInfo.InvariantCulture, $"{(long)memoryMiB * 1024 + TcgRamPadKiB}K")
+            : memoryMiB.ToString(CultureInfo.InvariantCulture);
+
     private async Task<QemuProcess> LaunchAsync(QemuVm vm, bool incoming, CancellationToken cancellationToken)
     {
         var spec = vm.Spec;
@@ -20,7 +37,7 @@ public sealed partial class QemuHypervisorDriver
             // debug-threads: QEMU names its threads ("CPU 0/KVM", "migration"), so top and the pinning tests can tell them apart.
             "-name", $"guest={SafeName(spec.VmId)},debug-threads=on",
             "-machine", $"{guest.MachineType ?? _options.MachineType},accel={accelerator.Accelerator}",
-            "-m", spec.MemoryMiB.ToString(CultureInfo.InvariantCulture),
+            "-m", MemoryArgument(spec.MemoryMiB, accelerator.Accelerator),
             "-smp", spec.VCpuCount.ToString(CultureInfo.InvariantCulture),
             "-nodefaults", "-no-user-config",
             "-display", "none", "-serial", serial, "-monitor", "none", "-parallel", "none",

@@ -345,3 +345,22 @@ public sealed class QemuImageConfinementTests : IDisposable
         Qemu = new QemuGuest { ImagePath = image },
     };
 }
+
+/// <summary>The guest RAM size on QEMU's command line: the VM's MiB under KVM; under TCG 8 KiB more, off the 256 KiB
+/// multiple whose fast dirty-bitmap sync loses guest stores in QEMU before 9.0.</summary>
+[Trait(TestCategory.Trait, TestCategory.Unit)]
+public sealed class QemuMemoryArgumentTests
+{
+    [Theory]
+    [InlineData(512, "kvm", "512")]
+    [InlineData(512, "tcg", "524296K")]
+    [InlineData(64, "tcg", "65544K")]
+    [InlineData(1_048_576, "tcg", "1073741832K")]
+    public void Tcg_guests_get_8_KiB_more_than_a_256_KiB_multiple(int miB, string accelerator, string expected)
+    {
+        var argument = QemuHypervisorDriver.MemoryArgument(miB, accelerator);
+        Assert.Equal(expected, argument);
+        if (accelerator == "tcg")
+            Assert.NotEqual(0, (long.Parse(argument.TrimEnd('K'), System.Globalization.CultureInfo.InvariantCulture) * 1024) % (256 * 1024));
+    }
+}
