@@ -119,7 +119,7 @@ public sealed record LabRunResult(
     public IReadOnlyList<string> Timeline { get; init; } = [];
 
     /// <summary>The echo whose reply opened the longest gap (its seq is ms since the probe started; the migration is asked
-    /// for 3 s in); null with fewer than two replies.</summary>
+    /// for 3 s in); null when no gap was measured.</summary>
     public long? GuestGapAfterSeq { get; init; }
 
     /// <summary>The lists and maps the record's own text prints as type names: the broken streams' errors, the timeline and

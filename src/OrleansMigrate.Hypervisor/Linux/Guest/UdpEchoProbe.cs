@@ -51,8 +51,9 @@ public sealed record UdpEchoProbeOptions
 /// <param name="Duplicates">Replies for a seq already answered.</param>
 /// <param name="Malformed">Replies too short for a seq and a trailer, or with a seq never sent.</param>
 /// <param name="LongestGap">The longest time between two consecutive replies, or from the last reply to the last echo sent
-/// when that one went unanswered (the downtime as the client sees it); zero with no reply, or with one that answered the last echo.</param>
-/// <param name="LongestGapAfterSeq">The seq whose reply opened the longest gap; null with fewer than two replies.</param>
+/// when that one went unanswered (the downtime as the client sees it); zero with no reply, or with a single reply to the
+/// last echo sent.</param>
+/// <param name="LongestGapAfterSeq">The seq whose reply opened the longest gap; null when <paramref name="LongestGap"/> is zero.</param>
 /// <param name="RttMedian">Median round trip of the answered seqs; null when none.</param>
 /// <param name="RttP99">99th percentile round trip; null when none.</param>
 /// <param name="LastDurableSeq">The durable disk seq in the last reply that carried one; null when none did.</param>
