@@ -43,6 +43,28 @@ public sealed class LabClusterTests(ITestOutputHelper output)
         await using var cluster = await LabCluster.StartAsync(options, output.WriteLine, CancellationToken.None);
         try
         {
+            // First, on the freshly booted guest: a migration whose destination QEMU is killed rolls back. (QEMU 7.2 under
+            // TCG loses guest state across migrations — see README, QEMU hosts; a guest moved four times before showed
+            // it here as a stuck transmit ring, which is not what this step is about.)
+            var rolledBack = await cluster.MigrateUnderTrafficAsync(OrchestrationMode.Parallel, killDestination: true);
+            output.WriteLine($"destination killed: {rolledBack} {rolledBack.Details()}");
+            Assert.True(rolledBack.DestinationKilled, "the destination's QEMU was never seen running to be killed");
+            Assert.Equal("rolled_back", rolledBack.Phase);
+            Assert.Equal("h1", cluster.At);
+            Assert.Equal(options.TcpStreams, rolledBack.TcpSurvived);
+            Assert.Equal(0, rolledBack.DiskRecordsLost);
+            Assert.Equal(0, rolledBack.DiskRecordsDuplicated);
+
+            // Still writable on the source: the guest's durable record keeps moving after the rollback, and the image holds
+            // every record up to it.
+            var after = await UdpEchoProbe.RunAsync(new UdpEchoProbeOptions { Namespace = cluster.Lab.ClientNamespace, Target = cluster.UdpTarget, RatePerSecond = 100, Count = 300 });
+            Assert.True(after.LastDurableSeq > rolledBack.DurableRecord, $"the guest's disk stopped after the rollback (durable {after.LastDurableSeq} vs {rolledBack.DurableRecord})");
+            await using (var image = new FileStream(cluster.DiskImage, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+            {
+                var check = DiskRecordLog.Check(image, after.LastDurableSeq);
+                Assert.True(check.Consistent, check.ToString());
+            }
+
             var parallel = await cluster.MigrateUnderTrafficAsync(OrchestrationMode.Parallel);
             output.WriteLine($"parallel: {parallel} {parallel.Details()}");
             Assert.Equal("completed", parallel.Phase);
@@ -78,23 +100,6 @@ public sealed class LabClusterTests(ITestOutputHelper output)
             Assert.True(unsynced.TcpSurvived < options.TcpStreams, $"every stream survived a move without its sessions ({unsynced.TcpSurvived}/{options.TcpStreams})");
             Assert.Equal(0, unsynced.DiskRecordsLost);
             Assert.Equal(0, unsynced.DiskRecordsDuplicated);
-
-            var rolledBack = await cluster.MigrateUnderTrafficAsync(OrchestrationMode.Parallel, killDestination: true);
-            output.WriteLine($"destination killed: {rolledBack} {rolledBack.Details()}");
-            Assert.True(rolledBack.DestinationKilled, "the destination's QEMU was never seen running to be killed");
-            Assert.Equal("rolled_back", rolledBack.Phase);
-            Assert.Equal("h1", cluster.At);
-            Assert.Equal(options.TcpStreams, rolledBack.TcpSurvived);
-            Assert.Equal(0, rolledBack.DiskRecordsLost);
-            Assert.Equal(0, rolledBack.DiskRecordsDuplicated);
-
-            // Still writable on the source: the guest's durable record keeps moving after the rollback, and the image holds
-            // every record up to it.
-            var after = await UdpEchoProbe.RunAsync(new UdpEchoProbeOptions { Namespace = cluster.Lab.ClientNamespace, Target = cluster.UdpTarget, RatePerSecond = 100, Count = 300 });
-            Assert.True(after.LastDurableSeq > rolledBack.DurableRecord, $"the guest's disk stopped after the rollback (durable {after.LastDurableSeq} vs {rolledBack.DurableRecord})");
-            await using var image = new FileStream(cluster.DiskImage, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            var check = DiskRecordLog.Check(image, after.LastDurableSeq);
-            Assert.True(check.Consistent, check.ToString());
 
             // The destination host dies (its silo and the QEMUs it started are SIGKILLed) while the migration copies: the
             // guest keeps running on the source with its streams, and its disk is written there and nowhere else. The
