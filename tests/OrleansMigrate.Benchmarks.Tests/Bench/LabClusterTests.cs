@@ -7,7 +7,8 @@ namespace OrleansMigrate.Cli.Tests;
 
 /// <summary>
 /// The Linux guest on the real lab, moved by a real cluster whose host silos run inside the lab's host namespaces
-/// (<see cref="LabCluster"/>, what <c>omig bench lab</c> runs), once in each mode: a parallel migration keeps every TCP
+/// (<see cref="LabCluster"/>, what <c>omig bench lab</c> runs), in this order: a migration whose destination QEMU is killed
+/// (on the freshly booted guest), one in each mode, then one whose destination host dies (h2 is gone after it). A parallel migration keeps every TCP
 /// stream through the stateful firewalls and loses no disk record, as do serial and no-relay ones; one without the
 /// session copy breaks the streams (the destination's
 /// firewall has never seen them); a migration whose destination QEMU is killed rolls back with the guest still running
