@@ -2,7 +2,7 @@ using OrleansMigrate.Errors;
 
 namespace OrleansMigrate.Cli.Bench;
 
-/// <summary>The guest options the real-QEMU benches share (<c>multifd</c>, <c>postcopy</c>), checked and resolved one way.</summary>
+/// <summary>The guest options the real-QEMU benches share (<c>qemu</c>, <c>multifd</c>, <c>postcopy</c>), checked and resolved one way.</summary>
 public static partial class BenchCommands
 {
     /// <summary>Refuses, naming the option, guest settings out of range: memory, warm-up, the built guest's pages and delay

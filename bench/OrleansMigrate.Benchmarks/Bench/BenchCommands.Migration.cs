@@ -104,16 +104,6 @@ public static partial class BenchCommands
                 throw OmigException.Invalid("--runs", $"must be between 1 and 200, got {n}");
             }
 
-            if (mib is < 64 or > 4096)
-            {
-                throw OmigException.Invalid("--memory", $"must be between 64 and 4096 MiB, got {mib}");
-            }
-
-            if (warmMs is < 100 or > 60_000)
-            {
-                throw OmigException.Invalid("--warm-ms", $"must be between 100 and 60000, got {warmMs}");
-            }
-
             var (guestPages, guestDelay) = (parse.GetValue(pages), parse.GetValue(delay));
             if (parse.GetValue(idle))
             {
@@ -125,42 +115,15 @@ public static partial class BenchCommands
                 (guestPages, guestDelay) = (256, 100_000_000);
             }
 
-            if (guestPages is < 1 or > 65536)
-            {
-                throw OmigException.Invalid("--guest-pages", $"must be between 1 and 65536, got {guestPages}");
-            }
-
-            if (guestDelay is < 1 or > 100_000_000)
-            {
-                throw OmigException.Invalid("--guest-delay", $"must be between 1 and 100000000, got {guestDelay}");
-            }
-
-            if (mib * 256L < guestPages + 512)
-            {
-                throw OmigException.Invalid("--memory", $"{mib} MiB cannot hold the guest's {guestPages} pages above 1 MiB");
-            }
-
-            var guest = parse.GetValue(image) is { } given ? Path.GetFullPath(given) : await GuestImage.BuildAsync(guestPages, guestDelay, ct);
-            if (!File.Exists(guest))
-            {
-                throw OmigException.Invalid("--image", $"'{guest}' does not exist");
-            }
-
+            var accelerator = parse.GetValue(accel)!;
+            CheckGuest(mib, warmMs, guestPages, guestDelay, accelerator);
             var prio = parse.GetValue(priority)!;
             if (prio is not ("normal" or "above-normal" or "high"))
             {
                 throw OmigException.Invalid("--qemu-priority", $"must be normal, above-normal or high, got '{prio}'");
             }
 
-            var accelerator = parse.GetValue(accel)!;
-            if (accelerator is not ("auto" or "kvm" or "tcg"))
-            {
-                throw OmigException.Invalid("--accel", $"must be auto, kvm or tcg, got '{accelerator}'");
-            }
-
-            var description = parse.GetValue(image) is null
-                ? $"guest/dirty-guest.S: {guestPages} pages ({guestPages * 4 / 1024.0:0.#} MiB) dirtied in turn, {guestDelay} loop iterations between pages"
-                : guest;
+            var (guest, description) = await GuestAsync(parse.GetValue(image), guestPages, guestDelay, ct);
             Hypervisor.CpuSet? Cpus(Option<string?> option)
             {
                 try
