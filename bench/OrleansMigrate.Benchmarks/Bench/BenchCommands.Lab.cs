@@ -74,11 +74,12 @@ public static partial class BenchCommands
 
             var path = GlobalOptions.JsonPath(parse) ?? "lab.json";
             await File.WriteAllTextAsync(path, json, ct);
-            var table = new Table().Border(TableBorder.Rounded).AddColumns("MODE", "DONE", "GUEST GAP p50/p99", "QEMU DOWNTIME p50", "UDP LOST", "TCP SURVIVED", "DISK LOST/DUP", "STEPS p50 (ms)");
+            var table = new Table().Border(TableBorder.Rounded).AddColumns("MODE", "DONE", "GUEST GAP p50/p99", "QEMU DOWNTIME p50", "UDP LOST", "TCP SURVIVED", "DISK LOST/DUP", "WRITES AFTER FENCE", "STEPS p50 (ms)");
             foreach (var m in result.Modes)
             {
                 table.AddRow(m.Mode, $"{m.Completed}/{m.Runs}", $"{Ms(m.DowntimeGuestMsP50)} / {Ms(m.DowntimeGuestMsP99)}", Ms(m.QemuDowntimeMsP50), $"{m.UdpLost}/{m.UdpSent}",
                     $"{m.TcpSurvived}/{m.TcpStreams}", $"{m.DiskRecordsLost}/{m.DiskRecordsDuplicated}",
+                    $"{(m.DiskWritesAfterFence is { } after ? after.ToString(CultureInfo.InvariantCulture) : "not checked")} ({m.DiskFencesChecked} fences{(m.DiskFencesNotChecked > 0 ? $", {m.DiskFencesNotChecked} not checked" : "")})",
                     Markup.Escape(string.Join(", ", m.StepsMs.OrderByDescending(s => s.Value).Take(4).Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Key} {s.Value:0.0}")))));
             }
 

@@ -86,7 +86,9 @@ public sealed record LabModeResult(
     int TcpSurvived,
     int DiskRecordsLost,
     int DiskRecordsDuplicated,
-    int? DiskWritesAfterFence,
+    long? DiskWritesAfterFence,
+    int DiskFencesChecked,
+    int DiskFencesNotChecked,
     string DiskWritesAfterFenceNote,
     IReadOnlyDictionary<string, double> StepsMs,
     IReadOnlyList<LabRunResult> Each);
@@ -115,6 +117,21 @@ public sealed record LabRunResult(
     /// <summary>The destination's QEMU was killed during the migration (a rollback run).</summary>
     public bool DestinationKilled { get; init; }
 
+    /// <summary>The block store's fences of the disk's holders that began during this migration, as it measured them.</summary>
+    public IReadOnlyList<DiskFenceAudit> Fences { get; init; } = [];
+
+    /// <summary>A completed migration whose store recorded no fence: its check could not run.</summary>
+    public bool FenceMissing => Phase == "completed" && Fences.Count == 0;
+
+    /// <summary>Fences whose count was read.</summary>
+    public int FencesChecked => Fences.Count(f => f.BytesWrittenAfter is not null);
+
+    /// <summary>Fences whose count could not be read, and a completed migration that recorded none.</summary>
+    public int FencesNotChecked => Fences.Count(f => f.BytesWrittenAfter is null) + (FenceMissing ? 1 : 0);
+
+    /// <summary>512-byte sectors the fenced holders wrote after their fences began (over the fences checked).</summary>
+    public long SectorsWrittenAfterFence => Fences.Sum(f => f.SectorsWrittenAfter ?? 0);
+
     /// <summary>The switchover's timeline as the hosts measured it: <c>step @host start–end</c>, ms from the source's pause.</summary>
     public IReadOnlyList<string> Timeline { get; init; } = [];
 
@@ -125,7 +142,7 @@ public sealed record LabRunResult(
     /// <summary>The lists and maps the record's own text prints as type names: the broken streams' errors, the timeline and
     /// the steps, on one line for a failure report.</summary>
     public string Details() => string.Create(CultureInfo.InvariantCulture,
-        $"gap after echo {GuestGapAfterSeq?.ToString(CultureInfo.InvariantCulture) ?? "-"}; tcp errors [{string.Join("; ", TcpErrors)}]; timeline [{string.Join("; ", Timeline)}]; steps [{string.Join("; ", StepsMs.Select(p => $"{p.Key}={p.Value}"))}]");
+        $"gap after echo {GuestGapAfterSeq?.ToString(CultureInfo.InvariantCulture) ?? "-"}; fences [{string.Join("; ", Fences.Select(f => $"{f.HostId} g{f.FencedForGeneration} {f.End ?? "running"} {(f.SectorsWrittenAfter is { } n ? $"{n} sectors after" : "not checked: " + f.NotChecked)}"))}]; tcp errors [{string.Join("; ", TcpErrors)}]; timeline [{string.Join("; ", Timeline)}]; steps [{string.Join("; ", StepsMs.Select(p => $"{p.Key}={p.Value}"))}]");
 }
 
 public sealed record LabBenchResult(
@@ -154,7 +171,8 @@ public sealed class LabBenchmark(LabBenchOptions options, Action<string> log)
                 var result = await cluster.MigrateUnderTrafficAsync(mode, ct: ct);
                 runs[mode].Add(result);
                 log($"run {run} {ModeName(mode),-15} {result.From}->{result.To} {result.Phase}: guest gap {result.GuestGapMs:0.0} ms, downtime {result.DowntimeMs:0.0} ms (QEMU {result.QemuDowntimeMs:0.0}), "
-                    + $"udp lost {result.UdpLost}/{result.UdpSent}, tcp {result.TcpSurvived}/{options.TcpStreams}, disk lost {result.DiskRecordsLost} dup {result.DiskRecordsDuplicated} (durable {result.DurableRecord})"
+                    + $"udp lost {result.UdpLost}/{result.UdpSent}, tcp {result.TcpSurvived}/{options.TcpStreams}, disk lost {result.DiskRecordsLost} dup {result.DiskRecordsDuplicated} (durable {result.DurableRecord}), "
+                    + $"fences {result.FencesChecked} checked ({result.SectorsWrittenAfterFence} sectors after) {result.FencesNotChecked} not"
                     + (result.Failure is null ? "" : $"; failure: {result.Failure}"));
             }
         }
@@ -173,8 +191,9 @@ public sealed class LabBenchmark(LabBenchOptions options, Action<string> log)
             .ToDictionary(g => g.Key, g => Math.Round(Percentile(g.Select(p => p.Value).Order().ToList(), 0.5)!.Value, 3), StringComparer.Ordinal);
         return new LabModeResult(ModeName(mode), runs.Count, done.Count, Percentile(gaps, 0.5), Percentile(gaps, 0.99), Percentile(qemu, 0.5),
             runs.Sum(r => r.UdpSent), runs.Sum(r => r.UdpLost), runs.Count * options.TcpStreams, runs.Sum(r => r.TcpSurvived),
-            runs.Sum(r => r.DiskRecordsLost), runs.Sum(r => r.DiskRecordsDuplicated), null,
-            "not measured: the storage daemon keeps no per-export write count, and a fenced export no longer exists to count against; a write that landed after a fence would show here as a duplicated or misplaced record",
+            runs.Sum(r => r.DiskRecordsLost), runs.Sum(r => r.DiskRecordsDuplicated),
+            runs.Sum(r => r.FencesChecked) > 0 ? runs.Sum(r => r.SectorsWrittenAfterFence) : null, runs.Sum(r => r.FencesChecked), runs.Sum(r => r.FencesNotChecked),
+            "512-byte sectors a fenced holder wrote after its fence began, summed over the fences checked: the storage daemon serves every holder from a block node of its own and starts a dirty bitmap on it as it fences the holder, read when the holder is closed or handed the disk back; null when no fence was checked. A fence whose count could not be read, and a completed migration that recorded no fence, count as not checked",
             steps, runs);
     }
 
@@ -376,6 +395,7 @@ public sealed class LabCluster : IAsyncDisposable
             Connections = _options.TcpStreams, Duration = window,
         }, ct);
         await Task.Delay(TimeSpan.FromSeconds(3), ct);
+        var begun = DateTimeOffset.UtcNow;
         var status = await Client.MigrateAsync(new MigrationRequest(VmId, to, null, mode, MigrationPriority.User, "bench:lab"));
         var killed = false;
         var limit = Stopwatch.StartNew();
@@ -421,6 +441,7 @@ public sealed class LabCluster : IAsyncDisposable
             At = to;
         }
 
+        var fences = await FencesSinceAsync(begun);
         var lost = (int)Math.Max(0, disk.LostCount - _seenLost);
         var duplicated = Math.Max(0, disk.Duplicated.Count - _seenDuplicated);
         _seenLost += lost;
@@ -432,9 +453,27 @@ public sealed class LabCluster : IAsyncDisposable
             status.Downtime?.Steps.ToDictionary(p => p.Key, p => Math.Round(p.Value, 3), StringComparer.Ordinal) ?? new Dictionary<string, double>())
         {
             DestinationKilled = killed,
+            Fences = fences,
             GuestGapAfterSeq = echoes.LongestGapAfterSeq,
             Timeline = [.. (status.Downtime?.Timeline ?? []).Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Step} @{t.Host} {t.StartMs:0.0}-{t.EndMs:0.0}"))],
         };
+    }
+
+    /// <summary>The disk's fences that began since <paramref name="since"/>, as the block store measured them, once each has
+    /// ended (the fenced holder closed or handed the disk back) or after 15 s (then counted so far).</summary>
+    private async Task<IReadOnlyList<DiskFenceAudit>> FencesSinceAsync(DateTimeOffset since)
+    {
+        var limit = Stopwatch.StartNew();
+        while (true)
+        {
+            var audits = (await CallAsync(() => Client.Grains.GetGrain<ICloudDiskGrain>(DiskId).FenceAuditsAsync())).Where(a => a.FencedAt >= since).ToList();
+            if (audits.All(a => a.EndedAt is not null) || limit.Elapsed > TimeSpan.FromSeconds(15))
+            {
+                return audits;
+            }
+
+            await Task.Delay(200);
+        }
     }
 
     /// <summary>Deletes the VM through the cluster (its disk, flows and taps go with it).</summary>

@@ -66,4 +66,10 @@ public interface ICloudDiskGrain : IGrainWithStringKey
     /// Null for a store guests do not attach to (<c>simulated</c>). NotFound for a disk that does not exist.</summary>
     [Alias("Attach")]
     Task<BlockDeviceAttachment?> AttachAsync(string hostId);
+
+    /// <summary>What the block store measured about each fence of this disk's holders: the bytes a fenced holder wrote
+    /// after its fence (<see cref="DiskFenceAudit"/>), oldest first. Empty for a store that does not measure it
+    /// (<c>simulated</c>), and for a disk that does not exist.</summary>
+    [Alias("FenceAudits")]
+    Task<System.Collections.Immutable.ImmutableArray<DiskFenceAudit>> FenceAuditsAsync();
 }

@@ -51,4 +51,12 @@ public interface ICloudDiskBackend
     /// host holds; NotFound when it holds none. Only for a store that <see cref="AttachesGuests"/>.</summary>
     OrleansMigrate.Fleet.BlockDeviceAttachment GuestAttachment(string diskId, string hostId) =>
         throw new NotSupportedException("this block store is not attached to by guests");
+
+    /// <summary>Whether this store measures what a fenced holder wrote after its fence (<see cref="FenceAuditsAsync"/>).</summary>
+    bool AuditsFences => false;
+
+    /// <summary>Every fence of <paramref name="diskId"/>'s holders this store measured, oldest first (the running ones
+    /// counted so far); empty for a store that does not measure (<see cref="AuditsFences"/>).</summary>
+    Task<IReadOnlyList<OrleansMigrate.Fleet.DiskFenceAudit>> FenceAuditsAsync(string diskId, CancellationToken cancellationToken = default) =>
+        Task.FromResult<IReadOnlyList<OrleansMigrate.Fleet.DiskFenceAudit>>([]);
 }

@@ -203,6 +203,12 @@ public sealed partial class CloudDiskGrain(
         return blockStore.GuestAttachment(DiskId, hostId);
     }
 
+    public async Task<ImmutableArray<DiskFenceAudit>> FenceAuditsAsync()
+    {
+        await FlushAsync();
+        return state.State.Record is null || !blockStore.AuditsFences ? [] : [.. await blockStore.FenceAuditsAsync(DiskId)];
+    }
+
     private async Task<CloudDiskRecord> ApplyAsync(string hostId, Func<CloudDiskRecord, string, DiskStep> rule)
     {
         FleetValidation.RequireId("host", hostId);

@@ -55,6 +55,7 @@ public sealed class LabClusterTests(ITestOutputHelper output)
             Assert.Equal(options.TcpStreams, rolledBack.TcpSurvived);
             Assert.Equal(0, rolledBack.DiskRecordsLost);
             Assert.Equal(0, rolledBack.DiskRecordsDuplicated);
+            AssertNoWriteAfterFence(rolledBack);
 
             // Still writable on the source: the guest's durable record keeps moving after the rollback, and the image holds
             // every record up to it.
@@ -75,6 +76,7 @@ public sealed class LabClusterTests(ITestOutputHelper output)
             Assert.Equal(0, parallel.DiskRecordsLost);
             Assert.Equal(0, parallel.DiskRecordsDuplicated);
             Assert.Equal(0, parallel.DiskCrcFailures);
+            AssertNoWriteAfterFence(parallel);
             Assert.True(parallel.UdpLost < parallel.UdpSent / 4, $"the guest stopped answering: {parallel.UdpLost} of {parallel.UdpSent} echoes lost");
 
             // The naive design copies the sessions too (inside its downtime), and one without the relay still re-points the
@@ -87,6 +89,7 @@ public sealed class LabClusterTests(ITestOutputHelper output)
                 Assert.Equal(to, cluster.At);
                 Assert.Equal(0, moved.DiskRecordsLost);
                 Assert.Equal(0, moved.DiskRecordsDuplicated);
+                AssertNoWriteAfterFence(moved);
                 Assert.True(moved.UdpLost < moved.UdpSent / 4, $"{mode}: the guest stopped answering: {moved.UdpLost} of {moved.UdpSent} echoes lost");
                 if (mode == OrchestrationMode.Serial)
                 {
@@ -101,6 +104,7 @@ public sealed class LabClusterTests(ITestOutputHelper output)
             Assert.True(unsynced.TcpSurvived < options.TcpStreams, $"every stream survived a move without its sessions ({unsynced.TcpSurvived}/{options.TcpStreams})");
             Assert.Equal(0, unsynced.DiskRecordsLost);
             Assert.Equal(0, unsynced.DiskRecordsDuplicated);
+            AssertNoWriteAfterFence(unsynced);
 
             // The destination host dies (its silo and the QEMUs it started are SIGKILLed) while the migration copies: the
             // guest keeps running on the source with its streams, and its disk is written there and nowhere else. The
@@ -116,6 +120,7 @@ public sealed class LabClusterTests(ITestOutputHelper output)
             Assert.True(hostDied.UdpLost < hostDied.UdpSent / 4, $"the guest stopped answering: {hostDied.UdpLost} of {hostDied.UdpSent} echoes lost");
             Assert.Equal(0, hostDied.DiskRecordsLost);
             Assert.Equal(0, hostDied.DiskRecordsDuplicated);
+            AssertNoWriteAfterFence(hostDied);
             var disk = await cluster.CallAsync(() => cluster.Client.GetDiskAsync(LabCluster.DiskId));
             Assert.NotNull(disk);
             Assert.Equal("h1", disk.WriterHost);
@@ -127,5 +132,14 @@ public sealed class LabClusterTests(ITestOutputHelper output)
             cluster.LogSilos();
             throw;
         }
+    }
+
+    /// <summary>The block store measured every fence of the move (a completed one fenced its source at least), and no fenced
+    /// holder wrote after its fence began.</summary>
+    private static void AssertNoWriteAfterFence(LabRunResult run)
+    {
+        Assert.True(run.FencesNotChecked == 0, $"{run.FencesNotChecked} fence(s) not checked: {run.Details()}");
+        Assert.True(run.Phase != "completed" || run.FencesChecked >= 1, $"a completed move with no fence measured: {run.Details()}");
+        Assert.True(run.SectorsWrittenAfterFence == 0, $"{run.SectorsWrittenAfterFence} sectors written after a fence: {run.Details()}");
     }
 }

@@ -44,7 +44,7 @@ public sealed partial class NbdCloudDiskBackend
 
                 if (other.Live)
                 {
-                    await RemoveExportAsync(other, hard: true, cancellationToken).ConfigureAwait(false);
+                    await FenceAsync(v, other, generation, cancellationToken).ConfigureAwait(false);
                 }
 
                 if (other.Mode == DiskAttachmentMode.ReadWrite)
@@ -82,13 +82,17 @@ public sealed partial class NbdCloudDiskBackend
             ["file"] = new JsonObject { ["driver"] = "file", ["filename"] = v.ImagePath },
         }, cancellationToken);
 
+    /// <summary>Serves <paramref name="h"/>'s export over the holder's own block node (added first); a holder handed the
+    /// disk back has its fence ended (counted) before its export is back.</summary>
     private async Task AddExportAsync(Volume v, Handle h, CancellationToken cancellationToken)
     {
+        await EnsureFilterAsync(v, h, cancellationToken).ConfigureAwait(false);
+        await EndFenceAsync(v, h, "handed-back", cancellationToken).ConfigureAwait(false);
         await _daemon.ExecuteAsync("block-export-add", new JsonObject
         {
             ["type"] = "nbd",
             ["id"] = h.ExportId,
-            ["node-name"] = v.Node,
+            ["node-name"] = h.FilterNode,
             ["name"] = h.ExportName,
             ["writable"] = true,
         }, cancellationToken).ConfigureAwait(false);
@@ -187,6 +191,9 @@ public sealed partial class NbdCloudDiskBackend
         public long Generation { get; set; }
 
         public Dictionary<string, Handle> Handles { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>The fences of this disk's holders that ended, oldest first.</summary>
+        public List<DiskFenceAudit> Audits { get; } = [];
     }
 
     /// <param name="exportGeneration">The generation the export's name carries (fixed for the handle's life: its QEMU
@@ -205,5 +212,16 @@ public sealed partial class NbdCloudDiskBackend
         public string ExportId { get; } = $"{ExportIdPrefix(diskId)}{hostId}.g{exportGeneration.ToString(CultureInfo.InvariantCulture)}";
 
         public bool Live { get; set; }
+
+        public string HostId { get; } = hostId;
+
+        /// <summary>The holder's own block node, which its export serves (<see cref="FilterNodeName"/>).</summary>
+        public string FilterNode => FilterNodeName(ExportId);
+
+        /// <summary>Whether the daemon has <see cref="FilterNode"/> now.</summary>
+        public bool FilterAdded { get; set; }
+
+        /// <summary>The fence that runs on this holder, or null.</summary>
+        public FenceWatch? Fence { get; set; }
     }
 }

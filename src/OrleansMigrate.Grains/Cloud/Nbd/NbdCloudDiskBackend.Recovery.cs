@@ -119,6 +119,16 @@ public sealed partial class NbdCloudDiskBackend
                 await AddNodeAsync(v, cancellationToken).ConfigureAwait(false);
             }
 
+            foreach (var h in v.Handles.Values)
+            {
+                // A restarted daemon lost the holders' nodes, and with them a running fence's bitmap.
+                h.FilterAdded = nodes.Contains(h.FilterNode);
+                if (!h.FilterAdded && h.Fence is { NotChecked: null } fence)
+                {
+                    fence.NotChecked = "the storage daemon restarted after the fence: its count was lost with it";
+                }
+            }
+
             foreach (var h in v.Handles.Values.Where(h => h.Live && !exports.Contains(h.ExportId)))
             {
                 await AddExportAsync(v, h, cancellationToken).ConfigureAwait(false);

@@ -10,8 +10,9 @@ namespace OrleansMigrate.Grains.Cloud.Nbd;
 /// <summary>
 /// A block store on a real network block device server (<see cref="QemuStorageDaemon"/>). A cloud disk is a raw image
 /// file in the daemon's image directory and a block node in the daemon (<c>blockdev-add</c>); every host that holds a
-/// handle on it has its OWN NBD export of that node (<c>block-export-add type=nbd</c>), named
-/// <c>DISK@HOST#gN</c> (<see cref="ExportName"/>). Fencing a holder removes its export with
+/// handle on it has its OWN NBD export (<c>block-export-add type=nbd</c>), named <c>DISK@HOST#gN</c>
+/// (<see cref="ExportName"/>), served from its own block node over the disk's (a <c>throttle</c> filter without limits),
+/// so what a holder writes after its fence is counted apart (<see cref="FenceAuditsAsync"/>). Fencing a holder removes its export with
 /// <c>block-export-del mode=hard</c>: the daemon drops the holder's connections at once, and the action returns only once
 /// the export is gone from <c>query-block-exports</c> (its in-flight requests have ended), so no write of the holder can
 /// land afterwards; the holder's QEMU can never reconnect to a name that no longer exists.
@@ -182,16 +183,17 @@ public sealed partial class NbdCloudDiskBackend : ICloudDiskBackend, IAsyncDispo
             }
 
             var volume = new Volume(node, image) { Generation = 1 };
+            var handle = new Handle(DiskAttachmentMode.ReadWrite, 1, diskId, hostId, 1);
             try
             {
                 await AddNodeAsync(volume, cancellationToken).ConfigureAwait(false);
-                var handle = new Handle(DiskAttachmentMode.ReadWrite, 1, diskId, hostId, 1);
                 await AddExportAsync(volume, handle, cancellationToken).ConfigureAwait(false);
                 volume.Handles[hostId] = handle;
                 _volumes[diskId] = volume;
             }
             catch
             {
+                await TryRemoveNodeAsync(handle.FilterNode).ConfigureAwait(false);
                 await TryRemoveNodeAsync(node).ConfigureAwait(false);
                 File.Delete(image);
                 throw;
@@ -206,9 +208,15 @@ public sealed partial class NbdCloudDiskBackend : ICloudDiskBackend, IAsyncDispo
                 return;
             }
 
-            foreach (var h in v.Handles.Values.Where(h => h.Live))
+            foreach (var h in v.Handles.Values)
             {
-                await RemoveExportAsync(h, hard: true, cancellationToken).ConfigureAwait(false);
+                if (h.Live)
+                {
+                    await RemoveExportAsync(h, hard: true, cancellationToken).ConfigureAwait(false);
+                }
+
+                await EndFenceAsync(v, h, "deleted", cancellationToken).ConfigureAwait(false);
+                await RemoveFilterAsync(h).ConfigureAwait(false);
             }
 
             await _daemon.ExecuteAsync("blockdev-del", new JsonObject { ["node-name"] = v.Node }, cancellationToken).ConfigureAwait(false);
@@ -246,7 +254,7 @@ public sealed partial class NbdCloudDiskBackend : ICloudDiskBackend, IAsyncDispo
                     return;
                 case DiskAttachmentMode.ReadWrite:
                     // NBD has no way to hold a client's requests: pausing is fencing (the export removed, its name kept).
-                    await RemoveExportAsync(handle, hard: true, cancellationToken).ConfigureAwait(false);
+                    await FenceAsync(v, handle, v.Generation, cancellationToken).ConfigureAwait(false);
                     handle.Mode = DiskAttachmentMode.Paused;
                     return;
                 default:
@@ -316,6 +324,8 @@ public sealed partial class NbdCloudDiskBackend : ICloudDiskBackend, IAsyncDispo
                 }
             }
 
+            await EndFenceAsync(v, h, "closed", cancellationToken).ConfigureAwait(false);
+            await RemoveFilterAsync(h).ConfigureAwait(false);
             v.Handles.Remove(hostId);
         }, cancellationToken);
 }

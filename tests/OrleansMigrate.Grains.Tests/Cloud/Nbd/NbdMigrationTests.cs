@@ -53,6 +53,15 @@ public sealed class NbdMigrationTests
         AssertImage(lab, 131072, 0x00, "the fenced holder's new connection wrote nothing");
         AssertImage(lab, 262144, 0x00, "the fenced holder's live connection wrote nothing");
         Assert.Equal([dst.ExportName], await lab.Store.LiveExportsAsync(Disk));
+
+        // The store's own count of what the old holder wrote after its fence: read from the holder's node, 0; final once
+        // the holder is closed. The destination's writes (its own node) are not in it.
+        var running = Assert.Single(await lab.Store.FenceAuditsAsync(Disk));
+        Assert.Equal(("h-1", 2L, (DateTimeOffset?)null, (long?)0, (string?)null), (running.HostId, running.FencedForGeneration, running.EndedAt, running.BytesWrittenAfter, running.NotChecked));
+        await stale.DisposeAsync();
+        await lab.Store.CloseAsync(Disk, "h-1");
+        var ended = Assert.Single(await lab.Store.FenceAuditsAsync(Disk));
+        Assert.Equal(("closed", (long?)0), (ended.End, ended.BytesWrittenAfter));
     }
 
     [Fact]
@@ -80,6 +89,12 @@ public sealed class NbdMigrationTests
         Assert.NotEqual(0, fenced.ExitCode);
         AssertImage(lab, 393216, 0x00, "the destination fenced by the rollback wrote nothing");
         Assert.Equal(["d-1@h-1#g1"], await lab.Store.LiveExportsAsync(Disk));
+
+        // Two fences: the source's at the take-over (ended when the disk was handed back, before the source wrote again:
+        // its write at 327680 is not counted) and the destination's at the rollback (running; it wrote nothing).
+        var audits = await lab.Store.FenceAuditsAsync(Disk);
+        Assert.Equal([("h-1", 2L, "handed-back", (long?)0), ("h-2", 3L, null, (long?)0)],
+            audits.Select(a => (a.HostId, a.FencedForGeneration, a.End, a.BytesWrittenAfter)));
     }
 
     [Fact]
@@ -235,8 +250,17 @@ public sealed class QemuIo : IAsyncDisposable
         return text.ToString();
     }
 
+    private bool _disposed;
+
+    /// <summary>Kills the process; a second call does nothing.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         if (!_process.HasExited)
         {
             _process.Kill();
