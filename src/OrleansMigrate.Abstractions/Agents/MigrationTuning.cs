@@ -21,6 +21,10 @@ namespace OrleansMigrate.Agents;
 /// for comparison). False, the default, copies them: a tuning from a sender that predates the field still does.</param>
 /// <param name="PostCopy">The policy allows the switch to post-copy (QEMU; set on both sides): a forced switchover of a pre-copy
 /// that does not converge (the stall detector's, or the time limit's with force) switches to post-copy instead.</param>
+/// <param name="RelayIps">The VM NICs' addresses whose relays this migration staged on the source host (parallel modes
+/// with the relay): a source host whose VM NICs are its own taps switches them on itself the instant the VM pauses, so
+/// packets that reach it during the downtime go on to the destination instead of into the paused guest's tap. Null or
+/// empty: none (the destination's switchover still enables every staged relay through the network manager).</param>
 [GenerateSerializer, Immutable]
 [Alias("omig.MigrationTuning")]
 public sealed record MigrationTuning(
@@ -36,4 +40,5 @@ public sealed record MigrationTuning(
     [property: Id(9)] string? Policy = null,
     [property: Id(10)] int MigrationChannels = 1,
     [property: Id(11)] bool SkipSessionCopy = false,
-    [property: Id(12)] bool PostCopy = false);
+    [property: Id(12)] bool PostCopy = false,
+    [property: Id(13)] string[]? RelayIps = null);

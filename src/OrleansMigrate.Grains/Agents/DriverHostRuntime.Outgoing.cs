@@ -37,6 +37,12 @@ public sealed partial class DriverHostRuntime
             }
 
             _outgoing[migrationId] = outgoing;
+            if (NoteRelays(migrationId, tuning))
+            {
+                // QEMU: on its STOP event, before the pre-switchover it is followed by.
+                outgoing.TryRunAtPause(() => RelaysOn(hostId, migrationId));
+            }
+
             // QEMU sends migrate-continue straight from its event pump; FinalCopyAsync below joins that run.
             outgoing.ContinueAtPause = tuning.ContinueAtPause;
 
@@ -45,8 +51,15 @@ public sealed partial class DriverHostRuntime
                 // Parallel switchover: the final copy starts the moment the source pauses, here on the host,
                 // with no round trip to the migration grain inside the downtime. The grain's FinalCopy call
                 // joins the same run; the destination still resumes only on the grain's word.
+                // The relays this host switches itself go on first, on the thread that reports the pause.
                 _ = outgoing.PreSwitchover.ContinueWith(
-                    t => t.IsCompletedSuccessfully ? FinalCopyAsync(hostId, migrationId) : Task.CompletedTask,
+                    t =>
+                    {
+                        if (!t.IsCompletedSuccessfully)
+                            return Task.CompletedTask;
+                        RelaysOn(hostId, migrationId);
+                        return FinalCopyAsync(hostId, migrationId);
+                    },
                     CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).Unwrap()
                     .ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
             }
@@ -106,7 +119,8 @@ public sealed partial class DriverHostRuntime
         {
             await faults.BeforeAsync(FaultSteps.AgentFinalCopy, outgoing.VmId);
 
-            // The hypervisor's final copy and the final session delta go out together.
+            // The relays switched on here, the hypervisor's final copy and the final session delta go out together.
+            var relays = RelaysOn(hostId, migrationId);
             var sessions = FinalSessionsAsync(hostId, migrationId);
             FinalCopyResult final;
             try
@@ -115,8 +129,10 @@ public sealed partial class DriverHostRuntime
             }
             catch
             {
-                // Observed either way; the hypervisor's failure is the one reported.
+                // Observed either way; the hypervisor's failure is the one reported. QEMU may run the source again after a
+                // failed final copy: its packets must reach it, not the destination.
                 var observed = sessions.ContinueWith(static t => t.Exception?.Flatten(), TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
+                RelaysOff(migrationId);
                 throw;
             }
 
@@ -127,6 +143,7 @@ public sealed partial class DriverHostRuntime
             System.Collections.Immutable.ImmutableArray<SwitchoverMark> marks = times.Count > 0
                 ? [.. times.Select(t => SwitchoverMark.At(t.Step, hostId, t.AtUtc))]
                 : [new SwitchoverMark("final copy", hostId, done.AddMilliseconds(-ms), done)];
+            marks = marks.AddRange(relays);
             return new FinalCopyReport(ms, final.Pages, final.WireBytes, final.CompressedBytes, sent?.Entries ?? final.SessionDeltaEntries)
             {
                 Marks = sent is { Mark: var mark } ? marks.Add(mark) : marks,
@@ -176,6 +193,7 @@ public sealed partial class DriverHostRuntime
 
             await Driver(hostId).DestroyVmAsync(vmId);
             await DetachNicsAsync(vmId);
+            ForgetRelays(migrationId);
             _finalCopies.TryRemove(migrationId, out _);
             EndSessions(migrationId);
             return report;
@@ -191,6 +209,9 @@ public sealed partial class DriverHostRuntime
         var held = await _lifecycle.AcquireAsync(vmId);
         try
         {
+            // The relays this host switched on at the pause go off first: the guest may run here again from the cancel on.
+            RelaysOff(migrationId);
+
             // Removed only once cancelled: a failed cancel is retried against the same stream.
             if (_outgoing.TryGetValue(migrationId, out var outgoing))
             {

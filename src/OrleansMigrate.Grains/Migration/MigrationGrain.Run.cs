@@ -251,7 +251,10 @@ public sealed partial class MigrationGrain
 
     /// <summary>The data-plane settings of this migration, from its policy: the source starts pre-copy with them and the
     /// destination is prepared with them (QEMU's multifd channels must match on both sides).</summary>
-    private MigrationTuning Tuning => TuningFor(Policy.Tuning(Vm.MemoryMiB > int.MaxValue ? int.MaxValue : (int)Vm.MemoryMiB), S.Request!.Mode);
+    private MigrationTuning Tuning => TuningFor(Policy.Tuning(Vm.MemoryMiB > int.MaxValue ? int.MaxValue : (int)Vm.MemoryMiB), S.Request!.Mode) with
+    {
+        RelayIps = UsesRelay && S.Request!.Mode.IsParallel() ? [.. Vm.Nics.Select(n => n.Ip)] : null,
+    };
 
     /// <summary>The policy's data-plane settings as <paramref name="mode"/> runs them: the final copy starts at the pause
     /// in every parallel mode, and the destination takes no sessions in no-session-copy mode.</summary>

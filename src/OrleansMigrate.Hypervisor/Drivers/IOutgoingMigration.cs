@@ -60,6 +60,14 @@ public interface IOutgoingMigration : IAsyncDisposable
     /// </summary>
     bool ContinueAtPause { get; set; }
 
+    /// <summary>
+    /// Asks the engine to run <paramref name="action"/> once, synchronously, on its own event loop the instant the
+    /// hypervisor reports that it stopped the VM for the switchover (QEMU's <c>STOP</c> event, before its
+    /// <c>pre-switchover</c>), or at <see cref="PreSwitchover"/> when it saw no stop. Keep it short: it runs inside the
+    /// downtime. False for an engine without such an event (the caller acts at <see cref="PreSwitchover"/> then).
+    /// </summary>
+    bool TryRunAtPause(Action action) => false;
+
     /// <summary>The switchover as this side saw it, on the wall clock: the hypervisor's own steps (QEMU: <c>pre-switchover
     /// event</c>, <c>continue sent</c>, <c>completed</c>), those that happened; empty for an engine without such steps.</summary>
     IReadOnlyList<(string Step, DateTimeOffset AtUtc)> SwitchoverTimes() => [];

@@ -13,15 +13,19 @@ public sealed partial class QemuOutgoingMigration
         switch (e.Name)
         {
             case "STOP":
+                bool switchoverStop;
                 lock (_gate)
                 {
-                    if (_state is OutgoingMigrationState.PreCopy or OutgoingMigrationState.PreLastCopy)
+                    switchoverStop = _state is OutgoingMigrationState.PreCopy or OutgoingMigrationState.PreLastCopy;
+                    if (switchoverStop)
                     {
                         _stopTimestamp = received;
                         _stopUtc = e.Timestamp ?? DateTimeOffset.UtcNow;
                     }
                 }
 
+                if (switchoverStop)
+                    RunAtPause();
                 break;
             case "MIGRATION_PASS":
                 var pass = (int)(e.Data?["pass"]?.GetValue<long>() ?? 0);
@@ -69,6 +73,7 @@ public sealed partial class QemuOutgoingMigration
                 }
 
                 _vm.State = VmState.Paused;
+                RunAtPause();
                 _pre.TrySetResult(info);
                 if (ContinueAtPause)
                     _ = FinalCopyAsync();

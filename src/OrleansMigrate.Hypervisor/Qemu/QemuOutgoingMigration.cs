@@ -81,6 +81,29 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
     /// </summary>
     public bool ContinueAtPause { get; set; }
 
+    private Action? _atPause;
+
+    public bool TryRunAtPause(Action action)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        Volatile.Write(ref _atPause, action);
+        return true;
+    }
+
+    /// <summary>The caller's action at the pause, once (the STOP event, or pre-switchover without one); a failure is the
+    /// caller's to report, never the event loop's.</summary>
+    private void RunAtPause()
+    {
+        try
+        {
+            Interlocked.Exchange(ref _atPause, null)?.Invoke();
+        }
+        catch (Exception)
+        {
+            // The action reports its own failures.
+        }
+    }
+
     public double DowntimeTargetMs => Volatile.Read(ref _downtimeTarget);
 
     /// <summary>QEMU's final numbers (downtime, total, setup, transferred…), read after completion: re-queried until

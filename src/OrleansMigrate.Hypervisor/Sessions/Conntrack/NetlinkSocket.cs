@@ -14,6 +14,9 @@ internal sealed partial class NetlinkSocket : IDisposable
     private const int SockRaw = 3;
     private const int SockCloexec = 0x80000;
     private const int NetlinkNetfilter = 12;
+
+    /// <summary><c>NETLINK_ROUTE</c>: links, addresses, routes and policy rules.</summary>
+    public const int NetlinkRoute = 0;
     private const int SolSocket = 1;
     private const int SoSndbuf = 7;
     private const int SoRcvbuf = 8;
@@ -50,22 +53,27 @@ internal sealed partial class NetlinkSocket : IDisposable
     /// sets the buffer sizes (forced past the sysctl limits when the process may, else as large as allowed). Throws
     /// <see cref="ConntrackException"/> naming the namespace and the errno when the socket cannot be made.</summary>
     public static NetlinkSocket Open(string? ns, IReadOnlyList<int> groups, int receiveBufferBytes, int sendBufferBytes) =>
+        Open(ns, groups, receiveBufferBytes, sendBufferBytes, NetlinkNetfilter);
+
+    /// <summary>As <see cref="Open(string?, IReadOnlyList{int}, int, int)"/>, for a netlink family of the caller's
+    /// (<see cref="NetlinkRoute"/> for routes and rules).</summary>
+    public static NetlinkSocket Open(string? ns, IReadOnlyList<int> groups, int receiveBufferBytes, int sendBufferBytes, int protocol) =>
         NetNamespace.Run(ns, () =>
         {
             var where = ns is null ? "this process's network namespace" : $"network namespace '{ns}'";
-            var fd = Socket(AfNetlink, SockRaw | SockCloexec, NetlinkNetfilter);
+            var fd = Socket(AfNetlink, SockRaw | SockCloexec, protocol);
             if (fd < 0)
-                throw Fail($"cannot open a NETLINK_NETFILTER socket in {where}", Marshal.GetLastPInvokeError());
+                throw Fail($"cannot open a netlink socket (protocol {protocol}) in {where}", Marshal.GetLastPInvokeError());
             try
             {
                 Span<byte> address = stackalloc byte[12];
                 address.Clear();
                 BitConverter.TryWriteBytes(address, (ushort)AfNetlink);
                 if (Bind(fd, address, address.Length) != 0)
-                    throw Fail($"cannot bind the NETLINK_NETFILTER socket in {where}", Marshal.GetLastPInvokeError());
+                    throw Fail($"cannot bind the netlink socket (protocol {protocol}) in {where}", Marshal.GetLastPInvokeError());
                 var length = address.Length;
                 if (GetSockName(fd, address, ref length) != 0)
-                    throw Fail($"getsockname on the NETLINK_NETFILTER socket in {where} failed", Marshal.GetLastPInvokeError());
+                    throw Fail($"getsockname on the netlink socket (protocol {protocol}) in {where} failed", Marshal.GetLastPInvokeError());
                 var portId = BitConverter.ToUInt32(address[4..]);
                 SetIntOption(fd, SolNetlink, NetlinkCapAck, 1, required: false);
                 if (!SetIntOption(fd, SolSocket, SoRcvbufForce, receiveBufferBytes, required: false))
