@@ -9,7 +9,8 @@ public sealed partial class QemuHypervisorDriver
 {
     /// <summary>
     /// Checks a running <see cref="DirtyGuest"/>: pauses it, reads its header and region with <c>pmemsave</c> into
-    /// the runtime directory, resumes it, and verifies the snapshot. Null when the guest is not ours (no magic).
+    /// the runtime directory, resumes it, and verifies the snapshot. Null when the guest is not ours (no magic), found
+    /// without pausing it.
     /// </summary>
     public async Task<(ConsistencyReport Report, DirtyGuest.Header Header)?> CheckDirtyGuestAsync(string vmId, CancellationToken cancellationToken = default)
     {
@@ -31,6 +32,31 @@ public sealed partial class QemuHypervisorDriver
         // guest is stopped unconditionally (a no-op when paused) and resumed only if it ran.
         var status = await process.ExecuteAsync("query-status", cancellationToken: cancellationToken).ConfigureAwait(false);
         var wasRunning = status?["running"]?.GetValue<bool>() == true;
+
+        // Whether the guest is ours is read first, without stopping it (its magic never changes): a guest that is not
+        // (a Linux guest) is never paused by a check it cannot pass.
+        if (wasRunning)
+        {
+            DirtyGuest.Header? ours;
+            try
+            {
+                ours = await ReadHeaderAsync(process, dumpPath, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                File.Delete(dumpPath);
+                process.GuestCheckLock.Release();
+                throw;
+            }
+
+            if (ours is null)
+            {
+                File.Delete(dumpPath);
+                process.GuestCheckLock.Release();
+                return null;
+            }
+        }
+
         try
         {
             await process.ExecuteAsync("stop", cancellationToken: cancellationToken).ConfigureAwait(false);
