@@ -120,6 +120,10 @@ public sealed record LabRunResult(
     /// <summary>The block store's fences of the disk's holders that began during this migration, as it measured them.</summary>
     public IReadOnlyList<DiskFenceAudit> Fences { get; init; } = [];
 
+    /// <summary>The echoes never answered (their seqs, about ms since the probe started: the migration is asked for at
+    /// 3,000), as ranges: <c>3709-3712, 3790</c>; at most the probe's first 1,000.</summary>
+    public string LostEchoes { get; init; } = "";
+
     /// <summary>A completed migration whose store recorded no fence: its check could not run.</summary>
     public bool FenceMissing => Phase == "completed" && Fences.Count == 0;
 
@@ -142,7 +146,7 @@ public sealed record LabRunResult(
     /// <summary>The lists and maps the record's own text prints as type names: the broken streams' errors, the timeline and
     /// the steps, on one line for a failure report.</summary>
     public string Details() => string.Create(CultureInfo.InvariantCulture,
-        $"gap after echo {GuestGapAfterSeq?.ToString(CultureInfo.InvariantCulture) ?? "-"}; fences [{string.Join("; ", Fences.Select(f => $"{f.HostId} g{f.FencedForGeneration} {f.End ?? "running"} {(f.SectorsWrittenAfter is { } n ? $"{n} sectors after" : "not checked: " + f.NotChecked)}"))}]; tcp errors [{string.Join("; ", TcpErrors)}]; timeline [{string.Join("; ", Timeline)}]; steps [{string.Join("; ", StepsMs.Select(p => $"{p.Key}={p.Value}"))}]");
+        $"gap after echo {GuestGapAfterSeq?.ToString(CultureInfo.InvariantCulture) ?? "-"}; lost echoes [{LostEchoes}]; fences [{string.Join("; ", Fences.Select(f => $"{f.HostId} g{f.FencedForGeneration} {f.End ?? "running"} {(f.SectorsWrittenAfter is { } n ? $"{n} sectors after" : "not checked: " + f.NotChecked)}"))}]; tcp errors [{string.Join("; ", TcpErrors)}]; timeline [{string.Join("; ", Timeline)}]; steps [{string.Join("; ", StepsMs.Select(p => $"{p.Key}={p.Value}"))}]");
 }
 
 public sealed record LabBenchResult(
@@ -454,9 +458,26 @@ public sealed class LabCluster : IAsyncDisposable
         {
             DestinationKilled = killed,
             Fences = fences,
+            LostEchoes = Ranges(echoes.Lost),
             GuestGapAfterSeq = echoes.LongestGapAfterSeq,
             Timeline = [.. (status.Downtime?.Timeline ?? []).Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Step} @{t.Host} {t.StartMs:0.0}-{t.EndMs:0.0}"))],
         };
+    }
+
+    /// <summary>Sorted seqs as ranges: <c>1-3, 7</c>.</summary>
+    public static string Ranges(IReadOnlyList<long> seqs)
+    {
+        var parts = new List<string>();
+        for (var i = 0; i < seqs.Count;)
+        {
+            var j = i;
+            while (j + 1 < seqs.Count && seqs[j + 1] == seqs[j] + 1)
+                j++;
+            parts.Add(i == j ? seqs[i].ToString(CultureInfo.InvariantCulture) : string.Create(CultureInfo.InvariantCulture, $"{seqs[i]}-{seqs[j]}"));
+            i = j + 1;
+        }
+
+        return string.Join(", ", parts);
     }
 
     /// <summary>The disk's fences that began since <paramref name="since"/>, as the block store measured them, once each has
