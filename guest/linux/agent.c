@@ -375,6 +375,12 @@ int main(int argc, char **argv)
     }
     int one = 1;
     setsockopt(lst, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    /* A migration delivers the echoes queued during its downtime at once, to a guest that runs slowly at first (a new
+       QEMU: TCG re-translates its code). The default receive buffer (about 100 small datagrams) would drop some of them
+       in the guest itself, which the client would count as lost on the network. 4 MiB holds seconds of them. */
+    int rcvbuf = 4 * 1024 * 1024;
+    if (setsockopt(udp, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
+        setsockopt(udp, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
     a.sin_port = htons((uint16_t)udp_port);
     if (bind(udp, (struct sockaddr *)&a, sizeof a) != 0) {

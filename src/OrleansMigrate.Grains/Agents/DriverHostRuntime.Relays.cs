@@ -31,6 +31,8 @@ public sealed partial class DriverHostRuntime
         if (!_options.TapNics || !tuning.ContinueAtPause || tuning.RelayIps is not { Length: > 0 } ips)
             return false;
         _relayIps[migrationId] = ips;
+        // Off the critical path (pre-copy has not started): the switch at the pause then runs at its steady cost.
+        PolicyRules.Warm(null, LabConventions.RelayTable, LabConventions.RelayRulePriority);
         return true;
     }
 

@@ -34,6 +34,22 @@ public static class PolicyRules
     /// <summary>Deletes the rule; false when it was not there (ENOENT). Throws naming the errno otherwise.</summary>
     public static bool Delete(string? ns, IPAddress to, int table, int priority) => Change(ns, to, table, priority, add: false);
 
+    /// <summary>Runs the whole path once (socket, request, acknowledgement) on a rule that cannot exist (<c>to 0.0.0.0/32</c>
+    /// lookup <paramref name="table"/>): the first switch that matters then costs what the later ones do, not the JIT's and
+    /// the P/Invoke stubs' first-call time. Changes nothing; false when this process cannot open the socket.</summary>
+    public static bool Warm(string? ns, int table, int priority)
+    {
+        try
+        {
+            Delete(ns, IPAddress.Any, table, priority);
+            return true;
+        }
+        catch (ConntrackException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>The request as sent (for a test of its bytes): header, <c>fib_rule_hdr</c>, FRA_DST, FRA_PRIORITY, FRA_TABLE.</summary>
     public static byte[] Message(IPAddress to, int table, int priority, bool add, uint sequence)
     {

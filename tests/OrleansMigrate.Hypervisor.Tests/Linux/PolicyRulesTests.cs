@@ -33,6 +33,10 @@ public sealed class PolicyRulesTests : IDisposable
         Assert.False(PolicyRules.Delete(_ns, Vm, 201, 800));
         Assert.DoesNotContain("172.30.99.10", await RulesAsync());
 
+        // Warming runs the path on a rule that cannot exist and changes nothing.
+        Assert.True(PolicyRules.Warm(_ns, 201, 800));
+        Assert.DoesNotContain("lookup 201", await RulesAsync());
+
         // Not in this process's namespace.
         Assert.DoesNotContain("172.30.99.10", (await HostCommand.RunAsync("ip", ["rule", "show"])).Stdout);
     }
