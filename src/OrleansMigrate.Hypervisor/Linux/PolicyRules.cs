@@ -15,11 +15,6 @@ public static class PolicyRules
 {
     private const ushort RtmNewRule = 32;
     private const ushort RtmDelRule = 33;
-    private const ushort NlmFRequest = 0x1;
-    private const ushort NlmFAck = 0x4;
-    private const ushort NlmFExcl = 0x200;
-    private const ushort NlmFCreate = 0x400;
-    private const ushort NlmsgError = 2;
     private const byte AfInet = 2;
     private const byte FrActToTbl = 1;
     private const ushort FraDst = 1;
@@ -58,11 +53,11 @@ public static class PolicyRules
             throw new ArgumentException($"to: '{to}' is not an IPv4 address", nameof(to));
         ArgumentOutOfRangeException.ThrowIfLessThan(table, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(priority);
-        var m = new byte[16 + 12 + 8 + 8 + 8];
+        var m = new byte[Netlink.HeaderLength + 12 + 8 + 8 + 8];
         var s = m.AsSpan();
         BinaryPrimitives.WriteUInt32LittleEndian(s, (uint)m.Length);
         BinaryPrimitives.WriteUInt16LittleEndian(s[4..], add ? RtmNewRule : RtmDelRule);
-        BinaryPrimitives.WriteUInt16LittleEndian(s[6..], (ushort)(NlmFRequest | NlmFAck | (add ? NlmFCreate | NlmFExcl : 0)));
+        BinaryPrimitives.WriteUInt16LittleEndian(s[6..], (ushort)(Netlink.FlagRequest | Netlink.FlagAck | (add ? Netlink.FlagCreate | Netlink.FlagExcl : 0)));
         BinaryPrimitives.WriteUInt32LittleEndian(s[8..], sequence);
         // fib_rule_hdr: family, dst_len, src_len, tos, table, res1, res2, action, flags.
         s[16] = AfInet;
@@ -105,7 +100,7 @@ public static class PolicyRules
                 var seq = BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(offset + 8));
                 if (length < 16 || offset + length > n)
                     break;
-                if (type == NlmsgError && seq == sequence && length >= 20)
+                if (type == Netlink.MessageError && seq == sequence && length >= 20)
                 {
                     var errno = -BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan(offset + 16));
                     return errno switch
@@ -118,7 +113,7 @@ public static class PolicyRules
                     };
                 }
 
-                offset += (length + 3) & ~3;
+                offset += Netlink.Align(length);
             }
         }
 
