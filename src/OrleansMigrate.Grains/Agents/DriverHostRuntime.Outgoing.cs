@@ -51,15 +51,8 @@ public sealed partial class DriverHostRuntime
                 // Parallel switchover: the final copy starts the moment the source pauses, here on the host,
                 // with no round trip to the migration grain inside the downtime. The grain's FinalCopy call
                 // joins the same run; the destination still resumes only on the grain's word.
-                // The relays this host switches itself go on first, on the thread that reports the pause.
                 _ = outgoing.PreSwitchover.ContinueWith(
-                    t =>
-                    {
-                        if (!t.IsCompletedSuccessfully)
-                            return Task.CompletedTask;
-                        RelaysOn(hostId, migrationId);
-                        return FinalCopyAsync(hostId, migrationId);
-                    },
+                    t => t.IsCompletedSuccessfully ? FinalCopyAsync(hostId, migrationId) : Task.CompletedTask,
                     CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).Unwrap()
                     .ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
             }

@@ -52,11 +52,8 @@ public interface ICloudDiskBackend
     OrleansMigrate.Fleet.BlockDeviceAttachment GuestAttachment(string diskId, string hostId) =>
         throw new NotSupportedException("this block store is not attached to by guests");
 
-    /// <summary>Whether this store measures what a fenced holder wrote after its fence (<see cref="FenceAuditsAsync"/>).</summary>
-    bool AuditsFences => false;
-
     /// <summary>Every fence of <paramref name="diskId"/>'s holders this store measured, oldest first (the running ones
-    /// counted so far); empty for a store that does not measure (<see cref="AuditsFences"/>).</summary>
+    /// counted so far); empty for a store that does not measure what a fenced holder wrote after its fence.</summary>
     Task<IReadOnlyList<OrleansMigrate.Fleet.DiskFenceAudit>> FenceAuditsAsync(string diskId, CancellationToken cancellationToken = default) =>
         Task.FromResult<IReadOnlyList<OrleansMigrate.Fleet.DiskFenceAudit>>([]);
 }

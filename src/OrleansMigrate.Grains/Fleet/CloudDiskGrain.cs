@@ -206,7 +206,7 @@ public sealed partial class CloudDiskGrain(
     public async Task<ImmutableArray<DiskFenceAudit>> FenceAuditsAsync()
     {
         await FlushAsync();
-        return state.State.Record is null || !blockStore.AuditsFences ? [] : [.. await blockStore.FenceAuditsAsync(DiskId)];
+        return state.State.Record is null ? [] : [.. await blockStore.FenceAuditsAsync(DiskId)];
     }
 
     private async Task<CloudDiskRecord> ApplyAsync(string hostId, Func<CloudDiskRecord, string, DiskStep> rule)

@@ -45,8 +45,8 @@ public static class PolicyRules
         }
     }
 
-    /// <summary>The request as sent (for a test of its bytes): header, <c>fib_rule_hdr</c>, FRA_DST, FRA_PRIORITY, FRA_TABLE.</summary>
-    public static byte[] Message(IPAddress to, int table, int priority, bool add, uint sequence)
+    /// <summary>The request: header, <c>fib_rule_hdr</c>, FRA_DST, FRA_PRIORITY, FRA_TABLE.</summary>
+    private static byte[] Message(IPAddress to, int table, int priority, bool add, uint sequence)
     {
         ArgumentNullException.ThrowIfNull(to);
         if (to.AddressFamily != AddressFamily.InterNetwork)

@@ -32,33 +32,15 @@ public sealed partial class QemuHypervisorDriver
         // guest is stopped unconditionally (a no-op when paused) and resumed only if it ran.
         var status = await process.ExecuteAsync("query-status", cancellationToken: cancellationToken).ConfigureAwait(false);
         var wasRunning = status?["running"]?.GetValue<bool>() == true;
-
-        // Whether the guest is ours is read first, without stopping it (its magic never changes): a guest that is not
-        // (a Linux guest) is never paused by a check it cannot pass.
-        if (wasRunning)
-        {
-            DirtyGuest.Header? ours;
-            try
-            {
-                ours = await ReadHeaderAsync(process, dumpPath, cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                File.Delete(dumpPath);
-                process.GuestCheckLock.Release();
-                throw;
-            }
-
-            if (ours is null)
-            {
-                File.Delete(dumpPath);
-                process.GuestCheckLock.Release();
-                return null;
-            }
-        }
-
+        var stopSent = false;
         try
         {
+            // Whether the guest is ours is read first, without stopping it (its magic never changes): a guest that is not
+            // (a Linux guest) is never paused by a check it cannot pass.
+            if (wasRunning && await ReadHeaderAsync(process, dumpPath, cancellationToken).ConfigureAwait(false) is null)
+                return null;
+
+            stopSent = true;
             await process.ExecuteAsync("stop", cancellationToken: cancellationToken).ConfigureAwait(false);
             var stopped = (await process.ExecuteAsync("query-status", cancellationToken: cancellationToken).ConfigureAwait(false))?["running"]?.GetValue<bool>();
             if (stopped != false)
@@ -79,7 +61,7 @@ public sealed partial class QemuHypervisorDriver
         {
             try
             {
-                if (wasRunning && !process.Exited.IsCompleted)
+                if (stopSent && wasRunning && !process.Exited.IsCompleted)
                     await process.ExecuteAsync("cont", cancellationToken: CancellationToken.None).ConfigureAwait(false);
             }
             finally

@@ -29,8 +29,6 @@ public sealed partial class NbdCloudDiskBackend
     /// <summary>The daemon object the throttle group was added to (a restarted daemon needs it again).</summary>
     private QemuStorageDaemon? _groupAddedTo;
 
-    public bool AuditsFences => true;
-
     public async Task<IReadOnlyList<DiskFenceAudit>> FenceAuditsAsync(string diskId, CancellationToken cancellationToken = default)
     {
         var audits = new List<DiskFenceAudit>();
@@ -42,9 +40,12 @@ public sealed partial class NbdCloudDiskBackend
             }
 
             audits.AddRange(v.Audits);
+            JsonArray? nodes = null;
             foreach (var h in v.Handles.Values.Where(h => h.Fence is not null))
             {
-                var (bytes, notChecked) = await FenceCountAsync(h, cancellationToken).ConfigureAwait(false);
+                // One read of the daemon's nodes for every running fence.
+                nodes ??= h.Fence!.NotChecked is null ? await NodesAsync(cancellationToken).ConfigureAwait(false) : null;
+                var (bytes, notChecked) = await FenceCountAsync(h, nodes, cancellationToken).ConfigureAwait(false);
                 audits.Add(h.Fence!.Audit(null, null, bytes, notChecked));
             }
         }, cancellationToken).ConfigureAwait(false);
@@ -91,7 +92,7 @@ public sealed partial class NbdCloudDiskBackend
             return;
         }
 
-        var (bytes, notChecked) = await FenceCountAsync(h, cancellationToken).ConfigureAwait(false);
+        var (bytes, notChecked) = await FenceCountAsync(h, null, cancellationToken).ConfigureAwait(false);
         if (bytes is not null)
         {
             await _daemon.ExecuteAsync("block-dirty-bitmap-remove", new JsonObject { ["node"] = h.FilterNode, ["name"] = FenceBitmap }, cancellationToken)
@@ -107,15 +108,16 @@ public sealed partial class NbdCloudDiskBackend
         h.Fence = null;
     }
 
-    /// <summary>The bytes the fence's bitmap counts now (<c>query-named-block-nodes</c>), or null with the reason.</summary>
-    private async Task<(long? Bytes, string? NotChecked)> FenceCountAsync(Handle h, CancellationToken cancellationToken)
+    /// <summary>The bytes the fence's bitmap counts now, read from <paramref name="nodes"/> (the daemon's
+    /// <c>query-named-block-nodes</c>; read here when null), or null with the reason.</summary>
+    private async Task<(long? Bytes, string? NotChecked)> FenceCountAsync(Handle h, JsonArray? nodes, CancellationToken cancellationToken)
     {
         if (h.Fence!.NotChecked is { } reason)
         {
             return (null, reason);
         }
 
-        var nodes = await _daemon.ExecuteAsync("query-named-block-nodes", new JsonObject { ["flat"] = true }, cancellationToken).ConfigureAwait(false) as JsonArray ?? [];
+        nodes ??= await NodesAsync(cancellationToken).ConfigureAwait(false);
         var node = nodes.FirstOrDefault(n => n?["node-name"]?.GetValue<string>() == h.FilterNode);
         if (node is null)
         {
@@ -127,6 +129,9 @@ public sealed partial class NbdCloudDiskBackend
             ? (count.GetValue<long>(), null)
             : (null, "the fence's dirty bitmap is gone from the holder's block node (the storage daemon restarted after the fence)");
     }
+
+    private async Task<JsonArray> NodesAsync(CancellationToken cancellationToken) =>
+        await _daemon.ExecuteAsync("query-named-block-nodes", new JsonObject { ["flat"] = true }, cancellationToken).ConfigureAwait(false) as JsonArray ?? [];
 
     /// <summary>The holder's own block node (a throttle filter without limits over the disk's node), added once.</summary>
     private async Task EnsureFilterAsync(Volume v, Handle h, CancellationToken cancellationToken)
