@@ -90,6 +90,7 @@ public sealed record LabModeResult(
     int DiskFencesChecked,
     int DiskFencesNotChecked,
     string DiskWritesAfterFenceNote,
+    int PausedByControlPlane,
     IReadOnlyDictionary<string, double> StepsMs,
     IReadOnlyList<LabRunResult> Each);
 
@@ -139,6 +140,14 @@ public sealed record LabRunResult(
     /// <summary>The switchover's timeline as the hosts measured it: <c>step @host start–end</c>, ms from the source's pause.</summary>
     public IReadOnlyList<string> Timeline { get; init; } = [];
 
+    /// <summary>Whether the control plane paused the source guest itself (<c>stop sent</c> on the timeline: the relays went on
+    /// first, with the guest running) rather than QEMU's own check (its STOP came first); null without a timeline.</summary>
+    public bool? PausedByControlPlane { get; init; }
+
+    /// <summary>When the source switched its relay on, in ms from its pause (negative: before it, with the guest running);
+    /// null when the source switched none.</summary>
+    public double? RelayOnAtSourceMs { get; init; }
+
     /// <summary>The echo whose reply opened the longest gap (its seq is ms since the probe started; the migration is asked
     /// for 3 s in); null when no gap was measured.</summary>
     public long? GuestGapAfterSeq { get; init; }
@@ -177,6 +186,7 @@ public sealed class LabBenchmark(LabBenchOptions options, Action<string> log)
                 log($"run {run} {ModeName(mode),-15} {result.From}->{result.To} {result.Phase}: guest gap {result.GuestGapMs:0.0} ms, downtime {result.DowntimeMs:0.0} ms (QEMU {result.QemuDowntimeMs:0.0}), "
                     + $"udp lost {result.UdpLost}/{result.UdpSent}, tcp {result.TcpSurvived}/{options.TcpStreams}, disk lost {result.DiskRecordsLost} dup {result.DiskRecordsDuplicated} (durable {result.DurableRecord}), "
                     + $"fences {result.FencesChecked} checked ({result.SectorsWrittenAfterFence} sectors after) {result.FencesNotChecked} not"
+                    + (result.RelayOnAtSourceMs is { } relayAt ? $", relay on at the source {relayAt:0.0} ms from the pause ({(result.PausedByControlPlane == true ? "paused by the control plane" : "paused by QEMU")})" : "")
                     + (result.Failure is null ? "" : $"; failure: {result.Failure}"));
             }
         }
@@ -198,7 +208,7 @@ public sealed class LabBenchmark(LabBenchOptions options, Action<string> log)
             runs.Sum(r => r.DiskRecordsLost), runs.Sum(r => r.DiskRecordsDuplicated),
             runs.Sum(r => r.FencesChecked) > 0 ? runs.Sum(r => r.SectorsWrittenAfterFence) : null, runs.Sum(r => r.FencesChecked), runs.Sum(r => r.FencesNotChecked),
             "512-byte sectors a fenced holder wrote after its fence began, summed over the fences checked: the storage daemon serves every holder from a block node of its own and starts a dirty bitmap on it as it fences the holder, read when the holder is closed or handed the disk back; null when no fence was checked. A fence whose count could not be read, and a completed migration that recorded no fence, count as not checked",
-            steps, runs);
+            done.Count(r => r.PausedByControlPlane == true), steps, runs);
     }
 
     /// <summary>A mode as the issue and the CLI spell it: <c>no-session-copy</c>.</summary>
@@ -461,6 +471,10 @@ public sealed class LabCluster : IAsyncDisposable
             LostEchoes = Ranges(echoes.Lost),
             GuestGapAfterSeq = echoes.LongestGapAfterSeq,
             Timeline = [.. (status.Downtime?.Timeline ?? []).Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Step} @{t.Host} {t.StartMs:0.0}-{t.EndMs:0.0}"))],
+            PausedByControlPlane = status.Downtime?.Timeline is { IsDefaultOrEmpty: false } timeline ? timeline.Any(t => t.Step == "stop sent") : null,
+            RelayOnAtSourceMs = status.Downtime?.Timeline is { IsDefaultOrEmpty: false } marks
+                ? marks.FirstOrDefault(t => t.Step.EndsWith(" on at the source", StringComparison.Ordinal))?.StartMs
+                : null,
         };
     }
 

@@ -39,8 +39,9 @@ public sealed partial class DriverHostRuntime
             _outgoing[migrationId] = outgoing;
             if (NoteRelays(migrationId, tuning))
             {
-                // QEMU: on its STOP event, before the pre-switchover it is followed by.
-                outgoing.TryRunAtPause(() => RelaysOn(hostId, migrationId));
+                // QEMU: the control plane makes the switchover — the relays on with the guest still running, the lead for
+                // packets already in its tap, then the pause; or at QEMU's own STOP when it paused first.
+                outgoing.TryRunBeforePause(() => RelaysOn(hostId, migrationId), () => RelaysOff(migrationId), TimeSpan.FromMilliseconds(_options.RelayLeadMs));
             }
 
             // QEMU sends migrate-continue straight from its event pump; FinalCopyAsync below joins that run.

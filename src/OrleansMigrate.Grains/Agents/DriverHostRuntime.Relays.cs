@@ -14,11 +14,15 @@ namespace OrleansMigrate.Grains.Agents;
 /// NICs are their own taps, <see cref="HostRuntimeOptions.TapNics"/>). The network manager staged each relay's route at
 /// prepare; the destination's switchover enables it through the manager, which takes tens of milliseconds after the pause
 /// (a grain call to the control silo and its commands). Packets reaching the source in that time go into the paused
-/// guest's tap and die with the source's QEMU. So the agent adds the relay's rule itself (one rtnetlink message,
-/// <see cref="PolicyRules"/>) the instant its VM pauses (QEMU's STOP event, on the driver's event loop; else at the
-/// pre-switchover), beside the final copy; the manager's enable then finds it on.
-/// A rollback deletes it again before the source VM may run (<see cref="CancelOutgoingAsync"/>, and at once when the
-/// final copy fails); after a commit the manager removes the relay as before.
+/// guest's tap and die with the source's QEMU — and so do those already queued in the tap when QEMU pauses the guest. So
+/// the agent adds the relay's rule itself (one rtnetlink message, <see cref="PolicyRules"/>) before the pause, with the
+/// guest still running: the hypervisor makes the switchover on the control plane's word
+/// (<see cref="OrleansMigrate.Hypervisor.Drivers.IOutgoingMigration.TryRunBeforePause"/>) — rules on, then
+/// <see cref="HostRuntimeOptions.RelayLeadMs"/> for the tap to drain into the guest, then the pause — and packets arriving
+/// from then on wait in the destination's tap until the guest resumes there. When the hypervisor pauses first, the rule
+/// goes on at its STOP event, on its event loop; else at the pre-switchover. The manager's enable then finds it on.
+/// A rollback deletes it again before the source VM may run (<see cref="CancelOutgoingAsync"/>, the engine's undo on a
+/// failure, and at once when the final copy fails); after a commit the manager removes the relay as before.
 /// </summary>
 public sealed partial class DriverHostRuntime
 {

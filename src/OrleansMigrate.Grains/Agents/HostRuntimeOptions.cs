@@ -35,6 +35,11 @@ public sealed class HostRuntimeOptions
     /// <summary>QEMU hosts: every NIC of a VM is a routed tap on this host (<c>Cloud:Network:VmNics=tap</c>); false: the
     /// guest gets no NIC.</summary>
     public bool TapNics { get; set; }
+
+    /// <summary>With <see cref="TapNics"/>, a parallel switchover on QEMU is the control plane's own: the source switches its
+    /// relays on with the guest still running, waits this long (0–1,000 ms; default 5) for the packets already in the
+    /// guest's tap to reach the guest, then pauses it (<c>Cloud:Network:RelayLeadMs</c>).</summary>
+    public int RelayLeadMs { get; set; } = 5;
 }
 
 /// <summary>The hypervisor backend of a host silo. Written in lower case (<c>simulated</c>, <c>qemu</c>, <c>analytic</c>).</summary>

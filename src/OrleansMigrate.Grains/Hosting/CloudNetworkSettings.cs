@@ -20,6 +20,11 @@ public sealed class CloudNetworkSettings
     /// starts and removed when the VM leaves the host.</summary>
     public string VmNics { get; set; } = "none";
 
+    /// <summary>With <c>tap</c> NICs on QEMU: how long the source waits, relays on and guest still running, before it pauses
+    /// the guest for a parallel switchover (0–1,000 ms; default 5): the packets already in the guest's tap reach the guest
+    /// instead of dying with the source's QEMU.</summary>
+    public int RelayLeadMs { get; set; } = 5;
+
     /// <summary>Whether <see cref="VmNics"/> is <c>tap</c>.</summary>
     public bool UsesTaps => string.Equals(VmNics?.Trim(), "tap", StringComparison.OrdinalIgnoreCase);
 
@@ -35,6 +40,11 @@ public sealed class CloudNetworkSettings
         if (VmNics?.Trim().ToLowerInvariant() is not ("none" or "tap"))
         {
             errors.Insert(0, $"Omig:Cloud:Network:VmNics: '{VmNics}' is not one of none, tap");
+        }
+
+        if (RelayLeadMs is < 0 or > 1000)
+        {
+            errors.Add($"Omig:Cloud:Network:RelayLeadMs: {RelayLeadMs} is not between 0 and 1000");
         }
 
         return errors;

@@ -74,6 +74,7 @@ public static class SiloBuilderExtensions
             o.ListenAddress = options.AdvertisedAddress;
             o.Sessions = options.Cloud.Sessions;
             o.TapNics = options.Cloud.Network.UsesTaps;
+            o.RelayLeadMs = options.Cloud.Network.RelayLeadMs;
         });
         silo.Services.Configure<InvariantAuditOptions>(o => o.Interval = TimeSpan.FromSeconds(options.AuditIntervalSeconds));
         silo.Services.Configure<AgentWaitOptions>(o => o.Timeout = TimeSpan.FromSeconds(options.AgentWaitTimeoutSeconds));

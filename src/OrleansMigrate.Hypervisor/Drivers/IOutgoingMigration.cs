@@ -61,12 +61,17 @@ public interface IOutgoingMigration : IAsyncDisposable
     bool ContinueAtPause { get; set; }
 
     /// <summary>
-    /// Asks the engine to run <paramref name="action"/> once, synchronously, on its own event loop the instant the
-    /// hypervisor reports that it stopped the VM for the switchover (QEMU's <c>STOP</c> event, before its
-    /// <c>pre-switchover</c>), or at <see cref="PreSwitchover"/> when it saw no stop. Keep it short: it runs inside the
-    /// downtime. False for an engine without such an event (the caller acts at <see cref="PreSwitchover"/> then).
+    /// Asks the engine to run <paramref name="before"/> once, synchronously, with the VM still running, and to pause the VM
+    /// for the switchover <paramref name="lead"/> later — an engine that decides the switchover itself. QEMU holds its own
+    /// convergence (a downtime limit of 1 ms), judges from its <c>query-migrate</c> samples when the rest fits the downtime
+    /// target, and pauses the guest with <c>stop</c>; QEMU then completes the migration at once, the guest dirtying
+    /// nothing more. When the hypervisor pauses the VM first (it converged within the hold), <paramref name="before"/> runs
+    /// the instant it reports the pause (QEMU's <c>STOP</c>, before <c>pre-switchover</c>) — then inside the downtime, so
+    /// keep it short. <paramref name="undo"/> runs before the engine resumes a VM it paused itself, and when the migration
+    /// fails before its final copy after <paramref name="before"/> ran. False for an engine without such control (the
+    /// caller acts at <see cref="PreSwitchover"/> then).
     /// </summary>
-    bool TryRunAtPause(Action action) => false;
+    bool TryRunBeforePause(Action before, Action undo, TimeSpan lead) => false;
 
     /// <summary>The switchover as this side saw it, on the wall clock: the hypervisor's own steps (QEMU: <c>pre-switchover
     /// event</c>, <c>continue sent</c>, <c>completed</c>), those that happened; empty for an engine without such steps.</summary>

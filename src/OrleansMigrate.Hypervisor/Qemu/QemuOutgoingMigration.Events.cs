@@ -25,7 +25,7 @@ public sealed partial class QemuOutgoingMigration
                 }
 
                 if (switchoverStop)
-                    RunAtPause();
+                    RunBeforePause();
                 break;
             case "MIGRATION_PASS":
                 var pass = (int)(e.Data?["pass"]?.GetValue<long>() ?? 0);
@@ -73,7 +73,7 @@ public sealed partial class QemuOutgoingMigration
                 }
 
                 _vm.State = VmState.Paused;
-                RunAtPause();
+                RunBeforePause();
                 _pre.TrySetResult(info);
                 if (ContinueAtPause)
                     _ = FinalCopyAsync();
@@ -140,8 +140,27 @@ public sealed partial class QemuOutgoingMigration
         else
             Fail(cancelled ? OutgoingMigrationState.Cancelled : OutgoingMigrationState.Failed,
                 new MigrationFailedException(cancelled ? MigrationFailureKind.Cancelled : MigrationFailureKind.DestinationFailed, $"QEMU migration {why}; the VM runs on the source"));
-        if (!_process.Exited.IsCompleted)
-            _vm.State = VmState.Running;
+        if (_process.Exited.IsCompleted)
+            return;
+
+        // QEMU resumes only a guest it paused itself; one the control plane paused (StopForSwitchoverAsync) is resumed
+        // here, after the caller's work before the pause is undone.
+        if (PausedByUs)
+        {
+            try
+            {
+                await EnsureSourceRunsAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is QmpConnectionException or QmpTimeoutException or QemuException or QmpCommandException)
+            {
+                // QEMU is going away: the orchestrator's rollback finds it so.
+            }
+
+            return;
+        }
+
+        UndoBeforePause();
+        _vm.State = VmState.Running;
     }
 
     private void OnProcessExited()

@@ -5,7 +5,8 @@ using OrleansMigrate.Hypervisor.Qmp;
 
 namespace OrleansMigrate.Hypervisor.Qemu;
 
-/// <summary>Pre-copy as the source steers it: <c>query-migrate</c> sampling, the pre-copy time limit and the downtime limit.</summary>
+/// <summary>Pre-copy as the source steers it: <c>query-migrate</c> sampling (which also judges a held switchover), the
+/// pre-copy time limit and the downtime limit.</summary>
 public sealed partial class QemuOutgoingMigration
 {
     private async Task SampleAsync()
@@ -19,6 +20,10 @@ public sealed partial class QemuOutgoingMigration
                 var stats = QemuMigrationStats.Parse(reply);
                 if (State is OutgoingMigrationState.PreCopy)
                     Volatile.Write(ref _last, stats);
+
+                // A held switchover is the control plane's to make (QemuOutgoingMigration.Switchover.cs).
+                if (FitsTarget(stats))
+                    _ = StopForSwitchoverAsync();
                 await Task.Delay(_driver.Options.ProgressIntervalMs, token).ConfigureAwait(false);
             }
         }

@@ -81,29 +81,6 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
     /// </summary>
     public bool ContinueAtPause { get; set; }
 
-    private Action? _atPause;
-
-    public bool TryRunAtPause(Action action)
-    {
-        ArgumentNullException.ThrowIfNull(action);
-        Volatile.Write(ref _atPause, action);
-        return true;
-    }
-
-    /// <summary>The caller's action at the pause, once (the STOP event, or pre-switchover without one); a failure is the
-    /// caller's to report, never the event loop's.</summary>
-    private void RunAtPause()
-    {
-        try
-        {
-            Interlocked.Exchange(ref _atPause, null)?.Invoke();
-        }
-        catch (Exception)
-        {
-            // The action reports its own failures.
-        }
-    }
-
     public double DowntimeTargetMs => Volatile.Read(ref _downtimeTarget);
 
     /// <summary>QEMU's final numbers (downtime, total, setup, transferred…), read after completion: re-queried until
@@ -117,7 +94,9 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
     /// plane's hold inside the downtime), in ms; null until the final copy started.</summary>
     public double? PauseHoldMs => _continueTimestamp == 0 || _preSwitchoverTimestamp == 0 ? null : Stopwatch.GetElapsedTime(_preSwitchoverTimestamp, _continueTimestamp).TotalMilliseconds;
 
-    /// <summary>From the source's STOP event to its <c>pre-switchover</c> event (QEMU stopping vCPUs, draining and flushing block I/O), in ms.</summary>
+    /// <summary>From the source's STOP event to its <c>pre-switchover</c> event, in ms: QEMU stopping vCPUs, draining and
+    /// flushing block I/O — and, when the control plane paused the guest itself (<see cref="TryRunBeforePause"/>), sending
+    /// the RAM still dirty, which QEMU's own downtime figure then leaves out.</summary>
     public double? StopToPreSwitchoverMs => _stopTimestamp == 0 || _preSwitchoverTimestamp == 0 ? null : Stopwatch.GetElapsedTime(_stopTimestamp, _preSwitchoverTimestamp).TotalMilliseconds;
 
     /// <summary>From <c>migrate-continue</c> to the source's <c>completed</c> (QEMU's device stage), in ms; null until completed.</summary>
@@ -132,7 +111,8 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
             : null;
 
     /// <summary>The switchover as this side saw it, on the wall clock (QEMU's monotonic receive times carried over to UTC):
-    /// <c>pre-switchover event</c>, <c>continue sent</c>, <c>completed</c> — those that happened.</summary>
+    /// <c>stop sent</c> (a switchover the control plane made), <c>pre-switchover event</c>, <c>continue sent</c>,
+    /// <c>completed</c> — those that happened.</summary>
     public IReadOnlyList<(string Step, DateTimeOffset AtUtc)> SwitchoverTimes() => [.. SwitchoverTimesNow()];
 
     private IEnumerable<(string Step, DateTimeOffset AtUtc)> SwitchoverTimesNow()
@@ -140,6 +120,8 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
         var now = DateTimeOffset.UtcNow;
         var at = Stopwatch.GetTimestamp();
         DateTimeOffset Utc(long ts) => now - Stopwatch.GetElapsedTime(ts, at);
+        if (Volatile.Read(ref _stopSentTimestamp) is var stopSent and not 0)
+            yield return ("stop sent", Utc(stopSent));
         if (Volatile.Read(ref _preSwitchoverTimestamp) is var pre and not 0)
             yield return ("pre-switchover event", Utc(pre));
         if (Volatile.Read(ref _continueTimestamp) is var cont and not 0)
@@ -213,12 +195,17 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
         if (!double.IsFinite(downtimeTargetMs) || downtimeTargetMs is < 0.1 or > 60_000)
             throw new ArgumentOutOfRangeException(nameof(downtimeTargetMs), downtimeTargetMs, "downtime target must be 0.1..60000 ms");
         Volatile.Write(ref _downtimeTarget, downtimeTargetMs);
-        _ = SetDowntimeLimitAsync(DowntimeLimit(downtimeTargetMs));
+
+        // Held (TryRunBeforePause), QEMU keeps its 1 ms limit: the samples are judged against the new target instead.
+        if (!Holding)
+            _ = SetDowntimeLimitAsync(DowntimeLimit(downtimeTargetMs));
     }
 
     /// <summary>QEMU 7.2 has no "switch over now": a downtime limit of a minute makes the next iteration switch over. With
     /// <see cref="MigrationOptions.PostCopy"/> the switch is to post-copy instead (<c>migrate-start-postcopy</c>): the next
-    /// iteration stops the guest, and after the pause only the device state is sent before the destination may run.</summary>
+    /// iteration stops the guest, and after the pause only the device state is sent before the destination may run. A
+    /// switchover the control plane holds (<see cref="TryRunBeforePause"/>) is made as its own: the caller's work first,
+    /// then <c>stop</c>.</summary>
     public void RequestSwitchover(bool skipPreLastCopy = false)
     {
         bool postCopy;
@@ -229,7 +216,7 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
             _postCopyRequested |= postCopy;
         }
 
-        _ = postCopy ? StartPostCopyAsync() : SetDowntimeLimitAsync(MaxDowntimeLimitMs);
+        _ = postCopy ? StartPostCopyAsync() : Holding ? StopForSwitchoverAsync() : SetDowntimeLimitAsync(MaxDowntimeLimitMs);
     }
 
     public Task<FinalCopyResult> FinalCopyAsync(CancellationToken cancellationToken = default)
@@ -331,6 +318,9 @@ public sealed partial class QemuOutgoingMigration : IOutgoingMigration
         // A lost guest (its QEMU died, or a post-copy failed) is never resumed.
         if (_process.Exited.IsCompleted || _vm.State == VmState.Lost)
             return;
+
+        // What the caller did before the pause (a relay) is undone before the guest may run here again.
+        UndoBeforePause();
         var status = (await _process.ExecuteAsync("query-status", cancellationToken: cancellationToken).ConfigureAwait(false))?["status"]?.GetValue<string>();
         if (status is "paused" or "postmigrate" or "finish-migrate")
             await _process.ExecuteAsync("cont", cancellationToken: cancellationToken).ConfigureAwait(false);
