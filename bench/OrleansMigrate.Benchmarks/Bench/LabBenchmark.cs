@@ -91,6 +91,7 @@ public sealed record LabModeResult(
     int DiskFencesNotChecked,
     string DiskWritesAfterFenceNote,
     int PausedByControlPlane,
+    int RelayBeforePause,
     IReadOnlyDictionary<string, double> StepsMs,
     IReadOnlyList<LabRunResult> Each);
 
@@ -144,6 +145,13 @@ public sealed record LabRunResult(
     /// first, with the guest running) rather than QEMU's own check (its STOP came first); null without a timeline.</summary>
     public bool? PausedByControlPlane { get; init; }
 
+    /// <summary>QEMU's passes over memory (dirty-bitmap syncs) and its total time, in ms, as it reported them; null when it
+    /// reported none.</summary>
+    public long? QemuPasses { get; init; }
+
+    /// <inheritdoc cref="QemuPasses"/>
+    public double? QemuTotalMs { get; init; }
+
     /// <summary>When the source switched its relay on, in ms from its pause (negative: before it, with the guest running);
     /// null when the source switched none.</summary>
     public double? RelayOnAtSourceMs { get; init; }
@@ -186,7 +194,8 @@ public sealed class LabBenchmark(LabBenchOptions options, Action<string> log)
                 log($"run {run} {ModeName(mode),-15} {result.From}->{result.To} {result.Phase}: guest gap {result.GuestGapMs:0.0} ms, downtime {result.DowntimeMs:0.0} ms (QEMU {result.QemuDowntimeMs:0.0}), "
                     + $"udp lost {result.UdpLost}/{result.UdpSent}, tcp {result.TcpSurvived}/{options.TcpStreams}, disk lost {result.DiskRecordsLost} dup {result.DiskRecordsDuplicated} (durable {result.DurableRecord}), "
                     + $"fences {result.FencesChecked} checked ({result.SectorsWrittenAfterFence} sectors after) {result.FencesNotChecked} not"
-                    + (result.RelayOnAtSourceMs is { } relayAt ? $", relay on at the source {relayAt:0.0} ms from the pause ({(result.PausedByControlPlane == true ? "paused by the control plane" : "paused by QEMU")})" : "")
+                    + (result.RelayOnAtSourceMs is { } relayAt ? $", relay on at the source {relayAt:0.0} ms from the pause ({(result.PausedByControlPlane == true ? "paused by the control plane" : relayAt < 0 ? "paused by QEMU within the lead" : "paused by QEMU")})" : "")
+                    + (result.QemuPasses is { } passes ? $", QEMU {passes} passes in {result.QemuTotalMs:0} ms" : "")
                     + (result.Failure is null ? "" : $"; failure: {result.Failure}"));
             }
         }
@@ -208,7 +217,7 @@ public sealed class LabBenchmark(LabBenchOptions options, Action<string> log)
             runs.Sum(r => r.DiskRecordsLost), runs.Sum(r => r.DiskRecordsDuplicated),
             runs.Sum(r => r.FencesChecked) > 0 ? runs.Sum(r => r.SectorsWrittenAfterFence) : null, runs.Sum(r => r.FencesChecked), runs.Sum(r => r.FencesNotChecked),
             "512-byte sectors a fenced holder wrote after its fence began, summed over the fences checked: the storage daemon serves every holder from a block node of its own and starts a dirty bitmap on it as it fences the holder, read when the holder is closed or handed the disk back; null when no fence was checked. A fence whose count could not be read, and a completed migration that recorded no fence, count as not checked",
-            done.Count(r => r.PausedByControlPlane == true), steps, runs);
+            done.Count(r => r.PausedByControlPlane == true), done.Count(r => r.RelayOnAtSourceMs < 0), steps, runs);
     }
 
     /// <summary>A mode as the issue and the CLI spell it: <c>no-session-copy</c>.</summary>
@@ -471,6 +480,8 @@ public sealed class LabCluster : IAsyncDisposable
             LostEchoes = Ranges(echoes.Lost),
             GuestGapAfterSeq = echoes.LongestGapAfterSeq,
             Timeline = [.. (status.Downtime?.Timeline ?? []).Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Step} @{t.Host} {t.StartMs:0.0}-{t.EndMs:0.0}"))],
+            QemuPasses = status.Hypervisor?.DirtySyncCount,
+            QemuTotalMs = status.Hypervisor?.TotalMs,
             PausedByControlPlane = status.Downtime?.Timeline is { IsDefaultOrEmpty: false } timeline ? timeline.Any(t => t.Step == "stop sent") : null,
             RelayOnAtSourceMs = status.Downtime?.Timeline is { IsDefaultOrEmpty: false } marks
                 ? marks.FirstOrDefault(t => t.Step.EndsWith(" on at the source", StringComparison.Ordinal))?.StartMs

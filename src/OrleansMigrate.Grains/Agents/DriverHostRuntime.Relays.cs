@@ -40,9 +40,10 @@ public sealed partial class DriverHostRuntime
         return true;
     }
 
-    /// <summary>At the pause: each staged relay's rule added on this host, once per migration, on the caller's thread (the
-    /// hypervisor's event pump, the moment it reports the pause: well under a millisecond per relay); a mark per relay for
-    /// the timeline. Never throws: a relay this could not switch is enabled by the destination's switchover as before.</summary>
+    /// <summary>Just before the pause (or at it): each staged relay's rule added on this host, once per migration, on the
+    /// caller's thread (the driver's switchover, or its event pump the moment it reports a pause it made itself: well under
+    /// a millisecond per relay); a mark per relay for the timeline. Never throws: a relay this could not switch is enabled
+    /// by the destination's switchover as before.</summary>
     private ImmutableArray<SwitchoverMark> RelaysOn(string hostId, string migrationId) =>
         !_relayIps.TryGetValue(migrationId, out var ips)
             ? []

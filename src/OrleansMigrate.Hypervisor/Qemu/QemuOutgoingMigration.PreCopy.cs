@@ -24,7 +24,7 @@ public sealed partial class QemuOutgoingMigration
                 // A held switchover is the control plane's to make (QemuOutgoingMigration.Switchover.cs).
                 if (FitsTarget(stats))
                     _ = StopForSwitchoverAsync();
-                await Task.Delay(_driver.Options.ProgressIntervalMs, token).ConfigureAwait(false);
+                await Task.Delay(SampleIntervalMs, token).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or QmpConnectionException or QmpTimeoutException or QemuException or QmpCommandException)

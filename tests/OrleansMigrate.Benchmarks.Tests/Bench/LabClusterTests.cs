@@ -79,6 +79,12 @@ public sealed class LabClusterTests(ITestOutputHelper output)
             AssertNoWriteAfterFence(parallel);
             Assert.True(parallel.UdpLost < parallel.UdpSent / 4, $"the guest stopped answering: {parallel.UdpLost} of {parallel.UdpSent} echoes lost");
 
+            // The source switched its relay itself: before the pause when the control plane paused the guest (or QEMU paused
+            // it within the lead), else at QEMU's STOP. Echoes lost are reported, not asserted: they hang on timing.
+            Assert.True(parallel.RelayOnAtSourceMs is not null, $"the source never switched its relay: {parallel.Details()}");
+            Assert.True(parallel.PausedByControlPlane != true || parallel.RelayOnAtSourceMs < 0,
+                $"the control plane paused the guest before its relay was on: {parallel.Details()}");
+
             // The naive design copies the sessions too (inside its downtime), and one without the relay still re-points the
             // flows right after the commit: both keep the disk whole and the guest answering.
             foreach (var (mode, to) in new[] { (OrchestrationMode.Serial, "h1"), (OrchestrationMode.NoRelay, "h2") })

@@ -45,6 +45,20 @@ public sealed class OmigSiloOptionsValidatorTests
         Assert.Contains(OmigSiloOptionsValidator.Check(options), e => e.StartsWith("Omig:Cloud:Network:VmNics: 'bridge' is not one of none, tap", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(-1, true)]
+    [InlineData(0, false)]
+    [InlineData(5, false)]
+    [InlineData(1000, false)]
+    [InlineData(1001, true)]
+    public void The_relay_lead_is_0_to_1000_ms(int leadMs, bool refused)
+    {
+        var options = Postgres("host", "h-1");
+        options.Cloud.Network.VmNics = "tap";
+        options.Cloud.Network.RelayLeadMs = leadMs;
+        Assert.Equal(refused, OmigSiloOptionsValidator.Check(options).Contains($"Omig:Cloud:Network:RelayLeadMs: {leadMs} is not between 0 and 1000"));
+    }
+
     [Fact]
     public void Postgres_storage_needs_a_connection_string_and_a_reachable_address()
     {
