@@ -60,7 +60,8 @@ public sealed partial class QemuOutgoingMigration
         MigrationFailedException? failure = null;
         lock (_gate)
         {
-            if (_state is not OutgoingMigrationState.PreCopy || _requested)
+            // A switchover already asked for, or being made by the control plane (held), is not aborted at the limit.
+            if (_state is not OutgoingMigrationState.PreCopy || _requested || _stopping)
                 return;
             if (_options.LimitAction == PreCopyLimitAction.Fail)
                 failure = _limitFailure = _options.LimitFailure(SwitchoverReason.TimeLimit, Math.Max(1, _passes), elapsed, LastStats?.ExpectedDowntimeMs ?? 0, DowntimeTargetMs);

@@ -136,15 +136,15 @@ public sealed partial class QemuOutgoingMigration
         {
             Volatile.Write(ref _stopSentTimestamp, Stopwatch.GetTimestamp());
             await _process.ExecuteAsync("stop").ConfigureAwait(false);
-
-            // Nothing is dirtied any more: QEMU completes once it sent the rest. The largest limit makes its next check
-            // the one that completes.
-            await SetDowntimeLimitAsync(MaxDowntimeLimitMs).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is QmpConnectionException or QmpTimeoutException or QemuException or QmpCommandException)
         {
-            // QEMU went away or refused; the events carry the outcome.
+            // QEMU went away (the events carry the outcome) or refused: the limit below still ends the hold.
         }
+
+        // Nothing is dirtied any more: QEMU completes once it sent the rest. The largest limit makes its next check the one
+        // that completes — and should the stop have been refused, QEMU's own switchover at that check.
+        await SetDowntimeLimitAsync(MaxDowntimeLimitMs).ConfigureAwait(false);
 
         // The migration failed or was cancelled while the stop went out: its failure handling may have looked before the
         // stop landed, so the guest is resumed here too (idempotent).
