@@ -23,21 +23,15 @@ public sealed class QemuControlPlaneSwitchoverTests(QemuEnvironment env) : IDisp
         const string Id = "vm-cpsw";
         await using var source = new QemuHypervisorDriver("cpsw-src", env.Options());
         await using var destination = new QemuHypervisorDriver("cpsw-dst", env.Options());
-        await source.CreateVmAsync(env.Spec(Id));
-        await source.StartVmAsync(Id);
-        await WaitForPassesAsync(source, Id, 1);
-        await destination.CreateVmAsync(env.Spec(Id));
-        var incoming = await destination.PrepareIncomingAsync(Id, new IncomingMigrationOptions { VerifyConsistency = true });
 
         // A target no pre-copy meets (0.1 ms at 20 MB/s): QEMU must not switch over by itself, held at 1 ms either.
-        var outgoing = (QemuOutgoingMigration)await source.StartOutgoingAsync(Id, incoming.Endpoint, NonConverging);
+        var (incoming, outgoing) = await StartHeldAsync(source, destination, Id, NonConverging, new IncomingMigrationOptions { VerifyConsistency = true });
         var ran = new List<(string What, DateTimeOffset At)>();
         Assert.True(outgoing.TryRunBeforePause(
             () => { lock (ran) ran.Add(("before", DateTimeOffset.UtcNow)); },
             () => { lock (ran) ran.Add(("undo", DateTimeOffset.UtcNow)); },
             Lead));
         Assert.False(outgoing.TryRunBeforePause(() => { }, () => { }, Lead), "once per migration");
-        await WaitForPreCopyAsync(outgoing);
         await Eventually.TrueAsync(async () => await DowntimeLimitAsync(source, Id) == QemuOutgoingMigration.HoldDowntimeLimitMs, TimeSpan.FromSeconds(10),
             "QEMU's downtime limit is the hold's 1 ms", TimeSpan.FromMilliseconds(20));
         await Eventually.TrueAsync(() => outgoing.GetProgress().Round >= 3, Bound, "pre-copy passes over memory again and again");
@@ -134,16 +128,10 @@ public sealed class QemuControlPlaneSwitchoverTests(QemuEnvironment env) : IDisp
     }
 
     private async Task<(IIncomingMigration Incoming, QemuOutgoingMigration Outgoing)> StartHeldAsync(QemuHypervisorDriver source, QemuHypervisorDriver destination,
-        string id, MigrationOptions? options = null)
+        string id, MigrationOptions? options = null, IncomingMigrationOptions? incomingOptions = null)
     {
-        await source.CreateVmAsync(env.Spec(id));
-        await source.StartVmAsync(id);
-        await WaitForPassesAsync(source, id, 1);
-        await destination.CreateVmAsync(env.Spec(id));
-        var incoming = await destination.PrepareIncomingAsync(id, new IncomingMigrationOptions());
-        var outgoing = (QemuOutgoingMigration)await source.StartOutgoingAsync(id, incoming.Endpoint, options ?? NonConverging);
-        await WaitForPreCopyAsync(outgoing);
-        return (incoming, outgoing);
+        var (incoming, outgoing) = await StartPreCopyAsync(env, source, destination, id, options ?? NonConverging, incomingOptions);
+        return (incoming, (QemuOutgoingMigration)outgoing);
     }
 
     private static async Task<string?> StatusAsync(QemuHypervisorDriver driver, string vmId) =>

@@ -163,13 +163,7 @@ public sealed class QemuMigrationFailureTests(QemuEnvironment env) : IDisposable
 
     private async Task<(IIncomingMigration Incoming, IOutgoingMigration Outgoing)> StartNonConvergingAsync(QemuHypervisorDriver source, QemuHypervisorDriver destination, string id)
     {
-        await source.CreateVmAsync(env.Spec(id));
-        await source.StartVmAsync(id);
-        await WaitForPassesAsync(source, id, 1);
-        await destination.CreateVmAsync(env.Spec(id));
-        var incoming = await destination.PrepareIncomingAsync(id, new IncomingMigrationOptions());
-        var outgoing = await source.StartOutgoingAsync(id, incoming.Endpoint, NonConverging);
-        await WaitForPreCopyAsync(outgoing);
+        var (incoming, outgoing) = await StartPreCopyAsync(env, source, destination, id, NonConverging);
         await Eventually.TrueAsync(() => incoming.State == IncomingMigrationState.Receiving, TimeSpan.FromSeconds(10), "the incoming migration receives");
         Assert.True((await source.GetVmAsync(id)).HasActiveMigration);
         return (incoming, outgoing);

@@ -47,6 +47,21 @@ internal static class QemuTestGuest
         Assert.Equal(OutgoingMigrationState.PreCopy, outgoing.State);
     }
 
+    /// <summary>Boots the test guest on <paramref name="source"/> (one pass done), prepares <paramref name="destination"/>
+    /// and starts the migration under <paramref name="options"/>; returns once pre-copy has sent bytes.</summary>
+    public static async Task<(IIncomingMigration Incoming, IOutgoingMigration Outgoing)> StartPreCopyAsync(QemuEnvironment env, QemuHypervisorDriver source,
+        QemuHypervisorDriver destination, string vmId, MigrationOptions options, IncomingMigrationOptions? incomingOptions = null)
+    {
+        await source.CreateVmAsync(env.Spec(vmId));
+        await source.StartVmAsync(vmId);
+        await WaitForPassesAsync(source, vmId, 1);
+        await destination.CreateVmAsync(env.Spec(vmId));
+        var incoming = await destination.PrepareIncomingAsync(vmId, incomingOptions ?? new IncomingMigrationOptions());
+        var outgoing = await source.StartOutgoingAsync(vmId, incoming.Endpoint, options);
+        await WaitForPreCopyAsync(outgoing);
+        return (incoming, outgoing);
+    }
+
     /// <summary>True once no process with this id exists (it exited and was reaped).</summary>
     public static bool ProcessGone(int pid) => !Directory.Exists($"/proc/{pid}");
 
