@@ -28,13 +28,15 @@ public sealed partial class QemuHypervisorDriver
         // One check at a time per QEMU: a second one could `cont` the guest while the first still reads it.
         await process.GuestCheckLock.WaitAsync(cancellationToken).ConfigureAwait(false);
 
-        // Ask QEMU, not RunState: the STOP/RESUME events of our own last stop/cont may still be in the pump. The
-        // guest is stopped unconditionally (a no-op when paused) and resumed only if it ran.
-        var status = await process.ExecuteAsync("query-status", cancellationToken: cancellationToken).ConfigureAwait(false);
-        var wasRunning = status?["running"]?.GetValue<bool>() == true;
+        var wasRunning = false;
         var stopSent = false;
         try
         {
+            // Ask QEMU, not RunState: the STOP/RESUME events of our own last stop/cont may still be in the pump. The
+            // guest is stopped unconditionally (a no-op when paused) and resumed only if it ran.
+            var status = await process.ExecuteAsync("query-status", cancellationToken: cancellationToken).ConfigureAwait(false);
+            wasRunning = status?["running"]?.GetValue<bool>() == true;
+
             // Whether the guest is ours is read first, without stopping it (its magic never changes): a guest that is not
             // (a Linux guest) is never paused by a check it cannot pass.
             if (wasRunning && await ReadHeaderAsync(process, dumpPath, cancellationToken).ConfigureAwait(false) is null)

@@ -145,7 +145,7 @@ public sealed partial class QemuOutgoingMigration
 
         // QEMU resumes only a guest it paused itself; one the control plane paused (StopForSwitchoverAsync) is resumed
         // here, after the caller's work before the pause is undone.
-        if (PausedByUs)
+        if (PausedByControlPlane)
         {
             try
             {

@@ -37,7 +37,6 @@ public sealed partial class QemuOutgoingMigration
     private bool _beforeRan;
     private bool _holding;
     private bool _stopping;
-    private bool _pausedByUs;
     private long _stopSentTimestamp;
     private double _peakBandwidth;
 
@@ -54,18 +53,9 @@ public sealed partial class QemuOutgoingMigration
     /// <summary>The pause between two <c>query-migrate</c> samples, in ms.</summary>
     private int SampleIntervalMs => Holding ? Math.Min(HoldSampleIntervalMs, _driver.Options.ProgressIntervalMs) : _driver.Options.ProgressIntervalMs;
 
-    /// <summary>True once the control plane sent (or is sending) <c>stop</c> for the switchover.</summary>
-    private bool PausedByUs
-    {
-        get
-        {
-            lock (_gate)
-                return _pausedByUs;
-        }
-    }
-
-    /// <summary>True when the guest was paused by the control plane's own switchover rather than QEMU's check.</summary>
-    public bool PausedByControlPlane => PausedByUs;
+    /// <summary>True once the control plane sent (or is sending) <c>stop</c> for the switchover, rather than QEMU's own
+    /// check pausing the guest.</summary>
+    public bool PausedByControlPlane => Volatile.Read(ref _stopSentTimestamp) != 0;
 
     public bool TryRunBeforePause(Action before, Action undo, TimeSpan lead)
     {
@@ -129,12 +119,11 @@ public sealed partial class QemuOutgoingMigration
         {
             if (_state is not OutgoingMigrationState.PreCopy || _stopTimestamp != 0)
                 return;
-            _pausedByUs = true;
+            Volatile.Write(ref _stopSentTimestamp, Stopwatch.GetTimestamp());
         }
 
         try
         {
-            Volatile.Write(ref _stopSentTimestamp, Stopwatch.GetTimestamp());
             await _process.ExecuteAsync("stop").ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is QmpConnectionException or QmpTimeoutException or QemuException or QmpCommandException)
